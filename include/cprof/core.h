@@ -1,0 +1,273 @@
+/*
+ * core.h - the address space: a model of the dumped process, from its core.
+ *
+ * In:  an ELF core file of an x86-64 Linux process, optionally the executable
+ *      (when it is not where the core says), a sysroot for cores taken on
+ *      another machine, and directories of separate debug info.
+ * Out: a struct cprof_core, read-only once opened, that holds
+ *      - the segments (one per PT_LOAD of the core: one per mapping of the
+ *        process), each knowing which of its bytes the core holds, which come
+ *        from a file and which are missing;
+ *      - the process (pid, command line, the signal that killed it, auxv);
+ *      - the threads (tid, general registers incl. fs_base, vector registers);
+ *      - the mapped files (NT_FILE) and the modules (ELF objects: the
+ *        executable, its shared objects, the vdso) with their build-id check;
+ *      - a memory reader that never returns bytes it does not have: bytes the
+ *        core left out are read from the module's file when that file is
+ *        verified, and anything else is a FAULT error, never zeros;
+ *      - symbolization and per-thread backtraces (libdwfl; CFI first, then
+ *        frame pointers).
+ *
+ * Where each fact comes from is written in docs/core-model.md.
+ *
+ * Lifetime: everything reachable from a struct cprof_core lives until
+ * cprof_core_close().  Pointers returned by cprof_core_ptr() point into the
+ * mmapped core or module files and live as long as the core.
+ *
+ * Untrusted input: the core and every file it names are untrusted.  Malformed
+ * data gives BAD_DATA or a warning, never an assertion failure.
+ */
+#ifndef CPROF_CORE_H
+#define CPROF_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cprof/error.h"
+
+/* Where the bytes of an address range come from. */
+enum cprof_source {
+	CPROF_SOURCE_CORE,         /* held in the core file */
+	CPROF_SOURCE_FILE,         /* left out of the core; read from the mapped file */
+	CPROF_SOURCE_MISSING,      /* nowhere: reads fail */
+};
+const char *cprof_source_name(enum cprof_source s);
+
+enum cprof_segment_flags {
+	CPROF_SEG_R = 1 << 0,
+	CPROF_SEG_W = 1 << 1,
+	CPROF_SEG_X = 1 << 2,
+};
+
+/* A file mapped into the process, as NT_FILE lists it. */
+struct cprof_file {
+	char *path;                /* as the core names it */
+	char *open_path;           /* what we opened (sysroot, EXE argument), or NULL */
+	uint64_t size;             /* of the opened file */
+	const uint8_t *data;       /* mmap of the opened file, or NULL */
+	bool usable;               /* opened and not known to be the wrong file */
+};
+
+/* One PT_LOAD of the core: one mapping of the process, [start, end). */
+struct cprof_segment {
+	uint64_t start, end;
+	uint32_t flags;            /* enum cprof_segment_flags */
+	/* Bytes [start, start + core_bytes) are in the core file at core_offset. */
+	uint64_t core_offset;
+	uint64_t core_bytes;
+	uint64_t declared_bytes;   /* p_filesz; > core_bytes when the core is cut short */
+	/* The mapped file, or -1 for anonymous memory; file_offset is the file's
+	   offset of `start`. */
+	int file;
+	uint64_t file_offset;
+};
+
+/* x86-64 general registers, in struct user_regs_struct order. */
+enum cprof_reg {
+	CPROF_REG_R15, CPROF_REG_R14, CPROF_REG_R13, CPROF_REG_R12,
+	CPROF_REG_RBP, CPROF_REG_RBX, CPROF_REG_R11, CPROF_REG_R10,
+	CPROF_REG_R9, CPROF_REG_R8, CPROF_REG_RAX, CPROF_REG_RCX,
+	CPROF_REG_RDX, CPROF_REG_RSI, CPROF_REG_RDI, CPROF_REG_ORIG_RAX,
+	CPROF_REG_RIP, CPROF_REG_CS, CPROF_REG_EFLAGS, CPROF_REG_RSP,
+	CPROF_REG_SS, CPROF_REG_FS_BASE, CPROF_REG_GS_BASE, CPROF_REG_DS,
+	CPROF_REG_ES, CPROF_REG_FS, CPROF_REG_GS,
+	CPROF_NREGS
+};
+extern const char *const cprof_reg_names[CPROF_NREGS];
+
+/* Vector registers that can hold pointers; each is 16 bytes (a 128-bit lane). */
+enum { CPROF_MAX_VEC_LANES = 16 + 16 + 32 + 32 + 32 };
+
+struct cprof_thread {
+	int tid;
+	int cursig;                /* pr_cursig */
+	uint64_t regs[CPROF_NREGS];
+	const char *vec_source;    /* "NT_X86_XSTATE", "NT_FPREGSET" or NULL */
+	/* xmm0-15, then ymm0-15 upper halves, then zmm0-15 upper 256 bits (two
+	   lanes each), then zmm16-31 (four lanes each), as far as present. */
+	uint8_t vec[CPROF_MAX_VEC_LANES][16];
+	int n_xmm, n_ymmh, n_zmmh_lanes, n_hi16_lanes;
+};
+
+struct cprof_process {
+	int pid, ppid, uid, gid;
+	char command[17];          /* pr_fname */
+	char args[81];             /* pr_psargs, as the kernel truncates it */
+	bool has_psinfo;
+	bool has_siginfo;
+	int signo, sigcode;
+	uint64_t sigaddr;
+};
+
+struct cprof_auxv_entry {
+	uint64_t type, value;
+};
+
+enum cprof_module_status {
+	CPROF_MODULE_OK,           /* build-ids agree */
+	CPROF_MODULE_MISMATCH,     /* build-ids differ: the file is not used */
+	CPROF_MODULE_MISSING,      /* no file found */
+	CPROF_MODULE_UNVERIFIED,   /* the core holds no build-id to compare */
+};
+const char *cprof_module_status_name(enum cprof_module_status s);
+
+struct cprof_module {
+	char *name;                /* as libdwfl reports it */
+	char *path;                /* the file used, or NULL */
+	uint64_t start, end;
+	char *build_id;            /* hex, from the core's memory, or NULL */
+	char *file_build_id;       /* hex, of the file found, or NULL */
+	enum cprof_module_status status;
+	char *debug_file;          /* separate debug info found, or NULL */
+	void *dwfl_module;         /* Dwfl_Module *, for src/core only */
+};
+
+struct cprof_core {
+	char *path;
+	uint64_t size;             /* of the core file */
+	const uint8_t *data;       /* mmap of the core file */
+	bool truncated;
+
+	struct cprof_segment *segments;    /* sorted by start, disjoint */
+	size_t n_segments;
+	struct cprof_file *files;
+	size_t n_files;
+	struct cprof_thread *threads;      /* the signaled thread first */
+	size_t n_threads;
+	struct cprof_module *modules;      /* sorted by start */
+	size_t n_modules;
+	struct cprof_auxv_entry *auxv;
+	size_t n_auxv;
+	struct cprof_process process;
+	uint64_t page_size;        /* from NT_FILE, else 4096 */
+
+	struct cprof_warnings *warnings;
+
+	/* Private to src/core. */
+	int fd;
+	struct Elf *elf;                   /* libelf's view of data */
+	struct core_file_range *priv_ranges;   /* NT_FILE entries */
+	size_t n_priv_ranges;
+	struct cprof_core_dwfl *dw;        /* libdwfl state, modules.c */
+};
+
+struct cprof_core_options {
+	const char *core_path;
+	const char *exe_path;              /* optional */
+	const char *sysroot;               /* optional: prefix for every file path */
+	const char *const *debug_dirs;     /* searched before the defaults */
+	size_t n_debug_dirs;
+	bool no_default_debug_dirs;        /* skip /usr/lib/debug (tests) */
+	struct cprof_warnings *warnings;   /* required */
+};
+
+/**
+ * Opens a core.  Unusable input (not ELF, not a core, another architecture,
+ * cut short inside its headers) is an error; a core cut short in its notes or
+ * segments, missing or mismatched files and missing debug info are warnings.
+ */
+struct cprof_error *cprof_core_open(const struct cprof_core_options *opts,
+				    struct cprof_core **ret);
+void cprof_core_close(struct cprof_core *core);
+
+/* The segment holding addr, or NULL. */
+const struct cprof_segment *cprof_core_segment(const struct cprof_core *core,
+					       uint64_t addr);
+
+/**
+ * Reads len bytes at addr.  Fails with CPROF_ERROR_FAULT (address = the first
+ * byte that is not available) when any byte is missing; buf is then undefined.
+ */
+struct cprof_error *cprof_core_read(const struct cprof_core *core,
+				    uint64_t addr, void *buf, size_t len);
+struct cprof_error *cprof_core_read_u64(const struct cprof_core *core,
+					uint64_t addr, uint64_t *ret);
+
+/**
+ * Zero-copy access: a pointer to len bytes at addr when they all come from one
+ * source that is contiguous in memory (one segment of the core, or one file),
+ * else NULL.  For the hot paths (heap walks, pointer scans).
+ */
+const void *cprof_core_ptr(const struct cprof_core *core, uint64_t addr,
+			   size_t len);
+
+/**
+ * Says where the bytes of [addr, addr + len) come from, as consecutive runs:
+ * cb is called once per run with its start, end and source.
+ */
+void cprof_core_sources(const struct cprof_core *core, uint64_t addr,
+			uint64_t len,
+			void (*cb)(uint64_t start, uint64_t end,
+				   enum cprof_source src, void *arg),
+			void *arg);
+
+/* Byte counts over all segments, for `info`. */
+struct cprof_core_totals {
+	uint64_t mapped, in_core, from_file, missing;
+};
+void cprof_core_segment_totals(const struct cprof_core *core,
+			       const struct cprof_segment *seg,
+			       struct cprof_core_totals *ret);
+void cprof_core_totals(const struct cprof_core *core,
+		       struct cprof_core_totals *ret);
+
+/* The module holding addr, or NULL. */
+const struct cprof_module *cprof_core_module(const struct cprof_core *core,
+					     uint64_t addr);
+
+struct cprof_symbol {
+	const char *module;        /* short name, e.g. "libc.so.6", or NULL */
+	const char *function;      /* NULL when unknown */
+	uint64_t offset;           /* from the function, or from the module */
+	const char *file;          /* NULL when no line info */
+	int line;
+};
+/**
+ * Symbolizes addr.  For a return address pass is_return = true: the lookup
+ * uses addr - 1 so that a call at the end of a function is not attributed to
+ * the next one.  Strings live as long as the core.  Returns false when addr is
+ * in no module.
+ */
+bool cprof_core_symbolize(struct cprof_core *core, uint64_t addr,
+			  bool is_return, struct cprof_symbol *ret);
+
+/* "module!function+0xoff", or "module+0xoff", or "0x..." into buf. */
+void cprof_symbol_format(const struct cprof_symbol *sym, uint64_t addr,
+			 char *buf, size_t size);
+
+enum cprof_unwind_method {
+	CPROF_UNWIND_INITIAL,      /* frame 0: the thread's registers */
+	CPROF_UNWIND_CFI,
+	CPROF_UNWIND_FRAME_POINTER,
+};
+const char *cprof_unwind_method_name(enum cprof_unwind_method m);
+
+struct cprof_frame {
+	uint64_t pc;
+	uint64_t sp;               /* CFA-less estimate: 0 when unknown */
+	bool is_activation;        /* frame 0 or a signal frame: pc is exact */
+	enum cprof_unwind_method method;
+};
+
+/**
+ * Unwinds thread tid (max_frames at most).  *ret is malloc'd; on error the
+ * frames found so far are still returned with the error (a backtrace that
+ * stops early is still useful); the caller frees *ret in both cases.
+ */
+struct cprof_error *cprof_core_backtrace(struct cprof_core *core, int tid,
+					 size_t max_frames,
+					 struct cprof_frame **ret,
+					 size_t *n_ret);
+
+#endif /* CPROF_CORE_H */

@@ -1,0 +1,97 @@
+/*
+ * cmd-common.c - what the commands share: CORE [EXE] operands and options,
+ * opening a core with warnings printed as they come, usage errors.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+
+bool core_args_option(struct core_args *a, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_SYSROOT:
+		a->sysroot = arg;
+		return true;
+	case OPT_DEBUG_DIR:
+		if (a->n_debug_dirs < sizeof(a->debug_dirs) / sizeof(a->debug_dirs[0]))
+			a->debug_dirs[a->n_debug_dirs++] = arg;
+		return true;
+	case OPT_NO_DEFAULT_DEBUG_DIRS:
+		a->no_default_debug_dirs = true;
+		return true;
+	}
+	return false;
+}
+
+int cmd_usage_error(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("cprof-core: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: %s\n", usage);
+	return EXIT_USAGE;
+}
+
+bool core_args_operands(struct core_args *a, int argc, char **argv,
+			int first, const char *usage)
+{
+	int n = argc - first;
+	if (n < 1) {
+		cmd_usage_error(usage, "missing CORE");
+		return false;
+	}
+	if (n > 2) {
+		cmd_usage_error(usage, "too many arguments");
+		return false;
+	}
+	a->core = argv[first];
+	if (n == 2)
+		a->exe = argv[first + 1];
+	return true;
+}
+
+static void print_warning(const char *message, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "cprof-core: warning: %s\n", message);
+}
+
+struct cprof_error *core_args_open(struct core_args *a, struct cprof_core **ret)
+{
+	if (!a->quiet)
+		a->warnings.callback = print_warning;
+	struct cprof_core_options o = {
+		.core_path = a->core,
+		.exe_path = a->exe,
+		.sysroot = a->sysroot,
+		.debug_dirs = a->debug_dirs,
+		.n_debug_dirs = a->n_debug_dirs,
+		.no_default_debug_dirs = a->no_default_debug_dirs,
+		.warnings = &a->warnings,
+	};
+	return cprof_core_open(&o, ret);
+}
+
+void core_args_deinit(struct core_args *a)
+{
+	cprof_warnings_deinit(&a->warnings);
+}
+
+bool parse_u64(const char *s, uint64_t *ret)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-')
+		return false;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || *end)
+		return false;
+	*ret = v;
+	return true;
+}

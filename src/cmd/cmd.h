@@ -1,0 +1,78 @@
+/*
+ * cmd.h - what the subcommands share: their entry points (one file each,
+ * src/cmd/cmd-<name>.c, dispatched from the table in src/cprof.c) and the
+ * options every command that opens a core takes.
+ *
+ * A command parses its options, calls the library and prints.  It returns
+ * the process exit status: 0 ok, 1 error, 2 usage.  It prints its own errors
+ * with cprof_error_fwrite(); the library never prints.
+ */
+#ifndef CPROF_CMD_H
+#define CPROF_CMD_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cprof/core.h"
+#include "cprof/error.h"
+
+enum cmd_exit {
+	EXIT_OK = 0,
+	EXIT_ERROR = 1,
+	EXIT_USAGE = 2,
+};
+
+int cmd_analyze(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_read(int argc, char **argv);
+
+/* Options of every command that opens a core: CORE [EXE] and these. */
+struct core_args {
+	const char *core;
+	const char *exe;
+	const char *sysroot;
+	const char *debug_dirs[16];
+	size_t n_debug_dirs;
+	bool no_default_debug_dirs;
+	bool quiet;                /* do not print warnings as they come */
+	struct cprof_warnings warnings;
+};
+
+/* getopt_long entries for the core options; values >= 0x100 are ours. */
+enum {
+	OPT_SYSROOT = 0x100,
+	OPT_DEBUG_DIR,
+	OPT_NO_DEFAULT_DEBUG_DIRS,
+	OPT_JSON,
+	OPT_DB,
+	OPT_HELP,
+	OPT_FIRST_COMMAND_OPTION,
+};
+#define CORE_LONG_OPTIONS \
+	{ "sysroot", required_argument, NULL, OPT_SYSROOT }, \
+	{ "debug-dir", required_argument, NULL, OPT_DEBUG_DIR }, \
+	{ "no-default-debug-dirs", no_argument, NULL, OPT_NO_DEFAULT_DEBUG_DIRS }
+
+#define CORE_OPTIONS_HELP \
+	"  --sysroot DIR        look for the core's files under DIR (a core from another machine)\n" \
+	"  --debug-dir DIR      look for separate debug info in DIR first (repeatable)\n" \
+	"  --no-default-debug-dirs  do not look in /usr/lib/debug\n"
+
+/* Handles one core option; returns false when opt is not one. */
+bool core_args_option(struct core_args *a, int opt, const char *arg);
+/* Takes CORE [EXE] from the operands; returns false (after printing usage
+ * help to stderr) when they are wrong. */
+bool core_args_operands(struct core_args *a, int argc, char **argv,
+			int first, const char *usage);
+/* Opens the core; warnings go to stderr as they arrive. */
+struct cprof_error *core_args_open(struct core_args *a, struct cprof_core **ret);
+void core_args_deinit(struct core_args *a);
+
+/* Usage errors: prints "cprof-core: <msg>" and the usage line to stderr. */
+__attribute__((format(printf, 2, 3)))
+int cmd_usage_error(const char *usage, const char *fmt, ...);
+
+/* Parses "0x..."/decimal into *ret; false when malformed. */
+bool parse_u64(const char *s, uint64_t *ret);
+
+#endif
