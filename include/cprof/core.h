@@ -130,6 +130,7 @@ struct cprof_module {
 	char *file_build_id;       /* hex, of the file found, or NULL */
 	enum cprof_module_status status;
 	char *debug_file;          /* separate debug info found, or NULL */
+	bool has_dwarf;            /* DWARF found, in the file or separate */
 	void *dwfl_module;         /* Dwfl_Module *, for src/core only */
 };
 
@@ -222,6 +223,9 @@ void cprof_core_segment_totals(const struct cprof_core *core,
 void cprof_core_totals(const struct cprof_core *core,
 		       struct cprof_core_totals *ret);
 
+/* The executable's module (the one holding AT_ENTRY), or NULL. */
+const struct cprof_module *cprof_core_executable(const struct cprof_core *core);
+
 /* The module holding addr, or NULL. */
 const struct cprof_module *cprof_core_module(const struct cprof_core *core,
 					     uint64_t addr);
@@ -269,5 +273,90 @@ struct cprof_error *cprof_core_backtrace(struct cprof_core *core, int tid,
 					 size_t max_frames,
 					 struct cprof_frame **ret,
 					 size_t *n_ret);
+
+/* ---- for the heap walkers and root finders: symbols, ELF and DWARF ---- */
+
+/* The first module whose file name (without directories) starts with prefix
+ * ("libc.so.", "libc-2."), or NULL. */
+const struct cprof_module *cprof_core_find_module(const struct cprof_core *core,
+						  const char *prefix);
+
+/**
+ * Looks up a symbol by name in a module's symbol tables (.symtab of the file
+ * or of its separate debug file, else .dynsym).  *ret is the run-time
+ * address; *size_ret (may be NULL) its st_size.  False when not found.
+ */
+bool cprof_core_find_symbol(struct cprof_core *core,
+			    const struct cprof_module *m, const char *name,
+			    uint64_t *ret, uint64_t *size_ret);
+
+/* The module's ELF (libelf) and the bias to add to its addresses; NULL when
+ * no usable file.  Lives as long as the core. */
+struct Elf *cprof_core_module_elf(struct cprof_core *core,
+				  const struct cprof_module *m, uint64_t *bias);
+
+/* The module's DWARF (libdw), or NULL.  Lives as long as the core. */
+struct Dwarf *cprof_core_module_dwarf(struct cprof_core *core,
+				      const struct cprof_module *m,
+				      uint64_t *bias);
+
+/* ---- DWARF queries (src/core/dwarf.c) ---- */
+
+/* One member of a struct: name in, offset and size out (-1 when absent). */
+struct cprof_dwarf_member {
+	const char *name;
+	int64_t offset;
+	int64_t size;
+};
+
+/**
+ * Finds struct `name` in the compile unit whose name ends with cu_suffix (or
+ * any unit when cu_suffix is NULL), fills the members asked for and the
+ * struct's size.  False when the struct is not found.
+ */
+bool cprof_dwarf_struct(struct cprof_core *core, const struct cprof_module *m,
+			const char *cu_suffix, const char *name,
+			struct cprof_dwarf_member *members, size_t n_members,
+			uint64_t *size_ret);
+
+/**
+ * Finds the variable `name` (in the unit whose name ends with cu_suffix, or
+ * any).  A static variable gives its run-time address (*is_tls = false); a
+ * thread-local one gives its offset in the module's TLS block (*is_tls =
+ * true).  False when not found or its location is not one of those.
+ */
+bool cprof_dwarf_variable(struct cprof_core *core, const struct cprof_module *m,
+			  const char *cu_suffix, const char *name,
+			  uint64_t *ret, bool *is_tls);
+
+/* ---- disassembly (src/core/disasm.c, capstone) ---- */
+
+enum cprof_insn_kind {
+	CPROF_INSN_OTHER,
+	CPROF_INSN_LEA,            /* lea target(%rip), reg */
+	CPROF_INSN_LOAD,           /* mov target(%rip), reg   or  mov %fs:(base), reg */
+	CPROF_INSN_CMP,            /* cmp target(%rip), reg (either order) */
+	CPROF_INSN_STORE,          /* mov reg, target(%rip) */
+};
+
+/* What one instruction of interest does with memory. */
+struct cprof_insn {
+	uint64_t addr;
+	enum cprof_insn_kind kind;
+	uint64_t target;           /* the RIP-relative address, or 0 */
+	int reg;                   /* the register operand (opaque id), or 0 */
+	int fs_base;               /* for %fs:(reg) loads: reg's id; else 0 */
+	bool fs_abs;               /* %fs:disp with no register: disp in fs_disp */
+	int64_t fs_disp;
+};
+
+/**
+ * Disassembles [addr, addr + len) of the process (x86-64) and returns the
+ * instructions that reference memory RIP-relatively or through %fs, in order.
+ * *ret is malloc'd.
+ */
+struct cprof_error *cprof_disasm_refs(struct cprof_core *core, uint64_t addr,
+				      size_t len, struct cprof_insn **ret,
+				      size_t *n_ret);
 
 #endif /* CPROF_CORE_H */

@@ -1,13 +1,115 @@
 /*
  * cmd-analyze.c - `cprof-core analyze CORE [EXE]` (and `cprof-core CORE
- * [EXE]`): the main job.  Placeholder until the store lands in this change.
+ * [EXE]`): the main job.  Walks the heaps, writes cprof.db (under a temporary
+ * name, renamed when complete), prints the summary.
  */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cmd/cmd.h"
+#include "cprof/pipeline.h"
+#include "cprof/report.h"
+
+static const char usage[] =
+	"cprof-core analyze CORE [EXE] [--db FILE] [--json] [--sysroot DIR] [--debug-dir DIR]";
+
+/* The command line, for meta. */
+static char *join_args(int argc, char **argv)
+{
+	size_t len = 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len);
+	if (!s)
+		return NULL;
+	s[0] = '\0';
+	for (int i = 0; i < argc; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
 
 int cmd_analyze(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "cprof-core: error: analyze is not implemented yet\n");
-	return EXIT_ERROR;
+	static const struct option longopts[] = {
+		CORE_LONG_OPTIONS,
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct core_args a = { 0 };
+	const char *db = "cprof.db";
+	bool json = false;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (core_args_option(&a, opt, optarg))
+			continue;
+		switch (opt) {
+		case OPT_DB:
+			db = optarg;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case OPT_HELP:
+			printf("usage: %s\n\n"
+			       "Analyzes a core: walks the allocators' heaps and writes everything to\n"
+			       "cprof.db (SQLite; see docs/schema.md), then prints a summary.  The\n"
+			       "database is written under a temporary name and renamed when complete;\n"
+			       "an existing one is kept as FILE.old.  `cprof-core CORE [EXE]` is the same.\n\n"
+			       "  --db FILE            write FILE instead of ./cprof.db\n"
+			       "  --json               print the summary as JSON (formats/summary.json.md)\n"
+			       CORE_OPTIONS_HELP, usage);
+			return EXIT_OK;
+		default:
+			return cmd_usage_error(usage, "bad option");
+		}
+	}
+	if (!core_args_operands(&a, argc, argv, optind, usage))
+		return EXIT_USAGE;
+
+	double t0 = cprof_now();
+	struct cprof_progress progress;
+	cprof_progress_init(&progress);
+	struct cprof_core *core;
+	struct cprof_error *err = core_args_open(&a, &core);
+	if (err) {
+		cprof_error_fwrite(err, stderr);
+		cprof_error_destroy(err);
+		core_args_deinit(&a);
+		return EXIT_ERROR;
+	}
+	char *cmdline = join_args(argc, argv);
+	struct cprof_analyze_options o = {
+		.db_path = db,
+		.exe_path = a.exe,
+		.command_line = cmdline,
+		.progress = &progress,
+	};
+	struct cprof_analysis an = { 0 };
+	err = cprof_analyze(core, &o, &an);
+	int status = EXIT_OK;
+	if (err) {
+		cprof_error_fwrite(err, stderr);
+		cprof_error_destroy(err);
+		status = EXIT_ERROR;
+	} else if (json) {
+		cprof_report_summary_json(stdout, core, &an, db, cprof_now() - t0);
+	} else {
+		cprof_report_summary(stdout, core, &an, db, a.exe, cprof_now() - t0);
+		if (a.warnings.count)
+			printf("\n%zu warning%s (printed on stderr above)\n",
+			       a.warnings.count + a.warnings.dropped,
+			       a.warnings.count == 1 ? "" : "s");
+	}
+	cprof_analysis_deinit(&an);
+	free(cmdline);
+	cprof_core_close(core);
+	core_args_deinit(&a);
+	return status;
 }

@@ -12,6 +12,8 @@
 #include "cmd/cmd.h"
 #include "cprof/format.h"
 #include "cprof/json.h"
+#include "cprof/pipeline.h"
+#include "cprof/report.h"
 
 static const char usage[] =
 	"cprof-core info CORE [EXE] [--json] [--sysroot DIR] [--debug-dir DIR]";
@@ -156,7 +158,7 @@ static void json_vec(struct json *j, const struct cprof_thread *t)
 }
 
 static void print_json(struct cprof_core *core, const struct thread_bt *bts,
-		       const struct cprof_warnings *w)
+		       const struct cprof_analysis *an, const struct cprof_warnings *w)
 {
 	struct json j;
 	struct cprof_core_totals tot;
@@ -263,6 +265,8 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 		json_kv_string(&j, "file_build_id", m->file_build_id);
 		json_kv_string(&j, "status", cprof_module_status_name(m->status));
 		json_kv_string(&j, "debug_file", m->debug_file);
+		json_kv_string(&j, "debug_info", m->debug_file ? "separate" :
+			       m->has_dwarf ? "embedded" : "none");
 		json_object_end(&j);
 	}
 	json_array_end(&j);
@@ -285,8 +289,7 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 	json_array_end(&j);
 
 	json_key(&j, "allocators");
-	json_array_begin(&j);
-	json_array_end(&j);
+	cprof_report_allocators_json(&j, &an->walk);
 
 	json_key(&j, "warnings");
 	json_array_begin(&j);
@@ -299,7 +302,8 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 
 /* ---- text ---- */
 
-static void print_text(struct cprof_core *core, const struct thread_bt *bts)
+static void print_text(struct cprof_core *core, const struct thread_bt *bts,
+		       const struct cprof_analysis *an)
 {
 	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], b3[FMT_BYTES_SIZE],
 	     b4[FMT_BYTES_SIZE], b5[FMT_BYTES_SIZE];
@@ -381,8 +385,11 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts)
 			printf(", file has %s", m->file_build_id);
 		printf("\n      file %s\n      debug %s\n", m->path ? m->path : "(none)",
 		       m->debug_file ? m->debug_file :
-		       m->path ? "(in the file, or none)" : "(none)");
+		       m->has_dwarf ? "(in the file)" : "(none)");
 	}
+
+	printf("\nallocators\n");
+	cprof_report_allocators(stdout, &an->walk);
 
 	printf("\ntotals   core file %s; mapped %s; in the core %s; from files %s; missing %s\n",
 	       fmt_bytes(b1, core->size), fmt_bytes(b2, tot.mapped),
@@ -440,10 +447,18 @@ int cmd_info(int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	unwind_all(core, bts);
+	struct cprof_analysis an = { 0 };
+	err = cprof_walk_heaps(core, NULL, &an);
+	if (err) {
+		/* Only running out of memory stops a walk; info goes on without it. */
+		cprof_warn(&a.warnings, "%s: heap walk: %s", core->path, err->message);
+		cprof_error_destroy(err);
+	}
 	if (json)
-		print_json(core, bts, &a.warnings);
+		print_json(core, bts, &an, &a.warnings);
 	else
-		print_text(core, bts);
+		print_text(core, bts, &an);
+	cprof_analysis_deinit(&an);
 	for (size_t i = 0; i < core->n_threads; i++) {
 		free(bts[i].frames);
 		free(bts[i].error);

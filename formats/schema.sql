@@ -1,0 +1,119 @@
+-- cprof.db: the schema.  The single source of truth: the tool embeds this
+-- file at build time (src/store/embed-sql.py) and docs/schema.md documents it.
+--
+-- Conventions (after Perfetto's heap-graph tables):
+--   * every table has an integer `id` that other tables reference;
+--   * addresses and sizes are INTEGER (user-space addresses fit in 63 bits);
+--   * enumerations are short lower-case TEXT ('used', 'free', 'core', ...);
+--   * NULL means unknown or not applicable, never zero.
+-- The statements before the line "-- @indexes" run before loading; the ones
+-- after it run once the rows are in (faster than maintaining indexes row by row).
+
+-- Key/value facts about the run: schema_version, tool_version, core path,
+-- executable, created (UTC, ISO 8601), command line, pid, signal, ...
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT
+);
+
+-- ELF objects mapped in the process (executable, shared objects, vdso).
+CREATE TABLE module (
+  id            INTEGER PRIMARY KEY,
+  name          TEXT NOT NULL,
+  path          TEXT,              -- the file used, NULL when none was found
+  start         INTEGER NOT NULL,
+  end           INTEGER NOT NULL,
+  build_id      TEXT,              -- as the core holds it
+  file_build_id TEXT,              -- of the file found
+  status        TEXT NOT NULL,     -- ok | mismatch | missing | unverified
+  debug_file    TEXT               -- separate debug info, when found
+);
+
+-- Mappings of the process: one per PT_LOAD of the core.
+CREATE TABLE mapping (
+  id            INTEGER PRIMARY KEY,
+  start         INTEGER NOT NULL,
+  end           INTEGER NOT NULL,
+  perms         TEXT NOT NULL,     -- 'rwx' with '-' for absent rights
+  file          TEXT,              -- NT_FILE path, NULL for anonymous memory
+  file_offset   INTEGER,
+  source        TEXT NOT NULL,     -- core | file | missing | mixed
+  core_bytes    INTEGER NOT NULL,  -- bytes held in the core
+  file_bytes    INTEGER NOT NULL,  -- bytes read from the file instead
+  missing_bytes INTEGER NOT NULL,  -- bytes nowhere to be had
+  module_id     INTEGER REFERENCES module(id)
+);
+
+-- Threads, in the core's order (the signaled one first).
+CREATE TABLE thread (
+  id        INTEGER PRIMARY KEY,
+  tid       INTEGER NOT NULL,
+  signaled  INTEGER NOT NULL,      -- 0/1
+  rip       INTEGER,
+  rsp       INTEGER,
+  fs_base   INTEGER
+);
+
+-- Stack frames of each thread, innermost first (depth 0).
+CREATE TABLE frame (
+  id         INTEGER PRIMARY KEY,
+  thread_id  INTEGER NOT NULL REFERENCES thread(id),
+  depth      INTEGER NOT NULL,
+  pc         INTEGER NOT NULL,
+  sp         INTEGER,
+  module_id  INTEGER REFERENCES module(id),
+  function   TEXT,
+  offset     INTEGER,
+  file       TEXT,
+  line       INTEGER,
+  unwound_by TEXT NOT NULL         -- initial | cfi | frame_pointer
+);
+
+-- Regions objects live in: an arena's heap, the mmapped chunks.
+CREATE TABLE heap (
+  id         INTEGER PRIMARY KEY,
+  allocator  TEXT NOT NULL,        -- glibc
+  kind       TEXT NOT NULL,        -- main_arena | arena | mmap
+  arena      INTEGER,              -- the owning arena (malloc_state address)
+  start      INTEGER NOT NULL,
+  end        INTEGER NOT NULL
+);
+
+-- Arenas and their totals, as the walk found them.
+CREATE TABLE arena (
+  id          INTEGER PRIMARY KEY,
+  allocator   TEXT NOT NULL,
+  addr        INTEGER NOT NULL,
+  kind        TEXT NOT NULL,       -- main_arena | arena
+  system_mem  INTEGER,
+  heaps       INTEGER,
+  used_count  INTEGER NOT NULL,
+  used_bytes  INTEGER NOT NULL,
+  free_count  INTEGER NOT NULL,
+  free_bytes  INTEGER NOT NULL
+);
+
+-- The allocator's own accounting, reproduced from the core (glibc:
+-- mallinfo2's fields under their names).
+CREATE TABLE allocator_stat (
+  allocator  TEXT NOT NULL,
+  source     TEXT NOT NULL,        -- mallinfo2
+  name       TEXT NOT NULL,
+  value      INTEGER NOT NULL,
+  PRIMARY KEY (allocator, name)
+) WITHOUT ROWID;
+
+-- Every chunk the allocators know: used and free.
+CREATE TABLE object (
+  id         INTEGER PRIMARY KEY,  -- 0-based, in address order within a heap
+  addr       INTEGER NOT NULL,     -- the user address (what malloc returned)
+  size       INTEGER NOT NULL,     -- usable size (malloc_usable_size)
+  state      TEXT NOT NULL,        -- used | free
+  heap_id    INTEGER NOT NULL REFERENCES heap(id),
+  free_list  TEXT,                 -- tcache | fastbin | unsorted | smallbin | largebin | top | other
+  flags      INTEGER NOT NULL      -- allocator flags (glibc: size & 7)
+);
+
+-- @indexes
+CREATE INDEX object_addr ON object(addr);
+CREATE INDEX frame_thread ON frame(thread_id, depth);

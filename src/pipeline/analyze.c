@@ -1,0 +1,130 @@
+/*
+ * analyze.c - the main job (see include/cprof/pipeline.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cprof/pipeline.h"
+#include "cprof/store.h"
+
+struct collect {
+	struct cprof_analysis *a;
+	struct cprof_progress *progress;
+	bool oom;
+};
+
+/* The object sink: appends to the array, doubling it. */
+static bool collect_object(const struct cprof_object *obj, void *arg)
+{
+	struct collect *c = arg;
+	struct cprof_analysis *a = c->a;
+	if (a->n_objects == a->cap_objects) {
+		size_t cap = a->cap_objects ? 2 * a->cap_objects : 4096;
+		struct cprof_object *o = realloc(a->objects, cap * sizeof(*o));
+		if (!o) {
+			c->oom = true;
+			return false;
+		}
+		a->objects = o;
+		a->cap_objects = cap;
+	}
+	a->objects[a->n_objects++] = *obj;
+	if (c->progress && (a->n_objects & 0xffff) == 0)
+		cprof_progress_update(c->progress, "walking heaps", a->n_objects, 0);
+	return true;
+}
+
+struct cprof_error *cprof_walk_heaps(struct cprof_core *core,
+				     struct cprof_progress *progress,
+				     struct cprof_analysis *a)
+{
+	double t0 = cprof_now();
+	struct collect c = { a, progress, false };
+	struct cprof_error *err = cprof_heap_walk_all(core, &a->walk,
+						      collect_object, &c);
+	if (progress)
+		cprof_progress_done(progress);
+	if (!err && c.oom)
+		err = &cprof_enomem;
+	a->t_walk = cprof_now() - t0;
+	return err;
+}
+
+static void store_progress(size_t done, size_t total, void *arg)
+{
+	cprof_progress_update(arg, "writing objects", done, total);
+}
+
+static struct cprof_error *store_meta(struct cprof_store *st,
+				      struct cprof_core *core,
+				      const struct cprof_analyze_options *o)
+{
+	char buf[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	struct cprof_error *err;
+	gmtime_r(&now, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if ((err = cprof_store_meta(st, "created", buf)) ||
+	    (err = cprof_store_meta(st, "tool_version", CPROF_VERSION)) ||
+	    (err = cprof_store_meta(st, "core", core->path)) ||
+	    (err = cprof_store_meta(st, "executable", o->exe_path)) ||
+	    (err = cprof_store_meta(st, "command_line", o->command_line)))
+		return err;
+	snprintf(buf, sizeof(buf), "%d", CPROF_SCHEMA_VERSION);
+	if ((err = cprof_store_meta(st, "schema_version", buf)))
+		return err;
+	if (core->process.has_psinfo) {
+		snprintf(buf, sizeof(buf), "%d", core->process.pid);
+		if ((err = cprof_store_meta(st, "pid", buf)) ||
+		    (err = cprof_store_meta(st, "process_command", core->process.args)))
+			return err;
+	}
+	int signo = core->process.has_siginfo ? core->process.signo :
+		    core->n_threads ? core->threads[0].cursig : 0;
+	snprintf(buf, sizeof(buf), "%d", signo);
+	if ((err = cprof_store_meta(st, "signal", buf)))
+		return err;
+	const struct cprof_module *exe = cprof_core_executable(core);
+	if (exe && exe->build_id &&
+	    (err = cprof_store_meta(st, "executable_build_id", exe->build_id)))
+		return err;
+	return NULL;
+}
+
+struct cprof_error *cprof_analyze(struct cprof_core *core,
+				  const struct cprof_analyze_options *o,
+				  struct cprof_analysis *a)
+{
+	struct cprof_error *err = cprof_walk_heaps(core, o->progress, a);
+	if (err)
+		return err;
+	double t0 = cprof_now();
+	struct cprof_store *st;
+	if ((err = cprof_store_create(o->db_path, &st)))
+		return err;
+	if ((err = store_meta(st, core, o)) ||
+	    (err = cprof_store_core(st, core)) ||
+	    (err = cprof_store_heaps(st, &a->walk)) ||
+	    (err = cprof_store_objects(st, a->objects, a->n_objects,
+				       o->progress ? store_progress : NULL,
+				       o->progress))) {
+		cprof_store_abort(st);
+		return err;
+	}
+	if (o->progress)
+		cprof_progress_update(o->progress, "building indexes", 0, 0);
+	err = cprof_store_commit(st);
+	if (o->progress)
+		cprof_progress_done(o->progress);
+	a->t_store = cprof_now() - t0;
+	return err;
+}
+
+void cprof_analysis_deinit(struct cprof_analysis *a)
+{
+	cprof_heap_walk_deinit(&a->walk);
+	free(a->objects);
+	memset(a, 0, sizeof(*a));
+}

@@ -1,0 +1,226 @@
+/*
+ * summary.c - the main job's summary and the allocator section of `info`.
+ */
+#include <string.h>
+
+#include "cprof/format.h"
+#include "cprof/report.h"
+
+/* ---- allocators ---- */
+
+void cprof_report_allocators(FILE *out, const struct cprof_heap_walk *walk)
+{
+	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], b3[FMT_BYTES_SIZE];
+	if (!walk->n_allocators) {
+		fprintf(out, "  (none found)\n");
+		return;
+	}
+	for (size_t i = 0; i < walk->n_allocators; i++) {
+		const struct cprof_allocator_summary *s = &walk->allocators[i];
+		fprintf(out, "  %s %s: %llu used chunks (%s), %llu free chunks (%s)\n",
+			s->name, s->version, (unsigned long long)s->used_count,
+			fmt_bytes(b1, s->used_bytes), (unsigned long long)s->free_count,
+			fmt_bytes(b2, s->free_bytes));
+		fprintf(out, "    found by: %s\n", s->found_by);
+		for (size_t k = 0; k < s->n_arenas; k++) {
+			const struct cprof_arena_summary *a = &s->arenas[k];
+			fprintf(out, "    %-10s 0x%012llx  system_mem %9s  heaps %llu  used %llu (%s)  free %llu (%s)\n",
+				a->kind, (unsigned long long)a->addr,
+				fmt_bytes(b1, a->system_mem), (unsigned long long)a->n_heaps,
+				(unsigned long long)a->used_count, fmt_bytes(b2, a->used_bytes),
+				(unsigned long long)a->free_count, fmt_bytes(b3, a->free_bytes));
+		}
+		if (s->n_stats) {
+			fprintf(out, "    %s:", s->stats_name);
+			for (size_t k = 0; k < s->n_stats; k++)
+				fprintf(out, " %s=%llu", s->stats[k].name,
+					(unsigned long long)s->stats[k].value);
+			fputc('\n', out);
+		}
+	}
+}
+
+void cprof_report_allocators_json(struct json *j, const struct cprof_heap_walk *walk)
+{
+	json_array_begin(j);
+	for (size_t i = 0; i < walk->n_allocators; i++) {
+		const struct cprof_allocator_summary *s = &walk->allocators[i];
+		json_object_begin(j);
+		json_kv_string(j, "name", s->name);
+		json_kv_string(j, "version", s->version);
+		json_kv_string(j, "found_by", s->found_by);
+		json_kv_uint(j, "used_count", s->used_count);
+		json_kv_uint(j, "used_bytes", s->used_bytes);
+		json_kv_uint(j, "free_count", s->free_count);
+		json_kv_uint(j, "free_bytes", s->free_bytes);
+		json_key(j, "arenas");
+		json_array_begin(j);
+		for (size_t k = 0; k < s->n_arenas; k++) {
+			const struct cprof_arena_summary *a = &s->arenas[k];
+			json_object_begin(j);
+			json_kv_hex(j, "addr", a->addr);
+			json_kv_string(j, "kind", a->kind);
+			json_kv_uint(j, "system_mem", a->system_mem);
+			json_kv_uint(j, "heaps", a->n_heaps);
+			json_kv_uint(j, "used_count", a->used_count);
+			json_kv_uint(j, "used_bytes", a->used_bytes);
+			json_kv_uint(j, "free_count", a->free_count);
+			json_kv_uint(j, "free_bytes", a->free_bytes);
+			json_object_end(j);
+		}
+		json_array_end(j);
+		if (s->n_stats) {
+			json_key(j, s->stats_name);
+			json_object_begin(j);
+			for (size_t k = 0; k < s->n_stats; k++)
+				json_kv_uint(j, s->stats[k].name, s->stats[k].value);
+			json_object_end(j);
+		}
+		json_object_end(j);
+	}
+	json_array_end(j);
+}
+
+/* ---- memory by category ---- */
+
+enum category {
+	CAT_HEAP, CAT_STACK, CAT_MODULE_DATA, CAT_MODULE_CODE, CAT_FILE,
+	CAT_ANON, N_CATS
+};
+static const char *const cat_names[N_CATS] = {
+	"heaps", "thread stacks", "module data (.data, .bss, GOT)",
+	"module code and read-only data", "other file mappings",
+	"other anonymous mappings",
+};
+
+struct cat_totals {
+	uint64_t count[N_CATS], mapped[N_CATS], in_core[N_CATS];
+};
+
+static enum category classify(struct cprof_core *core,
+			      const struct cprof_heap_walk *walk,
+			      const struct cprof_segment *s)
+{
+	for (size_t i = 0; i < walk->n_heaps; i++)
+		if (walk->heaps[i].start < s->end && s->start < walk->heaps[i].end)
+			return CAT_HEAP;
+	for (size_t i = 0; i < core->n_threads; i++) {
+		uint64_t sp = core->threads[i].regs[CPROF_REG_RSP];
+		if (s->start <= sp && sp < s->end)
+			return CAT_STACK;
+	}
+	if (s->file >= 0 || cprof_core_module(core, s->start)) {
+		if (!cprof_core_module(core, s->start))
+			return CAT_FILE;
+		return s->flags & CPROF_SEG_W ? CAT_MODULE_DATA : CAT_MODULE_CODE;
+	}
+	return CAT_ANON;
+}
+
+static void categorize(struct cprof_core *core, const struct cprof_heap_walk *walk,
+		       struct cat_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < core->n_segments; i++) {
+		const struct cprof_segment *s = &core->segments[i];
+		enum category c = classify(core, walk, s);
+		struct cprof_core_totals st;
+		cprof_core_segment_totals(core, s, &st);
+		t->count[c]++;
+		t->mapped[c] += st.mapped;
+		t->in_core[c] += st.in_core;
+	}
+}
+
+static int signal_of(const struct cprof_core *core)
+{
+	return core->process.has_siginfo ? core->process.signo :
+	       core->n_threads ? core->threads[0].cursig : 0;
+}
+
+void cprof_report_summary(FILE *out, struct cprof_core *core,
+			  const struct cprof_analysis *a, const char *db_path,
+			  const char *exe_arg, double seconds)
+{
+	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], sig[32];
+	const struct cprof_process *p = &core->process;
+	struct cat_totals t;
+	categorize(core, &a->walk, &t);
+
+	fprintf(out, "cprof-core: %s analyzed in %.2f s; wrote %s\n\n", core->path,
+		seconds, db_path);
+	fprintf(out, "process   ");
+	if (p->has_psinfo)
+		fprintf(out, "pid %d (%s): %s\n          ", p->pid, p->command, p->args);
+	int signo = signal_of(core);
+	if (signo)
+		fprintf(out, "killed by %s, ", fmt_signal(sig, sizeof(sig), signo));
+	fprintf(out, "%zu thread%s, %zu modules, %zu mappings\n", core->n_threads,
+		core->n_threads == 1 ? "" : "s", core->n_modules, core->n_segments);
+
+	fprintf(out, "\nmemory by category          mappings        mapped   in the core\n");
+	for (int c = 0; c < N_CATS; c++) {
+		if (!t.count[c])
+			continue;
+		fprintf(out, "  %-30s %6llu %12s  %12s\n", cat_names[c],
+			(unsigned long long)t.count[c], fmt_bytes(b1, t.mapped[c]),
+			fmt_bytes(b2, t.in_core[c]));
+	}
+
+	fprintf(out, "\nheap\n");
+	cprof_report_allocators(out, &a->walk);
+	fprintf(out, "  objects in %s: %zu (walk %.2f s, store %.2f s)\n", db_path,
+		a->n_objects, a->t_walk, a->t_store);
+
+	const char *exe = exe_arg ? exe_arg : "";
+	fprintf(out, "\nnext\n");
+	fprintf(out, "  cprof-core info %s %s            threads, backtraces, mappings, modules\n",
+		core->path, exe);
+	fprintf(out, "  sqlite3 %s \"SELECT state, free_list, count(*), sum(size) FROM object GROUP BY 1, 2\"\n",
+		db_path);
+}
+
+void cprof_report_summary_json(FILE *out, struct cprof_core *core,
+			       const struct cprof_analysis *a,
+			       const char *db_path, double seconds)
+{
+	struct json j;
+	struct cat_totals t;
+	categorize(core, &a->walk, &t);
+	json_init(&j, out);
+	json_object_begin(&j);
+	json_kv_int(&j, "version", 1);
+	json_kv_string(&j, "core", core->path);
+	json_kv_string(&j, "db", db_path);
+	json_key(&j, "seconds");
+	fprintf(out, "%.3f", seconds);
+	json_key(&j, "process");
+	json_object_begin(&j);
+	if (core->process.has_psinfo) {
+		json_kv_int(&j, "pid", core->process.pid);
+		json_kv_string(&j, "command", core->process.command);
+		json_kv_string(&j, "args", core->process.args);
+	}
+	json_kv_int(&j, "signal", signal_of(core));
+	json_kv_uint(&j, "threads", core->n_threads);
+	json_object_end(&j);
+	json_key(&j, "memory");
+	json_array_begin(&j);
+	static const char *const keys[N_CATS] = {
+		"heaps", "stacks", "module_data", "module_code", "file", "anonymous",
+	};
+	for (int c = 0; c < N_CATS; c++) {
+		json_object_begin(&j);
+		json_kv_string(&j, "category", keys[c]);
+		json_kv_uint(&j, "mappings", t.count[c]);
+		json_kv_uint(&j, "mapped_bytes", t.mapped[c]);
+		json_kv_uint(&j, "core_bytes", t.in_core[c]);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_key(&j, "allocators");
+	cprof_report_allocators_json(&j, &a->walk);
+	json_kv_uint(&j, "objects", a->n_objects);
+	json_object_end(&j);
+	json_finish(&j);
+}

@@ -1,0 +1,496 @@
+/*
+ * store.c - writing cprof.db (see include/cprof/store.h).
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cprof/store.h"
+
+extern const char cprof_schema_sql[];
+extern const char cprof_indexes_sql[];
+
+/* Rows per multi-row INSERT: ~50 is where the gain flattens (measured). */
+enum { OBJECT_ROWS = 64, OBJECT_COLS = 7 };
+
+struct cprof_store {
+	sqlite3 *db;
+	char *path;                /* final name */
+	char *tmp_path;            /* written here, renamed on commit */
+};
+
+static struct cprof_error *sql_error(struct cprof_store *st, const char *what)
+{
+	return cprof_error_create(CPROF_ERROR_LIB, "%s: %s: %s", st->tmp_path,
+				  what, sqlite3_errmsg(st->db));
+}
+
+static struct cprof_error *exec(struct cprof_store *st, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		struct cprof_error *err = cprof_error_create(
+			CPROF_ERROR_LIB, "%s: %s", st->tmp_path,
+			msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return err;
+	}
+	return NULL;
+}
+
+struct cprof_error *cprof_store_create(const char *path,
+				       struct cprof_store **ret)
+{
+	struct cprof_error *err;
+	struct cprof_store *st = calloc(1, sizeof(*st));
+	if (!st)
+		return &cprof_enomem;
+	st->path = strdup(path);
+	if (!st->path || asprintf(&st->tmp_path, "%s.tmp-%d", path, (int)getpid()) < 0) {
+		st->tmp_path = NULL;
+		cprof_store_abort(st);
+		return &cprof_enomem;
+	}
+	unlink(st->tmp_path);
+	if (sqlite3_open_v2(st->tmp_path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		err = cprof_error_create(CPROF_ERROR_OS, "%s: cannot create: %s",
+					 st->tmp_path,
+					 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		cprof_store_abort(st);
+		return err;
+	}
+	/* page_size must be set before the first table exists. */
+	if ((err = exec(st, "PRAGMA page_size = 65536;"
+			    "PRAGMA journal_mode = OFF;"
+			    "PRAGMA synchronous = OFF;"
+			    "PRAGMA locking_mode = EXCLUSIVE;"
+			    "PRAGMA cache_size = -262144;"
+			    "PRAGMA application_id = 0x63707266;")) ||
+	    (err = exec(st, "BEGIN")) ||
+	    (err = exec(st, cprof_schema_sql))) {
+		cprof_store_abort(st);
+		return err;
+	}
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", CPROF_SCHEMA_VERSION);
+	if ((err = exec(st, sql))) {
+		cprof_store_abort(st);
+		return err;
+	}
+	*ret = st;
+	return NULL;
+}
+
+void cprof_store_abort(struct cprof_store *st)
+{
+	if (!st)
+		return;
+	if (st->db)
+		sqlite3_close(st->db);
+	if (st->tmp_path)
+		unlink(st->tmp_path);
+	free(st->tmp_path);
+	free(st->path);
+	free(st);
+}
+
+struct cprof_error *cprof_store_commit(struct cprof_store *st)
+{
+	struct cprof_error *err;
+	if ((err = exec(st, cprof_indexes_sql)) || (err = exec(st, "COMMIT")) ||
+	    (err = exec(st, "ANALYZE"))) {
+		cprof_store_abort(st);
+		return err;
+	}
+	if (sqlite3_close(st->db) != SQLITE_OK) {
+		err = sql_error(st, "close");
+		cprof_store_abort(st);
+		return err;
+	}
+	st->db = NULL;
+	char *old = NULL;
+	if (asprintf(&old, "%s.old", st->path) >= 0) {
+		if (access(st->path, F_OK) == 0)
+			rename(st->path, old);   /* best effort, as perf.data.old */
+		free(old);
+	}
+	if (rename(st->tmp_path, st->path) < 0) {
+		err = cprof_error_os(errno, st->path, "rename from %s", st->tmp_path);
+		cprof_store_abort(st);
+		return err;
+	}
+	free(st->tmp_path);
+	st->tmp_path = NULL;
+	cprof_store_abort(st);
+	return NULL;
+}
+
+/* ---- small tables: one prepared statement, a row at a time ---- */
+
+static struct cprof_error *prepare(struct cprof_store *st, const char *sql,
+				   sqlite3_stmt **ret)
+{
+	if (sqlite3_prepare_v2(st->db, sql, -1, ret, NULL) != SQLITE_OK)
+		return sql_error(st, "prepare");
+	return NULL;
+}
+
+static struct cprof_error *step(struct cprof_store *st, sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (rc != SQLITE_DONE)
+		return sql_error(st, "insert");
+	return NULL;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static void bind_u64(sqlite3_stmt *s, int i, uint64_t v)
+{
+	sqlite3_bind_int64(s, i, (sqlite3_int64)v);
+}
+
+struct cprof_error *cprof_store_meta(struct cprof_store *st, const char *key,
+				     const char *value)
+{
+	sqlite3_stmt *s;
+	struct cprof_error *err = prepare(st, "INSERT OR REPLACE INTO meta VALUES (?, ?)", &s);
+	if (err)
+		return err;
+	bind_text(s, 1, key);
+	bind_text(s, 2, value);
+	err = step(st, s);
+	sqlite3_finalize(s);
+	return err;
+}
+
+static const char *segment_source(const struct cprof_core_totals *t)
+{
+	int kinds = (t->in_core > 0) + (t->from_file > 0) + (t->missing > 0);
+	return kinds > 1 ? "mixed" : t->from_file ? "file" :
+	       t->missing ? "missing" : "core";
+}
+
+static struct cprof_error *store_modules(struct cprof_store *st,
+					 struct cprof_core *core)
+{
+	sqlite3_stmt *s;
+	struct cprof_error *err = prepare(st,
+		"INSERT INTO module VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
+	for (size_t i = 0; !err && i < core->n_modules; i++) {
+		const struct cprof_module *m = &core->modules[i];
+		bind_u64(s, 1, i);
+		bind_text(s, 2, m->name);
+		bind_text(s, 3, m->path);
+		bind_u64(s, 4, m->start);
+		bind_u64(s, 5, m->end);
+		bind_text(s, 6, m->build_id);
+		bind_text(s, 7, m->file_build_id);
+		bind_text(s, 8, cprof_module_status_name(m->status));
+		bind_text(s, 9, m->debug_file);
+		err = step(st, s);
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
+static void bind_module(sqlite3_stmt *s, int i, const struct cprof_core *core,
+			uint64_t addr)
+{
+	const struct cprof_module *m = cprof_core_module(core, addr);
+	if (m)
+		bind_u64(s, i, m - core->modules);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static struct cprof_error *store_mappings(struct cprof_store *st,
+					  struct cprof_core *core)
+{
+	sqlite3_stmt *s;
+	struct cprof_error *err = prepare(st,
+		"INSERT INTO mapping VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
+	for (size_t i = 0; !err && i < core->n_segments; i++) {
+		const struct cprof_segment *g = &core->segments[i];
+		struct cprof_core_totals t;
+		char perms[4] = {
+			g->flags & CPROF_SEG_R ? 'r' : '-',
+			g->flags & CPROF_SEG_W ? 'w' : '-',
+			g->flags & CPROF_SEG_X ? 'x' : '-', 0,
+		};
+		cprof_core_segment_totals(core, g, &t);
+		bind_u64(s, 1, i);
+		bind_u64(s, 2, g->start);
+		bind_u64(s, 3, g->end);
+		bind_text(s, 4, perms);
+		if (g->file >= 0) {
+			bind_text(s, 5, core->files[g->file].path);
+			bind_u64(s, 6, g->file_offset);
+		}
+		bind_text(s, 7, segment_source(&t));
+		bind_u64(s, 8, t.in_core);
+		bind_u64(s, 9, t.from_file);
+		bind_u64(s, 10, t.missing);
+		bind_module(s, 11, core, g->start);
+		err = step(st, s);
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
+enum { MAX_FRAMES = 256 };
+
+static struct cprof_error *store_threads(struct cprof_store *st,
+					 struct cprof_core *core)
+{
+	sqlite3_stmt *t, *f;
+	struct cprof_error *err = prepare(st,
+		"INSERT INTO thread VALUES (?, ?, ?, ?, ?, ?)", &t);
+	if (err)
+		return err;
+	if ((err = prepare(st, "INSERT INTO frame VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &f))) {
+		sqlite3_finalize(t);
+		return err;
+	}
+	for (size_t i = 0; !err && i < core->n_threads; i++) {
+		const struct cprof_thread *th = &core->threads[i];
+		bind_u64(t, 1, i);
+		sqlite3_bind_int(t, 2, th->tid);
+		sqlite3_bind_int(t, 3, i == 0 && th->cursig != 0);
+		bind_u64(t, 4, th->regs[CPROF_REG_RIP]);
+		bind_u64(t, 5, th->regs[CPROF_REG_RSP]);
+		bind_u64(t, 6, th->regs[CPROF_REG_FS_BASE]);
+		if ((err = step(st, t)))
+			break;
+		struct cprof_frame *frames;
+		size_t n;
+		/* A backtrace that fails is recorded as far as it went; the
+		   reason was not a database problem. */
+		cprof_error_destroy(cprof_core_backtrace(core, th->tid, MAX_FRAMES,
+							 &frames, &n));
+		for (size_t k = 0; !err && k < n; k++) {
+			struct cprof_symbol sym;
+			cprof_core_symbolize(core, frames[k].pc,
+					     !frames[k].is_activation, &sym);
+			bind_u64(f, 1, i);
+			bind_u64(f, 2, k);
+			bind_u64(f, 3, frames[k].pc);
+			if (frames[k].sp)
+				bind_u64(f, 4, frames[k].sp);
+			bind_module(f, 5, core, frames[k].pc);
+			bind_text(f, 6, sym.function);
+			if (sym.function)
+				bind_u64(f, 7, sym.offset);
+			bind_text(f, 8, sym.file);
+			if (sym.file)
+				sqlite3_bind_int(f, 9, sym.line);
+			bind_text(f, 10, cprof_unwind_method_name(frames[k].method));
+			err = step(st, f);
+		}
+		free(frames);
+	}
+	sqlite3_finalize(t);
+	sqlite3_finalize(f);
+	return err;
+}
+
+struct cprof_error *cprof_store_core(struct cprof_store *st,
+				     struct cprof_core *core)
+{
+	struct cprof_error *err;
+	if ((err = store_modules(st, core)) || (err = store_mappings(st, core)) ||
+	    (err = store_threads(st, core)))
+		return err;
+	return NULL;
+}
+
+struct cprof_error *cprof_store_heaps(struct cprof_store *st,
+				      const struct cprof_heap_walk *walk)
+{
+	sqlite3_stmt *h, *a, *k;
+	struct cprof_error *err = prepare(st, "INSERT INTO heap VALUES (?, ?, ?, ?, ?, ?)", &h);
+	if (err)
+		return err;
+	if ((err = prepare(st, "INSERT INTO arena VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &a))) {
+		sqlite3_finalize(h);
+		return err;
+	}
+	if ((err = prepare(st, "INSERT INTO allocator_stat VALUES (?, ?, ?, ?)", &k))) {
+		sqlite3_finalize(h);
+		sqlite3_finalize(a);
+		return err;
+	}
+	for (size_t i = 0; !err && i < walk->n_heaps; i++) {
+		const struct cprof_heap *hp = &walk->heaps[i];
+		bind_u64(h, 1, i);
+		bind_text(h, 2, hp->allocator);
+		bind_text(h, 3, hp->kind);
+		if (hp->arena)
+			bind_u64(h, 4, hp->arena);
+		bind_u64(h, 5, hp->start);
+		bind_u64(h, 6, hp->end);
+		err = step(st, h);
+	}
+	for (size_t i = 0; !err && i < walk->n_allocators; i++) {
+		const struct cprof_allocator_summary *s = &walk->allocators[i];
+		for (size_t j = 0; !err && j < s->n_arenas; j++) {
+			const struct cprof_arena_summary *ar = &s->arenas[j];
+			bind_text(a, 1, s->name);
+			bind_u64(a, 2, ar->addr);
+			bind_text(a, 3, ar->kind);
+			bind_u64(a, 4, ar->system_mem);
+			bind_u64(a, 5, ar->n_heaps);
+			bind_u64(a, 6, ar->used_count);
+			bind_u64(a, 7, ar->used_bytes);
+			bind_u64(a, 8, ar->free_count);
+			bind_u64(a, 9, ar->free_bytes);
+			err = step(st, a);
+		}
+		for (size_t j = 0; !err && j < s->n_stats; j++) {
+			bind_text(k, 1, s->name);
+			bind_text(k, 2, s->stats_name);
+			bind_text(k, 3, s->stats[j].name);
+			bind_u64(k, 4, s->stats[j].value);
+			err = step(st, k);
+		}
+	}
+	sqlite3_finalize(h);
+	sqlite3_finalize(a);
+	sqlite3_finalize(k);
+	return err;
+}
+
+/* "INSERT INTO object VALUES (?,?,...),(...)..." for rows rows. */
+static char *object_insert_sql(int rows)
+{
+	size_t len = 64 + (size_t)rows * (2 * OBJECT_COLS + 4);
+	char *sql = malloc(len), *p = sql;
+	if (!sql)
+		return NULL;
+	p += sprintf(p, "INSERT INTO object VALUES ");
+	for (int r = 0; r < rows; r++) {
+		*p++ = r ? ',' : ' ';
+		*p++ = '(';
+		for (int c = 0; c < OBJECT_COLS; c++) {
+			if (c)
+				*p++ = ',';
+			*p++ = '?';
+		}
+		*p++ = ')';
+	}
+	*p = '\0';
+	return sql;
+}
+
+static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
+			const struct cprof_object *o)
+{
+	static const char *const states[] = { "used", "free" };
+	bind_u64(s, base + 1, id);
+	bind_u64(s, base + 2, o->addr);
+	bind_u64(s, base + 3, o->size);
+	sqlite3_bind_text(s, base + 4, states[o->state & 1], -1, SQLITE_STATIC);
+	bind_u64(s, base + 5, o->heap);
+	if (o->free_list)
+		sqlite3_bind_text(s, base + 6, cprof_free_list_name(o->free_list),
+				  -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, base + 6);
+	bind_u64(s, base + 7, o->flags);
+}
+
+struct cprof_error *cprof_store_objects(struct cprof_store *st,
+					const struct cprof_object *objs,
+					size_t n,
+					void (*progress)(size_t, size_t, void *),
+					void *arg)
+{
+	struct cprof_error *err = NULL;
+	sqlite3_stmt *many = NULL, *one = NULL;
+	char *sql = object_insert_sql(OBJECT_ROWS);
+	if (!sql)
+		return &cprof_enomem;
+	if ((err = prepare(st, sql, &many)))
+		goto out;
+	free(sql);
+	if (!(sql = object_insert_sql(1))) {
+		err = &cprof_enomem;
+		goto out;
+	}
+	if ((err = prepare(st, sql, &one)))
+		goto out;
+	size_t i = 0;
+	for (; i + OBJECT_ROWS <= n; i += OBJECT_ROWS) {
+		for (int r = 0; r < OBJECT_ROWS; r++)
+			bind_object(many, r * OBJECT_COLS, i + r, &objs[i + r]);
+		if ((err = step(st, many)))
+			goto out;
+		if (progress && (i & ((1 << 20) - 1)) < OBJECT_ROWS)
+			progress(i, n, arg);
+	}
+	for (; i < n; i++) {
+		bind_object(one, 0, i, &objs[i]);
+		if ((err = step(st, one)))
+			goto out;
+	}
+	if (progress)
+		progress(n, n, arg);
+out:
+	free(sql);
+	sqlite3_finalize(many);
+	sqlite3_finalize(one);
+	return err;
+}
+
+struct cprof_error *cprof_store_open(const char *path, sqlite3 **ret)
+{
+	if (access(path, F_OK) < 0)
+		return cprof_error_os(errno, path,
+				      "%s", "cannot open (run 'cprof-core analyze CORE [EXE]' first)");
+	sqlite3 *db;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		struct cprof_error *err = cprof_error_create(
+			CPROF_ERROR_BAD_DATA, "%s: %s", path,
+			db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return err;
+	}
+	sqlite3_stmt *s;
+	int app = 0, version = -1;
+	if (sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			app = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			version = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	if (app != 0x63707266) {
+		sqlite3_close(db);
+		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+					  "%s: not a cprof.db (run 'cprof-core analyze CORE [EXE]' to make one)",
+					  path);
+	}
+	if (version != CPROF_SCHEMA_VERSION) {
+		sqlite3_close(db);
+		return cprof_error_create(CPROF_ERROR_UNSUPPORTED,
+					  "%s: schema version %d, this cprof-core reads version %d (run 'cprof-core analyze' again)",
+					  path, version, CPROF_SCHEMA_VERSION);
+	}
+	*ret = db;
+	return NULL;
+}
