@@ -71,6 +71,9 @@ struct cprof_segment {
 	   offset of `start`. */
 	int file;
 	uint64_t file_offset;
+	/* Listed only by NT_FILE, with no PT_LOAD (gdb's gcore leaves out
+	   read-only file mappings): every byte comes from the file. */
+	bool file_only;
 };
 
 /* x86-64 general registers, in struct user_regs_struct order. */
@@ -151,7 +154,7 @@ struct cprof_core {
 	struct cprof_auxv_entry *auxv;
 	size_t n_auxv;
 	struct cprof_process process;
-	uint64_t page_size;        /* from NT_FILE, else 4096 */
+	uint64_t page_size;        /* AT_PAGESZ, else 4096 */
 
 	struct cprof_warnings *warnings;
 

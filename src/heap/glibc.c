@@ -243,6 +243,22 @@ static int version_from_function(struct glibc *g)
 	return minor;
 }
 
+/* __nptl_version (in .dynsym of libc.so.6, and in static binaries' .symtab)
+ * is the string "2.36". */
+static int version_from_nptl(struct glibc *g)
+{
+	uint64_t addr;
+	char s[8] = { 0 };
+	if (!cprof_core_find_symbol(g->core, g->libc, "__nptl_version", &addr, NULL))
+		return -1;
+	struct cprof_error *err = cprof_core_read(g->core, addr, s, 7);
+	if (err) {
+		cprof_error_destroy(err);
+		return -1;
+	}
+	return s[0] == '2' && s[1] == '.' ? atoi(s + 2) : -1;
+}
+
 /* ---- validating candidates ---- */
 
 static bool valid_arena(struct glibc *g, uint64_t a)
@@ -1285,6 +1301,8 @@ static struct cprof_error *setup(struct glibc *g, bool *found)
 	g->minor = version_from_banner(g);
 	if (g->minor < 0)
 		g->minor = version_from_function(g);
+	if (g->minor < 0)
+		g->minor = version_from_nptl(g);
 	bool have_table = g->minor >= 0 && glibc_layout_for_version(g->minor, &g->L);
 	bool have_dwarf = glibc_layout_from_dwarf(core, g->libc, &g->L);
 	if (!have_table && !have_dwarf) {
@@ -1349,7 +1367,8 @@ static struct cprof_error *glibc_walk(struct cprof_core *core,
 		    (err = collect_bins(&g, &g.arenas[i])))
 			goto out;
 	}
-	qsort(g.free, g.n_free, sizeof(*g.free), free_cmp);
+	if (g.n_free)
+		qsort(g.free, g.n_free, sizeof(*g.free), free_cmp);
 	for (size_t i = 1; i < g.n_free; i++)
 		if (g.free[i].chunk == g.free[i - 1].chunk)
 			gwarn(&g, "chunk at 0x%llx is in two free lists (%s and %s)",

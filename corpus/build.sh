@@ -1,0 +1,96 @@
+#!/bin/sh
+# corpus/build.sh OUTDIR - build the corpus programs into OUTDIR (see corpus/README.md).
+#
+# Idempotent: a binary is rebuilt only when it is missing or older than one of its
+# sources (or this script). Outputs are written to a temporary name and renamed,
+# so a reader never sees a half-written binary. The environment's CFLAGS/LDFLAGS
+# (and friends) are ignored on purpose: the corpus must never be built with
+# sanitizers or other instrumentation, whatever the caller's environment says.
+set -eu
+
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+	echo "usage: corpus/build.sh OUTDIR" >&2
+	exit 2
+fi
+
+unset CFLAGS CPPFLAGS CXXFLAGS LDFLAGS LDLIBS CC_FOR_BUILD GCC_COMPARE_DEBUG || true
+CC=cc
+
+SRC=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$1" || { echo "corpus/build.sh: cannot create $1" >&2; exit 1; }
+OUT=$(cd "$1" && pwd)
+SELF="$SRC/build.sh"
+
+command -v "$CC" >/dev/null 2>&1 || { echo "corpus/build.sh: '$CC' not found" >&2; exit 1; }
+
+# Flags of the corpus programs (not heap, see below).
+COMMON="-g -O0 -fno-omit-frame-pointer -Wall -pthread"
+
+# needs_build OUTPUT DEP...: true when OUTPUT is missing or older than a DEP.
+needs_build() {
+	out=$1
+	shift
+	[ -e "$out" ] || return 0
+	for dep in "$@"; do
+		[ "$dep" -nt "$out" ] && return 0
+	done
+	return 1
+}
+
+# run NAME OUTPUT CMD...: run CMD (which writes OUTPUT.tmp), then rename into OUTPUT.
+run() {
+	name=$1
+	out=$2
+	shift 2
+	echo "corpus/build.sh: building $name: $*" >&2
+	if ! "$@"; then
+		rm -f "$out.tmp"
+		echo "corpus/build.sh: error: failed to build $name (command: $*)" >&2
+		exit 1
+	fi
+	mv -f "$out.tmp" "$out"
+}
+
+H="$SRC/corpus.h"
+
+# threads: PIE
+if needs_build "$OUT/threads" "$SRC/threads.c" "$H" "$SELF"; then
+	run threads "$OUT/threads" \
+		$CC $COMMON -pie -fPIE "$SRC/threads.c" -o "$OUT/threads.tmp"
+fi
+
+# threads-nopie: position-dependent executable
+if needs_build "$OUT/threads-nopie" "$SRC/threads.c" "$H" "$SELF"; then
+	run threads-nopie "$OUT/threads-nopie" \
+		$CC $COMMON -no-pie -fno-pie "$SRC/threads.c" -o "$OUT/threads-nopie.tmp"
+fi
+
+# threads-static: statically linked (needs libc.a from libc6-dev)
+if needs_build "$OUT/threads-static" "$SRC/threads.c" "$H" "$SELF"; then
+	run threads-static "$OUT/threads-static" \
+		$CC $COMMON -static "$SRC/threads.c" -o "$OUT/threads-static.tmp"
+fi
+
+# libcorpus.so: the corpus's own shared library
+if needs_build "$OUT/libcorpus.so" "$SRC/libcorpus.c" "$SRC/libcorpus.h" "$SELF"; then
+	run libcorpus.so "$OUT/libcorpus.so" \
+		$CC $COMMON -fPIC -shared -Wl,-soname,libcorpus.so \
+		"$SRC/libcorpus.c" -o "$OUT/libcorpus.so.tmp"
+fi
+
+# uselib: PIE linked against libcorpus.so, found at run time through rpath $ORIGIN
+if needs_build "$OUT/uselib" "$SRC/uselib.c" "$SRC/libcorpus.h" "$H" "$OUT/libcorpus.so" "$SELF"; then
+	run uselib "$OUT/uselib" \
+		$CC $COMMON -pie -fPIE "$SRC/uselib.c" -o "$OUT/uselib.tmp" \
+		-L"$OUT" -lcorpus '-Wl,-rpath,$ORIGIN'
+fi
+
+# heap: glibc malloc states (heap.c is written separately; built only if present).
+# -O1 and plain flags, linked normally, never with sanitizers.
+if [ -e "$SRC/heap.c" ]; then
+	if needs_build "$OUT/heap" "$SRC/heap.c" "$H" "$SELF"; then
+		run heap "$OUT/heap" $CC -g -O1 -Wall -pthread "$SRC/heap.c" -o "$OUT/heap.tmp"
+	fi
+fi
+
+exit 0

@@ -1,0 +1,954 @@
+"""cprof_test - the test harness of cprof-core (Python standard library only).
+
+A test is a script tests/tNNNN-<cmd>-<detail>.py that does
+
+    import os, sys
+    sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+    from cprof_test import *
+
+    with case("threads"):              # an Abort inside fails this case only
+        ...
+
+Checks: check(cond, msg), check_eq(got, expected, msg) record a failure and go on;
+fail(msg) stops the current case(); finish() prints the summary and exits.
+cprof(...) fails the case on a crash, a hang, a sanitizer report or an
+unexpected exit status.
+
+    c = corpus_core("threads")                      # build, run, dump (cached)
+    info = cprof("info", c.core, c.exe, "--json", json=True)
+    check_eq(info["process"]["pid"], c.manifest["pid"], "pid")
+    finish()
+
+Environment:
+  CPROF              path of the cprof-core binary (required by cprof())
+  CPROF_SOURCE_ROOT  repository root (default: two levels above this file)
+  CPROF_WORK         scratch directory (default: $CPROF_WORK_DEFAULT, which
+                     tests/meson.build sets to BUILDDIR/tests/work; else
+                     $TMPDIR/cprof-work). Cores are cached there.
+  CPROF_CORPUS_BIN   an already-built corpus directory (default: build it with
+                     corpus/build.sh into $CPROF_WORK/corpus-bin, under a file lock)
+  CPROF_REQUIRE_ALL  "1": a test that would be skipped for a missing tool fails
+  CPROF_VERBOSE      "1": print every passing check too
+  CPROF_ASLR         "1": run the corpus programs with address space randomization
+                     (default: without, so that addresses are the same on every run)
+
+Exit status of a test (meson's convention): 0 passed, 1 failed, 77 skipped.
+See corpus/README.md for the protocol between the corpus programs and this harness.
+"""
+
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import json as _json
+import os
+import re
+import resource
+import shlex
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+__all__ = [
+    "SOURCE_ROOT", "WORK", "REQUIRE_ALL", "TEST_NAME",
+    "Abort", "Fatal", "Elf", "ElfError", "CoreRun",
+    "corpus_dir", "corpus_core", "available_dumpers", "require_tool", "skip",
+    "cprof", "cprof_path",
+    "check", "check_eq", "fail", "warn", "note", "case", "finish",
+    "is_subsequence", "normalize_function", "parse_addr",
+    "gdb_backtraces", "eu_stack_backtraces", "reference_read",
+    "stderr_lines", "crash_markers",
+]
+
+# ---------------------------------------------------------------------------
+# environment
+
+SOURCE_ROOT = os.path.abspath(os.environ.get("CPROF_SOURCE_ROOT") or
+                              os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+WORK = os.path.abspath(os.environ.get("CPROF_WORK") or os.environ.get("CPROF_WORK_DEFAULT") or
+                       os.path.join(tempfile.gettempdir(), "cprof-work"))
+REQUIRE_ALL = os.environ.get("CPROF_REQUIRE_ALL", "") == "1"
+VERBOSE = os.environ.get("CPROF_VERBOSE", "") == "1"
+ASLR = os.environ.get("CPROF_ASLR", "") == "1"
+TEST_NAME = os.path.splitext(os.path.basename(sys.argv[0] or "test"))[0]
+
+SKIP_STATUS = 77
+
+# The corpus programs run with this environment only: with ASLR off, their stack
+# addresses depend on the environment's size, and must not depend on the caller's.
+CORPUS_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+
+# Markers of a sanitizer report or a crash message in a tool's stderr.
+crash_markers = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+                 "ThreadSanitizer", "MemorySanitizer", "runtime error:", "Segmentation fault",
+                 "stack smashing detected", "double free", "malloc(): ", "free(): ")
+
+
+def _say(msg):
+    sys.stdout.write(msg + ("" if msg.endswith("\n") else "\n"))
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------
+# checks
+
+class Abort(Exception):
+    """Stop the current case (or the test, outside case()) with a failure."""
+
+
+class Fatal(Abort):
+    """Stop the whole test with a failure: nothing else can work (e.g. no cprof-core)."""
+
+
+_state = {"checks": 0, "failures": [], "warnings": 0, "case": None}
+
+
+def _prefix():
+    return "%s: " % _state["case"] if _state["case"] else ""
+
+
+def check(cond, msg):
+    """Record a check; on failure print `FAIL: msg` and go on. Returns bool(cond)."""
+    _state["checks"] += 1
+    if cond:
+        if VERBOSE:
+            _say("ok: %s%s" % (_prefix(), msg))
+        return True
+    full = _prefix() + msg
+    _state["failures"].append(full)
+    _say("FAIL: " + full)
+    return False
+
+
+def _short(v, limit=300):
+    s = repr(v) if not isinstance(v, str) else '"%s"' % v
+    return s if len(s) <= limit else s[:limit] + "...(%d chars)" % len(s)
+
+
+def check_eq(got, expected, msg):
+    """Check got == expected; the message says both."""
+    return check(got == expected, "%s: expected %s, got %s" % (msg, _short(expected), _short(got)))
+
+
+def fail(msg):
+    """Record a failure and stop the current case."""
+    raise Abort(msg)
+
+
+def warn(msg):
+    _state["warnings"] += 1
+    _say("WARNING: " + _prefix() + msg)
+
+
+def note(msg):
+    _say(_prefix() + msg)
+
+
+@contextlib.contextmanager
+def case(name):
+    """Run a block as a named case: an Abort inside it is recorded as a failure
+    of that case and the test goes on with the next one. Fatal is not caught."""
+    old = _state["case"]
+    _state["case"] = name if not old else old + "/" + name
+    _say("--- " + _state["case"])
+    try:
+        yield
+    except Fatal:
+        raise
+    except Abort as e:
+        check(False, str(e))
+    except Exception:  # a bug in the test or an unexpected situation: keep going
+        check(False, "unexpected exception:\n" + traceback.format_exc())
+    finally:
+        _state["case"] = old
+
+
+def finish():
+    """Print the summary and exit: 0 if every check passed, 1 otherwise."""
+    n, f = _state["checks"], len(_state["failures"])
+    if n == 0 and f == 0:
+        _say("%s: FAIL: no check ran" % TEST_NAME)
+        sys.exit(1)
+    if f:
+        _say("%s: %d of %d checks FAILED%s" % (TEST_NAME, f, n,
+             ", %d warnings" % _state["warnings"] if _state["warnings"] else ""))
+        for m in _state["failures"][:40]:
+            _say("  - " + m.splitlines()[0][:300])
+        if f > 40:
+            _say("  ... and %d more" % (f - 40))
+        sys.exit(1)
+    _say("%s: all %d checks passed%s" % (TEST_NAME, n,
+         ", %d warnings" % _state["warnings"] if _state["warnings"] else ""))
+    sys.exit(0)
+
+
+def skip(reason):
+    """Skip the test (exit 77); under CPROF_REQUIRE_ALL=1, fail it instead."""
+    if REQUIRE_ALL:
+        _say("FAIL: %s: %s (CPROF_REQUIRE_ALL=1 forbids skipping)" % (TEST_NAME, reason))
+        sys.exit(1)
+    _say("SKIP: %s: %s" % (TEST_NAME, reason))
+    sys.exit(SKIP_STATUS)
+
+
+def require_tool(tool):
+    """Skip the test if TOOL is not on PATH (fail under CPROF_REQUIRE_ALL=1).
+    Returns the tool's path."""
+    path = shutil.which(tool)
+    if not path:
+        skip("%s not installed" % tool)
+    return path
+
+
+def _excepthook(tp, value, tb):
+    if isinstance(value, Abort):
+        check(False, str(value))
+        n, f = _state["checks"], len(_state["failures"])
+        _say("%s: %d of %d checks FAILED" % (TEST_NAME, f, n))
+        sys.stdout.flush()
+        os._exit(1)
+    sys.__excepthook__(tp, value, tb)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+sys.excepthook = _excepthook
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+
+def parse_addr(v):
+    """'0x1f' / 31 -> 31."""
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str):
+        return int(v, 16) if v.lower().startswith("0x") else int(v, 10)
+    raise ValueError("not an address: %r" % (v,))
+
+
+def is_subsequence(needles, hay):
+    """True if NEEDLES appear in HAY in order (not necessarily adjacent)."""
+    it = iter(hay)
+    return all(any(n == h for h in it) for n in needles)
+
+
+def normalize_function(name):
+    """Compare libc function names across tools: '__GI___libc_read' -> 'read',
+    'pause@GLIBC_2.2.5' -> 'pause', '__pthread_cond_wait' -> 'pthread_cond_wait'."""
+    if not name:
+        return ""
+    n = name.split("@")[0]
+    prev = None
+    while n != prev:
+        prev = n
+        n = n.lstrip("_")
+        for p in ("GI_", "libc_"):
+            if n.startswith(p):
+                n = n[len(p):]
+    return n
+
+
+def stderr_lines(err):
+    return [l for l in err.splitlines() if l.strip()]
+
+
+@contextlib.contextmanager
+def _locked(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _atomic_write(path, text):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------
+# a small ELF64 reader (little-endian x86-64 only; what the tests need)
+
+class ElfError(Exception):
+    pass
+
+
+PT_LOAD, PT_NOTE = 1, 4
+ET_EXEC, ET_DYN, ET_CORE = 2, 3, 4
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 1, 2, 4
+NT_PRSTATUS, NT_PRPSINFO, NT_AUXV, NT_SIGINFO, NT_FILE = 1, 3, 6, 0x53494749, 0x46494c45
+NT_GNU_BUILD_ID = 3
+
+
+class Elf:
+    """Headers, notes, sections and symbols of an ELF64 LSB file."""
+
+    def __init__(self, path):
+        self.path = path
+        self.size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            h = f.read(64)
+        if len(h) < 64 or h[:4] != b"\x7fELF":
+            raise ElfError("%s: not an ELF file" % path)
+        self.ei_class, self.ei_data = h[4], h[5]
+        if self.ei_class != 2 or self.ei_data != 1:
+            raise ElfError("%s: not ELF64 little-endian" % path)
+        (self.e_type, self.e_machine, _, self.e_entry, self.e_phoff, self.e_shoff, _,
+         _, self.e_phentsize, self.e_phnum, self.e_shentsize, self.e_shnum,
+         self.e_shstrndx) = struct.unpack_from("<HHIQQQIHHHHHH", h, 16)
+        self.phdrs = []
+        raw = self.read(self.e_phoff, self.e_phnum * self.e_phentsize)
+        if len(raw) < self.e_phnum * self.e_phentsize:
+            raise ElfError("%s: program headers truncated" % path)
+        for i in range(self.e_phnum):
+            (p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz,
+             p_align) = struct.unpack_from("<IIQQQQQQ", raw, i * self.e_phentsize)
+            self.phdrs.append(dict(type=p_type, flags=p_flags, offset=p_offset, vaddr=p_vaddr,
+                                   filesz=p_filesz, memsz=p_memsz, align=p_align))
+        self._sections = None
+        self._symbols = None
+
+    def read(self, off, n):
+        with open(self.path, "rb") as f:
+            f.seek(off)
+            return f.read(n)
+
+    @property
+    def loads(self):
+        return [p for p in self.phdrs if p["type"] == PT_LOAD]
+
+    @property
+    def phdrs_end(self):
+        return self.e_phoff + self.e_phnum * self.e_phentsize
+
+    def notes(self):
+        """[(name, type, desc bytes, file offset of the note)] of every PT_NOTE."""
+        out = []
+        for p in self.phdrs:
+            if p["type"] != PT_NOTE:
+                continue
+            data = self.read(p["offset"], p["filesz"])
+            off = 0
+            while off + 12 <= len(data):
+                namesz, descsz, ntype = struct.unpack_from("<III", data, off)
+                name_off = off + 12
+                desc_off = name_off + ((namesz + 3) & ~3)
+                end = desc_off + ((descsz + 3) & ~3)
+                if desc_off + descsz > len(data):
+                    break
+                name = data[name_off:name_off + namesz].rstrip(b"\0").decode("latin-1")
+                out.append((name, ntype, data[desc_off:desc_off + descsz], p["offset"] + off))
+                off = end
+        return out
+
+    def build_id(self):
+        """The GNU build-id as lower-case hex, or None."""
+        for name, ntype, desc, _ in self.notes():
+            if name == "GNU" and ntype == NT_GNU_BUILD_ID:
+                return desc.hex()
+        for s in self.sections():
+            if s["type"] == 7 and s["name"] == ".note.gnu.build-id":  # SHT_NOTE
+                d = self.read(s["offset"], s["size"])
+                namesz, descsz, _ = struct.unpack_from("<III", d, 0)
+                o = 12 + ((namesz + 3) & ~3)
+                return d[o:o + descsz].hex()
+        return None
+
+    def sections(self):
+        if self._sections is None:
+            self._sections = []
+            if self.e_shoff and self.e_shnum:
+                raw = self.read(self.e_shoff, self.e_shnum * self.e_shentsize)
+                secs = []
+                for i in range(self.e_shnum):
+                    (name, stype, flags, addr, offset, size, link, info, _,
+                     entsize) = struct.unpack_from("<IIQQQQIIQQ", raw, i * self.e_shentsize)
+                    secs.append(dict(name_off=name, type=stype, flags=flags, addr=addr,
+                                     offset=offset, size=size, link=link, entsize=entsize))
+                strtab = b""
+                if self.e_shstrndx < len(secs):
+                    s = secs[self.e_shstrndx]
+                    strtab = self.read(s["offset"], s["size"])
+                for s in secs:
+                    end = strtab.find(b"\0", s["name_off"])
+                    s["name"] = strtab[s["name_off"]:end].decode("latin-1")
+                self._sections = secs
+        return self._sections
+
+    def section_at(self, vaddr):
+        """The allocated section holding link-time address VADDR, or None."""
+        for s in self.sections():
+            if s["flags"] & SHF_ALLOC and s["addr"] <= vaddr < s["addr"] + s["size"]:
+                return s
+        return None
+
+    def symbols(self):
+        """{name: [(value, size, type)]} from .symtab and .dynsym."""
+        if self._symbols is None:
+            self._symbols = {}
+            secs = self.sections()
+            for s in secs:
+                if s["type"] not in (2, 11):  # SHT_SYMTAB, SHT_DYNSYM
+                    continue
+                strs = self.read(secs[s["link"]]["offset"], secs[s["link"]]["size"])
+                data = self.read(s["offset"], s["size"])
+                for o in range(0, len(data) - 23, 24):
+                    st_name, st_info, _, _, st_value, st_size = struct.unpack_from("<IBBHQQ", data, o)
+                    if not st_name:
+                        continue
+                    name = strs[st_name:strs.find(b"\0", st_name)].decode("latin-1")
+                    self._symbols.setdefault(name, []).append((st_value, st_size, st_info & 15))
+        return self._symbols
+
+    def vaddr_to_offset(self, vaddr):
+        """File offset of link-time address VADDR (inside some PT_LOAD's p_filesz), or None."""
+        for p in self.loads:
+            if p["vaddr"] <= vaddr < p["vaddr"] + p["filesz"]:
+                return p["offset"] + vaddr - p["vaddr"]
+        return None
+
+    # -- cores --------------------------------------------------------------
+
+    def core_tids(self):
+        """pr_pid of every NT_PRSTATUS note, in order."""
+        return [struct.unpack_from("<i", d, 32)[0]
+                for n, t, d, _ in self.notes() if t == NT_PRSTATUS and n == "CORE"]
+
+    def core_signal(self):
+        for n, t, d, _ in self.notes():
+            if t == NT_SIGINFO:
+                return struct.unpack_from("<i", d, 0)[0]
+        for n, t, d, _ in self.notes():
+            if t == NT_PRSTATUS:
+                return struct.unpack_from("<h", d, 12)[0]
+        return None
+
+    def core_files(self):
+        """NT_FILE entries: [(start, end, file offset in bytes, path)]."""
+        for n, t, d, _ in self.notes():
+            if t != NT_FILE:
+                continue
+            count, page = struct.unpack_from("<QQ", d, 0)
+            names = d[16 + count * 24:].split(b"\0")
+            out = []
+            for i in range(count):
+                start, end, pgoff = struct.unpack_from("<QQQ", d, 16 + i * 24)
+                out.append((start, end, pgoff * page, names[i].decode("utf-8", "replace")))
+            return out
+        return []
+
+    def core_complete(self):
+        """True if the file holds every byte its program headers point at."""
+        end = self.phdrs_end
+        for p in self.phdrs:
+            end = max(end, p["offset"] + p["filesz"])
+        return self.size >= end
+
+
+def reference_read(core, addr, n, file_map=None):
+    """Read N bytes at ADDR of the process dumped in CORE (an Elf) the simple way:
+    from the core's PT_LOAD contents; where the core holds none (outside p_filesz, or
+    outside every PT_LOAD, as gcore leaves out read-only file mappings), from the
+    file mapped there per NT_FILE; else missing. FILE_MAP: {path in the core: path
+    to read instead}. Returns (bytes, or None if any byte is missing,
+    [(start, end, source)] with source "core", "file" or "missing")."""
+    files = core.core_files()
+    loads = core.loads
+    out = bytearray()
+    sources = []
+    a, end = addr, addr + n
+    while a < end:
+        src, chunk, stop = "missing", None, end
+        seg = None
+        for p in loads:
+            if p["vaddr"] <= a < p["vaddr"] + p["memsz"]:
+                seg = p
+                break
+        if seg is not None and a < seg["vaddr"] + seg["filesz"]:
+            stop = min(end, seg["vaddr"] + seg["filesz"])
+            chunk = core.read(seg["offset"] + a - seg["vaddr"], stop - a)
+            src = "core" if len(chunk) == stop - a else "missing"
+        else:
+            if seg is not None:
+                stop = min(stop, seg["vaddr"] + seg["memsz"])
+            else:
+                for p in loads:  # up to the next segment
+                    if a < p["vaddr"] < stop:
+                        stop = p["vaddr"]
+            for fs, fe, foff, path in files:
+                if fs <= a < fe:
+                    stop = min(stop, fe)
+                    path = (file_map or {}).get(path, path)
+                    try:
+                        with open(path, "rb") as f:
+                            f.seek(foff + a - fs)
+                            chunk = f.read(stop - a)
+                        src = "file" if len(chunk) == stop - a else "missing"
+                    except OSError:
+                        pass
+                    break
+        if src == "missing":
+            out = None
+        elif out is not None:
+            out += chunk
+        if sources and sources[-1][2] == src and sources[-1][1] == a:
+            sources[-1] = (sources[-1][0], stop, src)
+        else:
+            sources.append((a, stop, src))
+        a = stop
+    return (bytes(out) if out is not None else None), sources
+
+
+# ---------------------------------------------------------------------------
+# the corpus
+
+_corpus_dir_cache = []
+
+
+def corpus_dir():
+    """The directory with the built corpus programs (built on first use)."""
+    if _corpus_dir_cache:
+        return _corpus_dir_cache[0]
+    given = os.environ.get("CPROF_CORPUS_BIN")
+    if given:
+        d = os.path.abspath(given)
+        if not os.path.isdir(d):
+            raise Fatal("CPROF_CORPUS_BIN=%s is not a directory" % given)
+        _corpus_dir_cache.append(d)
+        return d
+    d = os.path.join(WORK, "corpus-bin")
+    script = os.path.join(SOURCE_ROOT, "corpus", "build.sh")
+    if not os.path.exists(script):
+        raise Fatal("%s not found (is CPROF_SOURCE_ROOT=%s right?)" % (script, SOURCE_ROOT))
+    env = dict(os.environ)
+    for v in ("CFLAGS", "CPPFLAGS", "LDFLAGS"):
+        env.pop(v, None)
+    with _locked(os.path.join(WORK, "corpus-bin.lock")):
+        r = subprocess.run(["sh", script, d], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, env=env, universal_newlines=True)
+    if r.returncode != 0:
+        raise Fatal("building the corpus failed (sh %s %s, status %d):\n%s"
+                    % (script, d, r.returncode, r.stdout))
+    _corpus_dir_cache.append(d)
+    return d
+
+
+def _core_pattern():
+    try:
+        with open("/proc/sys/kernel/core_pattern") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _kernel_dumper_problem():
+    """None if kernel cores can be taken here, else why not."""
+    pat = _core_pattern()
+    if pat is None:
+        return "cannot read /proc/sys/kernel/core_pattern"
+    if not pat or pat.startswith("|") or "/" in pat:
+        return "kernel core_pattern is %r (need a plain file name in the cwd)" % pat
+    hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+    if hard != resource.RLIM_INFINITY and hard < (1 << 30):
+        return "hard RLIMIT_CORE is %d (need unlimited)" % hard
+    return None
+
+
+def available_dumpers():
+    """The ways to take a core that work here, best first: 'kernel', 'gcore'."""
+    out = []
+    if _kernel_dumper_problem() is None:
+        out.append("kernel")
+    if shutil.which("gcore") and shutil.which("gdb"):
+        out.append("gcore")
+    return out
+
+
+class CoreRun:
+    """A corpus program's core: .core, .exe, .manifest (dict), .dir, .dumper,
+    .name, .args, .dump_seconds (taking the core), .total_seconds (run + core),
+    .cached (True if reused from an earlier test)."""
+
+    def __init__(self, d, info, cached):
+        self.dir = d
+        self.core = info["core"]
+        self.exe = info["exe"]
+        self.dumper = info["dumper"]
+        self.name = info["name"]
+        self.args = info["args"]
+        self.dump_seconds = info.get("dump_seconds")
+        self.total_seconds = info.get("total_seconds")
+        self.cached = cached
+        with open(info["manifest"]) as f:
+            self.manifest = _json.load(f)
+
+    def __repr__(self):
+        return "CoreRun(%s, %s)" % (self.name, self.core)
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _child_setup(kernel):
+    libc = _libc()
+
+    def setup():
+        # Die with the harness: the program must never outlive the test.
+        if libc is not None:
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+            if not ASLR:
+                # Same addresses on every run: failures reproduce.
+                cur = libc.personality(0xffffffff)
+                if cur != -1:
+                    libc.personality(cur | 0x0040000)  # ADDR_NO_RANDOMIZE
+        if kernel:
+            hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+            resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+        else:
+            resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return setup
+
+
+def _task_syscalls(pid):
+    """{tid: first field of /proc/PID/task/TID/syscall} ('running' or a number)."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for t in tids:
+        try:
+            with open("/proc/%d/task/%s/syscall" % (pid, t)) as f:
+                out[int(t)] = f.read().split()[0]
+        except (OSError, IndexError):
+            out[int(t)] = "?"
+    return out
+
+
+def _reap(proc, timeout):
+    """waitpid PROC for up to TIMEOUT s; returns the raw status or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, status = os.waitpid(proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            return proc.returncode if proc.returncode is not None else 0
+        if pid == proc.pid:
+            proc.returncode = (-os.WTERMSIG(status) if os.WIFSIGNALED(status)
+                               else os.WEXITSTATUS(status))
+            return status
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.005)
+
+
+def _kill(proc):
+    if proc.returncode is None:
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap(proc, 30)
+
+
+def _read_text(path, limit=4000):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-limit:]
+    except OSError:
+        return ""
+
+
+def _run_and_dump(name, args, dumper, d):
+    """Run corpus program NAME in D/run, take its core with DUMPER, kill it.
+    Returns the info dict written to D/result.json."""
+    exe = os.path.join(corpus_dir(), name)
+    if not os.access(exe, os.X_OK):
+        raise Fatal("corpus program %s not found (corpus dir %s)" % (exe, corpus_dir()))
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    run = os.path.join(d, "run")
+    os.makedirs(run)
+    manifest = os.path.join(run, "manifest.json")
+    out_path = os.path.join(d, "program.out")
+    cmd = [exe, manifest] + list(args)
+    if dumper == "kernel":
+        problem = _kernel_dumper_problem()
+        if problem:
+            raise Abort("cannot take a kernel core: " + problem)
+    t_start = time.monotonic()
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=run, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, preexec_fn=_child_setup(dumper == "kernel"),
+                                close_fds=True, env=CORPUS_ENV)
+    try:
+        # 1. the manifest
+        deadline = time.monotonic() + 20
+        while not os.path.exists(manifest):
+            if proc.poll() is not None:
+                raise Abort("%s exited with status %s before writing its manifest:\n%s"
+                            % (" ".join(cmd), proc.returncode, _read_text(out_path)))
+            if time.monotonic() > deadline:
+                raise Abort("%s wrote no manifest within 20 s:\n%s"
+                            % (" ".join(cmd), _read_text(out_path)))
+            time.sleep(0.005)
+        with open(manifest) as f:
+            m = _json.load(f)
+        if m.get("pid") != proc.pid:
+            raise Abort("manifest pid %s is not the program's pid %d" % (m.get("pid"), proc.pid))
+        # 2. every thread blocked in its syscall (the main thread in pause())
+        #    (a manifest without "threads": every task blocked in some syscall)
+        want = {t["tid"]: t.get("syscall") for t in m.get("threads") or []}
+        deadline = time.monotonic() + 10
+        while True:
+            now = _task_syscalls(proc.pid)
+            ok = bool(now) and (not want or set(now) == set(want)) and all(
+                s.isdigit() and want.get(t) in (None, int(s)) for t, s in now.items())
+            if ok:
+                break
+            if proc.poll() is not None:
+                raise Abort("%s died before being dumped (status %s):\n%s"
+                            % (name, proc.returncode, _read_text(out_path)))
+            if time.monotonic() > deadline:
+                raise Abort("%s: threads not all blocked after 10 s: /proc says %s, manifest says %s"
+                            % (name, now, want))
+            time.sleep(0.005)
+        # 3. the core
+        t0 = time.monotonic()
+        if dumper == "kernel":
+            os.kill(proc.pid, signal.SIGABRT)
+            status = _reap(proc, 120)
+            if status is None:
+                raise Abort("%s did not die within 120 s of SIGABRT" % name)
+            if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGABRT):
+                raise Abort("%s: unexpected wait status %#x after SIGABRT" % (name, status))
+            if not os.WCOREDUMP(status):
+                raise Abort("%s died of SIGABRT but the kernel dumped no core (core_pattern %r, "
+                            "RLIMIT_CORE %s)" % (name, _core_pattern(),
+                                                 resource.getrlimit(resource.RLIMIT_CORE)))
+            found = []
+            for f in os.listdir(run):
+                p = os.path.join(run, f)
+                if f.startswith("manifest.json") or not os.path.isfile(p):
+                    continue
+                try:
+                    if Elf(p).e_type == ET_CORE:
+                        found.append(p)
+                except ElfError:
+                    pass
+            if len(found) != 1:
+                raise Abort("%s: expected one core file in %s, found %s (core_pattern %r)"
+                            % (name, run, found or "none", _core_pattern()))
+            src = found[0]
+        elif dumper == "gcore":
+            gcore = shutil.which("gcore")
+            if not gcore:
+                raise Abort("gcore not installed")
+            prefix = os.path.join(d, "gcore")
+            log = os.path.join(d, "gcore.log")
+            with open(log, "w") as lf:
+                try:
+                    r = subprocess.run([gcore, "-o", prefix, str(proc.pid)], stdin=subprocess.DEVNULL,
+                                       stdout=lf, stderr=subprocess.STDOUT, timeout=180)
+                except subprocess.TimeoutExpired:
+                    raise Abort("gcore %d hung (no exit within 180 s)" % proc.pid)
+            src = "%s.%d" % (prefix, proc.pid)
+            if r.returncode != 0 or not os.path.exists(src):
+                raise Abort("gcore -o %s %d failed (status %d):\n%s"
+                            % (prefix, proc.pid, r.returncode, _read_text(log)))
+            _kill(proc)
+        else:
+            raise Abort("unknown dumper %r (want 'kernel' or 'gcore')" % (dumper,))
+        seconds = time.monotonic() - t0
+    finally:
+        _kill(proc)
+
+    core = os.path.join(d, "core.%d" % m["pid"])
+    os.rename(src, core)
+    try:
+        e = Elf(core)
+    except ElfError as ex:
+        raise Abort("%s: the core is not usable: %s" % (name, ex))
+    if e.e_type != ET_CORE:
+        raise Abort("%s: %s is not an ELF core (e_type %d)" % (name, core, e.e_type))
+    if not e.core_complete():
+        raise Abort("%s: %s is incomplete (%d bytes)" % (name, core, e.size))
+    final_manifest = os.path.join(d, "manifest.json")
+    os.rename(manifest, final_manifest)
+    deps = [exe] + [mod["path"] for mod in m.get("modules", [])]
+    info = dict(name=name, args=list(args), dumper=dumper, core=core, exe=exe,
+                manifest=final_manifest, dump_seconds=round(seconds, 3),
+                total_seconds=round(time.monotonic() - t_start, 3),
+                deps={p: _stamp(p) for p in deps}, core_size=os.path.getsize(core))
+    _atomic_write(os.path.join(d, "result.json"), _json.dumps(info, indent=1))
+    return info
+
+
+def _stamp(path):
+    st = os.stat(path)
+    return [st.st_mtime_ns, st.st_size]
+
+
+def _cached(d):
+    try:
+        with open(os.path.join(d, "result.json")) as f:
+            info = _json.load(f)
+        if os.path.getsize(info["core"]) != info["core_size"]:
+            return None
+        if not os.path.exists(info["manifest"]):
+            return None
+        for p, st in info["deps"].items():
+            if _stamp(p) != st:
+                return None
+        return info
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def corpus_core(name, args=(), dumper=None):
+    """Build the corpus if needed, run corpus program NAME with ARGS, take its core
+    with DUMPER ('kernel', 'gcore'; None = the first available) and return a CoreRun.
+    Results are cached under $CPROF_WORK/cores (shared by parallel tests, locked)."""
+    avail = available_dumpers()
+    if dumper is None:
+        if not avail:
+            skip("no way to take a core: %s, and gcore is not installed" % _kernel_dumper_problem())
+        dumper = avail[0]
+    elif dumper not in avail:
+        why = _kernel_dumper_problem() if dumper == "kernel" else "gcore/gdb not installed"
+        skip("cannot take %s cores: %s" % (dumper, why))
+    corpus_dir()
+    key = name
+    if args:
+        key += "-" + hashlib.sha1("\0".join(args).encode()).hexdigest()[:12]
+    key += "-" + dumper
+    d = os.path.join(WORK, "cores", key)
+    with _locked(d + ".lock"):
+        info = _cached(d)
+        if info and info["exe"] == os.path.join(corpus_dir(), name):
+            return CoreRun(d, info, True)
+        info = _run_and_dump(name, args, dumper, d)
+        note("made %s core of %s%s in %.2f s (%.2f s with the run): %s"
+             % (dumper, name, " " + " ".join(args) if args else "", info["dump_seconds"],
+                info["total_seconds"], info["core"]))
+        return CoreRun(d, info, False)
+
+
+# ---------------------------------------------------------------------------
+# running cprof-core
+
+def cprof_path():
+    p = os.environ.get("CPROF")
+    if not p:
+        raise Fatal("CPROF is not set: it must name the cprof-core binary (run the tests with "
+                    "`meson test`, or set CPROF=/path/to/cprof-core)")
+    if not (os.path.isfile(p) and os.access(p, os.X_OK)):
+        raise Fatal("cprof-core binary not found: CPROF=%s does not exist or is not executable "
+                    "(is cprof-core built?)" % p)
+    return p
+
+
+def cprof(*args, expect_rc=0, json=False, timeout=120, input=None):
+    """Run $CPROF ARGS. Fails the case (Abort) if it crashes, hangs, or exits with a
+    status other than EXPECT_RC (None: any status). Returns (rc, stdout, stderr), or
+    the parsed stdout if JSON."""
+    exe = cprof_path()
+    cmd = [exe] + [str(a) for a in args]
+    line = " ".join(shlex.quote(c) for c in cmd)
+    try:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL if input is None else None,
+                           input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Abort("`%s` hung: no exit within %d s" % (line, timeout))
+    except OSError as e:
+        raise Fatal("cannot run `%s`: %s" % (line, e))
+    out = r.stdout.decode("utf-8", "replace")
+    err = r.stderr.decode("utf-8", "replace")
+    if r.returncode < 0 or r.returncode > 128:
+        sig = -r.returncode if r.returncode < 0 else r.returncode - 128
+        raise Abort("`%s` crashed (signal %d):\n%s" % (line, sig, err[-3000:]))
+    for mk in crash_markers:
+        if mk in err:
+            raise Abort("`%s`: %r in stderr:\n%s" % (line, mk, err[-3000:]))
+    if expect_rc is not None and r.returncode != expect_rc:
+        raise Abort("`%s` exited with status %d, expected %d; stderr:\n%s"
+                    % (line, r.returncode, expect_rc, err[-3000:]))
+    if json:
+        try:
+            return _json.loads(out)
+        except ValueError as e:
+            raise Abort("`%s`: stdout is not JSON (%s): %s" % (line, e, _short(out, 500)))
+    return r.returncode, out, err
+
+
+# ---------------------------------------------------------------------------
+# other debuggers' opinions
+
+_GDB_THREAD = re.compile(r"^Thread \d+ \(.*?\bLWP (\d+)\)")
+_GDB_FRAME = re.compile(r"^#(\d+)\s+(?:0x[0-9a-fA-F]+ in )?(\S+?) \(")
+
+
+def gdb_backtraces(exe, core, timeout=180):
+    """{lwp: [function names, innermost first]} from gdb's `thread apply all bt`,
+    and gdb's output."""
+    cmd = ["gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "set width 0",
+           "-ex", "thread apply all bt", exe, core]
+    try:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Abort("gdb hung on %s" % core)
+    out = r.stdout.decode("utf-8", "replace")
+    threads, cur = {}, None
+    for line in out.splitlines():
+        m = _GDB_THREAD.match(line)
+        if m:
+            cur = threads.setdefault(int(m.group(1)), [])
+            continue
+        m = _GDB_FRAME.match(line)
+        if m and cur is not None:
+            cur.append(m.group(2))
+    return threads, out
+
+
+_EU_TID = re.compile(r"^TID (\d+):")
+_EU_FRAME = re.compile(r"^#(\d+)\s+0x[0-9a-fA-F]+\s+(?:- 1\s+)?(\S+)?")
+
+
+def eu_stack_backtraces(exe, core, timeout=180):
+    """{tid: [function names or '??']} from eu-stack, and its output."""
+    cmd = ["eu-stack", "--core", core, "--executable", exe]
+    try:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Abort("eu-stack hung on %s" % core)
+    out = r.stdout.decode("utf-8", "replace")
+    threads, cur = {}, None
+    for line in out.splitlines():
+        m = _EU_TID.match(line)
+        if m:
+            cur = threads.setdefault(int(m.group(1)), [])
+            continue
+        m = _EU_FRAME.match(line)
+        if m and cur is not None:
+            cur.append(m.group(2) or "??")
+    return threads, out
