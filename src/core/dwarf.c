@@ -1,0 +1,179 @@
+/*
+ * dwarf.c - the few DWARF questions the walkers ask (libdw): the layout of a
+ * struct, and where a static or thread-local variable lives.
+ *
+ * Layouts that change between versions of a library (glibc's malloc_state,
+ * the Go runtime's mspan) come from here when debug info is present, so that
+ * no offset is guessed.  Queries look at the top-level DIEs of compile units;
+ * a unit-name suffix ("malloc.c") narrows the search to one unit.
+ */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <string.h>
+
+#include "core-internal.h"
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/*
+ * Calls fn for each top-level DIE of every unit whose name ends with
+ * cu_suffix, until fn returns true.  Returns whether fn did.
+ */
+static bool each_top_die(Dwarf *dw, const char *cu_suffix,
+			 bool (*fn)(Dwarf_Die *die, void *arg), void *arg)
+{
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu;
+		if (dwarf_offdie(dw, off + hsize, &cu)) {
+			const char *name = dwarf_diename(&cu);
+			if (!cu_suffix || (name && ends_with(name, cu_suffix))) {
+				Dwarf_Die child;
+				if (dwarf_child(&cu, &child) == 0) {
+					do {
+						if (fn(&child, arg))
+							return true;
+					} while (dwarf_siblingof(&child, &child) == 0);
+				}
+			}
+		}
+		off = next;
+	}
+	return false;
+}
+
+struct struct_query {
+	const char *name;
+	struct cprof_dwarf_member *members;
+	size_t n_members;
+	uint64_t size;
+};
+
+static bool match_struct(Dwarf_Die *die, void *arg)
+{
+	struct struct_query *q = arg;
+	int tag = dwarf_tag(die);
+	if (tag != DW_TAG_structure_type && tag != DW_TAG_typedef)
+		return false;
+	const char *name = dwarf_diename(die);
+	if (!name || strcmp(name, q->name))
+		return false;
+	Dwarf_Die type = *die, tmp;
+	if (tag == DW_TAG_typedef) {
+		Dwarf_Attribute a;
+		if (!dwarf_formref_die(dwarf_attr(die, DW_AT_type, &a), &tmp))
+			return false;
+		type = tmp;
+		if (dwarf_tag(&type) != DW_TAG_structure_type)
+			return false;
+	}
+	if (dwarf_hasattr(&type, DW_AT_declaration))
+		return false;
+	Dwarf_Word size;
+	if (dwarf_aggregate_size(&type, &size) != 0)
+		return false;
+	q->size = size;
+	Dwarf_Die m;
+	if (dwarf_child(&type, &m) != 0)
+		return true;
+	do {
+		if (dwarf_tag(&m) != DW_TAG_member)
+			continue;
+		const char *mname = dwarf_diename(&m);
+		if (!mname)
+			continue;
+		for (size_t i = 0; i < q->n_members; i++) {
+			if (strcmp(mname, q->members[i].name))
+				continue;
+			Dwarf_Attribute a;
+			Dwarf_Word loc;
+			if (dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a),
+					    &loc) == 0)
+				q->members[i].offset = (int64_t)loc;
+			Dwarf_Die mt;
+			Dwarf_Word msize;
+			if (dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), &mt) &&
+			    dwarf_aggregate_size(&mt, &msize) == 0)
+				q->members[i].size = (int64_t)msize;
+		}
+	} while (dwarf_siblingof(&m, &m) == 0);
+	return true;
+}
+
+bool cprof_dwarf_struct(struct cprof_core *core, const struct cprof_module *m,
+			const char *cu_suffix, const char *name,
+			struct cprof_dwarf_member *members, size_t n_members,
+			uint64_t *size_ret)
+{
+	uint64_t bias;
+	Dwarf *dw = cprof_core_module_dwarf(core, m, &bias);
+	if (!dw)
+		return false;
+	for (size_t i = 0; i < n_members; i++)
+		members[i].offset = members[i].size = -1;
+	struct struct_query q = { name, members, n_members, 0 };
+	if (!each_top_die(dw, cu_suffix, match_struct, &q))
+		return false;
+	*size_ret = q.size;
+	return true;
+}
+
+struct var_query {
+	const char *name;
+	uint64_t bias;
+	uint64_t value;
+	bool is_tls;
+};
+
+static bool match_variable(Dwarf_Die *die, void *arg)
+{
+	struct var_query *q = arg;
+	if (dwarf_tag(die) != DW_TAG_variable)
+		return false;
+	const char *name = dwarf_diename(die);
+	if (!name || strcmp(name, q->name))
+		return false;
+	Dwarf_Attribute a;
+	Dwarf_Op *expr;
+	size_t len;
+	if (!dwarf_attr(die, DW_AT_location, &a) ||
+	    dwarf_getlocation(&a, &expr, &len) != 0)
+		return false;
+	if (len == 1 && expr[0].atom == DW_OP_addr) {
+		q->value = expr[0].number + q->bias;
+		q->is_tls = false;
+		return true;
+	}
+	if (len == 2 &&
+	    (expr[1].atom == DW_OP_form_tls_address ||
+	     expr[1].atom == DW_OP_GNU_push_tls_address) &&
+	    (expr[0].atom == DW_OP_const8u || expr[0].atom == DW_OP_const4u ||
+	     expr[0].atom == DW_OP_constu || expr[0].atom == DW_OP_const1u ||
+	     expr[0].atom == DW_OP_const2u)) {
+		q->value = expr[0].number;
+		q->is_tls = true;
+		return true;
+	}
+	return false;
+}
+
+bool cprof_dwarf_variable(struct cprof_core *core, const struct cprof_module *m,
+			  const char *cu_suffix, const char *name,
+			  uint64_t *ret, bool *is_tls)
+{
+	uint64_t bias;
+	Dwarf *dw = cprof_core_module_dwarf(core, m, &bias);
+	if (!dw)
+		return false;
+	struct var_query q = { name, bias, 0, false };
+	if (!each_top_die(dw, cu_suffix, match_variable, &q))
+		return false;
+	*ret = q.value;
+	*is_tls = q.is_tls;
+	return true;
+}
