@@ -93,4 +93,11 @@ if [ -e "$SRC/heap.c" ]; then
 	fi
 fi
 
+# libmallinfo-oracle.so: preloaded into real programs (t0320) to take their
+# mallinfo2() on SIGUSR1.
+if needs_build "$OUT/libmallinfo-oracle.so" "$SRC/mallinfo-oracle.c" "$SELF"; then
+	run libmallinfo-oracle.so "$OUT/libmallinfo-oracle.so" \
+		$CC -O1 -Wall -shared -fPIC "$SRC/mallinfo-oracle.c" -o "$OUT/libmallinfo-oracle.so.tmp"
+fi
+
 exit 0

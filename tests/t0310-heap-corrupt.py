@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""t0310: corrupted glibc heaps are reported, never fatal.
+
+Copies of a heap corpus core are damaged on purpose, and `cprof-core analyze` must
+never crash, hang or print a sanitizer report; it exits 0 (with warnings) or 1 (one
+error line), and when it exits 0 the database is complete and readable.
+
+Targeted cases, each with the warning it must give and what must survive:
+  - a used chunk's size field set to garbage: a warning names the chunk's address
+    and "bad size field", and the walk goes on (chunks of the other arenas are all
+    still found);
+  - a chunk whose size runs past the end of its heap: a warning, the walk goes on;
+  - a cycle in a tcache list and in a fastbin: a warning, no hang;
+  - a broken back link in a bin: a warning names the bin;
+  - main_arena.next pointing nowhere: the walk still finishes.
+Then 120 random cases (random.Random(7)): 8 random bytes written over a random
+8-byte-aligned word of a heap chunk header region or of an arena, or a random bit
+flipped.
+"""
+import os
+import random
+import shutil
+import sqlite3
+import struct
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+RANDOM_CASES = 120
+
+
+class Damaged:
+    """A private copy of a core whose words can be overwritten and restored."""
+
+    def __init__(self, c):
+        self.src = c.core
+        self.path = os.path.join(c.dir, "t0310-damaged.core")
+        shutil.copyfile(self.src, self.path)
+        self.elf = Elf(self.path)
+        self.saved = []
+
+    def offset(self, addr):
+        for p in self.elf.loads:
+            if p["vaddr"] <= addr and addr + 8 <= p["vaddr"] + p["filesz"]:
+                return p["offset"] + addr - p["vaddr"]
+        raise Abort("address %#x is not in the core file" % addr)
+
+    def read64(self, addr):
+        return struct.unpack("<Q", self.elf.read(self.offset(addr), 8))[0]
+
+    def write(self, addr, data):
+        off = self.offset(addr)
+        with open(self.path, "r+b") as f:
+            f.seek(off)
+            self.saved.append((off, f.read(len(data))))
+            f.seek(off)
+            f.write(data)
+
+    def write64(self, addr, value):
+        self.write(addr, struct.pack("<Q", value & (2**64 - 1)))
+
+    def restore(self):
+        with open(self.path, "r+b") as f:
+            for off, data in reversed(self.saved):
+                f.seek(off)
+                f.write(data)
+        self.saved = []
+
+
+def run(d, c, what, timeout=60):
+    """analyze the damaged core; returns (rc, warnings, objects or None)."""
+    db = os.path.join(c.dir, "t0310.db")
+    for p in (db, db + ".old"):
+        if os.path.exists(p):
+            os.unlink(p)
+    rc, out, err = cprof("analyze", d.path, c.exe, "--db", db, expect_rc=None,
+                         timeout=timeout)
+    lines = stderr_lines(err)
+    check(rc in (0, 1), "%s: exit status 0 or 1 (got %d)" % (what, rc))
+    if rc == 1:
+        errors = [l for l in lines if l.startswith("cprof-core: error: ")]
+        check(len(errors) == 1, "%s: exactly one error line (got %s)" % (what, errors[:3]))
+        check(not os.path.exists(db), "%s: no cprof.db after an error" % what)
+        return rc, lines, None
+    objs = {}
+    try:
+        con = sqlite3.connect(db)
+        objs = {a: (s, st) for a, s, st in con.execute("SELECT addr, size, state FROM object")}
+        con.execute("SELECT count(*) FROM allocator_stat").fetchone()
+        con.close()
+    except sqlite3.Error as e:
+        check(False, "%s: the database is readable (%s)" % (what, e))
+    return rc, lines, objs
+
+
+def warned(lines, *words):
+    return any(all(w in l for w in words) for l in lines if "warning" in l)
+
+
+c = corpus_core("heap", ("threads",))
+m = c.manifest["malloc"]
+held = [(parse_addr(h["addr"]), h["usable"], h["tid"]) for h in m["held"]]
+main_tid = [t["tid"] for t in c.manifest["threads"] if t.get("main")][0]
+d = Damaged(c)
+
+# The clean core first: a baseline with no warning.
+rc, lines, base = run(d, c, "clean core")
+check(rc == 0 and not warned(lines, "glibc heap"), "clean core: no walker warning")
+con = sqlite3.connect(os.path.join(c.dir, "t0310.db"))
+arenas = [a for (a,) in con.execute("SELECT addr FROM arena ORDER BY addr")]
+main_arena = con.execute("SELECT addr FROM arena WHERE kind = 'main_arena'").fetchone()[0]
+tcache_chunks = [a - 16 for (a,) in con.execute(
+    "SELECT addr FROM object WHERE free_list = 'tcache' ORDER BY addr")]
+fast_chunks = [a - 16 for (a,) in con.execute(
+    "SELECT addr FROM object WHERE free_list = 'fastbin' ORDER BY addr")]
+bin_chunks = [a - 16 for (a,) in con.execute(
+    "SELECT addr FROM object WHERE free_list IN ('unsorted', 'smallbin', 'largebin')")]
+heaps = list(con.execute("SELECT start, end FROM heap WHERE kind != 'mmap'"))
+con.close()
+
+with case("bad size field"):
+    # A chunk of a worker thread's arena; the other threads' chunks must survive.
+    victims = [h for h in held if h[2] != main_tid]
+    a, usable, tid = victims[len(victims) // 2]
+    d.write64(a - 8, 0x4141414141414141)
+    rc, lines, objs = run(d, c, "bad size field")
+    check(warned(lines, "%x" % (a - 16), "bad size field"),
+          "a warning names chunk 0x%x and its bad size field" % (a - 16))
+    if objs is not None:
+        others = [h for h in held if h[2] != tid]
+        lost = [hex(h[0]) for h in others if h[0] not in objs]
+        check(not lost, "every chunk of the other threads' arenas still found (lost %s)" % lost[:3])
+    d.restore()
+
+with case("chunk runs past its heap"):
+    a = held[0][0]
+    d.write64(a - 8, (1 << 40) | 1)
+    rc, lines, objs = run(d, c, "past the heap")
+    check(warned(lines, "%x" % (a - 16)), "a warning names chunk 0x%x" % (a - 16))
+    d.restore()
+
+with case("tcache cycle"):
+    if tcache_chunks:
+        t = tcache_chunks[0]
+        # next = itself (mangled: (pos >> 12) ^ ptr, pos = chunk + 16)
+        d.write64(t + 16, ((t + 16) >> 12) ^ (t + 16))
+        rc, lines, objs = run(d, c, "tcache cycle", timeout=60)
+        check(warned(lines, "tcache"), "a warning about the tcache list")
+        d.restore()
+    else:
+        fail("the threads scenario has no tcache chunk to damage")
+
+with case("fastbin cycle"):
+    if fast_chunks:
+        f = fast_chunks[0]
+        d.write64(f + 16, ((f + 16) >> 12) ^ f)
+        rc, lines, objs = run(d, c, "fastbin cycle", timeout=60)
+        check(warned(lines, "fastbin"), "a warning about the fastbin")
+        d.restore()
+    else:
+        fail("the threads scenario has no fastbin chunk to damage")
+
+with case("bin back link"):
+    if bin_chunks:
+        b = bin_chunks[0]
+        d.write64(b + 24, 0x1234560)
+        rc, lines, objs = run(d, c, "bin back link")
+        check(warned(lines, "bin", "%x" % b), "a warning names the bin and chunk 0x%x" % b)
+        d.restore()
+    else:
+        fail("the threads scenario has no binned chunk to damage")
+
+with case("main_arena.next"):
+    # offset of next in malloc_state: 2160 on glibc >= 2.27
+    d.write64(main_arena + 2160, 0xdeadbeef000)
+    rc, lines, objs = run(d, c, "main_arena.next")
+    d.restore()
+
+with case("random"):
+    rnd = random.Random(7)
+    # Words worth damaging: chunk headers and links, and the arenas.
+    targets = []
+    for h in held:
+        targets += [h[0] - 8, h[0] - 16, h[0]]
+    for x in tcache_chunks + fast_chunks + bin_chunks:
+        targets += [x + 8, x + 16, x + 24]
+    for a in arenas:
+        targets += [a + 8 * k for k in range(0, 2200 // 8)]
+    crashes = 0
+    for i in range(RANDOM_CASES):
+        addr = rnd.choice(targets)
+        if rnd.random() < 0.5:
+            val = rnd.getrandbits(64)
+            d.write64(addr, val)
+            what = "random case %d: %#x := %#x" % (i, addr, val)
+        else:
+            bit = rnd.randrange(64)
+            d.write64(addr, d.read64(addr) ^ (1 << bit))
+            what = "random case %d: flip bit %d of %#x" % (i, bit, addr)
+        with case(what):
+            run(d, c, what, timeout=60)
+        d.restore()
+
+os.unlink(d.path)
+finish()

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""t0320: glibc heaps of real programs from Debian's packages, not ours.
+
+Two programs build a large structure and wait on their standard input: the sqlite3
+shell after loading a table of 100000 rows with an index, and perl after building a
+hash of 200000 strings and 50000 arrays.  glibc's own mallinfo2() is taken inside the
+process just before the dump, by corpus/mallinfo-oracle.c (preloaded; SIGUSR1 makes it
+call mallinfo2 and write the figures; it allocates nothing, and the program goes back
+to its read()).  Then the core is taken with gcore (the kernel when gdb is missing).
+`cprof-core analyze` must reproduce all ten mallinfo2 fields, with and without libc's
+debug info, without a walker warning.
+
+(gdb's own `call mallinfo2()` would be the simpler oracle, but gdb 13 cannot make
+inferior calls on kernels whose XSAVE area it cannot write back - "Couldn't write
+extended state status" - so the preloaded library stands in.)
+"""
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+MALLINFO = ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost"]
+
+PROGRAMS = {
+    "sqlite3": (["sqlite3", ":memory:"],
+                "CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT, c BLOB);\n"
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)\n"
+                "INSERT INTO t SELECT i, printf('row %d', i), randomblob(i % 200) FROM n;\n"
+                "CREATE INDEX tb ON t(b);\n"
+                "SELECT count(*) FROM t;\n"
+                ".print ready\n"),
+    "perl": (["perl", "-e",
+              'my %h; $h{"key$_"} = "v" x ($_ % 300) for 1 .. 200000; '
+              'my @a = map { [$_, "x$_"] } 1 .. 50000; $| = 1; print "ready\\n"; '
+              'my $in = <STDIN>; print scalar(keys %h) + @a;'], ""),
+}
+
+
+def take(name):
+    argv, script = PROGRAMS[name]
+    require_tool(argv[0])
+    exe = shutil.which(argv[0])
+    if not exe:
+        raise Abort("%s not found" % argv[0])
+    exe = os.path.realpath(exe)
+    oracle = os.path.join(corpus_dir(), "libmallinfo-oracle.so")
+    d = os.path.join(WORK, "real-" + name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    mi_path = os.path.join(d, "mallinfo2.txt")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C",
+           "LD_PRELOAD": oracle, "CPROF_MALLINFO_OUT": mi_path}
+    gcore = shutil.which("gcore")
+    def limits():
+        import resource
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env, cwd=d, preexec_fn=limits)
+    try:
+        if script:
+            p.stdin.write(script.encode())
+            p.stdin.flush()
+        deadline = time.time() + 120
+        line = b""
+        while b"ready" not in line:
+            if time.time() > deadline or p.poll() is not None:
+                raise Abort("%s did not get ready: %s" % (name, p.stderr.read(2000)))
+            line = p.stdout.readline()
+        time.sleep(0.3)   # let it block in read()
+        os.kill(p.pid, signal.SIGUSR1)
+        while not os.path.exists(mi_path):
+            if time.time() > deadline or p.poll() is not None:
+                raise Abort("%s: the mallinfo2 oracle wrote nothing" % name)
+            time.sleep(0.02)
+        text = open(mi_path).read()
+        mi = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", text)}
+        if gcore:
+            core = os.path.join(d, "core")
+            r = subprocess.run([gcore, "-o", core, str(p.pid)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=300)
+            core = "%s.%d" % (core, p.pid)
+            if not os.path.exists(core):
+                raise Abort("gcore failed: %s" % r.stderr.decode("utf-8", "replace")[-2000:])
+        elif REQUIRE_ALL:
+            raise Abort("gcore is not installed (CPROF_REQUIRE_ALL=1)")
+        else:
+            os.kill(p.pid, signal.SIGABRT)
+            p.wait(60)
+            cores = [f for f in os.listdir(d) if f.startswith("core")]
+            if not cores:
+                raise Abort("no kernel core for %s" % name)
+            core = os.path.join(d, cores[0])
+        return core, exe, mi
+    finally:
+        p.kill()
+        p.wait()
+
+
+for name in PROGRAMS:
+    with case(name):
+        core, exe, mi = take(name)
+        note("%s: mallinfo2 in the process: %s" % (name, mi))
+        for tag, extra in (("debug", []), ("nodebug", ["--no-default-debug-dirs"])):
+            db = os.path.join(os.path.dirname(core), "cprof-%s.db" % tag)
+            rc, out, err = cprof("analyze", core, exe, "--db", db, *extra, timeout=600)
+            ww = [l for l in stderr_lines(err) if "glibc heap" in l]
+            check(not ww, "%s/%s: no walker warning (got %s)" % (name, tag, ww[:3]))
+            con = sqlite3.connect(db)
+            got = dict(con.execute(
+                "SELECT name, value FROM allocator_stat WHERE source = 'mallinfo2'"))
+            n = con.execute("SELECT count(*) FROM object").fetchone()[0]
+            con.close()
+            note("%s/%s: %d objects" % (name, tag, n))
+            for k in MALLINFO:
+                check_eq(got.get(k), mi[k], "%s/%s: mallinfo2.%s" % (name, tag, k))
+finish()
