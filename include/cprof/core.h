@@ -267,8 +267,10 @@ struct cprof_frame {
 	enum cprof_unwind_method method;
 };
 
+enum { CPROF_MAX_FRAMES = 256 };
+
 /**
- * Unwinds thread tid (max_frames at most).  *ret is malloc'd; on error the
+ * Unwinds thread tid (max_frames at most, up to CPROF_MAX_FRAMES).  *ret is malloc'd; on error the
  * frames found so far are still returned with the error (a backtrace that
  * stops early is still useful); the caller frees *ret in both cases.
  */

@@ -40,6 +40,7 @@ void json_int(struct json *j, int64_t v);
 void json_uint(struct json *j, uint64_t v);
 void json_hex(struct json *j, uint64_t v);          /* "0x..." */
 void json_bool(struct json *j, bool v);
+void json_double(struct json *j, double v);          /* %.3f */
 void json_null(struct json *j);
 void json_finish(struct json *j);
 
@@ -49,5 +50,6 @@ void json_kv_int(struct json *j, const char *key, int64_t v);
 void json_kv_uint(struct json *j, const char *key, uint64_t v);
 void json_kv_hex(struct json *j, const char *key, uint64_t v);
 void json_kv_bool(struct json *j, const char *key, bool v);
+void json_kv_double(struct json *j, const char *key, double v);
 
 #endif

@@ -30,6 +30,13 @@
 
 #include "core-internal.h"
 
+struct unwound {
+	int tid;
+	struct cprof_frame *frames;
+	size_t n;
+	char *error;
+};
+
 struct cprof_core_dwfl {
 	Dwfl *dwfl;
 	Dwfl_Callbacks callbacks;
@@ -38,6 +45,9 @@ struct cprof_core_dwfl {
 	char *sysroot;
 	int exe_file;              /* index of the executable in core->files, or -1 */
 	char name_buf[256];        /* a symbol name without its @version */
+	struct unwound *unwound;   /* every thread's backtrace, once unwound */
+	size_t n_unwound;
+	bool unwound_done;
 };
 
 static __thread struct cprof_core *loading_core;
@@ -473,6 +483,11 @@ void core_modules_release(struct cprof_core *core)
 	}
 	free(core->modules);
 	if (core->dw) {
+		for (size_t i = 0; i < core->dw->n_unwound; i++) {
+			free(core->dw->unwound[i].frames);
+			free(core->dw->unwound[i].error);
+		}
+		free(core->dw->unwound);
 		if (core->dw->dwfl)
 			dwfl_end(core->dw->dwfl);
 		free(core->dw->debuginfo_path);
@@ -632,29 +647,90 @@ static int frame_cb(Dwfl_Frame *state, void *arg)
 	return bt->n >= bt->max ? DWARF_CB_ABORT : DWARF_CB_OK;
 }
 
+/*
+ * All threads are unwound in one pass over dwfl_getthreads (looking threads
+ * up one by one with dwfl_getthread_frames walks the thread list each time,
+ * and leaks in libdw 0.188), and kept for later calls.
+ */
+struct unwind_all_state {
+	struct cprof_core *core;
+	size_t max;
+	bool oom;
+};
+
+static int thread_cb(Dwfl_Thread *thread, void *arg)
+{
+	struct unwind_all_state *st = arg;
+	struct cprof_core_dwfl *dw = st->core->dw;
+	struct unwound *u = realloc(dw->unwound, (dw->n_unwound + 1) * sizeof(*u));
+	if (!u) {
+		st->oom = true;
+		return DWARF_CB_ABORT;
+	}
+	dw->unwound = u;
+	u = &dw->unwound[dw->n_unwound++];
+	memset(u, 0, sizeof(*u));
+	u->tid = (int)dwfl_thread_tid(thread);
+	struct backtrace_state bt = { .core = st->core, .max = st->max };
+	int rc = dwfl_thread_getframes(thread, frame_cb, &bt);
+	u->frames = bt.frames;
+	u->n = bt.n;
+	if (bt.oom) {
+		st->oom = true;
+		return DWARF_CB_ABORT;
+	}
+	if (rc == -1 && bt.n < bt.max) {
+		const char *msg = dwfl_errmsg(-1);
+		if (asprintf(&u->error, "unwinding stopped after %zu frames: %s", bt.n,
+			     msg ? msg : "unknown error") < 0)
+			u->error = NULL;
+	}
+	return DWARF_CB_OK;
+}
+
+static struct cprof_error *unwind_all(struct cprof_core *core, size_t max_frames)
+{
+	struct cprof_core_dwfl *dw = core->dw;
+	if (dw->unwound_done)
+		return NULL;
+	dw->unwound_done = true;
+	struct unwind_all_state st = { core, max_frames, false };
+	dwfl_getthreads(dw->dwfl, thread_cb, &st);
+	return st.oom ? &cprof_enomem : NULL;
+}
+
 struct cprof_error *cprof_core_backtrace(struct cprof_core *core, int tid,
 					 size_t max_frames,
 					 struct cprof_frame **ret,
 					 size_t *n_ret)
 {
-	struct backtrace_state bt = { .core = core, .max = max_frames };
-	struct cprof_error *err = NULL;
 	*ret = NULL;
 	*n_ret = 0;
 	if (!core->dw || !core->dw->attached)
 		return cprof_error_create(CPROF_ERROR_UNSUPPORTED,
 					  "%s: thread %d: no backtrace: the core could not be attached for unwinding",
 					  core->path, tid);
-	int rc = dwfl_getthread_frames(core->dw->dwfl, tid, frame_cb, &bt);
-	if (bt.oom)
-		err = &cprof_enomem;
-	else if (rc == -1 && bt.n < bt.max)
-		err = cprof_error_create(CPROF_ERROR_BAD_DATA,
-					 "%s: thread %d: unwinding stopped after %zu frames: %s",
-					 core->path, tid, bt.n, dwfl_errmsg(-1));
-	*ret = bt.frames;
-	*n_ret = bt.n;
-	return err;
+	struct cprof_error *err = unwind_all(core, CPROF_MAX_FRAMES);
+	if (err)
+		return err;
+	for (size_t i = 0; i < core->dw->n_unwound; i++) {
+		const struct unwound *u = &core->dw->unwound[i];
+		if (u->tid != tid)
+			continue;
+		size_t n = u->n < max_frames ? u->n : max_frames;
+		*ret = malloc((n ? n : 1) * sizeof(**ret));
+		if (!*ret)
+			return &cprof_enomem;
+		memcpy(*ret, u->frames, n * sizeof(**ret));
+		*n_ret = n;
+		if (u->error)
+			return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: thread %d: %s",
+						  core->path, tid, u->error);
+		return NULL;
+	}
+	return cprof_error_create(CPROF_ERROR_BAD_DATA,
+				  "%s: thread %d: libdwfl found no such thread to unwind",
+				  core->path, tid);
 }
 
 /* ---- symbols, ELF and DWARF for the walkers ---- */

@@ -115,6 +115,12 @@ void json_bool(struct json *j, bool v)
 	fputs(v ? "true" : "false", j->out);
 }
 
+void json_double(struct json *j, double v)
+{
+	value_prefix(j);
+	fprintf(j->out, "%.3f", v);
+}
+
 void json_null(struct json *j)
 {
 	value_prefix(j);
@@ -132,3 +138,4 @@ void json_kv_int(struct json *j, const char *k, int64_t v) { json_key(j, k); jso
 void json_kv_uint(struct json *j, const char *k, uint64_t v) { json_key(j, k); json_uint(j, v); }
 void json_kv_hex(struct json *j, const char *k, uint64_t v) { json_key(j, k); json_hex(j, v); }
 void json_kv_bool(struct json *j, const char *k, bool v) { json_key(j, k); json_bool(j, v); }
+void json_kv_double(struct json *j, const char *k, double v) { json_key(j, k); json_double(j, v); }

@@ -192,8 +192,7 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_kv_int(&j, "version", 1);
 	json_kv_string(&j, "core", core->path);
 	json_kv_string(&j, "db", db_path);
-	json_key(&j, "seconds");
-	fprintf(out, "%.3f", seconds);
+	json_kv_double(&j, "seconds", seconds);
 	json_key(&j, "process");
 	json_object_begin(&j);
 	if (core->process.has_psinfo) {
@@ -221,6 +220,11 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_key(&j, "allocators");
 	cprof_report_allocators_json(&j, &a->walk);
 	json_kv_uint(&j, "objects", a->n_objects);
+	json_key(&j, "timings");
+	json_object_begin(&j);
+	json_kv_double(&j, "walk", a->t_walk);
+	json_kv_double(&j, "store", a->t_store);
+	json_object_end(&j);
 	json_object_end(&j);
 	json_finish(&j);
 }
