@@ -85,12 +85,12 @@ void cprof_report_allocators_json(struct json *j, const struct cprof_heap_walk *
 
 enum category {
 	CAT_HEAP, CAT_STACK, CAT_MODULE_DATA, CAT_MODULE_CODE, CAT_FILE,
-	CAT_ANON, N_CATS
+	CAT_ANON, CAT_RESERVED, N_CATS
 };
 static const char *const cat_names[N_CATS] = {
 	"heaps", "thread stacks", "module data (.data, .bss, GOT)",
 	"module code and read-only data", "other file mappings",
-	"other anonymous mappings",
+	"other anonymous mappings", "no access (guards, reserves)",
 };
 
 struct cat_totals {
@@ -101,6 +101,8 @@ static enum category classify(struct cprof_core *core,
 			      const struct cprof_heap_walk *walk,
 			      const struct cprof_segment *s)
 {
+	if (!(s->flags & (CPROF_SEG_R | CPROF_SEG_W | CPROF_SEG_X)))
+		return CAT_RESERVED;
 	for (size_t i = 0; i < walk->n_heaps; i++)
 		if (walk->heaps[i].start < s->end && s->start < walk->heaps[i].end)
 			return CAT_HEAP;
@@ -207,6 +209,7 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_array_begin(&j);
 	static const char *const keys[N_CATS] = {
 		"heaps", "stacks", "module_data", "module_code", "file", "anonymous",
+		"no_access",
 	};
 	for (int c = 0; c < N_CATS; c++) {
 		json_object_begin(&j);

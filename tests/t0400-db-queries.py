@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""t0400: cprof.db: its schema and every query docs/schema.md documents.
+
+On the database of a corpus core (heap `threads`):
+  - the file is one of ours (application_id, user_version) and its tables are
+    exactly those of formats/schema.sql;
+  - every ```sql block of docs/schema.md runs without error, and those that must
+    return rows do;
+  - no temporary file is left behind, and a second analyze keeps the first
+    database as cprof.db.old;
+  - a query command's errors: a missing database is named (later commands read it).
+"""
+import os
+import re
+import sqlite3
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+c = corpus_core("heap", ("threads",))
+d = os.path.join(c.dir, "t0400")
+os.makedirs(d, exist_ok=True)
+db = os.path.join(d, "cprof.db")
+for f in os.listdir(d):
+    os.unlink(os.path.join(d, f))
+
+cprof("analyze", c.core, c.exe, "--db", db)
+check(os.path.exists(db), "cprof.db written")
+check(not [f for f in os.listdir(d) if ".tmp-" in f], "no temporary file left")
+
+con = sqlite3.connect(db)
+check_eq(con.execute("PRAGMA application_id").fetchone()[0], 0x63707266, "application_id")
+check_eq(con.execute("PRAGMA user_version").fetchone()[0], 1, "schema version")
+check_eq(con.execute("PRAGMA page_size").fetchone()[0], 65536, "page_size")
+tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+          if not r[0].startswith("sqlite_")}
+schema = open(os.path.join(SOURCE_ROOT, "formats", "schema.sql")).read()
+declared = set(re.findall(r"CREATE TABLE (\w+)", schema))
+check_eq(tables, declared, "the tables of formats/schema.sql")
+meta = dict(con.execute("SELECT key, value FROM meta"))
+for k in ("created", "tool_version", "schema_version", "core", "pid", "signal"):
+    check(k in meta, "meta has %s" % k)
+check_eq(meta.get("pid"), str(c.manifest["pid"]), "meta pid")
+
+doc = open(os.path.join(SOURCE_ROOT, "docs", "schema.md")).read()
+queries = re.findall(r"```sql\n(.*?)```", doc, re.S)
+check(len(queries) >= 8, "docs/schema.md documents at least 8 queries (found %d)" % len(queries))
+for q in queries:
+    title = " ".join(q.split())[:70]
+    with case(title):
+        try:
+            rows = con.execute(q).fetchall()
+        except sqlite3.Error as e:
+            check(False, "runs without error: %s" % e)
+            continue
+        # Queries that look up one address or list mismatches may be empty;
+        # every other one must find something in this core.
+        may_be_empty = "94000000000000" in q or "status != 'ok'" in q
+        check(rows or may_be_empty, "returns rows")
+con.close()
+
+cprof("analyze", c.core, c.exe, "--db", db)
+check(os.path.exists(db + ".old"), "a second analyze keeps the first database as .old")
+
+rc, out, err = cprof("analyze", c.core, c.exe, "--db", "/nonexistent-dir/cprof.db", expect_rc=1)
+errs = [l for l in stderr_lines(err) if l.startswith("cprof-core: error: ")]
+check(len(errs) == 1 and "/nonexistent-dir/cprof.db" in errs[0],
+      "an unwritable --db is one error naming it (%s)" % errs)
+finish()
