@@ -103,17 +103,57 @@ CREATE TABLE allocator_stat (
   PRIMARY KEY (allocator, name)
 ) WITHOUT ROWID;
 
--- Every chunk the allocators know: used and free.
+-- Every chunk the allocators know: used and free, in address order.
 CREATE TABLE object (
-  id         INTEGER PRIMARY KEY,  -- 0-based, in address order within a heap
-  addr       INTEGER NOT NULL,     -- the user address (what malloc returned)
-  size       INTEGER NOT NULL,     -- usable size (malloc_usable_size)
-  state      TEXT NOT NULL,        -- used | free
-  heap_id    INTEGER NOT NULL REFERENCES heap(id),
-  free_list  TEXT,                 -- tcache | fastbin | unsorted | smallbin | largebin | top | other
-  flags      INTEGER NOT NULL      -- allocator flags (glibc: size & 7)
+  id            INTEGER PRIMARY KEY,  -- 0-based, in address order
+  addr          INTEGER NOT NULL,     -- the user address (what malloc returned)
+  size          INTEGER NOT NULL,     -- usable size (malloc_usable_size)
+  state         TEXT NOT NULL,        -- used | free
+  heap_id       INTEGER NOT NULL REFERENCES heap(id),
+  free_list     TEXT,                 -- tcache | fastbin | unsorted | smallbin | largebin | top | other
+  flags         INTEGER NOT NULL,     -- allocator flags (glibc: size & 7); 256: allocator metadata
+  reachable     INTEGER,              -- 1 a root reaches it, 0 leaked; NULL for free chunks and metadata
+  interior_only INTEGER,              -- 1 reachable only through pointers into the middle of some object
+  leak          TEXT,                 -- direct (a leak root) | indirect | NULL
+  holds_count   INTEGER,              -- leak roots: chunks held (itself included)
+  holds_bytes   INTEGER,              -- leak roots: their bytes
+  preview       BLOB,                 -- leak roots: their first 64 bytes (fewer if smaller)
+  pointers      TEXT                  -- leak roots: words of the preview pointing into modules,
+                                      -- symbolized: "+0x0 app!_ZTV3Foo+0x10; +0x18 app!handler"
 );
+
+-- Where pointers into the heap are held from outside it.
+CREATE TABLE root (
+  id         INTEGER PRIMARY KEY,
+  kind       TEXT NOT NULL,        -- registers | stack | tls | globals | mapping
+  name       TEXT NOT NULL,        -- "thread 1234 stack", "libfoo.so data", ...
+  thread_id  INTEGER REFERENCES thread(id),
+  module_id  INTEGER REFERENCES module(id),
+  start      INTEGER,              -- the memory scanned; NULL for registers
+  end        INTEGER
+);
+
+-- Pointers from roots to objects: one row per root slot that points into a used chunk.
+CREATE TABLE root_ref (
+  root_id    INTEGER NOT NULL REFERENCES root(id),
+  slot       INTEGER NOT NULL,     -- the pointer's address (registers: the register's index)
+  slot_name  TEXT,                 -- "thread 1234 frame 2 worker (app.c:40)", "app!cache+0x8", "thread 1234 register rbx"
+  dst        INTEGER NOT NULL REFERENCES object(id),
+  dst_offset INTEGER NOT NULL      -- 0: points at the start
+);
+
+-- Pointers between objects (left out with --no-refs).
+CREATE TABLE ref (
+  src        INTEGER NOT NULL REFERENCES object(id),
+  src_offset INTEGER NOT NULL,
+  dst        INTEGER NOT NULL REFERENCES object(id),
+  dst_offset INTEGER NOT NULL,     -- 0: points at the start
+  PRIMARY KEY (src, src_offset)
+) WITHOUT ROWID;
 
 -- @indexes
 CREATE INDEX object_addr ON object(addr);
+CREATE INDEX object_leak ON object(leak) WHERE leak IS NOT NULL;
+CREATE INDEX ref_dst ON ref(dst);
+CREATE INDEX root_ref_dst ON root_ref(dst);
 CREATE INDEX frame_thread ON frame(thread_id, depth);

@@ -41,6 +41,8 @@ static const struct cmd_struct commands[] = {
 	  "analyze a core: write cprof.db and print the summary" },
 	{ "info", cmd_info, CMD_NEEDS_CORE,
 	  "the process in a core: threads, backtraces, mappings, modules" },
+	{ "leaks", cmd_leaks, CMD_READS_DB,
+	  "leaked memory, grouped by leak root" },
 	{ "read", cmd_read, CMD_NEEDS_CORE,
 	  "dump memory of the process, saying where each byte comes from" },
 };

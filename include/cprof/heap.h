@@ -101,9 +101,18 @@ struct cprof_allocator_summary {
 /* The object sink: return false to stop the walk (e.g. out of memory). */
 typedef bool cprof_object_fn(const struct cprof_object *obj, void *arg);
 
+/* An address range [start, end). */
+struct cprof_range {
+	uint64_t start, end;
+};
+
 struct cprof_heap_walk {
 	struct cprof_heap *heaps;  /* appended to by walkers */
 	size_t n_heaps, cap_heaps;
+	/* Allocator metadata outside the heaps (glibc: main_arena, mp_ in
+	   libc's .data): never scanned as roots. */
+	struct cprof_range *excluded;
+	size_t n_excluded;
 	struct cprof_allocator_summary *allocators;
 	size_t n_allocators;
 };
@@ -136,6 +145,9 @@ void cprof_heap_walk_deinit(struct cprof_heap_walk *walk);
 struct cprof_error *cprof_heap_add(struct cprof_heap_walk *walk,
 				   const struct cprof_heap *heap,
 				   uint32_t *ret);
+/* For walkers: marks [start, end) as allocator metadata (not a root). */
+struct cprof_error *cprof_heap_exclude(struct cprof_heap_walk *walk,
+				       uint64_t start, uint64_t end);
 /* For walkers: adds a summary; the walk owns s->arenas afterwards. */
 struct cprof_error *cprof_heap_add_summary(struct cprof_heap_walk *walk,
 					   const struct cprof_allocator_summary *s);

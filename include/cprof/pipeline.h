@@ -6,28 +6,36 @@
  *      results the summary report prints (heap walk, object table, timings).
  *
  * Stages, in order (one directory of src/ each): address space (done by the
- * caller: cprof_core_open) -> heap walkers -> store.  Roots, the pointer scan,
- * the graph and its analyses slot in between as they land.
+ * caller: cprof_core_open) -> heap walkers -> roots -> pointer scan (graph)
+ * -> analyses (leaks) -> store.
  */
 #ifndef CPROF_PIPELINE_H
 #define CPROF_PIPELINE_H
 
+#include "cprof/analysis.h"
 #include "cprof/core.h"
+#include "cprof/graph.h"
 #include "cprof/heap.h"
 #include "cprof/progress.h"
+#include "cprof/roots.h"
 
 struct cprof_analyze_options {
 	const char *db_path;
 	const char *exe_path;      /* recorded in meta */
 	const char *command_line;  /* recorded in meta */
 	struct cprof_progress *progress;   /* may be NULL */
+	bool no_refs;              /* leave the ref table out (huge cores) */
 };
 
 struct cprof_analysis {
 	struct cprof_heap_walk walk;
-	struct cprof_object *objects;      /* as the walkers emitted them */
+	struct cprof_object *objects;      /* sorted by address: id = index */
 	size_t n_objects, cap_objects;
-	double t_walk, t_store;            /* seconds */
+	struct cprof_roots roots;
+	struct cprof_graph graph;
+	struct cprof_leaks leaks;
+	bool analyzed;                     /* roots, graph and leaks are filled */
+	double t_walk, t_roots, t_scan, t_leaks, t_store;   /* seconds */
 };
 
 struct cprof_error *cprof_analyze(struct cprof_core *core,
@@ -35,7 +43,7 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 				  struct cprof_analysis *ret);
 void cprof_analysis_deinit(struct cprof_analysis *a);
 
-/* Only the heap walk, into ret->walk and ret->objects (for `info`). */
+/* Only the heap walk, into ret->walk and ret->objects, sorted (for `info`). */
 struct cprof_error *cprof_walk_heaps(struct cprof_core *core,
 				     struct cprof_progress *progress,
 				     struct cprof_analysis *ret);

@@ -11,6 +11,7 @@
 #include "cprof/heap.h"
 #include "cprof/json.h"
 #include "cprof/pipeline.h"
+#include "cprof/store.h"
 
 /* The allocators found (text), for `info` and the summary. */
 void cprof_report_allocators(FILE *out, const struct cprof_heap_walk *walk);
@@ -23,6 +24,20 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 			  const char *exe_arg, double seconds);
 void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const struct cprof_analysis *a,
-			       const char *db_path, double seconds);
+			       const char *db_path, double seconds,
+			       const struct cprof_leak_totals *lt,
+			       const struct cprof_leak_row *rows, size_t n_rows);
+/* The commands to run next. */
+void cprof_report_next(FILE *out, const char *core, const char *exe,
+		       const char *db);
+
+/* The leak report (formats/leaks.json.md); shown_of: how many leak roots
+ * there are in all (to say when the list was cut). */
+void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
+			const struct cprof_leak_row *rows, size_t n,
+			size_t shown_of);
+void cprof_report_leaks_json(FILE *out, const char *db,
+			     const struct cprof_leak_totals *t,
+			     const struct cprof_leak_row *rows, size_t n);
 
 #endif

@@ -44,14 +44,54 @@ struct cprof_error *cprof_store_core(struct cprof_store *st,
 /* heap, arena and allocator_stat tables. */
 struct cprof_error *cprof_store_heaps(struct cprof_store *st,
 				      const struct cprof_heap_walk *walk);
-/* The object table, in one pass over the array (ids are array indexes). */
+struct cprof_leaks;
+struct cprof_roots;
+struct cprof_graph;
+
+/* The object table, in one pass over the array (ids are array indexes),
+ * with the leak analysis when l is not NULL. */
 struct cprof_error *cprof_store_objects(struct cprof_store *st,
+					struct cprof_core *core,
 					const struct cprof_object *objs,
-					size_t n,
+					size_t n, const struct cprof_leaks *l,
 					void (*progress)(size_t done, size_t total, void *arg),
 					void *arg);
+/* The root and root_ref tables. */
+struct cprof_error *cprof_store_roots(struct cprof_store *st,
+				      struct cprof_core *core,
+				      const struct cprof_roots *roots,
+				      const struct cprof_graph *g);
+/* The ref table: every edge, in (src, src_offset) order. */
+struct cprof_error *cprof_store_refs(struct cprof_store *st,
+				     const struct cprof_graph *g,
+				     void (*progress)(size_t done, size_t total, void *arg),
+				     void *arg);
 
 /* Opens an existing cprof.db for reading, checking it is one of ours. */
 struct cprof_error *cprof_store_open(const char *path, struct sqlite3 **ret);
+void cprof_store_close(struct sqlite3 *db);
+
+/* ---- queries the reports share (src/store/query.c) ---- */
+
+struct cprof_leak_row {
+	uint64_t id, addr, size, holds_count, holds_bytes;
+	uint8_t preview[64];
+	size_t preview_len;
+	char *pointers;            /* NULL when none */
+};
+
+struct cprof_leak_totals {
+	uint64_t direct_count, direct_bytes, indirect_count, indirect_bytes;
+	uint64_t reachable_count, reachable_bytes, interior_count, interior_bytes;
+	uint64_t roots;            /* leak roots in the database */
+};
+
+/* The leak roots holding at least min_bytes, biggest first, at most limit
+ * (0: all); *ret is malloc'd, free with cprof_leak_rows_free. */
+struct cprof_error *cprof_query_leaks(struct sqlite3 *db, const char *path,
+				      uint64_t min_bytes, size_t limit,
+				      struct cprof_leak_totals *totals,
+				      struct cprof_leak_row **ret, size_t *n_ret);
+void cprof_leak_rows_free(struct cprof_leak_row *rows, size_t n);
 
 #endif

@@ -10,9 +10,14 @@
 #include "cmd/cmd.h"
 #include "cprof/pipeline.h"
 #include "cprof/report.h"
+#include "cprof/store.h"
+
+enum { SUMMARY_LEAK_ROOTS = 5 };
 
 static const char usage[] =
-	"cprof-core analyze CORE [EXE] [--db FILE] [--json] [--sysroot DIR] [--debug-dir DIR]";
+	"cprof-core analyze CORE [EXE] [--db FILE] [--no-refs] [--json] [--sysroot DIR] [--debug-dir DIR]";
+
+enum { OPT_NO_REFS = OPT_FIRST_COMMAND_OPTION };
 
 /* The command line, for meta. */
 static char *join_args(int argc, char **argv)
@@ -37,13 +42,14 @@ int cmd_analyze(int argc, char **argv)
 	static const struct option longopts[] = {
 		CORE_LONG_OPTIONS,
 		{ "db", required_argument, NULL, OPT_DB },
+		{ "no-refs", no_argument, NULL, OPT_NO_REFS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct core_args a = { 0 };
 	const char *db = "cprof.db";
-	bool json = false;
+	bool json = false, no_refs = false;
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -56,13 +62,18 @@ int cmd_analyze(int argc, char **argv)
 		case OPT_JSON:
 			json = true;
 			break;
+		case OPT_NO_REFS:
+			no_refs = true;
+			break;
 		case OPT_HELP:
 			printf("usage: %s\n\n"
-			       "Analyzes a core: walks the allocators' heaps and writes everything to\n"
-			       "cprof.db (SQLite; see docs/schema.md), then prints a summary.  The\n"
+			       "Analyzes a core: walks the allocators' heaps, finds the roots, scans for\n"
+			       "pointers, finds the leaks and writes everything to cprof.db (SQLite; see\n"
+			       "docs/schema.md), then prints a summary.  The\n"
 			       "database is written under a temporary name and renamed when complete;\n"
 			       "an existing one is kept as FILE.old.  `cprof-core CORE [EXE]` is the same.\n\n"
 			       "  --db FILE            write FILE instead of ./cprof.db\n"
+			       "  --no-refs            leave the ref table (object-to-object pointers) out\n"
 			       "  --json               print the summary as JSON (formats/summary.json.md)\n"
 			       CORE_OPTIONS_HELP, usage);
 			return EXIT_OK;
@@ -90,6 +101,7 @@ int cmd_analyze(int argc, char **argv)
 		.exe_path = a.exe,
 		.command_line = cmdline,
 		.progress = &progress,
+		.no_refs = no_refs,
 	};
 	struct cprof_analysis an = { 0 };
 	err = cprof_analyze(core, &o, &an);
@@ -98,11 +110,34 @@ int cmd_analyze(int argc, char **argv)
 		cprof_error_fwrite(err, stderr);
 		cprof_error_destroy(err);
 		status = EXIT_ERROR;
-	} else if (json) {
-		cprof_report_summary_json(stdout, core, &an, db, cprof_now() - t0);
 	} else {
-		cprof_report_summary(stdout, core, &an, db, a.exe, cprof_now() - t0);
-		if (a.warnings.count)
+		/* The leak section is a query of the database just written, the
+		   same as `cprof-core leaks` runs. */
+		struct cprof_leak_totals lt = { 0 };
+		struct cprof_leak_row *rows = NULL;
+		size_t n_rows = 0;
+		struct sqlite3 *sdb;
+		err = cprof_store_open(db, &sdb);
+		if (!err) {
+			err = cprof_query_leaks(sdb, db, 0, SUMMARY_LEAK_ROOTS, &lt,
+						&rows, &n_rows);
+			cprof_store_close(sdb);
+		}
+		if (err) {
+			cprof_error_fwrite(err, stderr);
+			cprof_error_destroy(err);
+			status = EXIT_ERROR;
+		} else if (json) {
+			cprof_report_summary_json(stdout, core, &an, db, cprof_now() - t0,
+						  &lt, rows, n_rows);
+		} else {
+			cprof_report_summary(stdout, core, &an, db, a.exe, cprof_now() - t0);
+			printf("\n");
+			cprof_report_leaks(stdout, &lt, rows, n_rows, lt.roots);
+			cprof_report_next(stdout, core->path, a.exe, db);
+		}
+		cprof_leak_rows_free(rows, n_rows);
+		if (!json && !status && a.warnings.count)
 			printf("\n%zu warning%s (printed on stderr above)\n",
 			       a.warnings.count + a.warnings.dropped,
 			       a.warnings.count == 1 ? "" : "s");

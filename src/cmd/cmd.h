@@ -25,6 +25,7 @@ enum cmd_exit {
 int cmd_analyze(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_read(int argc, char **argv);
+int cmd_leaks(int argc, char **argv);
 
 /* Options of every command that opens a core: CORE [EXE] and these. */
 struct core_args {

@@ -1165,7 +1165,7 @@ static struct cprof_error *walk_mmapped(struct glibc *g)
 		if (s->file >= 0 || (s->flags & (CPROF_SEG_R | CPROF_SEG_W)) !=
 		    (CPROF_SEG_R | CPROF_SEG_W) || is_stack(core, s))
 			continue;
-		uint32_t heap_id = UINT32_MAX;
+		uint32_t heap_id;
 		uint64_t b = s->start;
 		while (b < s->end && !g->stopped) {
 			uint64_t skip, size;
@@ -1182,14 +1182,15 @@ static struct cprof_error *walk_mmapped(struct glibc *g)
 			   lead and the same end. */
 			uint64_t chunk = b, csize = size;
 			find_realigned(g, b, size, &chunk, &csize);
-			if (heap_id == UINT32_MAX) {
-				struct cprof_heap h = { .allocator = "glibc",
-							.start = s->start, .end = s->end };
-				strcpy(h.kind, "mmap");
-				struct cprof_error *err = cprof_heap_add(g->walk, &h, &heap_id);
-				if (err)
-					return err;
-			}
+			/* One heap row per mapping of a chunk: the kernel may merge
+			   neighbouring mappings, and what lies between chunks is
+			   not the allocator's. */
+			struct cprof_heap h = { .allocator = "glibc",
+						.start = b, .end = b + size };
+			strcpy(h.kind, "mmap");
+			struct cprof_error *err = cprof_heap_add(g->walk, &h, &heap_id);
+			if (err)
+				return err;
 			struct cprof_object o = {
 				.addr = chunk + 16, .size = csize - 16, .heap = heap_id,
 				.state = CPROF_OBJECT_USED, .flags = IS_MMAPPED,
@@ -1344,7 +1345,9 @@ static struct cprof_error *glibc_walk(struct cprof_core *core,
 	*found = false;
 	if ((err = setup(&g, found)) || !*found)
 		goto out;
-	if ((err = read_arenas(&g)))
+	if ((err = read_arenas(&g)) ||
+	    (err = cprof_heap_exclude(walk, g.main_arena, g.main_arena + g.L.ms_size)) ||
+	    (err = cprof_heap_exclude(walk, g.mp, g.mp + g.L.mp_size)))
 		goto out;
 	for (size_t i = 0; i < g.n_arenas; i++) {
 		struct arena *a = &g.arenas[i];

@@ -46,6 +46,20 @@ struct cprof_error *cprof_heap_add(struct cprof_heap_walk *walk,
 	return NULL;
 }
 
+struct cprof_error *cprof_heap_exclude(struct cprof_heap_walk *walk,
+				       uint64_t start, uint64_t end)
+{
+	struct cprof_range *r = realloc(walk->excluded,
+					(walk->n_excluded + 1) * sizeof(*r));
+	if (!r)
+		return &cprof_enomem;
+	walk->excluded = r;
+	r[walk->n_excluded].start = start;
+	r[walk->n_excluded].end = end;
+	walk->n_excluded++;
+	return NULL;
+}
+
 struct cprof_error *cprof_heap_add_summary(struct cprof_heap_walk *walk,
 					   const struct cprof_allocator_summary *s)
 {
@@ -78,5 +92,6 @@ void cprof_heap_walk_deinit(struct cprof_heap_walk *walk)
 		free(walk->allocators[i].arenas);
 	free(walk->allocators);
 	free(walk->heaps);
+	free(walk->excluded);
 	memset(walk, 0, sizeof(*walk));
 }

@@ -47,6 +47,8 @@ struct cprof_error *cprof_walk_heaps(struct cprof_core *core,
 		cprof_progress_done(progress);
 	if (!err && c.oom)
 		err = &cprof_enomem;
+	if (!err)
+		err = cprof_objects_sort(core, a->objects, &a->n_objects);
 	a->t_walk = cprof_now() - t0;
 	return err;
 }
@@ -54,6 +56,34 @@ struct cprof_error *cprof_walk_heaps(struct cprof_core *core,
 static void store_progress(size_t done, size_t total, void *arg)
 {
 	cprof_progress_update(arg, "writing objects", done, total);
+}
+
+static void refs_progress(size_t done, size_t total, void *arg)
+{
+	cprof_progress_update(arg, "writing references", done, total);
+}
+
+/* Roots, the pointer scan and the leak analysis. */
+static struct cprof_error *analyze_graph(struct cprof_core *core,
+					 struct cprof_progress *progress,
+					 struct cprof_analysis *a)
+{
+	struct cprof_error *err;
+	double t0 = cprof_now();
+	if ((err = cprof_roots_find(core, &a->walk, &a->roots)))
+		return err;
+	double t1 = cprof_now();
+	if ((err = cprof_graph_build(core, a->objects, a->n_objects, &a->roots,
+				     progress, &a->graph)))
+		return err;
+	double t2 = cprof_now();
+	if ((err = cprof_leaks_compute(a->objects, &a->graph, &a->leaks)))
+		return err;
+	a->t_roots = t1 - t0;
+	a->t_scan = t2 - t1;
+	a->t_leaks = cprof_now() - t2;
+	a->analyzed = true;
+	return NULL;
 }
 
 static struct cprof_error *store_meta(struct cprof_store *st,
@@ -73,7 +103,8 @@ static struct cprof_error *store_meta(struct cprof_store *st,
 	    (err = cprof_store_meta(st, "command_line", o->command_line)))
 		return err;
 	snprintf(buf, sizeof(buf), "%d", CPROF_SCHEMA_VERSION);
-	if ((err = cprof_store_meta(st, "schema_version", buf)))
+	if ((err = cprof_store_meta(st, "schema_version", buf)) ||
+	    (err = cprof_store_meta(st, "refs", o->no_refs ? "omitted (--no-refs)" : "stored")))
 		return err;
 	if (core->process.has_psinfo) {
 		snprintf(buf, sizeof(buf), "%d", core->process.pid);
@@ -98,7 +129,7 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 				  struct cprof_analysis *a)
 {
 	struct cprof_error *err = cprof_walk_heaps(core, o->progress, a);
-	if (err)
+	if (err || (err = analyze_graph(core, o->progress, a)))
 		return err;
 	double t0 = cprof_now();
 	struct cprof_store *st;
@@ -107,9 +138,13 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 	if ((err = store_meta(st, core, o)) ||
 	    (err = cprof_store_core(st, core)) ||
 	    (err = cprof_store_heaps(st, &a->walk)) ||
-	    (err = cprof_store_objects(st, a->objects, a->n_objects,
+	    (err = cprof_store_objects(st, core, a->objects, a->n_objects, &a->leaks,
 				       o->progress ? store_progress : NULL,
-				       o->progress))) {
+				       o->progress)) ||
+	    (err = cprof_store_roots(st, core, &a->roots, &a->graph)) ||
+	    (!o->no_refs &&
+	     (err = cprof_store_refs(st, &a->graph, o->progress ? refs_progress : NULL,
+				     o->progress)))) {
 		cprof_store_abort(st);
 		return err;
 	}
@@ -124,6 +159,9 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 
 void cprof_analysis_deinit(struct cprof_analysis *a)
 {
+	cprof_leaks_deinit(&a->leaks);
+	cprof_graph_deinit(&a->graph);
+	cprof_roots_deinit(&a->roots);
 	cprof_heap_walk_deinit(&a->walk);
 	free(a->objects);
 	memset(a, 0, sizeof(*a));

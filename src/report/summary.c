@@ -171,20 +171,33 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 
 	fprintf(out, "\nheap\n");
 	cprof_report_allocators(out, &a->walk);
-	fprintf(out, "  objects in %s: %zu (walk %.2f s, store %.2f s)\n", db_path,
-		a->n_objects, a->t_walk, a->t_store);
+	fprintf(out, "  objects in %s: %zu; %llu pointers between them, %llu from %zu roots\n",
+		db_path, a->n_objects, (unsigned long long)a->graph.n_edges,
+		(unsigned long long)a->graph.n_root_refs, a->roots.n);
+	fprintf(out, "  (walk %.2f s, roots %.2f s, scan %.2f s, leaks %.2f s, store %.2f s)\n",
+		a->t_walk, a->t_roots, a->t_scan, a->t_leaks, a->t_store);
 
-	const char *exe = exe_arg ? exe_arg : "";
+	(void)exe_arg;
+}
+
+void cprof_report_next(FILE *out, const char *core, const char *exe,
+		       const char *db)
+{
+	const char *dbopt = strcmp(db, "cprof.db") ? " --db " : "";
+	const char *dbarg = strcmp(db, "cprof.db") ? db : "";
 	fprintf(out, "\nnext\n");
-	fprintf(out, "  cprof-core info %s %s            threads, backtraces, mappings, modules\n",
-		core->path, exe);
-	fprintf(out, "  sqlite3 %s \"SELECT state, free_list, count(*), sum(size) FROM object GROUP BY 1, 2\"\n",
-		db_path);
+	fprintf(out, "  cprof-core leaks%s%s                 every leak root\n", dbopt, dbarg);
+	fprintf(out, "  cprof-core info %s%s%s    threads, backtraces, mappings, modules\n",
+		core, exe ? " " : "", exe ? exe : "");
+	fprintf(out, "  sqlite3 %s \"SELECT state, leak, count(*), sum(size) FROM object GROUP BY 1, 2\"\n",
+		db);
 }
 
 void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const struct cprof_analysis *a,
-			       const char *db_path, double seconds)
+			       const char *db_path, double seconds,
+			       const struct cprof_leak_totals *lt,
+			       const struct cprof_leak_row *rows, size_t n_rows)
 {
 	struct json j;
 	struct cat_totals t;
@@ -223,9 +236,32 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_key(&j, "allocators");
 	cprof_report_allocators_json(&j, &a->walk);
 	json_kv_uint(&j, "objects", a->n_objects);
+	json_kv_uint(&j, "edges", a->graph.n_edges);
+	json_kv_uint(&j, "root_refs", a->graph.n_root_refs);
+	json_key(&j, "leaks");
+	json_object_begin(&j);
+	json_kv_uint(&j, "direct_count", lt->direct_count);
+	json_kv_uint(&j, "direct_bytes", lt->direct_bytes);
+	json_kv_uint(&j, "indirect_count", lt->indirect_count);
+	json_kv_uint(&j, "indirect_bytes", lt->indirect_bytes);
+	json_key(&j, "top");
+	json_array_begin(&j);
+	for (size_t i = 0; i < n_rows; i++) {
+		json_object_begin(&j);
+		json_kv_hex(&j, "addr", rows[i].addr);
+		json_kv_uint(&j, "size", rows[i].size);
+		json_kv_uint(&j, "holds_count", rows[i].holds_count);
+		json_kv_uint(&j, "holds_bytes", rows[i].holds_bytes);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
 	json_key(&j, "timings");
 	json_object_begin(&j);
 	json_kv_double(&j, "walk", a->t_walk);
+	json_kv_double(&j, "roots", a->t_roots);
+	json_kv_double(&j, "scan", a->t_scan);
+	json_kv_double(&j, "leaks", a->t_leaks);
 	json_kv_double(&j, "store", a->t_store);
 	json_object_end(&j);
 	json_object_end(&j);

@@ -9,12 +9,15 @@
 #include <unistd.h>
 
 #include "cprof/store.h"
+#include "cprof/analysis.h"
+#include "cprof/graph.h"
+#include "cprof/roots.h"
 
 extern const char cprof_schema_sql[];
 extern const char cprof_indexes_sql[];
 
 /* Rows per multi-row INSERT: ~50 is where the gain flattens (measured). */
-enum { OBJECT_ROWS = 64, OBJECT_COLS = 7 };
+enum { OBJECT_ROWS = 64, OBJECT_COLS = 14, REF_ROWS = 128, REF_COLS = 4, PREVIEW = 64 };
 
 struct cprof_store {
 	sqlite3 *db;
@@ -372,18 +375,18 @@ struct cprof_error *cprof_store_heaps(struct cprof_store *st,
 	return err;
 }
 
-/* "INSERT INTO object VALUES (?,?,...),(...)..." for rows rows. */
-static char *object_insert_sql(int rows)
+/* "INSERT INTO table VALUES (?,?,...),(...)..." for rows rows of cols. */
+static char *multi_insert_sql(const char *table, int rows, int cols)
 {
-	size_t len = 64 + (size_t)rows * (2 * OBJECT_COLS + 4);
+	size_t len = 64 + strlen(table) + (size_t)rows * (2 * cols + 4);
 	char *sql = malloc(len), *p = sql;
 	if (!sql)
 		return NULL;
-	p += sprintf(p, "INSERT INTO object VALUES ");
+	p += sprintf(p, "INSERT INTO %s VALUES ", table);
 	for (int r = 0; r < rows; r++) {
 		*p++ = r ? ',' : ' ';
 		*p++ = '(';
-		for (int c = 0; c < OBJECT_COLS; c++) {
+		for (int c = 0; c < cols; c++) {
 			if (c)
 				*p++ = ',';
 			*p++ = '?';
@@ -394,8 +397,73 @@ static char *object_insert_sql(int rows)
 	return sql;
 }
 
+/* A prepared multi-row insert and its single-row twin for the tail. */
+struct batch {
+	sqlite3_stmt *many, *one;
+	int rows, cols;
+};
+
+static struct cprof_error *batch_init(struct cprof_store *st, struct batch *b,
+				      const char *table, int rows, int cols)
+{
+	struct cprof_error *err = NULL;
+	memset(b, 0, sizeof(*b));
+	b->rows = rows;
+	b->cols = cols;
+	char *many = multi_insert_sql(table, rows, cols);
+	char *one = multi_insert_sql(table, 1, cols);
+	if (!many || !one)
+		err = &cprof_enomem;
+	else if (!(err = prepare(st, many, &b->many)))
+		err = prepare(st, one, &b->one);
+	free(many);
+	free(one);
+	return err;
+}
+
+static void batch_deinit(struct batch *b)
+{
+	sqlite3_finalize(b->many);
+	sqlite3_finalize(b->one);
+}
+
+/* The first bytes of a leak root and the symbols its words point to. */
+static void bind_preview(sqlite3_stmt *s, int base, struct cprof_core *core,
+			 const struct cprof_object *o)
+{
+	uint8_t buf[PREVIEW];
+	size_t n = o->size < PREVIEW ? o->size : PREVIEW;
+	struct cprof_error *err = cprof_core_read(core, o->addr, buf, n);
+	if (err) {
+		cprof_error_destroy(err);
+		sqlite3_bind_null(s, base + 13);
+		sqlite3_bind_null(s, base + 14);
+		return;
+	}
+	sqlite3_bind_blob(s, base + 13, buf, (int)n, SQLITE_TRANSIENT);
+	char text[1024];
+	size_t len = 0;
+	text[0] = '\0';
+	for (size_t off = 0; off + 8 <= n && len < sizeof(text) - 300; off += 8) {
+		uint64_t v;
+		memcpy(&v, buf + off, 8);
+		struct cprof_symbol sym;
+		if (!cprof_core_symbolize(core, v, false, &sym))
+			continue;
+		char name[256];
+		cprof_symbol_format(&sym, v, name, sizeof(name));
+		len += snprintf(text + len, sizeof(text) - len, "%s+0x%zx %s",
+				len ? "; " : "", off, name);
+	}
+	if (len)
+		sqlite3_bind_text(s, base + 14, text, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, base + 14);
+}
+
 static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
-			const struct cprof_object *o)
+			const struct cprof_object *o, const struct cprof_leaks *l,
+			const struct cprof_leak_root *lr, struct cprof_core *core)
 {
 	static const char *const states[] = { "used", "free" };
 	bind_u64(s, base + 1, id);
@@ -409,48 +477,159 @@ static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
 	else
 		sqlite3_bind_null(s, base + 6);
 	bind_u64(s, base + 7, o->flags);
+	if (l && cprof_object_is_node(o)) {
+		uint8_t f = l->flags[id];
+		sqlite3_bind_int(s, base + 8, !!(f & CPROF_REACHABLE));
+		sqlite3_bind_int(s, base + 9, !!(f & CPROF_INTERIOR_ONLY));
+		if (f & CPROF_DIRECT)
+			sqlite3_bind_text(s, base + 10, "direct", -1, SQLITE_STATIC);
+		else if (f & CPROF_INDIRECT)
+			sqlite3_bind_text(s, base + 10, "indirect", -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, base + 10);
+	} else {
+		sqlite3_bind_null(s, base + 8);
+		sqlite3_bind_null(s, base + 9);
+		sqlite3_bind_null(s, base + 10);
+	}
+	if (lr) {
+		bind_u64(s, base + 11, lr->holds_count);
+		bind_u64(s, base + 12, lr->holds_bytes);
+		bind_preview(s, base, core, o);
+	} else {
+		sqlite3_bind_null(s, base + 11);
+		sqlite3_bind_null(s, base + 12);
+		sqlite3_bind_null(s, base + 13);
+		sqlite3_bind_null(s, base + 14);
+	}
+}
+
+static int leak_root_cmp(const void *a, const void *b)
+{
+	const struct cprof_leak_root *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
 }
 
 struct cprof_error *cprof_store_objects(struct cprof_store *st,
+					struct cprof_core *core,
 					const struct cprof_object *objs,
-					size_t n,
+					size_t n, const struct cprof_leaks *l,
 					void (*progress)(size_t, size_t, void *),
 					void *arg)
 {
-	struct cprof_error *err = NULL;
-	sqlite3_stmt *many = NULL, *one = NULL;
-	char *sql = object_insert_sql(OBJECT_ROWS);
-	if (!sql)
-		return &cprof_enomem;
-	if ((err = prepare(st, sql, &many)))
-		goto out;
-	free(sql);
-	if (!(sql = object_insert_sql(1))) {
-		err = &cprof_enomem;
-		goto out;
+	struct batch b;
+	struct cprof_error *err = batch_init(st, &b, "object", OBJECT_ROWS, OBJECT_COLS);
+	/* Leak roots in id order, to attach their holdings in one pass. */
+	struct cprof_leak_root *lr = NULL;
+	size_t n_lr = l ? l->n_roots : 0, k = 0;
+	if (!err && n_lr) {
+		lr = malloc(n_lr * sizeof(*lr));
+		if (!lr)
+			err = &cprof_enomem;
+		else {
+			memcpy(lr, l->roots, n_lr * sizeof(*lr));
+			qsort(lr, n_lr, sizeof(*lr), leak_root_cmp);
+		}
 	}
-	if ((err = prepare(st, sql, &one)))
-		goto out;
 	size_t i = 0;
-	for (; i + OBJECT_ROWS <= n; i += OBJECT_ROWS) {
-		for (int r = 0; r < OBJECT_ROWS; r++)
-			bind_object(many, r * OBJECT_COLS, i + r, &objs[i + r]);
-		if ((err = step(st, many)))
-			goto out;
-		if (progress && (i & ((1 << 20) - 1)) < OBJECT_ROWS)
+	while (!err && i < n) {
+		bool full = i + OBJECT_ROWS <= n;
+		sqlite3_stmt *s = full ? b.many : b.one;
+		int rows = full ? OBJECT_ROWS : 1;
+		for (int r = 0; r < rows; r++, i++) {
+			const struct cprof_leak_root *root = NULL;
+			while (k < n_lr && lr[k].id < i)
+				k++;
+			if (k < n_lr && lr[k].id == i)
+				root = &lr[k];
+			bind_object(s, r * OBJECT_COLS, i, &objs[i], l, root, core);
+		}
+		err = step(st, s);
+		if (progress && (i & ((1 << 20) - 1)) < (size_t)rows)
 			progress(i, n, arg);
 	}
-	for (; i < n; i++) {
-		bind_object(one, 0, i, &objs[i]);
-		if ((err = step(st, one)))
-			goto out;
-	}
-	if (progress)
+	if (!err && progress)
 		progress(n, n, arg);
-out:
-	free(sql);
-	sqlite3_finalize(many);
-	sqlite3_finalize(one);
+	free(lr);
+	batch_deinit(&b);
+	return err;
+}
+
+struct cprof_error *cprof_store_roots(struct cprof_store *st,
+				      struct cprof_core *core,
+				      const struct cprof_roots *roots,
+				      const struct cprof_graph *g)
+{
+	sqlite3_stmt *r, *rr;
+	struct cprof_error *err = prepare(st, "INSERT INTO root VALUES (?, ?, ?, ?, ?, ?, ?)", &r);
+	if (err)
+		return err;
+	if ((err = prepare(st, "INSERT INTO root_ref VALUES (?, ?, ?, ?, ?)", &rr))) {
+		sqlite3_finalize(r);
+		return err;
+	}
+	for (size_t i = 0; !err && i < roots->n; i++) {
+		const struct cprof_root *ro = &roots->roots[i];
+		bind_u64(r, 1, i);
+		bind_text(r, 2, cprof_root_kind_name(ro->kind));
+		bind_text(r, 3, ro->name);
+		if (ro->thread >= 0)
+			bind_u64(r, 4, (uint64_t)ro->thread);
+		if (ro->module >= 0)
+			bind_u64(r, 5, (uint64_t)ro->module);
+		if (ro->kind != CPROF_ROOT_REGISTERS) {
+			bind_u64(r, 6, ro->start);
+			bind_u64(r, 7, ro->end);
+		}
+		err = step(st, r);
+	}
+	/* Slot names cost a symbol lookup each: the first million are named. */
+	for (size_t i = 0; !err && i < g->n_root_refs; i++) {
+		const struct cprof_root_ref *ref = &g->root_refs[i];
+		char name[320];
+		bind_u64(rr, 1, ref->root);
+		bind_u64(rr, 2, ref->slot);
+		if (i < (1u << 20)) {
+			cprof_root_slot_name(core, roots, &roots->roots[ref->root],
+					     ref->slot, name, sizeof(name));
+			bind_text(rr, 3, name);
+		}
+		bind_u64(rr, 4, ref->dst);
+		bind_u64(rr, 5, ref->dst_off);
+		err = step(st, rr);
+	}
+	sqlite3_finalize(r);
+	sqlite3_finalize(rr);
+	return err;
+}
+
+struct cprof_error *cprof_store_refs(struct cprof_store *st,
+				     const struct cprof_graph *g,
+				     void (*progress)(size_t, size_t, void *),
+				     void *arg)
+{
+	struct batch b;
+	struct cprof_error *err = batch_init(st, &b, "ref", REF_ROWS, REF_COLS);
+	uint32_t src = 0;
+	uint64_t e = 0;
+	while (!err && e < g->n_edges) {
+		bool full = e + REF_ROWS <= g->n_edges;
+		sqlite3_stmt *s = full ? b.many : b.one;
+		int rows = full ? REF_ROWS : 1;
+		for (int r = 0; r < rows; r++, e++) {
+			while (g->row[src + 1] <= e)
+				src++;
+			int base = r * REF_COLS;
+			bind_u64(s, base + 1, src);
+			bind_u64(s, base + 2, g->src_off[e]);
+			bind_u64(s, base + 3, g->dst[e]);
+			bind_u64(s, base + 4, g->dst_off[e]);
+		}
+		err = step(st, s);
+		if (progress && (e & ((1 << 20) - 1)) < (uint64_t)rows)
+			progress(e, g->n_edges, arg);
+	}
+	batch_deinit(&b);
 	return err;
 }
 
@@ -493,4 +672,9 @@ struct cprof_error *cprof_store_open(const char *path, sqlite3 **ret)
 	}
 	*ret = db;
 	return NULL;
+}
+
+void cprof_store_close(sqlite3 *db)
+{
+	sqlite3_close(db);
 }

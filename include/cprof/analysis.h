@@ -1,0 +1,66 @@
+/*
+ * analysis.h - what the graph says: reachability and leaks.
+ *
+ * In:  the objects (sorted by address, ids = indexes) and the graph
+ *      (cprof/graph.h).
+ * Out: per object, whether a root reaches it, whether only through pointers
+ *      into the middle of some object on every path (valgrind's "possibly
+ *      lost"), and its leak class; per leak root, what it holds.
+ *
+ * Semantics (docs/leaks.md):
+ *   reachable   a node some root reaches through any pointers, start or
+ *               interior (LeakSanitizer's rule);
+ *   interior_only  reachable, but not through start pointers alone;
+ *   leaked      a node no root reaches.  The leaked subgraph is cut into
+ *               strongly connected components; each component that no other
+ *               leaked component points to has one leak root (`direct`: its
+ *               lowest-addressed chunk), every other leaked node is
+ *               `indirect` - valgrind's "definitely" and "indirectly lost",
+ *               with its clique-leader rule for cycles.
+ *   holds       a leak root and everything reachable from it among the leaked
+ *               nodes: count and bytes.
+ */
+#ifndef CPROF_ANALYSIS_H
+#define CPROF_ANALYSIS_H
+
+#include <stdint.h>
+
+#include "cprof/graph.h"
+#include "cprof/heap.h"
+
+enum cprof_leak_class {
+	CPROF_LEAK_NONE = 0,
+	CPROF_LEAK_DIRECT = 1,
+	CPROF_LEAK_INDIRECT = 2,
+};
+
+struct cprof_leak_root {
+	uint32_t id;
+	uint64_t holds_count, holds_bytes;
+};
+
+struct cprof_count {
+	uint64_t count, bytes;
+};
+
+struct cprof_leaks {
+	uint8_t *flags;            /* per object: enum cprof_leak_flags */
+	struct cprof_leak_root *roots;     /* biggest holds_bytes first */
+	size_t n_roots;
+	struct cprof_count direct, indirect, reachable, interior_only;
+	double t_leaks;
+};
+
+enum cprof_leak_flags {
+	CPROF_REACHABLE = 1 << 0,
+	CPROF_INTERIOR_ONLY = 1 << 1,
+	CPROF_DIRECT = 1 << 2,
+	CPROF_INDIRECT = 1 << 3,
+};
+
+struct cprof_error *cprof_leaks_compute(const struct cprof_object *objs,
+					const struct cprof_graph *g,
+					struct cprof_leaks *ret);
+void cprof_leaks_deinit(struct cprof_leaks *l);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * graph.h - the reference graph: which object points to which.
+ *
+ * In:  the objects of the heap walk, sorted by address (an object's id is its
+ *      index), the roots (cprof/roots.h) and the address space.
+ * Out: a graph in compressed sparse rows with 32-bit object ids:
+ *        out-edges of object i are edges [row[i], row[i + 1]): dst[e] is the
+ *        target's id, src_off[e] the offset of the pointer in object i,
+ *        dst_off[e] where it points inside the target (0 = its start);
+ *      and the root references: (root, slot, target, target offset), where
+ *      slot is the pointer's address (a register word index for registers).
+ *
+ * What counts as an edge (conservative scan): an 8-byte-aligned word of a used
+ * object or of a root whose value lies inside a used object - its start or its
+ * middle.  Free chunks and the allocator's own structures are neither scanned
+ * nor targets.  A pointer from an object into itself is not an edge.
+ *
+ * Lookup speed: values are mapped to objects through a granule index (one
+ * 32-bit entry per 256 bytes of each heap region: the first object that ends
+ * after the granule starts), so each word costs O(1) expected and never a
+ * binary search over all objects.  Regions (runs of objects closer than
+ * 64 MiB) are few and binary-searched.
+ */
+#ifndef CPROF_GRAPH_H
+#define CPROF_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cprof/core.h"
+#include "cprof/heap.h"
+#include "cprof/progress.h"
+#include "cprof/roots.h"
+
+/* Whether an object is a node of the graph: used and not allocator metadata. */
+static inline bool cprof_object_is_node(const struct cprof_object *o)
+{
+	return o->state == CPROF_OBJECT_USED &&
+	       !(o->flags & CPROF_OBJECT_ALLOCATOR_INTERNAL);
+}
+
+struct cprof_root_ref {
+	uint32_t root;             /* index into the roots */
+	uint32_t dst;              /* object id */
+	uint64_t slot;             /* address of the pointer, or register word index */
+	uint64_t dst_off;
+};
+
+struct cprof_graph {
+	uint32_t n;                /* objects (ids 0 .. n-1) */
+	uint64_t *row;             /* n + 1 */
+	uint32_t *dst;             /* per edge */
+	uint32_t *src_off;         /* per edge; UINT32_MAX when >= 4 GiB */
+	uint32_t *dst_off;         /* per edge; likewise */
+	uint64_t n_edges;
+	struct cprof_root_ref *root_refs;
+	size_t n_root_refs;
+	/* statistics of the scan, for bench/ and the summary */
+	uint64_t words_scanned, bytes_unreadable;
+	double t_scan;
+};
+
+/* The object containing addr (a node), or -1.  For tests and queries. */
+struct cprof_object_index;
+struct cprof_error *cprof_object_index_build(const struct cprof_object *objs,
+					     size_t n,
+					     struct cprof_object_index **ret);
+int64_t cprof_object_index_find(const struct cprof_object_index *ix,
+				uint64_t addr);
+void cprof_object_index_destroy(struct cprof_object_index *ix);
+
+/**
+ * Scans every node and every root for pointers.  objs must be sorted by
+ * address and not overlap (see cprof_objects_sort).
+ */
+struct cprof_error *cprof_graph_build(struct cprof_core *core,
+				      const struct cprof_object *objs, size_t n,
+				      const struct cprof_roots *roots,
+				      struct cprof_progress *progress,
+				      struct cprof_graph *ret);
+void cprof_graph_deinit(struct cprof_graph *g);
+
+/* Sorts the walk's objects by address; warns about and drops overlaps. */
+struct cprof_error *cprof_objects_sort(struct cprof_core *core,
+				       struct cprof_object *objs, size_t *n);
+
+#endif

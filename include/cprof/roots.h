@@ -1,0 +1,86 @@
+/*
+ * roots.h - what keeps heap memory alive from outside the heap.
+ *
+ * In:  the address space (cprof/core.h) and the heap walk (cprof/heap.h:
+ *      heap regions, and the allocator metadata to leave out).
+ * Out: a list of roots, each a range of words to scan for pointers and a name
+ *      a user understands:
+ *        registers  each thread's general and vector registers
+ *                   ("thread 1234 registers"; a slot is one register);
+ *        stack      each thread's stack, from SP minus the 128-byte red zone to
+ *                   the top of its mapping ("thread 1234 stack");
+ *        tls        each thread's static TLS and thread control block, below
+ *                   and above fs_base ("thread 1234 tls"); dynamic TLS blocks
+ *                   are heap chunks reached from the TCB's DTV;
+ *        globals    the writable segments (.data, .bss, GOT) of each module
+ *                   ("libfoo.so .data/.bss"), minus allocator metadata
+ *                   (glibc's main_arena and mp_);
+ *        mapping    anonymous writable memory that belongs to no walked heap,
+ *                   no stack and no module: an unknown allocator's memory keeps
+ *                   its targets alive rather than inventing leaks.
+ *      Free chunks and the allocator's own structures (arena headers, tcache
+ *      structs) are never roots: scanning them would make freed memory look
+ *      reachable.
+ *
+ * Slot names (`cprof_root_slot_name`) say where a pointer sits: a register
+ * name, "thread TID frame N function (file:line)" for a stack slot,
+ * "module!symbol+off" for a global, "thread TID tls exe!var" for a TLS
+ * variable of the executable.
+ */
+#ifndef CPROF_ROOTS_H
+#define CPROF_ROOTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cprof/core.h"
+#include "cprof/heap.h"
+
+enum cprof_root_kind {
+	CPROF_ROOT_REGISTERS,
+	CPROF_ROOT_STACK,
+	CPROF_ROOT_TLS,
+	CPROF_ROOT_GLOBALS,
+	CPROF_ROOT_MAPPING,
+};
+const char *cprof_root_kind_name(enum cprof_root_kind k);
+
+struct cprof_root {
+	enum cprof_root_kind kind;
+	int thread;                /* index into core->threads, or -1 */
+	int module;                /* index into core->modules, or -1 */
+	uint64_t start, end;       /* the memory scanned; 0, 0 for registers */
+	char name[160];
+};
+
+struct cprof_roots {
+	struct cprof_root *roots;
+	size_t n, cap;
+	/* Backtraces, for naming stack slots: per thread, frames' SPs. */
+	struct cprof_frame **frames;
+	size_t *n_frames;
+	size_t n_threads;
+};
+
+/* Finds every root; ret is zero-initialized by the caller. */
+struct cprof_error *cprof_roots_find(struct cprof_core *core,
+				     const struct cprof_heap_walk *walk,
+				     struct cprof_roots *ret);
+void cprof_roots_deinit(struct cprof_roots *r);
+
+/*
+ * The words of a register root: general registers (except orig_rax and the
+ * segment selectors), then every 8 bytes of the vector registers.  Returns
+ * the count; names[i] says which register word i is ("rbx", "xmm3[1]").
+ */
+size_t cprof_root_register_words(const struct cprof_thread *t, uint64_t *words,
+				 char (*names)[16], size_t max);
+enum { CPROF_MAX_REGISTER_WORDS = CPROF_NREGS + 2 * CPROF_MAX_VEC_LANES };
+
+/* The name of the slot at `slot` (an address, or a register word index) of
+ * root r, into buf. */
+void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
+			  const struct cprof_root *r, uint64_t slot, char *buf,
+			  size_t size);
+
+#endif

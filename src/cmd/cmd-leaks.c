@@ -1,0 +1,90 @@
+/*
+ * cmd-leaks.c - `cprof-core leaks`: the leak roots, from cprof.db.
+ *
+ * Reads the database `analyze` wrote; never the core.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+
+#include "cmd/cmd.h"
+#include "cprof/report.h"
+#include "cprof/store.h"
+
+static const char usage[] = "cprof-core leaks [--db FILE] [--min-bytes N] [--limit N] [--json]";
+
+enum { OPT_MIN_BYTES = OPT_FIRST_COMMAND_OPTION, OPT_LIMIT };
+
+int cmd_leaks(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "min-bytes", required_argument, NULL, OPT_MIN_BYTES },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *db_path = "cprof.db";
+	bool json = false;
+	uint64_t min_bytes = 0, limit = 0;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_DB:
+			db_path = optarg;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case OPT_MIN_BYTES:
+			if (!parse_u64(optarg, &min_bytes))
+				return cmd_usage_error(usage, "bad --min-bytes '%s'", optarg);
+			break;
+		case OPT_LIMIT:
+			if (!parse_u64(optarg, &limit))
+				return cmd_usage_error(usage, "bad --limit '%s'", optarg);
+			break;
+		case OPT_HELP:
+			printf("usage: %s\n\n"
+			       "Lists the leak roots of cprof.db, biggest first: used chunks no root\n"
+			       "reaches and no other leaked chunk points to (valgrind's \"definitely\n"
+			       "lost\"), each with what it holds (the leaked chunks reachable from it,\n"
+			       "valgrind's \"indirectly lost\"), its first bytes and the symbols its\n"
+			       "words point to.  Reads the database; never the core.\n\n"
+			       "  --db FILE            read FILE instead of ./cprof.db\n"
+			       "  --min-bytes N        only leak roots that hold N bytes or more\n"
+			       "  --limit N            at most N leak roots\n"
+			       "  --json               formats/leaks.json.md\n", usage);
+			return EXIT_OK;
+		default:
+			return cmd_usage_error(usage, "bad option");
+		}
+	}
+	if (optind != argc)
+		return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+
+	struct sqlite3 *db;
+	struct cprof_error *err = cprof_store_open(db_path, &db);
+	if (err) {
+		cprof_error_fwrite(err, stderr);
+		cprof_error_destroy(err);
+		return EXIT_ERROR;
+	}
+	struct cprof_leak_totals t;
+	struct cprof_leak_row *rows;
+	size_t n;
+	err = cprof_query_leaks(db, db_path, min_bytes, (size_t)limit, &t, &rows, &n);
+	cprof_store_close(db);
+	if (err) {
+		cprof_error_fwrite(err, stderr);
+		cprof_error_destroy(err);
+		return EXIT_ERROR;
+	}
+	if (json)
+		cprof_report_leaks_json(stdout, db_path, &t, rows, n);
+	else
+		cprof_report_leaks(stdout, &t, rows, n, min_bytes ? n : t.roots);
+	cprof_leak_rows_free(rows, n);
+	return EXIT_OK;
+}

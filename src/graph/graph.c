@@ -1,0 +1,102 @@
+/*
+ * graph.c - the object table in address order, and the graph's storage (see
+ * include/cprof/graph.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cprof/graph.h"
+
+void cprof_graph_deinit(struct cprof_graph *g)
+{
+	free(g->row);
+	free(g->dst);
+	free(g->src_off);
+	free(g->dst_off);
+	free(g->root_refs);
+	memset(g, 0, sizeof(*g));
+}
+
+static int object_cmp(const void *a, const void *b)
+{
+	const struct cprof_object *x = a, *y = b;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+struct run {
+	size_t start, len;
+	uint64_t addr;
+};
+
+static int run_cmp(const void *a, const void *b)
+{
+	const struct run *x = a, *y = b;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/*
+ * Walkers emit each heap in address order, one heap after another: the array
+ * is a sequence of sorted runs.  Ordering the runs and copying them is O(n);
+ * a full sort is the fallback when the runs overlap.
+ */
+struct cprof_error *cprof_objects_sort(struct cprof_core *core,
+				       struct cprof_object *objs, size_t *n_ret)
+{
+	size_t n = *n_ret, n_runs = 0, cap = 0;
+	struct run *runs = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || objs[i].addr < objs[i - 1].addr) {
+			if (n_runs == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct run *r = realloc(runs, cap * sizeof(*r));
+				if (!r) {
+					free(runs);
+					return &cprof_enomem;
+				}
+				runs = r;
+			}
+			runs[n_runs].start = i;
+			runs[n_runs].addr = objs[i].addr;
+			n_runs++;
+		}
+		runs[n_runs - 1].len = i - runs[n_runs - 1].start + 1;
+	}
+	if (n_runs > 1) {
+		qsort(runs, n_runs, sizeof(*runs), run_cmp);
+		struct cprof_object *tmp = malloc(n * sizeof(*tmp));
+		if (!tmp) {
+			free(runs);
+			return &cprof_enomem;
+		}
+		size_t k = 0;
+		for (size_t r = 0; r < n_runs; r++) {
+			memcpy(&tmp[k], &objs[runs[r].start], runs[r].len * sizeof(*tmp));
+			k += runs[r].len;
+		}
+		memcpy(objs, tmp, n * sizeof(*tmp));
+		free(tmp);
+		for (size_t i = 1; i < n; i++) {
+			if (objs[i].addr < objs[i - 1].addr) {
+				qsort(objs, n, sizeof(*objs), object_cmp);
+				break;
+			}
+		}
+	}
+	free(runs);
+	/* Overlapping objects would make lookups ambiguous: a walker bug or
+	   corrupt metadata.  Keep the first. */
+	size_t kept = 0;
+	uint64_t dropped = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (kept && objs[i].addr < objs[kept - 1].addr + objs[kept - 1].size) {
+			dropped++;
+			continue;
+		}
+		objs[kept++] = objs[i];
+	}
+	if (dropped)
+		cprof_warn(core->warnings, "%s: %llu objects overlap others and were dropped",
+			   core->path, (unsigned long long)dropped);
+	*n_ret = kept;
+	return NULL;
+}

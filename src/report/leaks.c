@@ -1,0 +1,138 @@
+/*
+ * leaks.c - the leak report: totals and the leak roots, as text and JSON
+ * (formats/leaks.json.md).  Used by `cprof-core leaks` and by the summary
+ * of `analyze`, both from the same query (src/store/query.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cprof/format.h"
+#include "cprof/report.h"
+
+enum { PREVIEW_SHOWN = 16 };
+
+static void hex_and_text(const struct cprof_leak_row *r, size_t n, char *hex,
+			 char *text)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i < r->preview_len)
+			k += sprintf(hex + k, "%s%02x", i ? " " : "", r->preview[i]);
+		else
+			k += sprintf(hex + k, "%s  ", i ? " " : "");
+		uint8_t c = i < r->preview_len ? r->preview[i] : ' ';
+		text[i] = c >= 0x20 && c < 0x7f ? (char)c : '.';
+	}
+	text[n] = '\0';
+}
+
+void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
+			const struct cprof_leak_row *rows, size_t n,
+			size_t shown_of)
+{
+	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], b3[FMT_BYTES_SIZE];
+	fprintf(out, "leaked    %llu chunks, %s: %llu leak roots (direct, %s) holding %llu more (indirect, %s)\n",
+		(unsigned long long)(t->direct_count + t->indirect_count),
+		fmt_bytes(b1, t->direct_bytes + t->indirect_bytes),
+		(unsigned long long)t->direct_count, fmt_bytes(b2, t->direct_bytes),
+		(unsigned long long)t->indirect_count, fmt_bytes(b3, t->indirect_bytes));
+	fprintf(out, "reachable %llu chunks, %s", (unsigned long long)t->reachable_count,
+		fmt_bytes(b1, t->reachable_bytes));
+	if (t->interior_count)
+		fprintf(out, "; %llu of them (%s) only through interior pointers (valgrind: \"possibly lost\")",
+			(unsigned long long)t->interior_count,
+			fmt_bytes(b2, t->interior_bytes));
+	fputc('\n', out);
+	if (!n)
+		return;
+	fprintf(out, "\n%10s %10s %8s  %-18s  %s\n", "size", "holds", "chunks",
+		"address", "first bytes");
+	for (size_t i = 0; i < n; i++) {
+		const struct cprof_leak_row *r = &rows[i];
+		char hex[3 * PREVIEW_SHOWN + 1], text[PREVIEW_SHOWN + 1];
+		hex_and_text(r, PREVIEW_SHOWN, hex, text);
+		fprintf(out, "%10llu %10s %8llu  0x%016llx  %s  |%s|\n",
+			(unsigned long long)r->size, fmt_bytes(b1, r->holds_bytes),
+			(unsigned long long)r->holds_count, (unsigned long long)r->addr,
+			hex, text);
+		if (r->pointers)
+			fprintf(out, "%*s%s\n", 10 + 1 + 10 + 1 + 8 + 2 + 18 + 2, "",
+				r->pointers);
+	}
+	if (shown_of > n)
+		fprintf(out, "(%zu of %zu leak roots shown)\n", n, shown_of);
+}
+
+void cprof_report_leaks_json(FILE *out, const char *db,
+			     const struct cprof_leak_totals *t,
+			     const struct cprof_leak_row *rows, size_t n)
+{
+	struct json j;
+	json_init(&j, out);
+	json_object_begin(&j);
+	json_kv_int(&j, "version", 1);
+	json_kv_string(&j, "db", db);
+	json_key(&j, "summary");
+	json_object_begin(&j);
+	const char *names[] = { "direct", "indirect", "reachable", "interior_only" };
+	uint64_t vals[][2] = {
+		{ t->direct_count, t->direct_bytes },
+		{ t->indirect_count, t->indirect_bytes },
+		{ t->reachable_count, t->reachable_bytes },
+		{ t->interior_count, t->interior_bytes },
+	};
+	for (int k = 0; k < 4; k++) {
+		json_key(&j, names[k]);
+		json_object_begin(&j);
+		json_kv_uint(&j, "count", vals[k][0]);
+		json_kv_uint(&j, "bytes", vals[k][1]);
+		json_object_end(&j);
+	}
+	json_object_end(&j);
+	json_key(&j, "leaks");
+	json_array_begin(&j);
+	for (size_t i = 0; i < n; i++) {
+		const struct cprof_leak_row *r = &rows[i];
+		char hex[2 * sizeof(r->preview) + 1], text[sizeof(r->preview) + 1];
+		size_t shown = r->preview_len < 32 ? r->preview_len : 32;
+		fmt_hex(hex, r->preview, shown);
+		for (size_t b = 0; b < shown; b++)
+			text[b] = r->preview[b] >= 0x20 && r->preview[b] < 0x7f ?
+				  (char)r->preview[b] : '.';
+		text[shown] = '\0';
+		json_object_begin(&j);
+		json_kv_uint(&j, "id", r->id);
+		json_kv_hex(&j, "addr", r->addr);
+		json_kv_uint(&j, "size", r->size);
+		json_kv_uint(&j, "holds_count", r->holds_count);
+		json_kv_uint(&j, "holds_bytes", r->holds_bytes);
+		json_kv_string(&j, "first_bytes", hex);
+		json_kv_string(&j, "text", text);
+		json_key(&j, "pointers");
+		json_array_begin(&j);
+		/* "+0x0 name; +0x18 name" */
+		const char *p = r->pointers;
+		while (p && *p) {
+			const char *end = strstr(p, "; ");
+			size_t len = end ? (size_t)(end - p) : strlen(p);
+			char item[512];
+			snprintf(item, sizeof(item), "%.*s", (int)len, p);
+			char *sp = strchr(item, ' ');
+			unsigned long long off = strtoull(item + 1, NULL, 16);
+			json_object_begin(&j);
+			json_kv_uint(&j, "offset", off);
+			uint64_t v = 0;
+			if (off + 8 <= r->preview_len)
+				memcpy(&v, r->preview + off, 8);
+			json_kv_hex(&j, "value", v);
+			json_kv_string(&j, "symbol", sp ? sp + 1 : item);
+			json_object_end(&j);
+			p = end ? end + 2 : NULL;
+		}
+		json_array_end(&j);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
+	json_finish(&j);
+}

@@ -1,0 +1,474 @@
+/*
+ * roots.c - the roots of a process (see include/cprof/roots.h).
+ *
+ * Memory roots are built from the segments: each thread's stack and TLS come
+ * first, then the modules' writable segments, then whatever anonymous writable
+ * memory nobody has claimed (heaps, stacks, TLS, modules, allocator metadata),
+ * which becomes a `mapping` root.  Claimed ranges are kept in one sorted array
+ * and subtracted from each candidate, so no byte is scanned twice.
+ */
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cprof/roots.h"
+
+enum {
+	RED_ZONE = 128,
+	/* glibc's struct pthread and the TCB above fs_base fit in this. */
+	TCB_SIZE = 4096,
+	/* static TLS beyond the modules' own blocks, for dlopen (glibc's
+	   default rtld.optional_static_tls surplus is 512 + 1664 bytes). */
+	TLS_SURPLUS = 2048,
+};
+
+const char *cprof_root_kind_name(enum cprof_root_kind k)
+{
+	switch (k) {
+	case CPROF_ROOT_REGISTERS: return "registers";
+	case CPROF_ROOT_STACK: return "stack";
+	case CPROF_ROOT_TLS: return "tls";
+	case CPROF_ROOT_GLOBALS: return "globals";
+	case CPROF_ROOT_MAPPING: return "mapping";
+	}
+	return "?";
+}
+
+static struct cprof_error *add_root(struct cprof_roots *rs,
+				    const struct cprof_root *r)
+{
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? 2 * rs->cap : 64;
+		struct cprof_root *a = realloc(rs->roots, cap * sizeof(*a));
+		if (!a)
+			return &cprof_enomem;
+		rs->roots = a;
+		rs->cap = cap;
+	}
+	rs->roots[rs->n++] = *r;
+	return NULL;
+}
+
+/* ---- claimed ranges ---- */
+
+struct claims {
+	struct cprof_range *r;
+	size_t n, cap;
+};
+
+static struct cprof_error *claim(struct claims *c, uint64_t start, uint64_t end)
+{
+	if (end <= start)
+		return NULL;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		struct cprof_range *a = realloc(c->r, cap * sizeof(*a));
+		if (!a)
+			return &cprof_enomem;
+		c->r = a;
+		c->cap = cap;
+	}
+	c->r[c->n].start = start;
+	c->r[c->n].end = end;
+	c->n++;
+	return NULL;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct cprof_range *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Calls fn for each piece of [start, end) that no claim covers. */
+static struct cprof_error *each_unclaimed(const struct claims *c, uint64_t start,
+					  uint64_t end,
+					  struct cprof_error *(*fn)(uint64_t, uint64_t, void *),
+					  void *arg)
+{
+	uint64_t pos = start;
+	for (size_t i = 0; i < c->n && pos < end; i++) {
+		if (c->r[i].end <= pos)
+			continue;
+		if (c->r[i].start >= end)
+			break;
+		if (c->r[i].start > pos) {
+			struct cprof_error *err = fn(pos, c->r[i].start, arg);
+			if (err)
+				return err;
+		}
+		if (c->r[i].end > pos)
+			pos = c->r[i].end;
+	}
+	return pos < end ? fn(pos, end, arg) : NULL;
+}
+
+/* ---- threads ---- */
+
+/* Sum of the modules' PT_TLS blocks, each rounded to its alignment. */
+static uint64_t static_tls_size(struct cprof_core *core)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < core->n_modules; i++) {
+		uint64_t bias;
+		Elf *elf = cprof_core_module_elf(core, &core->modules[i], &bias);
+		size_t phnum;
+		if (!elf || elf_getphdrnum(elf, &phnum))
+			continue;
+		for (size_t k = 0; k < phnum; k++) {
+			GElf_Phdr ph;
+			if (!gelf_getphdr(elf, k, &ph) || ph.p_type != PT_TLS)
+				continue;
+			uint64_t align = ph.p_align ? ph.p_align : 1;
+			total += (ph.p_memsz + align - 1) / align * align;
+		}
+	}
+	return total;
+}
+
+size_t cprof_root_register_words(const struct cprof_thread *t, uint64_t *words,
+				 char (*names)[16], size_t max)
+{
+	size_t n = 0;
+	for (int r = 0; r < CPROF_NREGS && n < max; r++) {
+		/* Selectors and orig_rax never hold pointers. */
+		if (r == CPROF_REG_ORIG_RAX || r == CPROF_REG_CS || r == CPROF_REG_SS ||
+		    r == CPROF_REG_DS || r == CPROF_REG_ES || r == CPROF_REG_FS ||
+		    r == CPROF_REG_GS || r == CPROF_REG_EFLAGS)
+			continue;
+		words[n] = t->regs[r];
+		snprintf(names[n], 16, "%s", cprof_reg_names[r]);
+		n++;
+	}
+	int lanes = t->n_xmm + t->n_ymmh + t->n_zmmh_lanes + t->n_hi16_lanes;
+	for (int l = 0; l < lanes && n + 2 <= max; l++) {
+		const char *kind;
+		int idx;
+		if (l < t->n_xmm) {
+			kind = "xmm";
+			idx = l;
+		} else if (l < t->n_xmm + t->n_ymmh) {
+			kind = "ymm";
+			idx = l - t->n_xmm;
+		} else if (l < t->n_xmm + t->n_ymmh + t->n_zmmh_lanes) {
+			kind = "zmm";
+			idx = (l - t->n_xmm - t->n_ymmh) / 2;
+		} else {
+			kind = "zmm";
+			idx = 16 + (l - t->n_xmm - t->n_ymmh - t->n_zmmh_lanes) / 4;
+		}
+		for (int h = 0; h < 2; h++) {
+			memcpy(&words[n], t->vec[l] + 8 * h, 8);
+			snprintf(names[n], 16, "%s%d.%d", kind, idx % 100, (l * 2 + h) % 100);
+			n++;
+		}
+	}
+	return n;
+}
+
+static struct cprof_error *thread_roots(struct cprof_core *core,
+					struct cprof_roots *rs, struct claims *cl,
+					uint64_t tls_below)
+{
+	struct cprof_error *err;
+	for (size_t i = 0; i < core->n_threads; i++) {
+		const struct cprof_thread *t = &core->threads[i];
+		struct cprof_root r = { .kind = CPROF_ROOT_REGISTERS, .thread = (int)i,
+					.module = -1 };
+		snprintf(r.name, sizeof(r.name), "thread %d registers", t->tid);
+		if ((err = add_root(rs, &r)))
+			return err;
+
+		/* TLS and the TCB around fs_base, within its mapping. */
+		uint64_t fs = t->regs[CPROF_REG_FS_BASE];
+		const struct cprof_segment *fseg = fs ? cprof_core_segment(core, fs) : NULL;
+		uint64_t tls_lo = 0, tls_hi = 0;
+		if (fseg) {
+			tls_lo = fs - tls_below > fs || fs - tls_below < fseg->start ?
+				 fseg->start : (fs - tls_below) & ~7ull;
+			tls_hi = fs + TCB_SIZE > fseg->end ? fseg->end : fs + TCB_SIZE;
+			struct cprof_root tr = { .kind = CPROF_ROOT_TLS, .thread = (int)i,
+						 .module = -1, .start = tls_lo, .end = tls_hi };
+			snprintf(tr.name, sizeof(tr.name), "thread %d tls", t->tid);
+			if ((err = add_root(rs, &tr)) || (err = claim(cl, tls_lo, tls_hi)))
+				return err;
+		}
+
+		/* The stack: from below the red zone to the top of its mapping,
+		   stopping at the TLS when a thread's TLS sits above its stack. */
+		uint64_t sp = t->regs[CPROF_REG_RSP];
+		const struct cprof_segment *seg = cprof_core_segment(core, sp);
+		if (!seg) {
+			cprof_warn(core->warnings, "%s: thread %d: stack pointer 0x%llx is in no mapping; its stack is not scanned",
+				   core->path, t->tid, (unsigned long long)sp);
+			continue;
+		}
+		uint64_t lo = sp - RED_ZONE < seg->start || sp < RED_ZONE ?
+			      seg->start : (sp - RED_ZONE) & ~7ull;
+		uint64_t hi = seg->end;
+		if (fseg == seg && tls_lo > sp && tls_lo < hi)
+			hi = tls_lo;
+		struct cprof_root sr = { .kind = CPROF_ROOT_STACK, .thread = (int)i,
+					 .module = -1, .start = lo, .end = hi };
+		snprintf(sr.name, sizeof(sr.name), "thread %d stack", t->tid);
+		if ((err = add_root(rs, &sr)))
+			return err;
+		/* The whole stack mapping is claimed: below SP is dead stack. */
+		if ((err = claim(cl, seg->start, hi)))
+			return err;
+	}
+	return NULL;
+}
+
+/* ---- modules ---- */
+
+struct piece_arg {
+	struct cprof_roots *rs;
+	struct cprof_root proto;
+	const char *label;
+};
+
+static struct cprof_error *add_piece(uint64_t start, uint64_t end, void *arg)
+{
+	struct piece_arg *a = arg;
+	struct cprof_root r = a->proto;
+	r.start = start;
+	r.end = end;
+	if (r.kind == CPROF_ROOT_MAPPING)
+		snprintf(r.name, sizeof(r.name), "mapping 0x%llx-0x%llx",
+			 (unsigned long long)start, (unsigned long long)end);
+	else
+		snprintf(r.name, sizeof(r.name), "%s", a->label);
+	return add_root(a->rs, &r);
+}
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+static struct cprof_error *module_roots(struct cprof_core *core,
+					struct cprof_roots *rs,
+					struct claims *cl,
+					const struct claims *metadata)
+{
+	struct cprof_error *err;
+	for (size_t i = 0; i < core->n_modules; i++) {
+		const struct cprof_module *m = &core->modules[i];
+		if ((err = claim(cl, m->start, m->end)))
+			return err;
+		char label[160];
+		snprintf(label, sizeof(label), "%s data", base_name(m->name));
+		for (size_t k = 0; k < core->n_segments; k++) {
+			const struct cprof_segment *s = &core->segments[k];
+			if (!(s->flags & CPROF_SEG_W) || s->end <= m->start ||
+			    s->start >= m->end)
+				continue;
+			struct piece_arg a = {
+				.rs = rs, .label = label,
+				.proto = { .kind = CPROF_ROOT_GLOBALS, .thread = -1,
+					   .module = (int)i },
+			};
+			uint64_t lo = s->start > m->start ? s->start : m->start;
+			uint64_t hi = s->end < m->end ? s->end : m->end;
+			if ((err = each_unclaimed(metadata, lo, hi, add_piece, &a)))
+				return err;
+		}
+	}
+	return NULL;
+}
+
+struct cprof_error *cprof_roots_find(struct cprof_core *core,
+				     const struct cprof_heap_walk *walk,
+				     struct cprof_roots *rs)
+{
+	struct cprof_error *err = NULL;
+	struct claims cl = { 0 }, meta = { 0 };
+	for (size_t i = 0; i < walk->n_excluded && !err; i++) {
+		err = claim(&meta, walk->excluded[i].start, walk->excluded[i].end);
+		if (!err)
+			err = claim(&cl, walk->excluded[i].start, walk->excluded[i].end);
+	}
+	for (size_t i = 0; i < walk->n_heaps && !err; i++)
+		err = claim(&cl, walk->heaps[i].start, walk->heaps[i].end);
+	if (err)
+		goto out;
+	if (meta.n)
+		qsort(meta.r, meta.n, sizeof(*meta.r), range_cmp);
+
+	if ((err = thread_roots(core, rs, &cl, static_tls_size(core) + TLS_SURPLUS)) ||
+	    (err = module_roots(core, rs, &cl, &meta)))
+		goto out;
+	if (cl.n)
+		qsort(cl.r, cl.n, sizeof(*cl.r), range_cmp);
+	for (size_t k = 0; k < core->n_segments && !err; k++) {
+		const struct cprof_segment *s = &core->segments[k];
+		if ((s->flags & (CPROF_SEG_R | CPROF_SEG_W)) != (CPROF_SEG_R | CPROF_SEG_W))
+			continue;
+		struct piece_arg a = {
+			.rs = rs,
+			.proto = { .kind = CPROF_ROOT_MAPPING, .thread = -1, .module = -1 },
+		};
+		err = each_unclaimed(&cl, s->start, s->end, add_piece, &a);
+	}
+	if (err)
+		goto out;
+
+	/* Frames, for naming stack slots. */
+	rs->n_threads = core->n_threads;
+	rs->frames = calloc(core->n_threads + 1, sizeof(*rs->frames));
+	rs->n_frames = calloc(core->n_threads + 1, sizeof(*rs->n_frames));
+	if (!rs->frames || !rs->n_frames) {
+		err = &cprof_enomem;
+		goto out;
+	}
+	for (size_t i = 0; i < core->n_threads; i++)
+		cprof_error_destroy(cprof_core_backtrace(core, core->threads[i].tid,
+							 CPROF_MAX_FRAMES,
+							 &rs->frames[i], &rs->n_frames[i]));
+out:
+	free(cl.r);
+	free(meta.r);
+	return err;
+}
+
+void cprof_roots_deinit(struct cprof_roots *rs)
+{
+	for (size_t i = 0; i < rs->n_threads && rs->frames; i++)
+		free(rs->frames[i]);
+	free(rs->frames);
+	free(rs->n_frames);
+	free(rs->roots);
+	memset(rs, 0, sizeof(*rs));
+}
+
+/* ---- slot names ---- */
+
+/* The executable's TLS variable at offset off of its TLS block, or NULL. */
+static const char *exe_tls_symbol(struct cprof_core *core, uint64_t off,
+				  uint64_t *sym_off)
+{
+	const struct cprof_module *exe = cprof_core_executable(core);
+	uint64_t bias;
+	Elf *elf = exe ? cprof_core_module_elf(core, exe, &bias) : NULL;
+	Elf_Scn *scn = NULL;
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB)
+			continue;
+		Elf_Data *data = elf_getdata(scn, NULL);
+		size_t n = sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;
+		for (size_t i = 0; data && i < n; i++) {
+			GElf_Sym sym;
+			if (!gelf_getsym(data, (int)i, &sym) ||
+			    GELF_ST_TYPE(sym.st_info) != STT_TLS)
+				continue;
+			if (sym.st_value <= off && off < sym.st_value + (sym.st_size ? sym.st_size : 8)) {
+				*sym_off = off - sym.st_value;
+				return elf_strptr(elf, sh.sh_link, sym.st_name);
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Where the executable's TLS block starts for fs_base (x86-64 variant II:
+ * the first module's block ends at the thread pointer). */
+static bool exe_tls_block(struct cprof_core *core, uint64_t fs, uint64_t *ret,
+			  uint64_t *size)
+{
+	const struct cprof_module *exe = cprof_core_executable(core);
+	uint64_t bias;
+	Elf *elf = exe ? cprof_core_module_elf(core, exe, &bias) : NULL;
+	size_t phnum;
+	if (!elf || elf_getphdrnum(elf, &phnum))
+		return false;
+	for (size_t k = 0; k < phnum; k++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(elf, k, &ph) || ph.p_type != PT_TLS)
+			continue;
+		uint64_t align = ph.p_align ? ph.p_align : 1;
+		uint64_t off = (ph.p_memsz + align - 1) / align * align;
+		*ret = fs - off;
+		*size = ph.p_memsz;
+		return true;
+	}
+	return false;
+}
+
+void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
+			  const struct cprof_root *r, uint64_t slot, char *buf,
+			  size_t size)
+{
+	const struct cprof_thread *t = r->thread >= 0 ? &core->threads[r->thread] : NULL;
+	switch (r->kind) {
+	case CPROF_ROOT_REGISTERS: {
+		uint64_t words[CPROF_MAX_REGISTER_WORDS];
+		char names[CPROF_MAX_REGISTER_WORDS][16];
+		size_t n = cprof_root_register_words(t, words, names,
+						     CPROF_MAX_REGISTER_WORDS);
+		snprintf(buf, size, "thread %d register %s", t->tid,
+			 slot < n ? names[slot] : "?");
+		return;
+	}
+	case CPROF_ROOT_STACK: {
+		const struct cprof_frame *f = rs->frames ? rs->frames[r->thread] : NULL;
+		size_t nf = rs->n_frames ? rs->n_frames[r->thread] : 0, k = 0;
+		/* Frame k's slots lie between its SP and its caller's SP. */
+		while (k + 1 < nf && f[k + 1].sp && f[k + 1].sp <= slot)
+			k++;
+		if (!nf) {
+			snprintf(buf, size, "thread %d stack 0x%llx", t->tid,
+				 (unsigned long long)slot);
+			return;
+		}
+		struct cprof_symbol sym;
+		cprof_core_symbolize(core, f[k].pc, !f[k].is_activation, &sym);
+		if (sym.file) {
+			const char *b = strrchr(sym.file, '/');
+			snprintf(buf, size, "thread %d frame %zu %s (%s:%d)", t->tid, k,
+				 sym.function ? sym.function : "??", b ? b + 1 : sym.file,
+				 sym.line);
+		} else {
+			snprintf(buf, size, "thread %d frame %zu %s", t->tid, k,
+				 sym.function ? sym.function : "??");
+		}
+		return;
+	}
+	case CPROF_ROOT_TLS: {
+		uint64_t fs = t->regs[CPROF_REG_FS_BASE], blk, bsize, off;
+		const struct cprof_module *exe = cprof_core_executable(core);
+		if (exe && exe_tls_block(core, fs, &blk, &bsize) && blk <= slot &&
+		    slot < blk + bsize) {
+			const char *var = exe_tls_symbol(core, slot - blk, &off);
+			if (var) {
+				snprintf(buf, size, "thread %d tls %s!%s+0x%llx", t->tid,
+					 base_name(exe->name), var, (unsigned long long)off);
+				return;
+			}
+		}
+		if (slot >= fs)
+			snprintf(buf, size, "thread %d tcb+0x%llx", t->tid,
+				 (unsigned long long)(slot - fs));
+		else
+			snprintf(buf, size, "thread %d tls fs_base-0x%llx", t->tid,
+				 (unsigned long long)(fs - slot));
+		return;
+	}
+	case CPROF_ROOT_GLOBALS: {
+		struct cprof_symbol sym;
+		char text[256];
+		cprof_core_symbolize(core, slot, false, &sym);
+		cprof_symbol_format(&sym, slot, text, sizeof(text));
+		snprintf(buf, size, "%s", text);
+		return;
+	}
+	case CPROF_ROOT_MAPPING:
+		snprintf(buf, size, "%s +0x%llx", r->name,
+			 (unsigned long long)(slot - r->start));
+		return;
+	}
+	snprintf(buf, size, "?");
+}

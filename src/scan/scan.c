@@ -1,0 +1,190 @@
+/*
+ * scan.c - the conservative pointer scan that builds the reference graph (see
+ * include/cprof/graph.h).
+ *
+ * Objects are scanned in id (address) order, so the out-edges of each come
+ * out contiguous and the CSR row array is filled as the scan goes: no edge
+ * list is ever sorted.  Memory is read through one pointer per object (the
+ * core is mmapped); only objects the core does not hold whole fall back to
+ * word-by-word reads, and their missing bytes are counted, not invented.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cprof/graph.h"
+
+struct edges {
+	uint32_t *dst, *src_off, *dst_off;
+	uint64_t n, cap;
+};
+
+static bool edges_push(struct edges *e, uint32_t dst, uint64_t src_off,
+		       uint64_t dst_off)
+{
+	if (e->n == e->cap) {
+		uint64_t cap = e->cap ? 2 * e->cap : 1 << 16;
+		uint32_t *a = realloc(e->dst, cap * sizeof(*a));
+		if (!a)
+			return false;
+		e->dst = a;
+		a = realloc(e->src_off, cap * sizeof(*a));
+		if (!a)
+			return false;
+		e->src_off = a;
+		a = realloc(e->dst_off, cap * sizeof(*a));
+		if (!a)
+			return false;
+		e->dst_off = a;
+		e->cap = cap;
+	}
+	e->dst[e->n] = dst;
+	e->src_off[e->n] = src_off > UINT32_MAX ? UINT32_MAX : (uint32_t)src_off;
+	e->dst_off[e->n] = dst_off > UINT32_MAX ? UINT32_MAX : (uint32_t)dst_off;
+	e->n++;
+	return true;
+}
+
+struct scan {
+	struct cprof_core *core;
+	const struct cprof_object *objs;
+	const struct cprof_object_index *ix;
+	struct cprof_graph *g;
+	struct edges e;
+	size_t cap_root_refs;
+	bool oom;
+};
+
+/* A word found in memory: an edge when it points into another node. */
+static inline void object_word(struct scan *s, uint32_t src, uint64_t off,
+			       uint64_t v)
+{
+	int64_t j = cprof_object_index_find(s->ix, v);
+	if (j < 0 || (uint32_t)j == src)
+		return;
+	if (!edges_push(&s->e, (uint32_t)j, off, v - s->objs[j].addr))
+		s->oom = true;
+}
+
+static void root_word(struct scan *s, uint32_t root, uint64_t slot, uint64_t v)
+{
+	int64_t j = cprof_object_index_find(s->ix, v);
+	if (j < 0)
+		return;
+	struct cprof_graph *g = s->g;
+	if (g->n_root_refs == s->cap_root_refs) {
+		size_t cap = s->cap_root_refs ? 2 * s->cap_root_refs : 1024;
+		struct cprof_root_ref *a = realloc(g->root_refs, cap * sizeof(*a));
+		if (!a) {
+			s->oom = true;
+			return;
+		}
+		g->root_refs = a;
+		s->cap_root_refs = cap;
+	}
+	struct cprof_root_ref *r = &g->root_refs[g->n_root_refs++];
+	r->root = root;
+	r->dst = (uint32_t)j;
+	r->slot = slot;
+	r->dst_off = v - s->objs[j].addr;
+}
+
+/*
+ * Scans [addr, addr + len) word by word, calling fn(arg-specific) for each
+ * aligned word.  Uses one pointer into the core when it holds the range
+ * whole, else reads each word and counts what is missing.
+ */
+#define SCAN_RANGE(s, addr, len, WORD)                                          \
+	do {                                                                    \
+		uint64_t a0_ = ((addr) + 7) & ~7ull, end_ = (addr) + (len);     \
+		const uint64_t *p_ = end_ > a0_ ?                               \
+			cprof_core_ptr((s)->core, a0_, end_ - a0_) : NULL;      \
+		for (uint64_t a_ = a0_; a_ + 8 <= end_; a_ += 8) {              \
+			uint64_t v_;                                            \
+			if (p_) {                                               \
+				memcpy(&v_, (const char *)p_ + (a_ - a0_), 8);  \
+			} else {                                                \
+				struct cprof_error *e_ = cprof_core_read(       \
+					(s)->core, a_, &v_, 8);                 \
+				if (e_) {                                       \
+					cprof_error_destroy(e_);                \
+					(s)->g->bytes_unreadable += 8;          \
+					continue;                               \
+				}                                               \
+			}                                                       \
+			(s)->g->words_scanned++;                                \
+			WORD(a_, v_);                                           \
+		}                                                               \
+	} while (0)
+
+static void scan_roots(struct scan *s, const struct cprof_roots *roots)
+{
+	for (uint32_t r = 0; r < roots->n && !s->oom; r++) {
+		const struct cprof_root *root = &roots->roots[r];
+		if (root->kind == CPROF_ROOT_REGISTERS) {
+			uint64_t words[CPROF_MAX_REGISTER_WORDS];
+			char names[CPROF_MAX_REGISTER_WORDS][16];
+			size_t n = cprof_root_register_words(
+				&s->core->threads[root->thread], words, names,
+				CPROF_MAX_REGISTER_WORDS);
+			for (size_t k = 0; k < n; k++)
+				root_word(s, r, k, words[k]);
+			s->g->words_scanned += n;
+			continue;
+		}
+#define ROOT_WORD(a, v) root_word(s, r, (a), (v))
+		SCAN_RANGE(s, root->start, root->end - root->start, ROOT_WORD);
+#undef ROOT_WORD
+	}
+}
+
+struct cprof_error *cprof_graph_build(struct cprof_core *core,
+				      const struct cprof_object *objs, size_t n,
+				      const struct cprof_roots *roots,
+				      struct cprof_progress *progress,
+				      struct cprof_graph *g)
+{
+	double t0 = cprof_now();
+	memset(g, 0, sizeof(*g));
+	if (n >= UINT32_MAX)
+		return cprof_error_create(CPROF_ERROR_UNSUPPORTED,
+					  "%s: %zu objects: more than 32-bit ids can number",
+					  core->path, n);
+	struct cprof_object_index *ix;
+	struct cprof_error *err = cprof_object_index_build(objs, n, &ix);
+	if (err)
+		return err;
+	g->n = (uint32_t)n;
+	g->row = malloc((n + 1) * sizeof(*g->row));
+	if (!g->row) {
+		cprof_object_index_destroy(ix);
+		return &cprof_enomem;
+	}
+	struct scan s = { .core = core, .objs = objs, .ix = ix, .g = g };
+	for (uint32_t i = 0; i < n && !s.oom; i++) {
+		g->row[i] = s.e.n;
+		const struct cprof_object *o = &objs[i];
+		if (!cprof_object_is_node(o))
+			continue;
+#define OBJECT_WORD(a, v) object_word(&s, i, (a) - o->addr, (v))
+		SCAN_RANGE(&s, o->addr, o->size, OBJECT_WORD);
+#undef OBJECT_WORD
+		if (progress && (i & 0xffff) == 0)
+			cprof_progress_update(progress, "scanning objects", i, n);
+	}
+	g->row[n] = s.e.n;
+	if (!s.oom)
+		scan_roots(&s, roots);
+	if (progress)
+		cprof_progress_done(progress);
+	cprof_object_index_destroy(ix);
+	g->dst = s.e.dst;
+	g->src_off = s.e.src_off;
+	g->dst_off = s.e.dst_off;
+	g->n_edges = s.e.n;
+	g->t_scan = cprof_now() - t0;
+	if (s.oom) {
+		cprof_graph_deinit(g);
+		return &cprof_enomem;
+	}
+	return NULL;
+}
