@@ -93,6 +93,11 @@ if [ -e "$SRC/heap.c" ]; then
 	fi
 fi
 
+# bigheap: a large pointer graph for bench/ (not used by the tests).
+if needs_build "$OUT/bigheap" "$SRC/bigheap.c" "$SELF"; then
+	run bigheap "$OUT/bigheap" $CC -g -O1 -Wall "$SRC/bigheap.c" -o "$OUT/bigheap.tmp"
+fi
+
 # libmallinfo-oracle.so: preloaded into real programs (t0320) to take their
 # mallinfo2() on SIGUSR1.
 if needs_build "$OUT/libmallinfo-oracle.so" "$SRC/mallinfo-oracle.c" "$SELF"; then

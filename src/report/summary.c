@@ -262,6 +262,7 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_kv_double(&j, "roots", a->t_roots);
 	json_kv_double(&j, "scan", a->t_scan);
 	json_kv_double(&j, "leaks", a->t_leaks);
+	json_kv_uint(&j, "scanned_bytes", a->graph.words_scanned * 8);
 	json_kv_double(&j, "store", a->t_store);
 	json_object_end(&j);
 	json_object_end(&j);
