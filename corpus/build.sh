@@ -85,6 +85,32 @@ if needs_build "$OUT/uselib" "$SRC/uselib.c" "$SRC/libcorpus.h" "$H" "$OUT/libco
 		-L"$OUT" -lcorpus '-Wl,-rpath,$ORIGIN'
 fi
 
+# leaks: heap blocks of known reachability (the leak oracle, tests t05xx); PIE linked
+# against libcorpus.so like uselib. Includes <valgrind/valgrind.h> when it exists
+# (its client requests are no-ops outside valgrind).
+if needs_build "$OUT/leaks" "$SRC/leaks.c" "$SRC/libcorpus.h" "$H" "$OUT/libcorpus.so" "$SELF"; then
+	run leaks "$OUT/leaks" \
+		$CC $COMMON -pie -fPIE "$SRC/leaks.c" -o "$OUT/leaks.tmp" \
+		-L"$OUT" -lcorpus '-Wl,-rpath,$ORIGIN'
+fi
+
+# leaks-lsan: the same program built with LeakSanitizer (-fsanitize=leak), the one
+# exception to "no sanitizers in the corpus": it is LeakSanitizer's own run (with
+# CPROF_LSAN=1 it calls __lsan_do_recoverable_leak_check() where it would park), a
+# second oracle; it is never dumped. Skipped, with a note, when the compiler cannot
+# link -fsanitize=leak (t0510 then skips).
+if needs_build "$OUT/leaks-lsan" "$SRC/leaks.c" "$SRC/libcorpus.h" "$H" "$OUT/libcorpus.so" "$SELF"; then
+	if echo 'int main(void){return 0;}' | $CC -fsanitize=leak -x c - -o "$OUT/lsan-probe.tmp" 2>/dev/null; then
+		rm -f "$OUT/lsan-probe.tmp"
+		run leaks-lsan "$OUT/leaks-lsan" \
+			$CC $COMMON -pie -fPIE -fsanitize=leak -DCORPUS_LSAN=1 "$SRC/leaks.c" \
+			-o "$OUT/leaks-lsan.tmp" -L"$OUT" -lcorpus '-Wl,-rpath,$ORIGIN'
+	else
+		rm -f "$OUT/lsan-probe.tmp"
+		echo "corpus/build.sh: note: $CC cannot link -fsanitize=leak; leaks-lsan not built" >&2
+	fi
+fi
+
 # heap: glibc malloc states (heap.c is written separately; built only if present).
 # -O1 and plain flags, linked normally, never with sanitizers.
 if [ -e "$SRC/heap.c" ]; then

@@ -11,6 +11,7 @@ static uint64_t corpus_lib_bss;
 static const char corpus_lib_string[] = "libcorpus.so: a read-only string of the corpus library";
 static volatile int corpus_lib_never;
 static struct corpus_lib_info corpus_lib_info_;
+static void *volatile corpus_lib_keep;   /* .bss: set by corpus_lib_keep_set (leaks.c) */
 
 const struct corpus_lib_info *corpus_lib_init(void)
 {
@@ -56,4 +57,14 @@ long corpus_lib_block(void (*ready)(void *, volatile uint64_t *), void *arg)
 	volatile uint64_t lib_marker = 0x4c1b3a4e00000004ULL;
 	long r = corpus_lib_block_inner(ready, arg, &lib_marker);
 	return r + (long)lib_marker;
+}
+
+void corpus_lib_keep_set(void *p)
+{
+	corpus_lib_keep = p;
+}
+
+void *const volatile *corpus_lib_keep_addr(void)
+{
+	return &corpus_lib_keep;
 }

@@ -31,4 +31,10 @@ long corpus_lib_park(corpus_lib_cb cb, void *arg);
  * then blocks forever in poll(NULL, 0, -1) inside the library. */
 long corpus_lib_block(void (*ready)(void *arg, volatile uint64_t *lib_marker), void *arg);
 
+/* corpus_lib_keep, a pointer in the library's .bss (hidden, like the others): the
+ * leaks program keeps a heap block alive through it. _set stores P there; _addr
+ * returns where the global is (for the manifest). */
+void corpus_lib_keep_set(void *p);
+void *const volatile *corpus_lib_keep_addr(void);
+
 #endif

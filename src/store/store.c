@@ -72,6 +72,7 @@ struct cprof_error *cprof_store_create(const char *path,
 			    "PRAGMA synchronous = OFF;"
 			    "PRAGMA locking_mode = EXCLUSIVE;"
 			    "PRAGMA cache_size = -262144;"
+
 			    "PRAGMA application_id = 0x63707266;")) ||
 	    (err = exec(st, "BEGIN")) ||
 	    (err = exec(st, cprof_schema_sql))) {
@@ -104,8 +105,10 @@ void cprof_store_abort(struct cprof_store *st)
 struct cprof_error *cprof_store_commit(struct cprof_store *st)
 {
 	struct cprof_error *err;
+	/* ANALYZE samples (analysis_limit) rather than reading every row: the
+	   planner needs the shape of the data, not exact counts. */
 	if ((err = exec(st, cprof_indexes_sql)) || (err = exec(st, "COMMIT")) ||
-	    (err = exec(st, "ANALYZE"))) {
+	    (err = exec(st, "PRAGMA analysis_limit = 2000; ANALYZE"))) {
 		cprof_store_abort(st);
 		return err;
 	}

@@ -20,6 +20,12 @@ unexpected exit status.
     check_eq(info["process"]["pid"], c.manifest["pid"], "pid")
     finish()
 
+Leak oracles (corpus/leaks.c runs the check itself where it would park, then exits):
+valgrind_leaks("leaks", ("list",)) -> {"definitely": (bytes, blocks), ...} from
+valgrind memcheck, lsan_leaks("leaks", ("list",)) -> {"direct": (bytes, objects), ...}
+from the program's LeakSanitizer build (leaks-lsan); both cached like the cores, with
+.manifest, the manifest of that run.
+
 Environment:
   CPROF              path of the cprof-core binary (required by cprof())
   CPROF_SOURCE_ROOT  repository root (default: two levels above this file)
@@ -64,6 +70,7 @@ __all__ = [
     "is_subsequence", "normalize_function", "parse_addr",
     "gdb_backtraces", "eu_stack_backtraces", "reference_read",
     "stderr_lines", "crash_markers",
+    "LeakReport", "valgrind_leaks", "lsan_leaks", "fmt_bytes", "X86_64_REGS",
 ]
 
 # ---------------------------------------------------------------------------
@@ -286,6 +293,10 @@ class ElfError(Exception):
 
 
 PT_LOAD, PT_NOTE = 1, 4
+# struct user_regs_struct (x86-64), the pr_reg of NT_PRSTATUS, in order
+X86_64_REGS = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
+               "rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags",
+               "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs")
 ET_EXEC, ET_DYN, ET_CORE = 2, 3, 4
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 1, 2, 4
 NT_PRSTATUS, NT_PRPSINFO, NT_AUXV, NT_SIGINFO, NT_FILE = 1, 3, 6, 0x53494749, 0x46494c45
@@ -455,6 +466,57 @@ class Elf:
         for p in self.phdrs:
             end = max(end, p["offset"] + p["filesz"])
         return self.size >= end
+
+    def core_registers(self):
+        """{tid: {register name: value}} from every NT_PRSTATUS note (x86-64
+        user_regs_struct, names as in X86_64_REGS)."""
+        out = {}
+        for n, t, d, _ in self.notes():
+            if t != NT_PRSTATUS or n != "CORE" or len(d) < 112 + 27 * 8:
+                continue
+            tid = struct.unpack_from("<i", d, 32)[0]
+            out[tid] = dict(zip(X86_64_REGS, struct.unpack_from("<27Q", d, 112)))
+        return out
+
+    def core_words_in(self, ranges):
+        """Every 8-byte-aligned word of the memory the core holds (its PT_LOADs'
+        file contents; not what only the mapped files hold) whose value lies in one
+        of RANGES [(lo, hi)] (which must not overlap): [(word address, value, index
+        of the range)]. All-zero pages are skipped, so sparse stacks cost little."""
+        import array
+        import bisect
+        rs = sorted((lo, hi, i) for i, (lo, hi) in enumerate(ranges) if hi > lo)
+        if not rs:
+            return []
+        los = [r[0] for r in rs]
+        lo_all, hi_all = rs[0][0], max(r[1] for r in rs)
+        out = []
+        page = 4096
+        zero = bytes(page)
+        with open(self.path, "rb") as f:
+            for p in self.loads:
+                if not p["filesz"] or p["vaddr"] % 8:
+                    continue
+                f.seek(p["offset"])
+                left, base = p["filesz"], p["vaddr"]
+                while left > 0:
+                    buf = f.read(min(left, 1 << 20))
+                    if not buf:
+                        break
+                    for off in range(0, len(buf) - 7, page):
+                        piece = buf[off:off + page]
+                        if piece == zero[:len(piece)]:
+                            continue
+                        words = array.array("Q")
+                        words.frombytes(piece[:len(piece) - len(piece) % 8])
+                        for k, v in enumerate(words):
+                            if lo_all <= v < hi_all:
+                                j = bisect.bisect_right(los, v) - 1
+                                if j >= 0 and v < rs[j][1]:
+                                    out.append((base + off + 8 * k, v, rs[j][2]))
+                    left -= len(buf)
+                    base += len(buf)
+        return out
 
 
 def reference_read(core, addr, n, file_map=None):
@@ -849,6 +911,209 @@ def corpus_core(name, args=(), dumper=None):
              % (dumper, name, " " + " ".join(args) if args else "", info["dump_seconds"],
                 info["total_seconds"], info["core"]))
         return CoreRun(d, info, False)
+
+
+# ---------------------------------------------------------------------------
+# leak checkers as oracles: valgrind memcheck and LeakSanitizer, run to the point
+# where the corpus program would park (corpus/leaks.c: it runs its check there and
+# exits)
+
+def fmt_bytes(n):
+    """cprof-core's human byte count (src/report/format.c): '40 B', '2.01 KiB'."""
+    if n < 1024:
+        return "%d B" % n
+    v, u = float(n), 0
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    while v >= 1024 and u < 5:
+        v /= 1024
+        u += 1
+    return ("%.2f %s" if v < 10 else "%.1f %s" if v < 100 else "%.0f %s") % (v, units[u])
+
+
+class LeakReport(dict):
+    """What valgrind_leaks() / lsan_leaks() return: the figures (this dict), and
+    .manifest (the manifest that run wrote, or None), .log (the tool's report),
+    .dir (where the run happened), .cached (reused from an earlier test)."""
+
+    def __init__(self, figures, manifest, log, d, cached):
+        dict.__init__(self, figures)
+        self.manifest = manifest
+        self.log = log
+        self.dir = d
+        self.cached = cached
+
+
+# --leak-check=no: no leak check at exit; the program's VALGRIND_DO_LEAK_CHECK is
+# still a full one, so the log has exactly one LEAK SUMMARY, taken while the
+# program's threads are parked. --leak-check-heuristics=none: an interior pointer
+# is an interior pointer (valgrind's default, all, calls some of them - offset 8 or
+# 24 with the right header words - reachable).
+VALGRIND_LEAK_OPTIONS = ("--tool=memcheck", "--leak-check=no", "--show-leak-kinds=all",
+                         "--errors-for-leak-kinds=none", "--leak-check-heuristics=none",
+                         "--num-callers=20")
+# LeakSanitizer's defaults, spelled out (they are the semantics the tests rely on),
+# plus report_objects: the address of every leaked object.
+LSAN_OPTIONS = ("detect_leaks=1:report_objects=1:use_registers=1:use_stacks=1:"
+                "use_tls=1:use_globals=1:use_unaligned=0:max_leaks=0")
+
+_VG_SUMMARY = re.compile(r"^==\d+==\s+(definitely lost|indirectly lost|possibly lost|"
+                         r"still reachable|suppressed): ([\d,]+) bytes in ([\d,]+) blocks")
+_VG_KEYS = {"definitely lost": "definitely", "indirectly lost": "indirectly",
+            "possibly lost": "possibly", "still reachable": "reachable",
+            "suppressed": "suppressed"}
+_LSAN_RECORD = re.compile(r"^(Direct|Indirect) leak of (\d+) byte\(s\) in (\d+) object\(s\)")
+_LSAN_OBJECT = re.compile(r"^(0x[0-9a-fA-F]+) \((\d+) bytes\)")
+_LSAN_SUMMARY = re.compile(r"^SUMMARY: LeakSanitizer: (\d+) byte\(s\) leaked in (\d+) allocation")
+
+
+def _run_to_exit(exe, args, d, env, prefix=(), timeout=300):
+    """Run corpus program EXE with ARGS in D/run the way corpus_core runs it (cwd,
+    stdin /dev/null, CORPUS_ENV plus ENV, no ASLR unless CPROF_ASLR=1, killed with
+    the harness), behind PREFIX (e.g. valgrind and its options), until it exits.
+    Returns (status, manifest or None, stdout+stderr text)."""
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    run = os.path.join(d, "run")
+    os.makedirs(run)
+    manifest = os.path.join(run, "manifest.json")
+    out_path = os.path.join(d, "program.out")
+    cmd = list(prefix) + [exe, manifest] + list(args)
+    full_env = dict(CORPUS_ENV)
+    full_env.update(env)
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=run, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, preexec_fn=_child_setup(False),
+                                close_fds=True, env=full_env)
+    try:
+        status = _reap(proc, timeout)
+        if status is None:
+            raise Abort("`%s` did not exit within %d s:\n%s"
+                        % (" ".join(cmd), timeout, _read_text(out_path)))
+    finally:
+        _kill(proc)
+    m = None
+    if os.path.exists(manifest):
+        with open(manifest) as f:
+            m = _json.load(f)
+    return proc.returncode, m, _read_text(out_path, 1 << 22)
+
+
+def _leak_run(tool, name, args, exe, prefix, env, deps_extra, parse):
+    """Cached run of a leak checker: WORK/leakcheck/NAME[-ARGSHASH]-TOOL."""
+    key = name
+    if args:
+        key += "-" + hashlib.sha1("\0".join(args).encode()).hexdigest()[:12]
+    d = os.path.join(WORK, "leakcheck", key + "-" + tool)
+    opts = hashlib.sha1(repr((prefix, env)).encode()).hexdigest()[:12]
+    with _locked(d + ".lock"):
+        try:
+            with open(os.path.join(d, "result.json")) as f:
+                info = _json.load(f)
+            if info.get("options") == opts and info.get("exe") == exe and all(
+                    _stamp(p) == st for p, st in info["deps"].items()):
+                with open(info["log"]) as f:
+                    log = f.read()
+                return LeakReport({k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in info["figures"].items()},
+                                  info["manifest"], log, d, True)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        t0 = time.monotonic()
+        rc, m, out = _run_to_exit(exe, args, d, env, prefix)
+        log, figures = parse(rc, out, d)
+        deps = [exe] + list(deps_extra) + [mod["path"] for mod in (m or {}).get("modules", [])]
+        info = dict(tool=tool, name=name, args=list(args), exe=exe, options=opts,
+                    deps={p: _stamp(p) for p in deps if os.path.exists(p)},
+                    figures=figures, manifest=m, log=os.path.join(d, tool + ".log"))
+        with open(info["log"], "w") as f:
+            f.write(log)
+        _atomic_write(os.path.join(d, "result.json"), _json.dumps(info, indent=1))
+        note("ran %s under %s in %.1f s" % (" ".join((name,) + tuple(args)), tool,
+                                            time.monotonic() - t0))
+        return LeakReport(figures, m, log, d, False)
+
+
+def valgrind_leaks(name, args=()):
+    """Run corpus program NAME with ARGS under valgrind memcheck (VALGRIND_LEAK_OPTIONS)
+    and return the LEAK SUMMARY of the leak check the program asks for where it would
+    park: a LeakReport {"definitely", "indirectly", "possibly", "reachable",
+    "suppressed": (bytes, blocks)}. Cached under $CPROF_WORK/leakcheck. valgrind's
+    address layout differs from the native run's; the figures do not."""
+    vg = require_tool("valgrind")
+    exe = os.path.join(corpus_dir(), name)
+    if not os.access(exe, os.X_OK):
+        raise Fatal("corpus program %s not found (corpus dir %s)" % (exe, corpus_dir()))
+    log_name = "valgrind.log"
+
+    def parse(rc, out, d):
+        path = os.path.join(d, "run", log_name)
+        try:
+            with open(path) as f:
+                log = f.read()
+        except OSError:
+            raise Abort("valgrind wrote no log (%s); status %s, output:\n%s"
+                        % (path, rc, out[-3000:]))
+        if rc != 0:
+            raise Abort("%s under valgrind exited with status %s:\n%s\n%s"
+                        % (name, rc, out[-2000:], log[-3000:]))
+        n = log.count("LEAK SUMMARY:")
+        figures = {k: (0, 0) for k in _VG_KEYS.values()}
+        if n == 0 and "no leaks are possible" in log:
+            return log, figures
+        if n != 1:
+            raise Abort("valgrind's log of %s has %d LEAK SUMMARY sections, expected the "
+                        "program's one leak check:\n%s" % (name, n, log[-4000:]))
+        section = log[log.index("LEAK SUMMARY:"):]
+        for line in section.splitlines()[1:12]:
+            mm = _VG_SUMMARY.match(line)
+            if mm:
+                figures[_VG_KEYS[mm.group(1)]] = (int(mm.group(2).replace(",", "")),
+                                                  int(mm.group(3).replace(",", "")))
+        return log, figures
+
+    prefix = (vg,) + VALGRIND_LEAK_OPTIONS + ("--log-file=" + log_name,)
+    return _leak_run("valgrind", name, tuple(args), exe, prefix, {}, [vg], parse)
+
+
+def lsan_leaks(name, args=()):
+    """Run NAME-lsan (corpus program NAME built with -fsanitize=leak) with ARGS and
+    CPROF_LSAN=1: the program calls __lsan_do_recoverable_leak_check() where it would
+    park. Returns a LeakReport {"direct", "indirect": (bytes, objects) summed over
+    LeakSanitizer's "Direct/Indirect leak of X byte(s) in N object(s)" lines,
+    "summary": (bytes, allocations) of its SUMMARY line, "objects": {address:
+    [size, "direct" | "indirect"]} from report_objects}. Cached like valgrind_leaks."""
+    exe = os.path.join(corpus_dir(), name if name.endswith("-lsan") else name + "-lsan")
+    if not os.access(exe, os.X_OK):
+        skip("%s not built (corpus/build.sh builds it only when the compiler can link "
+             "-fsanitize=leak)" % exe)
+
+    def parse(rc, out, d):
+        if rc != 0 or "LeakSanitizer has encountered a fatal error" in out:
+            raise Abort("%s with CPROF_LSAN=1 exited with status %s (a LeakSanitizer "
+                        "failure? it needs ptrace):\n%s" % (os.path.basename(exe), rc,
+                                                             out[-4000:]))
+        figures = {"direct": [0, 0], "indirect": [0, 0], "summary": [0, 0], "objects": {}}
+        kind = None
+        for line in out.splitlines():
+            mm = _LSAN_RECORD.match(line)
+            if mm:
+                kind = mm.group(1).lower()
+                figures[kind][0] += int(mm.group(2))
+                figures[kind][1] += int(mm.group(3))
+                continue
+            mm = _LSAN_OBJECT.match(line)
+            if mm and kind:
+                figures["objects"]["0x%x" % int(mm.group(1), 16)] = [int(mm.group(2)), kind]
+                continue
+            mm = _LSAN_SUMMARY.match(line)
+            if mm:
+                figures["summary"] = [int(mm.group(1)), int(mm.group(2))]
+        for k in ("direct", "indirect", "summary"):
+            figures[k] = tuple(figures[k])
+        return out, figures
+
+    return _leak_run("lsan", name, tuple(args), exe, (),
+                     {"CPROF_LSAN": "1", "LSAN_OPTIONS": LSAN_OPTIONS}, [], parse)
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""t0520: the `cprof-core leaks` command: text output, --min-bytes, --json, errors.
+
+On the core of `leaks all` (corpus/leaks.c: 12 leak roots of 24 to 2056 bytes,
+holding 40 bytes to 2.01 KiB), after `cprof-core analyze --db DB`:
+  - text: every leak root (of `leaks --json`) on exactly one line, naming its address,
+    in the JSON's order (biggest holds first), and no other line names a leaked
+    chunk's address as a root; the size and holds columns are right-aligned: on every
+    root line the size (decimal, or as cprof-core prints bytes: "2.01 KiB") ends at the
+    same character position, and so does holds_bytes;
+  - --min-bytes N keeps exactly the roots holding N bytes or more (JSON and text),
+    in the same order, with the same summary;
+  - --json has the shape of formats/leaks.json.md: version 1, db, summary.{direct,
+    indirect, reachable, interior_only}.{count, bytes}, leaks[] with id, addr, size,
+    holds_count, holds_bytes, first_bytes (the chunk's first min(32, size) bytes, as
+    the core holds them), text (those bytes, '.' for unprintable ones) and pointers
+    ({offset, value, symbol} for words pointing into a module: the tree root's
+    g_tree_ops at offset 0, shared A's and B's shared_visit at offset 8; no other
+    root has one; never a heap address);
+  - a missing database: exit status 1, nothing on stdout, one line on stderr naming it;
+  - `leaks --help`: exit status 0, the options described.
+"""
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+SUMMARY_KEYS = ("direct", "indirect", "reachable", "interior_only")
+LEAK_KEYS = ("id", "addr", "size", "holds_count", "holds_bytes", "first_bytes", "text",
+             "pointers")
+
+
+def is_hex_addr(v):
+    return isinstance(v, str) and re.fullmatch(r"0x[0-9a-f]+", v) is not None
+
+
+def renderings(n):
+    return {str(n), fmt_bytes(n)}
+
+
+def ends_of(line, n):
+    """End positions of tokens of LINE that print the number N."""
+    out = set()
+    for r in renderings(n):
+        for mm in re.finditer(r"(?<![\w.])" + re.escape(r) + r"(?![\w.])", line):
+            out.add(mm.end())
+    return out
+
+
+def root_lines(text, roots):
+    """{addr: [indexes of the lines naming it]} for every root address."""
+    lines = text.splitlines()
+    found = {}
+    for a in roots:
+        pat = re.compile(r"0x0*%x(?![0-9a-fA-F])" % a)
+        found[a] = [i for i, l in enumerate(lines) if pat.search(l)]
+    return lines, found
+
+
+def check_text(text, leaks, what):
+    roots = [parse_addr(l["addr"]) for l in leaks]
+    lines, found = root_lines(text, roots)
+    bad = {"%#x" % a: v for a, v in found.items() if len(v) != 1}
+    check(not bad, "%s: each leak root's address on exactly one line (not: %s)" % (what, bad))
+    if bad:
+        return
+    order = [found[a][0] for a in roots]
+    check(order == sorted(order), "%s: root lines in the JSON's order (biggest holds first)" % what)
+    rows = [(lines[found[parse_addr(l["addr"])][0]], l) for l in leaks]
+    for col in ("size", "holds_bytes"):
+        common = None
+        for line, l in rows:
+            e = ends_of(line, l[col])
+            common = e if common is None else common & e
+        check(bool(common), "%s: the %s column is right-aligned: one position where every "
+              "root line's %s ends (lines: %s)"
+              % (what, col, col, [r[0] for r in rows][:4]))
+
+
+def check_json_shape(j, db, c):
+    check_eq(j.get("version"), 1, "version")
+    check(isinstance(j.get("db"), str) and os.path.basename(j["db"]) == os.path.basename(db),
+          "db names the database (%r)" % j.get("db"))
+    sm = j.get("summary")
+    check(isinstance(sm, dict) and all(
+        isinstance(sm.get(k), dict) and isinstance(sm[k].get("count"), int) and
+        isinstance(sm[k].get("bytes"), int) for k in SUMMARY_KEYS),
+        "summary.{%s}.{count, bytes} are numbers" % ", ".join(SUMMARY_KEYS))
+    leaks = j.get("leaks")
+    if not isinstance(leaks, list) or not leaks:
+        fail("leaks is not a non-empty list")
+    check_eq(len(leaks), sm["direct"]["count"], "one leaks[] entry per direct leak")
+    blocks = {parse_addr(b["addr"]): b for b in c.manifest["blocks"]}
+    heap = [(parse_addr(b["addr"]), parse_addr(b["addr"]) + b["size"]) for b in c.manifest["blocks"]]
+    sym = {o["name"]: parse_addr(o["addr"]) for o in c.manifest["symbols"] + c.manifest["globals"]}
+    core = Elf(c.core)
+    bad = []
+    ids = set()
+    for l in leaks:
+        missing = [k for k in LEAK_KEYS if k not in l]
+        if missing:
+            bad.append("%s lacks %s" % (l.get("addr"), missing))
+            continue
+        if not (isinstance(l["id"], int) and is_hex_addr(l["addr"]) and
+                all(isinstance(l[k], int) for k in ("size", "holds_count", "holds_bytes")) and
+                isinstance(l["first_bytes"], str) and isinstance(l["text"], str) and
+                isinstance(l["pointers"], list)):
+            bad.append("%s: field types %s" % (l["addr"], {k: type(l[k]).__name__ for k in LEAK_KEYS}))
+            continue
+        ids.add(l["id"])
+        a = parse_addr(l["addr"])
+        b = blocks.get(a)
+        n = min(32, l["size"])
+        data, _ = reference_read(core, a, n)
+        if data is None or l["first_bytes"] != data.hex():
+            bad.append("%s: first_bytes %r, the core holds %r" % (l["addr"], l["first_bytes"],
+                                                                  data.hex() if data else None))
+        elif l["text"] != "".join(chr(x) if 0x20 <= x < 0x7f else "." for x in data):
+            bad.append("%s: text %r does not match first_bytes" % (l["addr"], l["text"]))
+        want = []
+        if b and b["group"] == "tree":
+            want = [(0, sym["g_tree_ops"], "g_tree_ops")]
+        elif b and b["group"] == "shared":
+            want = [(8, sym["shared_visit"], "shared_visit")]
+        got = []
+        for p in l["pointers"]:
+            if not (isinstance(p, dict) and isinstance(p.get("offset"), int) and
+                    is_hex_addr(p.get("value")) and isinstance(p.get("symbol"), str)):
+                bad.append("%s: pointer entry %r" % (l["addr"], p))
+                continue
+            v = parse_addr(p["value"])
+            if any(lo <= v < hi for lo, hi in heap):
+                bad.append("%s: pointers[] names a heap address %s" % (l["addr"], p))
+            got.append((p["offset"], v, p["symbol"]))
+        ok = len(got) == len(want) and all(
+            g[0] == w[0] and g[1] == w[1] and w[2] in g[2] for g, w in zip(got, want))
+        if not ok:
+            bad.append("%s (%s): pointers %s, expected %s" % (l["addr"], b and b["name"], got, want))
+    check_eq(len(ids), len(leaks), "leaks[].id are distinct")
+    check(not bad, "leaks[] entries as formats/leaks.json.md says (%d wrong: %s)"
+          % (len(bad), bad[:4]))
+
+
+with case("all"):
+    c = corpus_core("leaks", ("all",))
+    db = os.path.join(c.dir, "%s.db" % TEST_NAME)
+    cprof("analyze", c.core, c.exe, "--db", db)
+    j = cprof("leaks", "--db", db, "--json", json=True)
+    check_json_shape(j, db, c)
+    leaks = j["leaks"]
+
+    with case("text"):
+        rc, out, err = cprof("leaks", "--db", db)
+        check_eq(stderr_lines(err), [], "nothing on stderr")
+        check_text(out, leaks, "leaks")
+        leaked = [parse_addr(b["addr"]) for b in c.manifest["blocks"] if b["expect"] == "indirect"]
+        _, f = root_lines(out, leaked)
+        check(not any(f.values()), "no line names an indirect chunk as a root (%s)"
+              % ["%#x" % a for a, v in f.items() if v][:4])
+
+    with case("min-bytes"):
+        holds = sorted({l["holds_bytes"] for l in leaks})
+        for n in (holds[len(holds) // 2], holds[-1], holds[-1] + 1, 0):
+            jf = cprof("leaks", "--db", db, "--json", "--min-bytes", n, json=True)
+            want = [l for l in leaks if l["holds_bytes"] >= n]
+            check_eq([l.get("addr") for l in jf.get("leaks", [])], [l["addr"] for l in want],
+                     "--min-bytes %d --json: the roots holding %d bytes or more" % (n, n))
+            check_eq(jf.get("summary"), j["summary"], "--min-bytes %d: the same summary" % n)
+            rc, out, err = cprof("leaks", "--db", db, "--min-bytes", n)
+            lines, found = root_lines(out, [parse_addr(l["addr"]) for l in leaks])
+            shown = [l["addr"] for l in leaks if found[parse_addr(l["addr"])]]
+            check_eq(shown, [l["addr"] for l in want],
+                     "--min-bytes %d: text shows the roots holding %d bytes or more" % (n, n))
+            if len(want) > 1:
+                check_text(out, want, "--min-bytes %d" % n)
+
+with case("missing-db"):
+    missing = os.path.join(WORK, "t0520-no-such-dir", "cprof.db")
+    rc, out, err = cprof("leaks", "--db", missing, expect_rc=1)
+    check_eq(out, "", "nothing on stdout")
+    lines = stderr_lines(err)
+    check(len(lines) == 1 and missing in lines[0],
+          "one line on stderr naming %s (got %s)" % (missing, lines))
+    rc, out, err = cprof("leaks", "--db", missing, "--json", expect_rc=1)
+    check(len(stderr_lines(err)) == 1, "--json: one line on stderr too (got %s)" % stderr_lines(err))
+
+with case("help"):
+    rc, out, err = cprof("leaks", "--help")
+    for opt in ("--db", "--min-bytes", "--json"):
+        check(opt in out, "leaks --help describes %s" % opt)
+finish()
