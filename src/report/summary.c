@@ -186,10 +186,10 @@ void cprof_report_next(FILE *out, const char *core, const char *exe,
 	const char *dbopt = strcmp(db, "cprof.db") ? " --db " : "";
 	const char *dbarg = strcmp(db, "cprof.db") ? db : "";
 	fprintf(out, "\nnext\n");
-	fprintf(out, "  cprof-core leaks%s%s                 every leak root\n", dbopt, dbarg);
-	fprintf(out, "  cprof-core info %s%s%s    threads, backtraces, mappings, modules\n",
-		core, exe ? " " : "", exe ? exe : "");
-	fprintf(out, "  sqlite3 %s \"SELECT state, leak, count(*), sum(size) FROM object GROUP BY 1, 2\"\n",
+	fprintf(out, "  every leak root            cprof-core leaks%s%s\n", dbopt, dbarg);
+	fprintf(out, "  threads, mappings, modules cprof-core info %s%s%s\n", core,
+		exe ? " " : "", exe ? exe : "");
+	fprintf(out, "  anything, in SQL           sqlite3 %s \"SELECT state, leak, count(*), sum(size) FROM object GROUP BY 1, 2\"\n",
 		db);
 }
 

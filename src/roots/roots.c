@@ -180,13 +180,21 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 		if ((err = add_root(rs, &r)))
 			return err;
 
-		/* TLS and the TCB around fs_base, within its mapping. */
+		/* TLS and the TCB around fs_base, within its mapping.  A pthread's
+		   TLS sits right above its stack: the outermost frame's SP
+		   bounds the TLS from below, so that no frame is taken for TLS. */
 		uint64_t fs = t->regs[CPROF_REG_FS_BASE];
 		const struct cprof_segment *fseg = fs ? cprof_core_segment(core, fs) : NULL;
-		uint64_t tls_lo = 0, tls_hi = 0;
+		uint64_t tls_lo = 0, tls_hi = 0, top_sp = 0;
+		for (size_t k = 0; k < rs->n_frames[i]; k++)
+			if (rs->frames[i][k].sp > top_sp && rs->frames[i][k].sp < fs)
+				top_sp = rs->frames[i][k].sp;
 		if (fseg) {
 			tls_lo = fs - tls_below > fs || fs - tls_below < fseg->start ?
 				 fseg->start : (fs - tls_below) & ~7ull;
+			if (top_sp >= tls_lo && top_sp < fs &&
+			    cprof_core_segment(core, top_sp) == fseg)
+				tls_lo = (top_sp + 8) & ~7ull;
 			tls_hi = fs + TCB_SIZE > fseg->end ? fseg->end : fs + TCB_SIZE;
 			struct cprof_root tr = { .kind = CPROF_ROOT_TLS, .thread = (int)i,
 						 .module = -1, .start = tls_lo, .end = tls_hi };
@@ -298,6 +306,18 @@ struct cprof_error *cprof_roots_find(struct cprof_core *core,
 	if (meta.n)
 		qsort(meta.r, meta.n, sizeof(*meta.r), range_cmp);
 
+	/* Frames first: they name stack slots and bound each thread's stack. */
+	rs->n_threads = core->n_threads;
+	rs->frames = calloc(core->n_threads + 1, sizeof(*rs->frames));
+	rs->n_frames = calloc(core->n_threads + 1, sizeof(*rs->n_frames));
+	if (!rs->frames || !rs->n_frames) {
+		err = &cprof_enomem;
+		goto out;
+	}
+	for (size_t i = 0; i < core->n_threads; i++)
+		cprof_error_destroy(cprof_core_backtrace(core, core->threads[i].tid,
+							 CPROF_MAX_FRAMES,
+							 &rs->frames[i], &rs->n_frames[i]));
 	if ((err = thread_roots(core, rs, &cl, static_tls_size(core) + TLS_SURPLUS)) ||
 	    (err = module_roots(core, rs, &cl, &meta)))
 		goto out;
@@ -316,18 +336,6 @@ struct cprof_error *cprof_roots_find(struct cprof_core *core,
 	if (err)
 		goto out;
 
-	/* Frames, for naming stack slots. */
-	rs->n_threads = core->n_threads;
-	rs->frames = calloc(core->n_threads + 1, sizeof(*rs->frames));
-	rs->n_frames = calloc(core->n_threads + 1, sizeof(*rs->n_frames));
-	if (!rs->frames || !rs->n_frames) {
-		err = &cprof_enomem;
-		goto out;
-	}
-	for (size_t i = 0; i < core->n_threads; i++)
-		cprof_error_destroy(cprof_core_backtrace(core, core->threads[i].tid,
-							 CPROF_MAX_FRAMES,
-							 &rs->frames[i], &rs->n_frames[i]));
 out:
 	free(cl.r);
 	free(meta.r);
@@ -449,7 +457,10 @@ void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 				return;
 			}
 		}
-		if (slot >= fs)
+		/* x86-64 tcbhead_t: tcb, dtv, self, ... at fs_base. */
+		if (slot == fs + 8)
+			snprintf(buf, size, "thread %d tcb dtv", t->tid);
+		else if (slot >= fs)
 			snprintf(buf, size, "thread %d tcb+0x%llx", t->tid,
 				 (unsigned long long)(slot - fs));
 		else
