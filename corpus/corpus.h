@@ -354,8 +354,11 @@ static void corpus_put_objs(enum corpus_obj_kind kind)
 	corpus_put("%s]", first ? "" : "\n  ");
 }
 
-/* Write the manifest to PATH.tmp and rename it to PATH. */
-static void corpus_write_manifest(const char *path, const char *program)
+/* Write the manifest to PATH.tmp and rename it to PATH.  extra, when not
+ * NULL, appends fields of its own (each starting with ",\n  ") before the
+ * closing brace. */
+static void corpus_write_manifest_with(const char *path, const char *program,
+				       void (*extra)(void))
 {
 	char tmp[PATH_MAX];
 	corpus_len = 0;
@@ -394,7 +397,10 @@ static void corpus_write_manifest(const char *path, const char *program)
 		corpus_put_str(corpus_modules[i].path);
 		corpus_put(", \"load_bias\": \"0x%lx\"}", (unsigned long)corpus_modules[i].load_bias);
 	}
-	corpus_put("%s]\n}\n", corpus_nmodules ? "\n  " : "");
+	corpus_put("%s]", corpus_nmodules ? "\n  " : "");
+	if (extra)
+		extra();
+	corpus_put("\n}\n");
 	pthread_mutex_unlock(&corpus_lock);
 
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
@@ -414,6 +420,11 @@ static void corpus_write_manifest(const char *path, const char *program)
 		corpus_die("cannot close the manifest");
 	if (rename(tmp, path) < 0)
 		corpus_die("cannot rename the manifest");
+}
+
+static void corpus_write_manifest(const char *path, const char *program)
+{
+	corpus_write_manifest_with(path, program, NULL);
 }
 
 static const char *corpus_basename(const char *path)

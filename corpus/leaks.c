@@ -143,7 +143,7 @@ static const char *mode_name = "native";
 #ifdef CORPUS_LSAN
 static int lsan_mode;
 #endif
-/* corpus.h's writer is replaced by write_manifest below (it adds fields) */
+/* corpus.h's plain writer is unused here: write_manifest below adds fields */
 static void (*const corpus_unused_writer)(const char *, const char *)
 	__attribute__((unused)) = corpus_write_manifest;
 
@@ -738,72 +738,22 @@ static void put_blocks(void)
 	corpus_put("}");
 }
 
-/* corpus_write_manifest (corpus.h) plus the fields above. */
-static void write_manifest(const char *path, const char *program, const char *scenario)
+/* The scenario, the mode and the blocks, after corpus.h's common fields. */
+static const char *manifest_scenario;
+
+static void put_leak_fields(void)
 {
-	char tmp[PATH_MAX];
-	corpus_len = 0;
-	pthread_mutex_lock(&corpus_lock);
-	corpus_put("{\n  \"program\": ");
-	corpus_put_str(program);
 	corpus_put(",\n  \"scenario\": ");
-	corpus_put_str(scenario);
+	corpus_put_str(manifest_scenario);
 	corpus_put(",\n  \"mode\": ");
 	corpus_put_str(mode_name);
-	corpus_put(",\n  \"pid\": %d,\n  \"exe\": ", (int)getpid());
-	corpus_put_str(corpus_exe);
-	corpus_put(",\n  \"exe_load_bias\": \"0x%lx\"", (unsigned long)corpus_exe_bias);
-	corpus_put(",\n  \"threads\": [");
-	for (int i = 0, n = 0; i < corpus_nthreads; i++) {
-		struct corpus_thread *t = &corpus_threads[i];
-		if (!t->used)
-			continue;
-		corpus_put("%s\n    {\"tid\": %d, ", n++ ? "," : "", (int)t->tid);
-		if (t->is_main)
-			corpus_put("\"main\": true, ");
-		corpus_put("\"functions\": [");
-		for (int k = 0; k < t->nfuncs; k++) {
-			corpus_put("%s", k ? ", " : "");
-			corpus_put_str(t->funcs[k]);
-		}
-		corpus_put("], \"syscall\": %ld}", t->is_main ? (long)SYS_pause : t->observed_sys);
-	}
-	corpus_put("\n  ],\n  \"globals\": [");
-	corpus_put_objs(CORPUS_GLOBAL);
-	corpus_put(",\n  \"locals\": [");
-	corpus_put_objs(CORPUS_LOCAL);
-	corpus_put(",\n  \"tls\": [");
-	corpus_put_objs(CORPUS_TLS);
-	corpus_put(",\n  \"symbols\": [");
-	corpus_put_objs(CORPUS_SYMBOL);
-	corpus_put(",\n  \"modules\": [");
-	for (int i = 0; i < corpus_nmodules; i++) {
-		corpus_put("%s\n    {\"path\": ", i ? "," : "");
-		corpus_put_str(corpus_modules[i].path);
-		corpus_put(", \"load_bias\": \"0x%lx\"}", (unsigned long)corpus_modules[i].load_bias);
-	}
-	corpus_put("%s]", corpus_nmodules ? "\n  " : "");
 	put_blocks();
-	corpus_put("\n}\n");
-	pthread_mutex_unlock(&corpus_lock);
+}
 
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-		corpus_die("manifest path too long");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		corpus_die("cannot create the manifest");
-	for (size_t off = 0; off < corpus_len;) {
-		ssize_t n = write(fd, corpus_buf + off, corpus_len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			corpus_die("cannot write the manifest");
-		off += (size_t)n;
-	}
-	if (close(fd) < 0)
-		corpus_die("cannot close the manifest");
-	if (rename(tmp, path) < 0)
-		corpus_die("cannot rename the manifest");
+static void write_manifest(const char *path, const char *program, const char *scenario)
+{
+	manifest_scenario = scenario;
+	corpus_write_manifest_with(path, program, put_leak_fields);
 }
 
 /* ---- main ------------------------------------------------------------------- */

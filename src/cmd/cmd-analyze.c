@@ -88,13 +88,9 @@ int cmd_analyze(int argc, char **argv)
 	struct cprof_progress progress;
 	cprof_progress_init(&progress);
 	struct cprof_core *core;
-	struct cprof_error *err = core_args_open(&a, &core);
-	if (err) {
-		cprof_error_fwrite(err, stderr);
-		cprof_error_destroy(err);
-		core_args_deinit(&a);
+	if (!core_args_open_or_report(&a, &core))
 		return EXIT_ERROR;
-	}
+	struct cprof_error *err = NULL;
 	char *cmdline = join_args(argc, argv);
 	struct cprof_analyze_options o = {
 		.db_path = db,

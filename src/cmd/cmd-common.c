@@ -78,6 +78,23 @@ struct cprof_error *core_args_open(struct core_args *a, struct cprof_core **ret)
 	return cprof_core_open(&o, ret);
 }
 
+int cmd_report_error(struct cprof_error *err)
+{
+	cprof_error_fwrite(err, stderr);
+	cprof_error_destroy(err);
+	return EXIT_ERROR;
+}
+
+bool core_args_open_or_report(struct core_args *a, struct cprof_core **ret)
+{
+	struct cprof_error *err = core_args_open(a, ret);
+	if (!err)
+		return true;
+	cmd_report_error(err);
+	core_args_deinit(a);
+	return false;
+}
+
 void core_args_deinit(struct core_args *a)
 {
 	cprof_warnings_deinit(&a->warnings);

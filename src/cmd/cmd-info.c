@@ -432,13 +432,9 @@ int cmd_info(int argc, char **argv)
 		return EXIT_USAGE;
 
 	struct cprof_core *core;
-	struct cprof_error *err = core_args_open(&a, &core);
-	if (err) {
-		cprof_error_fwrite(err, stderr);
-		cprof_error_destroy(err);
-		core_args_deinit(&a);
+	if (!core_args_open_or_report(&a, &core))
 		return EXIT_ERROR;
-	}
+	struct cprof_error *err = NULL;
 	struct thread_bt *bts = calloc(core->n_threads + 1, sizeof(*bts));
 	if (!bts) {
 		cprof_error_fwrite(&cprof_enomem, stderr);

@@ -115,13 +115,9 @@ int cmd_read(int argc, char **argv)
 				       argv[argc - 1], READ_MAX);
 
 	struct cprof_core *core;
-	struct cprof_error *err = core_args_open(&a, &core);
-	if (err) {
-		cprof_error_fwrite(err, stderr);
-		cprof_error_destroy(err);
-		core_args_deinit(&a);
+	if (!core_args_open_or_report(&a, &core))
 		return EXIT_ERROR;
-	}
+	struct cprof_error *err = NULL;
 	if (json) {
 		struct json j;
 		json_init(&j, stdout);

@@ -67,6 +67,11 @@ bool core_args_operands(struct core_args *a, int argc, char **argv,
 			int first, const char *usage);
 /* Opens the core; warnings go to stderr as they arrive. */
 struct cprof_error *core_args_open(struct core_args *a, struct cprof_core **ret);
+/* The same, printing the error and releasing a on failure: returns false
+ * then (the command exits with EXIT_ERROR). */
+bool core_args_open_or_report(struct core_args *a, struct cprof_core **ret);
+/* Prints err and frees it; returns EXIT_ERROR. */
+int cmd_report_error(struct cprof_error *err);
 void core_args_deinit(struct core_args *a);
 
 /* Usage errors: prints "cprof-core: <msg>" and the usage line to stderr. */
