@@ -23,6 +23,7 @@
 #ifndef CPROF_ANALYSIS_H
 #define CPROF_ANALYSIS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cprof/graph.h"
@@ -57,6 +58,27 @@ enum cprof_leak_flags {
 	CPROF_DIRECT = 1 << 2,
 	CPROF_INDIRECT = 1 << 3,
 };
+
+/* A graph in compressed sparse rows: out-edges of v are dst[row[v] .. row[v+1]). */
+struct cprof_csr {
+	uint32_t n;
+	const uint64_t *row;
+	const uint32_t *dst;
+};
+
+/**
+ * Immediate dominators from root by SEMI-NCA: idom[v] for every node
+ * (UINT32_MAX when root does not reach v; idom[root] == root).  When order
+ * is not NULL it receives the reachable nodes in DFS preorder (a node comes
+ * after its idom), *n_order their count.
+ */
+struct cprof_error *cprof_dominators(const struct cprof_csr *g, uint32_t root,
+				     uint32_t *idom, uint32_t *order,
+				     uint32_t *n_order);
+/* The same by the iterative algorithm of Cooper, Harvey and Kennedy: slower,
+ * independent, for the tests. */
+struct cprof_error *cprof_dominators_iterative(const struct cprof_csr *g,
+					       uint32_t root, uint32_t *idom);
 
 struct cprof_error *cprof_leaks_compute(const struct cprof_object *objs,
 					const struct cprof_graph *g,
