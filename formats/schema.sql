@@ -118,8 +118,30 @@ CREATE TABLE object (
   holds_count   INTEGER,              -- leak roots: chunks held (itself included)
   holds_bytes   INTEGER,              -- leak roots: their bytes
   preview       BLOB,                 -- leak roots: their first 64 bytes (fewer if smaller)
-  pointers      TEXT                  -- leak roots: words of the preview pointing into modules,
+  pointers      TEXT,                 -- leak roots: words of the preview pointing into modules,
                                       -- symbolized: "+0x0 app!_ZTV3Foo+0x10; +0x18 app!handler"
+  idom          INTEGER,              -- immediate dominator, when it is an object (else see retaining_root)
+  retained_bytes INTEGER,             -- bytes freed if this object were freed (itself included)
+  retained_count INTEGER,             -- objects freed likewise
+  retaining_root INTEGER,             -- root_node that retains it (the nearest on its dominator chain);
+                                      -- NULL when only the super-root does: shared between roots
+  root_distance INTEGER,              -- pointers on a shortest path from a root (1: a root slot points to it)
+  path_parent   INTEGER,              -- the previous object on that path (NULL at distance 1)
+  path_root_ref INTEGER               -- at distance 1: the root_ref that points to it
+);
+
+-- The hierarchy of roots above the objects in the dominator tree: a super-root
+-- (id 0) over threads (their frames, registers, TLS), modules (their global
+-- variables) and mappings, and a "leaked" node (id 1) over every leak root.
+CREATE TABLE root_node (
+  id             INTEGER PRIMARY KEY,
+  kind           TEXT NOT NULL,     -- super | leaked | thread | frame | registers | tls | module | global | mapping
+  name           TEXT NOT NULL,     -- "thread 1234 frame 2 worker (app.c:40)", "app!block_cache", ...
+  parent_id      INTEGER REFERENCES root_node(id),
+  thread_id      INTEGER REFERENCES thread(id),
+  module_id      INTEGER REFERENCES module(id),
+  retained_bytes INTEGER NOT NULL,  -- what it alone keeps alive
+  retained_count INTEGER NOT NULL
 );
 
 -- Where pointers into the heap are held from outside it.
@@ -135,6 +157,7 @@ CREATE TABLE root (
 
 -- Pointers from roots to objects: one row per root slot that points into a used chunk.
 CREATE TABLE root_ref (
+  id         INTEGER PRIMARY KEY,
   root_id    INTEGER NOT NULL REFERENCES root(id),
   slot       INTEGER NOT NULL,     -- the pointer's address (registers: the register's index)
   slot_name  TEXT,                 -- "thread 1234 frame 2 worker (app.c:40)", "app!cache+0x8", "thread 1234 register rbx"
@@ -156,4 +179,6 @@ CREATE INDEX object_addr ON object(addr);
 CREATE INDEX object_leak ON object(leak) WHERE leak IS NOT NULL;
 CREATE INDEX ref_dst ON ref(dst);
 CREATE INDEX root_ref_dst ON root_ref(dst);
+CREATE INDEX object_idom ON object(idom);
+CREATE INDEX object_retained ON object(retained_bytes);
 CREATE INDEX frame_thread ON frame(thread_id, depth);

@@ -26,8 +26,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cprof/core.h"
 #include "cprof/graph.h"
 #include "cprof/heap.h"
+#include "cprof/roots.h"
 
 enum cprof_leak_class {
 	CPROF_LEAK_NONE = 0,
@@ -84,5 +86,57 @@ struct cprof_error *cprof_leaks_compute(const struct cprof_object *objs,
 					const struct cprof_graph *g,
 					struct cprof_leaks *ret);
 void cprof_leaks_deinit(struct cprof_leaks *l);
+
+/* ---- retention: dominators, retained sizes, retaining roots, paths ---- */
+
+enum cprof_root_node_kind {
+	CPROF_RN_SUPER,            /* above everything */
+	CPROF_RN_LEAKED,           /* above every leak root */
+	CPROF_RN_THREAD,
+	CPROF_RN_FRAME,
+	CPROF_RN_REGISTERS,
+	CPROF_RN_TLS,
+	CPROF_RN_MODULE,
+	CPROF_RN_GLOBAL,           /* one variable (symbol) of a module */
+	CPROF_RN_MAPPING,
+};
+const char *cprof_root_node_kind_name(enum cprof_root_node_kind k);
+
+/* A root node: the hierarchy above the objects (node 0 is the super-root,
+ * node 1 the leaked root). */
+struct cprof_root_node {
+	enum cprof_root_node_kind kind;
+	uint32_t parent;           /* node index; UINT32_MAX for the super-root */
+	int thread, module;        /* indexes into the core, or -1 */
+	char name[256];
+	uint64_t retained_bytes, retained_count;
+};
+
+struct cprof_retention {
+	struct cprof_root_node *nodes;
+	size_t n_nodes;
+	/* per object (UINT32_MAX: none) */
+	uint32_t *idom;            /* immediate dominator when it is an object */
+	uint32_t *retaining;       /* the retaining root node; none = shared */
+	uint64_t *retained_bytes;  /* per object, then per node (n + node) */
+	uint64_t *retained_count;
+	uint32_t *distance;        /* root distance: 1 = a root points to it */
+	uint32_t *path_parent;     /* previous object on a shortest path */
+	uint32_t *path_root_ref;   /* at distance 1: the root_ref used */
+	double t_retention;
+};
+
+/**
+ * The dominator tree over the objects and the root nodes (SEMI-NCA), the
+ * retained bytes and count of every object and root node, each object's
+ * retaining root, and shortest paths from the roots (BFS).
+ */
+struct cprof_error *cprof_retention_compute(struct cprof_core *core,
+					    const struct cprof_object *objs,
+					    const struct cprof_roots *roots,
+					    const struct cprof_graph *g,
+					    const struct cprof_leaks *leaks,
+					    struct cprof_retention *ret);
+void cprof_retention_deinit(struct cprof_retention *rt);
 
 #endif

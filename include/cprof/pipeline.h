@@ -7,7 +7,7 @@
  *
  * Stages, in order (one directory of src/ each): address space (done by the
  * caller: cprof_core_open) -> heap walkers -> roots -> pointer scan (graph)
- * -> analyses (leaks) -> store.
+ * -> analyses (leaks, then dominators and retention) -> store.
  */
 #ifndef CPROF_PIPELINE_H
 #define CPROF_PIPELINE_H
@@ -34,8 +34,9 @@ struct cprof_analysis {
 	struct cprof_roots roots;
 	struct cprof_graph graph;
 	struct cprof_leaks leaks;
-	bool analyzed;                     /* roots, graph and leaks are filled */
-	double t_walk, t_roots, t_scan, t_leaks, t_store;   /* seconds */
+	struct cprof_retention retention;
+	bool analyzed;                     /* roots, graph, leaks, retention are filled */
+	double t_walk, t_roots, t_scan, t_leaks, t_dominators, t_store;   /* seconds */
 };
 
 struct cprof_error *cprof_analyze(struct cprof_core *core,

@@ -77,6 +77,10 @@ size_t cprof_root_register_words(const struct cprof_thread *t, uint64_t *words,
 				 char (*names)[16], size_t max);
 enum { CPROF_MAX_REGISTER_WORDS = CPROF_NREGS + 2 * CPROF_MAX_VEC_LANES };
 
+/* The frame (index into rs->frames[r->thread]) holding a stack slot. */
+size_t cprof_root_slot_frame(const struct cprof_roots *rs,
+			     const struct cprof_root *r, uint64_t slot);
+
 /* The name of the slot at `slot` (an address, or a register word index) of
  * root r, into buf. */
 void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,

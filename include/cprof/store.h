@@ -47,6 +47,7 @@ struct cprof_error *cprof_store_heaps(struct cprof_store *st,
 struct cprof_leaks;
 struct cprof_roots;
 struct cprof_graph;
+struct cprof_retention;
 
 /* The object table, in one pass over the array (ids are array indexes),
  * with the leak analysis when l is not NULL. */
@@ -54,8 +55,12 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					struct cprof_core *core,
 					const struct cprof_object *objs,
 					size_t n, const struct cprof_leaks *l,
+					const struct cprof_retention *rt,
 					void (*progress)(size_t done, size_t total, void *arg),
 					void *arg);
+/* The root_node table. */
+struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
+					   const struct cprof_retention *rt);
 /* The root and root_ref tables. */
 struct cprof_error *cprof_store_roots(struct cprof_store *st,
 				      struct cprof_core *core,

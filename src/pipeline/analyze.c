@@ -79,9 +79,19 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 	double t2 = cprof_now();
 	if ((err = cprof_leaks_compute(a->objects, &a->graph, &a->leaks)))
 		return err;
+	double t3 = cprof_now();
+	if (progress)
+		cprof_progress_update(progress, "dominators", 0, 0);
+	err = cprof_retention_compute(core, a->objects, &a->roots, &a->graph,
+				      &a->leaks, &a->retention);
+	if (progress)
+		cprof_progress_done(progress);
+	if (err)
+		return err;
 	a->t_roots = t1 - t0;
 	a->t_scan = t2 - t1;
-	a->t_leaks = cprof_now() - t2;
+	a->t_leaks = t3 - t2;
+	a->t_dominators = cprof_now() - t3;
 	a->analyzed = true;
 	return NULL;
 }
@@ -139,9 +149,11 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 	    (err = cprof_store_core(st, core)) ||
 	    (err = cprof_store_heaps(st, &a->walk)) ||
 	    (err = cprof_store_objects(st, core, a->objects, a->n_objects, &a->leaks,
+				       &a->retention,
 				       o->progress ? store_progress : NULL,
 				       o->progress)) ||
 	    (err = cprof_store_roots(st, core, &a->roots, &a->graph)) ||
+	    (err = cprof_store_root_nodes(st, &a->retention)) ||
 	    (!o->no_refs &&
 	     (err = cprof_store_refs(st, &a->graph, o->progress ? refs_progress : NULL,
 				     o->progress)))) {
@@ -159,6 +171,7 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 
 void cprof_analysis_deinit(struct cprof_analysis *a)
 {
+	cprof_retention_deinit(&a->retention);
 	cprof_leaks_deinit(&a->leaks);
 	cprof_graph_deinit(&a->graph);
 	cprof_roots_deinit(&a->roots);

@@ -406,6 +406,17 @@ static bool exe_tls_block(struct cprof_core *core, uint64_t fs, uint64_t *ret,
 	return false;
 }
 
+size_t cprof_root_slot_frame(const struct cprof_roots *rs,
+			     const struct cprof_root *r, uint64_t slot)
+{
+	const struct cprof_frame *f = rs->frames ? rs->frames[r->thread] : NULL;
+	size_t nf = rs->n_frames ? rs->n_frames[r->thread] : 0, k = 0;
+	/* Frame k's slots lie between its SP and its caller's SP. */
+	while (k + 1 < nf && f[k + 1].sp && f[k + 1].sp <= slot)
+		k++;
+	return k;
+}
+
 void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 			  const struct cprof_root *r, uint64_t slot, char *buf,
 			  size_t size)
@@ -423,10 +434,8 @@ void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 	}
 	case CPROF_ROOT_STACK: {
 		const struct cprof_frame *f = rs->frames ? rs->frames[r->thread] : NULL;
-		size_t nf = rs->n_frames ? rs->n_frames[r->thread] : 0, k = 0;
-		/* Frame k's slots lie between its SP and its caller's SP. */
-		while (k + 1 < nf && f[k + 1].sp && f[k + 1].sp <= slot)
-			k++;
+		size_t nf = rs->n_frames ? rs->n_frames[r->thread] : 0;
+		size_t k = cprof_root_slot_frame(rs, r, slot);
 		if (!nf) {
 			snprintf(buf, size, "thread %d stack 0x%llx", t->tid,
 				 (unsigned long long)slot);

@@ -17,7 +17,7 @@ extern const char cprof_schema_sql[];
 extern const char cprof_indexes_sql[];
 
 /* Rows per multi-row INSERT: ~50 is where the gain flattens (measured). */
-enum { OBJECT_ROWS = 64, OBJECT_COLS = 14, REF_ROWS = 128, REF_COLS = 4, PREVIEW = 64 };
+enum { OBJECT_ROWS = 64, OBJECT_COLS = 21, REF_ROWS = 128, REF_COLS = 4, PREVIEW = 64 };
 
 struct cprof_store {
 	sqlite3 *db;
@@ -464,10 +464,39 @@ static void bind_preview(sqlite3_stmt *s, int base, struct cprof_core *core,
 		sqlite3_bind_null(s, base + 14);
 }
 
+static void bind_opt_u32(sqlite3_stmt *s, int i, uint32_t v)
+{
+	if (v == UINT32_MAX)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_int64(s, i, v);
+}
+
+/* The retention columns (15-21) of object id. */
+static void bind_retention(sqlite3_stmt *s, int base, uint64_t id,
+			   const struct cprof_object *o,
+			   const struct cprof_retention *rt)
+{
+	if (!rt || !cprof_object_is_node(o)) {
+		for (int c = 15; c <= 21; c++)
+			sqlite3_bind_null(s, base + c);
+		return;
+	}
+	bind_opt_u32(s, base + 15, rt->idom[id]);
+	bind_u64(s, base + 16, rt->retained_bytes[id]);
+	bind_u64(s, base + 17, rt->retained_count[id]);
+	bind_opt_u32(s, base + 18, rt->retaining[id]);
+	bind_opt_u32(s, base + 19, rt->distance[id]);
+	bind_opt_u32(s, base + 20, rt->path_parent[id]);
+	bind_opt_u32(s, base + 21, rt->path_root_ref[id]);
+}
+
 static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
 			const struct cprof_object *o, const struct cprof_leaks *l,
-			const struct cprof_leak_root *lr, struct cprof_core *core)
+			const struct cprof_leak_root *lr, struct cprof_core *core,
+			const struct cprof_retention *rt)
 {
+	bind_retention(s, base, id, o, rt);
 	static const char *const states[] = { "used", "free" };
 	bind_u64(s, base + 1, id);
 	bind_u64(s, base + 2, o->addr);
@@ -517,6 +546,7 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					struct cprof_core *core,
 					const struct cprof_object *objs,
 					size_t n, const struct cprof_leaks *l,
+					const struct cprof_retention *rt,
 					void (*progress)(size_t, size_t, void *),
 					void *arg)
 {
@@ -545,7 +575,7 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 				k++;
 			if (k < n_lr && lr[k].id == i)
 				root = &lr[k];
-			bind_object(s, r * OBJECT_COLS, i, &objs[i], l, root, core);
+			bind_object(s, r * OBJECT_COLS, i, &objs[i], l, root, core, rt);
 		}
 		err = step(st, s);
 		if (progress && (i & ((1 << 20) - 1)) < (size_t)rows)
@@ -567,7 +597,7 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 	struct cprof_error *err = prepare(st, "INSERT INTO root VALUES (?, ?, ?, ?, ?, ?, ?)", &r);
 	if (err)
 		return err;
-	if ((err = prepare(st, "INSERT INTO root_ref VALUES (?, ?, ?, ?, ?)", &rr))) {
+	if ((err = prepare(st, "INSERT INTO root_ref VALUES (NULL, ?, ?, ?, ?, ?)", &rr))) {
 		sqlite3_finalize(r);
 		return err;
 	}
@@ -603,6 +633,30 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 	}
 	sqlite3_finalize(r);
 	sqlite3_finalize(rr);
+	return err;
+}
+
+struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
+					   const struct cprof_retention *rt)
+{
+	sqlite3_stmt *s;
+	struct cprof_error *err = prepare(st,
+		"INSERT INTO root_node VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &s);
+	for (size_t i = 0; !err && i < rt->n_nodes; i++) {
+		const struct cprof_root_node *nd = &rt->nodes[i];
+		bind_u64(s, 1, i);
+		bind_text(s, 2, cprof_root_node_kind_name(nd->kind));
+		bind_text(s, 3, nd->name);
+		bind_opt_u32(s, 4, nd->parent);
+		if (nd->thread >= 0)
+			bind_u64(s, 5, (uint64_t)nd->thread);
+		if (nd->module >= 0)
+			bind_u64(s, 6, (uint64_t)nd->module);
+		bind_u64(s, 7, nd->retained_bytes);
+		bind_u64(s, 8, nd->retained_count);
+		err = step(st, s);
+	}
+	sqlite3_finalize(s);
 	return err;
 }
 

@@ -1,0 +1,416 @@
+/*
+ * retention.c - who keeps what alive: dominators over the heap graph with a
+ * hierarchy of named root nodes above it, retained sizes, retaining roots,
+ * and shortest paths from the roots (see include/cprof/analysis.h).
+ *
+ * The graph the dominators are computed on has the objects (ids 0 .. n-1)
+ * and, after them, virtual root nodes:
+ *
+ *     super-root ─┬─ thread T ─┬─ frame K of T ─── objects its slots point to
+ *                 │            ├─ registers of T ── ...
+ *                 │            └─ TLS of T ──────── ...
+ *                 ├─ module M ──── global G of M ── ...
+ *                 ├─ mapping R ─── ...
+ *                 └─ leaked ────── each leak root (so leaked memory gets
+ *                                  retained sizes too)
+ *
+ * An object's retaining root is the nearest root node on its dominator chain:
+ * a frame when only that frame holds it, the thread when several parts of one
+ * thread do, a global or a module likewise; when only the super-root
+ * dominates it, it is shared between roots.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cprof/analysis.h"
+#include "cprof/progress.h"
+
+static const uint32_t NONE = UINT32_MAX;
+
+const char *cprof_root_node_kind_name(enum cprof_root_node_kind k)
+{
+	switch (k) {
+	case CPROF_RN_SUPER: return "super";
+	case CPROF_RN_LEAKED: return "leaked";
+	case CPROF_RN_THREAD: return "thread";
+	case CPROF_RN_FRAME: return "frame";
+	case CPROF_RN_REGISTERS: return "registers";
+	case CPROF_RN_TLS: return "tls";
+	case CPROF_RN_MODULE: return "module";
+	case CPROF_RN_GLOBAL: return "global";
+	case CPROF_RN_MAPPING: return "mapping";
+	}
+	return "?";
+}
+
+/* ---- the root nodes ---- */
+
+struct builder {
+	struct cprof_retention *rt;
+	size_t cap;
+	/* lookups: per thread, its node and its children; per module, its node */
+	uint32_t *thread_node, *reg_node, *tls_node;
+	uint32_t **frame_node;     /* per thread, per frame */
+	uint32_t *module_node;
+	uint32_t *mapping_node;    /* per root */
+};
+
+static uint32_t add_node(struct builder *b, enum cprof_root_node_kind kind,
+			 uint32_t parent, int thread, int module,
+			 const char *name)
+{
+	struct cprof_retention *rt = b->rt;
+	if (rt->n_nodes == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 64;
+		struct cprof_root_node *a = realloc(rt->nodes, cap * sizeof(*a));
+		if (!a)
+			return NONE;
+		rt->nodes = a;
+		b->cap = cap;
+	}
+	struct cprof_root_node *nd = &rt->nodes[rt->n_nodes];
+	memset(nd, 0, sizeof(*nd));
+	nd->kind = kind;
+	nd->parent = parent;
+	nd->thread = thread;
+	nd->module = module;
+	snprintf(nd->name, sizeof(nd->name), "%s", name);
+	return (uint32_t)rt->n_nodes++;
+}
+
+/* The leaf root node a root slot belongs to, made on first use. */
+static uint32_t leaf_for(struct builder *b, struct cprof_core *core,
+			 const struct cprof_roots *rs, const struct cprof_root_ref *ref)
+{
+	const struct cprof_root *r = &rs->roots[ref->root];
+	char name[256];
+	int t = r->thread;
+	uint32_t *slot_node = NULL;
+	switch (r->kind) {
+	case CPROF_ROOT_REGISTERS:
+		slot_node = &b->reg_node[t];
+		snprintf(name, sizeof(name), "thread %d registers", core->threads[t].tid);
+		break;
+	case CPROF_ROOT_TLS:
+		slot_node = &b->tls_node[t];
+		snprintf(name, sizeof(name), "thread %d tls", core->threads[t].tid);
+		break;
+	case CPROF_ROOT_STACK: {
+		size_t k = cprof_root_slot_frame(rs, r, ref->slot);
+		if (k < CPROF_MAX_FRAMES)
+			slot_node = &b->frame_node[t][k];
+		cprof_root_slot_name(core, rs, r, ref->slot, name, sizeof(name));
+		break;
+	}
+	case CPROF_ROOT_GLOBALS: {
+		/* One node per global variable (symbol), under its module. */
+		struct cprof_symbol sym;
+		cprof_core_symbolize(core, ref->slot, false, &sym);
+		if (b->module_node[r->module] == NONE) {
+			const char *mn = core->modules[r->module].name;
+			const char *base = strrchr(mn, '/');
+			b->module_node[r->module] = add_node(b, CPROF_RN_MODULE, 0, -1,
+							    r->module, base ? base + 1 : mn);
+		}
+		uint32_t mnode = b->module_node[r->module];
+		if (!sym.function)
+			return mnode;
+		snprintf(name, sizeof(name), "%s!%s", sym.module ? sym.module : "?",
+			 sym.function);
+		/* globals of a module are few: a linear search is enough */
+		for (size_t i = 0; i < b->rt->n_nodes; i++)
+			if (b->rt->nodes[i].kind == CPROF_RN_GLOBAL &&
+			    b->rt->nodes[i].parent == mnode &&
+			    !strcmp(b->rt->nodes[i].name, name))
+				return (uint32_t)i;
+		return add_node(b, CPROF_RN_GLOBAL, mnode, -1, r->module, name);
+	}
+	case CPROF_ROOT_MAPPING:
+		if (b->mapping_node[ref->root] == NONE)
+			b->mapping_node[ref->root] = add_node(b, CPROF_RN_MAPPING, 0, -1, -1,
+							      r->name);
+		return b->mapping_node[ref->root];
+	}
+	if (!slot_node)
+		return b->thread_node[t];
+	if (*slot_node == NONE) {
+		if (b->thread_node[t] == NONE) {
+			char tn[64];
+			snprintf(tn, sizeof(tn), "thread %d", core->threads[t].tid);
+			b->thread_node[t] = add_node(b, CPROF_RN_THREAD, 0, t, -1, tn);
+		}
+		enum cprof_root_node_kind kind =
+			r->kind == CPROF_ROOT_REGISTERS ? CPROF_RN_REGISTERS :
+			r->kind == CPROF_ROOT_TLS ? CPROF_RN_TLS : CPROF_RN_FRAME;
+		/* A frame's name drops the slot details: "thread T frame K f (x:y)". */
+		*slot_node = add_node(b, kind, b->thread_node[t], t, -1, name);
+	}
+	return *slot_node;
+}
+
+/* ---- the combined graph ---- */
+
+struct vedge {
+	uint32_t src, dst;         /* in combined ids */
+};
+
+static int vedge_cmp(const void *a, const void *b)
+{
+	const struct vedge *x = a, *y = b;
+	return x->src < y->src ? -1 : x->src > y->src;
+}
+
+static struct cprof_error *build_nodes(struct cprof_core *core,
+				       const struct cprof_roots *rs,
+				       const struct cprof_graph *g,
+				       struct cprof_retention *rt,
+				       uint32_t **leaf_ret)
+{
+	struct builder b = { .rt = rt };
+	size_t nt = core->n_threads, nm = core->n_modules;
+	b.thread_node = malloc((nt + 1) * sizeof(uint32_t));
+	b.reg_node = malloc((nt + 1) * sizeof(uint32_t));
+	b.tls_node = malloc((nt + 1) * sizeof(uint32_t));
+	b.frame_node = calloc(nt + 1, sizeof(uint32_t *));
+	b.module_node = malloc((nm + 1) * sizeof(uint32_t));
+	b.mapping_node = malloc((rs->n + 1) * sizeof(uint32_t));
+	uint32_t *leaf = malloc((g->n_root_refs + 1) * sizeof(uint32_t));
+	struct cprof_error *err = NULL;
+	if (!b.thread_node || !b.reg_node || !b.tls_node || !b.frame_node ||
+	    !b.module_node || !b.mapping_node || !leaf) {
+		err = &cprof_enomem;
+		goto out;
+	}
+	for (size_t t = 0; t < nt; t++) {
+		b.thread_node[t] = b.reg_node[t] = b.tls_node[t] = NONE;
+		b.frame_node[t] = malloc(CPROF_MAX_FRAMES * sizeof(uint32_t));
+		if (!b.frame_node[t]) {
+			err = &cprof_enomem;
+			goto out;
+		}
+		memset(b.frame_node[t], 0xff, CPROF_MAX_FRAMES * sizeof(uint32_t));
+	}
+	memset(b.module_node, 0xff, (nm + 1) * sizeof(uint32_t));
+	memset(b.mapping_node, 0xff, (rs->n + 1) * sizeof(uint32_t));
+	if (add_node(&b, CPROF_RN_SUPER, NONE, -1, -1, "all roots") != 0 ||
+	    add_node(&b, CPROF_RN_LEAKED, 0, -1, -1, "leaked (no root)") != 1) {
+		err = &cprof_enomem;
+		goto out;
+	}
+	for (size_t i = 0; i < g->n_root_refs; i++) {
+		leaf[i] = leaf_for(&b, core, rs, &g->root_refs[i]);
+		if (leaf[i] == NONE) {
+			err = &cprof_enomem;
+			goto out;
+		}
+	}
+	*leaf_ret = leaf;
+	leaf = NULL;
+out:
+	for (size_t t = 0; t < nt && b.frame_node; t++)
+		free(b.frame_node[t]);
+	free(b.frame_node);
+	free(b.thread_node);
+	free(b.reg_node);
+	free(b.tls_node);
+	free(b.module_node);
+	free(b.mapping_node);
+	free(leaf);
+	return err;
+}
+
+/*
+ * The combined CSR: each object's edges, then the virtual edges (tree edges
+ * between root nodes, leaf -> object, leaked -> leak roots).
+ */
+static struct cprof_error *combined_graph(const struct cprof_graph *g,
+					  const struct cprof_leaks *lk,
+					  const struct cprof_retention *rt,
+					  const uint32_t *leaf,
+					  uint64_t **row_ret, uint32_t **dst_ret)
+{
+	uint32_t n = g->n, nv = (uint32_t)rt->n_nodes;
+	size_t nve = (nv ? nv - 1 : 0) + g->n_root_refs + lk->n_roots;
+	struct vedge *ve = malloc((nve ? nve : 1) * sizeof(*ve));
+	uint64_t *row = malloc(((size_t)n + nv + 1) * sizeof(*row));
+	uint32_t *dst = malloc((g->n_edges + nve + 1) * sizeof(*dst));
+	if (!ve || !row || !dst) {
+		free(ve);
+		free(row);
+		free(dst);
+		return &cprof_enomem;
+	}
+	size_t k = 0;
+	for (uint32_t i = 1; i < nv; i++)
+		ve[k++] = (struct vedge){ n + rt->nodes[i].parent, n + i };
+	for (size_t i = 0; i < g->n_root_refs; i++)
+		ve[k++] = (struct vedge){ n + leaf[i], g->root_refs[i].dst };
+	for (size_t i = 0; i < lk->n_roots; i++)
+		ve[k++] = (struct vedge){ n + 1, lk->roots[i].id };
+	qsort(ve, k, sizeof(*ve), vedge_cmp);
+	memcpy(row, g->row, ((size_t)n + 1) * sizeof(*row));
+	memcpy(dst, g->dst, g->n_edges * sizeof(*dst));
+	uint64_t e = g->n_edges;
+	size_t j = 0;
+	for (uint32_t v = n; v < n + nv; v++) {
+		row[v] = e;
+		while (j < k && ve[j].src == v)
+			dst[e++] = ve[j++].dst;
+	}
+	row[n + nv] = e;
+	free(ve);
+	*row_ret = row;
+	*dst_ret = dst;
+	return NULL;
+}
+
+/* ---- shortest paths ---- */
+
+/* BFS from the root slots: distance 1 for what a root points to. */
+static struct cprof_error *shortest_paths(const struct cprof_graph *g,
+					  struct cprof_retention *rt)
+{
+	uint32_t n = g->n;
+	uint32_t *queue = malloc((n ? n : 1) * sizeof(*queue));
+	if (!queue)
+		return &cprof_enomem;
+	size_t head = 0, tail = 0;
+	for (size_t i = 0; i < g->n_root_refs; i++) {
+		uint32_t v = g->root_refs[i].dst;
+		if (rt->distance[v] != NONE)
+			continue;
+		rt->distance[v] = 1;
+		rt->path_root_ref[v] = (uint32_t)i;
+		queue[tail++] = v;
+	}
+	while (head < tail) {
+		uint32_t v = queue[head++];
+		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++) {
+			uint32_t w = g->dst[e];
+			if (rt->distance[w] != NONE)
+				continue;
+			rt->distance[w] = rt->distance[v] + 1;
+			rt->path_parent[w] = v;
+			queue[tail++] = w;
+		}
+	}
+	free(queue);
+	return NULL;
+}
+
+struct cprof_error *cprof_retention_compute(struct cprof_core *core,
+					    const struct cprof_object *objs,
+					    const struct cprof_roots *rs,
+					    const struct cprof_graph *g,
+					    const struct cprof_leaks *lk,
+					    struct cprof_retention *rt)
+{
+	double t0 = cprof_now();
+	struct cprof_error *err;
+	uint32_t n = g->n;
+	memset(rt, 0, sizeof(*rt));
+	uint32_t *leaf = NULL;
+	if ((err = build_nodes(core, rs, g, rt, &leaf)))
+		goto fail;
+	uint32_t nv = (uint32_t)rt->n_nodes, total = n + nv;
+	if (total < n) {
+		err = &cprof_enomem;
+		goto fail;
+	}
+	uint64_t *row;
+	uint32_t *dst;
+	err = combined_graph(g, lk, rt, leaf, &row, &dst);
+	free(leaf);
+	if (err)
+		goto fail;
+	uint32_t *idom = malloc((size_t)total * sizeof(*idom));
+	uint32_t *order = malloc((size_t)total * sizeof(*order));
+	uint32_t n_order = 0;
+	if (!idom || !order) {
+		free(idom);
+		free(order);
+		free(row);
+		free(dst);
+		err = &cprof_enomem;
+		goto fail;
+	}
+	struct cprof_csr csr = { total, row, dst };
+	err = cprof_dominators(&csr, n /* the super-root */, idom, order, &n_order);
+	free(row);
+	free(dst);
+	if (err) {
+		free(idom);
+		free(order);
+		goto fail;
+	}
+
+	rt->idom = malloc((n ? n : 1) * sizeof(*rt->idom));
+	rt->retaining = malloc((n ? n : 1) * sizeof(*rt->retaining));
+	rt->retained_bytes = calloc(total ? total : 1, sizeof(*rt->retained_bytes));
+	rt->retained_count = calloc(total ? total : 1, sizeof(*rt->retained_count));
+	rt->distance = malloc((n ? n : 1) * sizeof(*rt->distance));
+	rt->path_parent = malloc((n ? n : 1) * sizeof(*rt->path_parent));
+	rt->path_root_ref = malloc((n ? n : 1) * sizeof(*rt->path_root_ref));
+	if (!rt->idom || !rt->retaining || !rt->retained_bytes ||
+	    !rt->retained_count || !rt->distance || !rt->path_parent ||
+	    !rt->path_root_ref) {
+		free(idom);
+		free(order);
+		err = &cprof_enomem;
+		goto fail;
+	}
+	memset(rt->idom, 0xff, n * sizeof(*rt->idom));
+	memset(rt->retaining, 0xff, n * sizeof(*rt->retaining));
+	memset(rt->distance, 0xff, n * sizeof(*rt->distance));
+	memset(rt->path_parent, 0xff, n * sizeof(*rt->path_parent));
+	memset(rt->path_root_ref, 0xff, n * sizeof(*rt->path_root_ref));
+
+	/* Retained sizes: children before parents (reverse preorder). */
+	for (uint32_t i = n_order; i-- > 1;) {
+		uint32_t v = order[i], p = idom[v];
+		if (v < n) {
+			rt->retained_bytes[v] += objs[v].size;
+			rt->retained_count[v] += 1;
+		}
+		rt->retained_bytes[p] += rt->retained_bytes[v];
+		rt->retained_count[p] += rt->retained_count[v];
+	}
+	/* Retaining roots: parents before children (preorder). */
+	for (uint32_t i = 1; i < n_order; i++) {
+		uint32_t v = order[i], p = idom[v];
+		if (v >= n)
+			continue;
+		if (p < n) {
+			rt->idom[v] = p;
+			rt->retaining[v] = rt->retaining[p];
+		} else if (p != n) {
+			rt->retaining[v] = p - n;   /* a root node below the super-root */
+		}
+	}
+	for (uint32_t i = 0; i < nv; i++) {
+		rt->nodes[i].retained_bytes = rt->retained_bytes[n + i];
+		rt->nodes[i].retained_count = rt->retained_count[n + i];
+	}
+	free(idom);
+	free(order);
+	if ((err = shortest_paths(g, rt)))
+		goto fail;
+	rt->t_retention = cprof_now() - t0;
+	return NULL;
+fail:
+	cprof_retention_deinit(rt);
+	return err;
+}
+
+void cprof_retention_deinit(struct cprof_retention *rt)
+{
+	free(rt->nodes);
+	free(rt->idom);
+	free(rt->retaining);
+	free(rt->retained_bytes);
+	free(rt->retained_count);
+	free(rt->distance);
+	free(rt->path_parent);
+	free(rt->path_root_ref);
+	memset(rt, 0, sizeof(*rt));
+}
