@@ -119,6 +119,11 @@ if [ -e "$SRC/heap.c" ]; then
 	fi
 fi
 
+# blocks: struct block held by a global, a thread's local, both, and leaked (retention oracle).
+if needs_build "$OUT/blocks" "$SRC/blocks.c" "$H" "$SELF"; then
+	run blocks "$OUT/blocks" $CC $COMMON -pie -fPIE -pthread "$SRC/blocks.c" -o "$OUT/blocks.tmp"
+fi
+
 # bigheap: a large pointer graph for bench/ (not used by the tests).
 if needs_build "$OUT/bigheap" "$SRC/bigheap.c" "$SELF"; then
 	run bigheap "$OUT/bigheap" $CC -g -O1 -Wall "$SRC/bigheap.c" -o "$OUT/bigheap.tmp"

@@ -1,0 +1,208 @@
+/* blocks: who retains which `struct block`, known by construction.
+ *
+ * Usage: blocks MANIFEST_PATH
+ *
+ *   1000 blocks held by the global `block_cache` (through an array it points to),
+ *    500 held by a local of worker_blocks, on a worker thread's stack (also
+ *        through an array),
+ *    200 reachable from both arrays: shared, retained by no single root,
+ *    100 leaked.
+ * Every block owns a payload that nothing else points to, so a block retains
+ * itself and its payload.  The manifest lists every block with its group and
+ * the usable sizes (corpus/README.md protocol; threads, then "blocks").
+ * Addresses the program must remember are kept complemented (~p), so that its
+ * own bookkeeping holds no pointer; dead stack is zeroed before parking.
+ */
+/* corpus.h is a kit: this program uses part of it. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "corpus.h"
+
+#include <malloc.h>
+
+enum { N_CACHE = 1000, N_WORKER = 500, N_SHARED = 200, N_LEAKED = 100 };
+enum { N_ALL = N_CACHE + N_WORKER + N_SHARED + N_LEAKED };
+
+struct block {
+	struct block *next;
+	char *payload;
+	long id;
+	long group;
+	char tag[8];
+};                              /* 40 bytes: malloc_usable_size 40 */
+
+enum group { G_CACHE, G_WORKER, G_SHARED, G_LEAKED };
+static const char *const group_names[] = { "cache", "worker", "shared", "leaked" };
+
+struct block **block_cache;     /* the global that holds the cache */
+
+/* Bookkeeping, complemented. */
+static uintptr_t rec_block[N_ALL], rec_payload[N_ALL];
+static size_t rec_bsize[N_ALL], rec_psize[N_ALL];
+static int rec_group[N_ALL];
+static uintptr_t rec_cache_array, rec_worker_array;
+static size_t rec_cache_array_size, rec_worker_array_size;
+static pid_t worker_tid;
+static int pipefd[2];
+
+static uintptr_t hide(const void *p) { return ~(uintptr_t)p; }
+static void *unhide(uintptr_t v) { return (void *)~v; }
+
+static CORPUS_NOINLINE struct block *make_block(int i, int group)
+{
+	struct block *b = malloc(sizeof(*b));
+	size_t psize = 24 + 16 * (size_t)(i % 10);
+	char *p = malloc(psize);
+	if (!b || !p)
+		corpus_die("malloc");
+	memset(p, 'a' + group, psize);
+	memset(b, 0, sizeof(*b));
+	b->payload = p;
+	b->id = i;
+	b->group = group;
+	memcpy(b->tag, "block", 6);
+	rec_block[i] = hide(b);
+	rec_payload[i] = hide(p);
+	rec_bsize[i] = malloc_usable_size(b);
+	rec_psize[i] = malloc_usable_size(p);
+	rec_group[i] = group;
+	return b;
+}
+
+/* Overwrites dead stack below the caller, so no stale pointer survives. */
+static CORPUS_NOINLINE void clear_stack(void)
+{
+	volatile char buf[65536];
+	memset((char *)buf, 0, sizeof(buf));
+}
+
+/*
+ * The threads park in raw system calls with the general registers and the
+ * dead stack cleared: a leftover copy of an array pointer (in a register, or
+ * pushed below the stack pointer by a libc call) would be a second root for
+ * it, and its thread rather than its frame would retain the blocks.  rbx and
+ * r12-r15 are callee-saved, but nothing returns from here: nobody misses them.
+ */
+#define SCRUB_REGISTERS() \
+	asm volatile("xor %%ebx, %%ebx\n\txor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\t" \
+		     "xor %%r10d, %%r10d\n\txor %%r12d, %%r12d\n\txor %%r13d, %%r13d\n\t" \
+		     "xor %%r14d, %%r14d\n\txor %%r15d, %%r15d" ::: "memory")
+
+static CORPUS_NOINLINE long park_in_read(void)
+{
+	static char c;
+	long ret;
+	SCRUB_REGISTERS();
+	clear_stack();
+	asm volatile("xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\tsyscall"
+		     : "=a"(ret)
+		     : "a"((long)SYS_read), "D"((long)pipefd[0]), "S"(&c), "d"(1L)
+		     : "rcx", "r11", "r8", "r9", "r10", "memory");
+	for (;;)
+		pause();
+	return ret;
+}
+
+static CORPUS_NOINLINE long park_blocks_main(void)
+{
+	long ret;
+	SCRUB_REGISTERS();
+	clear_stack();
+	asm volatile("xor %%edx, %%edx\n\txor %%esi, %%esi\n\txor %%edi, %%edi\n\t"
+		     "xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\tsyscall"
+		     : "=a"(ret) : "a"((long)SYS_pause)
+		     : "rcx", "r11", "rdx", "rsi", "rdi", "r8", "r9", "r10", "memory");
+	for (;;)
+		pause();
+	return ret;
+}
+
+static CORPUS_NOINLINE long worker_blocks(void)
+{
+	static const char *const funcs[] = { "park_in_read", "worker_blocks", NULL };
+	static const long sys[] = { SYS_read, -1 };
+	corpus_add_thread(1, funcs, sys);
+	worker_tid = corpus_gettid();
+	/* The local that holds this thread's blocks. */
+	struct block **volatile mine = malloc((N_WORKER + N_SHARED) * sizeof(*mine));
+	if (!mine)
+		corpus_die("malloc");
+	rec_worker_array = hide((void *)mine);
+	rec_worker_array_size = malloc_usable_size((void *)mine);
+	for (int i = 0; i < N_WORKER; i++)
+		mine[i] = unhide(rec_block[N_CACHE + i]);
+	for (int i = 0; i < N_SHARED; i++)
+		mine[N_WORKER + i] = unhide(rec_block[N_CACHE + N_WORKER + i]);
+	corpus_thread_ready();
+	long r = park_in_read();
+	return r + (long)(uintptr_t)mine[0];
+}
+
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	worker_blocks();
+	return NULL;
+}
+
+static CORPUS_NOINLINE void build(void)
+{
+	for (int i = 0; i < N_ALL; i++) {
+		int g = i < N_CACHE ? G_CACHE : i < N_CACHE + N_WORKER ? G_WORKER :
+			i < N_CACHE + N_WORKER + N_SHARED ? G_SHARED : G_LEAKED;
+		make_block(i, g);
+	}
+	block_cache = malloc((N_CACHE + N_SHARED) * sizeof(*block_cache));
+	if (!block_cache)
+		corpus_die("malloc");
+	rec_cache_array = hide(block_cache);
+	rec_cache_array_size = malloc_usable_size(block_cache);
+	for (int i = 0; i < N_CACHE; i++)
+		block_cache[i] = unhide(rec_block[i]);
+	for (int i = 0; i < N_SHARED; i++)
+		block_cache[N_CACHE + i] = unhide(rec_block[N_CACHE + N_WORKER + i]);
+	/* the leaked ones: nothing keeps them */
+}
+
+static const char *manifest_path;
+
+static void put_blocks(void)
+{
+	corpus_put(",\n  \"worker_tid\": %d", (int)worker_tid);
+	corpus_put(",\n  \"cache_array\": {\"addr\": \"0x%lx\", \"usable\": %zu}",
+		   (unsigned long)unhide(rec_cache_array), rec_cache_array_size);
+	corpus_put(",\n  \"worker_array\": {\"addr\": \"0x%lx\", \"usable\": %zu}",
+		   (unsigned long)unhide(rec_worker_array), rec_worker_array_size);
+	corpus_put(",\n  \"blocks\": [");
+	for (int i = 0; i < N_ALL; i++)
+		corpus_put("%s\n    {\"addr\": \"0x%lx\", \"usable\": %zu, \"payload\": \"0x%lx\", "
+			   "\"payload_usable\": %zu, \"group\": \"%s\"}",
+			   i ? "," : "", (unsigned long)unhide(rec_block[i]), rec_bsize[i],
+			   (unsigned long)unhide(rec_payload[i]), rec_psize[i],
+			   group_names[rec_group[i]]);
+	corpus_put("\n  ]");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: blocks MANIFEST_PATH\n");
+		return 3;
+	}
+	manifest_path = argv[1];
+	static const char *const funcs[] = { "park_blocks_main", "main", NULL };
+	static const long sys[] = { SYS_pause, -1 };
+	corpus_add_thread(0, funcs, sys);
+	if (pipe(pipefd) < 0)
+		corpus_die("pipe");
+	build();
+	clear_stack();
+	pthread_t t;
+	if (pthread_create(&t, NULL, worker_main, NULL))
+		corpus_die("pthread_create");
+	corpus_wait_ready(1);
+	corpus_wait_blocked();
+	clear_stack();
+	corpus_write_manifest_with(manifest_path, "blocks", put_blocks);
+	clear_stack();
+	return (int)park_blocks_main();
+}

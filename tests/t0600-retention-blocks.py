@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""t0600: dominators and retention, exact by construction (corpus/blocks.c).
+
+1000 `struct block` held by the global block_cache (through an array), 500 by a local
+of worker_blocks on a worker thread (through an array), 200 reachable from both
+arrays, 100 leaked; each block owns a payload nothing else points to.  In cprof.db:
+  - a cache block is retained by the root node `blocks!block_cache` (a global), a
+    worker block by the frame `thread T frame N worker_blocks (blocks.c:L)`, a shared
+    block by no single root (retaining_root NULL), a leaked one by the `leaked` node;
+  - each block retains exactly itself and its payload (bytes and count), its payload's
+    idom is the block, and a cache or worker block's idom is its array (a shared one
+    has none);
+  - the root nodes retain exactly the array plus its own blocks and payloads;
+  - root distances: 2 for blocks (root -> array -> block), 3 for payloads, with the
+    shortest-path parent the array;
+for both the kernel's and gcore's core.
+"""
+import os
+import re
+import sqlite3
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+
+def run(dumper):
+    c = corpus_core("blocks", (), dumper=dumper)
+    m = c.manifest
+    db = os.path.join(c.dir, "t0600.db")
+    cprof("analyze", c.core, c.exe, "--db", db)
+    con = sqlite3.connect(db)
+    obj = {}
+    for row in con.execute(
+            "SELECT id, addr, size, idom, retained_bytes, retained_count, retaining_root,"
+            " root_distance, path_parent, leak FROM object WHERE state = 'used'"):
+        obj[row[1]] = row
+    nodes = {r[0]: r for r in con.execute(
+        "SELECT id, kind, name, retained_bytes, retained_count FROM root_node")}
+    cache_arr = obj.get(parse_addr(m["cache_array"]["addr"]))
+    work_arr = obj.get(parse_addr(m["worker_array"]["addr"]))
+    if not check(cache_arr and work_arr, "the two arrays are objects"):
+        return
+    frame_re = re.compile(r"thread %d frame \d+ worker_blocks \(blocks\.c:\d+\)" % m["worker_tid"])
+    sums = {"cache": [0, 0], "worker": [0, 0]}
+    bad = {}
+
+    def wrong(what, b, got):
+        bad.setdefault(what, []).append((b["addr"], got))
+
+    for b in m["blocks"]:
+        o = obj.get(parse_addr(b["addr"]))
+        p = obj.get(parse_addr(b["payload"]))
+        if not o or not p:
+            wrong("block or payload is an object", b, None)
+            continue
+        g = b["group"]
+        own = b["usable"] + b["payload_usable"]
+        if (o[4], o[5]) != (own, 2):
+            wrong("retains itself and its payload", b, (o[4], o[5]))
+        if p[3] != o[0]:
+            wrong("the payload's idom is its block", b, p[3])
+        node = nodes.get(o[6]) if o[6] is not None else None
+        if g == "cache":
+            if not node or node[1:3] != ("global", "blocks!block_cache"):
+                wrong("cache blocks are retained by blocks!block_cache", b, node)
+            if o[3] != cache_arr[0]:
+                wrong("a cache block's idom is the cache array", b, o[3])
+        elif g == "worker":
+            if not node or node[1] != "frame" or not frame_re.fullmatch(node[2]):
+                wrong("worker blocks are retained by the frame of worker_blocks", b, node)
+            if o[3] != work_arr[0]:
+                wrong("a worker block's idom is its array", b, o[3])
+        elif g == "shared":
+            if o[6] is not None or o[3] is not None:
+                wrong("shared blocks have no retaining root and no object idom", b, (o[6], o[3]))
+        elif g == "leaked":
+            if o[6] != 1 or o[9] != "direct":
+                wrong("leaked blocks are direct leaks retained by the leaked node", b, (o[6], o[9]))
+        if g in ("cache", "worker", "shared"):
+            arr = cache_arr if g != "worker" else work_arr
+            if o[7] != 2 or p[7] != 3:
+                wrong("root distance 2 for a block, 3 for its payload", b, (o[7], p[7]))
+            if g != "shared" and o[8] != arr[0]:
+                wrong("the shortest path comes through the array", b, o[8])
+        if g in sums:
+            sums[g][0] += own
+            sums[g][1] += 2
+    for what, items in sorted(bad.items()):
+        check(False, "%s: %d blocks wrong, e.g. %s" % (what, len(items), items[:2]))
+    check(not bad, "all %d blocks are retained as constructed" % len(m["blocks"]))
+
+    for g, arr, pred in (("cache", cache_arr, lambda n: n[2] == "blocks!block_cache"),
+                         ("worker", work_arr, lambda n: bool(frame_re.fullmatch(n[2])))):
+        found = [n for n in nodes.values() if pred(n)]
+        if check(len(found) == 1, "one root node for the %s blocks" % g):
+            check_eq((found[0][3], found[0][4]), (arr[2] + sums[g][0], 1 + sums[g][1]),
+                     "the %s root node retains its array, blocks and payloads" % g)
+    leaked = con.execute("SELECT sum(size), count(*) FROM object WHERE leak IS NOT NULL").fetchone()
+    check_eq((nodes[1][3], nodes[1][4]), (leaked[0], leaked[1]),
+             "the leaked node retains every leaked chunk")
+    con.close()
+
+
+for d in available_dumpers():
+    with case(d):
+        run(d)
+if REQUIRE_ALL and len(available_dumpers()) < 2:
+    fail("both the kernel and gcore dumpers are required (CPROF_REQUIRE_ALL=1)")
+finish()
