@@ -43,6 +43,12 @@ static const struct cmd_struct commands[] = {
 	  "the process in a core: threads, backtraces, mappings, modules" },
 	{ "leaks", cmd_leaks, CMD_READS_DB,
 	  "leaked memory, grouped by leak root" },
+	{ "top", cmd_top, CMD_READS_DB,
+	  "what retains the most memory: roots and objects, with suspects" },
+	{ "show", cmd_show, CMD_READS_DB,
+	  "one object: size, pointers in and out, dominators, retained size" },
+	{ "path", cmd_path, CMD_READS_DB,
+	  "how an object is reached from a root (shortest path)" },
 	{ "read", cmd_read, CMD_NEEDS_CORE,
 	  "dump memory of the process, saying where each byte comes from" },
 };

@@ -102,6 +102,41 @@ def run(dumper):
              "the leaked node retains every leaked chunk")
     con.close()
 
+    # The commands over the database: top, show, path.
+    top = cprof("top", "--db", db, "--json", json=True)
+    first = top["objects"][0] if top.get("objects") else {}
+    check_eq(parse_addr(first.get("addr", "0x0")), cache_arr[1],
+             "top: the object retaining the most is the cache array")
+    check(first.get("suspect") is True, "top: it is a suspect (over 10% of the heap)")
+    acc = first.get("accumulation_point") or {}
+    check_eq((parse_addr(acc.get("addr", "0x0")), acc.get("children")), (cache_arr[1], 1000),
+             "top: its accumulation point is the array itself, over its 1000 own blocks "
+             "(the 200 shared ones are not its alone)")
+    roots = {r["name"]: r for r in top.get("roots", [])}
+    check("blocks!block_cache" in roots and roots["blocks!block_cache"]["suspect"],
+          "top: blocks!block_cache is a suspect root")
+
+    b = [x for x in m["blocks"] if x["group"] == "cache"][7]
+    show = cprof("show", "--db", db, "%#x" % (parse_addr(b["addr"]) + 5), "--json", json=True)
+    chain = [d.get("name") or d.get("addr") for d in show.get("dominators", [])]
+    check_eq(chain, [m["cache_array"]["addr"], "blocks!block_cache", "blocks", "all roots"],
+             "show: a cache block's dominators, up to the super-root")
+    check_eq(show.get("retained_bytes"), b["usable"] + b["payload_usable"], "show: retained bytes")
+    check_eq(show.get("pointers_in", {}).get("total"), 1, "show: one pointer in (the array)")
+
+    p = cprof("path", "--db", db, b["payload"], "--json", json=True)
+    check_eq(p.get("root"), "blocks!block_cache+0x0", "path: from the global")
+    check_eq([parse_addr(x["addr"]) for x in p.get("path", [])],
+             [cache_arr[1], parse_addr(b["addr"]), parse_addr(b["payload"])],
+             "path: array -> block -> payload")
+    w = [x for x in m["blocks"] if x["group"] == "worker"][3]
+    p = cprof("path", "--db", db, w["addr"], "--json", json=True)
+    check(bool(frame_re.fullmatch(p.get("root", ""))), "path: a worker block from its frame (%s)"
+          % p.get("root"))
+    lk = [x for x in m["blocks"] if x["group"] == "leaked"][0]
+    rc, out, err = cprof("path", "--db", db, lk["addr"], expect_rc=1)
+    check("leaked" in err, "path: a leaked block has no path, and says why")
+
 
 for d in available_dumpers():
     with case(d):

@@ -16,6 +16,7 @@
 #ifndef CPROF_STORE_H
 #define CPROF_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cprof/core.h"
@@ -98,5 +99,77 @@ struct cprof_error *cprof_query_leaks(struct sqlite3 *db, const char *path,
 				      struct cprof_leak_totals *totals,
 				      struct cprof_leak_row **ret, size_t *n_ret);
 void cprof_leak_rows_free(struct cprof_leak_row *rows, size_t n);
+
+/* ---- objects, for top / show / path / histogram (src/store/query.c) ---- */
+
+/* One object row; NULL columns are UINT64_MAX (ids, distances) or 0. */
+struct cprof_obj_row {
+	uint64_t id, addr, size;
+	char state[8];
+	char leak[12];             /* "", "direct", "indirect" */
+	int reachable;             /* -1 NULL */
+	uint64_t idom, retained_bytes, retained_count, retaining_root;
+	uint64_t root_distance, path_parent, path_root_ref;
+};
+
+struct cprof_node_row {
+	uint64_t id, parent, retained_bytes, retained_count;
+	char kind[16];
+	char name[256];
+};
+
+struct cprof_ref_row {
+	uint64_t other;            /* the object at the other end */
+	uint64_t other_addr, other_size;
+	uint64_t src_offset, dst_offset;
+};
+
+struct cprof_slot_row {
+	uint64_t id, slot, dst_offset;
+	char slot_name[320];
+	char root_kind[16];
+};
+
+enum { CPROF_NONE_ID = UINT64_MAX };
+
+/* "0x7f..." (an address inside an object) or a decimal id. */
+struct cprof_error *cprof_query_object(struct sqlite3 *db, const char *path,
+				       const char *spec, struct cprof_obj_row *ret);
+struct cprof_error *cprof_query_object_id(struct sqlite3 *db, const char *path,
+					  uint64_t id, struct cprof_obj_row *ret);
+struct cprof_error *cprof_query_node(struct sqlite3 *db, const char *path,
+				     uint64_t id, struct cprof_node_row *ret);
+/* The objects retaining the most, and the used bytes of the heap. */
+struct cprof_error *cprof_query_top(struct sqlite3 *db, const char *path,
+				    size_t limit, struct cprof_obj_row **ret,
+				    size_t *n_ret, uint64_t *heap_bytes);
+/* The root nodes (not super, not leaked) retaining the most. */
+struct cprof_error *cprof_query_top_nodes(struct sqlite3 *db, const char *path,
+					  size_t limit, struct cprof_node_row **ret,
+					  size_t *n_ret);
+/* The biggest child in the dominator tree of object id (node: of a root
+ * node when is_node), and how many children there are. */
+struct cprof_error *cprof_query_biggest_child(struct sqlite3 *db, const char *path,
+					      uint64_t id, bool is_node,
+					      struct cprof_obj_row *ret,
+					      uint64_t *n_children);
+/* The root node below node id retaining the most (ret->id CPROF_NONE_ID: none). */
+struct cprof_error *cprof_query_biggest_child_node(struct sqlite3 *db, const char *path,
+						   uint64_t id, struct cprof_node_row *ret);
+/* Pointers out of (out = true) or into an object, at most limit, and the total. */
+struct cprof_error *cprof_query_refs(struct sqlite3 *db, const char *path,
+				     uint64_t id, bool out, size_t limit,
+				     struct cprof_ref_row **ret, size_t *n_ret,
+				     uint64_t *total);
+/* Root slots pointing into an object. */
+struct cprof_error *cprof_query_slots(struct sqlite3 *db, const char *path,
+				      uint64_t id, size_t limit,
+				      struct cprof_slot_row **ret, size_t *n_ret);
+struct cprof_error *cprof_query_slot(struct sqlite3 *db, const char *path,
+				     uint64_t root_ref, struct cprof_slot_row *ret);
+/* The offset of a pointer from src into dst (the first, by offset). */
+struct cprof_error *cprof_query_edge(struct sqlite3 *db, const char *path,
+				     uint64_t src, uint64_t dst,
+				     uint64_t *src_off, uint64_t *dst_off);
 
 #endif

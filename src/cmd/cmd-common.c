@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cprof/store.h"
 
 bool core_args_option(struct core_args *a, int opt, const char *arg)
 {
@@ -111,4 +112,13 @@ bool parse_u64(const char *s, uint64_t *ret)
 		return false;
 	*ret = v;
 	return true;
+}
+
+bool cmd_open_db(const char *path, struct sqlite3 **ret)
+{
+	struct cprof_error *err = cprof_store_open(path, ret);
+	if (!err)
+		return true;
+	cmd_report_error(err);
+	return false;
 }

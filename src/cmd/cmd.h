@@ -26,6 +26,14 @@ int cmd_analyze(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_read(int argc, char **argv);
 int cmd_leaks(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_path(int argc, char **argv);
+
+struct sqlite3;
+/* Opens a cprof.db for a query command; prints the error and returns false
+ * on failure. */
+bool cmd_open_db(const char *path, struct sqlite3 **ret);
 
 /* Options of every command that opens a core: CORE [EXE] and these. */
 struct core_args {

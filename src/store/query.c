@@ -108,3 +108,343 @@ void cprof_leak_rows_free(struct cprof_leak_row *rows, size_t n)
 		free(rows[i].pointers);
 	free(rows);
 }
+
+/* ---- objects, root nodes, references ---- */
+
+#define OBJ_COLUMNS \
+	"id, addr, size, state, coalesce(leak, ''), coalesce(reachable, -1), idom," \
+	" retained_bytes, retained_count, retaining_root, root_distance, path_parent," \
+	" path_root_ref"
+
+static uint64_t col_id(sqlite3_stmt *s, int i)
+{
+	return sqlite3_column_type(s, i) == SQLITE_NULL ? CPROF_NONE_ID :
+	       (uint64_t)sqlite3_column_int64(s, i);
+}
+
+static void col_text(sqlite3_stmt *s, int i, char *buf, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	snprintf(buf, size, "%s", t ? (const char *)t : "");
+}
+
+static void read_obj(sqlite3_stmt *s, struct cprof_obj_row *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->id = col_id(s, 0);
+	o->addr = (uint64_t)sqlite3_column_int64(s, 1);
+	o->size = (uint64_t)sqlite3_column_int64(s, 2);
+	col_text(s, 3, o->state, sizeof(o->state));
+	col_text(s, 4, o->leak, sizeof(o->leak));
+	o->reachable = sqlite3_column_int(s, 5);
+	o->idom = col_id(s, 6);
+	o->retained_bytes = (uint64_t)sqlite3_column_int64(s, 7);
+	o->retained_count = (uint64_t)sqlite3_column_int64(s, 8);
+	o->retaining_root = col_id(s, 9);
+	o->root_distance = col_id(s, 10);
+	o->path_parent = col_id(s, 11);
+	o->path_root_ref = col_id(s, 12);
+}
+
+/* Runs sql with up to two integer parameters; calls row() per result row. */
+static struct cprof_error *each_row(sqlite3 *db, const char *path, const char *sql,
+				    int n_params, int64_t p1, int64_t p2,
+				    bool (*row)(sqlite3_stmt *s, void *arg), void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "query");
+	if (n_params >= 1)
+		sqlite3_bind_int64(s, 1, p1);
+	if (n_params >= 2)
+		sqlite3_bind_int64(s, 2, p2);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (!row(s, arg))
+			break;
+	struct cprof_error *err = NULL;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = db_error(db, path, "query");
+	sqlite3_finalize(s);
+	return err;
+}
+
+static bool one_obj(sqlite3_stmt *s, void *arg)
+{
+	struct cprof_obj_row *o = arg;
+	read_obj(s, o);
+	return false;
+}
+
+struct cprof_error *cprof_query_object_id(sqlite3 *db, const char *path,
+					  uint64_t id, struct cprof_obj_row *ret)
+{
+	ret->id = CPROF_NONE_ID;
+	struct cprof_error *err = each_row(db, path,
+		"SELECT " OBJ_COLUMNS " FROM object WHERE id = ?", 1, (int64_t)id, 0,
+		one_obj, ret);
+	if (!err && ret->id == CPROF_NONE_ID)
+		err = cprof_error_create(CPROF_ERROR_USAGE, "%s: no object %llu", path,
+					 (unsigned long long)id);
+	return err;
+}
+
+struct cprof_error *cprof_query_object(sqlite3 *db, const char *path,
+				       const char *spec, struct cprof_obj_row *ret)
+{
+	char *end;
+	bool hex = !strncmp(spec, "0x", 2) || !strncmp(spec, "0X", 2);
+	unsigned long long v = strtoull(spec, &end, hex ? 16 : 10);
+	if (!*spec || *end)
+		return cprof_error_create(CPROF_ERROR_USAGE,
+					  "'%s' is neither an address (0x...) nor an object id",
+					  spec);
+	if (!hex)
+		return cprof_query_object_id(db, path, v, ret);
+	ret->id = CPROF_NONE_ID;
+	struct cprof_error *err = each_row(db, path,
+		"SELECT " OBJ_COLUMNS " FROM object WHERE addr <= ? ORDER BY addr DESC LIMIT 1",
+		1, (int64_t)v, 0, one_obj, ret);
+	if (err)
+		return err;
+	if (ret->id == CPROF_NONE_ID || v >= ret->addr + (ret->size ? ret->size : 1))
+		return cprof_error_create(CPROF_ERROR_USAGE,
+					  "%s: 0x%llx is in no object (of any allocator walked)",
+					  path, v);
+	return NULL;
+}
+
+static void read_node(sqlite3_stmt *s, struct cprof_node_row *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->id = col_id(s, 0);
+	col_text(s, 1, n->kind, sizeof(n->kind));
+	col_text(s, 2, n->name, sizeof(n->name));
+	n->parent = col_id(s, 3);
+	n->retained_bytes = (uint64_t)sqlite3_column_int64(s, 4);
+	n->retained_count = (uint64_t)sqlite3_column_int64(s, 5);
+}
+
+static bool one_node(sqlite3_stmt *s, void *arg)
+{
+	read_node(s, arg);
+	return false;
+}
+
+struct cprof_error *cprof_query_node(sqlite3 *db, const char *path, uint64_t id,
+				     struct cprof_node_row *ret)
+{
+	ret->id = CPROF_NONE_ID;
+	struct cprof_error *err = each_row(db, path,
+		"SELECT id, kind, name, parent_id, retained_bytes, retained_count"
+		" FROM root_node WHERE id = ?", 1, (int64_t)id, 0, one_node, ret);
+	if (!err && ret->id == CPROF_NONE_ID)
+		err = cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: no root node %llu",
+					 path, (unsigned long long)id);
+	return err;
+}
+
+/* A growable array filled by a row callback. */
+struct rows {
+	void *a;
+	size_t n, cap, size, limit;
+	void (*read)(sqlite3_stmt *s, void *dst);
+	bool oom;
+};
+
+static bool push_row(sqlite3_stmt *s, void *arg)
+{
+	struct rows *r = arg;
+	if (r->limit && r->n >= r->limit)
+		return false;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 16;
+		void *a = realloc(r->a, cap * r->size);
+		if (!a) {
+			r->oom = true;
+			return false;
+		}
+		r->a = a;
+		r->cap = cap;
+	}
+	r->read(s, (char *)r->a + r->n * r->size);
+	r->n++;
+	return true;
+}
+
+static void read_obj_v(sqlite3_stmt *s, void *dst) { read_obj(s, dst); }
+static void read_node_v(sqlite3_stmt *s, void *dst) { read_node(s, dst); }
+
+static struct cprof_error *collect(sqlite3 *db, const char *path, const char *sql,
+				   int n_params, int64_t p1, int64_t p2,
+				   struct rows *r, void **ret, size_t *n_ret)
+{
+	struct cprof_error *err = each_row(db, path, sql, n_params, p1, p2, push_row, r);
+	if (!err && r->oom)
+		err = &cprof_enomem;
+	if (err) {
+		free(r->a);
+		return err;
+	}
+	*ret = r->a;
+	*n_ret = r->n;
+	return NULL;
+}
+
+struct cprof_error *cprof_query_top(sqlite3 *db, const char *path, size_t limit,
+				    struct cprof_obj_row **ret, size_t *n_ret,
+				    uint64_t *heap_bytes)
+{
+	sqlite3_stmt *s;
+	*heap_bytes = 0;
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(sum(size), 0) FROM object WHERE reachable IS NOT NULL",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "heap size");
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*heap_bytes = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	struct rows r = { .size = sizeof(struct cprof_obj_row), .read = read_obj_v };
+	return collect(db, path,
+		       "SELECT " OBJ_COLUMNS " FROM object WHERE retained_bytes IS NOT NULL"
+		       " ORDER BY retained_bytes DESC, id LIMIT ?", 1, (int64_t)limit, 0,
+		       &r, (void **)ret, n_ret);
+}
+
+struct cprof_error *cprof_query_top_nodes(sqlite3 *db, const char *path,
+					  size_t limit, struct cprof_node_row **ret,
+					  size_t *n_ret)
+{
+	struct rows r = { .size = sizeof(struct cprof_node_row), .read = read_node_v };
+	return collect(db, path,
+		       "SELECT id, kind, name, parent_id, retained_bytes, retained_count"
+		       " FROM root_node WHERE id > 1 AND retained_bytes > 0"
+		       " ORDER BY retained_bytes DESC, id LIMIT ?", 1, (int64_t)limit, 0,
+		       &r, (void **)ret, n_ret);
+}
+
+static bool count_row(sqlite3_stmt *s, void *arg)
+{
+	*(uint64_t *)arg = (uint64_t)sqlite3_column_int64(s, 0);
+	return false;
+}
+
+struct cprof_error *cprof_query_biggest_child(sqlite3 *db, const char *path,
+					      uint64_t id, bool is_node,
+					      struct cprof_obj_row *ret,
+					      uint64_t *n_children)
+{
+	const char *where = is_node ? "idom IS NULL AND retaining_root = ?" : "idom = ?";
+	char sql[512];
+	ret->id = CPROF_NONE_ID;
+	*n_children = 0;
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM object WHERE %s", where);
+	struct cprof_error *err = each_row(db, path, sql, 1, (int64_t)id, 0, count_row,
+					   n_children);
+	if (err)
+		return err;
+	snprintf(sql, sizeof(sql), "SELECT " OBJ_COLUMNS " FROM object WHERE %s"
+		 " ORDER BY retained_bytes DESC, id LIMIT 1", where);
+	return each_row(db, path, sql, 1, (int64_t)id, 0, one_obj, ret);
+}
+
+static void read_ref_out(sqlite3_stmt *s, void *dst)
+{
+	struct cprof_ref_row *r = dst;
+	r->other = col_id(s, 0);
+	r->other_addr = (uint64_t)sqlite3_column_int64(s, 1);
+	r->other_size = (uint64_t)sqlite3_column_int64(s, 2);
+	r->src_offset = (uint64_t)sqlite3_column_int64(s, 3);
+	r->dst_offset = (uint64_t)sqlite3_column_int64(s, 4);
+}
+
+struct cprof_error *cprof_query_refs(sqlite3 *db, const char *path, uint64_t id,
+				     bool out, size_t limit, struct cprof_ref_row **ret,
+				     size_t *n_ret, uint64_t *total)
+{
+	struct cprof_error *err = each_row(db, path,
+		out ? "SELECT count(*) FROM ref WHERE src = ?" :
+		      "SELECT count(*) FROM ref WHERE dst = ?",
+		1, (int64_t)id, 0, count_row, total);
+	if (err)
+		return err;
+	struct rows r = { .size = sizeof(struct cprof_ref_row), .read = read_ref_out };
+	return collect(db, path, out ?
+		       "SELECT o.id, o.addr, o.size, f.src_offset, f.dst_offset FROM ref f"
+		       " JOIN object o ON o.id = f.dst WHERE f.src = ? ORDER BY f.src_offset LIMIT ?" :
+		       "SELECT o.id, o.addr, o.size, f.src_offset, f.dst_offset FROM ref f"
+		       " JOIN object o ON o.id = f.src WHERE f.dst = ? ORDER BY o.addr LIMIT ?",
+		       2, (int64_t)id, (int64_t)limit, &r, (void **)ret, n_ret);
+}
+
+static void read_slot(sqlite3_stmt *s, void *dst)
+{
+	struct cprof_slot_row *r = dst;
+	r->id = col_id(s, 0);
+	r->slot = (uint64_t)sqlite3_column_int64(s, 1);
+	r->dst_offset = (uint64_t)sqlite3_column_int64(s, 2);
+	col_text(s, 3, r->slot_name, sizeof(r->slot_name));
+	col_text(s, 4, r->root_kind, sizeof(r->root_kind));
+}
+
+#define SLOT_SQL \
+	"SELECT rr.id, rr.slot, rr.dst_offset, coalesce(rr.slot_name, r.name), r.kind" \
+	" FROM root_ref rr JOIN root r ON r.id = rr.root_id"
+
+struct cprof_error *cprof_query_slots(sqlite3 *db, const char *path, uint64_t id,
+				      size_t limit, struct cprof_slot_row **ret,
+				      size_t *n_ret)
+{
+	struct rows r = { .size = sizeof(struct cprof_slot_row), .read = read_slot };
+	return collect(db, path, SLOT_SQL " WHERE rr.dst = ? ORDER BY rr.id LIMIT ?", 2,
+		       (int64_t)id, (int64_t)limit, &r, (void **)ret, n_ret);
+}
+
+static bool one_slot(sqlite3_stmt *s, void *arg)
+{
+	read_slot(s, arg);
+	return false;
+}
+
+struct cprof_error *cprof_query_slot(sqlite3 *db, const char *path,
+				     uint64_t root_ref, struct cprof_slot_row *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->id = CPROF_NONE_ID;
+	return each_row(db, path, SLOT_SQL " WHERE rr.id = ?", 1, (int64_t)root_ref, 0,
+			one_slot, ret);
+}
+
+struct edge_arg {
+	uint64_t *src_off, *dst_off;
+	bool found;
+};
+
+static bool one_edge(sqlite3_stmt *s, void *arg)
+{
+	struct edge_arg *a = arg;
+	*a->src_off = (uint64_t)sqlite3_column_int64(s, 0);
+	*a->dst_off = (uint64_t)sqlite3_column_int64(s, 1);
+	a->found = true;
+	return false;
+}
+
+struct cprof_error *cprof_query_edge(sqlite3 *db, const char *path, uint64_t src,
+				     uint64_t dst, uint64_t *src_off, uint64_t *dst_off)
+{
+	struct edge_arg a = { src_off, dst_off, false };
+	*src_off = *dst_off = CPROF_NONE_ID;
+	return each_row(db, path,
+			"SELECT src_offset, dst_offset FROM ref WHERE src = ? AND dst = ?"
+			" ORDER BY src_offset LIMIT 1", 2, (int64_t)src, (int64_t)dst,
+			one_edge, &a);
+}
+
+struct cprof_error *cprof_query_biggest_child_node(sqlite3 *db, const char *path,
+						   uint64_t id, struct cprof_node_row *ret)
+{
+	ret->id = CPROF_NONE_ID;
+	return each_row(db, path,
+			"SELECT id, kind, name, parent_id, retained_bytes, retained_count"
+			" FROM root_node WHERE parent_id = ? ORDER BY retained_bytes DESC, id LIMIT 1",
+			1, (int64_t)id, 0, one_node, ret);
+}

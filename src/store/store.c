@@ -597,7 +597,7 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 	struct cprof_error *err = prepare(st, "INSERT INTO root VALUES (?, ?, ?, ?, ?, ?, ?)", &r);
 	if (err)
 		return err;
-	if ((err = prepare(st, "INSERT INTO root_ref VALUES (NULL, ?, ?, ?, ?, ?)", &rr))) {
+	if ((err = prepare(st, "INSERT INTO root_ref VALUES (?, ?, ?, ?, ?, ?)", &rr))) {
 		sqlite3_finalize(r);
 		return err;
 	}
@@ -620,15 +620,17 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 	for (size_t i = 0; !err && i < g->n_root_refs; i++) {
 		const struct cprof_root_ref *ref = &g->root_refs[i];
 		char name[320];
-		bind_u64(rr, 1, ref->root);
-		bind_u64(rr, 2, ref->slot);
+		/* ids are the in-memory indexes: object.path_root_ref uses them */
+		bind_u64(rr, 1, i);
+		bind_u64(rr, 2, ref->root);
+		bind_u64(rr, 3, ref->slot);
 		if (i < (1u << 20)) {
 			cprof_root_slot_name(core, roots, &roots->roots[ref->root],
 					     ref->slot, name, sizeof(name));
-			bind_text(rr, 3, name);
+			bind_text(rr, 4, name);
 		}
-		bind_u64(rr, 4, ref->dst);
-		bind_u64(rr, 5, ref->dst_off);
+		bind_u64(rr, 5, ref->dst);
+		bind_u64(rr, 6, ref->dst_off);
 		err = step(st, rr);
 	}
 	sqlite3_finalize(r);
