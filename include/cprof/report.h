@@ -27,6 +27,8 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const char *db_path, double seconds,
 			       const struct cprof_leak_totals *lt,
 			       const struct cprof_leak_row *rows, size_t n_rows);
+/* The root nodes retaining the most (the summary's "biggest retainers"). */
+void cprof_report_retainers(FILE *out, const struct cprof_analysis *a, size_t limit);
 /* The commands to run next. */
 void cprof_report_next(FILE *out, const char *core, const char *exe,
 		       const char *db);

@@ -12,7 +12,7 @@
 #include "cprof/report.h"
 #include "cprof/store.h"
 
-enum { SUMMARY_LEAK_ROOTS = 5 };
+enum { SUMMARY_LEAK_ROOTS = 5, SUMMARY_RETAINERS = 5 };
 
 static const char usage[] =
 	"cprof-core analyze CORE [EXE] [--db FILE] [--no-refs] [--json] [--sysroot DIR] [--debug-dir DIR]";
@@ -130,6 +130,7 @@ int cmd_analyze(int argc, char **argv)
 			cprof_report_summary(stdout, core, &an, db, a.exe, cprof_now() - t0);
 			printf("\n");
 			cprof_report_leaks(stdout, &lt, rows, n_rows, lt.roots);
+			cprof_report_retainers(stdout, &an, SUMMARY_RETAINERS);
 			cprof_report_next(stdout, core->path, a.exe, db);
 		}
 		cprof_leak_rows_free(rows, n_rows);

@@ -1,6 +1,7 @@
 /*
  * summary.c - the main job's summary and the allocator section of `info`.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cprof/format.h"
@@ -180,6 +181,38 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	(void)exe_arg;
 }
 
+/* The root nodes that retain the most, from the in-memory analysis. */
+void cprof_report_retainers(FILE *out, const struct cprof_analysis *a, size_t limit)
+{
+	const struct cprof_retention *rt = &a->retention;
+	char b1[FMT_BYTES_SIZE];
+	if (!rt->n_nodes)
+		return;
+	uint64_t heap = rt->nodes[0].retained_bytes;
+	/* Selection of the biggest, skipping the super-root and the leaked node. */
+	bool *shown = calloc(rt->n_nodes, sizeof(*shown));
+	if (!shown)
+		return;
+	fprintf(out, "\nbiggest retainers (what each root alone keeps alive)\n");
+	fprintf(out, "%10s %6s %9s  %-10s %s\n", "retained", "heap", "objects", "kind", "root");
+	for (size_t k = 0; k < limit; k++) {
+		size_t best = 0;
+		for (size_t i = 2; i < rt->n_nodes; i++)
+			if (!shown[i] && rt->nodes[i].retained_bytes &&
+			    (!best || rt->nodes[i].retained_bytes > rt->nodes[best].retained_bytes))
+				best = i;
+		if (!best)
+			break;
+		shown[best] = true;
+		const struct cprof_root_node *nd = &rt->nodes[best];
+		fprintf(out, "%10s %5.1f%% %9llu  %-10s %s\n", fmt_bytes(b1, nd->retained_bytes),
+			heap ? 100.0 * (double)nd->retained_bytes / (double)heap : 0.0,
+			(unsigned long long)nd->retained_count,
+			cprof_root_node_kind_name(nd->kind), nd->name);
+	}
+	free(shown);
+}
+
 void cprof_report_next(FILE *out, const char *core, const char *exe,
 		       const char *db)
 {
@@ -187,6 +220,7 @@ void cprof_report_next(FILE *out, const char *core, const char *exe,
 	const char *dbarg = strcmp(db, "cprof.db") ? db : "";
 	fprintf(out, "\nnext\n");
 	fprintf(out, "  every leak root            cprof-core leaks%s%s\n", dbopt, dbarg);
+	fprintf(out, "  what retains the most      cprof-core top%s%s\n", dbopt, dbarg);
 	fprintf(out, "  threads, mappings, modules cprof-core info %s%s%s\n", core,
 		exe ? " " : "", exe ? exe : "");
 	fprintf(out, "  anything, in SQL           sqlite3 %s \"SELECT state, leak, count(*), sum(size) FROM object GROUP BY 1, 2\"\n",
