@@ -249,7 +249,8 @@ static struct cprof_error *combined_graph(const struct cprof_graph *g,
 		ve[k++] = (struct vedge){ n + 1, lk->roots[i].id };
 	qsort(ve, k, sizeof(*ve), vedge_cmp);
 	memcpy(row, g->row, ((size_t)n + 1) * sizeof(*row));
-	memcpy(dst, g->dst, g->n_edges * sizeof(*dst));
+	if (g->n_edges)
+		memcpy(dst, g->dst, g->n_edges * sizeof(*dst));
 	uint64_t e = g->n_edges;
 	size_t j = 0;
 	for (uint32_t v = n; v < n + nv; v++) {

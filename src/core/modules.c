@@ -721,7 +721,8 @@ struct cprof_error *cprof_core_backtrace(struct cprof_core *core, int tid,
 		*ret = malloc((n ? n : 1) * sizeof(**ret));
 		if (!*ret)
 			return &cprof_enomem;
-		memcpy(*ret, u->frames, n * sizeof(**ret));
+		if (n)
+			memcpy(*ret, u->frames, n * sizeof(**ret));
 		*n_ret = n;
 		if (u->error)
 			return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: thread %d: %s",
