@@ -180,5 +180,6 @@ CREATE INDEX object_leak ON object(leak) WHERE leak IS NOT NULL;
 CREATE INDEX ref_dst ON ref(dst);
 CREATE INDEX root_ref_dst ON root_ref(dst);
 CREATE INDEX object_idom ON object(idom);
-CREATE INDEX object_retained ON object(retained_bytes);
+-- No index on retained_bytes: `top` scans once (2 s for 10^7 objects); the
+-- index would cost 16 s to build on every analysis.
 CREATE INDEX frame_thread ON frame(thread_id, depth);
