@@ -127,7 +127,17 @@ CREATE TABLE object (
                                       -- NULL when only the super-root does: shared between roots
   root_distance INTEGER,              -- pointers on a shortest path from a root (1: a root slot points to it)
   path_parent   INTEGER,              -- the previous object on that path (NULL at distance 1)
-  path_root_ref INTEGER               -- at distance 1: the root_ref that points to it
+  path_root_ref INTEGER,              -- at distance 1: the root_ref that points to it
+  type_id       INTEGER REFERENCES type(id),  -- NULL: unknown (size only)
+  type_source   TEXT                  -- dwarf | vtable | NULL
+);
+
+-- Types of objects: from DWARF (a typed pointer led to the object) or a C++
+-- vtable; arrays ("struct block[12]") are types of their own.
+CREATE TABLE type (
+  id    INTEGER PRIMARY KEY,
+  name  TEXT NOT NULL,      -- "struct block", "Circle", "char[40]"
+  size  INTEGER NOT NULL    -- bytes of one; 0 when unknown (vtable classes)
 );
 
 -- The hierarchy of roots above the objects in the dominator tree: a super-root

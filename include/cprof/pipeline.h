@@ -18,6 +18,7 @@
 #include "cprof/heap.h"
 #include "cprof/progress.h"
 #include "cprof/roots.h"
+#include "cprof/types.h"
 
 struct cprof_analyze_options {
 	const char *db_path;
@@ -35,8 +36,9 @@ struct cprof_analysis {
 	struct cprof_graph graph;
 	struct cprof_leaks leaks;
 	struct cprof_retention retention;
+	struct cprof_types types;
 	bool analyzed;                     /* roots, graph, leaks, retention are filled */
-	double t_walk, t_roots, t_scan, t_leaks, t_dominators, t_store;   /* seconds */
+	double t_walk, t_roots, t_scan, t_leaks, t_dominators, t_types, t_store;   /* seconds */
 };
 
 struct cprof_error *cprof_analyze(struct cprof_core *core,

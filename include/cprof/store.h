@@ -49,6 +49,7 @@ struct cprof_leaks;
 struct cprof_roots;
 struct cprof_graph;
 struct cprof_retention;
+struct cprof_types;
 
 /* The object table, in one pass over the array (ids are array indexes),
  * with the leak analysis when l is not NULL. */
@@ -57,8 +58,12 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					const struct cprof_object *objs,
 					size_t n, const struct cprof_leaks *l,
 					const struct cprof_retention *rt,
+					const struct cprof_types *ty,
 					void (*progress)(size_t done, size_t total, void *arg),
 					void *arg);
+/* The type table. */
+struct cprof_error *cprof_store_types(struct cprof_store *st,
+				      const struct cprof_types *t);
 /* The root_node table. */
 struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
 					   const struct cprof_retention *rt);

@@ -88,10 +88,14 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 		cprof_progress_done(progress);
 	if (err)
 		return err;
+	double t4 = cprof_now();
+	if ((err = cprof_types_compute(core, a->objects, &a->roots, &a->graph, &a->types)))
+		return err;
 	a->t_roots = t1 - t0;
 	a->t_scan = t2 - t1;
 	a->t_leaks = t3 - t2;
-	a->t_dominators = cprof_now() - t3;
+	a->t_dominators = t4 - t3;
+	a->t_types = cprof_now() - t4;
 	a->analyzed = true;
 	return NULL;
 }
@@ -149,11 +153,12 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 	    (err = cprof_store_core(st, core)) ||
 	    (err = cprof_store_heaps(st, &a->walk)) ||
 	    (err = cprof_store_objects(st, core, a->objects, a->n_objects, &a->leaks,
-				       &a->retention,
+				       &a->retention, &a->types,
 				       o->progress ? store_progress : NULL,
 				       o->progress)) ||
 	    (err = cprof_store_roots(st, core, &a->roots, &a->graph)) ||
 	    (err = cprof_store_root_nodes(st, &a->retention)) ||
+	    (err = cprof_store_types(st, &a->types)) ||
 	    (!o->no_refs &&
 	     (err = cprof_store_refs(st, &a->graph, o->progress ? refs_progress : NULL,
 				     o->progress)))) {
@@ -171,6 +176,7 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 
 void cprof_analysis_deinit(struct cprof_analysis *a)
 {
+	cprof_types_deinit(&a->types);
 	cprof_retention_deinit(&a->retention);
 	cprof_leaks_deinit(&a->leaks);
 	cprof_graph_deinit(&a->graph);

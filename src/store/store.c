@@ -12,12 +12,13 @@
 #include "cprof/analysis.h"
 #include "cprof/graph.h"
 #include "cprof/roots.h"
+#include "cprof/types.h"
 
 extern const char cprof_schema_sql[];
 extern const char cprof_indexes_sql[];
 
 /* Rows per multi-row INSERT: ~50 is where the gain flattens (measured). */
-enum { OBJECT_ROWS = 64, OBJECT_COLS = 21, REF_ROWS = 128, REF_COLS = 4, PREVIEW = 64 };
+enum { OBJECT_ROWS = 64, OBJECT_COLS = 23, REF_ROWS = 128, REF_COLS = 4, PREVIEW = 64 };
 
 struct cprof_store {
 	sqlite3 *db;
@@ -491,12 +492,26 @@ static void bind_retention(sqlite3_stmt *s, int base, uint64_t id,
 	bind_opt_u32(s, base + 21, rt->path_root_ref[id]);
 }
 
+static void bind_type(sqlite3_stmt *s, int base, uint64_t id,
+		      const struct cprof_types *t)
+{
+	if (!t || !t->object_type || t->object_type[id] == UINT32_MAX) {
+		sqlite3_bind_null(s, base + 22);
+		sqlite3_bind_null(s, base + 23);
+		return;
+	}
+	bind_u64(s, base + 22, t->object_type[id]);
+	sqlite3_bind_text(s, base + 23, cprof_type_source_name(t->object_source[id]), -1,
+			  SQLITE_STATIC);
+}
+
 static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
 			const struct cprof_object *o, const struct cprof_leaks *l,
 			const struct cprof_leak_root *lr, struct cprof_core *core,
-			const struct cprof_retention *rt)
+			const struct cprof_retention *rt, const struct cprof_types *ty)
 {
 	bind_retention(s, base, id, o, rt);
+	bind_type(s, base, id, ty);
 	static const char *const states[] = { "used", "free" };
 	bind_u64(s, base + 1, id);
 	bind_u64(s, base + 2, o->addr);
@@ -547,6 +562,7 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					const struct cprof_object *objs,
 					size_t n, const struct cprof_leaks *l,
 					const struct cprof_retention *rt,
+					const struct cprof_types *ty,
 					void (*progress)(size_t, size_t, void *),
 					void *arg)
 {
@@ -575,7 +591,7 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 				k++;
 			if (k < n_lr && lr[k].id == i)
 				root = &lr[k];
-			bind_object(s, r * OBJECT_COLS, i, &objs[i], l, root, core, rt);
+			bind_object(s, r * OBJECT_COLS, i, &objs[i], l, root, core, rt, ty);
 		}
 		err = step(st, s);
 		if (progress && (i & ((1 << 20) - 1)) < (size_t)rows)
@@ -656,6 +672,21 @@ struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
 			bind_u64(s, 6, (uint64_t)nd->module);
 		bind_u64(s, 7, nd->retained_bytes);
 		bind_u64(s, 8, nd->retained_count);
+		err = step(st, s);
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
+struct cprof_error *cprof_store_types(struct cprof_store *st,
+				      const struct cprof_types *t)
+{
+	sqlite3_stmt *s;
+	struct cprof_error *err = prepare(st, "INSERT INTO type VALUES (?, ?, ?)", &s);
+	for (size_t i = 0; !err && i < t->n_types; i++) {
+		bind_u64(s, 1, i);
+		bind_text(s, 2, t->types[i].name);
+		bind_u64(s, 3, t->types[i].size);
 		err = step(st, s);
 	}
 	sqlite3_finalize(s);

@@ -1,0 +1,69 @@
+/*
+ * types.h - what each heap object is.
+ *
+ * In:  the objects, the roots and the graph (cprof/graph.h), the address
+ *      space with its DWARF.
+ * Out: per object, a type and where it came from:
+ *        vtable  the object's first word points into a C++ vtable (`_ZTV...`
+ *                symbol): its class, demangled ("Circle");
+ *        dwarf   a typed pointer leads to it: a global or TLS variable of a
+ *                module with DWARF, or a local of a stack frame at its PC, and
+ *                from there through struct fields and arrays ("struct block",
+ *                "struct block[12]");
+ *        unknown no evidence (size only).
+ *      Types are interned: an object stores a type id; the table names them.
+ *
+ * Propagation is breadth-first from the roots, so an object gets the type of
+ * its nearest typed referrer; the first type assigned wins.  A pointer into
+ * the middle of an object says nothing about its type.  Unions are ambiguous
+ * and contribute no pointers.  void * and function pointers carry no type.
+ */
+#ifndef CPROF_TYPES_H
+#define CPROF_TYPES_H
+
+#include <stdint.h>
+
+#include "cprof/core.h"
+#include "cprof/graph.h"
+#include "cprof/heap.h"
+#include "cprof/roots.h"
+
+enum cprof_type_source {
+	CPROF_TYPE_UNKNOWN = 0,
+	CPROF_TYPE_DWARF = 1,
+	CPROF_TYPE_VTABLE = 2,
+};
+const char *cprof_type_source_name(enum cprof_type_source s);
+
+struct cprof_type_slot {
+	uint32_t offset;
+	uint32_t target;           /* type id of the pointee */
+};
+
+struct cprof_type {
+	char *name;                /* "struct block", "Circle", "char" */
+	uint64_t size;             /* 0 when unknown (vtable classes) */
+	struct cprof_type_slot *slots;     /* typed pointers inside one element */
+	uint32_t n_slots;
+	bool slots_done;
+};
+
+struct cprof_types {
+	struct cprof_type *types;
+	size_t n_types;
+	uint32_t *object_type;     /* per object: type id or UINT32_MAX */
+	uint32_t *object_count;    /* per object: array length (1: a single one) */
+	uint8_t *object_source;    /* per object: enum cprof_type_source */
+	uint64_t typed, typed_bytes;       /* objects typed, and their bytes */
+	double t_types;
+	struct cprof_types_private *priv;
+};
+
+struct cprof_error *cprof_types_compute(struct cprof_core *core,
+					const struct cprof_object *objs,
+					const struct cprof_roots *roots,
+					const struct cprof_graph *g,
+					struct cprof_types *ret);
+void cprof_types_deinit(struct cprof_types *t);
+
+#endif

@@ -1,0 +1,797 @@
+/*
+ * types.c - typing heap objects from C++ vtables and from DWARF (see
+ * include/cprof/types.h).
+ *
+ * Data structures:
+ *   - the type table: each DWARF type is interned once per (debug info, DIE
+ *     offset), each vtable class and each array "T[n]" once per name; a
+ *     type's typed pointer slots are flattened lazily (struct members,
+ *     nested structs and fixed arrays, at most MAX_SLOTS per type);
+ *   - per module, the DWARF variables (static addresses and TLS offsets),
+ *     sorted by address, built on first use;
+ *   - a FIFO of objects typed but not yet followed.
+ * The typed pointers of an object are matched against its graph edges (both
+ * sorted by offset) in one merge, so no memory is read twice.
+ */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cprof/progress.h"
+#include "cprof/types.h"
+
+char *__cxa_demangle(const char *mangled, char *buf, size_t *n, int *status);
+
+enum { MAX_SLOTS = 1024, MAX_DEPTH = 8, MAX_ARRAY_EXPAND = 256, SLACK = 16 };
+static const uint32_t NONE = UINT32_MAX;
+
+const char *cprof_type_source_name(enum cprof_type_source s)
+{
+	switch (s) {
+	case CPROF_TYPE_UNKNOWN: return NULL;
+	case CPROF_TYPE_DWARF: return "dwarf";
+	case CPROF_TYPE_VTABLE: return "vtable";
+	}
+	return NULL;
+}
+
+/* A type's identity: a DWARF DIE, or a name (vtable class, array). */
+struct key {
+	uintptr_t dbg;             /* Dwarf *, or 0 for named types */
+	uint64_t off;              /* DIE offset */
+	uint32_t elem, count;      /* arrays: element type and length */
+};
+
+struct variable {
+	uint64_t addr, size;       /* static: address; TLS: offset in the block */
+	Dwarf *dbg;
+	Dwarf_Off type;            /* the variable's type DIE */
+};
+
+struct module_vars {
+	bool done;
+	struct variable *vars, *tls;
+	size_t n_vars, n_tls;
+};
+
+struct cprof_types_private {
+	struct key *keys;          /* parallel to types */
+	size_t cap;
+	/* hash: key -> type id */
+	uint32_t *slots;
+	size_t n_slots;
+	struct module_vars *mods;
+	/* vtable cache: value -> type id (or NONE) */
+	size_t n_mods;
+	uint64_t *vt_value;
+	uint32_t *vt_type;
+	size_t vt_cap, vt_used;
+};
+
+/* ---- the type table ---- */
+
+static uint64_t key_hash(const struct key *k)
+{
+	uint64_t h = k->dbg * 0x9E3779B97F4A7C15ull ^ k->off * 0xC2B2AE3D27D4EB4Full ^
+		     ((uint64_t)k->elem << 32 | k->count) * 0x165667B19E3779F9ull;
+	return h ^ (h >> 29);
+}
+
+static bool key_eq(const struct key *a, const struct key *b)
+{
+	return a->dbg == b->dbg && a->off == b->off && a->elem == b->elem &&
+	       a->count == b->count;
+}
+
+static struct cprof_error *rehash(struct cprof_types *t)
+{
+	struct cprof_types_private *p = t->priv;
+	size_t n = p->n_slots ? 2 * p->n_slots : 1024;
+	uint32_t *s = malloc(n * sizeof(*s));
+	if (!s)
+		return &cprof_enomem;
+	memset(s, 0xff, n * sizeof(*s));
+	for (size_t i = 0; i < t->n_types; i++) {
+		size_t h = key_hash(&p->keys[i]) & (n - 1);
+		while (s[h] != NONE)
+			h = (h + 1) & (n - 1);
+		s[h] = (uint32_t)i;
+	}
+	free(p->slots);
+	p->slots = s;
+	p->n_slots = n;
+	return NULL;
+}
+
+/* The type id for key k, or NONE when absent. */
+static uint32_t lookup(const struct cprof_types *t, const struct key *k)
+{
+	const struct cprof_types_private *p = t->priv;
+	if (!p->n_slots)
+		return NONE;
+	size_t h = key_hash(k) & (p->n_slots - 1);
+	while (p->slots[h] != NONE) {
+		if (key_eq(&p->keys[p->slots[h]], k))
+			return p->slots[h];
+		h = (h + 1) & (p->n_slots - 1);
+	}
+	return NONE;
+}
+
+static uint32_t add_type(struct cprof_types *t, const struct key *k,
+			 const char *name, uint64_t size)
+{
+	struct cprof_types_private *p = t->priv;
+	if (2 * (t->n_types + 1) > p->n_slots && rehash(t))
+		return NONE;
+	if (t->n_types == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 256;
+		struct cprof_type *a = realloc(t->types, cap * sizeof(*a));
+		if (!a)
+			return NONE;
+		t->types = a;
+		struct key *b = realloc(p->keys, cap * sizeof(*b));
+		if (!b)
+			return NONE;
+		p->keys = b;
+		p->cap = cap;
+	}
+	uint32_t id = (uint32_t)t->n_types;
+	struct cprof_type *ty = &t->types[id];
+	memset(ty, 0, sizeof(*ty));
+	ty->name = strdup(name);
+	ty->size = size;
+	if (!ty->name)
+		return NONE;
+	p->keys[id] = *k;
+	t->n_types++;
+	size_t h = key_hash(k) & (p->n_slots - 1);
+	while (p->slots[h] != NONE)
+		h = (h + 1) & (p->n_slots - 1);
+	p->slots[h] = id;
+	return id;
+}
+
+/* Skips typedefs and qualifiers. */
+static bool strip(Dwarf_Die *die)
+{
+	for (int i = 0; i < 16; i++) {
+		int tag = dwarf_tag(die);
+		if (tag != DW_TAG_typedef && tag != DW_TAG_const_type &&
+		    tag != DW_TAG_volatile_type && tag != DW_TAG_restrict_type &&
+		    tag != DW_TAG_atomic_type)
+			return true;
+		Dwarf_Attribute a;
+		if (!dwarf_formref_die(dwarf_attr(die, DW_AT_type, &a), die))
+			return false;      /* void */
+	}
+	return false;
+}
+
+static void type_name(Dwarf_Die *die, char *buf, size_t size, int depth)
+{
+	Dwarf_Die d = *die;
+	if (depth > 4 || !strip(&d)) {
+		snprintf(buf, size, "void");
+		return;
+	}
+	const char *name = dwarf_diename(&d);
+	Dwarf_Attribute a;
+	Dwarf_Die sub;
+	char inner[200];
+	switch (dwarf_tag(&d)) {
+	case DW_TAG_structure_type:
+		snprintf(buf, size, "struct %s", name ? name : "<anonymous>");
+		break;
+	case DW_TAG_class_type:
+		snprintf(buf, size, "%s", name ? name : "<anonymous class>");
+		break;
+	case DW_TAG_union_type:
+		snprintf(buf, size, "union %s", name ? name : "<anonymous>");
+		break;
+	case DW_TAG_enumeration_type:
+		snprintf(buf, size, "enum %s", name ? name : "<anonymous>");
+		break;
+	case DW_TAG_pointer_type:
+	case DW_TAG_reference_type:
+		if (dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub))
+			type_name(&sub, inner, sizeof(inner), depth + 1);
+		else
+			snprintf(inner, sizeof(inner), "void");
+		snprintf(buf, size, "%s *", inner);
+		break;
+	case DW_TAG_array_type:
+		if (dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub))
+			type_name(&sub, inner, sizeof(inner), depth + 1);
+		else
+			snprintf(inner, sizeof(inner), "?");
+		snprintf(buf, size, "%s[]", inner);
+		break;
+	case DW_TAG_subroutine_type:
+		snprintf(buf, size, "function");
+		break;
+	default:
+		snprintf(buf, size, "%s", name ? name : "?");
+	}
+}
+
+/* The type id of a DWARF type DIE (typedefs and qualifiers skipped), or
+ * NONE for void, functions and DIEs without a size. */
+static uint32_t intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
+{
+	Dwarf_Die d = *die;
+	if (!strip(&d))
+		return NONE;
+	int tag = dwarf_tag(&d);
+	if (tag == DW_TAG_subroutine_type || tag == DW_TAG_unspecified_type)
+		return NONE;
+	if (dwarf_hasattr(&d, DW_AT_declaration)) {
+		/* A forward declaration: find the definition by name in its unit. */
+		return NONE;
+	}
+	struct key k = { (uintptr_t)dbg, dwarf_dieoffset(&d), 0, 0 };
+	uint32_t id = lookup(t, &k);
+	if (id != NONE)
+		return id;
+	Dwarf_Word size = 0;
+	if (dwarf_aggregate_size(&d, &size) != 0)
+		size = 0;
+	char name[256];
+	type_name(&d, name, sizeof(name), 0);
+	return add_type(t, &k, name, size);
+}
+
+/* "T[n]": the array of n elements of type elem. */
+static uint32_t intern_array(struct cprof_types *t, uint32_t elem, uint32_t n)
+{
+	struct key k = { 0, 0, elem + 1, n };
+	uint32_t id = lookup(t, &k);
+	if (id != NONE)
+		return id;
+	char name[300];
+	snprintf(name, sizeof(name), "%s[%u]", t->types[elem].name, n);
+	return add_type(t, &k, name, t->types[elem].size * n);
+}
+
+/* A class named by its vtable: keyed by the name's hash. */
+static uint32_t intern_class(struct cprof_types *t, const char *name)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *c = name; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ull;
+	struct key k = { 0, h, 0, 0 };
+	uint32_t id = lookup(t, &k);
+	if (id != NONE && !strcmp(t->types[id].name, name))
+		return id;
+	if (id != NONE)
+		k.count = 1;    /* a collision of names: keep both */
+	return add_type(t, &k, name, 0);
+}
+
+/* ---- pointer slots of a type ---- */
+
+struct slot_list {
+	struct cprof_type_slot *s;
+	uint32_t n;
+};
+
+static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
+			  uint64_t base, int depth, struct slot_list *out)
+{
+	Dwarf_Die d = *die;
+	if (depth > MAX_DEPTH || out->n >= MAX_SLOTS || !strip(&d))
+		return;
+	Dwarf_Attribute a;
+	Dwarf_Die sub;
+	switch (dwarf_tag(&d)) {
+	case DW_TAG_pointer_type: {
+		if (!dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub))
+			return;           /* void * */
+		uint32_t target = intern_die(t, dbg, &sub);
+		if (target != NONE && base <= UINT32_MAX)
+			out->s[out->n++] = (struct cprof_type_slot){ (uint32_t)base, target };
+		return;
+	}
+	case DW_TAG_structure_type:
+	case DW_TAG_class_type: {
+		Dwarf_Die m;
+		if (dwarf_child(&d, &m) != 0)
+			return;
+		do {
+			if (dwarf_tag(&m) != DW_TAG_member || dwarf_hasattr(&m, DW_AT_bit_size))
+				continue;
+			Dwarf_Word off = 0;
+			dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &off);
+			if (dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), &sub))
+				collect_slots(t, dbg, &sub, base + off, depth + 1, out);
+		} while (out->n < MAX_SLOTS && dwarf_siblingof(&m, &m) == 0);
+		return;
+	}
+	case DW_TAG_array_type: {
+		Dwarf_Word total = 0, esize = 0;
+		if (!dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub) ||
+		    dwarf_aggregate_size(&d, &total) != 0 ||
+		    dwarf_aggregate_size(&sub, &esize) != 0 || !esize)
+			return;
+		for (Dwarf_Word i = 0; i < total / esize && i < MAX_ARRAY_EXPAND; i++)
+			collect_slots(t, dbg, &sub, base + i * esize, depth + 1, out);
+		return;
+	}
+	default:
+		return;                   /* unions are ambiguous; scalars hold no pointer */
+	}
+}
+
+/* The slots of type id (computed on first use). */
+static void ensure_slots(struct cprof_types *t, uint32_t id)
+{
+	struct cprof_type *ty = &t->types[id];
+	if (ty->slots_done)
+		return;
+	ty->slots_done = true;
+	const struct key *k = &t->priv->keys[id];
+	if (k->elem) {             /* an array: the element's slots, repeated */
+		ensure_slots(t, k->elem - 1);
+		return;
+	}
+	if (!k->dbg)
+		return;
+	Dwarf *dbg = (Dwarf *)k->dbg;
+	Dwarf_Die die;
+	if (!dwarf_offdie(dbg, k->off, &die))
+		return;
+	struct slot_list l = { malloc(MAX_SLOTS * sizeof(*l.s)), 0 };
+	if (!l.s)
+		return;
+	collect_slots(t, dbg, &die, 0, 0, &l);
+	ty = &t->types[id];        /* the table may have moved */
+	if (l.n) {
+		ty->slots = realloc(l.s, l.n * sizeof(*l.s));
+		ty->n_slots = ty->slots ? l.n : 0;
+		if (!ty->slots)
+			free(l.s);
+	} else {
+		free(l.s);
+	}
+}
+
+/* The type of what the pointer at offset `off` inside type `die` points to. */
+static uint32_t pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
+			   uint64_t off, int depth)
+{
+	Dwarf_Die d = *die;
+	if (depth > MAX_DEPTH || !strip(&d))
+		return NONE;
+	Dwarf_Attribute a;
+	Dwarf_Die sub;
+	switch (dwarf_tag(&d)) {
+	case DW_TAG_pointer_type:
+		if (off || !dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub))
+			return NONE;
+		return intern_die(t, dbg, &sub);
+	case DW_TAG_structure_type:
+	case DW_TAG_class_type: {
+		Dwarf_Die m;
+		if (dwarf_child(&d, &m) != 0)
+			return NONE;
+		do {
+			if (dwarf_tag(&m) != DW_TAG_member)
+				continue;
+			Dwarf_Word moff = 0, msize = 0;
+			dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &moff);
+			if (!dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), &sub) ||
+			    dwarf_aggregate_size(&sub, &msize) != 0)
+				continue;
+			if (moff <= off && off < moff + msize)
+				return pointee_at(t, dbg, &sub, off - moff, depth + 1);
+		} while (dwarf_siblingof(&m, &m) == 0);
+		return NONE;
+	}
+	case DW_TAG_array_type: {
+		Dwarf_Word esize = 0;
+		if (!dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub) ||
+		    dwarf_aggregate_size(&sub, &esize) != 0 || !esize)
+			return NONE;
+		return pointee_at(t, dbg, &sub, off % esize, depth + 1);
+	}
+	}
+	return NONE;
+}
+
+/* ---- the variables of a module ---- */
+
+static int var_cmp(const void *a, const void *b)
+{
+	const struct variable *x = a, *y = b;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static void push_var(struct variable **v, size_t *n, size_t *cap,
+		     const struct variable *x)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 256;
+		struct variable *a = realloc(*v, c * sizeof(*a));
+		if (!a)
+			return;
+		*v = a;
+		*cap = c;
+	}
+	(*v)[(*n)++] = *x;
+}
+
+/* Every top-level variable of the module with a static or TLS location. */
+static void module_variables(struct cprof_core *core, const struct cprof_module *m,
+			     struct module_vars *mv)
+{
+	mv->done = true;
+	uint64_t bias;
+	Dwarf *dbg = cprof_core_module_dwarf(core, m, &bias);
+	if (!dbg)
+		return;
+	size_t cap_v = 0, cap_t = 0;
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (dwarf_nextcu(dbg, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu, child;
+		if (dwarf_offdie(dbg, off + hsize, &cu) && dwarf_child(&cu, &child) == 0) {
+			do {
+				if (dwarf_tag(&child) != DW_TAG_variable)
+					continue;
+				Dwarf_Attribute a;
+				Dwarf_Op *expr;
+				size_t len;
+				Dwarf_Die type;
+				Dwarf_Word size = 0;
+				if (!dwarf_attr(&child, DW_AT_location, &a) ||
+				    dwarf_getlocation(&a, &expr, &len) != 0 ||
+				    !dwarf_formref_die(dwarf_attr_integrate(&child, DW_AT_type, &a), &type) ||
+				    dwarf_aggregate_size(&type, &size) != 0)
+					continue;
+				struct variable v = { 0, size, dbg, dwarf_dieoffset(&type) };
+				if (len == 1 && expr[0].atom == DW_OP_addr) {
+					v.addr = expr[0].number + bias;
+					push_var(&mv->vars, &mv->n_vars, &cap_v, &v);
+				} else if (len == 2 && (expr[1].atom == DW_OP_form_tls_address ||
+							expr[1].atom == DW_OP_GNU_push_tls_address)) {
+					v.addr = expr[0].number;
+					push_var(&mv->tls, &mv->n_tls, &cap_t, &v);
+				}
+			} while (dwarf_siblingof(&child, &child) == 0);
+		}
+		off = next;
+	}
+	if (mv->n_vars)
+		qsort(mv->vars, mv->n_vars, sizeof(*mv->vars), var_cmp);
+	if (mv->n_tls)
+		qsort(mv->tls, mv->n_tls, sizeof(*mv->tls), var_cmp);
+}
+
+static const struct variable *find_var(const struct variable *v, size_t n,
+				       uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && addr < v[lo - 1].addr + v[lo - 1].size)
+		return &v[lo - 1];
+	return NULL;
+}
+
+/* The pointee type of the slot at addr inside a variable of var list v. */
+static uint32_t slot_type(struct cprof_types *t, const struct variable *var,
+			  uint64_t addr)
+{
+	Dwarf_Die die;
+	if (!var || !dwarf_offdie(var->dbg, var->type, &die))
+		return NONE;
+	return pointee_at(t, var->dbg, &die, addr - var->addr, 0);
+}
+
+/* ---- stack locals ---- */
+
+/* The type of what the stack slot at addr (in frame k of thread thr) points
+ * to: the locals of the frame's function whose location at its pc is
+ * DW_OP_fbreg, with the frame base the CFA (the caller's SP). */
+static uint32_t stack_slot_type(struct cprof_types *t, struct cprof_core *core,
+				const struct cprof_roots *rs, int thr, size_t k,
+				uint64_t addr)
+{
+	if (k + 1 >= rs->n_frames[thr])
+		return NONE;
+	const struct cprof_frame *f = &rs->frames[thr][k];
+	uint64_t cfa = rs->frames[thr][k + 1].sp;
+	uint64_t pc = f->is_activation ? f->pc : f->pc - 1;
+	const struct cprof_module *m = cprof_core_module(core, pc);
+	uint64_t bias;
+	Dwarf *dbg = m ? cprof_core_module_dwarf(core, m, &bias) : NULL;
+	Dwarf_Die cu;
+	if (!dbg || !cfa || !dwarf_addrdie(dbg, pc - bias, &cu))
+		return NONE;
+	Dwarf_Die *scopes;
+	int n = dwarf_getscopes(&cu, pc - bias, &scopes);
+	uint32_t found = NONE;
+	bool cfa_base = false;
+	for (int i = 0; i < n; i++) {
+		if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) {
+			Dwarf_Attribute a;
+			Dwarf_Op *expr;
+			size_t len;
+			cfa_base = dwarf_attr(&scopes[i], DW_AT_frame_base, &a) &&
+				   dwarf_getlocation(&a, &expr, &len) == 0 && len == 1 &&
+				   expr[0].atom == DW_OP_call_frame_cfa;
+			break;
+		}
+	}
+	for (int i = 0; cfa_base && i < n && found == NONE; i++) {
+		Dwarf_Die v;
+		if (dwarf_child(&scopes[i], &v) != 0)
+			continue;
+		do {
+			int tag = dwarf_tag(&v);
+			if (tag != DW_TAG_variable && tag != DW_TAG_formal_parameter)
+				continue;
+			Dwarf_Attribute a;
+			Dwarf_Op *expr;
+			size_t len;
+			Dwarf_Die type;
+			Dwarf_Word size = 0;
+			if (!dwarf_attr(&v, DW_AT_location, &a) ||
+			    dwarf_getlocation_addr(&a, pc - bias, &expr, &len, 1) != 1 ||
+			    len != 1 || expr[0].atom != DW_OP_fbreg ||
+			    !dwarf_formref_die(dwarf_attr_integrate(&v, DW_AT_type, &a), &type) ||
+			    dwarf_aggregate_size(&type, &size) != 0)
+				continue;
+			uint64_t va = cfa + (int64_t)expr[0].number;
+			if (va <= addr && addr < va + size) {
+				found = pointee_at(t, dbg, &type, addr - va, 0);
+				break;
+			}
+		} while (dwarf_siblingof(&v, &v) == 0);
+	}
+	free(scopes);
+	return found;
+}
+
+/* ---- vtables ---- */
+
+/* The class whose vtable v points into, or NONE.  Cached by value. */
+static uint32_t vtable_class(struct cprof_types *t, struct cprof_core *core,
+			     uint64_t v)
+{
+	struct cprof_types_private *p = t->priv;
+	size_t h = (size_t)((v * 0x9E3779B97F4A7C15ull) >> 40) & (p->vt_cap - 1);
+	while (p->vt_value[h] && p->vt_value[h] != v)
+		h = (h + 1) & (p->vt_cap - 1);
+	if (p->vt_value[h] == v)
+		return p->vt_type[h];
+	uint32_t id = NONE;
+	struct cprof_symbol sym;
+	if (cprof_core_symbolize(core, v, false, &sym) && sym.function &&
+	    !strncmp(sym.function, "_ZTV", 4)) {
+		int status;
+		char *dm = __cxa_demangle(sym.function, NULL, NULL, &status);
+		const char *name = dm && !status ? dm : sym.function;
+		if (!strncmp(name, "vtable for ", 11))
+			name += 11;
+		id = intern_class(t, name);
+		free(dm);
+	}
+	/* The cache stays at most half full; beyond that, values go uncached. */
+	if (2 * (p->vt_used + 1) < p->vt_cap) {
+		p->vt_value[h] = v;
+		p->vt_type[h] = id;
+		p->vt_used++;
+	}
+	return id;
+}
+
+/* ---- assignment and propagation ---- */
+
+struct queue {
+	uint32_t *q;
+	size_t head, tail;
+};
+
+/* Types object o as T, or T[n] when n of them fill its usable size. */
+static void assign(struct cprof_types *t, const struct cprof_object *objs,
+		   uint32_t o, uint32_t type, enum cprof_type_source src,
+		   struct queue *q)
+{
+	if (type == NONE || t->object_type[o] != NONE || !cprof_object_is_node(&objs[o]))
+		return;
+	uint64_t size = t->types[type].size, usable = objs[o].size;
+	uint32_t n = 1;
+	if (size) {
+		if (size > usable)
+			return;                /* it does not fit: not this type */
+		uint64_t k = usable / size;
+		if (k >= 2 && usable - k * size < SLACK && k < UINT32_MAX) {
+			n = (uint32_t)k;
+			uint32_t a = intern_array(t, type, n);
+			if (a == NONE)
+				return;
+			t->object_type[o] = a;
+			t->object_count[o] = n;
+			t->object_source[o] = (uint8_t)src;
+			q->q[q->tail++] = o;
+			return;
+		}
+	}
+	t->object_type[o] = type;
+	t->object_count[o] = 1;
+	t->object_source[o] = (uint8_t)src;
+	q->q[q->tail++] = o;
+}
+
+/* Follows the typed pointers of o: its edges at slot offsets, pointing at the
+ * start of their targets. */
+static void follow(struct cprof_types *t, const struct cprof_object *objs,
+		   const struct cprof_graph *g, uint32_t o, struct queue *q)
+{
+	uint32_t id = t->object_type[o];
+	const struct key *k = &t->priv->keys[id];
+	uint32_t elem = k->elem ? k->elem - 1 : id;
+	uint32_t count = k->elem ? k->count : 1;
+	ensure_slots(t, elem);
+	const struct cprof_type *et = &t->types[elem];
+	if (!et->n_slots)
+		return;
+	uint64_t e = g->row[o], end = g->row[o + 1];
+	for (uint32_t i = 0; i < count && e < end; i++) {
+		uint64_t base = (uint64_t)i * et->size;
+		for (uint32_t s = 0; s < et->n_slots && e < end; s++) {
+			uint64_t off = base + et->slots[s].offset;
+			while (e < end && g->src_off[e] < off)
+				e++;
+			if (e < end && g->src_off[e] == off && g->dst_off[e] == 0)
+				assign(t, objs, g->dst[e], et->slots[s].target,
+				       CPROF_TYPE_DWARF, q);
+		}
+	}
+}
+
+struct cprof_error *cprof_types_compute(struct cprof_core *core,
+					const struct cprof_object *objs,
+					const struct cprof_roots *rs,
+					const struct cprof_graph *g,
+					struct cprof_types *t)
+{
+	double t0 = cprof_now();
+	uint32_t n = g->n;
+	memset(t, 0, sizeof(*t));
+	t->priv = calloc(1, sizeof(*t->priv));
+	t->object_type = malloc((n ? n : 1) * sizeof(*t->object_type));
+	t->object_count = calloc(n ? n : 1, sizeof(*t->object_count));
+	t->object_source = calloc(n ? n : 1, 1);
+	struct queue q = { malloc((n ? n : 1) * sizeof(uint32_t)), 0, 0 };
+	if (!t->priv || !t->object_type || !t->object_count || !t->object_source || !q.q)
+		goto oom;
+	memset(t->object_type, 0xff, n * sizeof(*t->object_type));
+	t->priv->mods = calloc(core->n_modules + 1, sizeof(*t->priv->mods));
+	t->priv->n_mods = core->n_modules;
+	t->priv->vt_cap = 1 << 16;
+	t->priv->vt_value = calloc(t->priv->vt_cap, sizeof(uint64_t));
+	t->priv->vt_type = calloc(t->priv->vt_cap, sizeof(uint32_t));
+	if (!t->priv->mods || !t->priv->vt_value || !t->priv->vt_type || rehash(t))
+		goto oom;
+
+	/* 1. C++ objects: a first word pointing into a module's vtable. */
+	for (uint32_t o = 0; o < n; o++) {
+		const struct cprof_object *ob = &objs[o];
+		uint64_t w;
+		if (!cprof_object_is_node(ob) || ob->size < 8)
+			continue;
+		const uint64_t *p = cprof_core_ptr(core, ob->addr, 8);
+		if (!p)
+			continue;
+		memcpy(&w, p, 8);
+		if (!cprof_core_module(core, w))
+			continue;
+		assign(t, objs, o, vtable_class(t, core, w), CPROF_TYPE_VTABLE, &q);
+	}
+	size_t vtable_typed = q.tail;
+
+	/* 2. Seeds: what typed root slots point at (their start). */
+	for (size_t i = 0; i < g->n_root_refs; i++) {
+		const struct cprof_root_ref *ref = &g->root_refs[i];
+		const struct cprof_root *r = &rs->roots[ref->root];
+		if (ref->dst_off)
+			continue;
+		uint32_t type = NONE;
+		if (r->kind == CPROF_ROOT_GLOBALS) {
+			struct module_vars *mv = &t->priv->mods[r->module];
+			if (!mv->done)
+				module_variables(core, &core->modules[r->module], mv);
+			type = slot_type(t, find_var(mv->vars, mv->n_vars, ref->slot), ref->slot);
+		} else if (r->kind == CPROF_ROOT_TLS) {
+			/* The executable's TLS block ends at the thread pointer. */
+			const struct cprof_module *exe = cprof_core_executable(core);
+			if (!exe)
+				continue;
+			size_t mi = (size_t)(exe - core->modules);
+			struct module_vars *mv = &t->priv->mods[mi];
+			if (!mv->done)
+				module_variables(core, exe, mv);
+			uint64_t bias;
+			Elf *elf = cprof_core_module_elf(core, exe, &bias);
+			size_t phnum;
+			if (!elf || elf_getphdrnum(elf, &phnum))
+				continue;
+			for (size_t k = 0; k < phnum; k++) {
+				GElf_Phdr ph;
+				if (!gelf_getphdr(elf, k, &ph) || ph.p_type != PT_TLS)
+					continue;
+				uint64_t align = ph.p_align ? ph.p_align : 1;
+				uint64_t block = core->threads[r->thread].regs[CPROF_REG_FS_BASE] -
+						 (ph.p_memsz + align - 1) / align * align;
+				if (ref->slot >= block) {
+					const struct variable *v = find_var(mv->tls, mv->n_tls,
+									    ref->slot - block);
+					if (v) {
+						struct variable abs = *v;
+						abs.addr += block;
+						type = slot_type(t, &abs, ref->slot);
+					}
+				}
+			}
+		} else if (r->kind == CPROF_ROOT_STACK) {
+			size_t k = cprof_root_slot_frame(rs, r, ref->slot);
+			type = stack_slot_type(t, core, rs, r->thread, k, ref->slot);
+		}
+		assign(t, objs, ref->dst, type, CPROF_TYPE_DWARF, &q);
+	}
+
+	/* 3. Propagation, breadth-first (vtable-typed objects have no DWARF
+	   layout here: only DWARF-typed ones are followed). */
+	q.head = vtable_typed;
+	while (q.head < q.tail)
+		follow(t, objs, g, q.q[q.head++], &q);
+
+	for (uint32_t o = 0; o < n; o++) {
+		if (t->object_type[o] != NONE) {
+			t->typed++;
+			t->typed_bytes += objs[o].size;
+		}
+	}
+	free(q.q);
+	t->t_types = cprof_now() - t0;
+	return NULL;
+oom:
+	free(q.q);
+	cprof_types_deinit(t);
+	return &cprof_enomem;
+}
+
+void cprof_types_deinit(struct cprof_types *t)
+{
+	for (size_t i = 0; i < t->n_types; i++) {
+		free(t->types[i].name);
+		free(t->types[i].slots);
+	}
+	free(t->types);
+	free(t->object_type);
+	free(t->object_count);
+	free(t->object_source);
+	if (t->priv) {
+		free(t->priv->keys);
+		free(t->priv->slots);
+		for (size_t i = 0; t->priv->mods && i < t->priv->n_mods; i++) {
+			free(t->priv->mods[i].vars);
+			free(t->priv->mods[i].tls);
+		}
+		free(t->priv->mods);
+		free(t->priv->vt_value);
+		free(t->priv->vt_type);
+	}
+	free(t->priv);
+	memset(t, 0, sizeof(*t));
+}
