@@ -133,6 +133,38 @@ def run(dumper):
     p = cprof("path", "--db", db, w["addr"], "--json", json=True)
     check(bool(frame_re.fullmatch(p.get("root", ""))), "path: a worker block from its frame (%s)"
           % p.get("root"))
+    # Types and roots --type: every block is a struct block (DWARF from the
+    # arrays' element type; the leaked ones by layout), and roots --type block
+    # reports the construction exactly.
+    groups = {g["root"]: g for g in cprof("roots", "--db", db, "--type", "block", "--json", json=True)}
+    own = {g: sum(x["usable"] + x["payload_usable"] for x in m["blocks"] if x["group"] == g)
+           for g in ("cache", "worker", "shared", "leaked")}
+    cnt = {g: sum(1 for x in m["blocks"] if x["group"] == g) for g in own}
+    want = {"blocks!block_cache": ("global", "cache"), "(shared)": ("shared", "shared"),
+            "leaked (no root)": ("leaked", "leaked")}
+    for name, (kind, g) in want.items():
+        got = groups.get(name, {})
+        check_eq((got.get("kind"), got.get("count"), got.get("retained_bytes")),
+                 (kind, cnt[g], own[g]), "roots --type block: %s" % name)
+    fr = [x for x in groups.values() if x["kind"] == "frame"]
+    check(len(fr) == 1 and frame_re.fullmatch(fr[0]["root"]) and
+          (fr[0]["count"], fr[0]["retained_bytes"]) == (cnt["worker"], own["worker"]),
+          "roots --type block: the worker's frame holds its %d (%s)" % (cnt["worker"], fr))
+    check_eq(len(groups), 4, "roots --type block: four groups")
+    sh = groups.get("(shared)", {})
+    check(any("block_cache" in r for r in sh.get("reached_from", [])) and
+          any("worker_blocks" in r for r in sh.get("reached_from", [])),
+          "roots: the shared group lists both roots that reach it (%s)" % sh.get("reached_from"))
+    hist = {h["type"]: h for h in cprof("histogram", "--db", db, "--by", "type", "--json", json=True)}
+    check_eq(hist.get("struct block", {}).get("count"), len(m["blocks"]),
+             "histogram: every block is a struct block")
+    con = sqlite3.connect(db)
+    src = dict(con.execute("SELECT o.type_source, count(*) FROM object o JOIN type t ON t.id = o.type_id"
+                           " WHERE t.name = 'struct block' GROUP BY 1"))
+    con.close()
+    check_eq(src, {"dwarf": cnt["cache"] + cnt["worker"] + cnt["shared"], "layout": cnt["leaked"]},
+             "struct block: from DWARF when a typed pointer reaches it, by layout when leaked")
+
     lk = [x for x in m["blocks"] if x["group"] == "leaked"][0]
     rc, out, err = cprof("path", "--db", db, lk["addr"], expect_rc=1)
     check("leaked" in err, "path: a leaked block has no path, and says why")

@@ -158,6 +158,40 @@ struct cprof_error *cprof_query_biggest_child(struct sqlite3 *db, const char *pa
 					      uint64_t id, bool is_node,
 					      struct cprof_obj_row *ret,
 					      uint64_t *n_children);
+/* ---- groups: histogram and roots (src/store/groups.c) ---- */
+
+enum cprof_group_by {
+	CPROF_BY_TYPE,
+	CPROF_BY_SIZE,
+	CPROF_BY_ROOT,             /* the retaining root node */
+};
+
+struct cprof_group_row {
+	char key[256];             /* type name, size, or root node name */
+	char kind[16];             /* by root: the node's kind, "shared" or "leaked" */
+	uint64_t node;             /* by root: root_node id, CPROF_NONE_ID when shared */
+	uint64_t count, self_bytes, retained_bytes;
+	uint64_t example;          /* an object of the group */
+};
+
+/**
+ * Groups the objects (used, reachable or leaked) whose type name matches
+ * pattern (NULL: all; a glob when it has * ? or [, matching the whole name;
+ * else a substring of names that are not pointer types).
+ * A group's retained bytes count each object once: only members with no
+ * other member of the group among their dominators add what they retain.
+ * Biggest retained first.
+ */
+struct cprof_error *cprof_query_groups(struct sqlite3 *db, const char *path,
+				       enum cprof_group_by by, const char *pattern,
+				       struct cprof_group_row **ret, size_t *n_ret);
+/* Distinct root slots from which some of the objects are reachable (a reverse
+ * search over `ref`, bounded): names into *ret (malloc'd strings). */
+struct cprof_error *cprof_query_reaching_slots(struct sqlite3 *db, const char *path,
+					       const uint64_t *objects, size_t n,
+					       size_t max_names, char ***ret,
+					       size_t *n_ret);
+
 /* The root node below node id retaining the most (ret->id CPROF_NONE_ID: none). */
 struct cprof_error *cprof_query_biggest_child_node(struct sqlite3 *db, const char *path,
 						   uint64_t id, struct cprof_node_row *ret);

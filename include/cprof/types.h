@@ -10,6 +10,11 @@
  *                module with DWARF, or a local of a stack frame at its PC, and
  *                from there through struct fields and arrays ("struct block",
  *                "struct block[12]");
+ *        layout  no typed pointer reaches it (a leaked object, say), but its
+ *                size and words fit exactly one struct type that DWARF gave
+ *                other objects: every pointer member NULL or pointing at the
+ *                start of an object, at least one not NULL, and no other word
+ *                pointing into the heap;
  *        unknown no evidence (size only).
  *      Types are interned: an object stores a type id; the table names them.
  *
@@ -32,6 +37,9 @@ enum cprof_type_source {
 	CPROF_TYPE_UNKNOWN = 0,
 	CPROF_TYPE_DWARF = 1,
 	CPROF_TYPE_VTABLE = 2,
+	CPROF_TYPE_LAYOUT = 3,     /* no typed pointer reaches it: its size and
+				      pointer words match one struct typed
+				      elsewhere (leaked objects, mostly) */
 };
 const char *cprof_type_source_name(enum cprof_type_source s);
 

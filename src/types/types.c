@@ -34,6 +34,7 @@ const char *cprof_type_source_name(enum cprof_type_source s)
 	case CPROF_TYPE_UNKNOWN: return NULL;
 	case CPROF_TYPE_DWARF: return "dwarf";
 	case CPROF_TYPE_VTABLE: return "vtable";
+	case CPROF_TYPE_LAYOUT: return "layout";
 	}
 	return NULL;
 }
@@ -654,8 +655,78 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 				e++;
 			if (e < end && g->src_off[e] == off && g->dst_off[e] == 0)
 				assign(t, objs, g->dst[e], et->slots[s].target,
-				       CPROF_TYPE_DWARF, q);
+				       t->object_source[o] == CPROF_TYPE_LAYOUT ?
+				       CPROF_TYPE_LAYOUT : CPROF_TYPE_DWARF, q);
 		}
+	}
+}
+
+/* Whether object o has the layout of struct type `type`: its pointer words
+ * (slots) NULL or the start of an object, at least one of them not NULL, and
+ * no other word pointing into an object. */
+static bool layout_fits(struct cprof_types *t, const struct cprof_object *objs,
+			const struct cprof_graph *g, uint32_t o, uint32_t type)
+{
+	const struct cprof_type *ty = &t->types[type];
+	uint64_t e = g->row[o], end = g->row[o + 1];
+	uint32_t s = 0, hits = 0;
+	/* Every edge of o must sit at a slot and point at a start. */
+	for (; e < end; e++) {
+		if (g->src_off[e] >= ty->size)
+			return false;
+		while (s < ty->n_slots && ty->slots[s].offset < g->src_off[e])
+			s++;
+		if (s == ty->n_slots || ty->slots[s].offset != g->src_off[e] ||
+		    g->dst_off[e] != 0)
+			return false;
+		/* and at an object that could be the slot's type */
+		uint64_t tsize = t->types[ty->slots[s].target].size;
+		if (tsize && objs[g->dst[e]].size < tsize)
+			return false;
+		hits++;
+	}
+	return hits > 0;
+}
+
+static void by_layout(struct cprof_types *t, struct cprof_core *core,
+		      const struct cprof_object *objs, const struct cprof_graph *g,
+		      struct queue *q)
+{
+	(void)core;
+	/* Candidates: struct types DWARF gave some object, with pointer slots. */
+	uint8_t *used = calloc(t->n_types ? t->n_types : 1, 1);
+	if (!used)
+		return;
+	for (uint32_t o = 0; o < g->n; o++)
+		if (t->object_type[o] != NONE && t->object_source[o] == CPROF_TYPE_DWARF &&
+		    !t->priv->keys[t->object_type[o]].elem)
+			used[t->object_type[o]] = 1;
+	uint32_t cand[64];
+	size_t n_cand = 0;
+	for (uint32_t i = 0; i < t->n_types && n_cand < 64; i++) {
+		if (!used[i] || !t->types[i].size || strncmp(t->types[i].name, "struct ", 7))
+			continue;
+		ensure_slots(t, i);
+		if (t->types[i].n_slots)
+			cand[n_cand++] = i;
+	}
+	free(used);
+	for (uint32_t o = 0; o < g->n && n_cand; o++) {
+		if (t->object_type[o] != NONE || !cprof_object_is_node(&objs[o]))
+			continue;
+		uint32_t match = NONE;
+		int matches = 0;
+		for (size_t c = 0; c < n_cand; c++) {
+			uint64_t size = t->types[cand[c]].size;
+			if (size > objs[o].size || objs[o].size - size >= SLACK)
+				continue;
+			if (layout_fits(t, objs, g, o, cand[c])) {
+				match = cand[c];
+				matches++;
+			}
+		}
+		if (matches == 1)
+			assign(t, objs, o, match, CPROF_TYPE_LAYOUT, q);
 	}
 }
 
@@ -753,6 +824,13 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	/* 3. Propagation, breadth-first (vtable-typed objects have no DWARF
 	   layout here: only DWARF-typed ones are followed). */
 	q.head = vtable_typed;
+	while (q.head < q.tail)
+		follow(t, objs, g, q.q[q.head++], &q);
+
+	/* 4. Objects no typed pointer reached: by layout, then propagate. */
+	size_t before = q.tail;
+	by_layout(t, core, objs, g, &q);
+	q.head = before;
 	while (q.head < q.tail)
 		follow(t, objs, g, q.q[q.head++], &q);
 

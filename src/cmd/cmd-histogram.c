@@ -1,0 +1,110 @@
+/*
+ * cmd-histogram.c - `cprof-core histogram --by type|size`: objects counted
+ * by type or by size, with their own bytes and what they retain (counting
+ * nothing twice), from cprof.db.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cprof/format.h"
+#include "cprof/json.h"
+#include "cprof/store.h"
+
+static const char usage[] =
+	"cprof-core histogram [--by type|size] [--type PATTERN] [--db FILE] [--limit N] [--json]";
+
+enum { OPT_BY = OPT_FIRST_COMMAND_OPTION, OPT_TYPE, OPT_LIMIT };
+
+int cmd_histogram(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "by", required_argument, NULL, OPT_BY },
+		{ "type", required_argument, NULL, OPT_TYPE },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = "cprof.db", *pattern = NULL;
+	enum cprof_group_by by = CPROF_BY_TYPE;
+	bool json = false;
+	uint64_t limit = 30;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_DB: path = optarg; break;
+		case OPT_JSON: json = true; break;
+		case OPT_TYPE: pattern = optarg; break;
+		case OPT_BY:
+			if (!strcmp(optarg, "type"))
+				by = CPROF_BY_TYPE;
+			else if (!strcmp(optarg, "size"))
+				by = CPROF_BY_SIZE;
+			else
+				return cmd_usage_error(usage, "--by takes type or size, not '%s'", optarg);
+			break;
+		case OPT_LIMIT:
+			if (!parse_u64(optarg, &limit) || !limit)
+				return cmd_usage_error(usage, "bad --limit '%s'", optarg);
+			break;
+		case OPT_HELP:
+			printf("usage: %s\n\n"
+			       "Objects (used chunks, reachable or leaked) counted by type (what DWARF\n"
+			       "or a C++ vtable says; \"(unknown type)\" otherwise) or by usable size,\n"
+			       "biggest retained first: the count, their own bytes, and what they\n"
+			       "retain counting nothing twice.  --type PATTERN keeps the objects whose\n"
+			       "type matches (a substring of a\n"
+			       "type that is not a pointer type, or a glob with * ? [ over the whole\n"
+			       "name).\n\n"
+			       "  --db FILE            read FILE instead of ./cprof.db\n"
+			       "  --limit N            at most N rows (default 30)\n"
+			       "  --json               [{key, count, self_bytes, retained_bytes}]\n", usage);
+			return EXIT_OK;
+		default:
+			return cmd_usage_error(usage, "bad option");
+		}
+	}
+	if (optind != argc)
+		return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	struct sqlite3 *db;
+	if (!cmd_open_db(path, &db))
+		return EXIT_ERROR;
+	struct cprof_group_row *g = NULL;
+	size_t n = 0;
+	struct cprof_error *err = cprof_query_groups(db, path, by, pattern, &g, &n);
+	cprof_store_close(db);
+	if (err)
+		return cmd_report_error(err);
+	size_t shown = n < limit ? n : limit;
+	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE];
+	if (json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_array_begin(&j);
+		for (size_t i = 0; i < shown; i++) {
+			json_object_begin(&j);
+			json_kv_string(&j, by == CPROF_BY_TYPE ? "type" : "size", g[i].key);
+			json_kv_uint(&j, "count", g[i].count);
+			json_kv_uint(&j, "self_bytes", g[i].self_bytes);
+			json_kv_uint(&j, "retained_bytes", g[i].retained_bytes);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_finish(&j);
+	} else {
+		printf("%9s %10s %10s  %s\n", "objects", "self", "retained",
+		       by == CPROF_BY_TYPE ? "type" : "size (bytes)");
+		for (size_t i = 0; i < shown; i++)
+			printf("%9llu %10s %10s  %s\n", (unsigned long long)g[i].count,
+			       fmt_bytes(b1, g[i].self_bytes), fmt_bytes(b2, g[i].retained_bytes),
+			       g[i].key);
+		if (n > shown)
+			printf("(%zu of %zu rows shown)\n", shown, n);
+	}
+	free(g);
+	return EXIT_OK;
+}

@@ -1,0 +1,345 @@
+/*
+ * groups.c - objects grouped by type, size or retaining root, with retained
+ * sizes that count nothing twice (see include/cprof/store.h).
+ *
+ * A group's retained bytes are the union of what its members retain: the sum
+ * over the members that no other member dominates.  One depth-first walk of
+ * the dominator forest (children found by a counting sort of idom) keeps, per
+ * group, how many of its members are open on the path from the root; a member
+ * entered while that count is zero is a top one.  O(objects), whatever the
+ * depth of the tree (a leaked list of a million is a path).
+ */
+#include <fnmatch.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cprof/store.h"
+
+static const uint32_t NONE = UINT32_MAX;
+
+/*
+ * A glob (with * ? [) matches the whole type name.  Any other pattern is a
+ * substring of it - but an object whose type is a pointer (an array of
+ * pointers to blocks) is not a block: names with a '*' match only globs.
+ */
+static bool matches(const char *name, const char *pattern)
+{
+	if (!pattern)
+		return true;
+	if (strpbrk(pattern, "*?["))
+		return fnmatch(pattern, name, 0) == 0;
+	return !strchr(name, '*') && strstr(name, pattern) != NULL;
+}
+
+struct groups {
+	struct cprof_group_row *g;
+	size_t n, cap;
+	/* key -> group: open addressing over key strings */
+	uint32_t *slot;
+	size_t n_slots;
+};
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static uint32_t group_of(struct groups *gs, const char *key)
+{
+	if (2 * (gs->n + 1) > gs->n_slots) {
+		size_t n = gs->n_slots ? 2 * gs->n_slots : 256;
+		uint32_t *s = malloc(n * sizeof(*s));
+		if (!s)
+			return NONE;
+		memset(s, 0xff, n * sizeof(*s));
+		for (size_t i = 0; i < gs->n; i++) {
+			size_t h = str_hash(gs->g[i].key) & (n - 1);
+			while (s[h] != NONE)
+				h = (h + 1) & (n - 1);
+			s[h] = (uint32_t)i;
+		}
+		free(gs->slot);
+		gs->slot = s;
+		gs->n_slots = n;
+	}
+	size_t h = str_hash(key) & (gs->n_slots - 1);
+	while (gs->slot[h] != NONE) {
+		if (!strcmp(gs->g[gs->slot[h]].key, key))
+			return gs->slot[h];
+		h = (h + 1) & (gs->n_slots - 1);
+	}
+	if (gs->n == gs->cap) {
+		size_t cap = gs->cap ? 2 * gs->cap : 64;
+		struct cprof_group_row *a = realloc(gs->g, cap * sizeof(*a));
+		if (!a)
+			return NONE;
+		gs->g = a;
+		gs->cap = cap;
+	}
+	struct cprof_group_row *r = &gs->g[gs->n];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->key, sizeof(r->key), "%s", key);
+	r->node = CPROF_NONE_ID;
+	r->example = CPROF_NONE_ID;
+	gs->slot[h] = (uint32_t)gs->n;
+	return (uint32_t)gs->n++;
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+	const struct cprof_group_row *x = a, *y = b;
+	if (x->retained_bytes != y->retained_bytes)
+		return x->retained_bytes > y->retained_bytes ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
+				       enum cprof_group_by by, const char *pattern,
+				       struct cprof_group_row **ret, size_t *n_ret)
+{
+	struct cprof_error *err = NULL;
+	sqlite3_stmt *s = NULL;
+	uint64_t n = 0;
+	*ret = NULL;
+	*n_ret = 0;
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(id) + 1, 0) FROM object", -1, &s,
+			       NULL) != SQLITE_OK)
+		return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s", path,
+					  sqlite3_errmsg(db));
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (n >= NONE)
+		return cprof_error_create(CPROF_ERROR_UNSUPPORTED, "%s: too many objects", path);
+	uint32_t *idom = malloc((n + 1) * sizeof(*idom));
+	uint32_t *group = malloc((n + 1) * sizeof(*group));
+	uint64_t *retained = malloc((n + 1) * sizeof(*retained));
+	uint8_t *node = calloc(n + 1, 1);
+	struct groups gs = { 0 };
+	uint32_t *child_row = NULL, *children = NULL, *stack = NULL, *active = NULL;
+	if (!idom || !group || !retained || !node) {
+		err = &cprof_enomem;
+		goto out;
+	}
+	memset(idom, 0xff, (n + 1) * sizeof(*idom));
+	memset(group, 0xff, (n + 1) * sizeof(*group));
+
+	/* Root node names and kinds, for grouping by root. */
+	static const char sql[] =
+		"SELECT o.id, o.idom, o.size, o.retained_bytes, o.retaining_root,"
+		" coalesce(t.name, '(unknown type)'), coalesce(n.name, ''), coalesce(n.kind, '')"
+		" FROM object o LEFT JOIN type t ON t.id = o.type_id"
+		" LEFT JOIN root_node n ON n.id = o.retaining_root"
+		" WHERE o.reachable IS NOT NULL";
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+		err = cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		uint64_t id = (uint64_t)sqlite3_column_int64(s, 0);
+		if (id >= n)
+			continue;
+		node[id] = 1;
+		idom[id] = sqlite3_column_type(s, 1) == SQLITE_NULL ? NONE :
+			   (uint32_t)sqlite3_column_int64(s, 1);
+		retained[id] = (uint64_t)sqlite3_column_int64(s, 3);
+		const char *type = (const char *)sqlite3_column_text(s, 5);
+		if (!matches(type ? type : "", pattern))
+			continue;
+		char key[256];
+		const char *kind = NULL;
+		uint64_t nd = CPROF_NONE_ID;
+		if (by == CPROF_BY_TYPE) {
+			snprintf(key, sizeof(key), "%s", type);
+		} else if (by == CPROF_BY_SIZE) {
+			snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(s, 2));
+		} else if (sqlite3_column_type(s, 4) == SQLITE_NULL) {
+			snprintf(key, sizeof(key), "(shared)");
+			kind = "shared";
+		} else {
+			nd = (uint64_t)sqlite3_column_int64(s, 4);
+			snprintf(key, sizeof(key), "%s", (const char *)sqlite3_column_text(s, 6));
+			kind = (const char *)sqlite3_column_text(s, 7);
+		}
+		uint32_t gi = group_of(&gs, key);
+		if (gi == NONE) {
+			err = &cprof_enomem;
+			break;
+		}
+		struct cprof_group_row *g = &gs.g[gi];
+		if (kind)
+			snprintf(g->kind, sizeof(g->kind), "%s", kind);
+		g->node = nd;
+		g->count++;
+		g->self_bytes += (uint64_t)sqlite3_column_int64(s, 2);
+		if (g->example == CPROF_NONE_ID)
+			g->example = id;
+		group[id] = gi;
+	}
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s", path, sqlite3_errmsg(db));
+	sqlite3_finalize(s);
+	if (err)
+		goto out;
+
+	/* Children of each object in the dominator forest (counting sort). */
+	child_row = calloc(n + 2, sizeof(*child_row));
+	children = malloc((n + 1) * sizeof(*children));
+	stack = malloc((2 * n + 2) * sizeof(*stack));   /* entries and exits */
+	active = calloc(gs.n + 1, sizeof(*active));
+	if (!child_row || !children || !stack || !active) {
+		err = &cprof_enomem;
+		goto out;
+	}
+	for (uint64_t v = 0; v < n; v++)
+		if (node[v] && idom[v] != NONE && idom[v] < n)
+			child_row[idom[v] + 1]++;
+	for (uint64_t v = 0; v < n; v++)
+		child_row[v + 1] += child_row[v];
+	{
+		uint32_t *fill = malloc((n + 1) * sizeof(*fill));
+		if (!fill) {
+			err = &cprof_enomem;
+			goto out;
+		}
+		memcpy(fill, child_row, (n + 1) * sizeof(*fill));
+		for (uint64_t v = 0; v < n; v++)
+			if (node[v] && idom[v] != NONE && idom[v] < n)
+				children[fill[idom[v]]++] = (uint32_t)v;
+		free(fill);
+	}
+	/* Depth-first from each forest root; an entry on the stack with the top
+	   bit set is an exit. */
+	for (uint64_t r = 0; r < n; r++) {
+		if (!node[r] || (idom[r] != NONE && idom[r] < n))
+			continue;
+		size_t sp = 0;
+		stack[sp++] = (uint32_t)r;
+		while (sp) {
+			uint32_t x = stack[--sp];
+			if (x & 0x80000000u) {
+				uint32_t v = x & 0x7fffffffu;
+				if (group[v] != NONE)
+					active[group[v]]--;
+				continue;
+			}
+			if (group[x] != NONE) {
+				if (!active[group[x]])
+					gs.g[group[x]].retained_bytes += retained[x];
+				active[group[x]]++;
+			}
+			stack[sp++] = x | 0x80000000u;
+			for (uint32_t c = child_row[x]; c < child_row[x + 1]; c++)
+				stack[sp++] = children[c];
+		}
+	}
+	if (gs.n)
+		qsort(gs.g, gs.n, sizeof(*gs.g), group_cmp);
+	*ret = gs.g;
+	*n_ret = gs.n;
+	gs.g = NULL;
+out:
+	free(idom);
+	free(group);
+	free(retained);
+	free(node);
+	free(child_row);
+	free(children);
+	free(stack);
+	free(active);
+	free(gs.g);
+	free(gs.slot);
+	return err;
+}
+
+/* ---- which root slots reach some objects ---- */
+
+struct cprof_error *cprof_query_reaching_slots(sqlite3 *db, const char *path,
+					       const uint64_t *objects, size_t n,
+					       size_t max_names, char ***ret,
+					       size_t *n_ret)
+{
+	enum { MAX_VISITS = 200000 };
+	sqlite3_stmt *in = NULL, *slots = NULL;
+	char **names = calloc(max_names + 1, sizeof(*names));
+	uint64_t *queue = malloc(MAX_VISITS * sizeof(*queue));
+	size_t head = 0, tail = 0, k = 0;
+	struct cprof_error *err = NULL;
+	*ret = NULL;
+	*n_ret = 0;
+	if (!names || !queue) {
+		free(names);
+		free(queue);
+		return &cprof_enomem;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT src FROM ref WHERE dst = ?", -1, &in, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT DISTINCT coalesce(slot_name, '?') FROM root_ref WHERE dst = ?",
+			       -1, &slots, NULL) != SQLITE_OK) {
+		err = cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	/* A visited set: a sorted insert would do; a small open-addressing
+	   hash of ids is simpler. */
+	size_t cap = 1 << 19;
+	uint64_t *seen = calloc(cap, sizeof(*seen));
+	if (!seen) {
+		err = &cprof_enomem;
+		goto out;
+	}
+	for (size_t i = 0; i < n && tail < MAX_VISITS; i++)
+		queue[tail++] = objects[i];
+	for (size_t i = 0; i < tail; i++) {
+		uint64_t h = (queue[i] * 0x9E3779B97F4A7C15ull) & (cap - 1);
+		while (seen[h] && seen[h] != queue[i] + 1)
+			h = (h + 1) & (cap - 1);
+		seen[h] = queue[i] + 1;
+	}
+	while (head < tail && k < max_names) {
+		uint64_t v = queue[head++];
+		sqlite3_bind_int64(slots, 1, (sqlite3_int64)v);
+		while (sqlite3_step(slots) == SQLITE_ROW && k < max_names) {
+			const char *name = (const char *)sqlite3_column_text(slots, 0);
+			bool dup = false;
+			for (size_t j = 0; j < k && !dup; j++)
+				dup = !strcmp(names[j], name);
+			if (!dup && !(names[k] = strdup(name))) {
+				err = &cprof_enomem;
+				break;
+			}
+			if (!dup)
+				k++;
+		}
+		sqlite3_reset(slots);
+		sqlite3_bind_int64(in, 1, (sqlite3_int64)v);
+		while (sqlite3_step(in) == SQLITE_ROW && tail < MAX_VISITS && tail < cap / 2) {
+			uint64_t src = (uint64_t)sqlite3_column_int64(in, 0);
+			uint64_t h = (src * 0x9E3779B97F4A7C15ull) & (cap - 1);
+			while (seen[h] && seen[h] != src + 1)
+				h = (h + 1) & (cap - 1);
+			if (seen[h])
+				continue;
+			seen[h] = src + 1;
+			queue[tail++] = src;
+		}
+		sqlite3_reset(in);
+	}
+	free(seen);
+out:
+	sqlite3_finalize(in);
+	sqlite3_finalize(slots);
+	free(queue);
+	if (err) {
+		for (size_t j = 0; j < k; j++)
+			free(names[j]);
+		free(names);
+		return err;
+	}
+	*ret = names;
+	*n_ret = k;
+	return NULL;
+}
