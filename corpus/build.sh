@@ -124,6 +124,15 @@ if needs_build "$OUT/blocks" "$SRC/blocks.c" "$H" "$SELF"; then
 	run blocks "$OUT/blocks" $CC $COMMON -pie -fPIE -pthread "$SRC/blocks.c" -o "$OUT/blocks.tmp"
 fi
 
+# shapes: polymorphic C++ objects (typing from vtables); needs g++.
+if command -v "${CXX:-g++}" >/dev/null 2>&1; then
+	if needs_build "$OUT/shapes" "$SRC/shapes.cpp" "$SELF"; then
+		run shapes "$OUT/shapes" "${CXX:-g++}" -g -O0 -Wall "$SRC/shapes.cpp" -o "$OUT/shapes.tmp"
+	fi
+else
+	echo "corpus/build.sh: g++ not found: shapes (C++) not built" >&2
+fi
+
 # bigheap: a large pointer graph for bench/ (not used by the tests).
 if needs_build "$OUT/bigheap" "$SRC/bigheap.c" "$SELF"; then
 	run bigheap "$OUT/bigheap" $CC -g -O1 -Wall "$SRC/bigheap.c" -o "$OUT/bigheap.tmp"

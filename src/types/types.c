@@ -183,9 +183,14 @@ static void type_name(Dwarf_Die *die, char *buf, size_t size, int depth)
 	Dwarf_Attribute a;
 	Dwarf_Die sub;
 	char inner[200];
+	Dwarf_Die cu;
+	int lang = dwarf_diecu(&d, &cu, NULL, NULL) ? dwarf_srclang(&cu) : -1;
+	bool cxx = lang == DW_LANG_C_plus_plus || lang == DW_LANG_C_plus_plus_11 ||
+		   lang == DW_LANG_C_plus_plus_14 || lang == DW_LANG_C_plus_plus_03;
 	switch (dwarf_tag(&d)) {
 	case DW_TAG_structure_type:
-		snprintf(buf, size, "struct %s", name ? name : "<anonymous>");
+		/* C names a struct "struct block"; C++ names a class "Shape". */
+		snprintf(buf, size, "%s%s", cxx ? "" : "struct ", name ? name : "<anonymous>");
 		break;
 	case DW_TAG_class_type:
 		snprintf(buf, size, "%s", name ? name : "<anonymous class>");
@@ -302,7 +307,11 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 		if (dwarf_child(&d, &m) != 0)
 			return;
 		do {
-			if (dwarf_tag(&m) != DW_TAG_member || dwarf_hasattr(&m, DW_AT_bit_size))
+			/* Base classes (DW_TAG_inheritance) are laid out like members. */
+			int mt = dwarf_tag(&m);
+			if ((mt != DW_TAG_member && mt != DW_TAG_inheritance) ||
+			    dwarf_hasattr(&m, DW_AT_bit_size) ||
+			    (mt == DW_TAG_member && dwarf_hasattr(&m, DW_AT_external)))
 				continue;
 			Dwarf_Word off = 0;
 			dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &off);
@@ -379,7 +388,8 @@ static uint32_t pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 		if (dwarf_child(&d, &m) != 0)
 			return NONE;
 		do {
-			if (dwarf_tag(&m) != DW_TAG_member)
+			int mt = dwarf_tag(&m);
+			if (mt != DW_TAG_member && mt != DW_TAG_inheritance)
 				continue;
 			Dwarf_Word moff = 0, msize = 0;
 			dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &moff);

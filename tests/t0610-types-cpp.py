@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""t0610: C++ objects are named from their vtable (corpus/shapes.cpp).
+
+300 Circle, 200 Square and 100 Triangle held by a global std::vector<Shape *>, and
+50 Circle leaked.  Every one of them must be typed by its dynamic class, from its
+vtable pointer (type_source 'vtable'), leaked ones included; the vector's buffer
+of pointers is typed from DWARF; `histogram --by type` and `roots --type Circle`
+count them exactly.
+"""
+import os
+import sqlite3
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+if not os.path.exists(os.path.join(corpus_dir(), "shapes")):
+    skip("g++ is not installed: the C++ corpus program was not built")
+c = corpus_core("shapes")
+m = c.manifest
+db = os.path.join(c.dir, "t0610.db")
+cprof("analyze", c.core, c.exe, "--db", db)
+con = sqlite3.connect(db)
+typed = {a: (n, s) for a, n, s in con.execute(
+    "SELECT o.addr, t.name, o.type_source FROM object o JOIN type t ON t.id = o.type_id")}
+con.close()
+wrong = [(o["addr"], o["class"], typed.get(parse_addr(o["addr"]))) for o in m["objects"]
+         if typed.get(parse_addr(o["addr"])) != (o["class"], "vtable")]
+check(not wrong, "all %d objects are typed by their vtable (wrong: %s)" % (len(m["objects"]), wrong[:3]))
+
+want = {}
+for o in m["objects"]:
+    want[o["class"]] = want.get(o["class"], 0) + 1
+hist = {h["type"]: h["count"] for h in cprof("histogram", "--db", db, "--json", json=True)}
+for cls, n in sorted(want.items()):
+    check_eq(hist.get(cls), n, "histogram: %s" % cls)
+check(any(t.startswith("vector<Shape*") for t in hist), "the std::vector is typed from DWARF")
+check(any(t.startswith("Shape *[") for t in hist),
+      "its buffer is an array of Shape * (DWARF, through the vector's base class)")
+
+groups = {g["root"]: g["count"] for g in cprof("roots", "--db", db, "--type", "Circle", "--json", json=True)}
+held = sum(1 for o in m["objects"] if o["class"] == "Circle" and not o["leaked"])
+leaked = sum(1 for o in m["objects"] if o["class"] == "Circle" and o["leaked"])
+check_eq(groups, {"shapes!g_shapes": held, "leaked (no root)": leaked},
+         "roots --type Circle: the global holds %d, %d are leaked" % (held, leaked))
+finish()
