@@ -6,7 +6,8 @@
  *    500 held by a local of worker_blocks, on a worker thread's stack (also
  *        through an array),
  *    200 reachable from both arrays: shared, retained by no single root,
- *    100 leaked.
+ *    100 leaked,
+ *     10 in a list through ->next, held by the worker's __thread t_recent.
  * Every block owns a payload that nothing else points to, so a block retains
  * itself and its payload.  The manifest lists every block with its group and
  * the usable sizes (corpus/README.md protocol; threads, then "blocks").
@@ -19,8 +20,9 @@
 
 #include <malloc.h>
 
-enum { N_CACHE = 1000, N_WORKER = 500, N_SHARED = 200, N_LEAKED = 100 };
+enum { N_CACHE = 1000, N_WORKER = 500, N_SHARED = 200, N_LEAKED = 100, N_TLS = 10 };
 enum { N_ALL = N_CACHE + N_WORKER + N_SHARED + N_LEAKED };
+enum { N_REC = N_ALL + N_TLS };
 
 struct block {
 	struct block *next;
@@ -30,15 +32,18 @@ struct block {
 	char tag[8];
 };                              /* 40 bytes: malloc_usable_size 40 */
 
-enum group { G_CACHE, G_WORKER, G_SHARED, G_LEAKED };
-static const char *const group_names[] = { "cache", "worker", "shared", "leaked" };
+enum group { G_CACHE, G_WORKER, G_SHARED, G_LEAKED, G_TLS };
+static const char *const group_names[] = { "cache", "worker", "shared", "leaked", "tls" };
 
 struct block **block_cache;     /* the global that holds the cache */
 
 /* Bookkeeping, complemented. */
-static uintptr_t rec_block[N_ALL], rec_payload[N_ALL];
-static size_t rec_bsize[N_ALL], rec_psize[N_ALL];
-static int rec_group[N_ALL];
+static uintptr_t rec_block[N_REC], rec_payload[N_REC];
+static size_t rec_bsize[N_REC], rec_psize[N_REC];
+static int rec_group[N_REC];
+
+/* The worker's most recent blocks: a list through ->next, from a TLS variable. */
+static __thread struct block *t_recent;
 static uintptr_t rec_cache_array, rec_worker_array;
 static size_t rec_cache_array_size, rec_worker_array_size;
 static pid_t worker_tid;
@@ -116,6 +121,17 @@ static CORPUS_NOINLINE long park_blocks_main(void)
 	return ret;
 }
 
+/* In a function of its own, so that no local of worker_blocks keeps the
+ * list's head: only t_recent does. */
+static CORPUS_NOINLINE void build_recent(void)
+{
+	for (int i = 0; i < N_TLS; i++) {
+		struct block *b = make_block(N_ALL + i, G_TLS);
+		b->next = t_recent;
+		t_recent = b;
+	}
+}
+
 static CORPUS_NOINLINE long worker_blocks(void)
 {
 	static const char *const funcs[] = { "park_in_read", "worker_blocks", NULL };
@@ -126,6 +142,7 @@ static CORPUS_NOINLINE long worker_blocks(void)
 	struct block **volatile mine = malloc((N_WORKER + N_SHARED) * sizeof(*mine));
 	if (!mine)
 		corpus_die("malloc");
+	build_recent();
 	rec_worker_array = hide((void *)mine);
 	rec_worker_array_size = malloc_usable_size((void *)mine);
 	for (int i = 0; i < N_WORKER; i++)
@@ -173,7 +190,7 @@ static void put_blocks(void)
 	corpus_put(",\n  \"worker_array\": {\"addr\": \"0x%lx\", \"usable\": %zu}",
 		   (unsigned long)unhide(rec_worker_array), rec_worker_array_size);
 	corpus_put(",\n  \"blocks\": [");
-	for (int i = 0; i < N_ALL; i++)
+	for (int i = 0; i < N_REC; i++)
 		corpus_put("%s\n    {\"addr\": \"0x%lx\", \"usable\": %zu, \"payload\": \"0x%lx\", "
 			   "\"payload_usable\": %zu, \"group\": \"%s\"}",
 			   i ? "," : "", (unsigned long)unhide(rec_block[i]), rec_bsize[i],

@@ -137,8 +137,19 @@ CREATE TABLE object (
 CREATE TABLE type (
   id    INTEGER PRIMARY KEY,
   name  TEXT NOT NULL,      -- "struct block", "Circle", "char[40]"
-  size  INTEGER NOT NULL    -- bytes of one; 0 when unknown (vtable classes)
+  size  INTEGER NOT NULL,   -- bytes of one; 0 when unknown (vtable classes)
+  element_id INTEGER REFERENCES type(id),  -- arrays: the element's type
+  count INTEGER             -- arrays: the number of elements
 );
+
+-- The typed pointer members of the types objects have (what `path` names).
+CREATE TABLE type_field (
+  type_id  INTEGER NOT NULL REFERENCES type(id),
+  offset   INTEGER NOT NULL,  -- within one element
+  name     TEXT NOT NULL,     -- "next", "hdr.owner", "items[3]"
+  target   INTEGER REFERENCES type(id),
+  PRIMARY KEY (type_id, offset)
+) WITHOUT ROWID;
 
 -- The hierarchy of roots above the objects in the dominator tree: a super-root
 -- (id 0) over threads (their frames, registers, TLS), modules (their global

@@ -3,7 +3,8 @@
 
 1000 `struct block` held by the global block_cache (through an array), 500 by a local
 of worker_blocks on a worker thread (through an array), 200 reachable from both
-arrays, 100 leaked; each block owns a payload nothing else points to.  In cprof.db:
+arrays, 100 leaked, 10 in a list through ->next held by the worker's __thread
+t_recent; each block owns a payload nothing else points to.  In cprof.db:
   - a cache block is retained by the root node `blocks!block_cache` (a global), a
     worker block by the frame `thread T frame N worker_blocks (blocks.c:L)`, a shared
     block by no single root (retaining_root NULL), a leaked one by the `leaked` node;
@@ -57,6 +58,14 @@ def run(dumper):
             continue
         g = b["group"]
         own = b["usable"] + b["payload_usable"]
+        if g == "tls":
+            # a list: each block retains the rest of it; checked as a group below
+            node = nodes.get(o[6]) if o[6] is not None else None
+            if not node or node[1:3] != ("tls", "thread %d tls" % m["worker_tid"]):
+                wrong("the TLS list is retained by the worker's tls root", b, node)
+            if p[3] != o[0]:
+                wrong("the payload's idom is its block", b, p[3])
+            continue
         if (o[4], o[5]) != (own, 2):
             wrong("retains itself and its payload", b, (o[4], o[5]))
         if p[3] != o[0]:
@@ -122,6 +131,7 @@ def run(dumper):
     check_eq(chain, [m["cache_array"]["addr"], "blocks!block_cache", "blocks", "all roots"],
              "show: a cache block's dominators, up to the super-root")
     check_eq(show.get("retained_bytes"), b["usable"] + b["payload_usable"], "show: retained bytes")
+    check_eq((show.get("type"), show.get("type_source")), ("struct block", "dwarf"), "show: the type")
     check_eq(show.get("pointers_in", {}).get("total"), 1, "show: one pointer in (the array)")
 
     p = cprof("path", "--db", db, b["payload"], "--json", json=True)
@@ -138,10 +148,11 @@ def run(dumper):
     # reports the construction exactly.
     groups = {g["root"]: g for g in cprof("roots", "--db", db, "--type", "block", "--json", json=True)}
     own = {g: sum(x["usable"] + x["payload_usable"] for x in m["blocks"] if x["group"] == g)
-           for g in ("cache", "worker", "shared", "leaked")}
+           for g in ("cache", "worker", "shared", "leaked", "tls")}
     cnt = {g: sum(1 for x in m["blocks"] if x["group"] == g) for g in own}
     want = {"blocks!block_cache": ("global", "cache"), "(shared)": ("shared", "shared"),
-            "leaked (no root)": ("leaked", "leaked")}
+            "leaked (no root)": ("leaked", "leaked"),
+            "thread %d tls" % m["worker_tid"]: ("tls", "tls")}
     for name, (kind, g) in want.items():
         got = groups.get(name, {})
         check_eq((got.get("kind"), got.get("count"), got.get("retained_bytes")),
@@ -150,7 +161,7 @@ def run(dumper):
     check(len(fr) == 1 and frame_re.fullmatch(fr[0]["root"]) and
           (fr[0]["count"], fr[0]["retained_bytes"]) == (cnt["worker"], own["worker"]),
           "roots --type block: the worker's frame holds its %d (%s)" % (cnt["worker"], fr))
-    check_eq(len(groups), 4, "roots --type block: four groups")
+    check_eq(len(groups), 5, "roots --type block: five groups")
     sh = groups.get("(shared)", {})
     check(any("block_cache" in r for r in sh.get("reached_from", [])) and
           any("worker_blocks" in r for r in sh.get("reached_from", [])),
@@ -162,8 +173,17 @@ def run(dumper):
     src = dict(con.execute("SELECT o.type_source, count(*) FROM object o JOIN type t ON t.id = o.type_id"
                            " WHERE t.name = 'struct block' GROUP BY 1"))
     con.close()
-    check_eq(src, {"dwarf": cnt["cache"] + cnt["worker"] + cnt["shared"], "layout": cnt["leaked"]},
+    check_eq(src, {"dwarf": cnt["cache"] + cnt["worker"] + cnt["shared"] + cnt["tls"],
+                   "layout": cnt["leaked"]},
              "struct block: from DWARF when a typed pointer reaches it, by layout when leaked")
+    # The TLS list: typed from the __thread variable, through ->next, named in the path.
+    last = [x for x in m["blocks"] if x["group"] == "tls"][0]   # the first made is the tail
+    p = cprof("path", "--db", db, last["payload"], "--json", json=True)
+    check_eq(p.get("root"), "thread %d tls blocks!t_recent+0x0" % m["worker_tid"],
+             "path: the TLS list from the __thread variable")
+    check_eq([x.get("field") for x in p.get("path", [])],
+             [".next"] * (cnt["tls"] - 1) + [".payload", None],
+             "path: the field names along the list (.next ... .payload)")
 
     lk = [x for x in m["blocks"] if x["group"] == "leaked"][0]
     rc, out, err = cprof("path", "--db", db, lk["addr"], expect_rc=1)

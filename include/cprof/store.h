@@ -115,6 +115,9 @@ struct cprof_obj_row {
 	int reachable;             /* -1 NULL */
 	uint64_t idom, retained_bytes, retained_count, retaining_root;
 	uint64_t root_distance, path_parent, path_root_ref;
+	char type[256];            /* "" when unknown */
+	char type_source[8];
+	uint64_t type_id;
 };
 
 struct cprof_node_row {
@@ -206,6 +209,11 @@ struct cprof_error *cprof_query_slots(struct sqlite3 *db, const char *path,
 				      struct cprof_slot_row **ret, size_t *n_ret);
 struct cprof_error *cprof_query_slot(struct sqlite3 *db, const char *path,
 				     uint64_t root_ref, struct cprof_slot_row *ret);
+/* The name of the pointer member at offset off of an object of type type_id
+ * ("next", "[3].payload"); "" when unknown. */
+struct cprof_error *cprof_query_field(struct sqlite3 *db, const char *path,
+				      uint64_t type_id, uint64_t off, char *buf,
+				      size_t size);
 /* The offset of a pointer from src into dst (the first, by offset). */
 struct cprof_error *cprof_query_edge(struct sqlite3 *db, const char *path,
 				     uint64_t src, uint64_t dst,

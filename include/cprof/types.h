@@ -46,6 +46,7 @@ const char *cprof_type_source_name(enum cprof_type_source s);
 struct cprof_type_slot {
 	uint32_t offset;
 	uint32_t target;           /* type id of the pointee */
+	char *name;                /* the member's path: "next", "hdr.owner", "items[3]" */
 };
 
 struct cprof_type {
@@ -54,6 +55,7 @@ struct cprof_type {
 	struct cprof_type_slot *slots;     /* typed pointers inside one element */
 	uint32_t n_slots;
 	bool slots_done;
+	uint32_t element, count;   /* arrays "T[n]": T's id and n; else UINT32_MAX, 0 */
 };
 
 struct cprof_types {

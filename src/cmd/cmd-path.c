@@ -75,16 +75,21 @@ int cmd_path(int argc, char **argv)
 	if (!err)
 		err = cprof_query_slot(db, path, chain[n - 1].path_root_ref, &slot);
 	uint64_t *offs = err ? NULL : calloc(n + 1, sizeof(*offs));
-	if (!err && !offs)
+	char (*fields)[256] = err ? NULL : calloc(n + 1, sizeof(*fields));
+	if (!err && (!offs || !fields))
 		err = &cprof_enomem;
 	for (size_t i = n - 1; !err && i > 0; i--) {
 		uint64_t dst_off;
 		err = cprof_query_edge(db, path, chain[i].id, chain[i - 1].id, &offs[i], &dst_off);
+		if (!err)
+			err = cprof_query_field(db, path, chain[i].type_id, offs[i], fields[i],
+						sizeof(fields[i]));
 	}
 	cprof_store_close(db);
 	if (err) {
 		free(chain);
 		free(offs);
+		free(fields);
 		return cmd_report_error(err);
 	}
 	char b1[FMT_BYTES_SIZE];
@@ -101,8 +106,11 @@ int cmd_path(int argc, char **argv)
 			json_kv_uint(&j, "id", chain[i].id);
 			json_kv_hex(&j, "addr", chain[i].addr);
 			json_kv_uint(&j, "size", chain[i].size);
-			if (i > 0)
+			json_kv_string(&j, "type", chain[i].type[0] ? chain[i].type : NULL);
+			if (i > 0) {
 				json_kv_uint(&j, "pointer_at", offs[i]);
+				json_kv_string(&j, "field", fields[i][0] ? fields[i] : NULL);
+			}
 			json_object_end(&j);
 		}
 		json_array_end(&j);
@@ -111,14 +119,19 @@ int cmd_path(int argc, char **argv)
 	} else {
 		printf("%s (%s)\n", slot.slot_name, slot.root_kind);
 		for (size_t i = n; i-- > 0;) {
-			printf("  -> object %llu at 0x%llx (%s)", (unsigned long long)chain[i].id,
-			       (unsigned long long)chain[i].addr, fmt_bytes(b1, chain[i].size));
-			if (i > 0)
+			printf("  -> object %llu at 0x%llx: %s (%s)", (unsigned long long)chain[i].id,
+			       (unsigned long long)chain[i].addr,
+			       chain[i].type[0] ? chain[i].type : "(unknown type)",
+			       fmt_bytes(b1, chain[i].size));
+			if (i > 0 && fields[i][0])
+				printf(", %s at +0x%llx", fields[i], (unsigned long long)offs[i]);
+			else if (i > 0)
 				printf(", pointer at +0x%llx", (unsigned long long)offs[i]);
 			putchar('\n');
 		}
 	}
 	free(chain);
 	free(offs);
+	free(fields);
 	return EXIT_OK;
 }

@@ -126,6 +126,8 @@ int cmd_show(int argc, char **argv)
 		json_kv_hex(&j, "addr", o.addr);
 		json_kv_uint(&j, "size", o.size);
 		json_kv_string(&j, "state", o.state);
+		json_kv_string(&j, "type", o.type[0] ? o.type : NULL);
+		json_kv_string(&j, "type_source", o.type_source[0] ? o.type_source : NULL);
 		json_kv_string(&j, "leak", o.leak[0] ? o.leak : NULL);
 		if (o.reachable >= 0)
 			json_kv_bool(&j, "reachable", o.reachable);
@@ -185,8 +187,11 @@ int cmd_show(int argc, char **argv)
 		json_object_end(&j);
 		json_finish(&j);
 	} else {
-		printf("object %llu at 0x%llx: %llu bytes, %s", (unsigned long long)o.id,
-		       (unsigned long long)o.addr, (unsigned long long)o.size, o.state);
+		printf("object %llu at 0x%llx: %s, %llu bytes, %s", (unsigned long long)o.id,
+		       (unsigned long long)o.addr, o.type[0] ? o.type : "(unknown type)",
+		       (unsigned long long)o.size, o.state);
+		if (o.type_source[0])
+			printf(" (type from %s)", o.type_source);
 		if (o.leak[0])
 			printf(", leaked (%s)", o.leak);
 		else if (o.root_distance != CPROF_NONE_ID)

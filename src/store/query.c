@@ -114,7 +114,8 @@ void cprof_leak_rows_free(struct cprof_leak_row *rows, size_t n)
 #define OBJ_COLUMNS \
 	"id, addr, size, state, coalesce(leak, ''), coalesce(reachable, -1), idom," \
 	" retained_bytes, retained_count, retaining_root, root_distance, path_parent," \
-	" path_root_ref"
+	" path_root_ref, coalesce((SELECT name FROM type WHERE type.id = type_id), '')," \
+	" coalesce(type_source, ''), type_id"
 
 static uint64_t col_id(sqlite3_stmt *s, int i)
 {
@@ -144,6 +145,9 @@ static void read_obj(sqlite3_stmt *s, struct cprof_obj_row *o)
 	o->root_distance = col_id(s, 10);
 	o->path_parent = col_id(s, 11);
 	o->path_root_ref = col_id(s, 12);
+	col_text(s, 13, o->type, sizeof(o->type));
+	col_text(s, 14, o->type_source, sizeof(o->type_source));
+	o->type_id = col_id(s, 15);
 }
 
 /* Runs sql with up to two integer parameters; calls row() per result row. */
@@ -447,4 +451,64 @@ struct cprof_error *cprof_query_biggest_child_node(sqlite3 *db, const char *path
 			"SELECT id, kind, name, parent_id, retained_bytes, retained_count"
 			" FROM root_node WHERE parent_id = ? ORDER BY retained_bytes DESC, id LIMIT 1",
 			1, (int64_t)id, 0, one_node, ret);
+}
+
+struct field_arg {
+	char *buf;
+	size_t size;
+	uint64_t elem, esize, count;
+	bool found;
+};
+
+static bool field_row(sqlite3_stmt *s, void *arg)
+{
+	struct field_arg *a = arg;
+	col_text(s, 0, a->buf, a->size);
+	a->found = true;
+	return false;
+}
+
+static bool type_row(sqlite3_stmt *s, void *arg)
+{
+	struct field_arg *a = arg;
+	a->elem = col_id(s, 0);
+	a->esize = (uint64_t)sqlite3_column_int64(s, 1);
+	a->found = true;
+	return false;
+}
+
+struct cprof_error *cprof_query_field(sqlite3 *db, const char *path, uint64_t type_id,
+				      uint64_t off, char *buf, size_t size)
+{
+	struct field_arg a = { buf, size, CPROF_NONE_ID, 0, 0, false };
+	buf[0] = '\0';
+	if (type_id == CPROF_NONE_ID)
+		return NULL;
+	/* An array: the element index, then the element's member. */
+	struct cprof_error *err = each_row(db, path,
+		"SELECT element_id, (SELECT size FROM type e WHERE e.id = type.element_id)"
+		" FROM type WHERE id = ? AND element_id IS NOT NULL", 1, (int64_t)type_id, 0,
+		type_row, &a);
+	if (err)
+		return err;
+	char prefix[64] = "";
+	if (a.found && a.esize) {
+		snprintf(prefix, sizeof(prefix), "[%llu]", (unsigned long long)(off / a.esize));
+		off %= a.esize;
+		type_id = a.elem;
+	}
+	a.found = false;
+	char field[200] = "";
+	a.buf = field;
+	a.size = sizeof(field);
+	err = each_row(db, path, "SELECT name FROM type_field WHERE type_id = ? AND offset = ?",
+		       2, (int64_t)type_id, (int64_t)off, field_row, &a);
+	if (err)
+		return err;
+	if (a.found)
+		snprintf(buf, size, "%s%s%s", prefix,
+			 field[0] && field[0] != '[' ? "." : "", field);
+	else if (prefix[0])
+		snprintf(buf, size, "%s", prefix);
+	return NULL;
 }

@@ -681,15 +681,34 @@ struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
 struct cprof_error *cprof_store_types(struct cprof_store *st,
 				      const struct cprof_types *t)
 {
-	sqlite3_stmt *s;
-	struct cprof_error *err = prepare(st, "INSERT INTO type VALUES (?, ?, ?)", &s);
+	sqlite3_stmt *s, *f;
+	struct cprof_error *err = prepare(st, "INSERT INTO type VALUES (?, ?, ?, ?, ?)", &s);
+	if (err)
+		return err;
+	if ((err = prepare(st, "INSERT OR IGNORE INTO type_field VALUES (?, ?, ?, ?)", &f))) {
+		sqlite3_finalize(s);
+		return err;
+	}
 	for (size_t i = 0; !err && i < t->n_types; i++) {
 		bind_u64(s, 1, i);
 		bind_text(s, 2, t->types[i].name);
 		bind_u64(s, 3, t->types[i].size);
+		if (t->types[i].element != UINT32_MAX) {
+			bind_u64(s, 4, t->types[i].element);
+			bind_u64(s, 5, t->types[i].count);
+		}
 		err = step(st, s);
+		for (uint32_t k = 0; !err && k < t->types[i].n_slots; k++) {
+			const struct cprof_type_slot *sl = &t->types[i].slots[k];
+			bind_u64(f, 1, i);
+			bind_u64(f, 2, sl->offset);
+			bind_text(f, 3, sl->name);
+			bind_u64(f, 4, sl->target);
+			err = step(st, f);
+		}
 	}
 	sqlite3_finalize(s);
+	sqlite3_finalize(f);
 	return err;
 }
 

@@ -145,6 +145,8 @@ static uint32_t add_type(struct cprof_types *t, const struct key *k,
 	memset(ty, 0, sizeof(*ty));
 	ty->name = strdup(name);
 	ty->size = size;
+	ty->element = k->elem ? k->elem - 1 : NONE;
+	ty->count = k->elem ? k->count : 0;
 	if (!ty->name)
 		return NONE;
 	p->keys[id] = *k;
@@ -285,7 +287,8 @@ struct slot_list {
 };
 
 static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
-			  uint64_t base, int depth, struct slot_list *out)
+			  uint64_t base, int depth, const char *prefix,
+			  struct slot_list *out)
 {
 	Dwarf_Die d = *die;
 	if (depth > MAX_DEPTH || out->n >= MAX_SLOTS || !strip(&d))
@@ -298,7 +301,8 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 			return;           /* void * */
 		uint32_t target = intern_die(t, dbg, &sub);
 		if (target != NONE && base <= UINT32_MAX)
-			out->s[out->n++] = (struct cprof_type_slot){ (uint32_t)base, target };
+			out->s[out->n++] = (struct cprof_type_slot){
+				(uint32_t)base, target, strdup(prefix) };
 		return;
 	}
 	case DW_TAG_structure_type:
@@ -315,8 +319,14 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 				continue;
 			Dwarf_Word off = 0;
 			dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &off);
+			const char *mn = dwarf_diename(&m);
+			char name[200];
+			if (mt == DW_TAG_inheritance || !mn)
+				snprintf(name, sizeof(name), "%s", prefix);
+			else
+				snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "." : "", mn);
 			if (dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), &sub))
-				collect_slots(t, dbg, &sub, base + off, depth + 1, out);
+				collect_slots(t, dbg, &sub, base + off, depth + 1, name, out);
 		} while (out->n < MAX_SLOTS && dwarf_siblingof(&m, &m) == 0);
 		return;
 	}
@@ -326,8 +336,11 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 		    dwarf_aggregate_size(&d, &total) != 0 ||
 		    dwarf_aggregate_size(&sub, &esize) != 0 || !esize)
 			return;
-		for (Dwarf_Word i = 0; i < total / esize && i < MAX_ARRAY_EXPAND; i++)
-			collect_slots(t, dbg, &sub, base + i * esize, depth + 1, out);
+		for (Dwarf_Word i = 0; i < total / esize && i < MAX_ARRAY_EXPAND; i++) {
+			char name[200];
+			snprintf(name, sizeof(name), "%s[%llu]", prefix, (unsigned long long)i);
+			collect_slots(t, dbg, &sub, base + i * esize, depth + 1, name, out);
+		}
 		return;
 	}
 	default:
@@ -356,7 +369,7 @@ static void ensure_slots(struct cprof_types *t, uint32_t id)
 	struct slot_list l = { malloc(MAX_SLOTS * sizeof(*l.s)), 0 };
 	if (!l.s)
 		return;
-	collect_slots(t, dbg, &die, 0, 0, &l);
+	collect_slots(t, dbg, &die, 0, 0, "", &l);
 	ty = &t->types[id];        /* the table may have moved */
 	if (l.n) {
 		ty->slots = realloc(l.s, l.n * sizeof(*l.s));
@@ -863,6 +876,8 @@ void cprof_types_deinit(struct cprof_types *t)
 {
 	for (size_t i = 0; i < t->n_types; i++) {
 		free(t->types[i].name);
+		for (uint32_t k = 0; k < t->types[i].n_slots; k++)
+			free(t->types[i].slots[k].name);
 		free(t->types[i].slots);
 	}
 	free(t->types);
