@@ -185,6 +185,14 @@ def run(dumper):
              [".next"] * (cnt["tls"] - 1) + [".payload", None],
              "path: the field names along the list (.next ... .payload)")
 
+    sh = [x for x in m["blocks"] if x["group"] == "shared"][3]
+    ps = cprof("path", "--db", db, sh["payload"], "--all", "5", "--json", json=True)
+    roots_seen = sorted("global" if x["root"] == "blocks!block_cache+0x0" else
+                        "frame" if frame_re.fullmatch(x["root"]) else x["root"] for x in ps)
+    check_eq(roots_seen, ["frame", "global"],
+             "path --all: a shared block's payload is reached from both roots, and only them")
+    check(all(len(x["path"]) == 3 for x in ps), "path --all: array -> block -> payload each")
+
     lk = [x for x in m["blocks"] if x["group"] == "leaked"][0]
     rc, out, err = cprof("path", "--db", db, lk["addr"], expect_rc=1)
     check("leaked" in err, "path: a leaked block has no path, and says why")

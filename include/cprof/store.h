@@ -195,6 +195,23 @@ struct cprof_error *cprof_query_reaching_slots(struct sqlite3 *db, const char *p
 					       size_t max_names, char ***ret,
 					       size_t *n_ret);
 
+/* A path from a root slot to an object: the slot, then object ids. */
+struct cprof_root_path {
+	struct cprof_slot_row slot;
+	uint64_t *ids;             /* from the one the slot points at to the target */
+	size_t n;
+};
+/**
+ * Up to max_paths paths from distinct root slots to object target, each a
+ * shortest one from its slot (a breadth-first search backwards over `ref`,
+ * of at most max_visits objects).  Free with cprof_root_paths_free.
+ */
+struct cprof_error *cprof_query_paths(struct sqlite3 *db, const char *path,
+				      uint64_t target, size_t max_paths,
+				      size_t max_visits, struct cprof_root_path **ret,
+				      size_t *n_ret);
+void cprof_root_paths_free(struct cprof_root_path *p, size_t n);
+
 /* The root node below node id retaining the most (ret->id CPROF_NONE_ID: none). */
 struct cprof_error *cprof_query_biggest_child_node(struct sqlite3 *db, const char *path,
 						   uint64_t id, struct cprof_node_row *ret);

@@ -1,8 +1,9 @@
 /*
- * cmd-path.c - `cprof-core path ADDR|ID`: how an object is reached from a
- * root, from cprof.db: the shortest path the analysis stored (a BFS from
- * every root slot), from the root slot through each object, with the offset
- * of each pointer.
+ * cmd-path.c - `cprof-core path ADDR|ID [--all N]`: how an object is reached
+ * from a root, from cprof.db.  By default the shortest path the analysis
+ * stored (a BFS from every root slot); with --all N, up to N paths from
+ * distinct root slots (a backward search over the references).  Each step
+ * names the object's type and the member that points to the next.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -12,31 +13,153 @@
 #include "cprof/json.h"
 #include "cprof/store.h"
 
-static const char usage[] = "cprof-core path ADDR|ID [--db FILE] [--json]";
+static const char usage[] = "cprof-core path ADDR|ID [--all N] [--db FILE] [--json]";
 
-enum { MAX_PATH = 100000 };
+enum { OPT_ALL = OPT_FIRST_COMMAND_OPTION, MAX_PATH = 100000, MAX_VISITS = 1000000 };
+
+/* One step: an object and the member of it pointing at the next one. */
+struct step {
+	struct cprof_obj_row o;
+	uint64_t off;
+	char field[256];
+};
+
+static struct cprof_error *load_steps(struct sqlite3 *db, const char *path,
+				      const uint64_t *ids, size_t n,
+				      struct step **ret)
+{
+	struct step *st = calloc(n + 1, sizeof(*st));
+	if (!st)
+		return &cprof_enomem;
+	struct cprof_error *err = NULL;
+	for (size_t i = 0; !err && i < n; i++)
+		err = cprof_query_object_id(db, path, ids[i], &st[i].o);
+	for (size_t i = 0; !err && i + 1 < n; i++) {
+		uint64_t dst_off;
+		err = cprof_query_edge(db, path, ids[i], ids[i + 1], &st[i].off, &dst_off);
+		if (!err)
+			err = cprof_query_field(db, path, st[i].o.type_id, st[i].off,
+						st[i].field, sizeof(st[i].field));
+	}
+	if (err) {
+		free(st);
+		return err;
+	}
+	*ret = st;
+	return NULL;
+}
+
+static void print_text(const struct cprof_slot_row *slot, const struct step *st, size_t n)
+{
+	char b1[FMT_BYTES_SIZE];
+	printf("%s (%s)\n", slot->slot_name, slot->root_kind);
+	for (size_t i = 0; i < n; i++) {
+		printf("  -> object %llu at 0x%llx: %s (%s)", (unsigned long long)st[i].o.id,
+		       (unsigned long long)st[i].o.addr,
+		       st[i].o.type[0] ? st[i].o.type : "(unknown type)",
+		       fmt_bytes(b1, st[i].o.size));
+		if (i + 1 < n && st[i].field[0])
+			printf(", %s at +0x%llx", st[i].field, (unsigned long long)st[i].off);
+		else if (i + 1 < n)
+			printf(", pointer at +0x%llx", (unsigned long long)st[i].off);
+		putchar('\n');
+	}
+}
+
+static void print_json(struct json *j, const struct cprof_slot_row *slot,
+		       const struct step *st, size_t n)
+{
+	json_object_begin(j);
+	json_kv_string(j, "root", slot->slot_name);
+	json_kv_string(j, "root_kind", slot->root_kind);
+	json_key(j, "path");
+	json_array_begin(j);
+	for (size_t i = 0; i < n; i++) {
+		json_object_begin(j);
+		json_kv_uint(j, "id", st[i].o.id);
+		json_kv_hex(j, "addr", st[i].o.addr);
+		json_kv_uint(j, "size", st[i].o.size);
+		json_kv_string(j, "type", st[i].o.type[0] ? st[i].o.type : NULL);
+		if (i + 1 < n) {
+			json_kv_uint(j, "pointer_at", st[i].off);
+			json_kv_string(j, "field", st[i].field[0] ? st[i].field : NULL);
+		}
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_object_end(j);
+}
+
+/* The stored shortest path: back along path_parent to the root slot. */
+static struct cprof_error *shortest(struct sqlite3 *db, const char *path,
+				    const struct cprof_obj_row *target,
+				    struct cprof_root_path **ret, size_t *n_ret)
+{
+	struct cprof_root_path *p = calloc(1, sizeof(*p));
+	size_t cap = target->root_distance < MAX_PATH ? target->root_distance + 1 : MAX_PATH;
+	uint64_t *rev = malloc(cap * sizeof(*rev));
+	if (!p || !rev) {
+		free(p);
+		free(rev);
+		return &cprof_enomem;
+	}
+	struct cprof_error *err = NULL;
+	struct cprof_obj_row o = *target;
+	size_t n = 0;
+	rev[n++] = o.id;
+	while (!err && o.path_parent != CPROF_NONE_ID && n < cap) {
+		err = cprof_query_object_id(db, path, o.path_parent, &o);
+		if (!err)
+			rev[n++] = o.id;
+	}
+	if (!err)
+		err = cprof_query_slot(db, path, o.path_root_ref, &p->slot);
+	p->ids = malloc(n * sizeof(*p->ids));
+	if (!err && !p->ids)
+		err = &cprof_enomem;
+	if (err) {
+		free(rev);
+		cprof_root_paths_free(p, 1);
+		return err;
+	}
+	for (size_t i = 0; i < n; i++)
+		p->ids[i] = rev[n - 1 - i];
+	p->n = n;
+	free(rev);
+	*ret = p;
+	*n_ret = 1;
+	return NULL;
+}
 
 int cmd_path(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "all", required_argument, NULL, OPT_ALL },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = "cprof.db";
 	bool json = false;
+	uint64_t all = 0;
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_DB: path = optarg; break;
 		case OPT_JSON: json = true; break;
+		case OPT_ALL:
+			if (!parse_u64(optarg, &all) || !all)
+				return cmd_usage_error(usage, "bad --all '%s'", optarg);
+			break;
 		case OPT_HELP:
 			printf("usage: %s\n\n"
-			       "The shortest path from a root slot to the object (ADDR: any address\n"
-			       "inside it; ID: its object id): the slot, then each object on the way\n"
-			       "with the offset of the pointer it holds to the next.\n", usage);
+			       "How the object (ADDR: any address inside it; ID: its object id) is\n"
+			       "reached from a root: the root slot, then each object on the way with\n"
+			       "its type and the member that points to the next.  By default the\n"
+			       "shortest path; --all N gives up to N paths from distinct root slots\n"
+			       "(each shortest from its slot).\n", usage);
 			return EXIT_OK;
 		default:
 			return cmd_usage_error(usage, "bad option");
@@ -48,6 +171,8 @@ int cmd_path(int argc, char **argv)
 	if (!cmd_open_db(path, &db))
 		return EXIT_ERROR;
 	struct cprof_obj_row target;
+	struct cprof_root_path *paths = NULL;
+	size_t n_paths = 0;
 	struct cprof_error *err = cprof_query_object(db, path, argv[optind], &target);
 	if (!err && target.root_distance == CPROF_NONE_ID)
 		err = cprof_error_create(CPROF_ERROR_USAGE,
@@ -55,83 +180,38 @@ int cmd_path(int argc, char **argv)
 					 path, (unsigned long long)target.id,
 					 (unsigned long long)target.addr,
 					 target.leak[0] ? " (it is leaked: see 'cprof-core leaks')" : "");
-	/* Walk back along path_parent to the object a root slot points at. */
-	size_t n = 0;
-	struct cprof_obj_row *chain = err ? NULL : malloc(
-		(target.root_distance + 1 < MAX_PATH ? target.root_distance + 1 : MAX_PATH) *
-		sizeof(*chain));
-	if (!err && !chain)
-		err = &cprof_enomem;
-	if (!err) {
-		chain[n++] = target;
-		while (!err && chain[n - 1].path_parent != CPROF_NONE_ID && n < MAX_PATH &&
-		       n <= target.root_distance) {
-			uint64_t parent = chain[n - 1].path_parent;
-			err = cprof_query_object_id(db, path, parent, &chain[n]);
-			n++;
-		}
-	}
-	struct cprof_slot_row slot;
 	if (!err)
-		err = cprof_query_slot(db, path, chain[n - 1].path_root_ref, &slot);
-	uint64_t *offs = err ? NULL : calloc(n + 1, sizeof(*offs));
-	char (*fields)[256] = err ? NULL : calloc(n + 1, sizeof(*fields));
-	if (!err && (!offs || !fields))
+		err = all ? cprof_query_paths(db, path, target.id, (size_t)all, MAX_VISITS,
+					      &paths, &n_paths) :
+			    shortest(db, path, &target, &paths, &n_paths);
+	struct step **steps = err ? NULL : calloc(n_paths + 1, sizeof(*steps));
+	if (!err && !steps)
 		err = &cprof_enomem;
-	for (size_t i = n - 1; !err && i > 0; i--) {
-		uint64_t dst_off;
-		err = cprof_query_edge(db, path, chain[i].id, chain[i - 1].id, &offs[i], &dst_off);
-		if (!err)
-			err = cprof_query_field(db, path, chain[i].type_id, offs[i], fields[i],
-						sizeof(fields[i]));
-	}
+	for (size_t i = 0; !err && i < n_paths; i++)
+		err = load_steps(db, path, paths[i].ids, paths[i].n, &steps[i]);
 	cprof_store_close(db);
-	if (err) {
-		free(chain);
-		free(offs);
-		free(fields);
-		return cmd_report_error(err);
-	}
-	char b1[FMT_BYTES_SIZE];
-	if (json) {
-		struct json j;
-		json_init(&j, stdout);
-		json_object_begin(&j);
-		json_kv_string(&j, "root", slot.slot_name);
-		json_kv_string(&j, "root_kind", slot.root_kind);
-		json_key(&j, "path");
-		json_array_begin(&j);
-		for (size_t i = n; i-- > 0;) {
-			json_object_begin(&j);
-			json_kv_uint(&j, "id", chain[i].id);
-			json_kv_hex(&j, "addr", chain[i].addr);
-			json_kv_uint(&j, "size", chain[i].size);
-			json_kv_string(&j, "type", chain[i].type[0] ? chain[i].type : NULL);
-			if (i > 0) {
-				json_kv_uint(&j, "pointer_at", offs[i]);
-				json_kv_string(&j, "field", fields[i][0] ? fields[i] : NULL);
+	if (!err) {
+		if (json) {
+			struct json j;
+			json_init(&j, stdout);
+			if (all)
+				json_array_begin(&j);
+			for (size_t i = 0; i < n_paths; i++)
+				print_json(&j, &paths[i].slot, steps[i], paths[i].n);
+			if (all)
+				json_array_end(&j);
+			json_finish(&j);
+		} else {
+			for (size_t i = 0; i < n_paths; i++) {
+				if (i)
+					putchar('\n');
+				print_text(&paths[i].slot, steps[i], paths[i].n);
 			}
-			json_object_end(&j);
-		}
-		json_array_end(&j);
-		json_object_end(&j);
-		json_finish(&j);
-	} else {
-		printf("%s (%s)\n", slot.slot_name, slot.root_kind);
-		for (size_t i = n; i-- > 0;) {
-			printf("  -> object %llu at 0x%llx: %s (%s)", (unsigned long long)chain[i].id,
-			       (unsigned long long)chain[i].addr,
-			       chain[i].type[0] ? chain[i].type : "(unknown type)",
-			       fmt_bytes(b1, chain[i].size));
-			if (i > 0 && fields[i][0])
-				printf(", %s at +0x%llx", fields[i], (unsigned long long)offs[i]);
-			else if (i > 0)
-				printf(", pointer at +0x%llx", (unsigned long long)offs[i]);
-			putchar('\n');
 		}
 	}
-	free(chain);
-	free(offs);
-	free(fields);
-	return EXIT_OK;
+	for (size_t i = 0; steps && i < n_paths; i++)
+		free(steps[i]);
+	free(steps);
+	cprof_root_paths_free(paths, n_paths);
+	return err ? cmd_report_error(err) : EXIT_OK;
 }

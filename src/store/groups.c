@@ -343,3 +343,116 @@ out:
 	*n_ret = k;
 	return NULL;
 }
+
+/* ---- several paths to one object ---- */
+
+struct visit_map {
+	uint64_t *key, *parent;    /* key: id + 1, 0 when empty */
+	size_t cap;
+};
+
+static uint64_t *visit_slot(struct visit_map *m, uint64_t id)
+{
+	size_t h = (size_t)((id * 0x9E3779B97F4A7C15ull) >> 17) & (m->cap - 1);
+	while (m->key[h] && m->key[h] != id + 1)
+		h = (h + 1) & (m->cap - 1);
+	return &m->key[h];
+}
+
+struct cprof_error *cprof_query_paths(sqlite3 *db, const char *path, uint64_t target,
+				      size_t max_paths, size_t max_visits,
+				      struct cprof_root_path **ret, size_t *n_ret)
+{
+	struct visit_map m = { 0 };
+	m.cap = 1;
+	while (m.cap < 4 * max_visits)
+		m.cap <<= 1;
+	m.key = calloc(m.cap, sizeof(*m.key));
+	m.parent = calloc(m.cap, sizeof(*m.parent));
+	uint64_t *queue = malloc((max_visits + 1) * sizeof(*queue));
+	struct cprof_root_path *paths = calloc(max_paths + 1, sizeof(*paths));
+	sqlite3_stmt *in = NULL, *slots = NULL;
+	struct cprof_error *err = NULL;
+	size_t head = 0, tail = 0, np = 0;
+	*ret = NULL;
+	*n_ret = 0;
+	if (!m.key || !m.parent || !queue || !paths) {
+		err = &cprof_enomem;
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT src FROM ref WHERE dst = ? ORDER BY src", -1, &in, NULL) ||
+	    sqlite3_prepare_v2(db,
+		"SELECT rr.id, rr.slot, rr.dst_offset, coalesce(rr.slot_name, r.name), r.kind"
+		" FROM root_ref rr JOIN root r ON r.id = rr.root_id WHERE rr.dst = ? ORDER BY rr.id",
+		-1, &slots, NULL)) {
+		err = cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	uint64_t *k = visit_slot(&m, target);
+	*k = target + 1;
+	m.parent[k - m.key] = CPROF_NONE_ID;
+	queue[tail++] = target;
+	while (head < tail && np < max_paths) {
+		uint64_t v = queue[head++];
+		sqlite3_bind_int64(slots, 1, (sqlite3_int64)v);
+		while (np < max_paths && sqlite3_step(slots) == SQLITE_ROW) {
+			struct cprof_root_path *p = &paths[np];
+			struct cprof_slot_row *sr = &p->slot;
+			sr->id = (uint64_t)sqlite3_column_int64(slots, 0);
+			sr->slot = (uint64_t)sqlite3_column_int64(slots, 1);
+			sr->dst_offset = (uint64_t)sqlite3_column_int64(slots, 2);
+			snprintf(sr->slot_name, sizeof(sr->slot_name), "%s",
+				 (const char *)sqlite3_column_text(slots, 3));
+			snprintf(sr->root_kind, sizeof(sr->root_kind), "%s",
+				 (const char *)sqlite3_column_text(slots, 4));
+			/* v, then parents toward the target */
+			size_t len = 0;
+			for (uint64_t x = v; x != CPROF_NONE_ID; len++)
+				x = m.parent[visit_slot(&m, x) - m.key];
+			p->ids = malloc(len * sizeof(*p->ids));
+			if (!p->ids) {
+				err = &cprof_enomem;
+				break;
+			}
+			size_t i = 0;
+			for (uint64_t x = v; x != CPROF_NONE_ID; x = m.parent[visit_slot(&m, x) - m.key])
+				p->ids[i++] = x;
+			p->n = len;
+			np++;
+		}
+		sqlite3_reset(slots);
+		if (err)
+			break;
+		sqlite3_bind_int64(in, 1, (sqlite3_int64)v);
+		while (tail < max_visits && sqlite3_step(in) == SQLITE_ROW) {
+			uint64_t src = (uint64_t)sqlite3_column_int64(in, 0);
+			uint64_t *ks = visit_slot(&m, src);
+			if (*ks)
+				continue;
+			*ks = src + 1;
+			m.parent[ks - m.key] = v;
+			queue[tail++] = src;
+		}
+		sqlite3_reset(in);
+	}
+out:
+	sqlite3_finalize(in);
+	sqlite3_finalize(slots);
+	free(m.key);
+	free(m.parent);
+	free(queue);
+	if (err) {
+		cprof_root_paths_free(paths, np);
+		return err;
+	}
+	*ret = paths;
+	*n_ret = np;
+	return NULL;
+}
+
+void cprof_root_paths_free(struct cprof_root_path *p, size_t n)
+{
+	for (size_t i = 0; p && i < n; i++)
+		free(p[i].ids);
+	free(p);
+}
