@@ -66,6 +66,10 @@ struct cprof_csr {
 	uint32_t n;
 	const uint64_t *row;
 	const uint32_t *dst;
+	/* When set, cprof_dominators frees row and dst (and sets them NULL) as
+	   soon as the predecessor lists exist: the successors are no longer
+	   needed, and a graph of 10^7 nodes saves 4 bytes an edge. */
+	bool owned;
 };
 
 /**
@@ -74,7 +78,7 @@ struct cprof_csr {
  * is not NULL it receives the reachable nodes in DFS preorder (a node comes
  * after its idom), *n_order their count.
  */
-struct cprof_error *cprof_dominators(const struct cprof_csr *g, uint32_t root,
+struct cprof_error *cprof_dominators(struct cprof_csr *g, uint32_t root,
 				     uint32_t *idom, uint32_t *order,
 				     uint32_t *n_order);
 /* The same by the iterative algorithm of Cooper, Harvey and Kennedy: slower,

@@ -11,8 +11,11 @@
  *   4. each idom is the nearest common ancestor, in the tree built so far,
  *      of the DFS parent and the semidominator: walk up from the parent while
  *      the candidate's number exceeds the semidominator's.
- * Memory: 6 x 4 bytes per reachable node for the arrays, the DFS stack, and
- * 4 bytes per edge plus 4 per node for the predecessor rows.
+ * Memory: 8 x 4 bytes per node for the arrays (pre, vertex, parent, semi,
+ * label, anc, path, dom), 8 more for the predecessor row offsets and 4 per
+ * edge for the predecessors; the DFS stack (12 bytes a node at most) is gone
+ * before those exist, and an owned successor list is freed as soon as the
+ * predecessors are built.
  *
  * The iterative algorithm of Cooper, Harvey and Kennedy is here too, as the
  * independent second opinion the tests compare against on large graphs.
@@ -130,7 +133,7 @@ static uint32_t eval(uint32_t v, uint32_t i, uint32_t *anc, uint32_t *label,
 	return label[v];
 }
 
-struct cprof_error *cprof_dominators(const struct cprof_csr *g, uint32_t root,
+struct cprof_error *cprof_dominators(struct cprof_csr *g, uint32_t root,
 				     uint32_t *idom, uint32_t *order,
 				     uint32_t *n_order)
 {
@@ -149,6 +152,12 @@ struct cprof_error *cprof_dominators(const struct cprof_csr *g, uint32_t root,
 	uint32_t *pred;
 	if ((err = predecessors(g, pre, n, &prow, &pred)))
 		goto out0;
+	if (g->owned) {
+		free((void *)g->row);
+		free((void *)g->dst);
+		g->row = NULL;
+		g->dst = NULL;
+	}
 	uint32_t *semi = malloc(n * sizeof(*semi));
 	uint32_t *label = malloc(n * sizeof(*label));
 	uint32_t *anc = malloc(n * sizeof(*anc));

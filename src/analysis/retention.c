@@ -335,10 +335,10 @@ struct cprof_error *cprof_retention_compute(struct cprof_core *core,
 		err = &cprof_enomem;
 		goto fail;
 	}
-	struct cprof_csr csr = { total, row, dst };
+	struct cprof_csr csr = { total, row, dst, true };
 	err = cprof_dominators(&csr, n /* the super-root */, idom, order, &n_order);
-	free(row);
-	free(dst);
+	free((void *)csr.row);       /* NULL once consumed */
+	free((void *)csr.dst);
 	if (err) {
 		free(idom);
 		free(order);

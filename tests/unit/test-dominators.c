@@ -94,7 +94,7 @@ static void brute_force(int cases)
 		struct graph g;
 		uint32_t n = 2 + (uint32_t)(rnd() % 14);
 		random_graph(&g, n, 1 + (uint32_t)(rnd() % 3));
-		struct cprof_csr csr = { g.n, g.row, g.dst };
+		struct cprof_csr csr = { g.n, g.row, g.dst, false };
 		uint32_t idom[16], order[16], n_order;
 		bool reach_all[16], without[16][16];
 		uint32_t q[16];
@@ -147,7 +147,7 @@ static void against_chk(uint32_t n, uint32_t deg, int id)
 {
 	struct graph g;
 	random_graph(&g, n, deg);
-	struct cprof_csr csr = { g.n, g.row, g.dst };
+	struct cprof_csr csr = { g.n, g.row, g.dst, false };
 	uint32_t *a = malloc(n * sizeof(*a)), *b = malloc(n * sizeof(*b));
 	bool ok = !cprof_dominators(&csr, 0, a, NULL, NULL) &&
 		  !cprof_dominators_iterative(&csr, 0, b);
@@ -170,7 +170,7 @@ static void long_path(uint32_t n)
 		g.dst[v] = v + 1 < n ? v + 1 : 0;
 	}
 	g.row[n] = n;
-	struct cprof_csr csr = { g.n, g.row, g.dst };
+	struct cprof_csr csr = { g.n, g.row, g.dst, false };
 	uint32_t *a = malloc(n * sizeof(*a));
 	bool ok = !cprof_dominators(&csr, 0, a, NULL, NULL);
 	for (uint32_t v = 1; ok && v < n; v++)
