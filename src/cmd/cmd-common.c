@@ -122,3 +122,22 @@ bool cmd_open_db(const char *path, struct sqlite3 **ret)
 	cmd_report_error(err);
 	return false;
 }
+
+int db_args_option(struct db_args *a, int opt, const char *arg, const char *usage)
+{
+	switch (opt) {
+	case OPT_DB:
+		a->path = arg;
+		return 1;
+	case OPT_JSON:
+		a->json = true;
+		return 1;
+	case OPT_LIMIT:
+		if (!parse_u64(arg, &a->limit) || !a->limit) {
+			cmd_usage_error(usage, "bad --limit '%s'", arg);
+			return -1;
+		}
+		return 1;
+	}
+	return 0;
+}

@@ -15,29 +15,28 @@
 static const char usage[] =
 	"cprof-core histogram [--by type|size] [--type PATTERN] [--db FILE] [--limit N] [--json]";
 
-enum { OPT_BY = OPT_FIRST_COMMAND_OPTION, OPT_TYPE, OPT_LIMIT };
+enum { OPT_BY = OPT_FIRST_COMMAND_OPTION, OPT_TYPE };
 
 int cmd_histogram(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "json", no_argument, NULL, OPT_JSON },
+		DB_LONG_OPTIONS,
 		{ "by", required_argument, NULL, OPT_BY },
 		{ "type", required_argument, NULL, OPT_TYPE },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = "cprof.db", *pattern = NULL;
+	struct db_args a = { "cprof.db", false, 30 };
+	const char *pattern = NULL;
 	enum cprof_group_by by = CPROF_BY_TYPE;
-	bool json = false;
-	uint64_t limit = 30;
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int took = db_args_option(&a, opt, optarg, usage);
+		if (took < 0)
+			return EXIT_USAGE;
+		if (took)
+			continue;
 		switch (opt) {
-		case OPT_DB: path = optarg; break;
-		case OPT_JSON: json = true; break;
 		case OPT_TYPE: pattern = optarg; break;
 		case OPT_BY:
 			if (!strcmp(optarg, "type"))
@@ -46,10 +45,6 @@ int cmd_histogram(int argc, char **argv)
 				by = CPROF_BY_SIZE;
 			else
 				return cmd_usage_error(usage, "--by takes type or size, not '%s'", optarg);
-			break;
-		case OPT_LIMIT:
-			if (!parse_u64(optarg, &limit) || !limit)
-				return cmd_usage_error(usage, "bad --limit '%s'", optarg);
 			break;
 		case OPT_HELP:
 			printf("usage: %s\n\n"
@@ -68,6 +63,9 @@ int cmd_histogram(int argc, char **argv)
 			return cmd_usage_error(usage, "bad option");
 		}
 	}
+	const char *path = a.path;
+	bool json = a.json;
+	uint64_t limit = a.limit;
 	if (optind != argc)
 		return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
 	struct sqlite3 *db;

@@ -12,38 +12,29 @@
 
 static const char usage[] = "cprof-core leaks [--db FILE] [--min-bytes N] [--limit N] [--json]";
 
-enum { OPT_MIN_BYTES = OPT_FIRST_COMMAND_OPTION, OPT_LIMIT };
+enum { OPT_MIN_BYTES = OPT_FIRST_COMMAND_OPTION };
 
 int cmd_leaks(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "json", no_argument, NULL, OPT_JSON },
+		DB_LONG_OPTIONS,
 		{ "min-bytes", required_argument, NULL, OPT_MIN_BYTES },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *db_path = "cprof.db";
-	bool json = false;
-	uint64_t min_bytes = 0, limit = 0;
+	struct db_args a = { "cprof.db", false, 0 };
+	uint64_t min_bytes = 0;
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int took = db_args_option(&a, opt, optarg, usage);
+		if (took < 0)
+			return EXIT_USAGE;
+		if (took)
+			continue;
 		switch (opt) {
-		case OPT_DB:
-			db_path = optarg;
-			break;
-		case OPT_JSON:
-			json = true;
-			break;
 		case OPT_MIN_BYTES:
 			if (!parse_u64(optarg, &min_bytes))
 				return cmd_usage_error(usage, "bad --min-bytes '%s'", optarg);
-			break;
-		case OPT_LIMIT:
-			if (!parse_u64(optarg, &limit))
-				return cmd_usage_error(usage, "bad --limit '%s'", optarg);
 			break;
 		case OPT_HELP:
 			printf("usage: %s\n\n"
@@ -61,6 +52,9 @@ int cmd_leaks(int argc, char **argv)
 			return cmd_usage_error(usage, "bad option");
 		}
 	}
+	const char *db_path = a.path;
+	bool json = a.json;
+	uint64_t limit = a.limit;
 	if (optind != argc)
 		return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
 

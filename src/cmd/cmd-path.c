@@ -134,21 +134,21 @@ static struct cprof_error *shortest(struct sqlite3 *db, const char *path,
 int cmd_path(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "json", no_argument, NULL, OPT_JSON },
+		DB_LONG_OPTIONS,
 		{ "all", required_argument, NULL, OPT_ALL },
-		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = "cprof.db";
-	bool json = false;
+	struct db_args a = { "cprof.db", false, 0 };
 	uint64_t all = 0;
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int took = db_args_option(&a, opt, optarg, usage);
+		if (took < 0)
+			return EXIT_USAGE;
+		if (took)
+			continue;
 		switch (opt) {
-		case OPT_DB: path = optarg; break;
-		case OPT_JSON: json = true; break;
 		case OPT_ALL:
 			if (!parse_u64(optarg, &all) || !all)
 				return cmd_usage_error(usage, "bad --all '%s'", optarg);
@@ -165,6 +165,8 @@ int cmd_path(int argc, char **argv)
 			return cmd_usage_error(usage, "bad option");
 		}
 	}
+	const char *path = a.path;
+	bool json = a.json;
 	if (argc - optind != 1)
 		return cmd_usage_error(usage, "expected one ADDR or ID");
 	struct sqlite3 *db;

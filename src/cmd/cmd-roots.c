@@ -19,7 +19,7 @@
 static const char usage[] =
 	"cprof-core roots [--type PATTERN] [--db FILE] [--limit N] [--json]";
 
-enum { OPT_TYPE = OPT_FIRST_COMMAND_OPTION, OPT_LIMIT, MAX_PATH = 64, MAX_REACHING = 5 };
+enum { OPT_TYPE = OPT_FIRST_COMMAND_OPTION, MAX_PATH = 64, MAX_REACHING = 5 };
 
 /* One example path: root slot name and object ids, innermost last. */
 struct example {
@@ -68,27 +68,22 @@ static struct cprof_error *example_path(struct sqlite3 *db, const char *path,
 int cmd_roots(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "json", no_argument, NULL, OPT_JSON },
+		DB_LONG_OPTIONS,
 		{ "type", required_argument, NULL, OPT_TYPE },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = "cprof.db", *pattern = NULL;
-	bool json = false;
-	uint64_t limit = 20;
+	struct db_args a = { "cprof.db", false, 20 };
+	const char *pattern = NULL;
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int took = db_args_option(&a, opt, optarg, usage);
+		if (took < 0)
+			return EXIT_USAGE;
+		if (took)
+			continue;
 		switch (opt) {
-		case OPT_DB: path = optarg; break;
-		case OPT_JSON: json = true; break;
 		case OPT_TYPE: pattern = optarg; break;
-		case OPT_LIMIT:
-			if (!parse_u64(optarg, &limit) || !limit)
-				return cmd_usage_error(usage, "bad --limit '%s'", optarg);
-			break;
 		case OPT_HELP:
 			printf("usage: %s\n\n"
 			       "Which roots retain the objects whose type matches PATTERN (a substring\n"
@@ -108,6 +103,9 @@ int cmd_roots(int argc, char **argv)
 			return cmd_usage_error(usage, "bad option");
 		}
 	}
+	const char *path = a.path;
+	bool json = a.json;
+	uint64_t limit = a.limit;
 	if (optind != argc)
 		return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
 	struct sqlite3 *db;

@@ -16,7 +16,7 @@
 
 static const char usage[] = "cprof-core show ADDR|ID [--db FILE] [--limit N] [--json]";
 
-enum { OPT_LIMIT = OPT_FIRST_COMMAND_OPTION, MAX_CHAIN = 64 };
+enum { MAX_CHAIN = 64 };
 
 struct chain {
 	struct cprof_obj_row objs[MAX_CHAIN];
@@ -59,25 +59,19 @@ static struct cprof_error *dominator_chain(struct sqlite3 *db, const char *path,
 int cmd_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "help", no_argument, NULL, OPT_HELP },
+		DB_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = "cprof.db";
-	bool json = false;
-	uint64_t limit = 20;
+	struct db_args a = { "cprof.db", false, 20 };
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int took = db_args_option(&a, opt, optarg, usage);
+		if (took < 0)
+			return EXIT_USAGE;
+		if (took)
+			continue;
 		switch (opt) {
-		case OPT_DB: path = optarg; break;
-		case OPT_JSON: json = true; break;
-		case OPT_LIMIT:
-			if (!parse_u64(optarg, &limit) || !limit)
-				return cmd_usage_error(usage, "bad --limit '%s'", optarg);
-			break;
 		case OPT_HELP:
 			printf("usage: %s\n\n"
 			       "One object of cprof.db: ADDR is any address inside it (0x...), ID its\n"
@@ -90,6 +84,9 @@ int cmd_show(int argc, char **argv)
 			return cmd_usage_error(usage, "bad option");
 		}
 	}
+	const char *path = a.path;
+	bool json = a.json;
+	uint64_t limit = a.limit;
 	if (argc - optind != 1)
 		return cmd_usage_error(usage, "expected one ADDR or ID");
 	struct sqlite3 *db;

@@ -17,8 +17,6 @@
 
 static const char usage[] = "cprof-core top [--db FILE] [--limit N] [--json]";
 
-enum { OPT_LIMIT = OPT_FIRST_COMMAND_OPTION };
-
 /* One child holding this share of its parent's retained bytes is followed. */
 static const double DESCEND = 0.8;
 static const double SUSPECT = 0.1;
@@ -127,25 +125,19 @@ static void json_accumulation(struct json *j, const struct accumulation *a)
 int cmd_top(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "help", no_argument, NULL, OPT_HELP },
+		DB_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = "cprof.db";
-	bool json = false;
-	uint64_t limit = 10;
+	struct db_args a = { "cprof.db", false, 10 };
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int took = db_args_option(&a, opt, optarg, usage);
+		if (took < 0)
+			return EXIT_USAGE;
+		if (took)
+			continue;
 		switch (opt) {
-		case OPT_DB: path = optarg; break;
-		case OPT_JSON: json = true; break;
-		case OPT_LIMIT:
-			if (!parse_u64(optarg, &limit) || !limit)
-				return cmd_usage_error(usage, "bad --limit '%s'", optarg);
-			break;
 		case OPT_HELP:
 			printf("usage: %s\n\n"
 			       "The roots and the objects that retain the most memory (the bytes that\n"
@@ -161,6 +153,9 @@ int cmd_top(int argc, char **argv)
 			return cmd_usage_error(usage, "bad option");
 		}
 	}
+	const char *path = a.path;
+	bool json = a.json;
+	uint64_t limit = a.limit;
 	if (optind != argc)
 		return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
 	struct sqlite3 *db;

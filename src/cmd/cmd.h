@@ -37,6 +37,21 @@ struct sqlite3;
  * on failure. */
 bool cmd_open_db(const char *path, struct sqlite3 **ret);
 
+/* Options of every command that reads cprof.db: --db, --json, --limit, --help. */
+struct db_args {
+	const char *path;          /* "cprof.db" */
+	bool json;
+	uint64_t limit;            /* the command's default until --limit */
+};
+#define DB_LONG_OPTIONS \
+	{ "db", required_argument, NULL, OPT_DB }, \
+	{ "json", no_argument, NULL, OPT_JSON }, \
+	{ "limit", required_argument, NULL, OPT_LIMIT }, \
+	{ "help", no_argument, NULL, OPT_HELP }
+/* Takes --db, --json and --limit: 1 when it took opt, 0 when opt is not one
+ * of them, -1 after printing a usage error for a bad value. */
+int db_args_option(struct db_args *a, int opt, const char *arg, const char *usage);
+
 /* Options of every command that opens a core: CORE [EXE] and these. */
 struct core_args {
 	const char *core;
@@ -57,6 +72,7 @@ enum {
 	OPT_JSON,
 	OPT_DB,
 	OPT_HELP,
+	OPT_LIMIT,
 	OPT_FIRST_COMMAND_OPTION,
 };
 #define CORE_LONG_OPTIONS \
