@@ -175,8 +175,11 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	fprintf(out, "  objects in %s: %zu; %llu pointers between them, %llu from %zu roots\n",
 		db_path, a->n_objects, (unsigned long long)a->graph.n_edges,
 		(unsigned long long)a->graph.n_root_refs, a->roots.n);
-	fprintf(out, "  (walk %.2f s, roots %.2f s, scan %.2f s, leaks %.2f s, dominators %.2f s, store %.2f s)\n",
-		a->t_walk, a->t_roots, a->t_scan, a->t_leaks, a->t_dominators, a->t_store);
+	fprintf(out, "  (walk %.2f s, roots %.2f s, scan %.2f s, leaks %.2f s, dominators %.2f s, types %.2f s, store %.2f s)\n",
+		a->t_walk, a->t_roots, a->t_scan, a->t_leaks, a->t_dominators, a->t_types, a->t_store);
+	if (a->types.object_type)
+		fprintf(out, "  %llu objects typed (%s): from DWARF, C++ vtables, or by layout\n",
+			(unsigned long long)a->types.typed, fmt_bytes(b1, a->types.typed_bytes));
 
 	(void)exe_arg;
 }
@@ -297,6 +300,7 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_kv_double(&j, "scan", a->t_scan);
 	json_kv_double(&j, "leaks", a->t_leaks);
 	json_kv_double(&j, "dominators", a->t_dominators);
+	json_kv_double(&j, "types", a->t_types);
 	json_kv_uint(&j, "scanned_bytes", a->graph.words_scanned * 8);
 	json_kv_double(&j, "store", a->t_store);
 	json_object_end(&j);
