@@ -325,6 +325,14 @@ bool cprof_dwarf_struct(struct cprof_core *core, const struct cprof_module *m,
 			uint64_t *size_ret);
 
 /**
+ * The value of the DWARF constant `name` (DW_TAG_constant, DW_AT_const_value;
+ * the Go compiler emits one per package constant, e.g. "runtime._PageSize").
+ * False when absent.
+ */
+bool cprof_dwarf_constant(struct cprof_core *core, const struct cprof_module *m,
+			  const char *name, int64_t *ret);
+
+/**
  * Finds the variable `name` (in the unit whose name ends with cu_suffix, or
  * any).  A static variable gives its run-time address (*is_tls = false); a
  * thread-local one gives its offset in the module's TLS block (*is_tls =

@@ -177,3 +177,46 @@ bool cprof_dwarf_variable(struct cprof_core *core, const struct cprof_module *m,
 	*is_tls = q.is_tls;
 	return true;
 }
+
+struct const_query {
+	const char *name;
+	int64_t value;
+};
+
+static bool match_constant(Dwarf_Die *die, void *arg)
+{
+	struct const_query *q = arg;
+	if (dwarf_tag(die) != DW_TAG_constant)
+		return false;
+	const char *name = dwarf_diename(die);
+	if (!name || strcmp(name, q->name))
+		return false;
+	Dwarf_Attribute a;
+	Dwarf_Sword sv;
+	Dwarf_Word uv;
+	if (!dwarf_attr(die, DW_AT_const_value, &a))
+		return false;
+	if (dwarf_whatform(&a) == DW_FORM_sdata && dwarf_formsdata(&a, &sv) == 0) {
+		q->value = sv;
+		return true;
+	}
+	if (dwarf_formudata(&a, &uv) == 0) {
+		q->value = (int64_t)uv;
+		return true;
+	}
+	return false;
+}
+
+bool cprof_dwarf_constant(struct cprof_core *core, const struct cprof_module *m,
+			  const char *name, int64_t *ret)
+{
+	uint64_t bias;
+	Dwarf *dw = cprof_core_module_dwarf(core, m, &bias);
+	if (!dw)
+		return false;
+	struct const_query q = { name, 0 };
+	if (!each_top_die(dw, NULL, match_constant, &q))
+		return false;
+	*ret = q.value;
+	return true;
+}

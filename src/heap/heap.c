@@ -9,9 +9,11 @@
 #include "cprof/heap.h"
 
 extern const struct cprof_heap_walker cprof_glibc_walker;
+extern const struct cprof_heap_walker cprof_go_walker;
 
 const struct cprof_heap_walker *const cprof_heap_walkers[] = {
 	&cprof_glibc_walker,
+	&cprof_go_walker,
 	NULL,
 };
 

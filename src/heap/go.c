@@ -1,0 +1,281 @@
+/*
+ * go.c - the Go runtime heap walker.
+ *
+ * Every layout comes from the binary's DWARF (struct members and the
+ * DW_TAG_constant values the Go compiler emits); nothing is hard-coded but
+ * the pointer size.  A binary built with -ldflags=-w has no DWARF: the walk
+ * stops with an error that says so.
+ *
+ * The walk, as the runtime itself counts (mstats.go, mheap.go):
+ *   - runtime.mheap_.allspans lists every span ever made; the in-use ones
+ *     (state mSpanInUse) hold objects; manual ones hold goroutine stacks;
+ *   - object i of a span is allocated when the span is swept (its sweepgen is
+ *     the heap's, or the heap's + 3 when an mcache holds it) and i is below
+ *     freeindex or set in allocBits; in an unswept span the last GC's marks
+ *     decide: gcmarkBits, or with the green tea collector (Go 1.26) the
+ *     inline marks at the end of the span's first page;
+ *   - an object's size is its span's elemsize (large objects: the span);
+ *     objects bigger than minSizeForMallocHeader start with an 8-byte type
+ *     header, after which the program's pointer points.
+ * HeapObjects and HeapAlloc summed this way equal runtime.MemStats right
+ * after runtime.GC() (tiny allocations count per 16-byte block, as there).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cprof/heap.h"
+
+struct field {
+	const char *name;
+	int64_t off, size;
+};
+
+struct go_layout {
+	uint64_t span_size;
+	struct field startAddr, npages, freeindex, nelems, allocBits, gcmarkBits,
+		     sweepgen, allocCount, spanclass, state, elemsize;
+	struct field h_sweepgen, h_allspans;
+	int64_t page_size, span_in_use, span_manual, min_header;
+	uint64_t inline_size;      /* sizeof(runtime.spanInlineMarkBits), 0 before green tea */
+	int64_t inline_marks;      /* offsetof(marks) */
+};
+
+static uint64_t get_field(const uint8_t *buf, const struct field *f)
+{
+	uint64_t v = 0;
+	if (f->off < 0 || f->size <= 0 || f->size > 8)
+		return 0;
+	memcpy(&v, buf + f->off, (size_t)f->size);
+	return v;
+}
+
+static bool read_struct(struct cprof_core *core, const struct cprof_module *m,
+			const char *name, struct field *fields, size_t n,
+			uint64_t *size)
+{
+	struct cprof_dwarf_member mem[16];
+	for (size_t i = 0; i < n; i++)
+		mem[i] = (struct cprof_dwarf_member){ fields[i].name, -1, -1 };
+	if (!cprof_dwarf_struct(core, m, NULL, name, mem, n, size))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		fields[i].off = mem[i].offset;
+		fields[i].size = mem[i].size;
+	}
+	return true;
+}
+
+static struct cprof_error *layout(struct cprof_core *core, const struct cprof_module *m,
+				  struct go_layout *l)
+{
+	struct field span[] = {
+		{ "startAddr", -1, -1 }, { "npages", -1, -1 }, { "freeindex", -1, -1 }, { "nelems", -1, -1 },
+		{ "allocBits", -1, -1 }, { "gcmarkBits", -1, -1 }, { "sweepgen", -1, -1 }, { "allocCount", -1, -1 },
+		{ "spanclass", -1, -1 }, { "state", -1, -1 }, { "elemsize", -1, -1 },
+	};
+	struct field heap[] = { { "sweepgen", -1, -1 }, { "allspans", -1, -1 } };
+	uint64_t hsize;
+	if (!read_struct(core, m, "runtime.mspan", span, 11, &l->span_size) ||
+	    !read_struct(core, m, "runtime.mheap", heap, 2, &hsize))
+		return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
+					  "%s: a Go program without DWARF (built with -ldflags=-w?): its heap cannot be walked; rebuild without -w (the runtime's layouts come from DWARF)",
+					  m->name);
+	l->startAddr = span[0]; l->npages = span[1]; l->freeindex = span[2];
+	l->nelems = span[3]; l->allocBits = span[4]; l->gcmarkBits = span[5];
+	l->sweepgen = span[6]; l->allocCount = span[7]; l->spanclass = span[8];
+	l->elemsize = span[10];
+	/* state is mSpanStateBox{s atomic.Uint8{value uint8}}: its first byte. */
+	l->state = span[9];
+	l->state.size = 1;
+	l->h_sweepgen = heap[0];
+	l->h_allspans = heap[1];
+	if (!cprof_dwarf_constant(core, m, "runtime._PageSize", &l->page_size) ||
+	    !cprof_dwarf_constant(core, m, "runtime.mSpanInUse", &l->span_in_use))
+		return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
+					  "%s: the runtime constants _PageSize and mSpanInUse are not in its DWARF",
+					  m->name);
+	if (!cprof_dwarf_constant(core, m, "runtime.mSpanManual", &l->span_manual))
+		l->span_manual = 2;
+	if (!cprof_dwarf_constant(core, m, "runtime.minSizeForMallocHeader", &l->min_header))
+		l->min_header = 512;
+	struct field marks[] = { { "marks", -1, -1 } };
+	uint64_t isize = 0;
+	if (read_struct(core, m, "runtime.spanInlineMarkBits", marks, 1, &isize) &&
+	    marks[0].off >= 0) {
+		l->inline_size = isize;
+		l->inline_marks = marks[0].off;
+	}
+	return NULL;
+}
+
+static bool bit(const uint8_t *bits, uint64_t i)
+{
+	return bits && (bits[i / 8] >> (i % 8)) & 1;
+}
+
+/* The Go version string: runtime.buildVersion, a Go string (ptr, len). */
+static void go_version(struct cprof_core *core, const struct cprof_module *m,
+		       char *buf, size_t size)
+{
+	uint64_t addr, hdr[2];
+	snprintf(buf, size, "unknown");
+	if (!cprof_core_find_symbol(core, m, "runtime.buildVersion", &addr, NULL))
+		return;
+	struct cprof_error *err = cprof_core_read(core, addr, hdr, sizeof(hdr));
+	if (!err && hdr[1] && hdr[1] < size) {
+		err = cprof_core_read(core, hdr[0], buf, hdr[1]);
+		if (!err)
+			buf[hdr[1]] = '\0';
+	}
+	cprof_error_destroy(err);
+	if (!strncmp(buf, "go", 2))
+		memmove(buf, buf + 2, strlen(buf + 2) + 1);
+}
+
+static struct cprof_error *go_walk(struct cprof_core *core,
+				   struct cprof_heap_walk *walk,
+				   cprof_object_fn *fn, void *arg, bool *found)
+{
+	*found = false;
+	const struct cprof_module *m = NULL;
+	uint64_t mheap = 0;
+	for (size_t i = 0; i < core->n_modules && !m; i++)
+		if (cprof_core_find_symbol(core, &core->modules[i], "runtime.mheap_", &mheap, NULL))
+			m = &core->modules[i];
+	if (!m)
+		return NULL;       /* not a Go program */
+	struct go_layout l;
+	memset(&l, 0, sizeof(l));
+	struct cprof_error *err = layout(core, m, &l);
+	if (err)
+		return err;
+	*found = true;
+
+	uint32_t hsg = 0;
+	uint64_t spans[2] = { 0, 0 };      /* allspans: array, len */
+	if ((err = cprof_core_read(core, mheap + l.h_sweepgen.off, &hsg, 4)) ||
+	    (err = cprof_core_read(core, mheap + l.h_allspans.off, spans, sizeof(spans))))
+		return cprof_error_prefix(err, "%s: runtime.mheap_", m->name);
+
+	uint8_t *sp = malloc(l.span_size);
+	uint8_t *alloc = NULL, *marks = NULL;
+	size_t bits_cap = 0;
+	if (!sp)
+		return &cprof_enomem;
+	uint64_t objects = 0, alloc_bytes = 0, inuse = 0, stacks = 0, n_spans = 0;
+	bool stop = false;
+	for (uint64_t i = 0; i < spans[1] && !stop; i++) {
+		uint64_t s;
+		struct cprof_error *e = cprof_core_read_u64(core, spans[0] + 8 * i, &s);
+		if (!e)
+			e = cprof_core_read(core, s, sp, l.span_size);
+		if (e) {
+			cprof_warn(core->warnings, "%s: Go heap: span %llu of allspans: %s",
+				   core->path, (unsigned long long)i, e->message);
+			cprof_error_destroy(e);
+			continue;
+		}
+		uint64_t state = get_field(sp, &l.state);
+		uint64_t base = get_field(sp, &l.startAddr);
+		uint64_t npages = get_field(sp, &l.npages);
+		uint64_t span_bytes = npages * (uint64_t)l.page_size;
+		if (state == (uint64_t)l.span_manual)
+			stacks += span_bytes;
+		if (state != (uint64_t)l.span_in_use)
+			continue;
+		n_spans++;
+		inuse += span_bytes;
+		uint64_t elemsize = get_field(sp, &l.elemsize);
+		uint64_t nelems = get_field(sp, &l.nelems);
+		uint64_t freeindex = get_field(sp, &l.freeindex);
+		uint64_t sizeclass = get_field(sp, &l.spanclass) >> 1;
+		uint32_t sg = (uint32_t)get_field(sp, &l.sweepgen);
+		bool swept = sg == hsg || sg == hsg + 3;
+		if (!elemsize || nelems > span_bytes / 8 + 1) {
+			cprof_warn(core->warnings, "%s: Go heap: span at 0x%llx has a bad elemsize %llu or nelems %llu; skipped",
+				   core->path, (unsigned long long)base,
+				   (unsigned long long)elemsize, (unsigned long long)nelems);
+			continue;
+		}
+		size_t nbytes = (size_t)(nelems + 7) / 8;
+		if (nbytes > bits_cap) {
+			uint8_t *a = realloc(alloc, nbytes), *b = a ? realloc(marks, nbytes) : NULL;
+			if (!a || !b) {
+				free(a ? a : alloc);
+				free(b ? b : marks);
+				free(sp);
+				return &cprof_enomem;
+			}
+			alloc = a;
+			marks = b;
+			bits_cap = nbytes;
+		}
+		struct cprof_error *eb = cprof_core_read(core, get_field(sp, swept ? &l.allocBits :
+								      &l.gcmarkBits),
+							 alloc, nbytes);
+		if (eb) {
+			cprof_warn(core->warnings, "%s: Go heap: span at 0x%llx: its %s are not in the core; skipped",
+				   core->path, (unsigned long long)base,
+				   swept ? "allocBits" : "gcmarkBits");
+			cprof_error_destroy(eb);
+			continue;
+		}
+		/* Green tea keeps an unswept small span's marks inline. */
+		bool inline_marks = !swept && l.inline_size && elemsize >= 16 &&
+				    elemsize <= (uint64_t)l.min_header;
+		if (inline_marks) {
+			struct cprof_error *ei = cprof_core_read(
+				core, base + l.page_size - l.inline_size + l.inline_marks,
+				marks, nbytes);
+			if (ei) {
+				cprof_error_destroy(ei);
+				inline_marks = false;
+			}
+		}
+		struct cprof_heap h = { .allocator = "go", .start = base,
+					.end = base + span_bytes };
+		strcpy(h.kind, sizeclass ? "span" : "large");
+		uint32_t heap_id;
+		if ((err = cprof_heap_add(walk, &h, &heap_id)))
+			break;
+		bool header = sizeclass && elemsize > (uint64_t)l.min_header;
+		for (uint64_t k = 0; k < nelems && !stop; k++) {
+			bool live = swept ? (k < freeindex || bit(alloc, k)) :
+					    (bit(alloc, k) || (inline_marks && bit(marks, k)));
+			if (!live)
+				continue;
+			uint64_t size = sizeclass ? elemsize : span_bytes;
+			struct cprof_object o = {
+				.addr = base + k * elemsize + (header ? 8 : 0),
+				.size = size - (header ? 8 : 0),
+				.heap = heap_id, .state = CPROF_OBJECT_USED,
+			};
+			objects++;
+			alloc_bytes += size;
+			stop = !fn(&o, arg);
+		}
+	}
+	free(sp);
+	free(alloc);
+	free(marks);
+	if (err)
+		return err;
+
+	struct cprof_allocator_summary s = { .name = "go", .stats_name = "MemStats" };
+	go_version(core, m, s.version, sizeof(s.version));
+	snprintf(s.found_by, sizeof(s.found_by),
+		 "runtime.mheap_ (symbol) and DWARF layouts; %llu spans in use of %llu",
+		 (unsigned long long)n_spans, (unsigned long long)spans[1]);
+	s.used_count = objects;
+	s.used_bytes = alloc_bytes;
+	s.stats[s.n_stats++] = (struct cprof_stat){ "HeapObjects", objects };
+	s.stats[s.n_stats++] = (struct cprof_stat){ "HeapAlloc", alloc_bytes };
+	s.stats[s.n_stats++] = (struct cprof_stat){ "HeapInuse", inuse };
+	s.stats[s.n_stats++] = (struct cprof_stat){ "StackInuse", stacks };
+	return cprof_heap_add_summary(walk, &s);
+}
+
+const struct cprof_heap_walker cprof_go_walker = {
+	.name = "go",
+	.walk = go_walk,
+};
