@@ -15,8 +15,9 @@
  *     decide: gcmarkBits, or with the green tea collector (Go 1.26) the
  *     inline marks at the end of the span's first page;
  *   - an object's size is its span's elemsize (large objects: the span);
- *     objects bigger than minSizeForMallocHeader start with an 8-byte type
- *     header, after which the program's pointer points.
+ *     objects with pointers (a scan span class) bigger than
+ *     minSizeForMallocHeader start with an 8-byte type header, after which the
+ *     program's pointer points.
  * HeapObjects and HeapAlloc summed this way equal runtime.MemStats right
  * after runtime.GC() (tiny allocations count per 16-byte block, as there).
  */
@@ -189,6 +190,7 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 		uint64_t nelems = get_field(sp, &l.nelems);
 		uint64_t freeindex = get_field(sp, &l.freeindex);
 		uint64_t sizeclass = get_field(sp, &l.spanclass) >> 1;
+		bool noscan = get_field(sp, &l.spanclass) & 1;
 		uint32_t sg = (uint32_t)get_field(sp, &l.sweepgen);
 		bool swept = sg == hsg || sg == hsg + 3;
 		if (!elemsize || nelems > span_bytes / 8 + 1) {
@@ -238,7 +240,9 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 		uint32_t heap_id;
 		if ((err = cprof_heap_add(walk, &h, &heap_id)))
 			break;
-		bool header = sizeclass && elemsize > (uint64_t)l.min_header;
+		/* Only objects with pointers carry a type header (mallocgc's
+		 * "heapBitsInSpan" cut-off); noscan objects start at the slot. */
+		bool header = sizeclass && !noscan && elemsize > (uint64_t)l.min_header;
 		for (uint64_t k = 0; k < nelems && !stop; k++) {
 			bool live = swept ? (k < freeindex || bit(alloc, k)) :
 					    (bit(alloc, k) || (inline_marks && bit(marks, k)));
