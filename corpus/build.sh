@@ -145,4 +145,68 @@ if needs_build "$OUT/libmallinfo-oracle.so" "$SRC/mallinfo-oracle.c" "$SELF"; th
 		$CC -O1 -Wall -shared -fPIC "$SRC/mallinfo-oracle.c" -o "$OUT/libmallinfo-oracle.so.tmp"
 fi
 
+# Go programs (corpus/go, a module of its own: standard library only). Built only
+# when `go` (1.20 or later: go -C) is on PATH (or in /usr/local/go/bin), into OUTDIR like the others, with an
+# environment of their own so that nothing depends on the caller's: the build
+# cache under OUTDIR, no network (GOPROXY=off), no toolchain switch
+# (GOTOOLCHAIN=local), no VCS stamping, the caller's GOFLAGS, GOOS/GOARCH,
+# GOEXPERIMENT and CGO_* flags ignored. Default optimizations, DWARF included.
+# The upstream tarball's place (/usr/local/go) counts when PATH has no go.
+GO=$(command -v go 2>/dev/null || true)
+if [ -z "$GO" ] && [ -x /usr/local/go/bin/go ]; then
+	GO=/usr/local/go/bin/go
+fi
+go_minor=
+if [ -n "$GO" ]; then
+	go_minor=$(GOTOOLCHAIN=local GOENV=off "$GO" env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9][0-9]*\).*/\1/p')
+fi
+if [ -z "$GO" ]; then
+	echo "corpus/build.sh: note: go not found on PATH nor in /usr/local/go/bin: the Go programs (corpus/go) are not built" >&2
+elif [ -z "$go_minor" ] || [ "$go_minor" -lt 20 ]; then
+	echo "corpus/build.sh: note: $GO is older than Go 1.20 (or its version is unknown): the Go programs (corpus/go) are not built" >&2
+else
+	unset GOOS GOARCH GOAMD64 GOEXPERIMENT GODEBUG GOFLAGS GOWORK GOBIN GOENV \
+		CGO_CFLAGS CGO_CPPFLAGS CGO_CXXFLAGS CGO_FFLAGS CGO_LDFLAGS || true
+	export GOTOOLCHAIN=local GOPROXY=off GOSUMDB=off GOENV=off GOWORK=off GO111MODULE=on
+	export GOFLAGS=-buildvcs=false
+	export GOCACHE="$OUT/.gocache" GOPATH="$OUT/.gopath" GOMODCACHE="$OUT/.gopath/pkg/mod"
+	export CC
+
+	# go_needs_build OUTPUT DIR: true when OUTPUT is missing or older than a Go
+	# source of DIR (its package) or of internal/ (what they share), go.mod or this
+	# script.
+	go_needs_build() {
+		[ -e "$1" ] || return 0
+		[ "$SELF" -nt "$1" ] && return 0
+		[ "$SRC/go/go.mod" -nt "$1" ] && return 0
+		[ -n "$(find "$SRC/go/$2" "$SRC/go/internal" -type f -name '*.go' -newer "$1" | head -n 1)" ]
+	}
+
+	# goblocks: *Block kept by a global slice and a global map (N blocks, default 10000)
+	if go_needs_build "$OUT/goblocks" goblocks; then
+		run goblocks "$OUT/goblocks" \
+			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/goblocks.tmp" ./goblocks
+	fi
+	# goblocks-nodwarf: the same linked without DWARF (-ldflags=-w)
+	if go_needs_build "$OUT/goblocks-nodwarf" goblocks; then
+		run goblocks-nodwarf "$OUT/goblocks-nodwarf" \
+			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -ldflags=-w -o "$OUT/goblocks-nodwarf.tmp" ./goblocks
+	fi
+	# gogoroutines: 1000 goroutines blocked for ever, each holding a 64 KiB buffer
+	if go_needs_build "$OUT/gogoroutines" gogoroutines; then
+		run gogoroutines "$OUT/gogoroutines" \
+			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/gogoroutines.tmp" ./gogoroutines
+	fi
+	# goprofile: MemProfileRate = 1, four allocation sites, its own heap profile
+	if go_needs_build "$OUT/goprofile" goprofile; then
+		run goprofile "$OUT/goprofile" \
+			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/goprofile.tmp" ./goprofile
+	fi
+	# gocgo: Go structs holding C.malloc'd buffers (cgo: needs the C compiler)
+	if go_needs_build "$OUT/gocgo" gocgo; then
+		run gocgo "$OUT/gocgo" \
+			env CGO_ENABLED=1 "$GO" -C "$SRC/go" build -o "$OUT/gocgo.tmp" ./gocgo
+	fi
+fi
+
 exit 0

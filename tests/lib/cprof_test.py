@@ -26,6 +26,12 @@ valgrind memcheck, lsan_leaks("leaks", ("list",)) -> {"direct": (bytes, objects)
 from the program's LeakSanitizer build (leaks-lsan); both cached like the cores, with
 .manifest, the manifest of that run.
 
+Go programs (corpus/go, built only when `go` is on PATH): require_corpus_program(name)
+skips when one was not built; they run with PROGRAM_ENV[name] (GOTRACEBACK=crash,
+GOMAXPROCS=2) added to CORPUS_ENV; go_traceback(c) parses the runtime's crash report
+of a kernel core (every goroutine with its g address and frames), go_heap_profile(path)
+reads a pprof heap profile (goprofile writes one).
+
 Environment:
   CPROF              path of the cprof-core binary (required by cprof())
   CPROF_SOURCE_ROOT  repository root (default: two levels above this file)
@@ -71,6 +77,8 @@ __all__ = [
     "gdb_backtraces", "eu_stack_backtraces", "reference_read",
     "stderr_lines", "crash_markers",
     "LeakReport", "valgrind_leaks", "lsan_leaks", "fmt_bytes", "X86_64_REGS",
+    "CORPUS_ENV", "GO_PROGRAMS", "PROGRAM_ENV", "corpus_env", "require_corpus_program",
+    "go_traceback", "go_heap_profile",
 ]
 
 # ---------------------------------------------------------------------------
@@ -90,6 +98,27 @@ SKIP_STATUS = 77
 # The corpus programs run with this environment only: with ASLR off, their stack
 # addresses depend on the environment's size, and must not depend on the caller's.
 CORPUS_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+
+# The Go programs of the corpus (corpus/go; built only when `go` is on PATH).
+GO_PROGRAMS = ("goblocks", "goblocks-nodwarf", "gogoroutines", "goprofile", "gocgo")
+
+# Environment added to CORPUS_ENV for some corpus programs, by name. The Go programs:
+# GOTRACEBACK=crash - on SIGABRT the Go runtime prints every goroutine (with their
+# g addresses, frames and registers: program.out), then dies of SIGABRT with the
+# default action, so the kernel writes a core (with the default GOTRACEBACK it
+# exits with status 2 and no core; the programs also call
+# debug.SetTraceback("crash") themselves); GOMAXPROCS=2 - the same number of Ps
+# (mcaches, GC workers, threads) whatever the machine's CPU count or cgroup limit.
+PROGRAM_ENV = {name: {"GOTRACEBACK": "crash", "GOMAXPROCS": "2"} for name in GO_PROGRAMS}
+
+
+def corpus_env(name, extra=None):
+    """The environment corpus program NAME runs with: CORPUS_ENV, PROGRAM_ENV[NAME],
+    then EXTRA."""
+    env = dict(CORPUS_ENV)
+    env.update(PROGRAM_ENV.get(os.path.basename(name), {}))
+    env.update(extra or {})
+    return env
 
 # Markers of a sanitizer report or a crash message in a tool's stderr.
 crash_markers = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
@@ -759,7 +788,7 @@ def _run_and_dump(name, args, dumper, d):
     with open(out_path, "w") as out:
         proc = subprocess.Popen(cmd, cwd=run, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=_child_setup(dumper == "kernel"),
-                                close_fds=True, env=CORPUS_ENV)
+                                close_fds=True, env=corpus_env(name))
     try:
         # 1. the manifest
         deadline = time.monotonic() + 20
@@ -842,6 +871,12 @@ def _run_and_dump(name, args, dumper, d):
     finally:
         _kill(proc)
 
+    if dumper == "gcore" and name in GO_PROGRAMS:
+        # gcore writes the Go runtime's untouched reservations (PROT_NONE, and
+        # mapped but never used) as zeros: 1.2 GB and more per core. The bytes stay;
+        # the disk blocks go.
+        _punch_zero_holes(src)
+
     core = os.path.join(d, "core.%d" % m["pid"])
     os.rename(src, core)
     try:
@@ -863,6 +898,27 @@ def _run_and_dump(name, args, dumper, d):
     return info
 
 
+def _punch_zero_holes(path, block=1 << 20):
+    """Deallocate the disk blocks of PATH's all-zero BLOCK-sized pieces (fallocate
+    PUNCH_HOLE | KEEP_SIZE): the file reads the same, its zeros take no disk space.
+    Does nothing where the file system or libc cannot."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "fallocate"):
+        return
+    libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    zero = bytes(block)
+    with open(path, "r+b") as f:
+        off = 0
+        while True:
+            buf = f.read(block)
+            if not buf:
+                break
+            if len(buf) == block and buf == zero:
+                if libc.fallocate(f.fileno(), 3, off, block) != 0:  # PUNCH_HOLE | KEEP_SIZE
+                    return
+            off += len(buf)
+
+
 def _stamp(path):
     st = os.stat(path)
     return [st.st_mtime_ns, st.st_size]
@@ -882,6 +938,18 @@ def _cached(d):
         return info
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def require_corpus_program(name):
+    """Skip the test (fail under CPROF_REQUIRE_ALL=1) if corpus program NAME was not
+    built (the Go programs are built only when `go` is on PATH, gocgo also needs
+    the C compiler). Returns its path."""
+    exe = os.path.join(corpus_dir(), name)
+    if not os.access(exe, os.X_OK):
+        why = ("go was not on PATH when corpus/build.sh ran" if name in GO_PROGRAMS
+               else "corpus/build.sh did not build it")
+        skip("corpus program %s not built (%s)" % (name, why))
+    return exe
 
 
 def corpus_core(name, args=(), dumper=None):
@@ -911,6 +979,221 @@ def corpus_core(name, args=(), dumper=None):
              % (dumper, name, " " + " ".join(args) if args else "", info["dump_seconds"],
                 info["total_seconds"], info["core"]))
         return CoreRun(d, info, False)
+
+
+# ---------------------------------------------------------------------------
+# the Go runtime's own view: its crash traceback, its heap profile
+
+_GO_SIGNAL = re.compile(r"^(SIG[A-Z0-9]+|Signal \d+): (.*)$")
+_GO_SIGPC = re.compile(r"^PC=(0x[0-9a-f]+) m=(\d+) sigcode=(-?\d+)")
+_GO_HEADER = re.compile(r"^goroutine (\d+)(?: gp=(0x[0-9a-f]+))?(?: m=(\d+|nil))?"
+                        r"(?: mp=(0x[0-9a-f]+))? \[(.*)\]:$")
+_GO_POS = re.compile(r"^\t(.*):(\d+)(?: \+0x([0-9a-f]+))?"
+                     r"(?: fp=(0x[0-9a-f]+) sp=(0x[0-9a-f]+) pc=(0x[0-9a-f]+))?\s*$")
+_GO_REG = re.compile(r"^([a-z0-9]+)\s+(0x[0-9a-f]+)$")
+
+
+def go_traceback(text_or_run):
+    """Parse the Go runtime's crash report: what a Go corpus program prints when it
+    dies of SIGABRT with GOTRACEBACK=crash (a kernel core: the CoreRun's
+    program.out; a gcore core has none). Takes the text or a CoreRun. Returns None
+    if there is no report, else {"sections": [...], "goroutines": {goid: g}}.
+
+    A section per signal the runtime handled: the first is the one the harness
+    sent (SIGABRT) with every goroutine; then one per other thread (M), which the
+    runtime sends SIGQUIT to print its registers, with its g0 ("goroutine 0") and
+    the goroutine it was running if any. Section: {"signal": "SIGABRT", "pc": int,
+    "m": int, "goroutines": [g], "registers": {"rax": int, ...}} (the registers
+    of the thread when the signal arrived: the core's NT_PRSTATUS has the
+    thread inside the signal handler instead).
+    g: {"goid": int, "gp": int or None (the runtime.g), "m": int or None, "mp":
+    int or None (the runtime.m), "status": "select (no cases)" (the wait reason
+    or the state, with ", locked to thread", ", N minutes" when printed), "frames":
+    [{"function", "file", "line", "pc", "sp", "fp"}] innermost first (inlined
+    frames have pc/sp/fp None), "created_by": function or None, "created_in":
+    goid or None}. "goroutines": every goroutine other than 0, from the first
+    section that prints it."""
+    if isinstance(text_or_run, CoreRun):
+        path = os.path.join(text_or_run.dir, "program.out")
+        try:
+            with open(path, errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return None
+    else:
+        text = text_or_run
+    sections, sec, g, pending = [], None, None, None
+    for line in text.splitlines():
+        m = _GO_SIGNAL.match(line)
+        if m and not line.startswith("\t"):
+            sec = {"signal": m.group(1), "description": m.group(2), "pc": None, "m": None,
+                   "goroutines": [], "registers": {}}
+            sections.append(sec)
+            g = pending = None
+            continue
+        if sec is None:
+            continue
+        m = _GO_SIGPC.match(line)
+        if m:
+            sec["pc"], sec["m"] = int(m.group(1), 16), int(m.group(2))
+            continue
+        m = _GO_HEADER.match(line)
+        if m:
+            g = {"goid": int(m.group(1)),
+                 "gp": int(m.group(2), 16) if m.group(2) else None,
+                 "m": int(m.group(3)) if m.group(3) and m.group(3) != "nil" else None,
+                 "mp": int(m.group(4), 16) if m.group(4) else None,
+                 "status": m.group(5), "frames": [], "created_by": None, "created_in": None}
+            sec["goroutines"].append(g)
+            pending = None
+            continue
+        m = _GO_REG.match(line)
+        if m and g is None:
+            sec["registers"][m.group(1)] = int(m.group(2), 16)
+            g = pending = None
+            continue
+        if g is None:
+            continue
+        if line.startswith("\t"):
+            m = _GO_POS.match(line)
+            if m and pending is not None:
+                pending["file"], pending["line"] = m.group(1), int(m.group(2))
+                if m.group(6):
+                    pending["fp"], pending["sp"], pending["pc"] = (
+                        int(m.group(4), 16), int(m.group(5), 16), int(m.group(6), 16))
+            pending = None
+            continue
+        if line.startswith("created by "):
+            rest = line[len("created by "):]
+            k = rest.find(" in goroutine ")
+            g["created_by"] = rest[:k] if k >= 0 else rest
+            g["created_in"] = int(rest[k + len(" in goroutine "):]) if k >= 0 else None
+            pending = None
+            continue
+        if not line.strip():
+            g = pending = None
+            continue
+        k = line.rfind("(")
+        if k > 0 and line.endswith(")"):
+            pending = {"function": line[:k], "file": None, "line": None,
+                       "pc": None, "sp": None, "fp": None}
+            g["frames"].append(pending)
+    if not sections:
+        return None
+    gs = {}
+    for s in sections:
+        for x in s["goroutines"]:
+            if x["goid"] != 0 and x["goid"] not in gs:
+                gs[x["goid"]] = x
+    return {"sections": sections, "goroutines": gs}
+
+
+def _pb_varint(buf, i):
+    """The varint at BUF[I]: (value, index after it)."""
+    v = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        v |= (b & 0x7f) << shift
+        shift += 7
+        if b < 0x80:
+            return v, i
+
+
+def _pb_fields(buf):
+    """Protocol buffer wire format: [(field number, wire type, value)], value an int
+    (varint, fixed) or bytes (length-delimited)."""
+    out, i, n = [], 0, len(buf)
+
+    def varint():
+        nonlocal i
+        v, i = _pb_varint(buf, i)
+        return v
+    while i < n:
+        key = varint()
+        field, wt = key >> 3, key & 7
+        if wt == 0:
+            out.append((field, wt, varint()))
+        elif wt == 1:
+            out.append((field, wt, struct.unpack_from("<Q", buf, i)[0]))
+            i += 8
+        elif wt == 2:
+            ln = varint()
+            out.append((field, wt, bytes(buf[i:i + ln])))
+            i += ln
+        elif wt == 5:
+            out.append((field, wt, struct.unpack_from("<I", buf, i)[0]))
+            i += 4
+        else:
+            raise ValueError("protobuf: wire type %d" % wt)
+    return out
+
+
+def _pb_ints(wt, v):
+    """A repeated integer field's values: packed (bytes) or one varint."""
+    if wt != 2:
+        return [v]
+    vals, i = [], 0
+    while i < len(v):
+        x, i = _pb_varint(v, i)
+        vals.append(x)
+    return vals
+
+
+def go_heap_profile(path):
+    """Read a pprof profile (gzipped or not protobuf, profile.proto: what
+    pprof.Lookup("heap").WriteTo(f, 0) writes; goprofile's MANIFEST.heap.pb.gz).
+    Returns {"sample_types": ["alloc_objects", "alloc_space", "inuse_objects",
+    "inuse_space"], "units": [...], "period": int, "samples": [{"values": {type:
+    int}, "functions": [names, innermost first, inlined frames included],
+    "labels": {key: str or int}}]}. A site's in-use figures: sum "inuse_objects" /
+    "inuse_space" over the samples whose "functions" start with it (the runtime's
+    allocation frames are not in heap profiles)."""
+    import gzip
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    fields = _pb_fields(data)
+    strings = [v.decode("utf-8", "replace") for f, wt, v in fields if f == 6]
+    types, units, samples_raw, locs, funcs, period = [], [], [], {}, {}, 0
+    for f, wt, v in fields:
+        if f == 1:
+            vt = dict((ff, vv) for ff, _, vv in _pb_fields(v))
+            types.append(strings[vt.get(1, 0)])
+            units.append(strings[vt.get(2, 0)])
+        elif f == 2:
+            samples_raw.append(v)
+        elif f == 4:
+            lid, lines = 0, []
+            for ff, ww, vv in _pb_fields(v):
+                if ff == 1:
+                    lid = vv
+                elif ff == 4:
+                    ln = dict((a, c) for a, _, c in _pb_fields(vv))
+                    lines.append(ln.get(1, 0))
+            locs[lid] = lines
+        elif f == 5:
+            fd = dict((ff, vv) for ff, _, vv in _pb_fields(v))
+            funcs[fd.get(1, 0)] = strings[fd.get(2, 0)]
+        elif f == 12:
+            period = v
+    samples = []
+    for raw in samples_raw:
+        loc_ids, values, labels = [], [], {}
+        for ff, ww, vv in _pb_fields(raw):
+            if ff == 1:
+                loc_ids += _pb_ints(ww, vv)
+            elif ff == 2:
+                values += [x - (1 << 64) if x >= 1 << 63 else x for x in _pb_ints(ww, vv)]
+            elif ff == 3:
+                lb = dict((a, c) for a, _, c in _pb_fields(vv))
+                key = strings[lb.get(1, 0)]
+                labels[key] = strings[lb[2]] if lb.get(2) else lb.get(3, 0)
+        names = [funcs.get(fid, "?") for lid in loc_ids for fid in locs.get(lid, [])]
+        samples.append({"values": dict(zip(types, values)), "functions": names,
+                        "labels": labels})
+    return {"sample_types": types, "units": units, "period": period, "samples": samples}
 
 
 # ---------------------------------------------------------------------------
@@ -968,7 +1251,7 @@ _LSAN_SUMMARY = re.compile(r"^SUMMARY: LeakSanitizer: (\d+) byte\(s\) leaked in 
 
 def _run_to_exit(exe, args, d, env, prefix=(), timeout=300):
     """Run corpus program EXE with ARGS in D/run the way corpus_core runs it (cwd,
-    stdin /dev/null, CORPUS_ENV plus ENV, no ASLR unless CPROF_ASLR=1, killed with
+    stdin /dev/null, corpus_env(EXE's name) plus ENV, no ASLR unless CPROF_ASLR=1, killed with
     the harness), behind PREFIX (e.g. valgrind and its options), until it exits.
     Returns (status, manifest or None, stdout+stderr text)."""
     if os.path.exists(d):
@@ -978,8 +1261,7 @@ def _run_to_exit(exe, args, d, env, prefix=(), timeout=300):
     manifest = os.path.join(run, "manifest.json")
     out_path = os.path.join(d, "program.out")
     cmd = list(prefix) + [exe, manifest] + list(args)
-    full_env = dict(CORPUS_ENV)
-    full_env.update(env)
+    full_env = corpus_env(exe, env)
     with open(out_path, "w") as out:
         proc = subprocess.Popen(cmd, cwd=run, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=_child_setup(False),

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""t0700: the Go heap walker against the Go runtime's own figures (corpus/go/goblocks).
+
+goblocks keeps N *Block (and their payloads) in a global slice and a global map,
+then runtime.GC() twice and runtime.ReadMemStats, and writes both into its manifest.
+From the core taken right after, cprof-core must:
+  - reproduce MemStats HeapObjects, HeapAlloc, HeapInuse and StackInuse exactly
+    (allocator_stat, allocator 'go'), with both dumpers available here;
+  - list every *Block as a used object at its address with its size-class size;
+  - list every payload: at its address with its size class, or - tiny payloads,
+    which share 16-byte blocks - inside a used 16-byte object;
+and on the same program linked without DWARF (-ldflags=-w), stop with one message
+that names the binary and says its DWARF is missing.
+"""
+import bisect
+import os
+import sqlite3
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+if not os.path.exists(os.path.join(corpus_dir(), "goblocks")):
+    skip("go is not installed (or older than 1.20): the Go corpus programs were not built")
+
+STATS = ("HeapObjects", "HeapAlloc", "HeapInuse", "StackInuse")
+
+dumpers = available_dumpers()
+check(dumpers, "some way to take a core is available")
+for dumper in dumpers:
+    c = corpus_core("goblocks", dumper=dumper)
+    m = c.manifest
+    ms = m["memstats"]
+    db = os.path.join(c.dir, "t0700-%s.db" % dumper)
+    cprof("analyze", c.core, c.exe, "--db", db)
+    con = sqlite3.connect(db)
+    got = dict(con.execute("SELECT name, value FROM allocator_stat WHERE allocator = 'go'"))
+    for name in STATS:
+        check_eq(got.get(name), ms[name], "%s: MemStats.%s" % (dumper, name))
+
+    used = dict(con.execute("SELECT addr, size FROM object WHERE state = 'used'"))
+    addrs = sorted(used)
+    blocks = m["blocks"]
+    wrong = [(b["addr"], b["size"], used.get(parse_addr(b["addr"])))
+             for b in blocks if used.get(parse_addr(b["addr"])) != b["size"]]
+    check(not wrong, "%s: all %d blocks are used objects of their size class (wrong: %s)"
+          % (dumper, len(blocks), wrong[:3]))
+
+    def container(a):
+        i = bisect.bisect_right(addrs, a) - 1
+        return (addrs[i], used[addrs[i]]) if i >= 0 and a < addrs[i] + used[addrs[i]] else None
+
+    wrong, tiny = [], 0
+    for b in blocks:
+        p = parse_addr(b["payload"])
+        if b.get("payload_tiny"):
+            tiny += 1
+            got_obj = container(p)
+            if not got_obj or got_obj[1] != 16:
+                wrong.append((b["payload"], "tiny", got_obj))
+        elif used.get(p) != b["payload_size"]:
+            wrong.append((b["payload"], b["payload_size"], used.get(p)))
+    check(not wrong, "%s: all %d payloads (%d tiny) are found with their size (wrong: %s)"
+          % (dumper, len(blocks), tiny, wrong[:3]))
+    st = m["store"]
+    check_eq(used.get(parse_addr(st["array"])), st["size"],
+             "%s: the global slice's array (%d pointers) is one object" % (dumper, st["cap"]))
+    con.close()
+
+# Without DWARF the layouts are unknown: one clear error, exit status 1.
+if os.path.exists(os.path.join(corpus_dir(), "goblocks-nodwarf")):
+    c = corpus_core("goblocks-nodwarf", dumper=dumpers[0])
+    db = os.path.join(c.dir, "t0700-nodwarf.db")
+    _, _, err = cprof("analyze", c.core, c.exe, "--db", db, expect_rc=1)
+    check("DWARF" in err and "goblocks-nodwarf" in err,
+          "no DWARF: the message names the binary and the missing DWARF (%r)" % err.strip())
+    check(not os.path.exists(db), "no DWARF: no database is left behind")
+finish()
