@@ -6,6 +6,8 @@ then runtime.GC() twice and runtime.ReadMemStats, and writes both into its manif
 From the core taken right after, cprof-core must:
   - reproduce MemStats HeapObjects, HeapAlloc, HeapInuse and StackInuse exactly
     (allocator_stat, allocator 'go'), with both dumpers available here;
+  - keep each thread's stack root to its stack: in a Go process a goroutine's stack
+    is in the heap arena, next to the spans, and must not swallow them;
   - list every *Block as a used object at its address with its size-class size;
   - list every payload: at its address with its size class, or - tiny payloads,
     which share 16-byte blocks - inside a used 16-byte object;
@@ -63,6 +65,14 @@ for dumper in dumpers:
             wrong.append((b["payload"], b["payload_size"], used.get(p)))
     check(not wrong, "%s: all %d payloads (%d tiny) are found with their size (wrong: %s)"
           % (dumper, len(blocks), tiny, wrong[:3]))
+    # Goroutine stacks lie in the heap arena, among spans: a thread's stack root
+    # must stop at the heaps, or every block would look held by a stack.
+    on_stack = {a for (a,) in con.execute(
+        "SELECT DISTINCT o.addr FROM root_ref f JOIN root r ON r.id = f.root_id "
+        "JOIN object o ON o.id = f.dst WHERE r.kind = 'stack'")}
+    n_on_stack = sum(1 for b in blocks if parse_addr(b["addr"]) in on_stack)
+    check(n_on_stack <= 10, "%s: stack roots point at %d of the %d blocks (at most 10)"
+          % (dumper, n_on_stack, len(blocks)))
     st = m["store"]
     check_eq(used.get(parse_addr(st["array"])), st["size"],
              "%s: the global slice's array (%d pointers) is one object" % (dumper, st["cap"]))

@@ -212,9 +212,19 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 				   core->path, t->tid, (unsigned long long)sp);
 			continue;
 		}
-		uint64_t lo = sp - RED_ZONE < seg->start || sp < RED_ZONE ?
-			      seg->start : (sp - RED_ZONE) & ~7ull;
-		uint64_t hi = seg->end;
+		uint64_t base = seg->start, hi = seg->end;
+		/* A stack inside a bigger mapping (a Go goroutine's stack sits in
+		   the heap arena, among spans) stops at the heaps around it:
+		   otherwise every object above it would be "on the stack". */
+		for (size_t c = 0; c < cl->n; c++) {
+			const struct cprof_range *cr = &cl->r[c];
+			if (cr->start > sp && cr->start < hi)
+				hi = cr->start;
+			if (cr->end <= sp && cr->end > base)
+				base = cr->end;
+		}
+		uint64_t lo = sp - RED_ZONE < base || sp < RED_ZONE ?
+			      base : (sp - RED_ZONE) & ~7ull;
 		if (fseg == seg && tls_lo > sp && tls_lo < hi)
 			hi = tls_lo;
 		struct cprof_root sr = { .kind = CPROF_ROOT_STACK, .thread = (int)i,
@@ -223,7 +233,7 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 		if ((err = add_root(rs, &sr)))
 			return err;
 		/* The whole stack mapping is claimed: below SP is dead stack. */
-		if ((err = claim(cl, seg->start, hi)))
+		if ((err = claim(cl, base, hi)))
 			return err;
 	}
 	return NULL;
