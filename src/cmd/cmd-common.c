@@ -141,3 +141,27 @@ int db_args_option(struct db_args *a, int opt, const char *arg, const char *usag
 	}
 	return 0;
 }
+
+int db_args_parse(int argc, char **argv, const struct option *longopts,
+		  struct db_args *a, const char *usage, const char *help,
+		  int (*own)(int opt, const char *arg, void *ctx), void *ctx)
+{
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		int took = db_args_option(a, opt, optarg, usage);
+		if (took < 0)
+			return EXIT_USAGE;
+		if (took)
+			continue;
+		if (opt == OPT_HELP) {
+			printf("usage: %s\n\n%s", usage, help);
+			return EXIT_OK;
+		}
+		int rc = own && opt != '?' ? own(opt, optarg, ctx) :
+					     cmd_usage_error(usage, "bad option");
+		if (rc >= 0)
+			return rc;
+	}
+	return -1;
+}

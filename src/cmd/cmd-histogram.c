@@ -17,6 +17,43 @@ static const char usage[] =
 
 enum { OPT_BY = OPT_FIRST_COMMAND_OPTION, OPT_TYPE };
 
+static const char help[] =
+	"Objects (used chunks, reachable or leaked) counted by type (what DWARF\n"
+	"or a C++ vtable says; \"(unknown type)\" otherwise) or by usable size,\n"
+	"biggest retained first: the count, their own bytes, and what they\n"
+	"retain counting nothing twice.  --type PATTERN keeps the objects whose\n"
+	"type matches (a substring of a\n"
+	"type that is not a pointer type, or a glob with * ? [ over the whole\n"
+	"name).\n\n"
+	"  --db FILE            read FILE instead of ./cprof.db\n"
+	"  --limit N            at most N rows (default 30)\n"
+	"  --json               [{key, count, self_bytes, retained_bytes}]\n";
+
+struct histogram_opts {
+	const char *pattern;       /* --type */
+	enum cprof_group_by by;    /* --by */
+};
+
+/* db_args_parse's callback: --type and --by into *ctx (histogram_opts). */
+static int histogram_option(int opt, const char *arg, void *ctx)
+{
+	struct histogram_opts *o = ctx;
+	switch (opt) {
+	case OPT_TYPE:
+		o->pattern = arg;
+		return -1;
+	case OPT_BY:
+		if (!strcmp(arg, "type"))
+			o->by = CPROF_BY_TYPE;
+		else if (!strcmp(arg, "size"))
+			o->by = CPROF_BY_SIZE;
+		else
+			return cmd_usage_error(usage, "--by takes type or size, not '%s'", arg);
+		return -1;
+	}
+	return cmd_usage_error(usage, "bad option");
+}
+
 int cmd_histogram(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -26,43 +63,10 @@ int cmd_histogram(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct db_args a = { "cprof.db", false, 30 };
-	const char *pattern = NULL;
-	enum cprof_group_by by = CPROF_BY_TYPE;
-	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int took = db_args_option(&a, opt, optarg, usage);
-		if (took < 0)
-			return EXIT_USAGE;
-		if (took)
-			continue;
-		switch (opt) {
-		case OPT_TYPE: pattern = optarg; break;
-		case OPT_BY:
-			if (!strcmp(optarg, "type"))
-				by = CPROF_BY_TYPE;
-			else if (!strcmp(optarg, "size"))
-				by = CPROF_BY_SIZE;
-			else
-				return cmd_usage_error(usage, "--by takes type or size, not '%s'", optarg);
-			break;
-		case OPT_HELP:
-			printf("usage: %s\n\n"
-			       "Objects (used chunks, reachable or leaked) counted by type (what DWARF\n"
-			       "or a C++ vtable says; \"(unknown type)\" otherwise) or by usable size,\n"
-			       "biggest retained first: the count, their own bytes, and what they\n"
-			       "retain counting nothing twice.  --type PATTERN keeps the objects whose\n"
-			       "type matches (a substring of a\n"
-			       "type that is not a pointer type, or a glob with * ? [ over the whole\n"
-			       "name).\n\n"
-			       "  --db FILE            read FILE instead of ./cprof.db\n"
-			       "  --limit N            at most N rows (default 30)\n"
-			       "  --json               [{key, count, self_bytes, retained_bytes}]\n", usage);
-			return EXIT_OK;
-		default:
-			return cmd_usage_error(usage, "bad option");
-		}
-	}
+	struct histogram_opts o = { NULL, CPROF_BY_TYPE };
+	int rc = db_args_parse(argc, argv, longopts, &a, usage, help, histogram_option, &o);
+	if (rc >= 0)
+		return rc;
 	const char *path = a.path;
 	bool json = a.json;
 	uint64_t limit = a.limit;
@@ -73,7 +77,7 @@ int cmd_histogram(int argc, char **argv)
 		return EXIT_ERROR;
 	struct cprof_group_row *g = NULL;
 	size_t n = 0;
-	struct cprof_error *err = cprof_query_groups(db, path, by, pattern, &g, &n);
+	struct cprof_error *err = cprof_query_groups(db, path, o.by, o.pattern, &g, &n);
 	cprof_store_close(db);
 	if (err)
 		return cmd_report_error(err);
@@ -85,7 +89,7 @@ int cmd_histogram(int argc, char **argv)
 		json_array_begin(&j);
 		for (size_t i = 0; i < shown; i++) {
 			json_object_begin(&j);
-			json_kv_string(&j, by == CPROF_BY_TYPE ? "type" : "size", g[i].key);
+			json_kv_string(&j, o.by == CPROF_BY_TYPE ? "type" : "size", g[i].key);
 			json_kv_uint(&j, "count", g[i].count);
 			json_kv_uint(&j, "self_bytes", g[i].self_bytes);
 			json_kv_uint(&j, "retained_bytes", g[i].retained_bytes);
@@ -95,7 +99,7 @@ int cmd_histogram(int argc, char **argv)
 		json_finish(&j);
 	} else {
 		printf("%9s %10s %10s  %s\n", "objects", "self", "retained",
-		       by == CPROF_BY_TYPE ? "type" : "size (bytes)");
+		       o.by == CPROF_BY_TYPE ? "type" : "size (bytes)");
 		for (size_t i = 0; i < shown; i++)
 			printf("%9llu %10s %10s  %s\n", (unsigned long long)g[i].count,
 			       fmt_bytes(b1, g[i].self_bytes), fmt_bytes(b2, g[i].retained_bytes),

@@ -14,6 +14,27 @@ static const char usage[] = "cprof-core leaks [--db FILE] [--min-bytes N] [--lim
 
 enum { OPT_MIN_BYTES = OPT_FIRST_COMMAND_OPTION };
 
+static const char help[] =
+	"Lists the leak roots of cprof.db, biggest first: used chunks no root\n"
+	"reaches and no other leaked chunk points to (valgrind's \"definitely\n"
+	"lost\"), each with what it holds (the leaked chunks reachable from it,\n"
+	"valgrind's \"indirectly lost\"), its first bytes and the symbols its\n"
+	"words point to.  Reads the database; never the core.\n\n"
+	"  --db FILE            read FILE instead of ./cprof.db\n"
+	"  --min-bytes N        only leak roots that hold N bytes or more\n"
+	"  --limit N            at most N leak roots\n"
+	"  --json               formats/leaks.json.md\n";
+
+/* db_args_parse's callback: --min-bytes N into *ctx (uint64_t). */
+static int leaks_option(int opt, const char *arg, void *ctx)
+{
+	if (opt != OPT_MIN_BYTES)
+		return cmd_usage_error(usage, "bad option");
+	if (!parse_u64(arg, ctx))
+		return cmd_usage_error(usage, "bad --min-bytes '%s'", arg);
+	return -1;
+}
+
 int cmd_leaks(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -23,35 +44,9 @@ int cmd_leaks(int argc, char **argv)
 	};
 	struct db_args a = { "cprof.db", false, 0 };
 	uint64_t min_bytes = 0;
-	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int took = db_args_option(&a, opt, optarg, usage);
-		if (took < 0)
-			return EXIT_USAGE;
-		if (took)
-			continue;
-		switch (opt) {
-		case OPT_MIN_BYTES:
-			if (!parse_u64(optarg, &min_bytes))
-				return cmd_usage_error(usage, "bad --min-bytes '%s'", optarg);
-			break;
-		case OPT_HELP:
-			printf("usage: %s\n\n"
-			       "Lists the leak roots of cprof.db, biggest first: used chunks no root\n"
-			       "reaches and no other leaked chunk points to (valgrind's \"definitely\n"
-			       "lost\"), each with what it holds (the leaked chunks reachable from it,\n"
-			       "valgrind's \"indirectly lost\"), its first bytes and the symbols its\n"
-			       "words point to.  Reads the database; never the core.\n\n"
-			       "  --db FILE            read FILE instead of ./cprof.db\n"
-			       "  --min-bytes N        only leak roots that hold N bytes or more\n"
-			       "  --limit N            at most N leak roots\n"
-			       "  --json               formats/leaks.json.md\n", usage);
-			return EXIT_OK;
-		default:
-			return cmd_usage_error(usage, "bad option");
-		}
-	}
+	int rc = db_args_parse(argc, argv, longopts, &a, usage, help, leaks_option, &min_bytes);
+	if (rc >= 0)
+		return rc;
 	const char *db_path = a.path;
 	bool json = a.json;
 	uint64_t limit = a.limit;

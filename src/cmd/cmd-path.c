@@ -131,6 +131,24 @@ static struct cprof_error *shortest(struct sqlite3 *db, const char *path,
 	return NULL;
 }
 
+static const char help[] =
+	"How the object (ADDR: any address inside it; ID: its object id) is\n"
+	"reached from a root: the root slot, then each object on the way with\n"
+	"its type and the member that points to the next.  By default the\n"
+	"shortest path; --all N gives up to N paths from distinct root slots\n"
+	"(each shortest from its slot).\n";
+
+/* db_args_parse's callback: --all N into *ctx (uint64_t). */
+static int path_option(int opt, const char *arg, void *ctx)
+{
+	uint64_t *all = ctx;
+	if (opt != OPT_ALL)
+		return cmd_usage_error(usage, "bad option");
+	if (!parse_u64(arg, all) || !*all)
+		return cmd_usage_error(usage, "bad --all '%s'", arg);
+	return -1;
+}
+
 int cmd_path(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -140,31 +158,9 @@ int cmd_path(int argc, char **argv)
 	};
 	struct db_args a = { "cprof.db", false, 0 };
 	uint64_t all = 0;
-	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int took = db_args_option(&a, opt, optarg, usage);
-		if (took < 0)
-			return EXIT_USAGE;
-		if (took)
-			continue;
-		switch (opt) {
-		case OPT_ALL:
-			if (!parse_u64(optarg, &all) || !all)
-				return cmd_usage_error(usage, "bad --all '%s'", optarg);
-			break;
-		case OPT_HELP:
-			printf("usage: %s\n\n"
-			       "How the object (ADDR: any address inside it; ID: its object id) is\n"
-			       "reached from a root: the root slot, then each object on the way with\n"
-			       "its type and the member that points to the next.  By default the\n"
-			       "shortest path; --all N gives up to N paths from distinct root slots\n"
-			       "(each shortest from its slot).\n", usage);
-			return EXIT_OK;
-		default:
-			return cmd_usage_error(usage, "bad option");
-		}
-	}
+	int rc = db_args_parse(argc, argv, longopts, &a, usage, help, path_option, &all);
+	if (rc >= 0)
+		return rc;
 	const char *path = a.path;
 	bool json = a.json;
 	if (argc - optind != 1)

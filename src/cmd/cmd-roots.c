@@ -65,6 +65,29 @@ static struct cprof_error *example_path(struct sqlite3 *db, const char *path,
 	return NULL;
 }
 
+static const char help[] =
+	"Which roots retain the objects whose type matches PATTERN (a substring\n"
+	"of a type that is not a pointer type, or a glob with * ? [ over the\n"
+	"whole name): each object counts under its retaining root, the\n"
+	"nearest root node on its dominator chain (a frame, a thread, a global,\n"
+	"a module, a mapping); objects no single root retains are \"shared\" and\n"
+	"listed with root slots that reach them.  Per root: the count, the\n"
+	"objects' own bytes, what they retain counting nothing twice, and one\n"
+	"example path.  Without --type, every object.\n\n"
+	"  --db FILE            read FILE instead of ./cprof.db\n"
+	"  --limit N            at most N roots (default 20)\n"
+	"  --json               [{root, kind, count, self_bytes, retained_bytes,\n"
+	"                         shared, path, reached_from}]\n";
+
+/* db_args_parse's callback: --type PATTERN into *ctx (const char *). */
+static int roots_option(int opt, const char *arg, void *ctx)
+{
+	if (opt != OPT_TYPE)
+		return cmd_usage_error(usage, "bad option");
+	*(const char **)ctx = arg;
+	return -1;
+}
+
 int cmd_roots(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -74,35 +97,9 @@ int cmd_roots(int argc, char **argv)
 	};
 	struct db_args a = { "cprof.db", false, 20 };
 	const char *pattern = NULL;
-	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int took = db_args_option(&a, opt, optarg, usage);
-		if (took < 0)
-			return EXIT_USAGE;
-		if (took)
-			continue;
-		switch (opt) {
-		case OPT_TYPE: pattern = optarg; break;
-		case OPT_HELP:
-			printf("usage: %s\n\n"
-			       "Which roots retain the objects whose type matches PATTERN (a substring\n"
-			       "of a type that is not a pointer type, or a glob with * ? [ over the\n"
-			       "whole name): each object counts under its retaining root, the\n"
-			       "nearest root node on its dominator chain (a frame, a thread, a global,\n"
-			       "a module, a mapping); objects no single root retains are \"shared\" and\n"
-			       "listed with root slots that reach them.  Per root: the count, the\n"
-			       "objects' own bytes, what they retain counting nothing twice, and one\n"
-			       "example path.  Without --type, every object.\n\n"
-			       "  --db FILE            read FILE instead of ./cprof.db\n"
-			       "  --limit N            at most N roots (default 20)\n"
-			       "  --json               [{root, kind, count, self_bytes, retained_bytes,\n"
-			       "                         shared, path, reached_from}]\n", usage);
-			return EXIT_OK;
-		default:
-			return cmd_usage_error(usage, "bad option");
-		}
-	}
+	int rc = db_args_parse(argc, argv, longopts, &a, usage, help, roots_option, &pattern);
+	if (rc >= 0)
+		return rc;
 	const char *path = a.path;
 	bool json = a.json;
 	uint64_t limit = a.limit;

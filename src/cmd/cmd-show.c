@@ -56,6 +56,13 @@ static struct cprof_error *dominator_chain(struct sqlite3 *db, const char *path,
 	return NULL;
 }
 
+static const char help[] =
+	"One object of cprof.db: ADDR is any address inside it (0x...), ID its\n"
+	"object id.  Shows its size and state, its leak class, its distance\n"
+	"from a root, what it retains, its dominator chain up to the roots,\n"
+	"the root slots that point at it and the pointers into and out of it\n"
+	"(at most N of each, --limit, default 20).\n";
+
 int cmd_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -63,27 +70,9 @@ int cmd_show(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct db_args a = { "cprof.db", false, 20 };
-	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int took = db_args_option(&a, opt, optarg, usage);
-		if (took < 0)
-			return EXIT_USAGE;
-		if (took)
-			continue;
-		switch (opt) {
-		case OPT_HELP:
-			printf("usage: %s\n\n"
-			       "One object of cprof.db: ADDR is any address inside it (0x...), ID its\n"
-			       "object id.  Shows its size and state, its leak class, its distance\n"
-			       "from a root, what it retains, its dominator chain up to the roots,\n"
-			       "the root slots that point at it and the pointers into and out of it\n"
-			       "(at most N of each, --limit, default 20).\n", usage);
-			return EXIT_OK;
-		default:
-			return cmd_usage_error(usage, "bad option");
-		}
-	}
+	int rc = db_args_parse(argc, argv, longopts, &a, usage, help, NULL, NULL);
+	if (rc >= 0)
+		return rc;
 	const char *path = a.path;
 	bool json = a.json;
 	uint64_t limit = a.limit;

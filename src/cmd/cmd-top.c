@@ -122,6 +122,16 @@ static void json_accumulation(struct json *j, const struct accumulation *a)
 	json_object_end(j);
 }
 
+static const char help[] =
+	"The roots and the objects that retain the most memory (the bytes that\n"
+	"would be freed if they let go), biggest first, from cprof.db.  Any that\n"
+	"retains more than 10% of the heap is a suspect, shown with its\n"
+	"accumulation point: where, going down the dominator tree, the memory\n"
+	"spreads over many children.\n\n"
+	"  --db FILE            read FILE instead of ./cprof.db\n"
+	"  --limit N            N of each (default 10)\n"
+	"  --json               formats/top.json.md\n";
+
 int cmd_top(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -129,30 +139,9 @@ int cmd_top(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct db_args a = { "cprof.db", false, 10 };
-	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		int took = db_args_option(&a, opt, optarg, usage);
-		if (took < 0)
-			return EXIT_USAGE;
-		if (took)
-			continue;
-		switch (opt) {
-		case OPT_HELP:
-			printf("usage: %s\n\n"
-			       "The roots and the objects that retain the most memory (the bytes that\n"
-			       "would be freed if they let go), biggest first, from cprof.db.  Any that\n"
-			       "retains more than 10%% of the heap is a suspect, shown with its\n"
-			       "accumulation point: where, going down the dominator tree, the memory\n"
-			       "spreads over many children.\n\n"
-			       "  --db FILE            read FILE instead of ./cprof.db\n"
-			       "  --limit N            N of each (default 10)\n"
-			       "  --json               formats/top.json.md\n", usage);
-			return EXIT_OK;
-		default:
-			return cmd_usage_error(usage, "bad option");
-		}
-	}
+	int rc = db_args_parse(argc, argv, longopts, &a, usage, help, NULL, NULL);
+	if (rc >= 0)
+		return rc;
 	const char *path = a.path;
 	bool json = a.json;
 	uint64_t limit = a.limit;

@@ -10,6 +10,7 @@
 #ifndef CPROF_CMD_H
 #define CPROF_CMD_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -51,6 +52,15 @@ struct db_args {
 /* Takes --db, --json and --limit: 1 when it took opt, 0 when opt is not one
  * of them, -1 after printing a usage error for a bad value. */
 int db_args_option(struct db_args *a, int opt, const char *arg, const char *usage);
+/* The whole option loop of a command that reads cprof.db: --db, --json and
+ * --limit into a; --help prints the usage line, a blank line and help;
+ * any other option of longopts goes to own(opt, optarg, ctx) (NULL: the
+ * command has none), which returns -1 when it took it, or an exit status
+ * after a usage error.  Returns -1 when the command goes on (optind at its
+ * first operand), else the status to exit with. */
+int db_args_parse(int argc, char **argv, const struct option *longopts,
+		  struct db_args *a, const char *usage, const char *help,
+		  int (*own)(int opt, const char *arg, void *ctx), void *ctx);
 
 /* Options of every command that opens a core: CORE [EXE] and these. */
 struct core_args {
