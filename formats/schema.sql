@@ -114,7 +114,7 @@ CREATE TABLE object (
   flags         INTEGER NOT NULL,     -- allocator flags (glibc: size & 7); 256: allocator metadata
   reachable     INTEGER,              -- 1 a root reaches it, 0 leaked; NULL for free chunks and metadata
   interior_only INTEGER,              -- 1 reachable only through pointers into the middle of some object
-  leak          TEXT,                 -- direct (a leak root) | indirect | NULL
+  leak          TEXT,                 -- direct (a leak root) | indirect | garbage (Go: unreachable, freed by the next GC) | NULL
   holds_count   INTEGER,              -- leak roots: chunks held (itself included)
   holds_bytes   INTEGER,              -- leak roots: their bytes
   preview       BLOB,                 -- leak roots: their first 64 bytes (fewer if smaller)
@@ -129,7 +129,7 @@ CREATE TABLE object (
   path_parent   INTEGER,              -- the previous object on that path (NULL at distance 1)
   path_root_ref INTEGER,              -- at distance 1: the root_ref that points to it
   type_id       INTEGER REFERENCES type(id),  -- NULL: unknown (size only)
-  type_source   TEXT                  -- dwarf | vtable | NULL
+  type_source   TEXT                  -- dwarf | vtable | layout | runtime | NULL (unknown)
 );
 
 -- Types of objects: from DWARF (a typed pointer led to the object) or a C++
@@ -156,7 +156,7 @@ CREATE TABLE type_field (
 -- variables) and mappings, and a "leaked" node (id 1) over every leak root.
 CREATE TABLE root_node (
   id             INTEGER PRIMARY KEY,
-  kind           TEXT NOT NULL,     -- super | leaked | thread | frame | registers | tls | module | global | mapping
+  kind           TEXT NOT NULL,     -- super | leaked | thread | frame | registers | tls | module | global | mapping | goroutines | goroutine
   name           TEXT NOT NULL,     -- "thread 1234 frame 2 worker (app.c:40)", "app!block_cache", ...
   parent_id      INTEGER REFERENCES root_node(id),
   thread_id      INTEGER REFERENCES thread(id),
@@ -168,7 +168,7 @@ CREATE TABLE root_node (
 -- Where pointers into the heap are held from outside it.
 CREATE TABLE root (
   id         INTEGER PRIMARY KEY,
-  kind       TEXT NOT NULL,        -- registers | stack | tls | globals | mapping
+  kind       TEXT NOT NULL,        -- registers | stack | tls | globals | mapping | goroutine
   name       TEXT NOT NULL,        -- "thread 1234 stack", "libfoo.so data", ...
   thread_id  INTEGER REFERENCES thread(id),
   module_id  INTEGER REFERENCES module(id),
@@ -184,6 +184,64 @@ CREATE TABLE root_ref (
   slot_name  TEXT,                 -- "thread 1234 frame 2 worker (app.c:40)", "app!cache+0x8", "thread 1234 register rbx"
   dst        INTEGER NOT NULL REFERENCES object(id),
   dst_offset INTEGER NOT NULL      -- 0: points at the start
+);
+
+-- Go: the goroutines (runtime.allgs, less the dead ones).  Their stacks are
+-- roots; each goroutine is a root_node under its group's.
+CREATE TABLE goroutine (
+  id            INTEGER PRIMARY KEY,
+  goid          INTEGER NOT NULL,
+  addr          INTEGER NOT NULL,    -- its runtime.g
+  status        TEXT NOT NULL,       -- waiting | runnable | running | syscall | ... (the runtime's words)
+  wait_reason   TEXT,                -- "chan receive", when waiting
+  group_id      INTEGER NOT NULL REFERENCES goroutine_group(id),
+  thread_id     INTEGER REFERENCES thread(id),   -- running: the thread running it
+  stack_lo      INTEGER,
+  stack_hi      INTEGER,
+  sp            INTEGER,             -- its stack is live (and scanned) from here to stack_hi
+  function      TEXT,                -- the function it runs (startpc)
+  created_by    TEXT,                -- the go statement: "main.main (main.go:40)"
+  parent_goid   INTEGER,
+  root_node_id  INTEGER REFERENCES root_node(id)  -- what it alone retains (NULL: it holds nothing)
+);
+CREATE TABLE goroutine_frame (
+  goroutine_id  INTEGER NOT NULL REFERENCES goroutine(id),
+  depth         INTEGER NOT NULL,    -- 0: innermost
+  pc            INTEGER NOT NULL,
+  sp            INTEGER,
+  function      TEXT,
+  offset        INTEGER,
+  file          TEXT,
+  line          INTEGER,
+  PRIMARY KEY (goroutine_id, depth)
+) WITHOUT ROWID;
+-- Goroutines with the same status, wait reason and functions on the stack.
+CREATE TABLE goroutine_group (
+  id            INTEGER PRIMARY KEY,
+  status        TEXT NOT NULL,
+  wait_reason   TEXT,
+  count         INTEGER NOT NULL,
+  function      TEXT,                -- of its first goroutine (lowest goid)
+  created_by    TEXT,                -- likewise
+  stack         TEXT,                -- its frames' functions, innermost first, one per line
+  stack_bytes   INTEGER NOT NULL,    -- the memory of their stacks (stack_hi - stack_lo)
+  root_node_id  INTEGER REFERENCES root_node(id)  -- what the group alone retains
+);
+
+-- Go: allocation sites, from the memory profiler's records in the core (span
+-- specials of the profile kind, each naming a bucket: an allocation stack).
+-- runtime.MemProfileRate decides which objects have one (1: every object;
+-- the default: one per 512 KiB allocated).
+CREATE TABLE site (
+  id      INTEGER PRIMARY KEY,
+  name    TEXT NOT NULL,       -- the first frame outside the runtime: "main.load (db.go:40)"
+  stack   TEXT NOT NULL,       -- every frame, innermost first, one per line
+  bucket  INTEGER,             -- the runtime.bucket's address
+  size    INTEGER              -- the allocation size the bucket records
+);
+CREATE TABLE object_site (
+  object_id  INTEGER PRIMARY KEY REFERENCES object(id),
+  site_id    INTEGER NOT NULL REFERENCES site(id)
 );
 
 -- Pointers between objects (left out with --no-refs).

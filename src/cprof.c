@@ -53,6 +53,8 @@ static const struct cmd_struct commands[] = {
 	  "one object: size, pointers in and out, dominators, retained size" },
 	{ "path", cmd_path, CMD_READS_DB,
 	  "how an object is reached from a root (shortest path)" },
+	{ "goroutines", cmd_goroutines, CMD_READS_DB,
+	  "Go: goroutines grouped by state and stack, with what they retain" },
 	{ "read", cmd_read, CMD_NEEDS_CORE,
 	  "dump memory of the process, saying where each byte comes from" },
 };

@@ -31,44 +31,6 @@ from cprof_test import *  # noqa: E402,F401,F403
 RANDOM_CASES = 120
 
 
-class Damaged:
-    """A private copy of a core whose words can be overwritten and restored."""
-
-    def __init__(self, c):
-        self.src = c.core
-        self.path = os.path.join(c.dir, "t0310-damaged.core")
-        shutil.copyfile(self.src, self.path)
-        self.elf = Elf(self.path)
-        self.saved = []
-
-    def offset(self, addr):
-        for p in self.elf.loads:
-            if p["vaddr"] <= addr and addr + 8 <= p["vaddr"] + p["filesz"]:
-                return p["offset"] + addr - p["vaddr"]
-        raise Abort("address %#x is not in the core file" % addr)
-
-    def read64(self, addr):
-        return struct.unpack("<Q", self.elf.read(self.offset(addr), 8))[0]
-
-    def write(self, addr, data):
-        off = self.offset(addr)
-        with open(self.path, "r+b") as f:
-            f.seek(off)
-            self.saved.append((off, f.read(len(data))))
-            f.seek(off)
-            f.write(data)
-
-    def write64(self, addr, value):
-        self.write(addr, struct.pack("<Q", value & (2**64 - 1)))
-
-    def restore(self):
-        with open(self.path, "r+b") as f:
-            for off, data in reversed(self.saved):
-                f.seek(off)
-                f.write(data)
-        self.saved = []
-
-
 def run(d, c, what, timeout=60):
     """analyze the damaged core; returns (rc, warnings, objects or None)."""
     db = os.path.join(c.dir, "t0310.db")
@@ -95,15 +57,11 @@ def run(d, c, what, timeout=60):
     return rc, lines, objs
 
 
-def warned(lines, *words):
-    return any(all(w in l for w in words) for l in lines if "warning" in l)
-
-
 c = corpus_core("heap", ("threads",))
 m = c.manifest["malloc"]
 held = [(parse_addr(h["addr"]), h["usable"], h["tid"]) for h in m["held"]]
 main_tid = [t["tid"] for t in c.manifest["threads"] if t.get("main")][0]
-d = Damaged(c)
+d = Damaged(c, "t0310-damaged.core")
 
 # The clean core first: a baseline with no warning.
 rc, lines, base = run(d, c, "clean core")

@@ -5,7 +5,8 @@ On the database of a corpus core (bigheap 20000: 20000 chunks with up to three
 pointers each, 2 of its 20 groups of 1024 leaked):
   - the file is one of ours (application_id, user_version) and its tables are
     exactly those of formats/schema.sql;
-  - every ```sql block of docs/schema.md runs without error, and those that must
+  - every ```sql block of docs/schema.md runs without error (those after a
+    paragraph starting "Go:" on goprofile's core), and those that must
     return rows do;
   - no temporary file is left behind, and a second analyze keeps the first
     database as cprof.db.old;
@@ -33,7 +34,7 @@ check(not [f for f in os.listdir(d) if ".tmp-" in f], "no temporary file left")
 
 con = sqlite3.connect(db)
 check_eq(con.execute("PRAGMA application_id").fetchone()[0], 0x63707266, "application_id")
-check_eq(con.execute("PRAGMA user_version").fetchone()[0], 1, "schema version")
+check_eq(con.execute("PRAGMA user_version").fetchone()[0], 2, "schema version")
 check_eq(con.execute("PRAGMA page_size").fetchone()[0], 65536, "page_size")
 tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
           if not r[0].startswith("sqlite_")}
@@ -46,13 +47,22 @@ for k in ("created", "tool_version", "schema_version", "core", "pid", "signal"):
 check_eq(meta.get("pid"), str(c.manifest["pid"]), "meta pid")
 
 doc = open(os.path.join(SOURCE_ROOT, "docs", "schema.md")).read()
-queries = re.findall(r"```sql\n(.*?)```", doc, re.S)
+# Each query with the paragraph before it: "Go: ..." queries need a Go core.
+queries = re.findall(r"([^\n]*(?:\n[^\n`]+)*)\n```sql\n(.*?)```", doc, re.S)
 check(len(queries) >= 8, "docs/schema.md documents at least 8 queries (found %d)" % len(queries))
-for q in queries:
+go_con = None
+if any(t.strip().split("\n")[-1].startswith("Go:") or "\nGo:" in t for t, _ in queries):
+    require_corpus_program("goprofile")
+    gc = corpus_core("goprofile")
+    go_db = os.path.join(gc.dir, "t0400.db")
+    cprof("analyze", gc.core, gc.exe, "--db", go_db)
+    go_con = sqlite3.connect(go_db)
+for text, q in queries:
     title = " ".join(q.split())[:70]
+    is_go = text.strip().startswith("Go:") or "\nGo:" in text
     with case(title):
         try:
-            rows = con.execute(q).fetchall()
+            rows = (go_con if is_go else con).execute(q).fetchall()
         except sqlite3.Error as e:
             check(False, "runs without error: %s" % e)
             continue
@@ -60,7 +70,9 @@ for q in queries:
         # chunks may be empty; every other one must find something here.
         may_be_empty = ("94000000000000" in q or "status != 'ok'" in q or
                         "interior_only = 1" in q)
-        check(rows or may_be_empty, "returns rows")
+        check(rows or may_be_empty, "returns rows%s" % (" (on a Go core)" if is_go else ""))
+if go_con:
+    go_con.close()
 # What the analysis must have found in this core (bigheap's own counts).
 check_eq(con.execute("SELECT count(*) FROM object WHERE leak IS NOT NULL").fetchone()[0],
          c.manifest["leaked"], "leaked chunks == the groups the program dropped")

@@ -11,6 +11,10 @@ From the core taken right after, cprof-core must:
   - list every *Block as a used object at its address with its size-class size;
   - list every payload: at its address with its size class, or - tiny payloads,
     which share 16-byte blocks - inside a used 16-byte object;
+  - type every block main.Block, and `roots --type main.Block` counts them all,
+    reached through main.store and main.index, retaining exactly the blocks, their
+    payloads and their Tags maps (whose insides the program cannot list: the
+    objects reached from the blocks' Tags field);
 and on the same program linked without DWARF (-ldflags=-w), stop with one message
 that names the binary and says its DWARF is missing.
 """
@@ -76,6 +80,42 @@ for dumper in dumpers:
     st = m["store"]
     check_eq(used.get(parse_addr(st["array"])), st["size"],
              "%s: the global slice's array (%d pointers) is one object" % (dumper, st["cap"]))
+    # roots --type: every block, typed from DWARF (main.store's []*main.Block),
+    # retained through the two globals that hold them.
+    typed = dict(con.execute("SELECT o.addr, t.name FROM object o JOIN type t ON t.id = o.type_id"))
+    wrong = [b["addr"] for b in blocks if typed.get(parse_addr(b["addr"])) != "main.Block"]
+    check(not wrong, "%s: all %d blocks are typed main.Block (wrong: %s)"
+          % (dumper, len(blocks), wrong[:3]))
+    roots = cprof("roots", "--db", db, "--type", "main.Block", "--json", json=True)
+    check_eq(sum(r["count"] for r in roots), len(blocks),
+             "%s: roots --type main.Block counts every block" % dumper)
+    check_eq(sum(r["self_bytes"] for r in roots), sum(b["size"] for b in blocks),
+             "%s: ... with their recorded sizes" % dumper)
+    names = {x.split("+")[0] for r in roots for x in r["reached_from"] + [r["path"]["root_slot"]]}
+    check({"goblocks!main.store", "goblocks!main.index"} <= names,
+          "%s: ... retained through the globals main.store and main.index (%s)"
+          % (dumper, sorted(names)))
+    # What the blocks retain, counting nothing twice: the blocks, their payloads
+    # and their Tags maps (whose objects the program cannot list: those reached
+    # from the blocks' Tags field, at offset 40). A tiny payload shares a 16-byte
+    # block with other tiny objects (a map's strings, a global's), so the block
+    # counts only when the blocks alone hold it: between none and all of them.
+    base = sum(b["size"] for b in blocks) + sum(b["payload_size"] for b in blocks
+                                                  if not b.get("payload_tiny"))
+    tiny_blocks = {container(parse_addr(b["payload"])) for b in blocks if b.get("payload_tiny")}
+    maps = con.execute(
+        "WITH RECURSIVE m(id) AS (SELECT r.dst FROM ref r JOIN object o ON o.id = r.src "
+        "JOIN type t ON t.id = o.type_id WHERE t.name = 'main.Block' AND r.src_offset = 40 "
+        "UNION SELECT r.dst FROM ref r JOIN m ON r.src = m.id) "
+        "SELECT coalesce(sum(o.size), 0), count(*) FROM m JOIN object o ON o.id = m.id "
+        "WHERE o.size != 16 OR o.addr NOT IN (%s)" % ",".join(
+            str(t[0]) for t in tiny_blocks if t) or "0").fetchone()
+    got = sum(r["retained_bytes"] for r in roots)
+    lo = base + maps[0]
+    hi = lo + 16 * len([t for t in tiny_blocks if t])
+    check(lo <= got <= hi, "%s: the blocks retain their own %d bytes, their payloads and %d "
+          "Tags map objects: %d bytes, %d to %d expected (%d tiny blocks)"
+          % (dumper, sum(b["size"] for b in blocks), maps[1], got, lo, hi, len(tiny_blocks)))
     con.close()
 
 # Without DWARF the layouts are unknown: one clear error, exit status 1.

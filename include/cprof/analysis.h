@@ -19,6 +19,8 @@
  *               with its clique-leader rule for cycles.
  *   holds       a leak root and everything reachable from it among the leaked
  *               nodes: count and bytes.
+ *   garbage     an unreachable object of a garbage-collected heap (Go): the
+ *               collector frees it at its next cycle; never a leak.
  */
 #ifndef CPROF_ANALYSIS_H
 #define CPROF_ANALYSIS_H
@@ -51,6 +53,7 @@ struct cprof_leaks {
 	struct cprof_leak_root *roots;     /* biggest holds_bytes first */
 	size_t n_roots;
 	struct cprof_count direct, indirect, reachable, interior_only;
+	struct cprof_count garbage;        /* unreachable objects of a collected heap */
 	double t_leaks;
 };
 
@@ -59,6 +62,8 @@ enum cprof_leak_flags {
 	CPROF_INTERIOR_ONLY = 1 << 1,
 	CPROF_DIRECT = 1 << 2,
 	CPROF_INDIRECT = 1 << 3,
+	CPROF_GARBAGE = 1 << 4,    /* unreachable, in a garbage-collected heap:
+				      the next collection frees it; not a leak */
 };
 
 /* A graph in compressed sparse rows: out-edges of v are dst[row[v] .. row[v+1]). */
@@ -103,6 +108,8 @@ enum cprof_root_node_kind {
 	CPROF_RN_MODULE,
 	CPROF_RN_GLOBAL,           /* one variable (symbol) of a module */
 	CPROF_RN_MAPPING,
+	CPROF_RN_GOROUTINES,       /* a group of goroutines (same state and stack) */
+	CPROF_RN_GOROUTINE,
 };
 const char *cprof_root_node_kind_name(enum cprof_root_node_kind k);
 
@@ -112,6 +119,9 @@ struct cprof_root_node {
 	enum cprof_root_node_kind kind;
 	uint32_t parent;           /* node index; UINT32_MAX for the super-root */
 	int thread, module;        /* indexes into the core, or -1 */
+	int goroutine;             /* goroutine (and its frames): index into the
+				      Go runtime's goroutines, else -1 */
+	int group;                 /* goroutine groups: the group, else -1 */
 	char name[256];
 	uint64_t retained_bytes, retained_count;
 };

@@ -249,6 +249,27 @@ struct cprof_symbol {
 bool cprof_core_symbolize(struct cprof_core *core, uint64_t addr,
 			  bool is_return, struct cprof_symbol *ret);
 
+/*
+ * A second source of function names and file:line, for a module whose DWARF
+ * line table libdw cannot read (a Go binary's: the runtime's pclntab has
+ * them).  fn fills *function and *file with strings made by
+ * cprof_core_intern (they must outlive the source) and *line; false when it
+ * knows nothing of addr.  cprof_core_symbolize asks it when libdw has no line.
+ * fn NULL removes it.
+ */
+typedef bool cprof_line_fn(struct cprof_core *core, void *arg, uint64_t addr,
+			   bool is_return, const char **function,
+			   const char **file, int *line);
+void cprof_core_set_line_source(struct cprof_core *core, const struct cprof_module *m,
+				cprof_line_fn *fn, void *arg);
+/* A copy of s that lives as long as the core (the same pointer for equal s). */
+const char *cprof_core_intern(struct cprof_core *core, const char *s);
+
+/* "function (file.c:40)" (the file's base name), or "function", or "0x..."
+ * into buf: a frame as a user reads it. */
+void cprof_symbol_where(const struct cprof_symbol *sym, uint64_t addr, char *buf,
+			size_t size);
+
 /* "module!function+0xoff", or "module+0xoff", or "0x..." into buf. */
 void cprof_symbol_format(const struct cprof_symbol *sym, uint64_t addr,
 			 char *buf, size_t size);

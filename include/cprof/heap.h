@@ -51,6 +51,8 @@ const char *cprof_free_list_name(enum cprof_free_list l);
 /* flags above the allocator's own bits */
 enum {
 	CPROF_OBJECT_ALLOCATOR_INTERNAL = 1 << 8,  /* the allocator's own metadata (a tcache) */
+	CPROF_OBJECT_COLLECTED = 1 << 9,  /* a garbage collector frees it once
+					     unreachable (Go): garbage, not a leak */
 };
 
 /* One object, as walkers emit it and the object table stores it: 24 bytes. */
@@ -115,6 +117,9 @@ struct cprof_heap_walk {
 	size_t n_excluded;
 	struct cprof_allocator_summary *allocators;
 	size_t n_allocators;
+	/* The Go runtime, when the process has one (cprof/goruntime.h): its
+	   goroutines and module data are roots, its type headers name objects. */
+	struct cprof_go_runtime *go;
 };
 
 struct cprof_heap_walker {

@@ -17,7 +17,18 @@
  *                   (glibc's main_arena and mp_);
  *        mapping    anonymous writable memory that belongs to no walked heap,
  *                   no stack and no module: an unknown allocator's memory keeps
- *                   its targets alive rather than inventing leaks.
+ *                   its targets alive rather than inventing leaks;
+ *        goroutine  in a Go process (cprof/goruntime.h), each goroutine's stack
+ *                   from its SP to its top ("goroutine 18"), scanned by the
+ *                   runtime's stack maps (the live pointer slots of each
+ *                   frame), or every word when a frame has none; its frames
+ *                   name the slots.
+ *      In a Go process the runtime's own roots replace the guesses: the Go
+ *      module's .data and .bss are scanned precisely through the runtime's
+ *      pointer masks (gcdatamask, gcbssmask), the heap arenas are no thread's
+ *      stack or TLS (a goroutine's stack and an M's TLS live there), and
+ *      anonymous memory is no root (the Go collector does not scan it, and
+ *      cgo forbids C memory to hold Go pointers).
  *      Free chunks and the allocator's own structures (arena headers, tcache
  *      structs) are never roots: scanning them would make freed memory look
  *      reachable.
@@ -34,6 +45,7 @@
 #include <stdint.h>
 
 #include "cprof/core.h"
+#include "cprof/goruntime.h"
 #include "cprof/heap.h"
 
 enum cprof_root_kind {
@@ -42,6 +54,7 @@ enum cprof_root_kind {
 	CPROF_ROOT_TLS,
 	CPROF_ROOT_GLOBALS,
 	CPROF_ROOT_MAPPING,
+	CPROF_ROOT_GOROUTINE,
 };
 const char *cprof_root_kind_name(enum cprof_root_kind k);
 
@@ -50,6 +63,9 @@ struct cprof_root {
 	int thread;                /* index into core->threads, or -1 */
 	int module;                /* index into core->modules, or -1 */
 	uint64_t start, end;       /* the memory scanned; 0, 0 for registers */
+	int goroutine;             /* goroutine roots: index into roots->go's */
+	const uint8_t *mask;       /* when set, only the words whose bit is set
+				      (1 bit per word from start) hold pointers */
 	char name[160];
 };
 
@@ -60,6 +76,12 @@ struct cprof_roots {
 	struct cprof_frame **frames;
 	size_t *n_frames;
 	size_t n_threads;
+	const struct cprof_go_runtime *go;  /* the walk's, or NULL */
+	uint8_t **masks;           /* owned copies of the roots' masks */
+	size_t n_masks;
+	/* goroutine stacks scanned by the runtime's stack maps, and by every
+	   word (a frame without maps) */
+	size_t go_stacks_precise, go_stacks_conservative;
 };
 
 /* Finds every root; ret is zero-initialized by the caller. */

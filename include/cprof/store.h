@@ -25,7 +25,7 @@
 
 struct sqlite3;
 
-enum { CPROF_SCHEMA_VERSION = 1 };
+enum { CPROF_SCHEMA_VERSION = 2 };   /* 2: the goroutine tables */
 
 struct cprof_store;
 
@@ -64,6 +64,18 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 /* The type table. */
 struct cprof_error *cprof_store_types(struct cprof_store *st,
 				      const struct cprof_types *t);
+/* A Go process's goroutines, their frames and groups (src/store/goroutines.c);
+ * nothing when go is NULL. */
+struct cprof_go_runtime;
+struct cprof_error *cprof_store_goroutines(struct cprof_store *st,
+					   struct cprof_core *core,
+					   const struct cprof_go_runtime *go,
+					   const struct cprof_retention *rt);
+/* A Go process's allocation sites and which objects have one (src/store/sites.c);
+ * nothing without the memory profiler's records. */
+struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core *core,
+				      const struct cprof_go_runtime *go,
+				      const struct cprof_object *objs, size_t n);
 /* The root_node table. */
 struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
 					   const struct cprof_retention *rt);
@@ -94,6 +106,7 @@ struct cprof_leak_row {
 struct cprof_leak_totals {
 	uint64_t direct_count, direct_bytes, indirect_count, indirect_bytes;
 	uint64_t reachable_count, reachable_bytes, interior_count, interior_bytes;
+	uint64_t garbage_count, garbage_bytes;     /* Go: unreachable, not leaked */
 	uint64_t roots;            /* leak roots in the database */
 };
 
@@ -105,13 +118,33 @@ struct cprof_error *cprof_query_leaks(struct sqlite3 *db, const char *path,
 				      struct cprof_leak_row **ret, size_t *n_ret);
 void cprof_leak_rows_free(struct cprof_leak_row *rows, size_t n);
 
+/* ---- goroutines (src/store/goroutines.c) ---- */
+
+/* A group of goroutines: the same status, wait reason and stack. */
+struct cprof_goroutine_group_row {
+	uint64_t id, count;
+	char status[16], wait_reason[64];
+	char function[256];        /* what its first goroutine runs */
+	char created_by[320];      /* its go statement */
+	char stack[2048];          /* functions, innermost first, one per line */
+	uint64_t stack_bytes;      /* their stacks' memory */
+	uint64_t retained_bytes, retained_count;   /* what the group alone keeps */
+	uint64_t goids[5];         /* the lowest goroutine ids */
+	size_t n_goids;
+};
+/* Every group, the biggest retained first; *ret is malloc'd (free()).  No
+ * rows for a process without Go. */
+struct cprof_error *cprof_query_goroutine_groups(struct sqlite3 *db, const char *path,
+						 struct cprof_goroutine_group_row **ret,
+						 size_t *n_ret);
+
 /* ---- objects, for top / show / path / histogram (src/store/query.c) ---- */
 
 /* One object row; NULL columns are UINT64_MAX (ids, distances) or 0. */
 struct cprof_obj_row {
 	uint64_t id, addr, size;
 	char state[8];
-	char leak[12];             /* "", "direct", "indirect" */
+	char leak[12];             /* "", "direct", "indirect", "garbage" */
 	int reachable;             /* -1 NULL */
 	uint64_t idom, retained_bytes, retained_count, retaining_root;
 	uint64_t root_distance, path_parent, path_root_ref;
@@ -167,6 +200,7 @@ enum cprof_group_by {
 	CPROF_BY_TYPE,
 	CPROF_BY_SIZE,
 	CPROF_BY_ROOT,             /* the retaining root node */
+	CPROF_BY_SITE,             /* Go: the allocation site (profile record) */
 };
 
 struct cprof_group_row {

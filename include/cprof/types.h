@@ -10,6 +10,10 @@
  *                module with DWARF, or a local of a stack frame at its PC, and
  *                from there through struct fields and arrays ("struct block",
  *                "struct block[12]");
+ *        runtime a Go object no DWARF-typed pointer reached, but whose
+ *                malloc header (pointerful objects over 512 bytes) or span
+ *                (large objects) names its runtime type ("main.Big",
+ *                "[40]*main.Node");
  *        layout  no typed pointer reaches it (a leaked object, say), but its
  *                size and words fit exactly one struct type that DWARF gave
  *                other objects: every pointer member NULL or pointing at the
@@ -29,6 +33,7 @@
 #include <stdint.h>
 
 #include "cprof/core.h"
+#include "cprof/goruntime.h"
 #include "cprof/graph.h"
 #include "cprof/heap.h"
 #include "cprof/roots.h"
@@ -40,6 +45,8 @@ enum cprof_type_source {
 	CPROF_TYPE_LAYOUT = 3,     /* no typed pointer reaches it: its size and
 				      pointer words match one struct typed
 				      elsewhere (leaked objects, mostly) */
+	CPROF_TYPE_RUNTIME = 4,    /* a Go object's type from the runtime: its
+				      malloc header or its span's largeType */
 };
 const char *cprof_type_source_name(enum cprof_type_source s);
 
@@ -56,6 +63,7 @@ struct cprof_type {
 	uint32_t n_slots;
 	bool slots_done;
 	uint32_t element, count;   /* arrays "T[n]": T's id and n; else UINT32_MAX, 0 */
+	bool go;                   /* a Go type: named in Go's syntax ("[n]T") */
 };
 
 struct cprof_types {

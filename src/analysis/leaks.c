@@ -50,7 +50,9 @@ static struct cprof_error *reach(const struct cprof_graph *g, uint8_t *flags,
 static bool leaked(const struct cprof_object *objs, const uint8_t *flags,
 		   uint32_t v)
 {
-	return cprof_object_is_node(&objs[v]) && !(flags[v] & CPROF_REACHABLE);
+	/* A collected heap's unreachable object is garbage, not a leak. */
+	return cprof_object_is_node(&objs[v]) && !(flags[v] & CPROF_REACHABLE) &&
+	       !(objs[v].flags & CPROF_OBJECT_COLLECTED);
 }
 
 /* Tarjan's SCC over the leaked nodes; comp[v] for leaked v. */
@@ -238,6 +240,12 @@ struct cprof_error *cprof_leaks_compute(const struct cprof_object *objs,
 				l->interior_only.count++;
 				l->interior_only.bytes += o->size;
 			}
+			continue;
+		}
+		if (o->flags & CPROF_OBJECT_COLLECTED) {
+			l->flags[v] |= CPROF_GARBAGE;
+			l->garbage.count++;
+			l->garbage.bytes += o->size;
 			continue;
 		}
 		if (!has_in[comp[v]] && leader[comp[v]] == v) {

@@ -11,6 +11,8 @@
  *                 │            └─ TLS of T ──────── ...
  *                 ├─ module M ──── global G of M ── ...
  *                 ├─ mapping R ─── ...
+ *                 ├─ goroutines G ─ goroutine N ─ frame K of N ── ...
+ *                 │   (a group: the same state, wait reason and stack)
  *                 └─ leaked ────── each leak root (so leaked memory gets
  *                                  retained sizes too)
  *
@@ -39,6 +41,8 @@ const char *cprof_root_node_kind_name(enum cprof_root_node_kind k)
 	case CPROF_RN_MODULE: return "module";
 	case CPROF_RN_GLOBAL: return "global";
 	case CPROF_RN_MAPPING: return "mapping";
+	case CPROF_RN_GOROUTINES: return "goroutines";
+	case CPROF_RN_GOROUTINE: return "goroutine";
 	}
 	return "?";
 }
@@ -53,6 +57,10 @@ struct builder {
 	uint32_t **frame_node;     /* per thread, per frame */
 	uint32_t *module_node;
 	uint32_t *mapping_node;    /* per root */
+	/* Go: per group, per goroutine, per goroutine per frame (lazily) */
+	uint32_t *group_node, *gor_node;
+	uint32_t **gframe_node;
+	const struct cprof_go_runtime *go;
 };
 
 static uint32_t add_node(struct builder *b, enum cprof_root_node_kind kind,
@@ -74,8 +82,51 @@ static uint32_t add_node(struct builder *b, enum cprof_root_node_kind kind,
 	nd->parent = parent;
 	nd->thread = thread;
 	nd->module = module;
+	nd->goroutine = nd->group = -1;
 	snprintf(nd->name, sizeof(nd->name), "%s", name);
 	return (uint32_t)rt->n_nodes++;
+}
+
+/* A goroutine's slot: group -> goroutine -> frame, made on first use. */
+static uint32_t goroutine_leaf(struct builder *b, struct cprof_core *core,
+			       const struct cprof_roots *rs, const struct cprof_root *r,
+			       uint64_t slot)
+{
+	const struct cprof_goroutine *g = &b->go->goroutines[r->goroutine];
+	char name[256];
+	uint32_t *gn = &b->group_node[g->group], *nn = &b->gor_node[r->goroutine];
+	if (*gn == NONE) {
+		struct cprof_symbol sym;
+		cprof_core_symbolize(core, g->startpc, false, &sym);
+		snprintf(name, sizeof(name), "goroutines [%s%s%s] %s", g->status_name,
+			 *g->wait_reason ? ", " : "", g->wait_reason,
+			 sym.function ? sym.function : "?");
+		if ((*gn = add_node(b, CPROF_RN_GOROUTINES, 0, -1, -1, name)) == NONE)
+			return NONE;
+		b->rt->nodes[*gn].group = (int)g->group;
+	}
+	if (*nn == NONE) {
+		snprintf(name, sizeof(name), "goroutine %llu", (unsigned long long)g->goid);
+		if ((*nn = add_node(b, CPROF_RN_GOROUTINE, *gn, g->thread, -1, name)) == NONE)
+			return NONE;
+		b->rt->nodes[*nn].goroutine = r->goroutine;
+	}
+	if (!g->n_frames)
+		return *nn;
+	size_t k = cprof_root_slot_frame(rs, r, slot);
+	uint32_t **fv = &b->gframe_node[r->goroutine];
+	if (!*fv) {
+		if (!(*fv = malloc(g->n_frames * sizeof(uint32_t))))
+			return NONE;
+		memset(*fv, 0xff, g->n_frames * sizeof(uint32_t));
+	}
+	if ((*fv)[k] == NONE) {
+		cprof_root_slot_name(core, rs, r, slot, name, sizeof(name));
+		if (((*fv)[k] = add_node(b, CPROF_RN_FRAME, *nn, g->thread, -1, name)) == NONE)
+			return NONE;
+		b->rt->nodes[(*fv)[k]].goroutine = r->goroutine;
+	}
+	return (*fv)[k];
 }
 
 /* The leaf root node a root slot belongs to, made on first use. */
@@ -125,6 +176,8 @@ static uint32_t leaf_for(struct builder *b, struct cprof_core *core,
 				return (uint32_t)i;
 		return add_node(b, CPROF_RN_GLOBAL, mnode, -1, r->module, name);
 	}
+	case CPROF_ROOT_GOROUTINE:
+		return goroutine_leaf(b, core, rs, r, ref->slot);
 	case CPROF_ROOT_MAPPING:
 		if (b->mapping_node[ref->root] == NONE)
 			b->mapping_node[ref->root] = add_node(b, CPROF_RN_MAPPING, 0, -1, -1,
@@ -176,8 +229,14 @@ static struct cprof_error *build_nodes(struct cprof_core *core,
 	b.mapping_node = malloc((rs->n + 1) * sizeof(uint32_t));
 	uint32_t *leaf = malloc((g->n_root_refs + 1) * sizeof(uint32_t));
 	struct cprof_error *err = NULL;
+	size_t ngo = rs->go ? rs->go->n_goroutines : 0, ngr = rs->go ? rs->go->n_groups : 0;
+	b.go = rs->go;
+	b.group_node = malloc((ngr + 1) * sizeof(uint32_t));
+	b.gor_node = malloc((ngo + 1) * sizeof(uint32_t));
+	b.gframe_node = calloc(ngo + 1, sizeof(uint32_t *));
 	if (!b.thread_node || !b.reg_node || !b.tls_node || !b.frame_node ||
-	    !b.module_node || !b.mapping_node || !leaf) {
+	    !b.module_node || !b.mapping_node || !leaf || !b.group_node || !b.gor_node ||
+	    !b.gframe_node) {
 		err = &cprof_enomem;
 		goto out;
 	}
@@ -192,6 +251,8 @@ static struct cprof_error *build_nodes(struct cprof_core *core,
 	}
 	memset(b.module_node, 0xff, (nm + 1) * sizeof(uint32_t));
 	memset(b.mapping_node, 0xff, (rs->n + 1) * sizeof(uint32_t));
+	memset(b.group_node, 0xff, (ngr + 1) * sizeof(uint32_t));
+	memset(b.gor_node, 0xff, (ngo + 1) * sizeof(uint32_t));
 	if (add_node(&b, CPROF_RN_SUPER, NONE, -1, -1, "all roots") != 0 ||
 	    add_node(&b, CPROF_RN_LEAKED, 0, -1, -1, "leaked (no root)") != 1) {
 		err = &cprof_enomem;
@@ -215,6 +276,11 @@ out:
 	free(b.tls_node);
 	free(b.module_node);
 	free(b.mapping_node);
+	for (size_t i = 0; i < ngo && b.gframe_node; i++)
+		free(b.gframe_node[i]);
+	free(b.gframe_node);
+	free(b.group_node);
+	free(b.gor_node);
 	free(leaf);
 	return err;
 }

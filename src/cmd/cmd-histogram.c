@@ -13,14 +13,18 @@
 #include "cprof/store.h"
 
 static const char usage[] =
-	"cprof-core histogram [--by type|size] [--type PATTERN] [--db FILE] [--limit N] [--json]";
+	"cprof-core histogram [--by type|size|site] [--type PATTERN] [--db FILE] [--limit N] [--json]";
 
 enum { OPT_BY = OPT_FIRST_COMMAND_OPTION, OPT_TYPE };
 
 static const char help[] =
-	"Objects (used chunks, reachable or leaked) counted by type (what DWARF\n"
-	"or a C++ vtable says; \"(unknown type)\" otherwise) or by usable size,\n"
-	"biggest retained first: the count, their own bytes, and what they\n"
+	"Objects (used chunks, reachable or leaked) counted by type (what DWARF,\n"
+	"a C++ vtable or the Go runtime says; \"(unknown type)\" otherwise), by\n"
+	"usable size, or (Go) by allocation site: the first frame outside the\n"
+	"runtime of the stack the memory profiler recorded for the object\n"
+	"(\"(no profile record)\" for objects it did not sample; see\n"
+	"runtime.MemProfileRate), biggest retained first: the count, their own\n"
+	"bytes, and what they\n"
 	"retain counting nothing twice.  --type PATTERN keeps the objects whose\n"
 	"type matches (a substring of a\n"
 	"type that is not a pointer type, or a glob with * ? [ over the whole\n"
@@ -47,8 +51,10 @@ static int histogram_option(int opt, const char *arg, void *ctx)
 			o->by = CPROF_BY_TYPE;
 		else if (!strcmp(arg, "size"))
 			o->by = CPROF_BY_SIZE;
+		else if (!strcmp(arg, "site"))
+			o->by = CPROF_BY_SITE;
 		else
-			return cmd_usage_error(usage, "--by takes type or size, not '%s'", arg);
+			return cmd_usage_error(usage, "--by takes type, size or site, not '%s'", arg);
 		return -1;
 	}
 	return cmd_usage_error(usage, "bad option");
@@ -89,7 +95,8 @@ int cmd_histogram(int argc, char **argv)
 		json_array_begin(&j);
 		for (size_t i = 0; i < shown; i++) {
 			json_object_begin(&j);
-			json_kv_string(&j, o.by == CPROF_BY_TYPE ? "type" : "size", g[i].key);
+			json_kv_string(&j, o.by == CPROF_BY_TYPE ? "type" :
+					   o.by == CPROF_BY_SITE ? "site" : "size", g[i].key);
 			json_kv_uint(&j, "count", g[i].count);
 			json_kv_uint(&j, "self_bytes", g[i].self_bytes);
 			json_kv_uint(&j, "retained_bytes", g[i].retained_bytes);
@@ -99,7 +106,8 @@ int cmd_histogram(int argc, char **argv)
 		json_finish(&j);
 	} else {
 		printf("%9s %10s %10s  %s\n", "objects", "self", "retained",
-		       o.by == CPROF_BY_TYPE ? "type" : "size (bytes)");
+		       o.by == CPROF_BY_TYPE ? "type" :
+		       o.by == CPROF_BY_SITE ? "allocation site" : "size (bytes)");
 		for (size_t i = 0; i < shown; i++)
 			printf("%9llu %10s %10s  %s\n", (unsigned long long)g[i].count,
 			       fmt_bytes(b1, g[i].self_bytes), fmt_bytes(b2, g[i].retained_bytes),

@@ -70,7 +70,9 @@ static const char help[] =
 	"of a type that is not a pointer type, or a glob with * ? [ over the\n"
 	"whole name): each object counts under its retaining root, the\n"
 	"nearest root node on its dominator chain (a frame, a thread, a global,\n"
-	"a module, a mapping); objects no single root retains are \"shared\" and\n"
+	"a module, a mapping, a goroutine or a group of them); objects no single\n"
+	"root retains are \"shared\".  Shared objects, and those a module, a\n"
+	"thread or a goroutine group retains through several of its slots, are\n"
 	"listed with root slots that reach them.  Per root: the count, the\n"
 	"objects' own bytes, what they retain counting nothing twice, and one\n"
 	"example path.  Without --type, every object.\n\n"
@@ -120,7 +122,10 @@ int cmd_roots(int argc, char **argv)
 		err = &cprof_enomem;
 	for (size_t i = 0; !err && i < n; i++) {
 		err = example_path(db, path, g[i].example, &ex[i]);
-		if (!err && !strcmp(g[i].kind, "shared"))
+		/* A root that is not one slot (several parts of a module, a thread,
+		   a goroutine group, or none): which slots reach its example. */
+		if (!err && (!strcmp(g[i].kind, "shared") || !strcmp(g[i].kind, "module") ||
+			     !strcmp(g[i].kind, "thread") || !strcmp(g[i].kind, "goroutines")))
 			err = cprof_query_reaching_slots(db, path, &g[i].example, 1,
 							 MAX_REACHING, &reach[i], &n_reach[i]);
 	}

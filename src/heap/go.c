@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/goruntime.h"
 #include "cprof/heap.h"
 
 struct field {
@@ -34,7 +35,7 @@ struct field {
 struct go_layout {
 	uint64_t span_size;
 	struct field startAddr, npages, freeindex, nelems, allocBits, gcmarkBits,
-		     sweepgen, allocCount, spanclass, state, elemsize;
+		     sweepgen, allocCount, spanclass, state, elemsize, largeType;
 	struct field h_sweepgen, h_allspans;
 	int64_t page_size, span_in_use, span_manual, min_header;
 	uint64_t inline_size;      /* sizeof(runtime.spanInlineMarkBits), 0 before green tea */
@@ -73,10 +74,11 @@ static struct cprof_error *layout(struct cprof_core *core, const struct cprof_mo
 		{ "startAddr", -1, -1 }, { "npages", -1, -1 }, { "freeindex", -1, -1 }, { "nelems", -1, -1 },
 		{ "allocBits", -1, -1 }, { "gcmarkBits", -1, -1 }, { "sweepgen", -1, -1 }, { "allocCount", -1, -1 },
 		{ "spanclass", -1, -1 }, { "state", -1, -1 }, { "elemsize", -1, -1 },
+		{ "largeType", -1, -1 },
 	};
 	struct field heap[] = { { "sweepgen", -1, -1 }, { "allspans", -1, -1 } };
 	uint64_t hsize;
-	if (!read_struct(core, m, "runtime.mspan", span, 11, &l->span_size) ||
+	if (!read_struct(core, m, "runtime.mspan", span, 12, &l->span_size) ||
 	    !read_struct(core, m, "runtime.mheap", heap, 2, &hsize))
 		return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
 					  "%s: a Go program without DWARF (built with -ldflags=-w?): its heap cannot be walked; rebuild without -w (the runtime's layouts come from DWARF)",
@@ -85,6 +87,7 @@ static struct cprof_error *layout(struct cprof_core *core, const struct cprof_mo
 	l->nelems = span[3]; l->allocBits = span[4]; l->gcmarkBits = span[5];
 	l->sweepgen = span[6]; l->allocCount = span[7]; l->spanclass = span[8];
 	l->elemsize = span[10];
+	l->largeType = span[11];
 	/* state is mSpanStateBox{s atomic.Uint8{value uint8}}: its first byte. */
 	l->state = span[9];
 	l->state.size = 1;
@@ -114,23 +117,69 @@ static bool bit(const uint8_t *bits, uint64_t i)
 	return bits && (bits[i / 8] >> (i % 8)) & 1;
 }
 
-/* The Go version string: runtime.buildVersion, a Go string (ptr, len). */
-static void go_version(struct cprof_core *core, const struct cprof_module *m,
-		       char *buf, size_t size)
+/* The memory profiler's records: allocation sites of sampled objects. */
+static void read_profile(struct cprof_core *core, struct cprof_go_runtime *rt)
 {
-	uint64_t addr, hdr[2];
-	snprintf(buf, size, "unknown");
-	if (!cprof_core_find_symbol(core, m, "runtime.buildVersion", &addr, NULL))
+	struct cprof_go_profile *p = calloc(1, sizeof(*p));
+	struct cprof_error *err = p ? cprof_go_profile_read(core, rt, p) : &cprof_enomem;
+	if (err) {
+		cprof_warn(core->warnings, "%s: the Go memory profile's records are not read: %s",
+			   core->path, err->message);
+		cprof_error_destroy(err);
+		free(p);
 		return;
-	struct cprof_error *err = cprof_core_read(core, addr, hdr, sizeof(hdr));
-	if (!err && hdr[1] && hdr[1] < size) {
-		err = cprof_core_read(core, hdr[0], buf, hdr[1]);
-		if (!err)
-			buf[hdr[1]] = '\0';
 	}
-	cprof_error_destroy(err);
-	if (!strncmp(buf, "go", 2))
-		memmove(buf, buf + 2, strlen(buf + 2) + 1);
+	rt->profile = p;
+}
+
+static int typed_cmp(const void *a, const void *b)
+{
+	const struct cprof_go_typed *x = a, *y = b;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* Records the runtime type of the object at addr: its malloc header at
+ * slot, or its span's largeType (typ). */
+static struct cprof_error *note_type(struct cprof_core *core, struct cprof_go_runtime *rt,
+				     uint64_t slot, uint64_t addr, uint64_t typ)
+{
+	if (!typ) {
+		struct cprof_error *e = cprof_core_read_u64(core, slot, &typ);
+		if (e) {
+			cprof_error_destroy(e);
+			return NULL;
+		}
+	}
+	if (!typ)
+		return NULL;
+	if (rt->n_typed == rt->cap_typed) {
+		size_t cap = rt->cap_typed ? 2 * rt->cap_typed : 256;
+		struct cprof_go_typed *a = realloc(rt->typed, cap * sizeof(*a));
+		if (!a)
+			return &cprof_enomem;
+		rt->typed = a;
+		rt->cap_typed = cap;
+	}
+	rt->typed[rt->n_typed++] = (struct cprof_go_typed){ addr, typ };
+	return NULL;
+}
+
+/* Notes the heap arena holding addr (arenas are aligned to their size). */
+static struct cprof_error *add_arena(struct cprof_go_runtime *rt, uint64_t addr,
+				     uint64_t arena_bytes)
+{
+	uint64_t start = addr & ~(arena_bytes - 1);
+	for (size_t i = rt->n_arenas; i-- > 0;)
+		if (rt->arenas[i].start == start)
+			return NULL;
+	if (rt->n_arenas % 16 == 0) {
+		struct cprof_range *a = realloc(rt->arenas, (rt->n_arenas + 16) * sizeof(*a));
+		if (!a)
+			return &cprof_enomem;
+		rt->arenas = a;
+	}
+	rt->arenas[rt->n_arenas++] = (struct cprof_range){ start, start + arena_bytes };
+	return NULL;
 }
 
 static struct cprof_error *go_walk(struct cprof_core *core,
@@ -138,19 +187,22 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 				   cprof_object_fn *fn, void *arg, bool *found)
 {
 	*found = false;
-	const struct cprof_module *m = NULL;
-	uint64_t mheap = 0;
-	for (size_t i = 0; i < core->n_modules && !m; i++)
-		if (cprof_core_find_symbol(core, &core->modules[i], "runtime.mheap_", &mheap, NULL))
-			m = &core->modules[i];
-	if (!m)
-		return NULL;       /* not a Go program */
+	struct cprof_go_runtime *rt;
+	struct cprof_error *err = cprof_go_runtime_open(core, &rt);
+	if (err || !rt)
+		return err;        /* no runtime: not a Go program */
+	walk->go = rt;
+	const struct cprof_module *m = rt->module;
+	uint64_t mheap = rt->mheap;
 	struct go_layout l;
 	memset(&l, 0, sizeof(l));
-	struct cprof_error *err = layout(core, m, &l);
-	if (err)
+	if ((err = layout(core, m, &l)))
 		return err;
 	*found = true;
+	int64_t arena_bytes;
+	if (!cprof_dwarf_constant(core, m, "runtime.heapArenaBytes", &arena_bytes) ||
+	    arena_bytes <= 0 || (arena_bytes & (arena_bytes - 1)))
+		arena_bytes = 64 << 20;
 
 	uint32_t hsg = 0;
 	uint64_t spans[2] = { 0, 0 };      /* allspans: array, len */
@@ -180,6 +232,8 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 		uint64_t base = get_field(sp, &l.startAddr);
 		uint64_t npages = get_field(sp, &l.npages);
 		uint64_t span_bytes = npages * (uint64_t)l.page_size;
+		if ((err = add_arena(rt, base, (uint64_t)arena_bytes)))
+			break;
 		if (state == (uint64_t)l.span_manual)
 			stacks += span_bytes;
 		if (state != (uint64_t)l.span_in_use)
@@ -253,9 +307,16 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 				.addr = base + k * elemsize + (header ? 8 : 0),
 				.size = size - (header ? 8 : 0),
 				.heap = heap_id, .state = CPROF_OBJECT_USED,
+				.flags = CPROF_OBJECT_COLLECTED,
 			};
 			objects++;
 			alloc_bytes += size;
+			if (!noscan && (header || !sizeclass) &&
+			    (err = note_type(core, rt, base + k * elemsize, o.addr,
+					     header ? 0 : get_field(sp, &l.largeType)))) {
+				stop = true;
+				break;
+			}
 			stop = !fn(&o, arg);
 		}
 	}
@@ -264,9 +325,12 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 	free(marks);
 	if (err)
 		return err;
+	if (rt->n_typed)
+		qsort(rt->typed, rt->n_typed, sizeof(*rt->typed), typed_cmp);
+	read_profile(core, rt);
 
 	struct cprof_allocator_summary s = { .name = "go", .stats_name = "MemStats" };
-	go_version(core, m, s.version, sizeof(s.version));
+	snprintf(s.version, sizeof(s.version), "%s", rt->version);
 	snprintf(s.found_by, sizeof(s.found_by),
 		 "runtime.mheap_ (symbol) and DWARF layouts; %llu spans in use of %llu",
 		 (unsigned long long)n_spans, (unsigned long long)spans[1]);
@@ -276,6 +340,19 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 	s.stats[s.n_stats++] = (struct cprof_stat){ "HeapAlloc", alloc_bytes };
 	s.stats[s.n_stats++] = (struct cprof_stat){ "HeapInuse", inuse };
 	s.stats[s.n_stats++] = (struct cprof_stat){ "StackInuse", stacks };
+	/* The rest of MemStats can only come from the runtime's counters. */
+	for (size_t i = 0; i < rt->n_stats && s.n_stats < 16; i++)
+		if (strcmp(rt->stats[i].name, "HeapInuse"))
+			s.stats[s.n_stats++] = (struct cprof_stat){
+				rt->stats[i].name, rt->stats[i].value +
+				/* readmemstats: StackSys = StackInuse + stacks_sys */
+				(strcmp(rt->stats[i].name, "StackSys") ? 0 : stacks) };
+	uint64_t sys = 0;
+	for (size_t i = 0; i < s.n_stats; i++)
+		if (strstr(s.stats[i].name, "Sys"))
+			sys += s.stats[i].value;
+	if (sys && s.n_stats < 16)
+		s.stats[s.n_stats++] = (struct cprof_stat){ "Sys", sys };
 	return cprof_heap_add_summary(walk, &s);
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/goruntime.h"
 #include "cprof/heap.h"
 
 extern const struct cprof_heap_walker cprof_glibc_walker;
@@ -95,5 +96,6 @@ void cprof_heap_walk_deinit(struct cprof_heap_walk *walk)
 	free(walk->allocators);
 	free(walk->heaps);
 	free(walk->excluded);
+	cprof_go_runtime_destroy(walk->go);
 	memset(walk, 0, sizeof(*walk));
 }

@@ -73,8 +73,8 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 	if ((err = cprof_roots_find(core, &a->walk, &a->roots)))
 		return err;
 	double t1 = cprof_now();
-	if ((err = cprof_graph_build(core, a->objects, a->n_objects, &a->roots,
-				     progress, &a->graph)))
+	if ((err = cprof_graph_build(core, &a->walk, a->objects, a->n_objects,
+				     &a->roots, progress, &a->graph)))
 		return err;
 	double t2 = cprof_now();
 	if ((err = cprof_leaks_compute(a->objects, &a->graph, &a->leaks)))
@@ -158,6 +158,8 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 				       o->progress)) ||
 	    (err = cprof_store_roots(st, core, &a->roots, &a->graph)) ||
 	    (err = cprof_store_root_nodes(st, &a->retention)) ||
+	    (err = cprof_store_goroutines(st, core, a->walk.go, &a->retention)) ||
+	    (err = cprof_store_sites(st, core, a->walk.go, a->objects, a->n_objects)) ||
 	    (err = cprof_store_types(st, &a->types)) ||
 	    (!o->no_refs &&
 	     (err = cprof_store_refs(st, &a->graph, o->progress ? refs_progress : NULL,

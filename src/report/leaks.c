@@ -43,6 +43,9 @@ void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 			(unsigned long long)t->interior_count,
 			fmt_bytes(b2, t->interior_bytes));
 	fputc('\n', out);
+	if (t->garbage_count)
+		fprintf(out, "garbage   %llu objects, %s: unreachable Go objects the next collection frees (not leaks)\n",
+			(unsigned long long)t->garbage_count, fmt_bytes(b1, t->garbage_bytes));
 	if (!n)
 		return;
 	fprintf(out, "\n%10s %10s %8s  %-18s  %s\n", "size", "holds", "chunks",
@@ -74,14 +77,15 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 	json_kv_string(&j, "db", db);
 	json_key(&j, "summary");
 	json_object_begin(&j);
-	const char *names[] = { "direct", "indirect", "reachable", "interior_only" };
+	const char *names[] = { "direct", "indirect", "reachable", "interior_only", "garbage" };
 	uint64_t vals[][2] = {
 		{ t->direct_count, t->direct_bytes },
 		{ t->indirect_count, t->indirect_bytes },
 		{ t->reachable_count, t->reachable_bytes },
 		{ t->interior_count, t->interior_bytes },
+		{ t->garbage_count, t->garbage_bytes },
 	};
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 5; k++) {
 		json_key(&j, names[k]);
 		json_object_begin(&j);
 		json_kv_uint(&j, "count", vals[k][0]);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cprof/format.h"
+#include "cprof/goruntime.h"
 #include "cprof/report.h"
 
 /* ---- allocators ---- */
@@ -141,6 +142,8 @@ static int signal_of(const struct cprof_core *core)
 	       core->n_threads ? core->threads[0].cursig : 0;
 }
 
+static void print_go(FILE *out, const struct cprof_analysis *a);
+
 void cprof_report_summary(FILE *out, struct cprof_core *core,
 			  const struct cprof_analysis *a, const char *db_path,
 			  const char *exe_arg, double seconds)
@@ -178,10 +181,77 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	fprintf(out, "  (walk %.2f s, roots %.2f s, scan %.2f s, leaks %.2f s, dominators %.2f s, types %.2f s, store %.2f s)\n",
 		a->t_walk, a->t_roots, a->t_scan, a->t_leaks, a->t_dominators, a->t_types, a->t_store);
 	if (a->types.object_type)
-		fprintf(out, "  %llu objects typed (%s): from DWARF, C++ vtables, or by layout\n",
+		fprintf(out, "  %llu objects typed (%s): from DWARF, C++ vtables, the Go runtime, or by layout\n",
 			(unsigned long long)a->types.typed, fmt_bytes(b1, a->types.typed_bytes));
+	if (a->walk.go)
+		print_go(out, a);
 
 	(void)exe_arg;
+}
+
+static uint64_t stat(const struct cprof_allocator_summary *s, const char *name)
+{
+	for (size_t i = 0; s && i < s->n_stats; i++)
+		if (!strcmp(s->stats[i].name, name))
+			return s->stats[i].value;
+	return 0;
+}
+
+static const struct cprof_allocator_summary *allocator(const struct cprof_analysis *a,
+							const char *name)
+{
+	for (size_t i = 0; i < a->walk.n_allocators; i++)
+		if (!strcmp(a->walk.allocators[i].name, name))
+			return &a->walk.allocators[i];
+	return NULL;
+}
+
+static double pct(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+/*
+ * The Go section, in runtime.MemStats' terms: what the heap holds, what the
+ * runtime obtained from the OS and for what, the C heap beside it - why RSS
+ * is larger than a heap profile - then the goroutines and how the objects
+ * were scanned and typed.
+ */
+static void print_go(FILE *out, const struct cprof_analysis *a)
+{
+	const struct cprof_allocator_summary *g = allocator(a, "go"), *c = allocator(a, "glibc");
+	const struct cprof_go_runtime *rt = a->walk.go;
+	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], b3[FMT_BYTES_SIZE], b4[FMT_BYTES_SIZE],
+	     b5[FMT_BYTES_SIZE];
+	fprintf(out, "\ngo %s (as runtime.MemStats would say)\n", rt->version);
+	fprintf(out, "  heap objects  %s in %llu objects (HeapAlloc, HeapObjects)\n",
+		fmt_bytes(b1, stat(g, "HeapAlloc")), (unsigned long long)stat(g, "HeapObjects"));
+	fprintf(out, "  heap in use   %s of spans (HeapInuse): %s of it free slots\n",
+		fmt_bytes(b1, stat(g, "HeapInuse")),
+		fmt_bytes(b2, stat(g, "HeapInuse") - stat(g, "HeapAlloc")));
+	fprintf(out, "  heap idle     %s (HeapIdle), %s of it returned to the OS (HeapReleased)\n",
+		fmt_bytes(b1, stat(g, "HeapIdle")), fmt_bytes(b2, stat(g, "HeapReleased")));
+	fprintf(out, "  stacks        %s (StackInuse)\n", fmt_bytes(b1, stat(g, "StackInuse")));
+	fprintf(out, "  runtime       %s span structs, %s caches, %s profile buckets, %s GC metadata, %s other\n",
+		fmt_bytes(b1, stat(g, "MSpanSys")), fmt_bytes(b2, stat(g, "MCacheSys")),
+		fmt_bytes(b3, stat(g, "BuckHashSys")), fmt_bytes(b4, stat(g, "GCSys")),
+		fmt_bytes(b5, stat(g, "OtherSys")));
+	fprintf(out, "  obtained      %s from the OS (Sys)\n", fmt_bytes(b1, stat(g, "Sys")));
+	if (c)
+		fprintf(out, "  C heap        %s in %llu chunks (glibc malloc, cgo: not in Sys)\n",
+			fmt_bytes(b1, c->used_bytes), (unsigned long long)c->used_count);
+	fprintf(out, "  goroutines    %zu in %zu groups: cprof-core goroutines; stacks scanned by their stack maps: %zu, every word: %zu\n",
+		rt->n_goroutines, rt->n_groups, a->roots.go_stacks_precise,
+		a->roots.go_stacks_conservative);
+	const struct cprof_graph *gr = &a->graph;
+	fprintf(out, "  scanned       %llu objects by the runtime's pointer maps, %llu pointer-free, %llu conservatively (no metadata)\n",
+		(unsigned long long)gr->objects_precise, (unsigned long long)gr->objects_noscan,
+		(unsigned long long)gr->objects_conservative);
+	if (a->types.object_type)
+		fprintf(out, "  typed         %.1f%% of the objects, %.1f%% of the bytes (untyped: by size class)\n",
+			pct(a->types.typed, a->n_objects), pct(a->types.typed_bytes, a->leaks.reachable.bytes +
+							   a->leaks.direct.bytes + a->leaks.indirect.bytes +
+							   a->leaks.garbage.bytes));
 }
 
 /* The root nodes that retain the most, from the in-memory analysis. */

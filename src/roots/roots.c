@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cprof/roots.h"
+#include "roots-internal.h"
 
 enum {
 	RED_ZONE = 128,
@@ -31,11 +31,12 @@ const char *cprof_root_kind_name(enum cprof_root_kind k)
 	case CPROF_ROOT_TLS: return "tls";
 	case CPROF_ROOT_GLOBALS: return "globals";
 	case CPROF_ROOT_MAPPING: return "mapping";
+	case CPROF_ROOT_GOROUTINE: return "goroutine";
 	}
 	return "?";
 }
 
-static struct cprof_error *add_root(struct cprof_roots *rs,
+struct cprof_error *cprof_roots_add(struct cprof_roots *rs,
 				    const struct cprof_root *r)
 {
 	if (rs->n == rs->cap) {
@@ -52,12 +53,7 @@ static struct cprof_error *add_root(struct cprof_roots *rs,
 
 /* ---- claimed ranges ---- */
 
-struct claims {
-	struct cprof_range *r;
-	size_t n, cap;
-};
-
-static struct cprof_error *claim(struct claims *c, uint64_t start, uint64_t end)
+struct cprof_error *cprof_claim(struct cprof_claims *c, uint64_t start, uint64_t end)
 {
 	if (end <= start)
 		return NULL;
@@ -82,7 +78,7 @@ static int range_cmp(const void *a, const void *b)
 }
 
 /* Calls fn for each piece of [start, end) that no claim covers. */
-static struct cprof_error *each_unclaimed(const struct claims *c, uint64_t start,
+static struct cprof_error *each_unclaimed(const struct cprof_claims *c, uint64_t start,
 					  uint64_t end,
 					  struct cprof_error *(*fn)(uint64_t, uint64_t, void *),
 					  void *arg)
@@ -102,6 +98,15 @@ static struct cprof_error *each_unclaimed(const struct claims *c, uint64_t start
 			pos = c->r[i].end;
 	}
 	return pos < end ? fn(pos, end, arg) : NULL;
+}
+
+/* Whether a claim covers addr (claims need not be sorted). */
+static bool claimed(const struct cprof_claims *c, uint64_t addr)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->r[i].start <= addr && addr < c->r[i].end)
+			return true;
+	return false;
 }
 
 /* ---- threads ---- */
@@ -168,7 +173,7 @@ size_t cprof_root_register_words(const struct cprof_thread *t, uint64_t *words,
 }
 
 static struct cprof_error *thread_roots(struct cprof_core *core,
-					struct cprof_roots *rs, struct claims *cl,
+					struct cprof_roots *rs, struct cprof_claims *cl,
 					uint64_t tls_below)
 {
 	struct cprof_error *err;
@@ -177,14 +182,17 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 		struct cprof_root r = { .kind = CPROF_ROOT_REGISTERS, .thread = (int)i,
 					.module = -1 };
 		snprintf(r.name, sizeof(r.name), "thread %d registers", t->tid);
-		if ((err = add_root(rs, &r)))
+		if ((err = cprof_roots_add(rs, &r)))
 			return err;
 
 		/* TLS and the TCB around fs_base, within its mapping.  A pthread's
 		   TLS sits right above its stack: the outermost frame's SP
 		   bounds the TLS from below, so that no frame is taken for TLS. */
+		/* In a Go program without cgo, fs_base points into the M (a heap
+		   object): heap memory is no TLS. */
 		uint64_t fs = t->regs[CPROF_REG_FS_BASE];
-		const struct cprof_segment *fseg = fs ? cprof_core_segment(core, fs) : NULL;
+		const struct cprof_segment *fseg = fs && !claimed(cl, fs) ?
+						   cprof_core_segment(core, fs) : NULL;
 		uint64_t tls_lo = 0, tls_hi = 0, top_sp = 0;
 		for (size_t k = 0; k < rs->n_frames[i]; k++)
 			if (rs->frames[i][k].sp > top_sp && rs->frames[i][k].sp < fs)
@@ -199,13 +207,17 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 			struct cprof_root tr = { .kind = CPROF_ROOT_TLS, .thread = (int)i,
 						 .module = -1, .start = tls_lo, .end = tls_hi };
 			snprintf(tr.name, sizeof(tr.name), "thread %d tls", t->tid);
-			if ((err = add_root(rs, &tr)) || (err = claim(cl, tls_lo, tls_hi)))
+			if ((err = cprof_roots_add(rs, &tr)) || (err = cprof_claim(cl, tls_lo, tls_hi)))
 				return err;
 		}
 
 		/* The stack: from below the red zone to the top of its mapping,
 		   stopping at the TLS when a thread's TLS sits above its stack. */
 		uint64_t sp = t->regs[CPROF_REG_RSP];
+		/* A stack some root already covers (a goroutine's, or a Go
+		   system stack in the heap arena) is not this thread's. */
+		if (claimed(cl, sp))
+			continue;
 		const struct cprof_segment *seg = cprof_core_segment(core, sp);
 		if (!seg) {
 			cprof_warn(core->warnings, "%s: thread %d: stack pointer 0x%llx is in no mapping; its stack is not scanned",
@@ -230,10 +242,10 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 		struct cprof_root sr = { .kind = CPROF_ROOT_STACK, .thread = (int)i,
 					 .module = -1, .start = lo, .end = hi };
 		snprintf(sr.name, sizeof(sr.name), "thread %d stack", t->tid);
-		if ((err = add_root(rs, &sr)))
+		if ((err = cprof_roots_add(rs, &sr)))
 			return err;
 		/* The whole stack mapping is claimed: below SP is dead stack. */
-		if ((err = claim(cl, base, hi)))
+		if ((err = cprof_claim(cl, base, hi)))
 			return err;
 	}
 	return NULL;
@@ -258,7 +270,7 @@ static struct cprof_error *add_piece(uint64_t start, uint64_t end, void *arg)
 			 (unsigned long long)start, (unsigned long long)end);
 	else
 		snprintf(r.name, sizeof(r.name), "%s", a->label);
-	return add_root(a->rs, &r);
+	return cprof_roots_add(a->rs, &r);
 }
 
 static const char *base_name(const char *p)
@@ -269,13 +281,13 @@ static const char *base_name(const char *p)
 
 static struct cprof_error *module_roots(struct cprof_core *core,
 					struct cprof_roots *rs,
-					struct claims *cl,
-					const struct claims *metadata)
+					struct cprof_claims *cl,
+					const struct cprof_claims *metadata)
 {
 	struct cprof_error *err;
 	for (size_t i = 0; i < core->n_modules; i++) {
 		const struct cprof_module *m = &core->modules[i];
-		if ((err = claim(cl, m->start, m->end)))
+		if ((err = cprof_claim(cl, m->start, m->end)))
 			return err;
 		char label[160];
 		snprintf(label, sizeof(label), "%s data", base_name(m->name));
@@ -303,15 +315,17 @@ struct cprof_error *cprof_roots_find(struct cprof_core *core,
 				     struct cprof_roots *rs)
 {
 	struct cprof_error *err = NULL;
-	struct claims cl = { 0 }, meta = { 0 };
+	struct cprof_claims cl = { 0 }, meta = { 0 };
 	for (size_t i = 0; i < walk->n_excluded && !err; i++) {
-		err = claim(&meta, walk->excluded[i].start, walk->excluded[i].end);
+		err = cprof_claim(&meta, walk->excluded[i].start, walk->excluded[i].end);
 		if (!err)
-			err = claim(&cl, walk->excluded[i].start, walk->excluded[i].end);
+			err = cprof_claim(&cl, walk->excluded[i].start, walk->excluded[i].end);
 	}
 	for (size_t i = 0; i < walk->n_heaps && !err; i++)
-		err = claim(&cl, walk->heaps[i].start, walk->heaps[i].end);
+		err = cprof_claim(&cl, walk->heaps[i].start, walk->heaps[i].end);
 	if (err)
+		goto out;
+	if (walk->go && (err = cprof_go_roots(core, walk->go, rs, &cl, &meta)))
 		goto out;
 	if (meta.n)
 		qsort(meta.r, meta.n, sizeof(*meta.r), range_cmp);
@@ -333,7 +347,9 @@ struct cprof_error *cprof_roots_find(struct cprof_core *core,
 		goto out;
 	if (cl.n)
 		qsort(cl.r, cl.n, sizeof(*cl.r), range_cmp);
-	for (size_t k = 0; k < core->n_segments && !err; k++) {
+	/* A Go process: anonymous memory is the runtime's, no root of the Go
+	   heap (see roots.h). */
+	for (size_t k = 0; k < core->n_segments && !err && !walk->go; k++) {
 		const struct cprof_segment *s = &core->segments[k];
 		if ((s->flags & (CPROF_SEG_R | CPROF_SEG_W)) != (CPROF_SEG_R | CPROF_SEG_W))
 			continue;
@@ -359,6 +375,9 @@ void cprof_roots_deinit(struct cprof_roots *rs)
 	free(rs->frames);
 	free(rs->n_frames);
 	free(rs->roots);
+	for (size_t i = 0; i < rs->n_masks; i++)
+		free(rs->masks[i]);
+	free(rs->masks);
 	memset(rs, 0, sizeof(*rs));
 }
 
@@ -419,8 +438,15 @@ static bool exe_tls_block(struct cprof_core *core, uint64_t fs, uint64_t *ret,
 size_t cprof_root_slot_frame(const struct cprof_roots *rs,
 			     const struct cprof_root *r, uint64_t slot)
 {
+	size_t k = 0;
+	if (r->kind == CPROF_ROOT_GOROUTINE) {
+		const struct cprof_goroutine *g = &rs->go->goroutines[r->goroutine];
+		while (k + 1 < g->n_frames && g->frames[k + 1].sp <= slot)
+			k++;
+		return k;
+	}
 	const struct cprof_frame *f = rs->frames ? rs->frames[r->thread] : NULL;
-	size_t nf = rs->n_frames ? rs->n_frames[r->thread] : 0, k = 0;
+	size_t nf = rs->n_frames ? rs->n_frames[r->thread] : 0;
 	/* Frame k's slots lie between its SP and its caller's SP. */
 	while (k + 1 < nf && f[k + 1].sp && f[k + 1].sp <= slot)
 		k++;
@@ -499,6 +525,23 @@ void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 		snprintf(buf, size, "%s +0x%llx", r->name,
 			 (unsigned long long)(slot - r->start));
 		return;
+	case CPROF_ROOT_GOROUTINE: {
+		const struct cprof_goroutine *g = &rs->go->goroutines[r->goroutine];
+		if (!g->n_frames) {
+			snprintf(buf, size, "goroutine %llu stack+0x%llx",
+				 (unsigned long long)g->goid,
+				 (unsigned long long)(slot - g->stack_lo));
+			return;
+		}
+		size_t k = cprof_root_slot_frame(rs, r, slot);
+		struct cprof_symbol sym;
+		char where[320];
+		cprof_core_symbolize(core, g->frames[k].pc, k > 0 || !g->pc0_exact, &sym);
+		cprof_symbol_where(&sym, g->frames[k].pc, where, sizeof(where));
+		snprintf(buf, size, "goroutine %llu frame %zu %s", (unsigned long long)g->goid,
+			 k, where);
+		return;
+	}
 	}
 	snprintf(buf, size, "?");
 }

@@ -7,6 +7,11 @@
  * list is ever sorted.  Memory is read through one pointer per object (the
  * core is mmapped); only objects the core does not hold whole fall back to
  * word-by-word reads, and their missing bytes are counted, not invented.
+ *
+ * Go heap objects are scanned with the runtime's pointer masks when it has
+ * them: a non-pointer word (an int, a hash, []byte contents) that happens to
+ * hold a heap address would otherwise be a false edge - and false edges make
+ * objects look shared or retained by the wrong root.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +57,13 @@ struct scan {
 	struct edges e;
 	size_t cap_root_refs;
 	bool oom;
+	/* Go objects: which heaps are Go's (cached by heap index), the masks */
+	const struct cprof_heap_walk *walk;
+	uint32_t last_heap;
+	bool last_heap_go;
+	struct cprof_go_ptrmask *go;       /* NULL: no Go heap, or no metadata */
+	uint8_t *mask;
+	size_t mask_cap;
 };
 
 /* A word found in memory: an edge when it points into another node. */
@@ -116,6 +128,99 @@ static void root_word(struct scan *s, uint32_t root, uint64_t slot, uint64_t v)
 		}                                                               \
 	} while (0)
 
+/* Whether o is in a Go heap.  Objects come in address order, so heap
+ * indices repeat in runs: cache the last answer. */
+static bool is_go_object(struct scan *s, const struct cprof_object *o)
+{
+	const struct cprof_heap_walk *w = s->walk;
+	if (!w || !w->go || o->heap >= w->n_heaps)
+		return false;
+	if (o->heap != s->last_heap) {
+		s->last_heap = o->heap;
+		s->last_heap_go = w->heaps[o->heap].allocator &&
+				  !strcmp(w->heaps[o->heap].allocator, "go");
+	}
+	return s->last_heap_go;
+}
+
+/* Scans only the words of object i that mask sets. */
+static void scan_masked(struct scan *s, uint32_t i, const uint8_t *mask)
+{
+	const struct cprof_object *o = &s->objs[i];
+	const uint8_t *p = cprof_core_ptr(s->core, o->addr, o->size);
+	for (uint64_t w = 0; w < o->size / 8; w++) {
+		if (!mask[w / 8]) {
+			w |= 7;            /* eight non-pointer words */
+			continue;
+		}
+		if (!cprof_go_mask_bit(mask, w))
+			continue;
+		uint64_t v;
+		if (p) {
+			memcpy(&v, p + 8 * w, 8);
+		} else {
+			struct cprof_error *e = cprof_core_read(s->core, o->addr + 8 * w, &v, 8);
+			if (e) {
+				cprof_error_destroy(e);
+				s->g->bytes_unreadable += 8;
+				continue;
+			}
+		}
+		s->g->words_scanned++;
+		object_word(s, i, 8 * w, v);
+	}
+}
+
+/* A Go object: precisely when the runtime's metadata allows.  False (and
+ * counted) when it must be scanned conservatively. */
+static bool scan_go_object(struct scan *s, uint32_t i)
+{
+	const struct cprof_object *o = &s->objs[i];
+	size_t need = (size_t)(o->size / 8 + 7) / 8;
+	enum cprof_go_ptrs ptrs = CPROF_GO_PTRS_UNKNOWN;
+	if (s->go && need > s->mask_cap) {
+		uint8_t *m = realloc(s->mask, need);
+		if (m) {
+			s->mask = m;
+			s->mask_cap = need;
+		}
+	}
+	if (s->go && need <= s->mask_cap)
+		ptrs = cprof_go_object_pointers(s->go, o->addr, o->size, s->mask);
+	switch (ptrs) {
+	case CPROF_GO_PTRS_NONE:
+		s->g->objects_noscan++;
+		return true;
+	case CPROF_GO_PTRS_MASK:
+		s->g->objects_precise++;
+		scan_masked(s, i, s->mask);
+		return true;
+	default:
+		s->g->objects_conservative++;
+		return false;
+	}
+}
+
+/* Opens the Go pointer masks; without them Go objects are scanned
+ * conservatively (counted), with a warning saying why. */
+static void open_go(struct scan *s)
+{
+	if (!s->walk || !s->walk->go)
+		return;
+	struct cprof_error *err = cprof_go_ptrmask_open(s->core, s->walk->go, &s->go);
+	if (err) {
+		cprof_warn(s->core->warnings, "%s", err->message);
+		cprof_error_destroy(err);
+		s->go = NULL;
+	}
+}
+
+static void close_go(struct scan *s)
+{
+	cprof_go_ptrmask_close(s->go);
+	free(s->mask);
+}
+
 static void scan_roots(struct scan *s, const struct cprof_roots *roots)
 {
 	for (uint32_t r = 0; r < roots->n && !s->oom; r++) {
@@ -131,6 +236,17 @@ static void scan_roots(struct scan *s, const struct cprof_roots *roots)
 			s->g->words_scanned += n;
 			continue;
 		}
+		if (root->mask) {
+			/* precise: only the words the mask says hold pointers */
+#define MASKED_WORD(a, v)                                                       \
+	do {                                                                    \
+		if (cprof_go_mask_bit(root->mask, ((a) - root->start) / 8))     \
+			root_word(s, r, (a), (v));                              \
+	} while (0)
+			SCAN_RANGE(s, root->start, root->end - root->start, MASKED_WORD);
+#undef MASKED_WORD
+			continue;
+		}
 #define ROOT_WORD(a, v) root_word(s, r, (a), (v))
 		SCAN_RANGE(s, root->start, root->end - root->start, ROOT_WORD);
 #undef ROOT_WORD
@@ -138,6 +254,7 @@ static void scan_roots(struct scan *s, const struct cprof_roots *roots)
 }
 
 struct cprof_error *cprof_graph_build(struct cprof_core *core,
+				      const struct cprof_heap_walk *walk,
 				      const struct cprof_object *objs, size_t n,
 				      const struct cprof_roots *roots,
 				      struct cprof_progress *progress,
@@ -159,15 +276,19 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 		cprof_object_index_destroy(ix);
 		return &cprof_enomem;
 	}
-	struct scan s = { .core = core, .objs = objs, .ix = ix, .g = g };
+	struct scan s = { .core = core, .objs = objs, .ix = ix, .g = g,
+			  .walk = walk, .last_heap = UINT32_MAX };
+	open_go(&s);
 	for (uint32_t i = 0; i < n && !s.oom; i++) {
 		g->row[i] = s.e.n;
 		const struct cprof_object *o = &objs[i];
 		if (!cprof_object_is_node(o))
 			continue;
+		if (!is_go_object(&s, o) || !scan_go_object(&s, i)) {
 #define OBJECT_WORD(a, v) object_word(&s, i, (a) - o->addr, (v))
-		SCAN_RANGE(&s, o->addr, o->size, OBJECT_WORD);
+			SCAN_RANGE(&s, o->addr, o->size, OBJECT_WORD);
 #undef OBJECT_WORD
+		}
 		if (progress && (i & 0xffff) == 0)
 			cprof_progress_update(progress, "scanning objects", i, n);
 	}
@@ -176,6 +297,7 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 		scan_roots(&s, roots);
 	if (progress)
 		cprof_progress_done(progress);
+	close_go(&s);
 	cprof_object_index_destroy(ix);
 	g->dst = s.e.dst;
 	g->src_off = s.e.src_off;

@@ -131,9 +131,12 @@ struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 	/* Root node names and kinds, for grouping by root. */
 	static const char sql[] =
 		"SELECT o.id, o.idom, o.size, o.retained_bytes, o.retaining_root,"
-		" coalesce(t.name, '(unknown type)'), coalesce(n.name, ''), coalesce(n.kind, '')"
+		" coalesce(t.name, '(unknown type)'), coalesce(n.name, ''), coalesce(n.kind, ''),"
+		" coalesce(si.name, '(no profile record)')"
 		" FROM object o LEFT JOIN type t ON t.id = o.type_id"
 		" LEFT JOIN root_node n ON n.id = o.retaining_root"
+		" LEFT JOIN object_site os ON os.object_id = o.id"
+		" LEFT JOIN site si ON si.id = os.site_id"
 		" WHERE o.reachable IS NOT NULL";
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
 		err = cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s", path, sqlite3_errmsg(db));
@@ -156,6 +159,8 @@ struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 		uint64_t nd = CPROF_NONE_ID;
 		if (by == CPROF_BY_TYPE) {
 			snprintf(key, sizeof(key), "%s", type);
+		} else if (by == CPROF_BY_SITE) {
+			snprintf(key, sizeof(key), "%s", (const char *)sqlite3_column_text(s, 8));
 		} else if (by == CPROF_BY_SIZE) {
 			snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(s, 2));
 		} else if (sqlite3_column_type(s, 4) == SQLITE_NULL) {

@@ -25,7 +25,9 @@ static const char totals_sql[] =
 	" count(*) FILTER (WHERE reachable = 1),"
 	" coalesce(sum(size) FILTER (WHERE reachable = 1), 0),"
 	" count(*) FILTER (WHERE interior_only = 1),"
-	" coalesce(sum(size) FILTER (WHERE interior_only = 1), 0)"
+	" coalesce(sum(size) FILTER (WHERE interior_only = 1), 0),"
+	" count(*) FILTER (WHERE leak = 'garbage'),"
+	" coalesce(sum(size) FILTER (WHERE leak = 'garbage'), 0)"
 	" FROM object WHERE state = 'used'";
 
 static const char rows_sql[] =
@@ -48,8 +50,8 @@ struct cprof_error *cprof_query_leaks(sqlite3 *db, const char *path,
 		uint64_t *f[] = { &t->direct_count, &t->direct_bytes, &t->indirect_count,
 				  &t->indirect_bytes, &t->reachable_count,
 				  &t->reachable_bytes, &t->interior_count,
-				  &t->interior_bytes };
-		for (int i = 0; i < 8; i++)
+				  &t->interior_bytes, &t->garbage_count, &t->garbage_bytes };
+		for (int i = 0; i < 10; i++)
 			*f[i] = (uint64_t)sqlite3_column_int64(s, i);
 	}
 	sqlite3_finalize(s);

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cprof/store.h"
+#include "store-internal.h"
 #include "cprof/analysis.h"
 #include "cprof/graph.h"
 #include "cprof/roots.h"
@@ -20,11 +20,6 @@ extern const char cprof_indexes_sql[];
 /* Rows per multi-row INSERT: ~50 is where the gain flattens (measured). */
 enum { OBJECT_ROWS = 64, OBJECT_COLS = 23, REF_ROWS = 128, REF_COLS = 4, PREVIEW = 64 };
 
-struct cprof_store {
-	sqlite3 *db;
-	char *path;                /* final name */
-	char *tmp_path;            /* written here, renamed on commit */
-};
 
 static struct cprof_error *sql_error(struct cprof_store *st, const char *what)
 {
@@ -138,7 +133,7 @@ struct cprof_error *cprof_store_commit(struct cprof_store *st)
 
 /* ---- small tables: one prepared statement, a row at a time ---- */
 
-static struct cprof_error *prepare(struct cprof_store *st, const char *sql,
+struct cprof_error *store_prepare(struct cprof_store *st, const char *sql,
 				   sqlite3_stmt **ret)
 {
 	if (sqlite3_prepare_v2(st->db, sql, -1, ret, NULL) != SQLITE_OK)
@@ -146,7 +141,7 @@ static struct cprof_error *prepare(struct cprof_store *st, const char *sql,
 	return NULL;
 }
 
-static struct cprof_error *step(struct cprof_store *st, sqlite3_stmt *stmt)
+struct cprof_error *store_step(struct cprof_store *st, sqlite3_stmt *stmt)
 {
 	int rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
@@ -156,7 +151,7 @@ static struct cprof_error *step(struct cprof_store *st, sqlite3_stmt *stmt)
 	return NULL;
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
+void store_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v)
 		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
@@ -164,7 +159,7 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-static void bind_u64(sqlite3_stmt *s, int i, uint64_t v)
+void store_bind_u64(sqlite3_stmt *s, int i, uint64_t v)
 {
 	sqlite3_bind_int64(s, i, (sqlite3_int64)v);
 }
@@ -173,12 +168,12 @@ struct cprof_error *cprof_store_meta(struct cprof_store *st, const char *key,
 				     const char *value)
 {
 	sqlite3_stmt *s;
-	struct cprof_error *err = prepare(st, "INSERT OR REPLACE INTO meta VALUES (?, ?)", &s);
+	struct cprof_error *err = store_prepare(st, "INSERT OR REPLACE INTO meta VALUES (?, ?)", &s);
 	if (err)
 		return err;
-	bind_text(s, 1, key);
-	bind_text(s, 2, value);
-	err = step(st, s);
+	store_bind_text(s, 1, key);
+	store_bind_text(s, 2, value);
+	err = store_step(st, s);
 	sqlite3_finalize(s);
 	return err;
 }
@@ -194,20 +189,20 @@ static struct cprof_error *store_modules(struct cprof_store *st,
 					 struct cprof_core *core)
 {
 	sqlite3_stmt *s;
-	struct cprof_error *err = prepare(st,
+	struct cprof_error *err = store_prepare(st,
 		"INSERT INTO module VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
 	for (size_t i = 0; !err && i < core->n_modules; i++) {
 		const struct cprof_module *m = &core->modules[i];
-		bind_u64(s, 1, i);
-		bind_text(s, 2, m->name);
-		bind_text(s, 3, m->path);
-		bind_u64(s, 4, m->start);
-		bind_u64(s, 5, m->end);
-		bind_text(s, 6, m->build_id);
-		bind_text(s, 7, m->file_build_id);
-		bind_text(s, 8, cprof_module_status_name(m->status));
-		bind_text(s, 9, m->debug_file);
-		err = step(st, s);
+		store_bind_u64(s, 1, i);
+		store_bind_text(s, 2, m->name);
+		store_bind_text(s, 3, m->path);
+		store_bind_u64(s, 4, m->start);
+		store_bind_u64(s, 5, m->end);
+		store_bind_text(s, 6, m->build_id);
+		store_bind_text(s, 7, m->file_build_id);
+		store_bind_text(s, 8, cprof_module_status_name(m->status));
+		store_bind_text(s, 9, m->debug_file);
+		err = store_step(st, s);
 	}
 	sqlite3_finalize(s);
 	return err;
@@ -218,7 +213,7 @@ static void bind_module(sqlite3_stmt *s, int i, const struct cprof_core *core,
 {
 	const struct cprof_module *m = cprof_core_module(core, addr);
 	if (m)
-		bind_u64(s, i, m - core->modules);
+		store_bind_u64(s, i, m - core->modules);
 	else
 		sqlite3_bind_null(s, i);
 }
@@ -227,7 +222,7 @@ static struct cprof_error *store_mappings(struct cprof_store *st,
 					  struct cprof_core *core)
 {
 	sqlite3_stmt *s;
-	struct cprof_error *err = prepare(st,
+	struct cprof_error *err = store_prepare(st,
 		"INSERT INTO mapping VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
 	for (size_t i = 0; !err && i < core->n_segments; i++) {
 		const struct cprof_segment *g = &core->segments[i];
@@ -238,20 +233,20 @@ static struct cprof_error *store_mappings(struct cprof_store *st,
 			g->flags & CPROF_SEG_X ? 'x' : '-', 0,
 		};
 		cprof_core_segment_totals(core, g, &t);
-		bind_u64(s, 1, i);
-		bind_u64(s, 2, g->start);
-		bind_u64(s, 3, g->end);
-		bind_text(s, 4, perms);
+		store_bind_u64(s, 1, i);
+		store_bind_u64(s, 2, g->start);
+		store_bind_u64(s, 3, g->end);
+		store_bind_text(s, 4, perms);
 		if (g->file >= 0) {
-			bind_text(s, 5, core->files[g->file].path);
-			bind_u64(s, 6, g->file_offset);
+			store_bind_text(s, 5, core->files[g->file].path);
+			store_bind_u64(s, 6, g->file_offset);
 		}
-		bind_text(s, 7, segment_source(&t));
-		bind_u64(s, 8, t.in_core);
-		bind_u64(s, 9, t.from_file);
-		bind_u64(s, 10, t.missing);
+		store_bind_text(s, 7, segment_source(&t));
+		store_bind_u64(s, 8, t.in_core);
+		store_bind_u64(s, 9, t.from_file);
+		store_bind_u64(s, 10, t.missing);
 		bind_module(s, 11, core, g->start);
-		err = step(st, s);
+		err = store_step(st, s);
 	}
 	sqlite3_finalize(s);
 	return err;
@@ -263,23 +258,23 @@ static struct cprof_error *store_threads(struct cprof_store *st,
 					 struct cprof_core *core)
 {
 	sqlite3_stmt *t, *f;
-	struct cprof_error *err = prepare(st,
+	struct cprof_error *err = store_prepare(st,
 		"INSERT INTO thread VALUES (?, ?, ?, ?, ?, ?)", &t);
 	if (err)
 		return err;
-	if ((err = prepare(st, "INSERT INTO frame VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &f))) {
+	if ((err = store_prepare(st, "INSERT INTO frame VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &f))) {
 		sqlite3_finalize(t);
 		return err;
 	}
 	for (size_t i = 0; !err && i < core->n_threads; i++) {
 		const struct cprof_thread *th = &core->threads[i];
-		bind_u64(t, 1, i);
+		store_bind_u64(t, 1, i);
 		sqlite3_bind_int(t, 2, th->tid);
 		sqlite3_bind_int(t, 3, i == 0 && th->cursig != 0);
-		bind_u64(t, 4, th->regs[CPROF_REG_RIP]);
-		bind_u64(t, 5, th->regs[CPROF_REG_RSP]);
-		bind_u64(t, 6, th->regs[CPROF_REG_FS_BASE]);
-		if ((err = step(st, t)))
+		store_bind_u64(t, 4, th->regs[CPROF_REG_RIP]);
+		store_bind_u64(t, 5, th->regs[CPROF_REG_RSP]);
+		store_bind_u64(t, 6, th->regs[CPROF_REG_FS_BASE]);
+		if ((err = store_step(st, t)))
 			break;
 		struct cprof_frame *frames;
 		size_t n;
@@ -291,20 +286,20 @@ static struct cprof_error *store_threads(struct cprof_store *st,
 			struct cprof_symbol sym;
 			cprof_core_symbolize(core, frames[k].pc,
 					     !frames[k].is_activation, &sym);
-			bind_u64(f, 1, i);
-			bind_u64(f, 2, k);
-			bind_u64(f, 3, frames[k].pc);
+			store_bind_u64(f, 1, i);
+			store_bind_u64(f, 2, k);
+			store_bind_u64(f, 3, frames[k].pc);
 			if (frames[k].sp)
-				bind_u64(f, 4, frames[k].sp);
+				store_bind_u64(f, 4, frames[k].sp);
 			bind_module(f, 5, core, frames[k].pc);
-			bind_text(f, 6, sym.function);
+			store_bind_text(f, 6, sym.function);
 			if (sym.function)
-				bind_u64(f, 7, sym.offset);
-			bind_text(f, 8, sym.file);
+				store_bind_u64(f, 7, sym.offset);
+			store_bind_text(f, 8, sym.file);
 			if (sym.file)
 				sqlite3_bind_int(f, 9, sym.line);
-			bind_text(f, 10, cprof_unwind_method_name(frames[k].method));
-			err = step(st, f);
+			store_bind_text(f, 10, cprof_unwind_method_name(frames[k].method));
+			err = store_step(st, f);
 		}
 		free(frames);
 	}
@@ -327,50 +322,50 @@ struct cprof_error *cprof_store_heaps(struct cprof_store *st,
 				      const struct cprof_heap_walk *walk)
 {
 	sqlite3_stmt *h, *a, *k;
-	struct cprof_error *err = prepare(st, "INSERT INTO heap VALUES (?, ?, ?, ?, ?, ?)", &h);
+	struct cprof_error *err = store_prepare(st, "INSERT INTO heap VALUES (?, ?, ?, ?, ?, ?)", &h);
 	if (err)
 		return err;
-	if ((err = prepare(st, "INSERT INTO arena VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &a))) {
+	if ((err = store_prepare(st, "INSERT INTO arena VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &a))) {
 		sqlite3_finalize(h);
 		return err;
 	}
-	if ((err = prepare(st, "INSERT INTO allocator_stat VALUES (?, ?, ?, ?)", &k))) {
+	if ((err = store_prepare(st, "INSERT INTO allocator_stat VALUES (?, ?, ?, ?)", &k))) {
 		sqlite3_finalize(h);
 		sqlite3_finalize(a);
 		return err;
 	}
 	for (size_t i = 0; !err && i < walk->n_heaps; i++) {
 		const struct cprof_heap *hp = &walk->heaps[i];
-		bind_u64(h, 1, i);
-		bind_text(h, 2, hp->allocator);
-		bind_text(h, 3, hp->kind);
+		store_bind_u64(h, 1, i);
+		store_bind_text(h, 2, hp->allocator);
+		store_bind_text(h, 3, hp->kind);
 		if (hp->arena)
-			bind_u64(h, 4, hp->arena);
-		bind_u64(h, 5, hp->start);
-		bind_u64(h, 6, hp->end);
-		err = step(st, h);
+			store_bind_u64(h, 4, hp->arena);
+		store_bind_u64(h, 5, hp->start);
+		store_bind_u64(h, 6, hp->end);
+		err = store_step(st, h);
 	}
 	for (size_t i = 0; !err && i < walk->n_allocators; i++) {
 		const struct cprof_allocator_summary *s = &walk->allocators[i];
 		for (size_t j = 0; !err && j < s->n_arenas; j++) {
 			const struct cprof_arena_summary *ar = &s->arenas[j];
-			bind_text(a, 1, s->name);
-			bind_u64(a, 2, ar->addr);
-			bind_text(a, 3, ar->kind);
-			bind_u64(a, 4, ar->system_mem);
-			bind_u64(a, 5, ar->n_heaps);
-			bind_u64(a, 6, ar->used_count);
-			bind_u64(a, 7, ar->used_bytes);
-			bind_u64(a, 8, ar->free_count);
-			bind_u64(a, 9, ar->free_bytes);
-			err = step(st, a);
+			store_bind_text(a, 1, s->name);
+			store_bind_u64(a, 2, ar->addr);
+			store_bind_text(a, 3, ar->kind);
+			store_bind_u64(a, 4, ar->system_mem);
+			store_bind_u64(a, 5, ar->n_heaps);
+			store_bind_u64(a, 6, ar->used_count);
+			store_bind_u64(a, 7, ar->used_bytes);
+			store_bind_u64(a, 8, ar->free_count);
+			store_bind_u64(a, 9, ar->free_bytes);
+			err = store_step(st, a);
 		}
 		for (size_t j = 0; !err && j < s->n_stats; j++) {
-			bind_text(k, 1, s->name);
-			bind_text(k, 2, s->stats_name);
-			bind_text(k, 3, s->stats[j].name);
-			bind_u64(k, 4, s->stats[j].value);
-			err = step(st, k);
+			store_bind_text(k, 1, s->name);
+			store_bind_text(k, 2, s->stats_name);
+			store_bind_text(k, 3, s->stats[j].name);
+			store_bind_u64(k, 4, s->stats[j].value);
+			err = store_step(st, k);
 		}
 	}
 	sqlite3_finalize(h);
@@ -418,8 +413,8 @@ static struct cprof_error *batch_init(struct cprof_store *st, struct batch *b,
 	char *one = multi_insert_sql(table, 1, cols);
 	if (!many || !one)
 		err = &cprof_enomem;
-	else if (!(err = prepare(st, many, &b->many)))
-		err = prepare(st, one, &b->one);
+	else if (!(err = store_prepare(st, many, &b->many)))
+		err = store_prepare(st, one, &b->one);
 	free(many);
 	free(one);
 	return err;
@@ -465,7 +460,7 @@ static void bind_preview(sqlite3_stmt *s, int base, struct cprof_core *core,
 		sqlite3_bind_null(s, base + 14);
 }
 
-static void bind_opt_u32(sqlite3_stmt *s, int i, uint32_t v)
+void store_bind_opt_u32(sqlite3_stmt *s, int i, uint32_t v)
 {
 	if (v == UINT32_MAX)
 		sqlite3_bind_null(s, i);
@@ -483,13 +478,13 @@ static void bind_retention(sqlite3_stmt *s, int base, uint64_t id,
 			sqlite3_bind_null(s, base + c);
 		return;
 	}
-	bind_opt_u32(s, base + 15, rt->idom[id]);
-	bind_u64(s, base + 16, rt->retained_bytes[id]);
-	bind_u64(s, base + 17, rt->retained_count[id]);
-	bind_opt_u32(s, base + 18, rt->retaining[id]);
-	bind_opt_u32(s, base + 19, rt->distance[id]);
-	bind_opt_u32(s, base + 20, rt->path_parent[id]);
-	bind_opt_u32(s, base + 21, rt->path_root_ref[id]);
+	store_bind_opt_u32(s, base + 15, rt->idom[id]);
+	store_bind_u64(s, base + 16, rt->retained_bytes[id]);
+	store_bind_u64(s, base + 17, rt->retained_count[id]);
+	store_bind_opt_u32(s, base + 18, rt->retaining[id]);
+	store_bind_opt_u32(s, base + 19, rt->distance[id]);
+	store_bind_opt_u32(s, base + 20, rt->path_parent[id]);
+	store_bind_opt_u32(s, base + 21, rt->path_root_ref[id]);
 }
 
 static void bind_type(sqlite3_stmt *s, int base, uint64_t id,
@@ -500,7 +495,7 @@ static void bind_type(sqlite3_stmt *s, int base, uint64_t id,
 		sqlite3_bind_null(s, base + 23);
 		return;
 	}
-	bind_u64(s, base + 22, t->object_type[id]);
+	store_bind_u64(s, base + 22, t->object_type[id]);
 	sqlite3_bind_text(s, base + 23, cprof_type_source_name(t->object_source[id]), -1,
 			  SQLITE_STATIC);
 }
@@ -513,17 +508,17 @@ static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
 	bind_retention(s, base, id, o, rt);
 	bind_type(s, base, id, ty);
 	static const char *const states[] = { "used", "free" };
-	bind_u64(s, base + 1, id);
-	bind_u64(s, base + 2, o->addr);
-	bind_u64(s, base + 3, o->size);
+	store_bind_u64(s, base + 1, id);
+	store_bind_u64(s, base + 2, o->addr);
+	store_bind_u64(s, base + 3, o->size);
 	sqlite3_bind_text(s, base + 4, states[o->state & 1], -1, SQLITE_STATIC);
-	bind_u64(s, base + 5, o->heap);
+	store_bind_u64(s, base + 5, o->heap);
 	if (o->free_list)
 		sqlite3_bind_text(s, base + 6, cprof_free_list_name(o->free_list),
 				  -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, base + 6);
-	bind_u64(s, base + 7, o->flags);
+	store_bind_u64(s, base + 7, o->flags);
 	if (l && cprof_object_is_node(o)) {
 		uint8_t f = l->flags[id];
 		sqlite3_bind_int(s, base + 8, !!(f & CPROF_REACHABLE));
@@ -532,6 +527,8 @@ static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
 			sqlite3_bind_text(s, base + 10, "direct", -1, SQLITE_STATIC);
 		else if (f & CPROF_INDIRECT)
 			sqlite3_bind_text(s, base + 10, "indirect", -1, SQLITE_STATIC);
+		else if (f & CPROF_GARBAGE)
+			sqlite3_bind_text(s, base + 10, "garbage", -1, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(s, base + 10);
 	} else {
@@ -540,8 +537,8 @@ static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
 		sqlite3_bind_null(s, base + 10);
 	}
 	if (lr) {
-		bind_u64(s, base + 11, lr->holds_count);
-		bind_u64(s, base + 12, lr->holds_bytes);
+		store_bind_u64(s, base + 11, lr->holds_count);
+		store_bind_u64(s, base + 12, lr->holds_bytes);
 		bind_preview(s, base, core, o);
 	} else {
 		sqlite3_bind_null(s, base + 11);
@@ -593,7 +590,7 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 				root = &lr[k];
 			bind_object(s, r * OBJECT_COLS, i, &objs[i], l, root, core, rt, ty);
 		}
-		err = step(st, s);
+		err = store_step(st, s);
 		if (progress && (i & ((1 << 20) - 1)) < (size_t)rows)
 			progress(i, n, arg);
 	}
@@ -610,44 +607,44 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 				      const struct cprof_graph *g)
 {
 	sqlite3_stmt *r, *rr;
-	struct cprof_error *err = prepare(st, "INSERT INTO root VALUES (?, ?, ?, ?, ?, ?, ?)", &r);
+	struct cprof_error *err = store_prepare(st, "INSERT INTO root VALUES (?, ?, ?, ?, ?, ?, ?)", &r);
 	if (err)
 		return err;
-	if ((err = prepare(st, "INSERT INTO root_ref VALUES (?, ?, ?, ?, ?, ?)", &rr))) {
+	if ((err = store_prepare(st, "INSERT INTO root_ref VALUES (?, ?, ?, ?, ?, ?)", &rr))) {
 		sqlite3_finalize(r);
 		return err;
 	}
 	for (size_t i = 0; !err && i < roots->n; i++) {
 		const struct cprof_root *ro = &roots->roots[i];
-		bind_u64(r, 1, i);
-		bind_text(r, 2, cprof_root_kind_name(ro->kind));
-		bind_text(r, 3, ro->name);
+		store_bind_u64(r, 1, i);
+		store_bind_text(r, 2, cprof_root_kind_name(ro->kind));
+		store_bind_text(r, 3, ro->name);
 		if (ro->thread >= 0)
-			bind_u64(r, 4, (uint64_t)ro->thread);
+			store_bind_u64(r, 4, (uint64_t)ro->thread);
 		if (ro->module >= 0)
-			bind_u64(r, 5, (uint64_t)ro->module);
+			store_bind_u64(r, 5, (uint64_t)ro->module);
 		if (ro->kind != CPROF_ROOT_REGISTERS) {
-			bind_u64(r, 6, ro->start);
-			bind_u64(r, 7, ro->end);
+			store_bind_u64(r, 6, ro->start);
+			store_bind_u64(r, 7, ro->end);
 		}
-		err = step(st, r);
+		err = store_step(st, r);
 	}
 	/* Slot names cost a symbol lookup each: the first million are named. */
 	for (size_t i = 0; !err && i < g->n_root_refs; i++) {
 		const struct cprof_root_ref *ref = &g->root_refs[i];
 		char name[320];
 		/* ids are the in-memory indexes: object.path_root_ref uses them */
-		bind_u64(rr, 1, i);
-		bind_u64(rr, 2, ref->root);
-		bind_u64(rr, 3, ref->slot);
+		store_bind_u64(rr, 1, i);
+		store_bind_u64(rr, 2, ref->root);
+		store_bind_u64(rr, 3, ref->slot);
 		if (i < (1u << 20)) {
 			cprof_root_slot_name(core, roots, &roots->roots[ref->root],
 					     ref->slot, name, sizeof(name));
-			bind_text(rr, 4, name);
+			store_bind_text(rr, 4, name);
 		}
-		bind_u64(rr, 5, ref->dst);
-		bind_u64(rr, 6, ref->dst_off);
-		err = step(st, rr);
+		store_bind_u64(rr, 5, ref->dst);
+		store_bind_u64(rr, 6, ref->dst_off);
+		err = store_step(st, rr);
 	}
 	sqlite3_finalize(r);
 	sqlite3_finalize(rr);
@@ -658,21 +655,21 @@ struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
 					   const struct cprof_retention *rt)
 {
 	sqlite3_stmt *s;
-	struct cprof_error *err = prepare(st,
+	struct cprof_error *err = store_prepare(st,
 		"INSERT INTO root_node VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &s);
 	for (size_t i = 0; !err && i < rt->n_nodes; i++) {
 		const struct cprof_root_node *nd = &rt->nodes[i];
-		bind_u64(s, 1, i);
-		bind_text(s, 2, cprof_root_node_kind_name(nd->kind));
-		bind_text(s, 3, nd->name);
-		bind_opt_u32(s, 4, nd->parent);
+		store_bind_u64(s, 1, i);
+		store_bind_text(s, 2, cprof_root_node_kind_name(nd->kind));
+		store_bind_text(s, 3, nd->name);
+		store_bind_opt_u32(s, 4, nd->parent);
 		if (nd->thread >= 0)
-			bind_u64(s, 5, (uint64_t)nd->thread);
+			store_bind_u64(s, 5, (uint64_t)nd->thread);
 		if (nd->module >= 0)
-			bind_u64(s, 6, (uint64_t)nd->module);
-		bind_u64(s, 7, nd->retained_bytes);
-		bind_u64(s, 8, nd->retained_count);
-		err = step(st, s);
+			store_bind_u64(s, 6, (uint64_t)nd->module);
+		store_bind_u64(s, 7, nd->retained_bytes);
+		store_bind_u64(s, 8, nd->retained_count);
+		err = store_step(st, s);
 	}
 	sqlite3_finalize(s);
 	return err;
@@ -682,29 +679,29 @@ struct cprof_error *cprof_store_types(struct cprof_store *st,
 				      const struct cprof_types *t)
 {
 	sqlite3_stmt *s, *f;
-	struct cprof_error *err = prepare(st, "INSERT INTO type VALUES (?, ?, ?, ?, ?)", &s);
+	struct cprof_error *err = store_prepare(st, "INSERT INTO type VALUES (?, ?, ?, ?, ?)", &s);
 	if (err)
 		return err;
-	if ((err = prepare(st, "INSERT OR IGNORE INTO type_field VALUES (?, ?, ?, ?)", &f))) {
+	if ((err = store_prepare(st, "INSERT OR IGNORE INTO type_field VALUES (?, ?, ?, ?)", &f))) {
 		sqlite3_finalize(s);
 		return err;
 	}
 	for (size_t i = 0; !err && i < t->n_types; i++) {
-		bind_u64(s, 1, i);
-		bind_text(s, 2, t->types[i].name);
-		bind_u64(s, 3, t->types[i].size);
+		store_bind_u64(s, 1, i);
+		store_bind_text(s, 2, t->types[i].name);
+		store_bind_u64(s, 3, t->types[i].size);
 		if (t->types[i].element != UINT32_MAX) {
-			bind_u64(s, 4, t->types[i].element);
-			bind_u64(s, 5, t->types[i].count);
+			store_bind_u64(s, 4, t->types[i].element);
+			store_bind_u64(s, 5, t->types[i].count);
 		}
-		err = step(st, s);
+		err = store_step(st, s);
 		for (uint32_t k = 0; !err && k < t->types[i].n_slots; k++) {
 			const struct cprof_type_slot *sl = &t->types[i].slots[k];
-			bind_u64(f, 1, i);
-			bind_u64(f, 2, sl->offset);
-			bind_text(f, 3, sl->name);
-			bind_u64(f, 4, sl->target);
-			err = step(st, f);
+			store_bind_u64(f, 1, i);
+			store_bind_u64(f, 2, sl->offset);
+			store_bind_text(f, 3, sl->name);
+			store_bind_u64(f, 4, sl->target);
+			err = store_step(st, f);
 		}
 	}
 	sqlite3_finalize(s);
@@ -729,12 +726,12 @@ struct cprof_error *cprof_store_refs(struct cprof_store *st,
 			while (g->row[src + 1] <= e)
 				src++;
 			int base = r * REF_COLS;
-			bind_u64(s, base + 1, src);
-			bind_u64(s, base + 2, g->src_off[e]);
-			bind_u64(s, base + 3, g->dst[e]);
-			bind_u64(s, base + 4, g->dst_off[e]);
+			store_bind_u64(s, base + 1, src);
+			store_bind_u64(s, base + 2, g->src_off[e]);
+			store_bind_u64(s, base + 3, g->dst[e]);
+			store_bind_u64(s, base + 4, g->dst_off[e]);
 		}
-		err = step(st, s);
+		err = store_step(st, s);
 		if (progress && (e & ((1 << 20) - 1)) < (uint64_t)rows)
 			progress(e, g->n_edges, arg);
 	}

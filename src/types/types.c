@@ -35,6 +35,7 @@ const char *cprof_type_source_name(enum cprof_type_source s)
 	case CPROF_TYPE_DWARF: return "dwarf";
 	case CPROF_TYPE_VTABLE: return "vtable";
 	case CPROF_TYPE_LAYOUT: return "layout";
+	case CPROF_TYPE_RUNTIME: return "runtime";
 	}
 	return NULL;
 }
@@ -189,6 +190,11 @@ static void type_name(Dwarf_Die *die, char *buf, size_t size, int depth)
 	int lang = dwarf_diecu(&d, &cu, NULL, NULL) ? dwarf_srclang(&cu) : -1;
 	bool cxx = lang == DW_LANG_C_plus_plus || lang == DW_LANG_C_plus_plus_11 ||
 		   lang == DW_LANG_C_plus_plus_14 || lang == DW_LANG_C_plus_plus_03;
+	if (lang == DW_LANG_Go && name) {
+		/* Go names every type in Go's syntax: "main.Block", "[]*main.Block". */
+		snprintf(buf, size, "%s", name);
+		return;
+	}
 	switch (dwarf_tag(&d)) {
 	case DW_TAG_structure_type:
 		/* C names a struct "struct block"; C++ names a class "Shape". */
@@ -249,34 +255,61 @@ static uint32_t intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
 		size = 0;
 	char name[256];
 	type_name(&d, name, sizeof(name), 0);
-	return add_type(t, &k, name, size);
+	Dwarf_Die cu;
+	uint32_t id2 = add_type(t, &k, name, size);
+	if (id2 != NONE && dwarf_diecu(&d, &cu, NULL, NULL) && dwarf_srclang(&cu) == DW_LANG_Go)
+		t->types[id2].go = true;
+	return id2;
 }
 
 /* "T[n]": the array of n elements of type elem. */
 static uint32_t intern_array(struct cprof_types *t, uint32_t elem, uint32_t n)
 {
 	struct key k = { 0, 0, elem + 1, n };
-	uint32_t id = lookup(t, &k);
-	if (id != NONE)
-		return id;
+	uint32_t found = lookup(t, &k);
+	if (found != NONE)
+		return found;
 	char name[300];
-	snprintf(name, sizeof(name), "%s[%u]", t->types[elem].name, n);
-	return add_type(t, &k, name, t->types[elem].size * n);
+	bool go = t->types[elem].go;
+	if (go)
+		snprintf(name, sizeof(name), "[%u]%s", n, t->types[elem].name);
+	else
+		snprintf(name, sizeof(name), "%s[%u]", t->types[elem].name, n);
+	uint32_t id = add_type(t, &k, name, t->types[elem].size * n);
+	if (id != NONE)
+		t->types[id].go = go;
+	return id;
 }
 
-/* A class named by its vtable: keyed by the name's hash. */
-static uint32_t intern_class(struct cprof_types *t, const char *name)
+/* A type known by name only (kind 0: a class named by its vtable; kind 1: a
+ * Go runtime type), keyed by the name's hash. */
+static uint32_t intern_named(struct cprof_types *t, const char *name, uintptr_t kind,
+			     uint64_t size)
 {
 	uint64_t h = 1469598103934665603ull;
 	for (const char *c = name; *c; c++)
 		h = (h ^ (unsigned char)*c) * 1099511628211ull;
-	struct key k = { 0, h, 0, 0 };
+	struct key k = { kind, h, 0, 0 };
 	uint32_t id = lookup(t, &k);
 	if (id != NONE && !strcmp(t->types[id].name, name))
 		return id;
 	if (id != NONE)
 		k.count = 1;    /* a collision of names: keep both */
-	return add_type(t, &k, name, 0);
+	return add_type(t, &k, name, size);
+}
+
+static uint32_t intern_class(struct cprof_types *t, const char *name)
+{
+	return intern_named(t, name, 0, 0);
+}
+
+/* A Go runtime type, by the name its descriptor gives. */
+static uint32_t intern_runtime(struct cprof_types *t, const char *name, uint64_t size)
+{
+	uint32_t id = intern_named(t, name, 1, size);
+	if (id != NONE)
+		t->types[id].go = true;
+	return id;
 }
 
 /* ---- pointer slots of a type ---- */
@@ -470,11 +503,25 @@ static void module_variables(struct cprof_core *core, const struct cprof_module 
 				size_t len;
 				Dwarf_Die type;
 				Dwarf_Word size = 0;
-				if (!dwarf_attr(&child, DW_AT_location, &a) ||
-				    dwarf_getlocation(&a, &expr, &len) != 0 ||
+				Dwarf_Attribute loc;
+				Dwarf_Block blk;
+				uint64_t gaddr = 0;
+				if (!dwarf_attr(&child, DW_AT_location, &loc) ||
 				    !dwarf_formref_die(dwarf_attr_integrate(&child, DW_AT_type, &a), &type) ||
 				    dwarf_aggregate_size(&type, &size) != 0)
 					continue;
+				if (dwarf_getlocation(&loc, &expr, &len) != 0) {
+					/* Go writes DWARF 5 locations as DW_FORM_block1,
+					   which libdw takes for no expression: read
+					   DW_OP_addr by hand. */
+					if (dwarf_formblock(&loc, &blk) != 0 || blk.length != 9 ||
+					    blk.data[0] != DW_OP_addr)
+						continue;
+					memcpy(&gaddr, blk.data + 1, 8);
+					struct variable v = { gaddr + bias, size, dbg, dwarf_dieoffset(&type) };
+					push_var(&mv->vars, &mv->n_vars, &cap_v, &v);
+					continue;
+				}
 				struct variable v = { 0, size, dbg, dwarf_dieoffset(&type) };
 				if (len == 1 && expr[0].atom == DW_OP_addr) {
 					v.addr = expr[0].number + bias;
@@ -753,6 +800,28 @@ static void by_layout(struct cprof_types *t, struct cprof_core *core,
 	}
 }
 
+static void runtime_types(struct cprof_types *t, struct cprof_core *core,
+			  const struct cprof_go_runtime *go,
+			  const struct cprof_object *objs, uint32_t n, struct queue *q)
+{
+	uint32_t o = 0;
+	for (size_t i = 0; i < go->n_typed; i++) {
+		uint64_t addr = go->typed[i].addr;
+		while (o < n && objs[o].addr < addr)
+			o++;
+		if (o == n)
+			break;
+		if (objs[o].addr != addr || t->object_type[o] != NONE)
+			continue;
+		char name[256];
+		if (!cprof_go_type_name(core, go, go->typed[i].type, name, sizeof(name)))
+			continue;
+		uint32_t type = intern_runtime(t, name, cprof_go_type_size(core, go,
+									  go->typed[i].type));
+		assign(t, objs, o, type, CPROF_TYPE_RUNTIME, q);
+	}
+}
+
 struct cprof_error *cprof_types_compute(struct cprof_core *core,
 					const struct cprof_object *objs,
 					const struct cprof_roots *rs,
@@ -856,6 +925,11 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	q.head = before;
 	while (q.head < q.tail)
 		follow(t, objs, g, q.q[q.head++], &q);
+
+	/* 5. Go objects the runtime typed (a malloc header, a large span's
+	   type) that nothing typed from DWARF. */
+	if (rs->go)
+		runtime_types(t, core, rs->go, objs, n, &q);
 
 	for (uint32_t o = 0; o < n; o++) {
 		if (t->object_type[o] != NONE) {

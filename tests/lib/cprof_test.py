@@ -78,7 +78,7 @@ __all__ = [
     "stderr_lines", "crash_markers",
     "LeakReport", "valgrind_leaks", "lsan_leaks", "fmt_bytes", "X86_64_REGS",
     "CORPUS_ENV", "GO_PROGRAMS", "PROGRAM_ENV", "corpus_env", "require_corpus_program",
-    "go_traceback", "go_heap_profile",
+    "go_traceback", "go_heap_profile", "Damaged", "warned",
 ]
 
 # ---------------------------------------------------------------------------
@@ -767,10 +767,10 @@ def _read_text(path, limit=4000):
         return ""
 
 
-def _run_and_dump(name, args, dumper, d):
-    """Run corpus program NAME in D/run, take its core with DUMPER, kill it.
-    Returns the info dict written to D/result.json."""
-    exe = os.path.join(corpus_dir(), name)
+def _run_and_dump(name, args, dumper, d, exe=None):
+    """Run corpus program NAME (its build EXE, when given) in D/run, take its
+    core with DUMPER, kill it. Returns the info dict written to D/result.json."""
+    exe = exe or os.path.join(corpus_dir(), name)
     if not os.access(exe, os.X_OK):
         raise Fatal("corpus program %s not found (corpus dir %s)" % (exe, corpus_dir()))
     if os.path.exists(d):
@@ -952,9 +952,10 @@ def require_corpus_program(name):
     return exe
 
 
-def corpus_core(name, args=(), dumper=None):
+def corpus_core(name, args=(), dumper=None, exe=None):
     """Build the corpus if needed, run corpus program NAME with ARGS, take its core
     with DUMPER ('kernel', 'gcore'; None = the first available) and return a CoreRun.
+    EXE: another build of the program (another Go toolchain's, say) to run instead.
     Results are cached under $CPROF_WORK/cores (shared by parallel tests, locked)."""
     avail = available_dumpers()
     if dumper is None:
@@ -968,17 +969,67 @@ def corpus_core(name, args=(), dumper=None):
     key = name
     if args:
         key += "-" + hashlib.sha1("\0".join(args).encode()).hexdigest()[:12]
+    if exe:
+        key += "-" + os.path.basename(exe)
     key += "-" + dumper
     d = os.path.join(WORK, "cores", key)
     with _locked(d + ".lock"):
         info = _cached(d)
-        if info and info["exe"] == os.path.join(corpus_dir(), name):
+        if info and info["exe"] == (exe or os.path.join(corpus_dir(), name)):
             return CoreRun(d, info, True)
-        info = _run_and_dump(name, args, dumper, d)
+        info = _run_and_dump(name, args, dumper, d, exe)
         note("made %s core of %s%s in %.2f s (%.2f s with the run): %s"
              % (dumper, name, " " + " ".join(args) if args else "", info["dump_seconds"],
                 info["total_seconds"], info["core"]))
         return CoreRun(d, info, False)
+
+
+# ---------------------------------------------------------------------------
+# damaged cores
+
+class Damaged:
+    """A private copy NAME (in the CoreRun C's directory) of C's core, whose words
+    can be overwritten and restored."""
+
+    def __init__(self, c, name):
+        self.src = c.core
+        self.path = os.path.join(c.dir, name)
+        shutil.copyfile(self.src, self.path)
+        self.elf = Elf(self.path)
+        self.saved = []
+
+    def offset(self, addr):
+        for p in self.elf.loads:
+            if p["vaddr"] <= addr and addr + 8 <= p["vaddr"] + p["filesz"]:
+                return p["offset"] + addr - p["vaddr"]
+        raise Abort("address %#x is not in the core file" % addr)
+
+    def read64(self, addr):
+        return struct.unpack("<Q", self.elf.read(self.offset(addr), 8))[0]
+
+    def write(self, addr, data):
+        off = self.offset(addr)
+        with open(self.path, "r+b") as f:
+            f.seek(off)
+            self.saved.append((off, f.read(len(data))))
+            f.seek(off)
+            f.write(data)
+
+    def write64(self, addr, value):
+        self.write(addr, struct.pack("<Q", value & (2**64 - 1)))
+
+    def restore(self):
+        with open(self.path, "r+b") as f:
+            for off, data in reversed(self.saved):
+                f.seek(off)
+                f.write(data)
+        self.saved = []
+
+
+def warned(lines, *words):
+    """Whether some warning line of LINES (stderr) holds every one of WORDS."""
+    return any(all(w in l for w in words) for l in lines if "warning" in l)
+
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,243 @@
+/*
+ * goruntime.h - the Go runtime of a process, read from its core.
+ *
+ * In:  an opened core (cprof/core.h) whose executable has the Go runtime
+ *      (the symbol runtime.mheap_) and its DWARF.
+ * Out: what the heap walker, the root finder, the types and the goroutine view
+ *      share about the runtime:
+ *        - its version (runtime.buildVersion) and the layouts it needs, every
+ *          offset taken from DWARF (struct members; the DW_TAG_constant
+ *          values the Go compiler emits for package constants);
+ *        - the goroutines (runtime.allgs): id, status and wait reason (by the
+ *          runtime's own names), stack bounds, where their stack is in use
+ *          from, their frames (frame pointers: the Go compiler keeps them on
+ *          amd64), who created them, and the thread running them;
+ *        - the module data: where .data/.bss are and their pointer masks
+ *          (runtime.firstmoduledata gcdatamask/gcbssmask), and the type
+ *          descriptors' base, for runtime type names;
+ *        - the runtime's accounting (gcController, mheap_, memstats), for a
+ *          summary in the style of runtime.MemStats.
+ *
+ * This is the one place that knows the runtime's structures besides the heap
+ * walker (src/heap/go.c); a new Go version touches these two files.
+ */
+#ifndef CPROF_GORUNTIME_H
+#define CPROF_GORUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cprof/core.h"
+#include "cprof/error.h"
+#include "cprof/heap.h"
+
+struct cprof_go_frame {
+	uint64_t pc;               /* a return address (frame 0: see pc0_exact) */
+	uint64_t sp;               /* the frame's lowest address */
+};
+
+struct cprof_goroutine {
+	uint64_t g;                /* the runtime.g's address */
+	uint64_t goid;
+	uint32_t status;           /* without _Gscan */
+	const char *status_name;   /* "waiting", "runnable", "running", ... */
+	const char *wait_reason;   /* "chan receive"; "" when not waiting */
+	uint64_t stack_lo, stack_hi;
+	uint64_t sp;               /* the stack is live from here to stack_hi */
+	uint64_t gopc;             /* the go statement that made it (a return address) */
+	uint64_t startpc;          /* its function */
+	uint64_t parent_goid;      /* 0 when unknown */
+	int thread;                /* index into core->threads when running, else -1 */
+	bool sp_known;             /* false: running on a thread we could not place */
+	bool pc0_exact;            /* frame 0's pc is the thread's (else g.sched's:
+				      a return address, like the others) */
+	struct cprof_go_frame *frames;
+	size_t n_frames;
+	uint32_t group;            /* goroutines with the same status, wait reason
+				      and functions on the stack share a group */
+};
+
+struct cprof_go_runtime {
+	const struct cprof_module *module;
+	char version[32];          /* "1.26.8" */
+	uint64_t mheap;            /* &runtime.mheap_ */
+	/* module data (runtime.firstmoduledata) */
+	uint64_t data, edata, bss, ebss, noptrdata, enoptrdata, noptrbss, enoptrbss;
+	uint64_t gcdatamask, gcbssmask;    /* bitmaps, 1 bit per word; 0 when absent */
+	uint64_t types, etypes;    /* type descriptors (for names) */
+	struct cprof_goroutine *goroutines;
+	size_t n_goroutines;
+	size_t n_groups;
+	/* the heap arenas (filled by the heap walker): all Go heap memory,
+	   spans, goroutine stacks and free pages */
+	struct cprof_range *arenas;
+	size_t n_arenas;
+	/* objects whose runtime type is known (filled by the heap walker): a
+	   malloc header's or a large span's largeType, sorted by address */
+	struct cprof_go_typed { uint64_t addr, type; } *typed;
+	size_t n_typed, cap_typed;
+	/* the memory profiler's records (filled by the heap walker), or NULL */
+	struct cprof_go_profile *profile;
+	/* MemStats-style figures from the runtime's own counters */
+	struct { const char *name; uint64_t value; const char *what; } stats[16];
+	size_t n_stats;
+	struct cprof_go_private *priv;
+};
+
+/*
+ * Reads the runtime of the core's Go module.  *ret is NULL (and no error)
+ * when the process has no Go runtime; an error when it has one that cannot
+ * be read (no DWARF: the message says to rebuild without -ldflags=-w).
+ * Goroutines that cannot be read are skipped with a warning.
+ */
+struct cprof_error *cprof_go_runtime_open(struct cprof_core *core,
+					  struct cprof_go_runtime **ret);
+void cprof_go_runtime_destroy(struct cprof_go_runtime *rt);
+
+/* The name of the runtime type descriptor (*abi.Type) at typ, into buf:
+ * "main.Block", "[]uint8", "map.bucket[string]int".  False when unreadable. */
+bool cprof_go_type_name(struct cprof_core *core, const struct cprof_go_runtime *rt,
+			uint64_t typ, char *buf, size_t size);
+
+/* The functions on g's stack, innermost first, one a line (malloc'd; NULL
+ * when out of memory). */
+char *cprof_go_stack_functions(struct cprof_core *core, const struct cprof_goroutine *g);
+
+/* The element size of the runtime type at typ (abi.Type.Size_), or 0. */
+uint64_t cprof_go_type_size(struct cprof_core *core, const struct cprof_go_runtime *rt,
+			    uint64_t typ);
+
+/* Whether word i of a pointer mask (1 bit per word, LSB first) is set. */
+static inline bool cprof_go_mask_bit(const uint8_t *mask, uint64_t i)
+{
+	return (mask[i / 8] >> (i % 8)) & 1;
+}
+
+/* ---- pointer masks of heap objects (src/goruntime/ptrmask.c) ---- */
+
+/* What the runtime's metadata says about an object's pointers. */
+enum cprof_go_ptrs {
+	CPROF_GO_PTRS_UNKNOWN,     /* no metadata: scan it conservatively */
+	CPROF_GO_PTRS_NONE,        /* no pointers (a noscan span, a pointer-free type) */
+	CPROF_GO_PTRS_MASK,        /* exactly the words the mask sets */
+};
+
+/* Why objects were UNKNOWN, counted per call. */
+struct cprof_go_ptrmask_stats {
+	uint64_t no_span;          /* no in-use span holds the object */
+	uint64_t no_type;          /* header or largeType nil: still being allocated */
+	uint64_t gc_program;       /* Go 1.22/1.23 types described by a GC program */
+	uint64_t mask_not_built;   /* 1.24+ on-demand mask the GC has not built yet */
+	uint64_t bad_type;         /* the type descriptor is unreadable or inconsistent */
+};
+
+/* Layouts read once from DWARF plus a cache of the last arena, span and type:
+ * calls in address order are cheap. */
+struct cprof_go_ptrmask;
+
+/* An error (MISSING_DEBUG_INFO) when the runtime's layouts are not there, e.g.
+ * before Go 1.22 (no allocation headers): then scan conservatively. */
+struct cprof_error *cprof_go_ptrmask_open(struct cprof_core *core,
+					  const struct cprof_go_runtime *rt,
+					  struct cprof_go_ptrmask **ret);
+
+/* The pointer words of the heap object [addr, addr + size) as the Go heap
+ * walker reports it (after any malloc header).  For MASK, mask (at least
+ * (size / 8 + 7) / 8 bytes) gets bit i set when word addr + 8 * i holds a
+ * pointer; otherwise mask is left undefined. */
+enum cprof_go_ptrs cprof_go_object_pointers(struct cprof_go_ptrmask *p, uint64_t addr,
+					    uint64_t size, uint8_t *mask);
+const struct cprof_go_ptrmask_stats *cprof_go_ptrmask_stats(const struct cprof_go_ptrmask *p);
+void cprof_go_ptrmask_close(struct cprof_go_ptrmask *p);
+
+/* ---- the memory profiler's records (src/goruntime/profile.c) ---- */
+
+/* An object with a profile record (a runtime.specialprofile on its span). */
+struct cprof_go_sample {
+	uint64_t slot;             /* the object's slot; with a malloc header the
+				      program's pointer is slot + 8: match either */
+	uint32_t site;             /* index into cprof_go_profile.sites */
+};
+
+/* A runtime.bucket of the memory profile: one allocation stack. */
+struct cprof_go_site {
+	uint64_t bucket;           /* the bucket's address */
+	uint64_t *pcs;             /* return addresses, innermost first, as the
+				      runtime records them */
+	size_t n_pcs;
+	uint64_t size;             /* the allocation size it recorded (bucket.size) */
+};
+
+struct cprof_go_profile {
+	struct cprof_go_sample *samples;   /* sorted by slot */
+	size_t n_samples;
+	struct cprof_go_site *sites;       /* one per bucket address */
+	size_t n_sites;
+	uint64_t rate;                     /* runtime.MemProfileRate */
+};
+
+/*
+ * Reads the profile records of every in-use span's objects.  A record exists
+ * from the sampled allocation until the sweeper frees the object, so objects
+ * dead but not yet swept, and those allocated since the last GC, are included
+ * (the runtime's pprof "inuse" figures are as of the last completed GC).
+ * Unreadable or inconsistent spans, specials and buckets are skipped with a
+ * warning; an error when the layouts are not in the DWARF, or out of memory.
+ */
+struct cprof_error *cprof_go_profile_read(struct cprof_core *core,
+					  const struct cprof_go_runtime *rt,
+					  struct cprof_go_profile *ret);
+void cprof_go_profile_deinit(struct cprof_go_profile *p);
+
+/* ---- file and line from the runtime's pclntab (src/goruntime/pcln.c) ---- */
+
+/* The function, file and line of pc in the Go module, from the runtime's
+ * pclntab (runtime.firstmoduledata: funcnametab, cutab, filetab, pctab,
+ * pclntable, ftab), for binaries whose DWARF lines libdw cannot read.
+ * is_return: pc is a return address (look up pc - 1).  Strings are copied
+ * into the caller's buffers (truncated to their size).  Inlining is not
+ * expanded: func is the physical function, file:line the innermost inlined
+ * position (as `go tool addr2line`).  file is "?" and *line 0 when the tables
+ * have no position.  False when pc is in no Go function or the tables are
+ * unreadable.  Caches the tables of the last (core, rt): not thread-safe. */
+bool cprof_go_pc_info(struct cprof_core *core, const struct cprof_go_runtime *rt,
+		      uint64_t pc, bool is_return, char *func, size_t func_size,
+		      char *file, size_t file_size, int *line);
+
+/* For the stack maps: the Go function holding pc (no pc - 1 here: pass what
+ * the runtime's findfunc would get).  *func is the address of its
+ * runtime._func record in the pclntab (its pcdata and funcdata offsets
+ * follow it), *entry its first instruction; its name goes into name when not
+ * NULL.  False when pc is in no Go function or the tables are unreadable. */
+bool cprof_go_func_at(struct cprof_core *core, const struct cprof_go_runtime *rt,
+		      uint64_t pc, uint64_t *func, uint64_t *entry,
+		      char *name, size_t name_size);
+
+/* runtime.pcvalue: the value at targetpc of the pctab table at off (a
+ * _func's pcsp, or one of its pcdata offsets) of the function starting at
+ * entry; -1 when off is 0 or the table has no value there. */
+int32_t cprof_go_pcvalue(struct cprof_core *core, const struct cprof_go_runtime *rt,
+			 uint32_t off, uint64_t entry, uint64_t targetpc);
+
+/* ---- precise goroutine stack scanning (src/goruntime/stackmap.c) ---- */
+
+/*
+ * Marks in mask (1 bit per word from g->sp to g->stack_hi, LSB first; the
+ * caller zeroes it: (stack_hi - sp) / 8 bits) the words of goroutine g's
+ * stack that hold live pointers by the runtime's stack maps, as the GC's
+ * scanstack does (runtime/mgcmark.go, stkframe.go getStackMap): per frame the
+ * locals (FUNCDATA_LocalsPointerMaps at pcdata PCDATA_StackMapIndex), the
+ * arguments and results (FUNCDATA_ArgsPointerMaps), and the stack objects
+ * (FUNCDATA_StackObjects: address-taken locals, by their type's pointer
+ * mask) that live pointers into the stack reach.  Frames the runtime scans
+ * conservatively (asyncPreempt, debugCallV2 and their callers; here also a
+ * running goroutine's innermost frame, stopped anywhere) have all their words
+ * marked.  Frames are unwound from frame 0 with the pcsp tables, not g's
+ * frame pointers.  False when some frame has no usable map, the unwinding
+ * fails or the layouts are not in the DWARF: then scan conservatively (mask
+ * is undefined).  Caches layouts for the last (core, rt): not thread-safe.
+ */
+bool cprof_go_stack_mask(struct cprof_core *core, const struct cprof_go_runtime *rt,
+			 const struct cprof_goroutine *g, uint8_t *mask);
+
+#endif

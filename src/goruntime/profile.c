@@ -1,0 +1,415 @@
+/*
+ * profile.c - the Go memory profiler's records, read from a core (see
+ * cprof_go_profile_read in include/cprof/goruntime.h).
+ *
+ * The runtime (mprof.go, mheap.go) ties each sampled allocation to its
+ * call stack so: mProf_Malloc finds or makes a runtime.bucket for the stack
+ * and setprofilebucket adds a runtime.specialprofile {special; b *bucket} to
+ * the object's span.  mspan.specials is a list linked by special.next, sorted
+ * by (offset, kind); offset is the object's address less span.startAddr.  The
+ * address given is mallocgc's x: past the 8-byte malloc header when there is
+ * one, so the slot is the offset rounded down to elemsize.  A bucket is its
+ * header followed by nstk PCs and then a memRecord (bucket.stk(), .mp()).
+ *
+ * The sweeper removes an object's special when it frees the object, so the
+ * records are those of every object not yet swept free.
+ *
+ * Offsets and constants come from DWARF; only the pointer size (8) and the
+ * bucket's trailing stack (the runtime's "sleazy, inherited from C" layout)
+ * are known here.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "goruntime-internal.h"
+
+enum {
+	EXTRA_SPECIALS = 64,       /* beyond one per object: finalizers, weak handles... */
+	SPECIALS_PER_OBJECT = 8,   /* an object may have several kinds (and cleanups) */
+	MAX_SPANS = 1 << 26,       /* 256 TiB of 4 KiB spans: beyond, allspans is bad */
+	MAX_STRUCT = 128,          /* runtime.special is 24 bytes, runtime.bucket 48 */
+};
+
+enum { SPAN_START, SPAN_NPAGES, SPAN_SPECIALS, SPAN_STATE, SPAN_CLASS, SPAN_ELEMSIZE, SPAN_N };
+enum { SPECIAL_NEXT, SPECIAL_OFFSET, SPECIAL_KIND, SPECIAL_N };
+enum { BUCKET_TYP, BUCKET_SIZE, BUCKET_NSTK, BUCKET_N };
+
+struct layout {
+	struct go_member span[SPAN_N], special[SPECIAL_N], bucket[BUCKET_N];
+	uint64_t span_size, special_size, bucket_size;
+	int64_t allspans;          /* offsetof(mheap, allspans) */
+	int64_t profile_b;         /* offsetof(specialprofile, b) */
+	int64_t in_use, kind_profile, page_size, min_header, header_size;
+	int64_t mem_profile;       /* bucketType memProfile; -1 when unknown */
+	int64_t max_stack;         /* maxProfStackDepth */
+};
+
+/* A record found on a span, before its bucket is read. */
+struct raw {
+	uint64_t slot, bucket;
+};
+
+struct raws {
+	struct raw *a;
+	size_t n, cap;
+};
+
+/* ---- layouts ---- */
+
+static struct cprof_error *missing(const struct cprof_module *m, const char *what)
+{
+	return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
+				  "%s: %s is not in its DWARF: the memory profile cannot be read",
+				  m->name, what);
+}
+
+static struct cprof_error *read_layout(struct cprof_core *core, const struct cprof_module *m,
+				       struct layout *l)
+{
+	static const char *const span[SPAN_N] = { "startAddr", "npages", "specials",
+						  "state", "spanclass", "elemsize" };
+	static const char *const special[SPECIAL_N] = { "next", "offset", "kind" };
+	static const char *const bucket[BUCKET_N] = { "typ", "size", "nstk" };
+	for (size_t i = 0; i < SPAN_N; i++)
+		l->span[i] = (struct go_member){ span[i], -1, -1 };
+	for (size_t i = 0; i < SPECIAL_N; i++)
+		l->special[i] = (struct go_member){ special[i], -1, -1 };
+	for (size_t i = 0; i < BUCKET_N; i++)
+		l->bucket[i] = (struct go_member){ bucket[i], -1, -1 };
+	struct go_member b = { "b", -1, -1 };
+	uint64_t heap_size, sp_size;
+	if (!go_read_members(core, m, "runtime.mspan", l->span, SPAN_N, &l->span_size))
+		return missing(m, "runtime.mspan");
+	if (!go_read_members(core, m, "runtime.special", l->special, SPECIAL_N, &l->special_size))
+		return missing(m, "runtime.special");
+	if (!go_read_members(core, m, "runtime.bucket", l->bucket, BUCKET_N, &l->bucket_size))
+		return missing(m, "runtime.bucket");
+	if (!go_read_members(core, m, "runtime.specialprofile", &b, 1, &sp_size))
+		return missing(m, "runtime.specialprofile");
+	/* Specials and bucket headers are read into stack buffers. */
+	if (l->special_size > MAX_STRUCT || l->bucket_size > MAX_STRUCT)
+		return cprof_error_create(CPROF_ERROR_UNSUPPORTED,
+					  "%s: runtime.special or runtime.bucket is bigger than %d bytes",
+					  m->name, MAX_STRUCT);
+	/* allspans is a slice (24 bytes): read_members takes integers only. */
+	struct cprof_dwarf_member hm = { "allspans", -1, -1 };
+	if (!cprof_dwarf_struct(core, m, NULL, "runtime.mheap", &hm, 1, &heap_size) ||
+	    hm.offset < 0)
+		return missing(m, "runtime.mheap.allspans");
+	l->allspans = hm.offset;
+	l->profile_b = b.off;
+	/* state is mSpanStateBox{s atomic.Uint8{value uint8}}: its first byte. */
+	l->span[SPAN_STATE].size = 1;
+	l->in_use = go_constant(core, m, "runtime.mSpanInUse", -1);
+	l->kind_profile = go_constant(core, m, "runtime._KindSpecialProfile", -1);
+	l->page_size = go_constant(core, m, "runtime._PageSize", -1);
+	if (l->in_use < 0 || l->kind_profile < 0 || l->page_size <= 0)
+		return missing(m, "runtime.mSpanInUse, _KindSpecialProfile or _PageSize");
+	l->min_header = go_constant(core, m, "runtime.minSizeForMallocHeader", 512);
+	l->header_size = go_constant(core, m, "internal/runtime/gc.MallocHeaderSize",
+				  go_constant(core, m, "runtime.mallocHeaderSize", 8));
+	l->mem_profile = go_constant(core, m, "runtime.memProfile", -1);
+	l->max_stack = go_constant(core, m, "runtime.maxProfStackDepth", 1024);
+	if (l->max_stack <= 0 || l->max_stack > 1 << 16)
+		l->max_stack = 1024;
+	return NULL;
+}
+
+/* ---- the specials of the spans ---- */
+
+static struct cprof_error *raws_add(struct raws *r, uint64_t slot, uint64_t bucket)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 1024;
+		struct raw *a = realloc(r->a, cap * sizeof(*a));
+		if (!a)
+			return &cprof_enomem;
+		r->a = a;
+		r->cap = cap;
+	}
+	r->a[r->n++] = (struct raw){ slot, bucket };
+	return NULL;
+}
+
+/* Reads a core word, warning (and false) when it is not there. */
+static bool read_warn(struct cprof_core *core, uint64_t addr, void *buf, size_t len,
+		      const char *what, uint64_t base)
+{
+	struct cprof_error *e = cprof_core_read(core, addr, buf, len);
+	if (!e)
+		return true;
+	cprof_warn(core->warnings, "%s: Go memory profile: span at 0x%llx: %s: %s",
+		   core->path, (unsigned long long)base, what, e->message);
+	cprof_error_destroy(e);
+	return false;
+}
+
+/* An in-use span, as far as its records need it. */
+struct span {
+	uint64_t base, bytes, elemsize, specials;
+	bool header;               /* objects start 8 bytes into their slot */
+};
+
+/* The slot holding the object at span offset off, or false when off is not
+ * where the runtime would have put an object. */
+static bool slot_of(const struct layout *l, const struct span *s, uint64_t off,
+		    uint64_t *slot)
+{
+	if (off >= s->bytes)
+		return false;
+	uint64_t in = off % s->elemsize;
+	if (in != 0 && !(s->header && in == (uint64_t)l->header_size))
+		return false;
+	*slot = s->base + off - in;
+	return true;
+}
+
+/* Keeps the specialprofile at p (span offset off): its slot and bucket. */
+static struct cprof_error *keep_record(struct cprof_core *core, const struct layout *l,
+				       const struct span *s, uint64_t p, uint64_t off,
+				       struct raws *out)
+{
+	uint64_t slot, b;
+	if (!slot_of(l, s, off, &slot)) {
+		cprof_warn(core->warnings, "%s: Go memory profile: span at 0x%llx: a profile record at offset 0x%llx, not an object's; skipped",
+			   core->path, (unsigned long long)s->base, (unsigned long long)off);
+		return NULL;
+	}
+	if (!read_warn(core, p + l->profile_b, &b, 8, "a profile record (skipped)", s->base) || !b)
+		return NULL;
+	return raws_add(out, slot, b);
+}
+
+/* Walks one span's specials list, keeping the profile records.  The list is
+ * sorted by (offset, kind): going backwards means a corrupt list (or a cycle). */
+static struct cprof_error *span_specials(struct cprof_core *core, const struct layout *l,
+					 const struct span *s, struct raws *out)
+{
+	uint64_t max = (s->bytes / s->elemsize) * SPECIALS_PER_OBJECT + EXTRA_SPECIALS;
+	uint64_t prev_off = 0, prev_kind = 0;
+	uint8_t buf[MAX_STRUCT];
+	uint64_t p = s->specials;
+	for (uint64_t n = 0; p; n++) {
+		if (n == max) {
+			cprof_warn(core->warnings, "%s: Go memory profile: span at 0x%llx: more than %llu specials (a cycle?); the rest skipped",
+				   core->path, (unsigned long long)s->base, (unsigned long long)max);
+			break;
+		}
+		if (!read_warn(core, p, buf, l->special_size,
+			       "a special (the rest of the list skipped)", s->base))
+			break;
+		uint64_t off = go_get(buf, &l->special[SPECIAL_OFFSET]);
+		uint64_t kind = go_get(buf, &l->special[SPECIAL_KIND]);
+		/* Equal keys are legal only for repeated cleanups: an object has
+		 * at most one profile record, so a repeat is a loop. */
+		bool loop = n && off == prev_off && kind == prev_kind &&
+			    kind == (uint64_t)l->kind_profile;
+		if (off < prev_off || (off == prev_off && kind < prev_kind) || loop) {
+			cprof_warn(core->warnings, "%s: Go memory profile: span at 0x%llx: specials out of order at 0x%llx; the rest skipped",
+				   core->path, (unsigned long long)s->base, (unsigned long long)p);
+			break;
+		}
+		prev_off = off;
+		prev_kind = kind;
+		struct cprof_error *err;
+		if (kind == (uint64_t)l->kind_profile &&
+		    (err = keep_record(core, l, s, p, off, out)))
+			return err;
+		p = go_get(buf, &l->special[SPECIAL_NEXT]);
+	}
+	return NULL;
+}
+
+/* Reads the in-use span at addr and its records; bad spans are warned about. */
+static struct cprof_error *one_span(struct cprof_core *core, const struct layout *l,
+				    uint64_t addr, uint8_t *buf, struct raws *out)
+{
+	struct cprof_error *e = cprof_core_read(core, addr, buf, l->span_size);
+	if (e) {
+		cprof_warn(core->warnings, "%s: Go memory profile: span 0x%llx: %s; skipped",
+			   core->path, (unsigned long long)addr, e->message);
+		cprof_error_destroy(e);
+		return NULL;
+	}
+	if (go_get(buf, &l->span[SPAN_STATE]) != (uint64_t)l->in_use)
+		return NULL;
+	uint64_t cls = go_get(buf, &l->span[SPAN_CLASS]);
+	struct span s = {
+		.base = go_get(buf, &l->span[SPAN_START]),
+		.bytes = go_get(buf, &l->span[SPAN_NPAGES]) * (uint64_t)l->page_size,
+		.elemsize = go_get(buf, &l->span[SPAN_ELEMSIZE]),
+		.specials = go_get(buf, &l->span[SPAN_SPECIALS]),
+	};
+	if (!s.specials)
+		return NULL;
+	/* mallocgc's header cut-off: size classes (cls >> 1) with pointers
+	 * (not noscan, cls & 1) bigger than minSizeForMallocHeader. */
+	s.header = (cls >> 1) && !(cls & 1) && s.elemsize > (uint64_t)l->min_header;
+	if (!s.elemsize || s.elemsize > s.bytes) {
+		cprof_warn(core->warnings, "%s: Go memory profile: span at 0x%llx: bad elemsize %llu for %llu bytes; skipped",
+			   core->path, (unsigned long long)s.base,
+			   (unsigned long long)s.elemsize, (unsigned long long)s.bytes);
+		return NULL;
+	}
+	return span_specials(core, l, &s, out);
+}
+
+/* Every in-use span of mheap_.allspans ({array, len, cap}). */
+static struct cprof_error *all_spans(struct cprof_core *core, const struct cprof_go_runtime *rt,
+				     const struct layout *l, struct raws *out)
+{
+	uint64_t spans[2];
+	struct cprof_error *err = cprof_core_read(core, rt->mheap + l->allspans, spans, sizeof(spans));
+	if (err)
+		return cprof_error_prefix(err, "%s: runtime.mheap_.allspans", rt->module->name);
+	if (spans[1] > MAX_SPANS) {
+		cprof_warn(core->warnings, "%s: Go memory profile: runtime.mheap_.allspans has %llu spans; only the first %d read",
+			   core->path, (unsigned long long)spans[1], MAX_SPANS);
+		spans[1] = MAX_SPANS;
+	}
+	uint8_t *buf = malloc(l->span_size);
+	if (!buf)
+		return &cprof_enomem;
+	for (uint64_t i = 0; i < spans[1] && !err; i++) {
+		uint64_t s;
+		struct cprof_error *e = cprof_core_read_u64(core, spans[0] + 8 * i, &s);
+		if (e) {
+			cprof_warn(core->warnings, "%s: Go memory profile: span %llu of allspans: %s; skipped",
+				   core->path, (unsigned long long)i, e->message);
+			cprof_error_destroy(e);
+			continue;
+		}
+		err = one_span(core, l, s, buf, out);
+	}
+	free(buf);
+	return err;
+}
+
+/* ---- the buckets ---- */
+
+/* Reads the bucket at addr into site; false (with a warning) when it is
+ * unreadable or not a memory-profile bucket. */
+static bool read_bucket(struct cprof_core *core, const struct layout *l, uint64_t addr,
+			struct cprof_go_site *site, struct cprof_error **err)
+{
+	uint8_t buf[MAX_STRUCT];
+	const char *bad = NULL;
+	struct cprof_error *e = cprof_core_read(core, addr, buf, l->bucket_size);
+	if (e)
+		bad = e->message;
+	uint64_t nstk = bad ? 0 : go_get(buf, &l->bucket[BUCKET_NSTK]);
+	if (!bad && l->mem_profile >= 0 &&
+	    go_get(buf, &l->bucket[BUCKET_TYP]) != (uint64_t)l->mem_profile)
+		bad = "not a memory profile bucket";
+	else if (!bad && nstk > (uint64_t)l->max_stack)
+		bad = "its stack is longer than maxProfStackDepth";
+	*site = (struct cprof_go_site){ .bucket = addr, .n_pcs = nstk };
+	if (!bad && !(site->pcs = malloc((nstk ? nstk : 1) * 8))) {
+		*err = &cprof_enomem;
+		return false;
+	}
+	if (!bad && (e = cprof_core_read(core, addr + l->bucket_size, site->pcs, nstk * 8)))
+		bad = e->message;
+	if (bad) {
+		cprof_warn(core->warnings, "%s: Go memory profile: bucket at 0x%llx: %s; its records skipped",
+			   core->path, (unsigned long long)addr, bad);
+		cprof_error_destroy(e);
+		free(site->pcs);
+		site->pcs = NULL;
+		return false;
+	}
+	site->size = go_get(buf, &l->bucket[BUCKET_SIZE]);
+	return true;
+}
+
+static int raw_by_bucket(const void *a, const void *b)
+{
+	const struct raw *x = a, *y = b;
+	if (x->bucket != y->bucket)
+		return x->bucket < y->bucket ? -1 : 1;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static int sample_by_slot(const void *a, const void *b)
+{
+	const struct cprof_go_sample *x = a, *y = b;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* Turns the records into samples and one site per bucket (read once: the
+ * records are sorted by bucket first). */
+static struct cprof_error *to_profile(struct cprof_core *core, const struct layout *l,
+				      struct raws *r, struct cprof_go_profile *p)
+{
+	if (r->n)          /* qsort's array may not be NULL, even empty */
+		qsort(r->a, r->n, sizeof(*r->a), raw_by_bucket);
+	size_t n_buckets = 0;
+	for (size_t i = 0; i < r->n; i++)
+		n_buckets += !i || r->a[i].bucket != r->a[i - 1].bucket;
+	p->samples = malloc((r->n ? r->n : 1) * sizeof(*p->samples));
+	p->sites = calloc(n_buckets ? n_buckets : 1, sizeof(*p->sites));
+	if (!p->samples || !p->sites)
+		return &cprof_enomem;
+	bool ok = false;
+	for (size_t i = 0; i < r->n; i++) {
+		struct cprof_error *err = NULL;
+		if (!i || r->a[i].bucket != r->a[i - 1].bucket) {
+			ok = read_bucket(core, l, r->a[i].bucket, &p->sites[p->n_sites], &err);
+			if (err)
+				return err;
+			p->n_sites += ok;
+		}
+		if (ok)
+			p->samples[p->n_samples++] = (struct cprof_go_sample){
+				r->a[i].slot, (uint32_t)(p->n_sites - 1) };
+	}
+	qsort(p->samples, p->n_samples, sizeof(*p->samples), sample_by_slot);
+	return NULL;
+}
+
+/* runtime.MemProfileRate (an int); 0 with a warning when unreadable. */
+static uint64_t profile_rate(struct cprof_core *core, const struct cprof_go_runtime *rt)
+{
+	uint64_t addr, rate = 0;
+	if (!cprof_core_find_symbol(core, rt->module, "runtime.MemProfileRate", &addr, NULL)) {
+		cprof_warn(core->warnings, "%s: Go memory profile: no symbol runtime.MemProfileRate",
+			   core->path);
+		return 0;
+	}
+	struct cprof_error *e = cprof_core_read_u64(core, addr, &rate);
+	if (e) {
+		cprof_warn(core->warnings, "%s: Go memory profile: runtime.MemProfileRate: %s",
+			   core->path, e->message);
+		cprof_error_destroy(e);
+	}
+	return rate;
+}
+
+struct cprof_error *cprof_go_profile_read(struct cprof_core *core,
+					  const struct cprof_go_runtime *rt,
+					  struct cprof_go_profile *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	struct layout l;
+	struct cprof_error *err = read_layout(core, rt->module, &l);
+	if (err)
+		return err;
+	ret->rate = profile_rate(core, rt);
+	struct raws r = { 0 };
+	err = all_spans(core, rt, &l, &r);
+	if (!err)
+		err = to_profile(core, &l, &r, ret);
+	free(r.a);
+	if (err)
+		cprof_go_profile_deinit(ret);
+	return err;
+}
+
+void cprof_go_profile_deinit(struct cprof_go_profile *p)
+{
+	for (size_t i = 0; i < p->n_sites; i++)
+		free(p->sites[i].pcs);
+	free(p->sites);
+	free(p->samples);
+	memset(p, 0, sizeof(*p));
+}
