@@ -202,6 +202,11 @@ else
 		run goprofile "$OUT/goprofile" \
 			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/goprofile.tmp" ./goprofile
 	fi
+	# gofinal: objects kept only by finalizer and cleanup records
+	if go_needs_build "$OUT/gofinal" gofinal; then
+		run gofinal "$OUT/gofinal" \
+			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/gofinal.tmp" ./gofinal
+	fi
 	# gocgo: Go structs holding C.malloc'd buffers (cgo: needs the C compiler)
 	if go_needs_build "$OUT/gocgo" gocgo; then
 		run gocgo "$OUT/gocgo" \

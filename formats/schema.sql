@@ -156,7 +156,7 @@ CREATE TABLE type_field (
 -- variables) and mappings, and a "leaked" node (id 1) over every leak root.
 CREATE TABLE root_node (
   id             INTEGER PRIMARY KEY,
-  kind           TEXT NOT NULL,     -- super | leaked | thread | frame | registers | tls | module | global | mapping | goroutines | goroutine
+  kind           TEXT NOT NULL,     -- super | leaked | thread | frame | registers | tls | module | global | mapping | goroutines | goroutine | special
   name           TEXT NOT NULL,     -- "thread 1234 frame 2 worker (app.c:40)", "app!block_cache", ...
   parent_id      INTEGER REFERENCES root_node(id),
   thread_id      INTEGER REFERENCES thread(id),
@@ -168,7 +168,7 @@ CREATE TABLE root_node (
 -- Where pointers into the heap are held from outside it.
 CREATE TABLE root (
   id         INTEGER PRIMARY KEY,
-  kind       TEXT NOT NULL,        -- registers | stack | tls | globals | mapping | goroutine
+  kind       TEXT NOT NULL,        -- registers | stack | tls | globals | mapping | goroutine | special
   name       TEXT NOT NULL,        -- "thread 1234 stack", "libfoo.so data", ...
   thread_id  INTEGER REFERENCES thread(id),
   module_id  INTEGER REFERENCES module(id),

@@ -110,6 +110,7 @@ enum cprof_root_node_kind {
 	CPROF_RN_MAPPING,
 	CPROF_RN_GOROUTINES,       /* a group of goroutines (same state and stack) */
 	CPROF_RN_GOROUTINE,
+	CPROF_RN_SPECIAL,          /* Go: a finalizer, cleanup or weak handle */
 };
 const char *cprof_root_node_kind_name(enum cprof_root_node_kind k);
 

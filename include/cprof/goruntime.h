@@ -168,12 +168,32 @@ struct cprof_go_site {
 	uint64_t size;             /* the allocation size it recorded (bucket.size) */
 };
 
+/* A span special the collector scans as a root (mgcmark.go markrootSpans):
+ * a finalizer (its fn, and what its object points to, not the object), a
+ * cleanup (its cleanupFn: fn and arg), a weak handle (the handle). */
+enum cprof_go_special_kind {
+	CPROF_GO_FINALIZER,
+	CPROF_GO_CLEANUP,
+	CPROF_GO_WEAK_HANDLE,
+};
+
+struct cprof_go_special {
+	enum cprof_go_special_kind kind;
+	uint64_t object, size;     /* the object it is attached to (after any
+				      malloc header) and its size */
+	uint64_t root, root_len;   /* the record's words the collector scans */
+};
+
 struct cprof_go_profile {
 	struct cprof_go_sample *samples;   /* sorted by slot */
 	size_t n_samples;
 	struct cprof_go_site *sites;       /* one per bucket address */
 	size_t n_sites;
 	uint64_t rate;                     /* runtime.MemProfileRate */
+	/* the same walk's root specials (empty for kinds whose layout the
+	   DWARF lacks: cleanups before Go 1.24) */
+	struct cprof_go_special *specials;
+	size_t n_specials;
 };
 
 /*

@@ -23,6 +23,10 @@
  *                   runtime's stack maps (the live pointer slots of each
  *                   frame), or every word when a frame has none; its frames
  *                   name the slots.
+ *        special    in a Go process, what the collector scans of a span special:
+ *                   a finalizer's fn and what its object points to (not the
+ *                   object: it is finalized once unreachable), a cleanup's fn
+ *                   and argument, a weak handle ("finalizer of 0x...").
  *      In a Go process the runtime's own roots replace the guesses: the Go
  *      module's .data and .bss are scanned precisely through the runtime's
  *      pointer masks (gcdatamask, gcbssmask), the heap arenas are no thread's
@@ -55,6 +59,7 @@ enum cprof_root_kind {
 	CPROF_ROOT_GLOBALS,
 	CPROF_ROOT_MAPPING,
 	CPROF_ROOT_GOROUTINE,
+	CPROF_ROOT_SPECIAL,
 };
 const char *cprof_root_kind_name(enum cprof_root_kind k);
 

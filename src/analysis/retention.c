@@ -13,6 +13,7 @@
  *                 ├─ mapping R ─── ...
  *                 ├─ goroutines G ─ goroutine N ─ frame K of N ── ...
  *                 │   (a group: the same state, wait reason and stack)
+ *                 ├─ finalizer of X ─ (Go: a finalizer, cleanup or weak handle)
  *                 └─ leaked ────── each leak root (so leaked memory gets
  *                                  retained sizes too)
  *
@@ -43,6 +44,7 @@ const char *cprof_root_node_kind_name(enum cprof_root_node_kind k)
 	case CPROF_RN_MAPPING: return "mapping";
 	case CPROF_RN_GOROUTINES: return "goroutines";
 	case CPROF_RN_GOROUTINE: return "goroutine";
+	case CPROF_RN_SPECIAL: return "special";
 	}
 	return "?";
 }
@@ -85,6 +87,22 @@ static uint32_t add_node(struct builder *b, enum cprof_root_node_kind kind,
 	nd->goroutine = nd->group = -1;
 	snprintf(nd->name, sizeof(nd->name), "%s", name);
 	return (uint32_t)rt->n_nodes++;
+}
+
+/* The node of a mapping or special root i, made on first use.  A finalizer's
+ * object root comes right after its record's root (go-roots.c) and shares
+ * its node. */
+static uint32_t root_node_of(struct builder *b, const struct cprof_roots *rs, uint32_t i)
+{
+	const struct cprof_root *r = &rs->roots[i];
+	if (b->mapping_node[i] != NONE)
+		return b->mapping_node[i];
+	if (r->kind == CPROF_ROOT_SPECIAL && strstr(r->name, ", its object") && i > 0 &&
+	    rs->roots[i - 1].kind == CPROF_ROOT_SPECIAL)
+		return b->mapping_node[i] = root_node_of(b, rs, i - 1);
+	return b->mapping_node[i] = add_node(b, r->kind == CPROF_ROOT_SPECIAL ?
+					     CPROF_RN_SPECIAL : CPROF_RN_MAPPING,
+					     0, -1, -1, r->name);
 }
 
 /* A goroutine's slot: group -> goroutine -> frame, made on first use. */
@@ -179,10 +197,10 @@ static uint32_t leaf_for(struct builder *b, struct cprof_core *core,
 	case CPROF_ROOT_GOROUTINE:
 		return goroutine_leaf(b, core, rs, r, ref->slot);
 	case CPROF_ROOT_MAPPING:
-		if (b->mapping_node[ref->root] == NONE)
-			b->mapping_node[ref->root] = add_node(b, CPROF_RN_MAPPING, 0, -1, -1,
-							      r->name);
-		return b->mapping_node[ref->root];
+	case CPROF_ROOT_SPECIAL:
+		/* One node per root: a mapping, a finalizer ("finalizer of 0x..."
+		   and its object's pointers share the object's name: one node). */
+		return root_node_of(b, rs, ref->root);
 	}
 	if (!slot_node)
 		return b->thread_node[t];

@@ -42,6 +42,9 @@ struct layout {
 	int64_t in_use, kind_profile, page_size, min_header, header_size;
 	int64_t mem_profile;       /* bucketType memProfile; -1 when unknown */
 	int64_t max_stack;         /* maxProfStackDepth */
+	/* root specials: kind constant, and the offset and length of the
+	   words the collector scans in the record (-1: not in this Go) */
+	struct { int64_t kind, off, len; } roots[3];   /* enum cprof_go_special_kind */
 };
 
 /* A record found on a span, before its bucket is read. */
@@ -52,9 +55,34 @@ struct raw {
 struct raws {
 	struct raw *a;
 	size_t n, cap;
+	struct cprof_go_special *sp;       /* root specials */
+	size_t n_sp, cap_sp;
 };
 
 /* ---- layouts ---- */
+
+/* The specials the collector scans as roots, and which of their words. */
+static void read_root_specials(struct cprof_core *core, const struct cprof_module *m,
+			       struct layout *l)
+{
+	static const struct { const char *kind, *type, *member; } k[3] = {
+		[CPROF_GO_FINALIZER] = { "runtime._KindSpecialFinalizer", "runtime.specialfinalizer", "fn" },
+		[CPROF_GO_CLEANUP] = { "runtime._KindSpecialCleanup", "runtime.specialCleanup", "cleanup" },
+		[CPROF_GO_WEAK_HANDLE] = { "runtime._KindSpecialWeakHandle", "runtime.specialWeakHandle", "handle" },
+	};
+	for (int i = 0; i < 3; i++) {
+		struct cprof_dwarf_member mem = { k[i].member, -1, -1 };
+		uint64_t size;
+		l->roots[i].kind = go_constant(core, m, k[i].kind, -1);
+		l->roots[i].off = l->roots[i].len = -1;
+		if (l->roots[i].kind >= 0 &&
+		    cprof_dwarf_struct(core, m, NULL, k[i].type, &mem, 1, &size) &&
+		    mem.offset >= 0 && mem.size > 0 && mem.size <= 64) {
+			l->roots[i].off = mem.offset;
+			l->roots[i].len = mem.size;
+		}
+	}
+}
 
 static struct cprof_error *missing(const struct cprof_module *m, const char *what)
 {
@@ -108,6 +136,7 @@ static struct cprof_error *read_layout(struct cprof_core *core, const struct cpr
 	l->min_header = go_constant(core, m, "runtime.minSizeForMallocHeader", 512);
 	l->header_size = go_constant(core, m, "internal/runtime/gc.MallocHeaderSize",
 				  go_constant(core, m, "runtime.mallocHeaderSize", 8));
+	read_root_specials(core, m, l);
 	l->mem_profile = go_constant(core, m, "runtime.memProfile", -1);
 	l->max_stack = go_constant(core, m, "runtime.maxProfStackDepth", 1024);
 	if (l->max_stack <= 0 || l->max_stack > 1 << 16)
@@ -180,6 +209,37 @@ static struct cprof_error *keep_record(struct cprof_core *core, const struct lay
 	return raws_add(out, slot, b);
 }
 
+/* Keeps the special at p (span offset off) when the collector scans it as a
+ * root; the object is the one whose slot holds off (a finalizer may be set
+ * on an inner byte). */
+static struct cprof_error *keep_root_special(const struct layout *l, const struct span *s,
+					     uint64_t p, uint64_t off, uint64_t kind,
+					     struct raws *out)
+{
+	int i = 0;
+	while (i < 3 && (l->roots[i].off < 0 || kind != (uint64_t)l->roots[i].kind))
+		i++;
+	if (i == 3 || off >= s->bytes)
+		return NULL;
+	if (out->n_sp == out->cap_sp) {
+		size_t cap = out->cap_sp ? 2 * out->cap_sp : 64;
+		struct cprof_go_special *a = realloc(out->sp, cap * sizeof(*a));
+		if (!a)
+			return &cprof_enomem;
+		out->sp = a;
+		out->cap_sp = cap;
+	}
+	uint64_t hdr = s->header ? (uint64_t)l->header_size : 0;
+	out->sp[out->n_sp++] = (struct cprof_go_special){
+		.kind = (enum cprof_go_special_kind)i,
+		.object = s->base + off / s->elemsize * s->elemsize + hdr,
+		.size = s->elemsize - hdr,
+		.root = p + (uint64_t)l->roots[i].off,
+		.root_len = (uint64_t)l->roots[i].len,
+	};
+	return NULL;
+}
+
 /* Walks one span's specials list, keeping the profile records.  The list is
  * sorted by (offset, kind): going backwards means a corrupt list (or a cycle). */
 static struct cprof_error *span_specials(struct cprof_core *core, const struct layout *l,
@@ -214,6 +274,8 @@ static struct cprof_error *span_specials(struct cprof_core *core, const struct l
 		struct cprof_error *err;
 		if (kind == (uint64_t)l->kind_profile &&
 		    (err = keep_record(core, l, s, p, off, out)))
+			return err;
+		if ((err = keep_root_special(l, s, p, off, kind, out)))
 			return err;
 		p = go_get(buf, &l->special[SPECIAL_NEXT]);
 	}
@@ -400,6 +462,8 @@ struct cprof_error *cprof_go_profile_read(struct cprof_core *core,
 	if (!err)
 		err = to_profile(core, &l, &r, ret);
 	free(r.a);
+	ret->specials = r.sp;
+	ret->n_specials = r.n_sp;
 	if (err)
 		cprof_go_profile_deinit(ret);
 	return err;
@@ -411,5 +475,6 @@ void cprof_go_profile_deinit(struct cprof_go_profile *p)
 		free(p->sites[i].pcs);
 	free(p->sites);
 	free(p->samples);
+	free(p->specials);
 	memset(p, 0, sizeof(*p));
 }

@@ -78,6 +78,65 @@ static struct cprof_error *masked_root(struct cprof_core *core, struct cprof_roo
 	return cprof_roots_add(rs, &r);
 }
 
+/* The roots of one span special: the record's words; for a finalizer also
+ * its object's pointers (by the object's mask), though not the object. */
+static struct cprof_error *special_roots(struct cprof_core *core, struct cprof_roots *rs,
+					 const struct cprof_go_special *sp,
+					 struct cprof_go_ptrmask *pm)
+{
+	static const char *const what[] = {
+		[CPROF_GO_FINALIZER] = "finalizer", [CPROF_GO_CLEANUP] = "cleanup",
+		[CPROF_GO_WEAK_HANDLE] = "weak handle",
+	};
+	struct cprof_root r = { .kind = CPROF_ROOT_SPECIAL, .thread = -1, .module = -1,
+				.start = sp->root, .end = sp->root + sp->root_len,
+				.goroutine = -1 };
+	snprintf(r.name, sizeof(r.name), "%s of 0x%llx", what[sp->kind],
+		 (unsigned long long)sp->object);
+	struct cprof_error *err = cprof_roots_add(rs, &r);
+	if (err || sp->kind != CPROF_GO_FINALIZER || !pm || !sp->size)
+		return err;
+	uint8_t *mask = calloc((size_t)(sp->size / 8 + 7) / 8 + 1, 1);
+	if (!mask)
+		return &cprof_enomem;
+	enum cprof_go_ptrs ptrs = cprof_go_object_pointers(pm, sp->object, sp->size, mask);
+	if (ptrs == CPROF_GO_PTRS_NONE) {
+		free(mask);
+		return NULL;
+	}
+	if (ptrs == CPROF_GO_PTRS_MASK) {
+		if ((err = own_mask(rs, mask)))
+			return err;
+		r.mask = mask;
+	} else {
+		free(mask);
+	}
+	r.start = sp->object;
+	r.end = sp->object + sp->size;
+	snprintf(r.name, sizeof(r.name), "finalizer of 0x%llx, its object",
+		 (unsigned long long)sp->object);
+	return cprof_roots_add(rs, &r);
+}
+
+/* Finalizers, cleanups and weak handles (from the walker's specials). */
+static struct cprof_error *specials(struct cprof_core *core, const struct cprof_go_runtime *go,
+				    struct cprof_roots *rs)
+{
+	if (!go->profile || !go->profile->n_specials)
+		return NULL;
+	struct cprof_go_ptrmask *pm = NULL;
+	struct cprof_error *err = cprof_go_ptrmask_open(core, go, &pm);
+	if (err) {            /* the objects are then scanned word by word */
+		cprof_error_destroy(err);
+		pm = NULL;
+	}
+	for (size_t i = 0; i < go->profile->n_specials && !err; i++)
+		err = special_roots(core, rs, &go->profile->specials[i], pm);
+	if (pm)
+		cprof_go_ptrmask_close(pm);
+	return err;
+}
+
 struct cprof_error *cprof_go_roots(struct cprof_core *core,
 				   const struct cprof_go_runtime *go,
 				   struct cprof_roots *rs, struct cprof_claims *cl,
@@ -100,6 +159,8 @@ struct cprof_error *cprof_go_roots(struct cprof_core *core,
 	}
 	rs->go_stacks_precise = precise;
 	rs->go_stacks_conservative = stacks - precise;
+	if ((err = specials(core, go, rs)))
+		return err;
 	/* The Go module's data: .data and .bss precisely, the pointer-free
 	   .noptrdata and .noptrbss not at all; the rest of its writable
 	   segment (a cgo program's C globals) is left to the module roots. */

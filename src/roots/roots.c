@@ -32,6 +32,7 @@ const char *cprof_root_kind_name(enum cprof_root_kind k)
 	case CPROF_ROOT_GLOBALS: return "globals";
 	case CPROF_ROOT_MAPPING: return "mapping";
 	case CPROF_ROOT_GOROUTINE: return "goroutine";
+	case CPROF_ROOT_SPECIAL: return "special";
 	}
 	return "?";
 }
@@ -522,6 +523,7 @@ void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 		return;
 	}
 	case CPROF_ROOT_MAPPING:
+	case CPROF_ROOT_SPECIAL:
 		snprintf(buf, size, "%s +0x%llx", r->name,
 			 (unsigned long long)(slot - r->start));
 		return;

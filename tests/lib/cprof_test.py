@@ -78,7 +78,7 @@ __all__ = [
     "stderr_lines", "crash_markers",
     "LeakReport", "valgrind_leaks", "lsan_leaks", "fmt_bytes", "X86_64_REGS",
     "CORPUS_ENV", "GO_PROGRAMS", "PROGRAM_ENV", "corpus_env", "require_corpus_program",
-    "go_traceback", "go_heap_profile", "Damaged", "warned",
+    "go_traceback", "go_heap_profile", "Damaged", "analyze_damaged", "warned",
 ]
 
 # ---------------------------------------------------------------------------
@@ -100,7 +100,8 @@ SKIP_STATUS = 77
 CORPUS_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 # The Go programs of the corpus (corpus/go; built only when `go` is on PATH).
-GO_PROGRAMS = ("goblocks", "goblocks-nodwarf", "gogoroutines", "goprofile", "gocgo")
+GO_PROGRAMS = ("goblocks", "goblocks-nodwarf", "gogoroutines", "goprofile", "gocgo",
+               "gofinal")
 
 # Environment added to CORPUS_ENV for some corpus programs, by name. The Go programs:
 # GOTRACEBACK=crash - on SIGABRT the Go runtime prints every goroutine (with their
@@ -1024,6 +1025,23 @@ class Damaged:
                 f.seek(off)
                 f.write(data)
         self.saved = []
+
+
+def analyze_damaged(d, c, what, db, timeout=60):
+    """`analyze` the Damaged core D (of CoreRun C) into DB. It must exit 0, or 1
+    with exactly one error line and no database left. Returns (rc, stderr lines)."""
+    for p in (db, db + ".old"):
+        if os.path.exists(p):
+            os.unlink(p)
+    rc, out, err = cprof("analyze", d.path, c.exe, "--db", db, expect_rc=None,
+                         timeout=timeout)
+    lines = stderr_lines(err)
+    check(rc in (0, 1), "%s: exit status 0 or 1 (got %d)" % (what, rc))
+    if rc == 1:
+        errors = [l for l in lines if l.startswith("cprof-core: error: ")]
+        check(len(errors) == 1, "%s: exactly one error line (got %s)" % (what, errors[:3]))
+        check(not os.path.exists(db), "%s: no cprof.db after an error" % what)
+    return rc, lines
 
 
 def warned(lines, *words):
