@@ -207,6 +207,11 @@ else
 		run gofinal "$OUT/gofinal" \
 			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/gofinal.tmp" ./gofinal
 	fi
+	# gotypes: objects typed only by interfaces, malloc headers and largeType
+	if go_needs_build "$OUT/gotypes" gotypes; then
+		run gotypes "$OUT/gotypes" \
+			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/gotypes.tmp" ./gotypes
+	fi
 	# gocgo: Go structs holding C.malloc'd buffers (cgo: needs the C compiler)
 	if go_needs_build "$OUT/gocgo" gocgo; then
 		run gocgo "$OUT/gocgo" \

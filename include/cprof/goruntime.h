@@ -103,6 +103,13 @@ bool cprof_go_type_name(struct cprof_core *core, const struct cprof_go_runtime *
  * when out of memory). */
 char *cprof_go_stack_functions(struct cprof_core *core, const struct cprof_goroutine *g);
 
+/* An interface value's dynamic type, from its first word (an iface's itab;
+ * an eface's type): the runtime type of the object its data word points to
+ * (a pointer's element; a boxed value's own type), or 0 when the data word is
+ * no pointer to a typed object (a map, a chan, a func, nil, unreadable). */
+uint64_t cprof_go_iface_target(struct cprof_core *core, const struct cprof_go_runtime *rt,
+			       uint64_t word0, bool eface);
+
 /* The element size of the runtime type at typ (abi.Type.Size_), or 0. */
 uint64_t cprof_go_type_size(struct cprof_core *core, const struct cprof_go_runtime *rt,
 			    uint64_t typ);

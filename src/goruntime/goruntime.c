@@ -691,3 +691,74 @@ uint64_t cprof_go_type_size(struct cprof_core *core, const struct cprof_go_runti
 		cprof_error_destroy(cprof_core_read_u64(core, typ + rt->priv->type_size, &size));
 	return size;
 }
+
+/* ---- interfaces ---- */
+
+/* The layouts an interface's dynamic type needs, read on first use. */
+struct iface_layout {
+	bool done, ok;
+	int64_t itab_type, type_kind, type_tflag, ptr_elem;
+	int64_t kind_pointer, kind_direct, tflag_direct;
+};
+
+static bool iface_layout(struct cprof_core *core, const struct cprof_go_runtime *rt,
+			 struct iface_layout *l)
+{
+	if (l->done)
+		return l->ok;
+	l->done = true;
+	const struct cprof_module *m = rt->module;
+	static const char *const it[] = { "Type" }, *const oit[] = { "_type" },
+			  *const ty[] = { "Kind_", "TFlag" }, *const pt[] = { "Elem" };
+	int64_t ti[2];
+	if ((!go_offsets(core, m, "internal/abi.ITab", it, &l->itab_type, 1, NULL) ||
+	     l->itab_type < 0) &&
+	    (!go_offsets(core, m, "runtime.itab", oit, &l->itab_type, 1, NULL) ||
+	     l->itab_type < 0))
+		return false;
+	if (!go_offsets(core, m, "internal/abi.Type", ty, ti, 2, NULL) || ti[0] < 0 ||
+	    !go_offsets(core, m, "internal/abi.PtrType", pt, &l->ptr_elem, 1, NULL) ||
+	    l->ptr_elem < 0)
+		return false;
+	l->type_kind = ti[0];
+	l->type_tflag = ti[1];
+	l->kind_pointer = go_constant(core, m, "internal/abi.Pointer", -1);
+	l->kind_direct = go_constant(core, m, "internal/abi.KindDirectIface", 0);
+	l->tflag_direct = go_constant(core, m, "internal/abi.TFlagDirectIface", 0);
+	return l->ok = l->kind_pointer >= 0;
+}
+
+uint64_t cprof_go_iface_target(struct cprof_core *core, const struct cprof_go_runtime *rt,
+			       uint64_t word0, bool eface)
+{
+	static struct iface_layout l;
+	static const struct cprof_go_runtime *for_rt;
+	if (for_rt != rt) {
+		memset(&l, 0, sizeof(l));
+		for_rt = rt;
+	}
+	uint64_t typ = word0;
+	uint8_t kind = 0, tflag = 0;
+	struct cprof_error *err = NULL;
+	if (!word0 || !iface_layout(core, rt, &l))
+		return 0;
+	if (!eface && (err = cprof_core_read_u64(core, word0 + l.itab_type, &typ)))
+		goto fail;
+	if (!typ || (err = cprof_core_read(core, typ + l.type_kind, &kind, 1)) ||
+	    (l.type_tflag >= 0 && (err = cprof_core_read(core, typ + l.type_tflag, &tflag, 1))))
+		goto fail;
+	/* A pointer is stored in the data word itself: it points to an Elem.
+	   Other pointer-shaped values (maps, chans, funcs) are not followed;
+	   any other value is boxed: the data word points to a copy of it. */
+	if ((kind & (l.kind_direct - 1 > 0 ? l.kind_direct - 1 : 31)) == l.kind_pointer) {
+		if ((err = cprof_core_read_u64(core, typ + l.ptr_elem, &typ)))
+			goto fail;
+		return typ;
+	}
+	if ((l.kind_direct && (kind & l.kind_direct)) || (l.tflag_direct && (tflag & l.tflag_direct)))
+		return 0;
+	return typ;
+fail:
+	cprof_error_destroy(err);
+	return 0;
+}

@@ -27,6 +27,11 @@
 #include "cprof/goruntime.h"
 #include "cprof/heap.h"
 
+enum {
+	MAX_SPANS = 1 << 26,       /* 256 TiB of 4 KiB spans: beyond, allspans is bad */
+	MAX_SPAN_WARNINGS = 20,
+};
+
 struct field {
 	const char *name;
 	int64_t off, size;
@@ -209,13 +214,24 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 	if ((err = cprof_core_read(core, mheap + l.h_sweepgen.off, &hsg, 4)) ||
 	    (err = cprof_core_read(core, mheap + l.h_allspans.off, spans, sizeof(spans))))
 		return cprof_error_prefix(err, "%s: runtime.mheap_", m->name);
+	/* The span list must be there whole: a bad header would make every span
+	   a warning (2^60 of them). */
+	uint64_t last;
+	if (spans[1] > MAX_SPANS ||
+	    (spans[1] && (err = cprof_core_read_u64(core, spans[0] + 8 * (spans[1] - 1), &last)))) {
+		cprof_error_destroy(err);
+		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+					  "%s: runtime.mheap_.allspans (%llu spans at 0x%llx) is not in the core: the Go heap's metadata is corrupt or missing",
+					  core->path, (unsigned long long)spans[1],
+					  (unsigned long long)spans[0]);
+	}
 
 	uint8_t *sp = malloc(l.span_size);
 	uint8_t *alloc = NULL, *marks = NULL;
 	size_t bits_cap = 0;
 	if (!sp)
 		return &cprof_enomem;
-	uint64_t objects = 0, alloc_bytes = 0, inuse = 0, stacks = 0, n_spans = 0;
+	uint64_t objects = 0, alloc_bytes = 0, inuse = 0, stacks = 0, n_spans = 0, bad_spans = 0;
 	bool stop = false;
 	for (uint64_t i = 0; i < spans[1] && !stop; i++) {
 		uint64_t s;
@@ -223,8 +239,11 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 		if (!e)
 			e = cprof_core_read(core, s, sp, l.span_size);
 		if (e) {
-			cprof_warn(core->warnings, "%s: Go heap: span %llu of allspans: %s",
-				   core->path, (unsigned long long)i, e->message);
+			if (++bad_spans <= MAX_SPAN_WARNINGS)
+				cprof_warn(core->warnings, "%s: Go heap: span %llu of allspans: %s%s",
+					   core->path, (unsigned long long)i, e->message,
+					   bad_spans == MAX_SPAN_WARNINGS ?
+					   " (further unreadable spans are counted, not listed)" : "");
 			cprof_error_destroy(e);
 			continue;
 		}
@@ -325,6 +344,9 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 	free(marks);
 	if (err)
 		return err;
+	if (bad_spans > MAX_SPAN_WARNINGS)
+		cprof_warn(core->warnings, "%s: Go heap: %llu spans of allspans unreadable in all; their objects are missing",
+			   core->path, (unsigned long long)bad_spans);
 	if (rt->n_typed)
 		qsort(rt->typed, rt->n_typed, sizeof(*rt->typed), typed_cmp);
 	read_profile(core, rt);

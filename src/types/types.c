@@ -25,8 +25,23 @@
 
 char *__cxa_demangle(const char *mangled, char *buf, size_t *n, int *status);
 
+/* Go's DWARF attribute: a type DIE's runtime descriptor (its offset in the
+ * module's types section). */
+enum { DW_AT_GO_RUNTIME_TYPE = 0x2904 };
+
+enum { MAX_SCOPES = 32 };
+
 enum { MAX_SLOTS = 1024, MAX_DEPTH = 8, MAX_ARRAY_EXPAND = 256, SLACK = 16 };
 static const uint32_t NONE = UINT32_MAX;
+/* Slot targets known only from the object's memory: a Go interface's data
+ * word, whose type the word before it gives (an iface's itab, an eface's
+ * type descriptor). */
+static const uint32_t DYN_IFACE = UINT32_MAX - 1, DYN_EFACE = UINT32_MAX - 2;
+
+static bool dynamic(uint32_t target)
+{
+	return target == DYN_IFACE || target == DYN_EFACE;
+}
 
 const char *cprof_type_source_name(enum cprof_type_source s)
 {
@@ -53,10 +68,20 @@ struct variable {
 	Dwarf_Off type;            /* the variable's type DIE */
 };
 
+/* A compile unit's address range, for modules without .debug_aranges (Go):
+ * dwarf_addrdie cannot find their units. */
+struct cu_range {
+	uint64_t lo, hi;
+	Dwarf_Off off;
+};
+
 struct module_vars {
 	bool done;
 	struct variable *vars, *tls;
 	size_t n_vars, n_tls;
+	bool cus_done;
+	struct cu_range *cus;      /* sorted by lo */
+	size_t n_cus;
 };
 
 struct cprof_types_private {
@@ -71,6 +96,14 @@ struct cprof_types_private {
 	uint64_t *vt_value;
 	uint32_t *vt_type;
 	size_t vt_cap, vt_used;
+	/* Go: the runtime, and its type descriptors' DIEs (DW_AT_go_runtime_type:
+	   the descriptor's offset in the module's types), sorted by offset */
+	struct cprof_core *core;
+	const struct cprof_go_runtime *go;
+	struct rt_die { uint64_t off; Dwarf_Off die; } *rt_dies;
+	size_t n_rt_dies;
+	Dwarf *rt_dbg;
+	bool rt_dies_done;
 };
 
 /* ---- the type table ---- */
@@ -286,10 +319,10 @@ static uint32_t intern_array(struct cprof_types *t, uint32_t elem, uint32_t n)
 static uint32_t intern_named(struct cprof_types *t, const char *name, uintptr_t kind,
 			     uint64_t size)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = 1469598103934665603ull + kind;
 	for (const char *c = name; *c; c++)
 		h = (h ^ (unsigned char)*c) * 1099511628211ull;
-	struct key k = { kind, h, 0, 0 };
+	struct key k = { 0, h, 0, 0 };     /* dbg 0: no DWARF behind it */
 	uint32_t id = lookup(t, &k);
 	if (id != NONE && !strcmp(t->types[id].name, name))
 		return id;
@@ -341,6 +374,15 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 	case DW_TAG_structure_type:
 	case DW_TAG_class_type: {
 		Dwarf_Die m;
+		const char *sn = dwarf_diename(&d);
+		/* A Go interface: its data word's type is in the word before. */
+		if (sn && (!strcmp(sn, "runtime.iface") || !strcmp(sn, "runtime.eface"))) {
+			if (base + 8 <= UINT32_MAX)
+				out->s[out->n++] = (struct cprof_type_slot){
+					(uint32_t)base + 8, sn[8] == 'i' ? DYN_IFACE : DYN_EFACE,
+					strdup(prefix) };
+			return;
+		}
 		if (dwarf_child(&d, &m) != 0)
 			return;
 		do {
@@ -572,6 +614,64 @@ static uint32_t slot_type(struct cprof_types *t, const struct variable *var,
 /* The type of what the stack slot at addr (in frame k of thread thr) points
  * to: the locals of the frame's function whose location at its pc is
  * DW_OP_fbreg, with the frame base the CFA (the caller's SP). */
+static uint32_t frame_slot_type(struct cprof_types *t, struct cprof_core *core,
+				uint64_t pc, uint64_t cfa, uint64_t addr);
+
+static int cu_range_cmp(const void *a, const void *b)
+{
+	const struct cu_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Every unit's ranges (dwarf_ranges reads DW_AT_ranges and low/high pc). */
+static void index_units(Dwarf *dbg, struct module_vars *mv)
+{
+	size_t cap = 0;
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	mv->cus_done = true;
+	while (dwarf_nextcu(dbg, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu;
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t o = 0;
+		while (dwarf_offdie(dbg, off + hsize, &cu) &&
+		       (o = dwarf_ranges(&cu, o, &base, &lo, &hi)) > 0) {
+			if (mv->n_cus == cap) {
+				cap = cap ? 2 * cap : 256;
+				struct cu_range *a = realloc(mv->cus, cap * sizeof(*a));
+				if (!a)
+					return;
+				mv->cus = a;
+			}
+			mv->cus[mv->n_cus++] = (struct cu_range){ lo, hi, off + hsize };
+		}
+		off = next;
+	}
+	if (mv->n_cus)
+		qsort(mv->cus, mv->n_cus, sizeof(*mv->cus), cu_range_cmp);
+}
+
+/* The compile unit holding addr (module-relative), by .debug_aranges, else
+ * by the units' own ranges. */
+static bool unit_at(struct cprof_types *t, struct cprof_core *core,
+		    const struct cprof_module *m, Dwarf *dbg, uint64_t addr, Dwarf_Die *ret)
+{
+	if (dwarf_addrdie(dbg, addr, ret))
+		return true;
+	struct module_vars *mv = &t->priv->mods[m - core->modules];
+	if (!mv->cus_done)
+		index_units(dbg, mv);
+	size_t lo = 0, hi = mv->n_cus;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mv->cus[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && addr < mv->cus[lo - 1].hi && dwarf_offdie(dbg, mv->cus[lo - 1].off, ret);
+}
+
 static uint32_t stack_slot_type(struct cprof_types *t, struct cprof_core *core,
 				const struct cprof_roots *rs, int thr, size_t k,
 				uint64_t addr)
@@ -579,26 +679,82 @@ static uint32_t stack_slot_type(struct cprof_types *t, struct cprof_core *core,
 	if (k + 1 >= rs->n_frames[thr])
 		return NONE;
 	const struct cprof_frame *f = &rs->frames[thr][k];
-	uint64_t cfa = rs->frames[thr][k + 1].sp;
-	uint64_t pc = f->is_activation ? f->pc : f->pc - 1;
+	return frame_slot_type(t, core, f->is_activation ? f->pc : f->pc - 1,
+			       rs->frames[thr][k + 1].sp, addr);
+}
+
+/* The same for a goroutine's frame k: its CFA is the caller's SP. */
+static uint32_t goroutine_slot_type(struct cprof_types *t, struct cprof_core *core,
+				    const struct cprof_goroutine *g, size_t k, uint64_t addr)
+{
+	if (k + 1 >= g->n_frames)
+		return NONE;
+	uint64_t pc = g->frames[k].pc - (k > 0 || !g->pc0_exact);
+	return frame_slot_type(t, core, pc, g->frames[k + 1].sp, addr);
+}
+
+/* Whether a subprogram's frame base is the CFA (DW_OP_call_frame_cfa); Go
+ * writes it as a DW_FORM_block1, which libdw takes for no expression. */
+static bool frame_base_is_cfa(Dwarf_Die *sub)
+{
+	Dwarf_Attribute a;
+	Dwarf_Op *expr;
+	size_t len;
+	Dwarf_Block blk;
+	if (!dwarf_attr(sub, DW_AT_frame_base, &a))
+		return false;
+	if (dwarf_getlocation(&a, &expr, &len) == 0)
+		return len == 1 && expr[0].atom == DW_OP_call_frame_cfa;
+	return dwarf_formblock(&a, &blk) == 0 && blk.length == 1 &&
+	       blk.data[0] == DW_OP_call_frame_cfa;
+}
+
+/*
+ * The scopes holding pc in unit cu, innermost first (a lexical block, an
+ * inlined call, ..., the function), at most MAX_SCOPES: what dwarf_getscopes
+ * gives, without its leak when a unit's DIEs are odd (libdw 0.188 loses its
+ * array on some errors).
+ */
+static int scopes_at(Dwarf_Die *cu, uint64_t pc, Dwarf_Die *ret)
+{
+	Dwarf_Die chain[MAX_SCOPES], parent = *cu, child;
+	int n = 0;
+	while (n < MAX_SCOPES && dwarf_child(&parent, &child) == 0) {
+		bool in = false;
+		do {
+			int tag = dwarf_tag(&child);
+			if ((tag == DW_TAG_subprogram || tag == DW_TAG_lexical_block ||
+			     tag == DW_TAG_inlined_subroutine) && dwarf_haspc(&child, pc) > 0) {
+				chain[n++] = child;
+				parent = child;
+				in = true;
+				break;
+			}
+		} while (dwarf_siblingof(&child, &child) == 0);
+		if (!in)
+			break;
+	}
+	for (int i = 0; i < n; i++)
+		ret[i] = chain[n - 1 - i];
+	return n;
+}
+
+static uint32_t frame_slot_type(struct cprof_types *t, struct cprof_core *core,
+				uint64_t pc, uint64_t cfa, uint64_t addr)
+{
 	const struct cprof_module *m = cprof_core_module(core, pc);
 	uint64_t bias;
 	Dwarf *dbg = m ? cprof_core_module_dwarf(core, m, &bias) : NULL;
 	Dwarf_Die cu;
-	if (!dbg || !cfa || !dwarf_addrdie(dbg, pc - bias, &cu))
+	if (!dbg || !cfa || !unit_at(t, core, m, dbg, pc - bias, &cu))
 		return NONE;
-	Dwarf_Die *scopes;
-	int n = dwarf_getscopes(&cu, pc - bias, &scopes);
+	Dwarf_Die scopes[MAX_SCOPES];
+	int n = scopes_at(&cu, pc - bias, scopes);
 	uint32_t found = NONE;
 	bool cfa_base = false;
 	for (int i = 0; i < n; i++) {
 		if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) {
-			Dwarf_Attribute a;
-			Dwarf_Op *expr;
-			size_t len;
-			cfa_base = dwarf_attr(&scopes[i], DW_AT_frame_base, &a) &&
-				   dwarf_getlocation(&a, &expr, &len) == 0 && len == 1 &&
-				   expr[0].atom == DW_OP_call_frame_cfa;
+			cfa_base = frame_base_is_cfa(&scopes[i]);
 			break;
 		}
 	}
@@ -628,7 +784,6 @@ static uint32_t stack_slot_type(struct cprof_types *t, struct cprof_core *core,
 			}
 		} while (dwarf_siblingof(&v, &v) == 0);
 	}
-	free(scopes);
 	return found;
 }
 
@@ -703,6 +858,92 @@ static void assign(struct cprof_types *t, const struct cprof_object *objs,
 	q->q[q->tail++] = o;
 }
 
+static int rt_die_cmp(const void *a, const void *b)
+{
+	const struct rt_die *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Every top-level DIE of the Go module that names its runtime descriptor. */
+static void index_runtime_types(struct cprof_types *t)
+{
+	struct cprof_types_private *p = t->priv;
+	uint64_t bias;
+	size_t cap = 0;
+	p->rt_dies_done = true;
+	Dwarf *dbg = cprof_core_module_dwarf(p->core, p->go->module, &bias);
+	if (!dbg)
+		return;
+	p->rt_dbg = dbg;
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (dwarf_nextcu(dbg, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu, d;
+		if (dwarf_offdie(dbg, off + hsize, &cu) && dwarf_child(&cu, &d) == 0) {
+			do {
+				Dwarf_Attribute a;
+				Dwarf_Word v;
+				if (!dwarf_attr(&d, DW_AT_GO_RUNTIME_TYPE, &a) ||
+				    dwarf_formudata(&a, &v) != 0 || !v)
+					continue;
+				if (p->n_rt_dies == cap) {
+					cap = cap ? 2 * cap : 1024;
+					struct rt_die *n = realloc(p->rt_dies, cap * sizeof(*n));
+					if (!n)
+						return;
+					p->rt_dies = n;
+				}
+				p->rt_dies[p->n_rt_dies++] = (struct rt_die){ v, dwarf_dieoffset(&d) };
+			} while (dwarf_siblingof(&d, &d) == 0);
+		}
+		off = next;
+	}
+	if (p->n_rt_dies)
+		qsort(p->rt_dies, p->n_rt_dies, sizeof(*p->rt_dies), rt_die_cmp);
+}
+
+/* The type id of the runtime type descriptor at typ: its DWARF type when
+ * the module names it, else its runtime name. */
+static uint32_t runtime_type(struct cprof_types *t, uint64_t typ)
+{
+	struct cprof_types_private *p = t->priv;
+	if (!p->rt_dies_done)
+		index_runtime_types(t);
+	uint64_t off = typ - p->go->types;
+	size_t lo = 0, hi = p->n_rt_dies;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->rt_dies[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	Dwarf_Die die;
+	if (lo < p->n_rt_dies && p->rt_dies[lo].off == off &&
+	    dwarf_offdie(p->rt_dbg, p->rt_dies[lo].die, &die))
+		return intern_die(t, p->rt_dbg, &die);
+	char name[256];
+	if (!cprof_go_type_name(p->core, p->go, typ, name, sizeof(name)))
+		return NONE;
+	return intern_runtime(t, name, cprof_go_type_size(p->core, p->go, typ));
+}
+
+/* The type of what an interface's data word points to; word0 is at addr. */
+static uint32_t iface_type(struct cprof_types *t, uint64_t addr, bool eface)
+{
+	struct cprof_types_private *p = t->priv;
+	uint64_t w;
+	if (!p->go)
+		return NONE;
+	struct cprof_error *err = cprof_core_read_u64(p->core, addr, &w);
+	if (err) {
+		cprof_error_destroy(err);
+		return NONE;
+	}
+	uint64_t typ = cprof_go_iface_target(p->core, p->go, w, eface);
+	return typ ? runtime_type(t, typ) : NONE;
+}
+
 /* Follows the typed pointers of o: its edges at slot offsets, pointing at the
  * start of their targets. */
 static void follow(struct cprof_types *t, const struct cprof_object *objs,
@@ -723,10 +964,14 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 			uint64_t off = base + et->slots[s].offset;
 			while (e < end && g->src_off[e] < off)
 				e++;
-			if (e < end && g->src_off[e] == off && g->dst_off[e] == 0)
-				assign(t, objs, g->dst[e], et->slots[s].target,
-				       t->object_source[o] == CPROF_TYPE_LAYOUT ?
-				       CPROF_TYPE_LAYOUT : CPROF_TYPE_DWARF, q);
+			if (e >= end || g->src_off[e] != off || g->dst_off[e] != 0)
+				continue;
+			uint32_t target = et->slots[s].target;
+			if (dynamic(target))
+				target = iface_type(t, objs[o].addr + off - 8, target == DYN_EFACE);
+			assign(t, objs, g->dst[e], target,
+			       t->object_source[o] == CPROF_TYPE_LAYOUT ?
+			       CPROF_TYPE_LAYOUT : CPROF_TYPE_DWARF, q);
 		}
 	}
 }
@@ -750,7 +995,8 @@ static bool layout_fits(struct cprof_types *t, const struct cprof_object *objs,
 		    g->dst_off[e] != 0)
 			return false;
 		/* and at an object that could be the slot's type */
-		uint64_t tsize = t->types[ty->slots[s].target].size;
+		uint64_t tsize = dynamic(ty->slots[s].target) ? 0 :
+				 t->types[ty->slots[s].target].size;
 		if (tsize && objs[g->dst[e]].size < tsize)
 			return false;
 		hits++;
@@ -839,6 +1085,8 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	if (!t->priv || !t->object_type || !t->object_count || !t->object_source || !q.q)
 		goto oom;
 	memset(t->object_type, 0xff, n * sizeof(*t->object_type));
+	t->priv->core = core;
+	t->priv->go = rs->go;
 	t->priv->mods = calloc(core->n_modules + 1, sizeof(*t->priv->mods));
 	t->priv->n_mods = core->n_modules;
 	t->priv->vt_cap = 1 << 16;
@@ -909,6 +1157,10 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 		} else if (r->kind == CPROF_ROOT_STACK) {
 			size_t k = cprof_root_slot_frame(rs, r, ref->slot);
 			type = stack_slot_type(t, core, rs, r->thread, k, ref->slot);
+		} else if (r->kind == CPROF_ROOT_GOROUTINE) {
+			size_t k = cprof_root_slot_frame(rs, r, ref->slot);
+			type = goroutine_slot_type(t, core, &rs->go->goroutines[r->goroutine],
+						   k, ref->slot);
 		}
 		assign(t, objs, ref->dst, type, CPROF_TYPE_DWARF, &q);
 	}
@@ -964,8 +1216,10 @@ void cprof_types_deinit(struct cprof_types *t)
 		for (size_t i = 0; t->priv->mods && i < t->priv->n_mods; i++) {
 			free(t->priv->mods[i].vars);
 			free(t->priv->mods[i].tls);
+			free(t->priv->mods[i].cus);
 		}
 		free(t->priv->mods);
+		free(t->priv->rt_dies);
 		free(t->priv->vt_value);
 		free(t->priv->vt_type);
 	}

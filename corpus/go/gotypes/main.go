@@ -1,0 +1,99 @@
+// gotypes MANIFEST_PATH [N]: objects whose type only the runtime's own data
+// says. N (default 100) of each:
+//   - *Circle held by an interface (Shape: an iface, its itab names the type);
+//   - Square values boxed by an interface (the data word points to a copy);
+//   - *Circle held by `any` (an eface: its type word names the type);
+//   - *Big (pointerful, 1000 bytes: a malloc header names its type) and *Huge
+//     (pointerful, 40000 bytes: a large span's largeType names it), held only
+//     through unsafe.Pointer, which DWARF cannot follow.
+//
+// The manifest lists every object with the type it must get (see corpus/README.md).
+package main
+
+import (
+	"strconv"
+	"unsafe"
+
+	"cprofcorpus/internal/manifest"
+)
+
+type Shape interface{ Area() float64 }
+
+type Circle struct {
+	R    float64
+	Name *string
+}
+
+type Square struct{ S, T float64 }
+
+type Big struct {
+	Ptrs [60]*Circle
+	Pad  [520]byte
+}
+
+type Huge struct {
+	Ptrs [4000]*Circle
+	Pad  [8000]byte
+}
+
+func (c *Circle) Area() float64 { return c.R * c.R }
+func (s Square) Area() float64  { return s.S * s.T }
+
+var (
+	shapes []Shape
+	anys   []any
+	hidden []unsafe.Pointer
+)
+
+type entry struct {
+	addr uintptr
+	typ  string
+	size uintptr
+	ptrs bool
+}
+
+// data is an interface value's data word: where its value lives.
+func data(p unsafe.Pointer) uintptr { return uintptr((*[2]unsafe.Pointer)(p)[1]) }
+
+func main() {
+	manifest.Start()
+	args := manifest.Args("[N]")
+	n := manifest.IntArg(args, 0, 100)
+	var es []entry
+	for i := 0; i < n; i++ {
+		name := "circle-" + strconv.Itoa(i)
+		var s Shape = &Circle{R: float64(i), Name: &name}
+		shapes = append(shapes, s)
+		es = append(es, entry{data(unsafe.Pointer(&shapes[len(shapes)-1])), "main.Circle", unsafe.Sizeof(Circle{}), true})
+		shapes = append(shapes, Square{S: float64(i), T: float64(i + 1)})
+		es = append(es, entry{data(unsafe.Pointer(&shapes[len(shapes)-1])), "main.Square", unsafe.Sizeof(Square{}), false})
+		anys = append(anys, &Circle{R: -float64(i)})
+		es = append(es, entry{data(unsafe.Pointer(&anys[len(anys)-1])), "main.Circle", unsafe.Sizeof(Circle{}), true})
+		if i%10 == 0 {
+			b := &Big{}
+			b.Ptrs[0] = &Circle{R: 1}
+			hidden = append(hidden, unsafe.Pointer(b))
+			es = append(es, entry{uintptr(unsafe.Pointer(b)), "main.Big", unsafe.Sizeof(Big{}), true})
+			h := &Huge{}
+			h.Ptrs[1] = &Circle{R: 2}
+			hidden = append(hidden, unsafe.Pointer(h))
+			es = append(es, entry{uintptr(unsafe.Pointer(h)), "main.Huge", unsafe.Sizeof(Huge{}), true})
+		}
+	}
+	manifest.Finish(func(w *manifest.Writer) {
+		w.KInt("n", int64(n))
+		w.Key("objects")
+		w.Arr()
+		for _, e := range es {
+			slot, off, _ := manifest.Slot(e.size, e.ptrs)
+			w.Obj()
+			w.KAddr("addr", e.addr)
+			w.KStr("type", e.typ)
+			w.KInt("slot", int64(slot))
+			w.KInt("offset", int64(off))
+			w.End()
+		}
+		w.EndArr()
+	})
+	select {}
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""t0760: Go objects typed through what only the runtime's data says
+(corpus/go/gotypes).
+
+Every object the manifest lists must be an object of its slot's size typed with the
+Go type the program gave it:
+  - *Circle held by a Shape interface (iface: the itab's type), Square values boxed
+    by it (the data word points to a copy), *Circle held by `any` (eface: the type
+    word): typed from DWARF through the interface's dynamic type;
+  - *Big (a malloc header) and *Huge (a large span's largeType), held only through
+    unsafe.Pointer: typed by the runtime (type_source 'runtime');
+and the summary states the fraction typed.
+"""
+import os
+import sqlite3
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+require_corpus_program("gotypes")
+
+c = corpus_core("gotypes")
+m = c.manifest
+db = os.path.join(c.dir, "t0760.db")
+_, out, _ = cprof("analyze", c.core, c.exe, "--db", db)
+check("typed " in out and "% of the objects" in out, "the summary states the fraction typed")
+con = sqlite3.connect(db)
+got = {a: (s, t, src) for a, s, t, src in con.execute(
+    "SELECT o.addr, o.size, t.name, o.type_source FROM object o LEFT JOIN type t "
+    "ON t.id = o.type_id")}
+by_type = {}
+for o in m["objects"]:
+    by_type.setdefault(o["type"], []).append(o)
+check_eq(sorted(by_type), ["main.Big", "main.Circle", "main.Huge", "main.Square"],
+         "the manifest lists the four kinds")
+for typ, objs in sorted(by_type.items()):
+    wrong = []
+    for o in objs:
+        g = got.get(parse_addr(o["addr"]))
+        if not g or g[0] != o["slot"] - o["offset"] or g[1] != typ:
+            wrong.append((o["addr"], g))
+    check(not wrong, "all %d %s objects are typed %s (wrong: %s)" % (len(objs), typ, typ, wrong[:3]))
+for typ in ("main.Big", "main.Huge"):
+    srcs = {got[parse_addr(o["addr"])][2] for o in by_type[typ] if parse_addr(o["addr"]) in got}
+    check_eq(srcs, {"runtime"}, "%s: typed by the runtime (its header or largeType)" % typ)
+con.close()
+finish()
