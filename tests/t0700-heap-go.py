@@ -4,7 +4,9 @@
 goblocks keeps N *Block (and their payloads) in a global slice and a global map,
 then runtime.GC() twice and runtime.ReadMemStats, and writes both into its manifest.
 From the core taken right after, cprof-core must:
-  - reproduce MemStats HeapObjects, HeapAlloc, HeapInuse and StackInuse exactly
+  - reproduce MemStats HeapObjects, HeapAlloc, HeapInuse and StackInuse (from the
+    walk) and HeapIdle, HeapReleased, HeapSys, StackSys, MSpanSys, MCacheSys,
+    BuckHashSys, GCSys, OtherSys and Sys (from the runtime's counters) exactly
     (allocator_stat, allocator 'go'), with both dumpers available here;
   - keep each thread's stack root to its stack: in a Go process a goroutine's stack
     is in the heap arena, next to the spans, and must not swallow them;
@@ -30,7 +32,11 @@ from cprof_test import *  # noqa: E402,F401,F403
 if not os.path.exists(os.path.join(corpus_dir(), "goblocks")):
     skip("go is not installed (or older than 1.20): the Go corpus programs were not built")
 
-STATS = ("HeapObjects", "HeapAlloc", "HeapInuse", "StackInuse")
+# From the walk: the first four. From the runtime's own counters (gcController,
+# memstats): the rest; the program settles the scavenger before it reads them.
+STATS = ("HeapObjects", "HeapAlloc", "HeapInuse", "StackInuse",
+         "HeapIdle", "HeapReleased", "HeapSys", "StackSys", "MSpanSys", "MCacheSys",
+         "BuckHashSys", "GCSys", "OtherSys", "Sys")
 
 dumpers = available_dumpers()
 check(dumpers, "some way to take a core is available")
