@@ -42,6 +42,10 @@ for typ, objs in sorted(by_type.items()):
         if not g or g[0] != o["slot"] - o["offset"] or g[1] != typ:
             wrong.append((o["addr"], g))
     check(not wrong, "all %d %s objects are typed %s (wrong: %s)" % (len(objs), typ, typ, wrong[:3]))
+# The channel's buffer: [chan_cap]*main.Circle, from the channel's element type.
+bufs = [t for (t,) in con.execute("SELECT t.name FROM object o JOIN type t ON t.id = o.type_id "
+                                  "WHERE t.name = ?", ("[%d]*main.Circle" % m["chan_cap"],))]
+check_eq(len(bufs), 1, "the channel's buffer is one object typed [%d]*main.Circle" % m["chan_cap"])
 for typ in ("main.Big", "main.Huge"):
     srcs = {got[parse_addr(o["addr"])][2] for o in by_type[typ] if parse_addr(o["addr"]) in got}
     check_eq(srcs, {"runtime"}, "%s: typed by the runtime (its header or largeType)" % typ)

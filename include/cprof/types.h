@@ -52,8 +52,11 @@ const char *cprof_type_source_name(enum cprof_type_source s);
 
 struct cprof_type_slot {
 	uint32_t offset;
-	uint32_t target;           /* type id of the pointee */
+	uint32_t target;           /* type id of the pointee (or, beyond the type
+				      table, a Go type read per object: types.c) */
 	char *name;                /* the member's path: "next", "hdr.owner", "items[3]" */
+	int32_t aux;               /* a Go channel's buffer: where the word naming
+				      its element type is, from the slot */
 };
 
 struct cprof_type {

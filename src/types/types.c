@@ -37,10 +37,30 @@ static const uint32_t NONE = UINT32_MAX;
  * word, whose type the word before it gives (an iface's itab, an eface's
  * type descriptor). */
 static const uint32_t DYN_IFACE = UINT32_MAX - 1, DYN_EFACE = UINT32_MAX - 2;
+/* A Go channel's buffer (hchan.buf): an array of its element type, which the
+ * channel's elemtype word names (the slot's aux says where). */
+static const uint32_t DYN_CHAN = UINT32_MAX - 3;
 
 static bool dynamic(uint32_t target)
 {
-	return target == DYN_IFACE || target == DYN_EFACE;
+	return target == DYN_IFACE || target == DYN_EFACE || target == DYN_CHAN;
+}
+
+/* The offset of member `name` of struct die, or -1. */
+static int64_t member_offset(Dwarf_Die *die, const char *name)
+{
+	Dwarf_Die m;
+	if (dwarf_child(die, &m) != 0)
+		return -1;
+	do {
+		Dwarf_Attribute a;
+		Dwarf_Word off;
+		const char *mn = dwarf_diename(&m);
+		if (dwarf_tag(&m) == DW_TAG_member && mn && !strcmp(mn, name) &&
+		    dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &off) == 0)
+			return (int64_t)off;
+	} while (dwarf_siblingof(&m, &m) == 0);
+	return -1;
 }
 
 const char *cprof_type_source_name(enum cprof_type_source s)
@@ -102,6 +122,8 @@ struct cprof_types_private {
 	const struct cprof_go_runtime *go;
 	struct rt_die { uint64_t off; Dwarf_Off die; } *rt_dies;
 	size_t n_rt_dies;
+	struct rt_die *named_dies; /* by the hash of their name (off = hash) */
+	size_t n_named_dies;
 	Dwarf *rt_dbg;
 	bool rt_dies_done;
 };
@@ -314,15 +336,21 @@ static uint32_t intern_array(struct cprof_types *t, uint32_t elem, uint32_t n)
 	return id;
 }
 
+/* FNV-1a of a name. */
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
 /* A type known by name only (kind 0: a class named by its vtable; kind 1: a
  * Go runtime type), keyed by the name's hash. */
 static uint32_t intern_named(struct cprof_types *t, const char *name, uintptr_t kind,
 			     uint64_t size)
 {
-	uint64_t h = 1469598103934665603ull + kind;
-	for (const char *c = name; *c; c++)
-		h = (h ^ (unsigned char)*c) * 1099511628211ull;
-	struct key k = { 0, h, 0, 0 };     /* dbg 0: no DWARF behind it */
+	struct key k = { 0, name_hash(name) + kind, 0, 0 };   /* dbg 0: no DWARF */
 	uint32_t id = lookup(t, &k);
 	if (id != NONE && !strcmp(t->types[id].name, name))
 		return id;
@@ -368,7 +396,7 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 		uint32_t target = intern_die(t, dbg, &sub);
 		if (target != NONE && base <= UINT32_MAX)
 			out->s[out->n++] = (struct cprof_type_slot){
-				(uint32_t)base, target, strdup(prefix) };
+				(uint32_t)base, target, strdup(prefix), 0 };
 		return;
 	}
 	case DW_TAG_structure_type:
@@ -380,8 +408,15 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 			if (base + 8 <= UINT32_MAX)
 				out->s[out->n++] = (struct cprof_type_slot){
 					(uint32_t)base + 8, sn[8] == 'i' ? DYN_IFACE : DYN_EFACE,
-					strdup(prefix) };
+					strdup(prefix), 0 };
 			return;
+		}
+		/* A Go channel (Go's DWARF names it hchan<T>): its buffer holds
+		   elements of the type its elemtype word names. */
+		int64_t chan_buf = -1, chan_type = -1;
+		if (sn && !strncmp(sn, "hchan<", 6)) {
+			chan_buf = member_offset(&d, "buf");
+			chan_type = member_offset(&d, "elemtype");
 		}
 		if (dwarf_child(&d, &m) != 0)
 			return;
@@ -400,6 +435,13 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 				snprintf(name, sizeof(name), "%s", prefix);
 			else
 				snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "." : "", mn);
+			if (chan_buf >= 0 && chan_type >= 0 && (int64_t)off == chan_buf &&
+			    base + off <= UINT32_MAX) {
+				out->s[out->n++] = (struct cprof_type_slot){
+					(uint32_t)(base + off), DYN_CHAN, strdup(name),
+					(int32_t)(chan_type - chan_buf) };
+				continue;
+			}
 			if (dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), &sub))
 				collect_slots(t, dbg, &sub, base + off, depth + 1, name, out);
 		} while (out->n < MAX_SLOTS && dwarf_siblingof(&m, &m) == 0);
@@ -864,12 +906,27 @@ static int rt_die_cmp(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* Every top-level DIE of the Go module that names its runtime descriptor. */
+static bool push_die(struct rt_die **v, size_t *n, size_t *cap, uint64_t off, Dwarf_Off die)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 1024;
+		struct rt_die *a = realloc(*v, c * sizeof(*a));
+		if (!a)
+			return false;
+		*v = a;
+		*cap = c;
+	}
+	(*v)[(*n)++] = (struct rt_die){ off, die };
+	return true;
+}
+
+/* Every top-level type DIE of the Go module: by the runtime descriptor it
+ * names (DW_AT_go_runtime_type), and by its name. */
 static void index_runtime_types(struct cprof_types *t)
 {
 	struct cprof_types_private *p = t->priv;
 	uint64_t bias;
-	size_t cap = 0;
+	size_t cap = 0, cap_named = 0;
 	p->rt_dies_done = true;
 	Dwarf *dbg = cprof_core_module_dwarf(p->core, p->go->module, &bias);
 	if (!dbg)
@@ -883,23 +940,43 @@ static void index_runtime_types(struct cprof_types *t)
 			do {
 				Dwarf_Attribute a;
 				Dwarf_Word v;
+				const char *name = dwarf_diename(&d);
+				int tag = dwarf_tag(&d);
+				/* Not every type names its descriptor (pointer types
+				   often do not): the name finds those. */
+				if (name && (tag == DW_TAG_pointer_type || tag == DW_TAG_structure_type ||
+					     tag == DW_TAG_array_type || tag == DW_TAG_base_type ||
+					     tag == DW_TAG_typedef) &&
+				    !push_die(&p->named_dies, &p->n_named_dies, &cap_named,
+					      name_hash(name), dwarf_dieoffset(&d)))
+					return;
 				if (!dwarf_attr(&d, DW_AT_GO_RUNTIME_TYPE, &a) ||
 				    dwarf_formudata(&a, &v) != 0 || !v)
 					continue;
-				if (p->n_rt_dies == cap) {
-					cap = cap ? 2 * cap : 1024;
-					struct rt_die *n = realloc(p->rt_dies, cap * sizeof(*n));
-					if (!n)
-						return;
-					p->rt_dies = n;
-				}
-				p->rt_dies[p->n_rt_dies++] = (struct rt_die){ v, dwarf_dieoffset(&d) };
+				if (!push_die(&p->rt_dies, &p->n_rt_dies, &cap, v, dwarf_dieoffset(&d)))
+					return;
 			} while (dwarf_siblingof(&d, &d) == 0);
 		}
 		off = next;
 	}
 	if (p->n_rt_dies)
 		qsort(p->rt_dies, p->n_rt_dies, sizeof(*p->rt_dies), rt_die_cmp);
+	if (p->n_named_dies)
+		qsort(p->named_dies, p->n_named_dies, sizeof(*p->named_dies), rt_die_cmp);
+}
+
+/* The first of the sorted dies keyed off, or -1. */
+static ptrdiff_t find_die(const struct rt_die *v, size_t n, uint64_t off)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && v[lo].off == off ? (ptrdiff_t)lo : -1;
 }
 
 /* The type id of the runtime type descriptor at typ: its DWARF type when
@@ -909,22 +986,22 @@ static uint32_t runtime_type(struct cprof_types *t, uint64_t typ)
 	struct cprof_types_private *p = t->priv;
 	if (!p->rt_dies_done)
 		index_runtime_types(t);
-	uint64_t off = typ - p->go->types;
-	size_t lo = 0, hi = p->n_rt_dies;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (p->rt_dies[mid].off < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	Dwarf_Die die;
-	if (lo < p->n_rt_dies && p->rt_dies[lo].off == off &&
-	    dwarf_offdie(p->rt_dbg, p->rt_dies[lo].die, &die))
+	ptrdiff_t i = find_die(p->rt_dies, p->n_rt_dies, typ - p->go->types);
+	if (i >= 0 && dwarf_offdie(p->rt_dbg, p->rt_dies[i].die, &die))
 		return intern_die(t, p->rt_dbg, &die);
 	char name[256];
 	if (!cprof_go_type_name(p->core, p->go, typ, name, sizeof(name)))
 		return NONE;
+	/* A DIE of the same name (hash collisions checked by the name). */
+	for (i = find_die(p->named_dies, p->n_named_dies, name_hash(name));
+	     i >= 0 && (size_t)i < p->n_named_dies &&
+	     p->named_dies[i].off == name_hash(name); i++) {
+		const char *dn;
+		if (dwarf_offdie(p->rt_dbg, p->named_dies[i].die, &die) &&
+		    (dn = dwarf_diename(&die)) && !strcmp(dn, name))
+			return intern_die(t, p->rt_dbg, &die);
+	}
 	return intern_runtime(t, name, cprof_go_type_size(p->core, p->go, typ));
 }
 
@@ -941,6 +1018,21 @@ static uint32_t iface_type(struct cprof_types *t, uint64_t addr, bool eface)
 		return NONE;
 	}
 	uint64_t typ = cprof_go_iface_target(p->core, p->go, w, eface);
+	return typ ? runtime_type(t, typ) : NONE;
+}
+
+/* The element type of a channel whose elemtype word is at addr. */
+static uint32_t chan_elem_type(struct cprof_types *t, uint64_t addr)
+{
+	struct cprof_types_private *p = t->priv;
+	uint64_t typ;
+	if (!p->go)
+		return NONE;
+	struct cprof_error *err = cprof_core_read_u64(p->core, addr, &typ);
+	if (err) {
+		cprof_error_destroy(err);
+		return NONE;
+	}
 	return typ ? runtime_type(t, typ) : NONE;
 }
 
@@ -967,7 +1059,9 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 			if (e >= end || g->src_off[e] != off || g->dst_off[e] != 0)
 				continue;
 			uint32_t target = et->slots[s].target;
-			if (dynamic(target))
+			if (target == DYN_CHAN)
+				target = chan_elem_type(t, objs[o].addr + off + et->slots[s].aux);
+			else if (dynamic(target))
 				target = iface_type(t, objs[o].addr + off - 8, target == DYN_EFACE);
 			assign(t, objs, g->dst[e], target,
 			       t->object_source[o] == CPROF_TYPE_LAYOUT ?
@@ -1220,6 +1314,7 @@ void cprof_types_deinit(struct cprof_types *t)
 		}
 		free(t->priv->mods);
 		free(t->priv->rt_dies);
+		free(t->priv->named_dies);
 		free(t->priv->vt_value);
 		free(t->priv->vt_type);
 	}

@@ -5,7 +5,9 @@
 //   - *Circle held by `any` (an eface: its type word names the type);
 //   - *Big (pointerful, 1000 bytes: a malloc header names its type) and *Huge
 //     (pointerful, 40000 bytes: a large span's largeType names it), held only
-//     through unsafe.Pointer, which DWARF cannot follow.
+//     through unsafe.Pointer, which DWARF cannot follow;
+//   - *Circle queued in a buffered channel (a global chan *Circle of 64): the
+//     buffer, an unsafe.Pointer, is typed by the channel's element type.
 //
 // The manifest lists every object with the type it must get (see corpus/README.md).
 package main
@@ -43,7 +45,11 @@ var (
 	shapes []Shape
 	anys   []any
 	hidden []unsafe.Pointer
+	queue  = make(chan *Circle, ChanCap)
 )
+
+// ChanCap is queue's capacity; the program queues ChanCap/2 circles.
+const ChanCap = 64
 
 type entry struct {
 	addr uintptr
@@ -80,8 +86,14 @@ func main() {
 			es = append(es, entry{uintptr(unsafe.Pointer(h)), "main.Huge", unsafe.Sizeof(Huge{}), true})
 		}
 	}
+	for i := 0; i < ChanCap/2; i++ {
+		c := &Circle{R: float64(100 + i)}
+		queue <- c
+		es = append(es, entry{uintptr(unsafe.Pointer(c)), "main.Circle", unsafe.Sizeof(Circle{}), true})
+	}
 	manifest.Finish(func(w *manifest.Writer) {
 		w.KInt("n", int64(n))
+		w.KInt("chan_cap", ChanCap)
 		w.Key("objects")
 		w.Arr()
 		for _, e := range es {
