@@ -8,6 +8,9 @@ complete and readable) or 1 (exactly one error line, no database).
   - runtime.allgs pointing nowhere: a warning says the goroutines were not read, and
     the heap is still walked whole (HeapObjects objects);
   - one goroutine's runtime.g overwritten: the others are still read;
+  - allgs claiming 2^26 goroutines (allglen bounds it), a stack top not 8-aligned
+    (the stack is not scanned: its mask would overflow), edata 64 GiB past data
+    (the data is scanned word by word, not over 64 GiB): each a warning at most;
   - random words (random.Random(11)) written over runtime.mheap_ (the heap's own
     metadata: spans, arenas, sweep generation), over runtime.firstmoduledata (the
     module's tables: pointer masks, pclntab) and over the goroutines' g structs.
@@ -78,6 +81,36 @@ with case("one g overwritten"):
     check_eq(rc, 0, "exit 0")
     check_eq(n, m["memstats"]["HeapObjects"], "the heap is still walked whole")
     d.restore()
+
+with case("allgs with 2^26 goroutines"):
+    # allglen bounds it: no flood of warnings, no scan of garbage stacks.
+    d.write64(allgs + 8, 1 << 26)
+    rc, lines, n = run(d, c, "allgs with 2^26 goroutines")
+    check(len(lines) < 50, "at most a few lines on stderr (%d)" % len(lines))
+    check_eq(n, m["memstats"]["HeapObjects"], "the heap is still walked whole")
+    d.restore()
+
+with case("a stack top not 8-aligned"):
+    # g.stack {lo, hi} is the first member of runtime.g: hi at +8.
+    g1 = d.read64(garray + 8 * (glen - 1))
+    d.write64(g1 + 8, d.read64(g1 + 8) + 4)
+    rc, lines, n = run(d, c, "a stack top not 8-aligned")
+    check(rc == 0 and warned(lines, "stack"), "a warning names the bad stack (%s)" % lines[:2])
+    d.restore()
+
+with case("edata 64 GiB past data"):
+    # firstmoduledata holds runtime.edata's address: move it 2^36 bytes on.
+    edata, _ = sym("runtime.edata")
+    md, md_size = sym("runtime.firstmoduledata")
+    at = [md + k for k in range(0, md_size, 8) if d.read64(md + k) == edata]
+    check(at, "firstmoduledata holds runtime.edata")
+    if at:
+        d.write64(at[0], edata + (1 << 36))
+        rc, lines, n = run(d, c, "edata 64 GiB past data")
+        check(rc == 0 and warned(lines, "firstmoduledata"),
+              "a warning says the data sections are bad (%s)" % lines[:2])
+        check_eq(n, m["memstats"]["HeapObjects"], "the heap is still walked whole")
+        d.restore()
 
 rnd = random.Random(11)
 regions = [sym("runtime.mheap_"), sym("runtime.firstmoduledata")]

@@ -25,7 +25,8 @@ static const char help[] =
 	"that made them, their lowest goroutine ids and their stack.\n\n"
 	"  --db FILE            read FILE instead of ./cprof.db\n"
 	"  --limit N            at most N groups (default 20)\n"
-	"  --json               {goroutines, groups: [{count, status, wait_reason, function,\n"
+	"  --json               {version, goroutines, groups_total, groups: [{count, status,\n"
+	"                        wait_reason, function,\n"
 	"                        created_by, stack: [...], stack_bytes, retained_bytes,\n"
 	"                        retained_count, goids: [...]}]}\n";
 

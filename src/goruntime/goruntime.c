@@ -20,7 +20,7 @@
 
 #include "goruntime-internal.h"
 
-enum { MAX_GO_FRAMES = 64 };
+enum { MAX_GO_FRAMES = 64, MAX_G_WARNINGS = 20 };
 
 /* Offsets of struct members, -1 when absent. */
 struct layout_g {
@@ -316,9 +316,7 @@ static bool read_goroutine(struct cprof_core *core, struct cprof_go_runtime *rt,
 	uint8_t buf[4096];
 	size_t size = p->g.size < sizeof(buf) ? p->g.size : sizeof(buf);
 	struct cprof_error *err = cprof_core_read(core, gaddr, buf, size);
-	if (err) {
-		cprof_warn(core->warnings, "%s: goroutine at 0x%llx: %s", core->path,
-			   (unsigned long long)gaddr, err->message);
+	if (err) {             /* the caller counts and warns */
 		cprof_error_destroy(err);
 		return false;
 	}
@@ -362,7 +360,8 @@ static bool read_goroutine(struct cprof_core *core, struct cprof_go_runtime *rt,
 			g->sp_known = false;
 		}
 	}
-	if (g->stack_hi <= g->stack_lo || g->stack_hi - g->stack_lo > (1ull << 30)) {
+	if (g->stack_hi <= g->stack_lo || g->stack_hi - g->stack_lo > (1ull << 30) ||
+	    ((g->stack_lo | g->stack_hi) & 7)) {
 		cprof_warn(core->warnings, "%s: goroutine %llu: bad stack bounds 0x%llx-0x%llx; not scanned",
 			   core->path, (unsigned long long)g->goid,
 			   (unsigned long long)g->stack_lo, (unsigned long long)g->stack_hi);
@@ -388,9 +387,23 @@ static struct cprof_error *read_goroutines(struct cprof_core *core,
 		return cprof_error_prefix(err, "%s: runtime.allgs", m->name);
 	if (cprof_core_find_symbol(core, m, "runtime.allm", &allm_addr, NULL))
 		cprof_error_destroy(cprof_core_read_u64(core, allm_addr, &allm));
-	if (hdr[1] > (1u << 26))
-		return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: runtime.allgs has %llu goroutines",
-					  core->path, (unsigned long long)hdr[1]);
+	/* allglen is what the runtime trusts (allgs may have grown past it), and
+	   the whole array must be there: a bad header would make each of 2^26
+	   entries a warning and a scan. */
+	uint64_t allglen, allglen_addr, last;
+	if (cprof_core_find_symbol(core, m, "runtime.allglen", &allglen_addr, NULL) &&
+	    !(err = cprof_core_read_u64(core, allglen_addr, &allglen)) && allglen < hdr[1])
+		hdr[1] = allglen;
+	cprof_error_destroy(err);
+	err = NULL;
+	if (hdr[1] > (1u << 26) ||
+	    (hdr[1] && (err = cprof_core_read_u64(core, hdr[0] + 8 * (hdr[1] - 1), &last)))) {
+		cprof_error_destroy(err);
+		return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: runtime.allgs (%llu goroutines at 0x%llx) is not in the core",
+					  core->path, (unsigned long long)hdr[1],
+					  (unsigned long long)hdr[0]);
+	}
+	size_t bad = 0;
 	rt->goroutines = calloc(hdr[1] + 1, sizeof(*rt->goroutines));
 	if (!rt->goroutines)
 		return &cprof_enomem;
@@ -403,14 +416,28 @@ static struct cprof_error *read_goroutines(struct cprof_core *core,
 			cprof_error_destroy(err);
 			continue;
 		}
-		if (!gaddr || !read_goroutine(core, rt, allm, gaddr, g))
+		if (!gaddr)
 			continue;
-		if (!strcmp(g->status_name, "dead")) {
+		if (!read_goroutine(core, rt, allm, gaddr, g)) {
+			if (++bad <= MAX_G_WARNINGS)
+				cprof_warn(core->warnings, "%s: goroutine at 0x%llx is not in the core; left out%s",
+					   core->path, (unsigned long long)gaddr,
+					   bad == MAX_G_WARNINGS ? " (further ones are not listed)" : "");
+			continue;
+		}
+		if (!strcmp(g->status_name, "?") && ++bad <= MAX_G_WARNINGS)
+			cprof_warn(core->warnings, "%s: goroutine at 0x%llx: unknown status %u; left out%s",
+				   core->path, (unsigned long long)gaddr, g->status,
+				   bad == MAX_G_WARNINGS ? " (further ones are not listed)" : "");
+		if (!strcmp(g->status_name, "dead") || !strcmp(g->status_name, "?")) {
 			free(g->frames);
 			continue;
 		}
 		rt->n_goroutines++;
 	}
+	if (bad > MAX_G_WARNINGS)
+		cprof_warn(core->warnings, "%s: %zu goroutines of runtime.allgs unreadable or with an unknown status in all",
+			   core->path, bad);
 	return NULL;
 }
 

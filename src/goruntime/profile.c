@@ -30,7 +30,8 @@ enum {
 	MAX_STRUCT = 128,          /* runtime.special is 24 bytes, runtime.bucket 48 */
 };
 
-enum { SPAN_START, SPAN_NPAGES, SPAN_SPECIALS, SPAN_STATE, SPAN_CLASS, SPAN_ELEMSIZE, SPAN_N };
+enum { SPAN_START, SPAN_NPAGES, SPAN_SPECIALS, SPAN_STATE, SPAN_CLASS, SPAN_ELEMSIZE,
+       SPAN_NELEMS, SPAN_N };
 enum { SPECIAL_NEXT, SPECIAL_OFFSET, SPECIAL_KIND, SPECIAL_N };
 enum { BUCKET_TYP, BUCKET_SIZE, BUCKET_NSTK, BUCKET_N };
 
@@ -95,7 +96,7 @@ static struct cprof_error *read_layout(struct cprof_core *core, const struct cpr
 				       struct layout *l)
 {
 	static const char *const span[SPAN_N] = { "startAddr", "npages", "specials",
-						  "state", "spanclass", "elemsize" };
+						  "state", "spanclass", "elemsize", "nelems" };
 	static const char *const special[SPECIAL_N] = { "next", "offset", "kind" };
 	static const char *const bucket[BUCKET_N] = { "typ", "size", "nstk" };
 	for (size_t i = 0; i < SPAN_N; i++)
@@ -175,7 +176,7 @@ static bool read_warn(struct cprof_core *core, uint64_t addr, void *buf, size_t 
 
 /* An in-use span, as far as its records need it. */
 struct span {
-	uint64_t base, bytes, elemsize, specials;
+	uint64_t base, bytes, elemsize, specials, nelems;
 	bool header;               /* objects start 8 bytes into their slot */
 };
 
@@ -245,7 +246,8 @@ static struct cprof_error *keep_root_special(const struct layout *l, const struc
 static struct cprof_error *span_specials(struct cprof_core *core, const struct layout *l,
 					 const struct span *s, struct raws *out)
 {
-	uint64_t max = (s->bytes / s->elemsize) * SPECIALS_PER_OBJECT + EXTRA_SPECIALS;
+	/* nelems is a uint16: a bad npages cannot make this bound huge. */
+	uint64_t max = s->nelems * SPECIALS_PER_OBJECT + EXTRA_SPECIALS;
 	uint64_t prev_off = 0, prev_kind = 0;
 	uint8_t buf[MAX_STRUCT];
 	uint64_t p = s->specials;
@@ -261,9 +263,9 @@ static struct cprof_error *span_specials(struct cprof_core *core, const struct l
 		uint64_t off = go_get(buf, &l->special[SPECIAL_OFFSET]);
 		uint64_t kind = go_get(buf, &l->special[SPECIAL_KIND]);
 		/* Equal keys are legal only for repeated cleanups: an object has
-		 * at most one profile record, so a repeat is a loop. */
+		 * at most one record of every other kind, so a repeat is a loop. */
 		bool loop = n && off == prev_off && kind == prev_kind &&
-			    kind == (uint64_t)l->kind_profile;
+			    kind != (uint64_t)l->roots[CPROF_GO_CLEANUP].kind;
 		if (off < prev_off || (off == prev_off && kind < prev_kind) || loop) {
 			cprof_warn(core->warnings, "%s: Go memory profile: span at 0x%llx: specials out of order at 0x%llx; the rest skipped",
 				   core->path, (unsigned long long)s->base, (unsigned long long)p);
@@ -301,6 +303,7 @@ static struct cprof_error *one_span(struct cprof_core *core, const struct layout
 		.bytes = go_get(buf, &l->span[SPAN_NPAGES]) * (uint64_t)l->page_size,
 		.elemsize = go_get(buf, &l->span[SPAN_ELEMSIZE]),
 		.specials = go_get(buf, &l->span[SPAN_SPECIALS]),
+		.nelems = go_get(buf, &l->span[SPAN_NELEMS]),
 	};
 	if (!s.specials)
 		return NULL;

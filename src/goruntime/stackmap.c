@@ -210,7 +210,8 @@ static void push_ptr(struct scan *s, uint64_t v)
 static bool mark(struct scan *s, uint64_t addr)
 {
 	uint64_t v;
-	if (addr < s->lo || addr >= s->hi || (addr & 7))
+	/* The whole word inside: the mask has (hi - lo) / 8 bits. */
+	if (addr < s->lo || addr + 8 > s->hi || addr + 8 < addr || (addr & 7))
 		return false;
 	uint64_t i = (addr - s->lo) / 8;
 	s->mask[i / 8] |= (uint8_t)(1u << (i % 8));

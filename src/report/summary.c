@@ -228,7 +228,8 @@ static void print_go(FILE *out, const struct cprof_analysis *a)
 		fmt_bytes(b1, stat(g, "HeapAlloc")), (unsigned long long)stat(g, "HeapObjects"));
 	fprintf(out, "  heap in use   %s of spans (HeapInuse): %s of it free slots\n",
 		fmt_bytes(b1, stat(g, "HeapInuse")),
-		fmt_bytes(b2, stat(g, "HeapInuse") - stat(g, "HeapAlloc")));
+		fmt_bytes(b2, stat(g, "HeapInuse") > stat(g, "HeapAlloc") ?
+			  stat(g, "HeapInuse") - stat(g, "HeapAlloc") : 0));
 	fprintf(out, "  heap idle     %s (HeapIdle), %s of it returned to the OS (HeapReleased)\n",
 		fmt_bytes(b1, stat(g, "HeapIdle")), fmt_bytes(b2, stat(g, "HeapReleased")));
 	fprintf(out, "  stacks        %s (StackInuse)\n", fmt_bytes(b1, stat(g, "StackInuse")));

@@ -118,6 +118,34 @@ static struct cprof_error *special_roots(struct cprof_core *core, struct cprof_r
 	return cprof_roots_add(rs, &r);
 }
 
+/* Whether [start, end) lies in one heap arena (goroutine stacks and the
+ * objects specials are set on do). */
+static bool in_arena(const struct cprof_go_runtime *go, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < go->n_arenas; i++)
+		if (go->arenas[i].start <= start && start < end && end <= go->arenas[i].end)
+			return true;
+	return false;
+}
+
+/* Whether [start, end) is a sound section of module m: inside it and in a
+ * writable segment.  Bad moduledata would make a huge root. */
+static bool in_module_data(struct cprof_core *core, const struct cprof_module *m,
+			   uint64_t start, uint64_t end)
+{
+	if (start > end || start < m->start || end > m->end)
+		return false;
+	/* .bss may run from the file's last page into the anonymous mapping
+	   after it: writable segments end to end. */
+	for (uint64_t pos = start; pos < end;) {
+		const struct cprof_segment *seg = cprof_core_segment(core, pos);
+		if (!seg || !(seg->flags & CPROF_SEG_W) || seg->end <= pos)
+			return false;
+		pos = seg->end;
+	}
+	return true;
+}
+
 /* Finalizers, cleanups and weak handles (from the walker's specials). */
 static struct cprof_error *specials(struct cprof_core *core, const struct cprof_go_runtime *go,
 				    struct cprof_roots *rs)
@@ -130,8 +158,11 @@ static struct cprof_error *specials(struct cprof_core *core, const struct cprof_
 		cprof_error_destroy(err);
 		pm = NULL;
 	}
-	for (size_t i = 0; i < go->profile->n_specials && !err; i++)
-		err = special_roots(core, rs, &go->profile->specials[i], pm);
+	for (size_t i = 0; i < go->profile->n_specials && !err; i++) {
+		const struct cprof_go_special *sp = &go->profile->specials[i];
+		if (in_arena(go, sp->object, sp->object + sp->size))
+			err = special_roots(core, rs, sp, pm);
+	}
 	if (pm)
 		cprof_go_ptrmask_close(pm);
 	return err;
@@ -149,10 +180,20 @@ struct cprof_error *cprof_go_roots(struct cprof_core *core,
 	for (size_t i = 0; i < go->n_arenas; i++)
 		if ((err = cprof_claim(cl, go->arenas[i].start, go->arenas[i].end)))
 			return err;
-	size_t precise = 0, stacks = 0;
+	size_t precise = 0, stacks = 0, outside = 0;
 	for (size_t i = 0; i < go->n_goroutines; i++) {
-		if (!go->goroutines[i].stack_hi)
+		const struct cprof_goroutine *g = &go->goroutines[i];
+		if (!g->stack_hi)
 			continue;
+		/* Goroutine stacks are manual spans of the heap arenas. */
+		if (!in_arena(go, g->stack_lo, g->stack_hi)) {
+			if (++outside <= 20)
+				cprof_warn(core->warnings, "%s: goroutine %llu: its stack 0x%llx-0x%llx is in no heap arena; not scanned",
+					   core->path, (unsigned long long)g->goid,
+					   (unsigned long long)g->stack_lo,
+					   (unsigned long long)g->stack_hi);
+			continue;
+		}
 		stacks++;
 		if ((err = goroutine_root(core, go, rs, i, &precise)))
 			return err;
@@ -165,6 +206,15 @@ struct cprof_error *cprof_go_roots(struct cprof_core *core,
 	   .noptrdata and .noptrbss not at all; the rest of its writable
 	   segment (a cgo program's C globals) is left to the module roots. */
 	int mi = (int)(go->module - core->modules);
+	const struct cprof_module *m = go->module;
+	if (!in_module_data(core, m, go->noptrdata, go->enoptrdata) ||
+	    !in_module_data(core, m, go->data, go->edata) ||
+	    !in_module_data(core, m, go->bss, go->ebss) ||
+	    !in_module_data(core, m, go->noptrbss, go->enoptrbss)) {
+		cprof_warn(core->warnings, "%s: runtime.firstmoduledata's data sections are not in %s's writable segments; its data is scanned word by word",
+			   core->path, m->name);
+		return NULL;
+	}
 	if ((err = cprof_claim(meta, go->noptrdata, go->enoptrdata)) ||
 	    (err = cprof_claim(meta, go->data, go->edata)) ||
 	    (err = cprof_claim(meta, go->bss, go->ebss)) ||

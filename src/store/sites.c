@@ -37,8 +37,10 @@ static char *site_text(struct cprof_core *core, const struct cprof_go_site *s,
 			break;
 		len += (size_t)sprintf(stack + len, "%s%s", k ? "\n" : "", f);
 	}
-	if (!name[0])
-		snprintf(name, size, "%s", s->n_pcs ? strtok(stack, "\n") : "?");
+	if (!name[0]) {            /* only runtime frames: the innermost */
+		size_t first = strcspn(stack, "\n");
+		snprintf(name, size, "%.*s", (int)first, first ? stack : "?");
+	}
 	return stack;
 }
 
@@ -67,7 +69,9 @@ struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core 
 	struct cprof_error *err = store_prepare(st, "INSERT INTO site VALUES (?, ?, ?, ?, ?)", &s);
 	if (err)
 		return err;
-	if ((err = store_prepare(st, "INSERT INTO object_site VALUES (?, ?)", &o))) {
+	/* OR IGNORE: a record that falls back to slot + 8 may name an object
+	   another record names (a dead, unswept neighbour's record). */
+	if ((err = store_prepare(st, "INSERT OR IGNORE INTO object_site VALUES (?, ?)", &o))) {
 		sqlite3_finalize(s);
 		return err;
 	}
