@@ -6,7 +6,8 @@
  * Out: a list of roots, each a range of words to scan for pointers and a name
  *      a user understands:
  *        registers  each thread's general and vector registers
- *                   ("thread 1234 registers"; a slot is one register);
+ *                   ("thread 1234 registers"; a slot is one register); in a
+ *                   Go process the general ones only;
  *        stack      each thread's stack, from SP minus the 128-byte red zone to
  *                   the top of its mapping ("thread 1234 stack");
  *        tls        each thread's static TLS and thread control block, below
@@ -45,6 +46,7 @@
 #ifndef CPROF_ROOTS_H
 #define CPROF_ROOTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +73,7 @@ struct cprof_root {
 	int goroutine;             /* goroutine roots: index into roots->go's */
 	const uint8_t *mask;       /* when set, only the words whose bit is set
 				      (1 bit per word from start) hold pointers */
+	bool vectors;              /* registers: the vector registers too */
 	char name[160];
 };
 
@@ -97,11 +100,13 @@ void cprof_roots_deinit(struct cprof_roots *r);
 
 /*
  * The words of a register root: general registers (except orig_rax and the
- * segment selectors), then every 8 bytes of the vector registers.  Returns
+ * segment selectors), then, when vectors, every 8 bytes of the vector
+ * registers (not in a Go process: Go keeps no pointer there across a safe
+ * point, and memmove leaves copies of pointers in them).  Returns
  * the count; names[i] says which register word i is ("rbx", "xmm3[1]").
  */
-size_t cprof_root_register_words(const struct cprof_thread *t, uint64_t *words,
-				 char (*names)[16], size_t max);
+size_t cprof_root_register_words(const struct cprof_thread *t, bool vectors,
+				 uint64_t *words, char (*names)[16], size_t max);
 enum { CPROF_MAX_REGISTER_WORDS = CPROF_NREGS + 2 * CPROF_MAX_VEC_LANES };
 
 /* The frame (index into rs->frames[r->thread]) holding a stack slot. */

@@ -133,8 +133,8 @@ static uint64_t static_tls_size(struct cprof_core *core)
 	return total;
 }
 
-size_t cprof_root_register_words(const struct cprof_thread *t, uint64_t *words,
-				 char (*names)[16], size_t max)
+size_t cprof_root_register_words(const struct cprof_thread *t, bool vectors,
+				 uint64_t *words, char (*names)[16], size_t max)
 {
 	size_t n = 0;
 	for (int r = 0; r < CPROF_NREGS && n < max; r++) {
@@ -147,7 +147,7 @@ size_t cprof_root_register_words(const struct cprof_thread *t, uint64_t *words,
 		snprintf(names[n], 16, "%s", cprof_reg_names[r]);
 		n++;
 	}
-	int lanes = t->n_xmm + t->n_ymmh + t->n_zmmh_lanes + t->n_hi16_lanes;
+	int lanes = vectors ? t->n_xmm + t->n_ymmh + t->n_zmmh_lanes + t->n_hi16_lanes : 0;
 	for (int l = 0; l < lanes && n + 2 <= max; l++) {
 		const char *kind;
 		int idx;
@@ -177,11 +177,12 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 					struct cprof_roots *rs, struct cprof_claims *cl,
 					uint64_t tls_below)
 {
+	bool go = rs->go != NULL;      /* no vector registers (roots.h) */
 	struct cprof_error *err;
 	for (size_t i = 0; i < core->n_threads; i++) {
 		const struct cprof_thread *t = &core->threads[i];
 		struct cprof_root r = { .kind = CPROF_ROOT_REGISTERS, .thread = (int)i,
-					.module = -1 };
+					.module = -1, .vectors = !go };
 		snprintf(r.name, sizeof(r.name), "thread %d registers", t->tid);
 		if ((err = cprof_roots_add(rs, &r)))
 			return err;
@@ -463,7 +464,7 @@ void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 	case CPROF_ROOT_REGISTERS: {
 		uint64_t words[CPROF_MAX_REGISTER_WORDS];
 		char names[CPROF_MAX_REGISTER_WORDS][16];
-		size_t n = cprof_root_register_words(t, words, names,
+		size_t n = cprof_root_register_words(t, r->vectors, words, names,
 						     CPROF_MAX_REGISTER_WORDS);
 		snprintf(buf, size, "thread %d register %s", t->tid,
 			 slot < n ? names[slot] : "?");

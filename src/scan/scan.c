@@ -229,7 +229,7 @@ static void scan_roots(struct scan *s, const struct cprof_roots *roots)
 			uint64_t words[CPROF_MAX_REGISTER_WORDS];
 			char names[CPROF_MAX_REGISTER_WORDS][16];
 			size_t n = cprof_root_register_words(
-				&s->core->threads[root->thread], words, names,
+				&s->core->threads[root->thread], root->vectors, words, names,
 				CPROF_MAX_REGISTER_WORDS);
 			for (size_t k = 0; k < n; k++)
 				root_word(s, r, k, words[k]);
