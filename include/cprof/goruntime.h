@@ -47,7 +47,8 @@ struct cprof_goroutine {
 	uint64_t gopc;             /* the go statement that made it (a return address) */
 	uint64_t startpc;          /* its function */
 	uint64_t parent_goid;      /* 0 when unknown */
-	int thread;                /* index into core->threads when running, else -1 */
+	int thread;                /* index into core->threads when running or in a
+				      system call, else -1 */
 	bool sp_known;             /* false: running on a thread we could not place */
 	bool pc0_exact;            /* frame 0's pc is the thread's (else g.sched's:
 				      a return address, like the others) */

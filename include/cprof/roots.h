@@ -7,7 +7,8 @@
  *      a user understands:
  *        registers  each thread's general and vector registers
  *                   ("thread 1234 registers"; a slot is one register); in a
- *                   Go process the general ones only;
+ *                   Go process the general ones only, of the threads running
+ *                   a goroutine (or its system or cgo call);
  *        stack      each thread's stack, from SP minus the 128-byte red zone to
  *                   the top of its mapping ("thread 1234 stack");
  *        tls        each thread's static TLS and thread control block, below

@@ -345,6 +345,9 @@ static bool read_goroutine(struct cprof_core *core, struct cprof_go_runtime *rt,
 		bp = word_at(buf, l->syscallbp, 8);
 	}
 	g->sp_known = true;
+	/* A goroutine in a system call (or a cgo call) is its M's curg too. */
+	if (!strcmp(g->status_name, "syscall"))
+		g->thread = running_thread(core, p, allm, gaddr);
 	if (!strcmp(g->status_name, "running")) {
 		g->thread = running_thread(core, p, allm, gaddr);
 		const struct cprof_thread *t = g->thread >= 0 ? &core->threads[g->thread] : NULL;

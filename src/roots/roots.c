@@ -173,6 +173,15 @@ size_t cprof_root_register_words(const struct cprof_thread *t, bool vectors,
 	return n;
 }
 
+/* Whether thread i runs one of the Go runtime's goroutines. */
+static bool runs_goroutine(const struct cprof_go_runtime *go, int i)
+{
+	for (size_t k = 0; k < go->n_goroutines; k++)
+		if (go->goroutines[k].thread == i)
+			return true;
+	return false;
+}
+
 static struct cprof_error *thread_roots(struct cprof_core *core,
 					struct cprof_roots *rs, struct cprof_claims *cl,
 					uint64_t tls_below)
@@ -184,7 +193,10 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 		struct cprof_root r = { .kind = CPROF_ROOT_REGISTERS, .thread = (int)i,
 					.module = -1, .vectors = !go };
 		snprintf(r.name, sizeof(r.name), "thread %d registers", t->tid);
-		if ((err = cprof_roots_add(rs, &r)))
+		/* In a Go process only a thread running a goroutine (or a system
+		   or cgo call of one) can hold a live pointer in a register: an
+		   idle M's registers are the scheduler's leftovers. */
+		if ((!go || runs_goroutine(rs->go, (int)i)) && (err = cprof_roots_add(rs, &r)))
 			return err;
 
 		/* TLS and the TCB around fs_base, within its mapping.  A pthread's
