@@ -262,3 +262,4 @@ CREATE INDEX object_idom ON object(idom);
 -- No index on retained_bytes: `top` scans once (2 s for 10^7 objects); the
 -- index would cost 16 s to build on every analysis.
 CREATE INDEX frame_thread ON frame(thread_id, depth);
+CREATE INDEX goroutine_group_goid ON goroutine(group_id, goid);

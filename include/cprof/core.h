@@ -164,6 +164,7 @@ struct cprof_core {
 	struct core_file_range *priv_ranges;   /* NT_FILE entries */
 	size_t n_priv_ranges;
 	struct cprof_core_dwfl *dw;        /* libdwfl state, modules.c */
+	struct cprof_dwarf_index *dwarf_index;  /* name lookups, dwarf.c */
 };
 
 struct cprof_core_options {
@@ -362,6 +363,14 @@ bool cprof_dwarf_constant(struct cprof_core *core, const struct cprof_module *m,
 bool cprof_dwarf_variable(struct cprof_core *core, const struct cprof_module *m,
 			  const char *cu_suffix, const char *name,
 			  uint64_t *ret, bool *is_tls);
+
+/**
+ * The offset in the module's DWARF (cprof_core_module_dwarf) of the first
+ * top-level type DIE named `name` (a struct, pointer, array, base type or
+ * typedef: Go names them all, "*main.Block").  False when there is none.
+ */
+bool cprof_dwarf_type(struct cprof_core *core, const struct cprof_module *m,
+		      const char *name, uint64_t *ret);
 
 /* ---- disassembly (src/core/disasm.c, capstone) ---- */
 

@@ -24,6 +24,8 @@ struct cprof_error *core_open_files(struct cprof_core *core,
 struct cprof_error *core_report_modules(struct cprof_core *core,
 					const struct cprof_core_options *opts);
 void core_modules_release(struct cprof_core *core);
+/* dwarf.c: frees the DWARF name indexes. */
+void core_dwarf_release(struct cprof_core *core);
 
 /* Marks a file unusable (a mismatched build-id): reads then never use it. */
 void core_file_reject(struct cprof_core *core, size_t file);

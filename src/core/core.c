@@ -315,6 +315,7 @@ void cprof_core_close(struct cprof_core *core)
 {
 	if (!core)
 		return;
+	core_dwarf_release(core);
 	core_modules_release(core);
 	for (size_t i = 0; i < core->n_files; i++) {
 		struct cprof_file *f = &core->files[i];

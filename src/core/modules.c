@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cprof/hash.h"
 #include "core-internal.h"
 
 struct unwound {
@@ -867,14 +868,6 @@ void cprof_core_set_line_source(struct cprof_core *core, const struct cprof_modu
 		memset(dw->sym_cache, 0, SYM_CACHE_SIZE * sizeof(*dw->sym_cache));
 }
 
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 const char *cprof_core_intern(struct cprof_core *core, const char *s)
 {
 	struct cprof_core_dwfl *dw = core->dw;
@@ -888,7 +881,7 @@ const char *cprof_core_intern(struct cprof_core *core, const char *s)
 		for (size_t i = 0; i < dw->cap_interned; i++) {
 			if (!dw->interned[i])
 				continue;
-			size_t h = str_hash(dw->interned[i]) & (cap - 1);
+			size_t h = cprof_hash_str(dw->interned[i]) & (cap - 1);
 			while (a[h])
 				h = (h + 1) & (cap - 1);
 			a[h] = dw->interned[i];
@@ -897,7 +890,7 @@ const char *cprof_core_intern(struct cprof_core *core, const char *s)
 		dw->interned = a;
 		dw->cap_interned = cap;
 	}
-	size_t h = str_hash(s) & (dw->cap_interned - 1);
+	size_t h = cprof_hash_str(s) & (dw->cap_interned - 1);
 	for (; dw->interned[h]; h = (h + 1) & (dw->cap_interned - 1))
 		if (!strcmp(dw->interned[h], s))
 			return dw->interned[h];

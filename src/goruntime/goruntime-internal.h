@@ -1,9 +1,12 @@
 /*
- * goruntime-internal.h - what the files of src/goruntime/ share: reading the
- * runtime's struct layouts from DWARF.
+ * goruntime-internal.h - what the readers of the Go runtime share (the files of
+ * src/goruntime/ and the heap walker, src/heap/go.c): reading the runtime's
+ * struct layouts and constants from DWARF.
  */
 #ifndef CPROF_GORUNTIME_INTERNAL_H
 #define CPROF_GORUNTIME_INTERNAL_H
+
+#include <string.h>
 
 #include "cprof/goruntime.h"
 

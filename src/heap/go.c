@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cprof/goruntime.h"
+#include "goruntime/goruntime-internal.h"
 #include "cprof/heap.h"
 
 enum {
@@ -32,88 +32,52 @@ enum {
 	MAX_SPAN_WARNINGS = 20,
 };
 
-struct field {
-	const char *name;
-	int64_t off, size;
-};
+/* runtime.mspan members the walk reads */
+enum { S_START, S_NPAGES, S_FREEINDEX, S_NELEMS, S_ALLOCBITS, S_GCMARKBITS, S_SWEEPGEN,
+       S_SPANCLASS, S_STATE, S_ELEMSIZE, S_LARGETYPE, SPAN_N };
 
 struct go_layout {
 	uint64_t span_size;
-	struct field startAddr, npages, freeindex, nelems, allocBits, gcmarkBits,
-		     sweepgen, allocCount, spanclass, state, elemsize, largeType;
-	struct field h_sweepgen, h_allspans;
+	struct go_member span[SPAN_N];
+	int64_t h_sweepgen, h_allspans;    /* in runtime.mheap */
 	int64_t page_size, span_in_use, span_manual, min_header;
 	uint64_t inline_size;      /* sizeof(runtime.spanInlineMarkBits), 0 before green tea */
 	int64_t inline_marks;      /* offsetof(marks) */
 };
 
-static uint64_t get_field(const uint8_t *buf, const struct field *f)
-{
-	uint64_t v = 0;
-	if (f->off < 0 || f->size <= 0 || f->size > 8)
-		return 0;
-	memcpy(&v, buf + f->off, (size_t)f->size);
-	return v;
-}
-
-static bool read_struct(struct cprof_core *core, const struct cprof_module *m,
-			const char *name, struct field *fields, size_t n,
-			uint64_t *size)
-{
-	struct cprof_dwarf_member mem[16];
-	for (size_t i = 0; i < n; i++)
-		mem[i] = (struct cprof_dwarf_member){ fields[i].name, -1, -1 };
-	if (!cprof_dwarf_struct(core, m, NULL, name, mem, n, size))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		fields[i].off = mem[i].offset;
-		fields[i].size = mem[i].size;
-	}
-	return true;
-}
-
 static struct cprof_error *layout(struct cprof_core *core, const struct cprof_module *m,
 				  struct go_layout *l)
 {
-	struct field span[] = {
-		{ "startAddr", -1, -1 }, { "npages", -1, -1 }, { "freeindex", -1, -1 }, { "nelems", -1, -1 },
-		{ "allocBits", -1, -1 }, { "gcmarkBits", -1, -1 }, { "sweepgen", -1, -1 }, { "allocCount", -1, -1 },
-		{ "spanclass", -1, -1 }, { "state", -1, -1 }, { "elemsize", -1, -1 },
-		{ "largeType", -1, -1 },
+	static const char *const names[SPAN_N] = {
+		"startAddr", "npages", "freeindex", "nelems", "allocBits", "gcmarkBits",
+		"sweepgen", "spanclass", "state", "elemsize", "largeType",
 	};
-	struct field heap[] = { { "sweepgen", -1, -1 }, { "allspans", -1, -1 } };
-	uint64_t hsize;
-	if (!read_struct(core, m, "runtime.mspan", span, 12, &l->span_size) ||
-	    !read_struct(core, m, "runtime.mheap", heap, 2, &hsize))
+	static const char *const heap[] = { "sweepgen", "allspans" };
+	int64_t h[2];
+	for (int i = 0; i < SPAN_N; i++)
+		l->span[i] = (struct go_member){ names[i], -1, -1 };
+	if (!go_read_members(core, m, "runtime.mspan", l->span, SPAN_N, &l->span_size) ||
+	    !go_offsets(core, m, "runtime.mheap", heap, h, 2, NULL) || h[0] < 0 || h[1] < 0)
 		return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
 					  "%s: a Go program without DWARF (built with -ldflags=-w?): its heap cannot be walked; rebuild without -w (the runtime's layouts come from DWARF)",
 					  m->name);
-	l->startAddr = span[0]; l->npages = span[1]; l->freeindex = span[2];
-	l->nelems = span[3]; l->allocBits = span[4]; l->gcmarkBits = span[5];
-	l->sweepgen = span[6]; l->allocCount = span[7]; l->spanclass = span[8];
-	l->elemsize = span[10];
-	l->largeType = span[11];
 	/* state is mSpanStateBox{s atomic.Uint8{value uint8}}: its first byte. */
-	l->state = span[9];
-	l->state.size = 1;
-	l->h_sweepgen = heap[0];
-	l->h_allspans = heap[1];
-	if (!cprof_dwarf_constant(core, m, "runtime._PageSize", &l->page_size) ||
-	    !cprof_dwarf_constant(core, m, "runtime.mSpanInUse", &l->span_in_use))
+	l->span[S_STATE].size = 1;
+	l->h_sweepgen = h[0];
+	l->h_allspans = h[1];
+	l->page_size = go_constant(core, m, "runtime._PageSize", -1);
+	l->span_in_use = go_constant(core, m, "runtime.mSpanInUse", -1);
+	if (l->page_size <= 0 || l->span_in_use < 0)
 		return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
 					  "%s: the runtime constants _PageSize and mSpanInUse are not in its DWARF",
 					  m->name);
-	if (!cprof_dwarf_constant(core, m, "runtime.mSpanManual", &l->span_manual))
-		l->span_manual = 2;
-	if (!cprof_dwarf_constant(core, m, "runtime.minSizeForMallocHeader", &l->min_header))
-		l->min_header = 512;
-	struct field marks[] = { { "marks", -1, -1 } };
+	l->span_manual = go_constant(core, m, "runtime.mSpanManual", 2);
+	l->min_header = go_constant(core, m, "runtime.minSizeForMallocHeader", 512);
+	static const char *const marks[] = { "marks" };
 	uint64_t isize = 0;
-	if (read_struct(core, m, "runtime.spanInlineMarkBits", marks, 1, &isize) &&
-	    marks[0].off >= 0) {
+	if (go_offsets(core, m, "runtime.spanInlineMarkBits", marks, &l->inline_marks, 1, &isize) &&
+	    l->inline_marks >= 0)
 		l->inline_size = isize;
-		l->inline_marks = marks[0].off;
-	}
 	return NULL;
 }
 
@@ -211,8 +175,8 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 
 	uint32_t hsg = 0;
 	uint64_t spans[2] = { 0, 0 };      /* allspans: array, len */
-	if ((err = cprof_core_read(core, mheap + l.h_sweepgen.off, &hsg, 4)) ||
-	    (err = cprof_core_read(core, mheap + l.h_allspans.off, spans, sizeof(spans))))
+	if ((err = cprof_core_read(core, mheap + l.h_sweepgen, &hsg, 4)) ||
+	    (err = cprof_core_read(core, mheap + l.h_allspans, spans, sizeof(spans))))
 		return cprof_error_prefix(err, "%s: runtime.mheap_", m->name);
 	/* The span list must be there whole: a bad header would make every span
 	   a warning (2^60 of them). */
@@ -247,9 +211,9 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 			cprof_error_destroy(e);
 			continue;
 		}
-		uint64_t state = get_field(sp, &l.state);
-		uint64_t base = get_field(sp, &l.startAddr);
-		uint64_t npages = get_field(sp, &l.npages);
+		uint64_t state = go_get(sp, &l.span[S_STATE]);
+		uint64_t base = go_get(sp, &l.span[S_START]);
+		uint64_t npages = go_get(sp, &l.span[S_NPAGES]);
 		uint64_t span_bytes = npages * (uint64_t)l.page_size;
 		if ((err = add_arena(rt, base, (uint64_t)arena_bytes)))
 			break;
@@ -259,12 +223,12 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 			continue;
 		n_spans++;
 		inuse += span_bytes;
-		uint64_t elemsize = get_field(sp, &l.elemsize);
-		uint64_t nelems = get_field(sp, &l.nelems);
-		uint64_t freeindex = get_field(sp, &l.freeindex);
-		uint64_t sizeclass = get_field(sp, &l.spanclass) >> 1;
-		bool noscan = get_field(sp, &l.spanclass) & 1;
-		uint32_t sg = (uint32_t)get_field(sp, &l.sweepgen);
+		uint64_t elemsize = go_get(sp, &l.span[S_ELEMSIZE]);
+		uint64_t nelems = go_get(sp, &l.span[S_NELEMS]);
+		uint64_t freeindex = go_get(sp, &l.span[S_FREEINDEX]);
+		uint64_t sizeclass = go_get(sp, &l.span[S_SPANCLASS]) >> 1;
+		bool noscan = go_get(sp, &l.span[S_SPANCLASS]) & 1;
+		uint32_t sg = (uint32_t)go_get(sp, &l.span[S_SWEEPGEN]);
 		bool swept = sg == hsg || sg == hsg + 3;
 		if (!elemsize || nelems > span_bytes / 8 + 1) {
 			cprof_warn(core->warnings, "%s: Go heap: span at 0x%llx has a bad elemsize %llu or nelems %llu; skipped",
@@ -285,8 +249,8 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 			marks = b;
 			bits_cap = nbytes;
 		}
-		struct cprof_error *eb = cprof_core_read(core, get_field(sp, swept ? &l.allocBits :
-								      &l.gcmarkBits),
+		struct cprof_error *eb = cprof_core_read(core, go_get(sp, &l.span[swept ? S_ALLOCBITS :
+										       S_GCMARKBITS]),
 							 alloc, nbytes);
 		if (eb) {
 			cprof_warn(core->warnings, "%s: Go heap: span at 0x%llx: its %s are not in the core; skipped",
@@ -332,7 +296,7 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 			alloc_bytes += size;
 			if (!noscan && (header || !sizeclass) &&
 			    (err = note_type(core, rt, base + k * elemsize, o.addr,
-					     header ? 0 : get_field(sp, &l.largeType)))) {
+					     header ? 0 : go_get(sp, &l.span[S_LARGETYPE])))) {
 				stop = true;
 				break;
 			}

@@ -53,23 +53,25 @@ static struct cprof_error *store_groups(struct cprof_store *st, struct cprof_cor
 					const struct cprof_go_runtime *go,
 					const uint32_t *group_node)
 {
+	/* Per group, in one pass: its goroutines, their stacks, the lowest goid. */
+	struct group_sum { const struct cprof_goroutine *first; uint64_t count, stack_bytes; } *sum =
+		calloc(go->n_groups + 1, sizeof(*sum));
+	if (!sum)
+		return &cprof_enomem;
+	for (size_t i = 0; i < go->n_goroutines; i++) {
+		const struct cprof_goroutine *g = &go->goroutines[i];
+		struct group_sum *gs = &sum[g->group];
+		gs->count++;
+		gs->stack_bytes += g->stack_hi - g->stack_lo;
+		if (!gs->first || g->goid < gs->first->goid)
+			gs->first = g;
+	}
 	sqlite3_stmt *s;
 	struct cprof_error *err = store_prepare(st,
 		"INSERT INTO goroutine_group VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
-	if (err)
-		return err;
 	for (size_t grp = 0; !err && grp < go->n_groups; grp++) {
-		const struct cprof_goroutine *first = NULL;
-		uint64_t count = 0, stack_bytes = 0;
-		for (size_t i = 0; i < go->n_goroutines; i++) {
-			const struct cprof_goroutine *g = &go->goroutines[i];
-			if (g->group != grp)
-				continue;
-			count++;
-			stack_bytes += g->stack_hi - g->stack_lo;
-			if (!first || g->goid < first->goid)
-				first = g;
-		}
+		const struct cprof_goroutine *first = sum[grp].first;
+		uint64_t count = sum[grp].count, stack_bytes = sum[grp].stack_bytes;
 		if (!first)
 			continue;
 		char created[320];
@@ -88,6 +90,7 @@ static struct cprof_error *store_groups(struct cprof_store *st, struct cprof_cor
 		err = store_step(st, s);
 	}
 	sqlite3_finalize(s);
+	free(sum);
 	return err;
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/hash.h"
 #include "cprof/store.h"
 
 static const uint32_t NONE = UINT32_MAX;
@@ -40,14 +41,6 @@ struct groups {
 	size_t n_slots;
 };
 
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 static uint32_t group_of(struct groups *gs, const char *key)
 {
 	if (2 * (gs->n + 1) > gs->n_slots) {
@@ -57,7 +50,7 @@ static uint32_t group_of(struct groups *gs, const char *key)
 			return NONE;
 		memset(s, 0xff, n * sizeof(*s));
 		for (size_t i = 0; i < gs->n; i++) {
-			size_t h = str_hash(gs->g[i].key) & (n - 1);
+			size_t h = cprof_hash_str(gs->g[i].key) & (n - 1);
 			while (s[h] != NONE)
 				h = (h + 1) & (n - 1);
 			s[h] = (uint32_t)i;
@@ -66,7 +59,7 @@ static uint32_t group_of(struct groups *gs, const char *key)
 		gs->slot = s;
 		gs->n_slots = n;
 	}
-	size_t h = str_hash(key) & (gs->n_slots - 1);
+	size_t h = cprof_hash_str(key) & (gs->n_slots - 1);
 	while (gs->slot[h] != NONE) {
 		if (!strcmp(gs->g[gs->slot[h]].key, key))
 			return gs->slot[h];

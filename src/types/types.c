@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/hash.h"
 #include "cprof/progress.h"
 #include "cprof/types.h"
 
@@ -122,8 +123,6 @@ struct cprof_types_private {
 	const struct cprof_go_runtime *go;
 	struct rt_die { uint64_t off; Dwarf_Off die; } *rt_dies;
 	size_t n_rt_dies;
-	struct rt_die *named_dies; /* by the hash of their name (off = hash) */
-	size_t n_named_dies;
 	Dwarf *rt_dbg;
 	bool rt_dies_done;
 };
@@ -336,21 +335,12 @@ static uint32_t intern_array(struct cprof_types *t, uint32_t elem, uint32_t n)
 	return id;
 }
 
-/* FNV-1a of a name. */
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 /* A type known by name only (kind 0: a class named by its vtable; kind 1: a
  * Go runtime type), keyed by the name's hash. */
 static uint32_t intern_named(struct cprof_types *t, const char *name, uintptr_t kind,
 			     uint64_t size)
 {
-	struct key k = { 0, name_hash(name) + kind, 0, 0 };   /* dbg 0: no DWARF */
+	struct key k = { 0, cprof_hash_str(name) + kind, 0, 0 };   /* dbg 0: no DWARF */
 	uint32_t id = lookup(t, &k);
 	if (id != NONE && !strcmp(t->types[id].name, name))
 		return id;
@@ -920,13 +910,13 @@ static bool push_die(struct rt_die **v, size_t *n, size_t *cap, uint64_t off, Dw
 	return true;
 }
 
-/* Every top-level type DIE of the Go module: by the runtime descriptor it
- * names (DW_AT_go_runtime_type), and by its name. */
+/* Every top-level type DIE of the Go module that names its runtime descriptor
+ * (DW_AT_go_runtime_type). */
 static void index_runtime_types(struct cprof_types *t)
 {
 	struct cprof_types_private *p = t->priv;
 	uint64_t bias;
-	size_t cap = 0, cap_named = 0;
+	size_t cap = 0;
 	p->rt_dies_done = true;
 	Dwarf *dbg = cprof_core_module_dwarf(p->core, p->go->module, &bias);
 	if (!dbg)
@@ -940,16 +930,6 @@ static void index_runtime_types(struct cprof_types *t)
 			do {
 				Dwarf_Attribute a;
 				Dwarf_Word v;
-				const char *name = dwarf_diename(&d);
-				int tag = dwarf_tag(&d);
-				/* Not every type names its descriptor (pointer types
-				   often do not): the name finds those. */
-				if (name && (tag == DW_TAG_pointer_type || tag == DW_TAG_structure_type ||
-					     tag == DW_TAG_array_type || tag == DW_TAG_base_type ||
-					     tag == DW_TAG_typedef) &&
-				    !push_die(&p->named_dies, &p->n_named_dies, &cap_named,
-					      name_hash(name), dwarf_dieoffset(&d)))
-					return;
 				if (!dwarf_attr(&d, DW_AT_GO_RUNTIME_TYPE, &a) ||
 				    dwarf_formudata(&a, &v) != 0 || !v)
 					continue;
@@ -961,8 +941,6 @@ static void index_runtime_types(struct cprof_types *t)
 	}
 	if (p->n_rt_dies)
 		qsort(p->rt_dies, p->n_rt_dies, sizeof(*p->rt_dies), rt_die_cmp);
-	if (p->n_named_dies)
-		qsort(p->named_dies, p->n_named_dies, sizeof(*p->named_dies), rt_die_cmp);
 }
 
 /* The first of the sorted dies keyed off, or -1. */
@@ -993,15 +971,12 @@ static uint32_t runtime_type(struct cprof_types *t, uint64_t typ)
 	char name[256];
 	if (!cprof_go_type_name(p->core, p->go, typ, name, sizeof(name)))
 		return NONE;
-	/* A DIE of the same name (hash collisions checked by the name). */
-	for (i = find_die(p->named_dies, p->n_named_dies, name_hash(name));
-	     i >= 0 && (size_t)i < p->n_named_dies &&
-	     p->named_dies[i].off == name_hash(name); i++) {
-		const char *dn;
-		if (dwarf_offdie(p->rt_dbg, p->named_dies[i].die, &die) &&
-		    (dn = dwarf_diename(&die)) && !strcmp(dn, name))
-			return intern_die(t, p->rt_dbg, &die);
-	}
+	/* Not every type names its descriptor (pointer types often do not):
+	   its name finds those. */
+	uint64_t off;
+	if (cprof_dwarf_type(p->core, p->go->module, name, &off) &&
+	    dwarf_offdie(p->rt_dbg, off, &die))
+		return intern_die(t, p->rt_dbg, &die);
 	return intern_runtime(t, name, cprof_go_type_size(p->core, p->go, typ));
 }
 
@@ -1314,7 +1289,6 @@ void cprof_types_deinit(struct cprof_types *t)
 		}
 		free(t->priv->mods);
 		free(t->priv->rt_dies);
-		free(t->priv->named_dies);
 		free(t->priv->vt_value);
 		free(t->priv->vt_type);
 	}
