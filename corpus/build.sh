@@ -146,7 +146,8 @@ if needs_build "$OUT/libmallinfo-oracle.so" "$SRC/mallinfo-oracle.c" "$SELF"; th
 fi
 
 # Go programs (corpus/go, a module of its own: standard library only). Built only
-# when `go` (1.20 or later: go -C) is on PATH (or in /usr/local/go/bin), into OUTDIR like the others, with an
+# when `go` (1.22 or later: what cprof-core reads; go -C needs 1.20) is on PATH (or in
+# /usr/local/go/bin), into OUTDIR like the others, with an
 # environment of their own so that nothing depends on the caller's: the build
 # cache under OUTDIR, no network (GOPROXY=off), no toolchain switch
 # (GOTOOLCHAIN=local), no VCS stamping, the caller's GOFLAGS, GOOS/GOARCH,
@@ -162,8 +163,8 @@ if [ -n "$GO" ]; then
 fi
 if [ -z "$GO" ]; then
 	echo "corpus/build.sh: note: go not found on PATH nor in /usr/local/go/bin: the Go programs (corpus/go) are not built" >&2
-elif [ -z "$go_minor" ] || [ "$go_minor" -lt 20 ]; then
-	echo "corpus/build.sh: note: $GO is older than Go 1.20 (or its version is unknown): the Go programs (corpus/go) are not built" >&2
+elif [ -z "$go_minor" ] || [ "$go_minor" -lt 22 ]; then
+	echo "corpus/build.sh: note: $GO is older than Go 1.22, the oldest cprof-core reads (or its version is unknown): the Go programs (corpus/go) are not built" >&2
 else
 	unset GOOS GOARCH GOAMD64 GOEXPERIMENT GODEBUG GOFLAGS GOWORK GOBIN GOENV \
 		CGO_CFLAGS CGO_CPPFLAGS CGO_CXXFLAGS CGO_FFLAGS CGO_LDFLAGS || true
