@@ -8,7 +8,11 @@ and its core is checked as t0700 and t0710 check the machine's own Go:
   - every *Block an object of its size class, typed main.Block, and all of them
     retained through the globals main.store and main.index (`roots --type`);
   - on a kernel core, the goroutines and their frames are the runtime's own
-    crash traceback's.
+    crash traceback's;
+and gotypes is built with each and checked as t0760 checks it: objects typed through
+interfaces, channels, maps (the buckets of Go 1.22 and 1.23, the swiss tables of
+1.24 on) and closures (whose captured variables Go's DWARF places from 1.23 on:
+before, the closure is named but what it captures is not typed).
 A toolchain that cannot be fetched is a skip (a failure under CPROF_REQUIRE_ALL=1).
 """
 import os
@@ -28,11 +32,11 @@ GO = shutil.which("go") or "/usr/local/go/bin/go"
 STATS = ("HeapObjects", "HeapAlloc", "HeapInuse", "StackInuse")
 
 
-def build(tc):
-    """goblocks built by toolchain TC into $CPROF_WORK/go-versions (kept)."""
+def build(tc, prog="goblocks"):
+    """PROG built by toolchain TC into $CPROF_WORK/go-versions (kept)."""
     out_dir = os.path.join(WORK, "go-versions")
     os.makedirs(out_dir, exist_ok=True)
-    exe = os.path.join(out_dir, "goblocks-" + tc)
+    exe = os.path.join(out_dir, "%s-%s" % (prog, tc))
     src = os.path.join(SOURCE_ROOT, "corpus", "go")
     newest = max(os.path.getmtime(os.path.join(dp, f))
                  for dp, _, fs in os.walk(src) for f in fs if f.endswith((".go", ".mod")))
@@ -40,12 +44,12 @@ def build(tc):
         return exe
     env = dict(os.environ, GOTOOLCHAIN=tc, CGO_ENABLED="0", GOFLAGS="-buildvcs=false")
     env.pop("GOENV", None)
-    r = subprocess.run([GO, "-C", src, "build", "-o", exe + ".tmp", "./goblocks"], env=env,
+    r = subprocess.run([GO, "-C", src, "build", "-o", exe + ".tmp", "./" + prog], env=env,
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, universal_newlines=True, timeout=600)
     if r.returncode != 0:
-        skip("Go toolchain %s: cannot build goblocks with it (fetched through the "
-             "module proxy): %s" % (tc, r.stdout.strip()[-500:]))
+        skip("Go toolchain %s: cannot build %s with it (fetched through the "
+             "module proxy): %s" % (tc, prog, r.stdout.strip()[-500:]))
     os.rename(exe + ".tmp", exe)
     return exe
 
@@ -89,5 +93,12 @@ for tc in TOOLCHAINS:
         check(not bad, "%s: every parked goroutine's frames are the traceback's (wrong: %s)"
               % (tc, bad[:2]))
     con.close()
+
+    c = corpus_core("gotypes", dumper=dumper, exe=build(tc, "gotypes"))
+    db = os.path.join(c.dir, "t0705.db")
+    cprof("analyze", c.core, c.exe, "--db", db)
+    old_dwarf = tuple(int(x) for x in tc[2:].split(".")[:2]) < (1, 23)
+    check_go_types(db, c.manifest, "%s gotypes: " % tc,
+                   untyped_vias=("closure variable",) if old_dwarf else ())
 
 finish()

@@ -9,11 +9,15 @@
  *        dwarf   a typed pointer leads to it: a global or TLS variable of a
  *                module with DWARF, or a local of a stack frame at its PC, and
  *                from there through struct fields and arrays ("struct block",
- *                "struct block[12]");
+ *                "struct block[12]"); in Go also through what the runtime's
+ *                words decide per object (enum cprof_slot_kind): interfaces,
+ *                channel buffers, a map's directory or single group, closures
+ *                ("closure main.f.func1");
  *        runtime a Go object no DWARF-typed pointer reached, but whose
  *                malloc header (pointerful objects over 512 bytes) or span
  *                (large objects) names its runtime type ("main.Big",
- *                "[40]*main.Node");
+ *                "[40]*main.Node"): its DWARF type when DWARF names the
+ *                descriptor (then followed like a dwarf one), else its name;
  *        layout  no typed pointer reaches it (a leaked object, say), but its
  *                size and words fit exactly one struct type that DWARF gave
  *                other objects: every pointer member NULL or pointing at the
@@ -50,13 +54,31 @@ enum cprof_type_source {
 };
 const char *cprof_type_source_name(enum cprof_type_source s);
 
+/* How a slot's pointee type is known.  Go's runtime data decides some of
+ * them per object (types.c reads the word the kind names). */
+enum cprof_slot_kind {
+	CPROF_SLOT_STATIC = 0,     /* target */
+	CPROF_SLOT_IFACE,          /* an iface's data word: its itab (the word
+				      before) names the type */
+	CPROF_SLOT_EFACE,          /* an eface's data word: its type word */
+	CPROF_SLOT_CHAN,           /* a channel's buffer: an array of the type
+				      its elemtype word (at slot + aux) names */
+	CPROF_SLOT_MAP_DIR,        /* a swiss map's dirPtr: a directory of
+				      tables (target) or, when dirLen (at slot +
+				      aux) is 0, a small map's one group (alt) */
+	CPROF_SLOT_CLOSURE,        /* a func value: the closure whose code
+				      pointer (its first word) names the
+				      function, and so its captured variables */
+};
+
 struct cprof_type_slot {
 	uint32_t offset;
-	uint32_t target;           /* type id of the pointee (or, beyond the type
-				      table, a Go type read per object: types.c) */
+	uint32_t target;           /* type id of the pointee (static kinds) */
 	char *name;                /* the member's path: "next", "hdr.owner", "items[3]" */
-	int32_t aux;               /* a Go channel's buffer: where the word naming
-				      its element type is, from the slot */
+	uint8_t kind;              /* enum cprof_slot_kind */
+	int32_t aux;               /* CHAN, MAP_DIR: where the word deciding the
+				      type is, from the slot */
+	uint32_t alt;              /* MAP_DIR: the group type */
 };
 
 struct cprof_type {

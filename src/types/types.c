@@ -26,42 +26,41 @@
 
 char *__cxa_demangle(const char *mangled, char *buf, size_t *n, int *status);
 
-/* Go's DWARF attribute: a type DIE's runtime descriptor (its offset in the
- * module's types section). */
-enum { DW_AT_GO_RUNTIME_TYPE = 0x2904 };
+/* Go's DWARF attributes: a type DIE's runtime descriptor (its offset in the
+ * module's types section); a closure function's captured variable's offset
+ * in the closure (Go 1.23 and later). */
+enum { DW_AT_GO_RUNTIME_TYPE = 0x2904, DW_AT_GO_CLOSURE_OFFSET = 0x2907 };
 
 enum { MAX_SCOPES = 32 };
 
 enum { MAX_SLOTS = 1024, MAX_DEPTH = 8, MAX_ARRAY_EXPAND = 256, SLACK = 16 };
 static const uint32_t NONE = UINT32_MAX;
-/* Slot targets known only from the object's memory: a Go interface's data
- * word, whose type the word before it gives (an iface's itab, an eface's
- * type descriptor). */
-static const uint32_t DYN_IFACE = UINT32_MAX - 1, DYN_EFACE = UINT32_MAX - 2;
-/* A Go channel's buffer (hchan.buf): an array of its element type, which the
- * channel's elemtype word names (the slot's aux says where). */
-static const uint32_t DYN_CHAN = UINT32_MAX - 3;
 
-static bool dynamic(uint32_t target)
+/* The member `name` of struct die: its offset and (unless type is NULL) its
+ * type DIE.  False when it has none. */
+static bool find_member(Dwarf_Die *die, const char *name, uint64_t *off, Dwarf_Die *type)
 {
-	return target == DYN_IFACE || target == DYN_EFACE || target == DYN_CHAN;
+	Dwarf_Die m;
+	if (dwarf_child(die, &m) != 0)
+		return false;
+	do {
+		Dwarf_Attribute a;
+		Dwarf_Word o;
+		const char *mn = dwarf_diename(&m);
+		if (dwarf_tag(&m) != DW_TAG_member || !mn || strcmp(mn, name) ||
+		    dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &o) != 0)
+			continue;
+		*off = o;
+		return !type || dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), type);
+	} while (dwarf_siblingof(&m, &m) == 0);
+	return false;
 }
 
 /* The offset of member `name` of struct die, or -1. */
 static int64_t member_offset(Dwarf_Die *die, const char *name)
 {
-	Dwarf_Die m;
-	if (dwarf_child(die, &m) != 0)
-		return -1;
-	do {
-		Dwarf_Attribute a;
-		Dwarf_Word off;
-		const char *mn = dwarf_diename(&m);
-		if (dwarf_tag(&m) == DW_TAG_member && mn && !strcmp(mn, name) &&
-		    dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &off) == 0)
-			return (int64_t)off;
-	} while (dwarf_siblingof(&m, &m) == 0);
-	return -1;
+	uint64_t off;
+	return find_member(die, name, &off, NULL) ? (int64_t)off : -1;
 }
 
 const char *cprof_type_source_name(enum cprof_type_source s)
@@ -105,6 +104,15 @@ struct module_vars {
 	size_t n_cus;
 };
 
+/* An open-addressed map from a word's value (a vtable pointer, a closure's
+ * code pointer) to the type id it gives, NONE included; at most half full,
+ * values beyond that go uncached.  Value 0 marks a free entry. */
+struct value_cache {
+	uint64_t *value;
+	uint32_t *type;
+	size_t cap, used;
+};
+
 struct cprof_types_private {
 	struct key *keys;          /* parallel to types */
 	size_t cap;
@@ -112,11 +120,14 @@ struct cprof_types_private {
 	uint32_t *slots;
 	size_t n_slots;
 	struct module_vars *mods;
-	/* vtable cache: value -> type id (or NONE) */
 	size_t n_mods;
-	uint64_t *vt_value;
-	uint32_t *vt_type;
-	size_t vt_cap, vt_used;
+	struct value_cache vtables;        /* a vtable pointer -> its class */
+	/* frame slots: (pc, slot - CFA) -> what it points to; thousands of
+	   goroutines park at the same pcs */
+	struct frame_key { uint64_t pc; int64_t off; } *fr_keys;
+	struct cprof_type_slot *fr_slots;
+	size_t fr_cap, fr_used;
+	struct value_cache closures;       /* a closure's code pointer -> its type */
 	/* Go: the runtime, and its type descriptors' DIEs (DW_AT_go_runtime_type:
 	   the descriptor's offset in the module's types), sorted by offset */
 	struct cprof_core *core;
@@ -286,15 +297,22 @@ static void type_name(Dwarf_Die *die, char *buf, size_t size, int depth)
 	}
 }
 
+static bool is_go(Dwarf_Die *die)
+{
+	Dwarf_Die cu;
+	return dwarf_diecu(die, &cu, NULL, NULL) && dwarf_srclang(&cu) == DW_LANG_Go;
+}
+
 /* The type id of a DWARF type DIE (typedefs and qualifiers skipped), or
- * NONE for void, functions and DIEs without a size. */
+ * NONE for void, C functions and DIEs without a size.  (A Go func type is a
+ * word pointing to a closure.) */
 static uint32_t intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
 {
 	Dwarf_Die d = *die;
 	if (!strip(&d))
 		return NONE;
 	int tag = dwarf_tag(&d);
-	if (tag == DW_TAG_subroutine_type || tag == DW_TAG_unspecified_type)
+	if ((tag == DW_TAG_subroutine_type && !is_go(&d)) || tag == DW_TAG_unspecified_type)
 		return NONE;
 	if (dwarf_hasattr(&d, DW_AT_declaration)) {
 		/* A forward declaration: find the definition by name in its unit. */
@@ -370,6 +388,53 @@ struct slot_list {
 	uint32_t n;
 };
 
+/* The pointee of pointer type die (typedefs skipped on both sides). */
+static bool deref(Dwarf_Die *die, Dwarf_Die *ret)
+{
+	Dwarf_Attribute a;
+	Dwarf_Die d = *die;
+	return strip(&d) && dwarf_tag(&d) == DW_TAG_pointer_type &&
+	       dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), ret) && strip(ret);
+}
+
+/*
+ * A swiss map's slots (Go 1.24 and later: the struct the linker names
+ * map<K,V>).  Its dirPtr, typed **table<K,V>, points to a directory of
+ * tables, except in a small map (dirLen 0), where it points to the map's
+ * one group: the type that table<K,V>.groups.data points to.
+ */
+static bool map_dir_slot(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *map,
+			 uint64_t base, const char *prefix, struct slot_list *out)
+{
+	uint64_t dir, len, off;
+	Dwarf_Die dir_type, tab_ptr, tab, groups, data, group;
+	if (!find_member(map, "dirPtr", &dir, &dir_type) ||
+	    !find_member(map, "dirLen", &len, NULL) ||
+	    !deref(&dir_type, &tab_ptr) || !deref(&tab_ptr, &tab) ||
+	    !find_member(&tab, "groups", &off, &groups) || !strip(&groups) ||
+	    !find_member(&groups, "data", &off, &data) || !deref(&data, &group))
+		return false;
+	uint32_t dir_target = intern_die(t, dbg, &tab_ptr);
+	uint32_t group_target = intern_die(t, dbg, &group);
+	if (dir_target == NONE || group_target == NONE || base + dir > UINT32_MAX)
+		return false;
+	char name[200];
+	snprintf(name, sizeof(name), "%s%sdirPtr", prefix, prefix[0] ? "." : "");
+	out->s[out->n++] = (struct cprof_type_slot){
+		.offset = (uint32_t)(base + dir), .target = dir_target, .name = strdup(name),
+		.kind = CPROF_SLOT_MAP_DIR, .aux = (int32_t)(len - dir), .alt = group_target };
+	return true;
+}
+
+static void push_slot(struct slot_list *out, uint64_t off, uint32_t target,
+		      const char *name, enum cprof_slot_kind kind, int32_t aux)
+{
+	if (off <= UINT32_MAX && out->n < MAX_SLOTS)
+		out->s[out->n++] = (struct cprof_type_slot){
+			.offset = (uint32_t)off, .target = target, .name = strdup(name),
+			.kind = (uint8_t)kind, .aux = aux, .alt = NONE };
+}
+
 static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 			  uint64_t base, int depth, const char *prefix,
 			  struct slot_list *out)
@@ -384,21 +449,24 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 		if (!dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub))
 			return;           /* void * */
 		uint32_t target = intern_die(t, dbg, &sub);
-		if (target != NONE && base <= UINT32_MAX)
-			out->s[out->n++] = (struct cprof_type_slot){
-				(uint32_t)base, target, strdup(prefix), 0 };
+		if (target != NONE)
+			push_slot(out, base, target, prefix, CPROF_SLOT_STATIC, 0);
 		return;
 	}
+	case DW_TAG_subroutine_type:
+		/* A Go func value points to its closure; a C function pointer
+		   to code. */
+		if (is_go(&d))
+			push_slot(out, base, NONE, prefix, CPROF_SLOT_CLOSURE, 0);
+		return;
 	case DW_TAG_structure_type:
 	case DW_TAG_class_type: {
 		Dwarf_Die m;
 		const char *sn = dwarf_diename(&d);
 		/* A Go interface: its data word's type is in the word before. */
 		if (sn && (!strcmp(sn, "runtime.iface") || !strcmp(sn, "runtime.eface"))) {
-			if (base + 8 <= UINT32_MAX)
-				out->s[out->n++] = (struct cprof_type_slot){
-					(uint32_t)base + 8, sn[8] == 'i' ? DYN_IFACE : DYN_EFACE,
-					strdup(prefix), 0 };
+			push_slot(out, base + 8, NONE, prefix,
+				  sn[8] == 'i' ? CPROF_SLOT_IFACE : CPROF_SLOT_EFACE, 0);
 			return;
 		}
 		/* A Go channel (Go's DWARF names it hchan<T>): its buffer holds
@@ -408,6 +476,8 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 			chan_buf = member_offset(&d, "buf");
 			chan_type = member_offset(&d, "elemtype");
 		}
+		bool map_dir = sn && !strncmp(sn, "map<", 4) && is_go(&d) &&
+			       map_dir_slot(t, dbg, &d, base, prefix, out);
 		if (dwarf_child(&d, &m) != 0)
 			return;
 		do {
@@ -425,13 +495,13 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 				snprintf(name, sizeof(name), "%s", prefix);
 			else
 				snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "." : "", mn);
-			if (chan_buf >= 0 && chan_type >= 0 && (int64_t)off == chan_buf &&
-			    base + off <= UINT32_MAX) {
-				out->s[out->n++] = (struct cprof_type_slot){
-					(uint32_t)(base + off), DYN_CHAN, strdup(name),
-					(int32_t)(chan_type - chan_buf) };
+			if (chan_buf >= 0 && chan_type >= 0 && (int64_t)off == chan_buf) {
+				push_slot(out, base + off, NONE, name, CPROF_SLOT_CHAN,
+					  (int32_t)(chan_type - chan_buf));
 				continue;
 			}
+			if (map_dir && mn && !strcmp(mn, "dirPtr"))
+				continue;         /* map_dir_slot's */
 			if (dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), &sub))
 				collect_slots(t, dbg, &sub, base + off, depth + 1, name, out);
 		} while (out->n < MAX_SLOTS && dwarf_siblingof(&m, &m) == 0);
@@ -455,6 +525,27 @@ static void collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 	}
 }
 
+/* A closure's slots: the captured variables of its function (sub), at the
+ * offsets Go's DWARF gives them. */
+static void closure_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *sub,
+			  struct slot_list *out)
+{
+	Dwarf_Die v;
+	if (dwarf_child(sub, &v) != 0)
+		return;
+	do {
+		Dwarf_Attribute a;
+		Dwarf_Word off;
+		Dwarf_Die type;
+		const char *vn = dwarf_diename(&v);
+		if (dwarf_tag(&v) != DW_TAG_variable ||
+		    dwarf_formudata(dwarf_attr(&v, DW_AT_GO_CLOSURE_OFFSET, &a), &off) != 0 ||
+		    !dwarf_formref_die(dwarf_attr(&v, DW_AT_type, &a), &type))
+			continue;
+		collect_slots(t, dbg, &type, off, 1, vn ? vn : "?", out);
+	} while (out->n < MAX_SLOTS && dwarf_siblingof(&v, &v) == 0);
+}
+
 /* The slots of type id (computed on first use). */
 static void ensure_slots(struct cprof_types *t, uint32_t id)
 {
@@ -476,7 +567,18 @@ static void ensure_slots(struct cprof_types *t, uint32_t id)
 	struct slot_list l = { malloc(MAX_SLOTS * sizeof(*l.s)), 0 };
 	if (!l.s)
 		return;
-	collect_slots(t, dbg, &die, 0, 0, "", &l);
+	if (dwarf_tag(&die) == DW_TAG_subprogram)
+		closure_slots(t, dbg, &die, &l);
+	else
+		collect_slots(t, dbg, &die, 0, 0, "", &l);
+	/* follow() merges slots with edges by offset: keep them in order
+	   (closure variables and a map's dirPtr may come out of it). */
+	for (uint32_t i = 1; i < l.n; i++)
+		for (uint32_t j = i; j > 0 && l.s[j - 1].offset > l.s[j].offset; j--) {
+			struct cprof_type_slot x = l.s[j];
+			l.s[j] = l.s[j - 1];
+			l.s[j - 1] = x;
+		}
 	ty = &t->types[id];        /* the table may have moved */
 	if (l.n) {
 		ty->slots = realloc(l.s, l.n * sizeof(*l.s));
@@ -488,25 +590,37 @@ static void ensure_slots(struct cprof_types *t, uint32_t id)
 	}
 }
 
-/* The type of what the pointer at offset `off` inside type `die` points to. */
-static uint32_t pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
-			   uint64_t off, int depth)
+/* What the word at offset `off` inside type `die` points to: a slot (its
+ * name unset), or one with kind STATIC and target NONE. */
+static struct cprof_type_slot pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
+					 uint64_t off, int depth)
 {
+	struct cprof_type_slot none = { .target = NONE, .alt = NONE };
 	Dwarf_Die d = *die;
 	if (depth > MAX_DEPTH || !strip(&d))
-		return NONE;
+		return none;
 	Dwarf_Attribute a;
 	Dwarf_Die sub;
 	switch (dwarf_tag(&d)) {
 	case DW_TAG_pointer_type:
-		if (off || !dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub))
-			return NONE;
-		return intern_die(t, dbg, &sub);
+		if (!off && dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub))
+			none.target = intern_die(t, dbg, &sub);
+		return none;
+	case DW_TAG_subroutine_type:
+		if (!off && is_go(&d))
+			none.kind = CPROF_SLOT_CLOSURE;
+		return none;
 	case DW_TAG_structure_type:
 	case DW_TAG_class_type: {
 		Dwarf_Die m;
+		const char *sn = dwarf_diename(&d);
+		if (sn && (!strcmp(sn, "runtime.iface") || !strcmp(sn, "runtime.eface"))) {
+			if (off == 8)
+				none.kind = sn[8] == 'i' ? CPROF_SLOT_IFACE : CPROF_SLOT_EFACE;
+			return none;
+		}
 		if (dwarf_child(&d, &m) != 0)
-			return NONE;
+			return none;
 		do {
 			int mt = dwarf_tag(&m);
 			if (mt != DW_TAG_member && mt != DW_TAG_inheritance)
@@ -519,17 +633,17 @@ static uint32_t pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 			if (moff <= off && off < moff + msize)
 				return pointee_at(t, dbg, &sub, off - moff, depth + 1);
 		} while (dwarf_siblingof(&m, &m) == 0);
-		return NONE;
+		return none;
 	}
 	case DW_TAG_array_type: {
 		Dwarf_Word esize = 0;
 		if (!dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub) ||
 		    dwarf_aggregate_size(&sub, &esize) != 0 || !esize)
-			return NONE;
+			return none;
 		return pointee_at(t, dbg, &sub, off % esize, depth + 1);
 	}
 	}
-	return NONE;
+	return none;
 }
 
 /* ---- the variables of a module ---- */
@@ -631,13 +745,13 @@ static const struct variable *find_var(const struct variable *v, size_t n,
 	return NULL;
 }
 
-/* The pointee type of the slot at addr inside a variable of var list v. */
-static uint32_t slot_type(struct cprof_types *t, const struct variable *var,
-			  uint64_t addr)
+/* What the slot at addr inside variable var points to. */
+static struct cprof_type_slot slot_type(struct cprof_types *t, const struct variable *var,
+					uint64_t addr)
 {
 	Dwarf_Die die;
 	if (!var || !dwarf_offdie(var->dbg, var->type, &die))
-		return NONE;
+		return (struct cprof_type_slot){ .target = NONE, .alt = NONE };
 	return pointee_at(t, var->dbg, &die, addr - var->addr, 0);
 }
 
@@ -646,8 +760,9 @@ static uint32_t slot_type(struct cprof_types *t, const struct variable *var,
 /* The type of what the stack slot at addr (in frame k of thread thr) points
  * to: the locals of the frame's function whose location at its pc is
  * DW_OP_fbreg, with the frame base the CFA (the caller's SP). */
-static uint32_t frame_slot_type(struct cprof_types *t, struct cprof_core *core,
-				uint64_t pc, uint64_t cfa, uint64_t addr);
+static struct cprof_type_slot frame_slot_type(struct cprof_types *t,
+					      struct cprof_core *core, uint64_t pc,
+					      uint64_t cfa, uint64_t addr);
 
 static int cu_range_cmp(const void *a, const void *b)
 {
@@ -704,23 +819,26 @@ static bool unit_at(struct cprof_types *t, struct cprof_core *core,
 	return lo && addr < mv->cus[lo - 1].hi && dwarf_offdie(dbg, mv->cus[lo - 1].off, ret);
 }
 
-static uint32_t stack_slot_type(struct cprof_types *t, struct cprof_core *core,
-				const struct cprof_roots *rs, int thr, size_t k,
-				uint64_t addr)
+static struct cprof_type_slot stack_slot_type(struct cprof_types *t,
+					      struct cprof_core *core,
+					      const struct cprof_roots *rs, int thr,
+					      size_t k, uint64_t addr)
 {
 	if (k + 1 >= rs->n_frames[thr])
-		return NONE;
+		return (struct cprof_type_slot){ .target = NONE, .alt = NONE };
 	const struct cprof_frame *f = &rs->frames[thr][k];
 	return frame_slot_type(t, core, f->is_activation ? f->pc : f->pc - 1,
 			       rs->frames[thr][k + 1].sp, addr);
 }
 
 /* The same for a goroutine's frame k: its CFA is the caller's SP. */
-static uint32_t goroutine_slot_type(struct cprof_types *t, struct cprof_core *core,
-				    const struct cprof_goroutine *g, size_t k, uint64_t addr)
+static struct cprof_type_slot goroutine_slot_type(struct cprof_types *t,
+						  struct cprof_core *core,
+						  const struct cprof_goroutine *g,
+						  size_t k, uint64_t addr)
 {
 	if (k + 1 >= g->n_frames)
-		return NONE;
+		return (struct cprof_type_slot){ .target = NONE, .alt = NONE };
 	uint64_t pc = g->frames[k].pc - (k > 0 || !g->pc0_exact);
 	return frame_slot_type(t, core, pc, g->frames[k + 1].sp, addr);
 }
@@ -771,18 +889,19 @@ static int scopes_at(Dwarf_Die *cu, uint64_t pc, Dwarf_Die *ret)
 	return n;
 }
 
-static uint32_t frame_slot_type(struct cprof_types *t, struct cprof_core *core,
-				uint64_t pc, uint64_t cfa, uint64_t addr)
+static struct cprof_type_slot frame_slot_lookup(struct cprof_types *t,
+						struct cprof_core *core, uint64_t pc,
+						uint64_t cfa, uint64_t addr)
 {
+	struct cprof_type_slot found = { .target = NONE, .alt = NONE };
 	const struct cprof_module *m = cprof_core_module(core, pc);
 	uint64_t bias;
 	Dwarf *dbg = m ? cprof_core_module_dwarf(core, m, &bias) : NULL;
 	Dwarf_Die cu;
 	if (!dbg || !cfa || !unit_at(t, core, m, dbg, pc - bias, &cu))
-		return NONE;
+		return found;
 	Dwarf_Die scopes[MAX_SCOPES];
 	int n = scopes_at(&cu, pc - bias, scopes);
-	uint32_t found = NONE;
 	bool cfa_base = false;
 	for (int i = 0; i < n; i++) {
 		if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) {
@@ -790,7 +909,8 @@ static uint32_t frame_slot_type(struct cprof_types *t, struct cprof_core *core,
 			break;
 		}
 	}
-	for (int i = 0; cfa_base && i < n && found == NONE; i++) {
+	bool hit = false;
+	for (int i = 0; cfa_base && i < n && !hit; i++) {
 		Dwarf_Die v;
 		if (dwarf_child(&scopes[i], &v) != 0)
 			continue;
@@ -812,6 +932,7 @@ static uint32_t frame_slot_type(struct cprof_types *t, struct cprof_core *core,
 			uint64_t va = cfa + (int64_t)expr[0].number;
 			if (va <= addr && addr < va + size) {
 				found = pointee_at(t, dbg, &type, addr - va, 0);
+				hit = found.kind != CPROF_SLOT_STATIC || found.target != NONE;
 				break;
 			}
 		} while (dwarf_siblingof(&v, &v) == 0);
@@ -819,19 +940,109 @@ static uint32_t frame_slot_type(struct cprof_types *t, struct cprof_core *core,
 	return found;
 }
 
+static size_t frame_hash(const struct cprof_types_private *p, uint64_t pc, int64_t off)
+{
+	uint64_t h = pc * 0x9E3779B97F4A7C15ull ^ (uint64_t)off * 0xC2B2AE3D27D4EB4Full;
+	return (size_t)(h ^ (h >> 31)) & (p->fr_cap - 1);
+}
+
+static bool frame_cache_grow(struct cprof_types_private *p)
+{
+	size_t cap = p->fr_cap ? 2 * p->fr_cap : 1024;
+	struct frame_key *k = calloc(cap, sizeof(*k));
+	struct cprof_type_slot *v = calloc(cap, sizeof(*v));
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return false;
+	}
+	struct frame_key *ok = p->fr_keys;
+	struct cprof_type_slot *ov = p->fr_slots;
+	size_t ocap = p->fr_cap;
+	p->fr_keys = k;
+	p->fr_slots = v;
+	p->fr_cap = cap;
+	for (size_t i = 0; i < ocap; i++) {
+		if (!ok[i].pc)
+			continue;
+		size_t h = frame_hash(p, ok[i].pc, ok[i].off);
+		while (k[h].pc)
+			h = (h + 1) & (cap - 1);
+		k[h] = ok[i];
+		v[h] = ov[i];
+	}
+	free(ok);
+	free(ov);
+	return true;
+}
+
+/* frame_slot_lookup, cached by pc and the slot's offset from the CFA. */
+static struct cprof_type_slot frame_slot_type(struct cprof_types *t,
+					      struct cprof_core *core, uint64_t pc,
+					      uint64_t cfa, uint64_t addr)
+{
+	struct cprof_types_private *p = t->priv;
+	int64_t off = (int64_t)(addr - cfa);
+	if (!pc || !cfa || (2 * (p->fr_used + 1) > p->fr_cap && !frame_cache_grow(p)))
+		return frame_slot_lookup(t, core, pc, cfa, addr);
+	size_t h = frame_hash(p, pc, off);
+	while (p->fr_keys[h].pc && (p->fr_keys[h].pc != pc || p->fr_keys[h].off != off))
+		h = (h + 1) & (p->fr_cap - 1);
+	if (p->fr_keys[h].pc)
+		return p->fr_slots[h];
+	struct cprof_type_slot sl = frame_slot_lookup(t, core, pc, cfa, addr);
+	p->fr_keys[h] = (struct frame_key){ pc, off };
+	p->fr_slots[h] = sl;
+	p->fr_used++;
+	return sl;
+}
+
 /* ---- vtables ---- */
+
+static bool cache_init(struct value_cache *c)
+{
+	c->cap = 1 << 16;
+	c->value = calloc(c->cap, sizeof(*c->value));
+	c->type = calloc(c->cap, sizeof(*c->type));
+	return c->value && c->type;
+}
+
+static void cache_deinit(struct value_cache *c)
+{
+	free(c->value);
+	free(c->type);
+}
+
+/* Whether v is cached (its type in *type); else *h is where it goes. */
+static bool cache_find(const struct value_cache *c, uint64_t v, size_t *h, uint32_t *type)
+{
+	*h = (size_t)((v * 0x9E3779B97F4A7C15ull) >> 40) & (c->cap - 1);
+	while (c->value[*h] && c->value[*h] != v)
+		*h = (*h + 1) & (c->cap - 1);
+	*type = c->type[*h];
+	return v && c->value[*h] == v;
+}
+
+static uint32_t cache_put(struct value_cache *c, size_t h, uint64_t v, uint32_t type)
+{
+	if (v && 2 * (c->used + 1) < c->cap) {
+		c->value[h] = v;
+		c->type[h] = type;
+		c->used++;
+	}
+	return type;
+}
 
 /* The class whose vtable v points into, or NONE.  Cached by value. */
 static uint32_t vtable_class(struct cprof_types *t, struct cprof_core *core,
 			     uint64_t v)
 {
 	struct cprof_types_private *p = t->priv;
-	size_t h = (size_t)((v * 0x9E3779B97F4A7C15ull) >> 40) & (p->vt_cap - 1);
-	while (p->vt_value[h] && p->vt_value[h] != v)
-		h = (h + 1) & (p->vt_cap - 1);
-	if (p->vt_value[h] == v)
-		return p->vt_type[h];
-	uint32_t id = NONE;
+	size_t h;
+	uint32_t id;
+	if (cache_find(&p->vtables, v, &h, &id))
+		return id;
+	id = NONE;
 	struct cprof_symbol sym;
 	if (cprof_core_symbolize(core, v, false, &sym) && sym.function &&
 	    !strncmp(sym.function, "_ZTV", 4)) {
@@ -843,13 +1054,7 @@ static uint32_t vtable_class(struct cprof_types *t, struct cprof_core *core,
 		id = intern_class(t, name);
 		free(dm);
 	}
-	/* The cache stays at most half full; beyond that, values go uncached. */
-	if (2 * (p->vt_used + 1) < p->vt_cap) {
-		p->vt_value[h] = v;
-		p->vt_type[h] = id;
-		p->vt_used++;
-	}
-	return id;
+	return cache_put(&p->vtables, h, v, id);
 }
 
 /* ---- assignment and propagation ---- */
@@ -859,7 +1064,10 @@ struct queue {
 	size_t head, tail;
 };
 
-/* Types object o as T, or T[n] when n of them fill its usable size. */
+/* Types object o as T, or T[n] when n of them fill its usable size: up to
+ * SLACK bytes left over in a C chunk; in a Go object, less than one T (Go
+ * rounds a single T up to a size class under 2T, and puts an array of them,
+ * a map's groups say, in the smallest class that holds it). */
 static void assign(struct cprof_types *t, const struct cprof_object *objs,
 		   uint32_t o, uint32_t type, enum cprof_type_source src,
 		   struct queue *q)
@@ -872,7 +1080,8 @@ static void assign(struct cprof_types *t, const struct cprof_object *objs,
 		if (size > usable)
 			return;                /* it does not fit: not this type */
 		uint64_t k = usable / size;
-		if (k >= 2 && usable - k * size < SLACK && k < UINT32_MAX) {
+		if (k >= 2 && (t->types[type].go || usable - k * size < SLACK) &&
+		    k < UINT32_MAX) {
 			n = (uint32_t)k;
 			uint32_t a = intern_array(t, type, n);
 			if (a == NONE)
@@ -929,9 +1138,11 @@ static void index_runtime_types(struct cprof_types *t)
 		if (dwarf_offdie(dbg, off + hsize, &cu) && dwarf_child(&cu, &d) == 0) {
 			do {
 				Dwarf_Attribute a;
-				Dwarf_Word v;
+				Dwarf_Addr v;
+				/* Go writes it as DW_FORM_addr: an offset, not
+				   an address. */
 				if (!dwarf_attr(&d, DW_AT_GO_RUNTIME_TYPE, &a) ||
-				    dwarf_formudata(&a, &v) != 0 || !v)
+				    dwarf_formaddr(&a, &v) != 0 || !v)
 					continue;
 				if (!push_die(&p->rt_dies, &p->n_rt_dies, &cap, v, dwarf_dieoffset(&d)))
 					return;
@@ -980,18 +1191,20 @@ static uint32_t runtime_type(struct cprof_types *t, uint64_t typ)
 	return intern_runtime(t, name, cprof_go_type_size(p->core, p->go, typ));
 }
 
+static bool read_word(struct cprof_core *core, uint64_t addr, uint64_t *w)
+{
+	struct cprof_error *err = cprof_core_read_u64(core, addr, w);
+	cprof_error_destroy(err);
+	return !err;
+}
+
 /* The type of what an interface's data word points to; word0 is at addr. */
 static uint32_t iface_type(struct cprof_types *t, uint64_t addr, bool eface)
 {
 	struct cprof_types_private *p = t->priv;
 	uint64_t w;
-	if (!p->go)
+	if (!p->go || !read_word(p->core, addr, &w))
 		return NONE;
-	struct cprof_error *err = cprof_core_read_u64(p->core, addr, &w);
-	if (err) {
-		cprof_error_destroy(err);
-		return NONE;
-	}
 	uint64_t typ = cprof_go_iface_target(p->core, p->go, w, eface);
 	return typ ? runtime_type(t, typ) : NONE;
 }
@@ -1001,14 +1214,89 @@ static uint32_t chan_elem_type(struct cprof_types *t, uint64_t addr)
 {
 	struct cprof_types_private *p = t->priv;
 	uint64_t typ;
-	if (!p->go)
+	if (!p->go || !read_word(p->core, addr, &typ))
 		return NONE;
-	struct cprof_error *err = cprof_core_read_u64(p->core, addr, &typ);
-	if (err) {
-		cprof_error_destroy(err);
-		return NONE;
-	}
 	return typ ? runtime_type(t, typ) : NONE;
+}
+
+/*
+ * The type of the closure at addr: its first word is its function's entry,
+ * and Go's DWARF (1.23 and later) gives that function's captured variables
+ * their offsets in the closure (DW_AT_go_closure_offset).  Before 1.23 the
+ * closure is named by its function, its variables untyped.  Cached by the
+ * entry.
+ */
+static uint32_t closure_type(struct cprof_types *t, uint64_t addr)
+{
+	struct cprof_types_private *p = t->priv;
+	struct cprof_core *core = p->core;
+	uint64_t pc, bias;
+	size_t h;
+	uint32_t id;
+	if (!read_word(core, addr, &pc))
+		return NONE;
+	if (cache_find(&p->closures, pc, &h, &id))
+		return id;
+	const struct cprof_module *m = cprof_core_module(core, pc);
+	Dwarf *dbg = m ? cprof_core_module_dwarf(core, m, &bias) : NULL;
+	Dwarf_Die cu, scopes[MAX_SCOPES];
+	Dwarf_Addr entry;
+	if (!dbg || !unit_at(t, core, m, dbg, pc - bias, &cu))
+		return cache_put(&p->closures, h, pc, NONE);
+	int n = scopes_at(&cu, pc - bias, scopes);
+	/* The outermost scope is the function; a closure points at its entry. */
+	if (n < 1 || dwarf_tag(&scopes[n - 1]) != DW_TAG_subprogram ||
+	    dwarf_lowpc(&scopes[n - 1], &entry) != 0 || entry != pc - bias ||
+	    !is_go(&scopes[n - 1]))
+		return cache_put(&p->closures, h, pc, NONE);
+	Dwarf_Die *sub = &scopes[n - 1], v;
+	struct key k = { (uintptr_t)dbg, dwarf_dieoffset(sub), 0, 0 };
+	id = lookup(t, &k);
+	if (id == NONE) {
+		/* Its size: the code pointer and the variables after it. */
+		uint64_t size = 0;
+		if (dwarf_child(sub, &v) == 0) {
+			do {
+				Dwarf_Attribute a;
+				Dwarf_Word off, vs;
+				Dwarf_Die type;
+				if (dwarf_formudata(dwarf_attr(&v, DW_AT_GO_CLOSURE_OFFSET, &a), &off) == 0 &&
+				    dwarf_formref_die(dwarf_attr(&v, DW_AT_type, &a), &type) &&
+				    dwarf_aggregate_size(&type, &vs) == 0 && off + vs > size)
+					size = off + vs;
+			} while (dwarf_siblingof(&v, &v) == 0);
+		}
+		char name[300];
+		const char *fn = dwarf_diename(sub);
+		snprintf(name, sizeof(name), "closure %s", fn ? fn : "?");
+		id = add_type(t, &k, name, (size + 7) & ~7ull);
+		if (id != NONE)
+			t->types[id].go = true;
+	}
+	return cache_put(&p->closures, h, pc, id);
+}
+
+/* The type of the object at dst that slot s, at address at, points to. */
+static uint32_t resolve(struct cprof_types *t, const struct cprof_type_slot *s,
+			uint64_t at, uint64_t dst)
+{
+	uint64_t w;
+	switch (s->kind) {
+	case CPROF_SLOT_STATIC:
+		return s->target;
+	case CPROF_SLOT_IFACE:
+	case CPROF_SLOT_EFACE:
+		return iface_type(t, at - 8, s->kind == CPROF_SLOT_EFACE);
+	case CPROF_SLOT_CHAN:
+		return chan_elem_type(t, at + s->aux);
+	case CPROF_SLOT_MAP_DIR:
+		if (!read_word(t->priv->core, at + s->aux, &w))
+			return NONE;
+		return w ? s->target : s->alt;
+	case CPROF_SLOT_CLOSURE:
+		return closure_type(t, dst);
+	}
+	return NONE;
 }
 
 /* Follows the typed pointers of o: its edges at slot offsets, pointing at the
@@ -1033,14 +1321,12 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 				e++;
 			if (e >= end || g->src_off[e] != off || g->dst_off[e] != 0)
 				continue;
-			uint32_t target = et->slots[s].target;
-			if (target == DYN_CHAN)
-				target = chan_elem_type(t, objs[o].addr + off + et->slots[s].aux);
-			else if (dynamic(target))
-				target = iface_type(t, objs[o].addr + off - 8, target == DYN_EFACE);
-			assign(t, objs, g->dst[e], target,
+			uint32_t dst = g->dst[e];
+			uint32_t target = resolve(t, &et->slots[s], objs[o].addr + off, objs[dst].addr);
+			assign(t, objs, dst, target,
 			       t->object_source[o] == CPROF_TYPE_LAYOUT ?
 			       CPROF_TYPE_LAYOUT : CPROF_TYPE_DWARF, q);
+			et = &t->types[elem];      /* both may have grown the table */
 		}
 	}
 }
@@ -1064,7 +1350,7 @@ static bool layout_fits(struct cprof_types *t, const struct cprof_object *objs,
 		    g->dst_off[e] != 0)
 			return false;
 		/* and at an object that could be the slot's type */
-		uint64_t tsize = dynamic(ty->slots[s].target) ? 0 :
+		uint64_t tsize = ty->slots[s].kind != CPROF_SLOT_STATIC ? 0 :
 				 t->types[ty->slots[s].target].size;
 		if (tsize && objs[g->dst[e]].size < tsize)
 			return false;
@@ -1115,9 +1401,15 @@ static void by_layout(struct cprof_types *t, struct cprof_core *core,
 	}
 }
 
-static void runtime_types(struct cprof_types *t, struct cprof_core *core,
-			  const struct cprof_go_runtime *go,
-			  const struct cprof_object *objs, uint32_t n, struct queue *q)
+/* Types the objects the Go runtime types (a malloc header, a large span's
+ * type).  With dwarf_only, only those whose type DWARF has: a type known by
+ * its runtime name alone has no slots to follow, and a typed pointer may yet
+ * give the object its DWARF type (the runtime names a map's buckets
+ * "map.bucket[K]V", which DWARF calls bucket<K,V> without naming its
+ * descriptor). */
+static void runtime_types(struct cprof_types *t, const struct cprof_go_runtime *go,
+			  const struct cprof_object *objs, uint32_t n, bool dwarf_only,
+			  struct queue *q)
 {
 	uint32_t o = 0;
 	for (size_t i = 0; i < go->n_typed; i++) {
@@ -1128,12 +1420,9 @@ static void runtime_types(struct cprof_types *t, struct cprof_core *core,
 			break;
 		if (objs[o].addr != addr || t->object_type[o] != NONE)
 			continue;
-		char name[256];
-		if (!cprof_go_type_name(core, go, go->typed[i].type, name, sizeof(name)))
-			continue;
-		uint32_t type = intern_runtime(t, name, cprof_go_type_size(core, go,
-									  go->typed[i].type));
-		assign(t, objs, o, type, CPROF_TYPE_RUNTIME, q);
+		uint32_t type = runtime_type(t, go->typed[i].type);
+		if (type != NONE && (!dwarf_only || t->priv->keys[type].dbg))
+			assign(t, objs, o, type, CPROF_TYPE_RUNTIME, q);
 	}
 }
 
@@ -1158,10 +1447,8 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	t->priv->go = rs->go;
 	t->priv->mods = calloc(core->n_modules + 1, sizeof(*t->priv->mods));
 	t->priv->n_mods = core->n_modules;
-	t->priv->vt_cap = 1 << 16;
-	t->priv->vt_value = calloc(t->priv->vt_cap, sizeof(uint64_t));
-	t->priv->vt_type = calloc(t->priv->vt_cap, sizeof(uint32_t));
-	if (!t->priv->mods || !t->priv->vt_value || !t->priv->vt_type || rehash(t))
+	if (!t->priv->mods || !cache_init(&t->priv->vtables) ||
+	    !cache_init(&t->priv->closures) || rehash(t))
 		goto oom;
 
 	/* 1. C++ objects: a first word pointing into a module's vtable. */
@@ -1186,12 +1473,12 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 		const struct cprof_root *r = &rs->roots[ref->root];
 		if (ref->dst_off)
 			continue;
-		uint32_t type = NONE;
+		struct cprof_type_slot sl = { .target = NONE, .alt = NONE };
 		if (r->kind == CPROF_ROOT_GLOBALS) {
 			struct module_vars *mv = &t->priv->mods[r->module];
 			if (!mv->done)
 				module_variables(core, &core->modules[r->module], mv);
-			type = slot_type(t, find_var(mv->vars, mv->n_vars, ref->slot), ref->slot);
+			sl = slot_type(t, find_var(mv->vars, mv->n_vars, ref->slot), ref->slot);
 		} else if (r->kind == CPROF_ROOT_TLS) {
 			/* The executable's TLS block ends at the thread pointer. */
 			const struct cprof_module *exe = cprof_core_executable(core);
@@ -1219,19 +1506,20 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 					if (v) {
 						struct variable abs = *v;
 						abs.addr += block;
-						type = slot_type(t, &abs, ref->slot);
+						sl = slot_type(t, &abs, ref->slot);
 					}
 				}
 			}
 		} else if (r->kind == CPROF_ROOT_STACK) {
 			size_t k = cprof_root_slot_frame(rs, r, ref->slot);
-			type = stack_slot_type(t, core, rs, r->thread, k, ref->slot);
+			sl = stack_slot_type(t, core, rs, r->thread, k, ref->slot);
 		} else if (r->kind == CPROF_ROOT_GOROUTINE) {
 			size_t k = cprof_root_slot_frame(rs, r, ref->slot);
-			type = goroutine_slot_type(t, core, &rs->go->goroutines[r->goroutine],
-						   k, ref->slot);
+			sl = goroutine_slot_type(t, core, &rs->go->goroutines[r->goroutine],
+						 k, ref->slot);
 		}
-		assign(t, objs, ref->dst, type, CPROF_TYPE_DWARF, &q);
+		assign(t, objs, ref->dst, resolve(t, &sl, ref->slot, objs[ref->dst].addr),
+		       CPROF_TYPE_DWARF, &q);
 	}
 
 	/* 3. Propagation, breadth-first (vtable-typed objects have no DWARF
@@ -1240,17 +1528,29 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	while (q.head < q.tail)
 		follow(t, objs, g, q.q[q.head++], &q);
 
-	/* 4. Objects no typed pointer reached: by layout, then propagate. */
+	/* 4. Go objects the runtime types (a malloc header, a large span's
+	   type) that no typed pointer reached, as the DWARF type of their
+	   descriptor; then what they point to.  (Not before: where both
+	   apply, DWARF's type is the more specific one, a map's directory
+	   *table<K,V> where the runtime allocated *maps.table.) */
+	if (rs->go) {
+		size_t from = q.tail;
+		runtime_types(t, rs->go, objs, n, true, &q);
+		q.head = from;
+		while (q.head < q.tail)
+			follow(t, objs, g, q.q[q.head++], &q);
+	}
+
+	/* 5. Objects no typed pointer reached: by layout, then propagate. */
 	size_t before = q.tail;
 	by_layout(t, core, objs, g, &q);
 	q.head = before;
 	while (q.head < q.tail)
 		follow(t, objs, g, q.q[q.head++], &q);
 
-	/* 5. Go objects the runtime typed (a malloc header, a large span's
-	   type) that nothing typed from DWARF. */
+	/* 6. The rest the Go runtime types: by its names. */
 	if (rs->go)
-		runtime_types(t, core, rs->go, objs, n, &q);
+		runtime_types(t, rs->go, objs, n, false, &q);
 
 	for (uint32_t o = 0; o < n; o++) {
 		if (t->object_type[o] != NONE) {
@@ -1289,8 +1589,10 @@ void cprof_types_deinit(struct cprof_types *t)
 		}
 		free(t->priv->mods);
 		free(t->priv->rt_dies);
-		free(t->priv->vt_value);
-		free(t->priv->vt_type);
+		cache_deinit(&t->priv->vtables);
+		free(t->priv->fr_keys);
+		free(t->priv->fr_slots);
+		cache_deinit(&t->priv->closures);
 	}
 	free(t->priv);
 	memset(t, 0, sizeof(*t));

@@ -78,7 +78,8 @@ __all__ = [
     "stderr_lines", "crash_markers",
     "LeakReport", "valgrind_leaks", "lsan_leaks", "fmt_bytes", "X86_64_REGS",
     "CORPUS_ENV", "GO_PROGRAMS", "PROGRAM_ENV", "corpus_env", "require_corpus_program",
-    "go_traceback", "go_heap_profile", "Damaged", "analyze_damaged", "warned",
+    "go_traceback", "go_heap_profile", "check_go_types", "Damaged", "analyze_damaged",
+    "warned",
 ]
 
 # ---------------------------------------------------------------------------
@@ -1155,6 +1156,33 @@ def go_traceback(text_or_run):
             if x["goid"] != 0 and x["goid"] not in gs:
                 gs[x["goid"]] = x
     return {"sections": sections, "goroutines": gs}
+
+
+def check_go_types(db, manifest, label="", untyped_vias=()):
+    """Checks a gotypes core's database: every object the manifest lists is an
+    object of its slot's size typed with the Go type the program gave it, for each
+    way ("via") the manifest says leads to it.  Objects reached through
+    UNTYPED_VIAS must merely not be typed wrongly."""
+    import sqlite3
+    con = sqlite3.connect(db)
+    got = {a: (s, t, src) for a, s, t, src in con.execute(
+        "SELECT o.addr, o.size, t.name, o.type_source FROM object o LEFT JOIN type t "
+        "ON t.id = o.type_id")}
+    con.close()
+    by_via = {}
+    for o in manifest["objects"]:
+        by_via.setdefault((o["via"], o["type"]), []).append(o)
+    for (via, typ), objs in sorted(by_via.items()):
+        wrong = []
+        for o in objs:
+            g = got.get(parse_addr(o["addr"]))
+            ok_type = g and (g[1] == typ or (via in untyped_vias and g[1] is None))
+            if not g or g[0] != o["slot"] - o["offset"] or not ok_type:
+                wrong.append((o["addr"], g))
+        check(not wrong, "%s%s: all %d %s objects are %s %s (wrong: %s)"
+              % (label, via, len(objs), typ, "untyped or typed" if via in untyped_vias
+                 else "typed", typ, wrong[:3]))
+    return got, by_via
 
 
 def _pb_varint(buf, i):

@@ -7,7 +7,16 @@
 //     (pointerful, 40000 bytes: a large span's largeType names it), held only
 //     through unsafe.Pointer, which DWARF cannot follow;
 //   - *Circle queued in a buffered channel (a global chan *Circle of 64): the
-//     buffer, an unsafe.Pointer, is typed by the channel's element type.
+//     buffer, an unsafe.Pointer, is typed by the channel's element type;
+//   - map internals, which DWARF reaches only through the runtime's map
+//     structures: *Circle values of a small map (at most 8 entries: Go
+//     1.24+ keeps one group and no directory) and of a large one; Circle
+//     values stored in a map's slots, whose Name leads to a string; Rec
+//     values over 128 bytes, which a map stores behind a pointer, leading to
+//     a *Circle;
+//   - closures (func values) capturing a *Circle: the closure is named by its
+//     function, and its captured variables typed (DWARF gives their offsets
+//     from Go 1.23 on).
 //
 // The manifest lists every object with the type it must get (see corpus/README.md).
 package main
@@ -38,15 +47,36 @@ type Huge struct {
 	Pad  [8000]byte
 }
 
+// Rec is over 128 bytes: a map keeps it behind a pointer.
+type Rec struct {
+	C   *Circle
+	Pad [24]uint64
+}
+
 func (c *Circle) Area() float64 { return c.R * c.R }
 func (s Square) Area() float64  { return s.S * s.T }
 
 var (
-	shapes []Shape
-	anys   []any
-	hidden []unsafe.Pointer
-	queue  = make(chan *Circle, ChanCap)
+	shapes   []Shape
+	anys     []any
+	hidden   []unsafe.Pointer
+	queue    = make(chan *Circle, ChanCap)
+	small    map[string]*Circle
+	byName   map[string]*Circle
+	byID     map[int64]Circle
+	recs     map[int]Rec
+	handlers []func() float64
 )
+
+// SmallMap is small's size: few enough for one group.
+const SmallMap = 5
+
+// closure returns a func value capturing c and k: a heap closure.
+//
+//go:noinline
+func closure(c *Circle, k int) func() float64 {
+	return func() float64 { return c.R + float64(k) }
+}
 
 // ChanCap is queue's capacity; the program queues ChanCap/2 circles.
 const ChanCap = 64
@@ -56,6 +86,7 @@ type entry struct {
 	typ  string
 	size uintptr
 	ptrs bool
+	via  string
 }
 
 // data is an interface value's data word: where its value lives.
@@ -66,34 +97,67 @@ func main() {
 	args := manifest.Args("[N]")
 	n := manifest.IntArg(args, 0, 100)
 	var es []entry
+	circle := func(c *Circle, via string) {
+		es = append(es, entry{uintptr(unsafe.Pointer(c)), "main.Circle", unsafe.Sizeof(Circle{}), true, via})
+	}
+	small = map[string]*Circle{}
+	for i := 0; i < SmallMap; i++ {
+		c := &Circle{R: float64(i)}
+		small["s"+strconv.Itoa(i)] = c
+		circle(c, "small map")
+	}
+	byName = map[string]*Circle{}
+	byID = map[int64]Circle{}
+	recs = map[int]Rec{}
+	for i := 0; i < n; i++ {
+		c := &Circle{R: float64(i)}
+		byName["name-"+strconv.Itoa(i)] = c
+		circle(c, "map")
+		name := new(string)
+		*name = "id-" + strconv.Itoa(i)
+		byID[int64(i)] = Circle{R: float64(i), Name: name}
+		es = append(es, entry{uintptr(unsafe.Pointer(name)), "string", unsafe.Sizeof(""), true, "map slot"})
+		if i%5 == 0 {
+			c := &Circle{R: float64(i)}
+			recs[i] = Rec{C: c}
+			circle(c, "map indirect")
+			c = &Circle{R: float64(i)}
+			f := closure(c, i)
+			handlers = append(handlers, f)
+			circle(c, "closure variable")
+			es = append(es, entry{uintptr(*(*unsafe.Pointer)(unsafe.Pointer(&f))), "closure main.closure.func1",
+				unsafe.Sizeof(uintptr(0)) + unsafe.Sizeof(c) + unsafe.Sizeof(i), true, "closure"})
+		}
+	}
 	for i := 0; i < n; i++ {
 		name := "circle-" + strconv.Itoa(i)
 		var s Shape = &Circle{R: float64(i), Name: &name}
 		shapes = append(shapes, s)
-		es = append(es, entry{data(unsafe.Pointer(&shapes[len(shapes)-1])), "main.Circle", unsafe.Sizeof(Circle{}), true})
+		es = append(es, entry{data(unsafe.Pointer(&shapes[len(shapes)-1])), "main.Circle", unsafe.Sizeof(Circle{}), true, "iface"})
 		shapes = append(shapes, Square{S: float64(i), T: float64(i + 1)})
-		es = append(es, entry{data(unsafe.Pointer(&shapes[len(shapes)-1])), "main.Square", unsafe.Sizeof(Square{}), false})
+		es = append(es, entry{data(unsafe.Pointer(&shapes[len(shapes)-1])), "main.Square", unsafe.Sizeof(Square{}), false, "iface"})
 		anys = append(anys, &Circle{R: -float64(i)})
-		es = append(es, entry{data(unsafe.Pointer(&anys[len(anys)-1])), "main.Circle", unsafe.Sizeof(Circle{}), true})
+		es = append(es, entry{data(unsafe.Pointer(&anys[len(anys)-1])), "main.Circle", unsafe.Sizeof(Circle{}), true, "eface"})
 		if i%10 == 0 {
 			b := &Big{}
 			b.Ptrs[0] = &Circle{R: 1}
 			hidden = append(hidden, unsafe.Pointer(b))
-			es = append(es, entry{uintptr(unsafe.Pointer(b)), "main.Big", unsafe.Sizeof(Big{}), true})
+			es = append(es, entry{uintptr(unsafe.Pointer(b)), "main.Big", unsafe.Sizeof(Big{}), true, "header"})
 			h := &Huge{}
 			h.Ptrs[1] = &Circle{R: 2}
 			hidden = append(hidden, unsafe.Pointer(h))
-			es = append(es, entry{uintptr(unsafe.Pointer(h)), "main.Huge", unsafe.Sizeof(Huge{}), true})
+			es = append(es, entry{uintptr(unsafe.Pointer(h)), "main.Huge", unsafe.Sizeof(Huge{}), true, "largeType"})
 		}
 	}
 	for i := 0; i < ChanCap/2; i++ {
 		c := &Circle{R: float64(100 + i)}
 		queue <- c
-		es = append(es, entry{uintptr(unsafe.Pointer(c)), "main.Circle", unsafe.Sizeof(Circle{}), true})
+		circle(c, "chan")
 	}
 	manifest.Finish(func(w *manifest.Writer) {
 		w.KInt("n", int64(n))
 		w.KInt("chan_cap", ChanCap)
+		w.KInt("small_map", SmallMap)
 		w.Key("objects")
 		w.Arr()
 		for _, e := range es {
@@ -103,6 +167,7 @@ func main() {
 			w.KStr("type", e.typ)
 			w.KInt("slot", int64(slot))
 			w.KInt("offset", int64(off))
+			w.KStr("via", e.via)
 			w.End()
 		}
 		w.EndArr()
