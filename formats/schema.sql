@@ -147,7 +147,8 @@ CREATE TABLE type_field (
   type_id  INTEGER NOT NULL REFERENCES type(id),
   offset   INTEGER NOT NULL,  -- within one element
   name     TEXT NOT NULL,     -- "next", "hdr.owner", "items[3]"
-  target   INTEGER REFERENCES type(id),
+  target   INTEGER REFERENCES type(id), -- NULL: decided per object (Go interfaces,
+                                        -- channel buffers, closures, map directories)
   PRIMARY KEY (type_id, offset)
 ) WITHOUT ROWID;
 

@@ -15,6 +15,9 @@ Go type the program gave it:
     through the map's internals (directory, tables, groups; or buckets);
   - closures capturing a *Circle: named "closure <function>" and sized from the
     captured variables' offsets, and the *Circle typed through them;
+  - the *Circle a *Big or *Huge holds: typed by following the runtime's type;
+  - an Outer reached as the *Inner embedded at its start, exactly two Inners long:
+    one main.Inner (not [2]main.Inner), and what follows the Inner left untyped;
 and the summary states the fraction typed.  Each object of the manifest says which
 of these leads to it ("via").
 """
@@ -38,13 +41,27 @@ by_type = {}
 for o in m["objects"]:
     by_type.setdefault(o["type"], []).append(o)
 check_eq(sorted(by_type), ["closure main.closure.func1", "main.Big", "main.Circle", "main.Huge",
-                           "main.Square", "string"], "the manifest lists the six types")
+                           "main.Inner", "main.Square", "string"],
+         "the manifest lists the seven types")
 check_eq(sorted({v for v, _ in by_via}),
-         ["chan", "closure", "closure variable", "eface", "header", "iface", "largeType",
-          "map", "map indirect", "map slot", "small map"], "... reached in eleven ways")
-check_eq(len(by_via[("small map", "main.Circle")]), m["small_map"],
-         "the small map holds %d circles" % m["small_map"])
+         ["after embedded", "chan", "closure", "closure variable", "eface", "embedded",
+          "embedded field", "header", "header field", "iface", "largeType",
+          "largeType field", "map", "map indirect", "map slot", "small map"],
+         "... reached in sixteen ways")
 con = sqlite3.connect(db)
+# The small map (Go 1.24+): its circles are held by one object, its single group,
+# which the map's dirPtr points to directly (dirLen 0).
+small = [parse_addr(o["addr"]) for o in by_via[("small map", "main.Circle")]]
+holders = con.execute(
+    "SELECT DISTINCT t.name, s.size FROM ref r JOIN object d ON d.id = r.dst "
+    "JOIN object s ON s.id = r.src LEFT JOIN type t ON t.id = s.type_id "
+    "WHERE d.addr IN (%s)" % ",".join("?" * len(small)), small).fetchall()
+check_eq([h[0] for h in holders], ["noalg.map.group[string]*main.Circle"],
+         "the small map's %d circles are held by its one group" % len(small))
+# Following runtime-typed objects: Big's and Huge's circles are typed from DWARF.
+for via in ("header field", "largeType field"):
+    srcs = {got[parse_addr(o["addr"])][2] for o in by_via[(via, "main.Circle")]}
+    check_eq(srcs, {"dwarf"}, "%s: typed from DWARF, through the runtime-typed holder" % via)
 # The channel's buffer: [chan_cap]*main.Circle, from the channel's element type.
 bufs = [t for (t,) in con.execute("SELECT t.name FROM object o JOIN type t ON t.id = o.type_id "
                                   "WHERE t.name = ?", ("[%d]*main.Circle" % m["chan_cap"],))]

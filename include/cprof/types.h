@@ -79,6 +79,9 @@ struct cprof_type_slot {
 	int32_t aux;               /* CHAN, MAP_DIR: where the word deciding the
 				      type is, from the slot */
 	uint32_t alt;              /* MAP_DIR: the group type */
+	bool many;                 /* Go: the storage of a slice, string, map or
+				      channel: an array of as many targets as
+				      fit (types.c: types_assign) */
 };
 
 struct cprof_type {
@@ -89,6 +92,7 @@ struct cprof_type {
 	bool slots_done;
 	uint32_t element, count;   /* arrays "T[n]": T's id and n; else UINT32_MAX, 0 */
 	bool go;                   /* a Go type: named in Go's syntax ("[n]T") */
+	bool one;                  /* never an array of it (a closure) */
 };
 
 struct cprof_types {

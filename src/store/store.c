@@ -700,8 +700,9 @@ struct cprof_error *cprof_store_types(struct cprof_store *st,
 			store_bind_u64(f, 1, i);
 			store_bind_u64(f, 2, sl->offset);
 			store_bind_text(f, 3, sl->name);
-			/* a Go interface's target is per object: NULL here */
-			if (sl->target < t->n_types)
+			/* a Go interface's, closure's or map directory's
+			   target is per object: NULL here */
+			if (sl->kind == CPROF_SLOT_STATIC && sl->target < t->n_types)
 				store_bind_u64(f, 4, sl->target);
 			err = store_step(st, f);
 		}

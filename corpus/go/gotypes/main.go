@@ -16,7 +16,12 @@
 //     a *Circle;
 //   - closures (func values) capturing a *Circle: the closure is named by its
 //     function, and its captured variables typed (DWARF gives their offsets
-//     from Go 1.23 on).
+//     from Go 1.23 on);
+//   - the *Circle a *Big or *Huge points to: typed by following the runtime's
+//     type of its holder;
+//   - an Outer reached only as the *Inner embedded at its start: it is an
+//     Inner, not two (Outer is exactly two Inners long), and what follows the
+//     Inner (Q, a *string) must not be typed as a second Inner's C.
 //
 // The manifest lists every object with the type it must get (see corpus/README.md).
 package main
@@ -47,6 +52,18 @@ type Huge struct {
 	Pad  [8000]byte
 }
 
+// Inner is embedded first in Outer, which is exactly two Inners long.
+type Inner struct {
+	C   *Circle
+	Pad [9]uint64
+}
+
+type Outer struct {
+	Inner
+	Q   *string
+	Pad [9]uint64
+}
+
 // Rec is over 128 bytes: a map keeps it behind a pointer.
 type Rec struct {
 	C   *Circle
@@ -66,6 +83,7 @@ var (
 	byID     map[int64]Circle
 	recs     map[int]Rec
 	handlers []func() float64
+	inners   []*Inner
 )
 
 // SmallMap is small's size: few enough for one group.
@@ -141,11 +159,18 @@ func main() {
 		if i%10 == 0 {
 			b := &Big{}
 			b.Ptrs[0] = &Circle{R: 1}
+			circle(b.Ptrs[0], "header field")
 			hidden = append(hidden, unsafe.Pointer(b))
 			es = append(es, entry{uintptr(unsafe.Pointer(b)), "main.Big", unsafe.Sizeof(Big{}), true, "header"})
 			h := &Huge{}
 			h.Ptrs[1] = &Circle{R: 2}
+			circle(h.Ptrs[1], "largeType field")
 			hidden = append(hidden, unsafe.Pointer(h))
+			o := &Outer{Inner: Inner{C: &Circle{R: 3}}, Q: new(string)}
+			inners = append(inners, &o.Inner)
+			es = append(es, entry{uintptr(unsafe.Pointer(o)), "main.Inner", unsafe.Sizeof(*o), true, "embedded"})
+			circle(o.C, "embedded field")
+			es = append(es, entry{uintptr(unsafe.Pointer(o.Q)), "string", unsafe.Sizeof(""), true, "after embedded"})
 			es = append(es, entry{uintptr(unsafe.Pointer(h)), "main.Huge", unsafe.Sizeof(Huge{}), true, "largeType"})
 		}
 	}

@@ -1,0 +1,437 @@
+/*
+ * root-slots.c - what a root slot points to, from DWARF (see
+ * types-internal.h).
+ *
+ * Data structures:
+ *   - per module, its variables with a static address or a TLS offset,
+ *     sorted by address, built on first use; and its compile units' address
+ *     ranges, for Go, which writes no .debug_aranges;
+ *   - a cache of frame slots by (pc, offset from the CFA): the locals at a
+ *     pc are found by walking the unit's scopes, and thousands of goroutines
+ *     park at the same few pcs.
+ */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "types-internal.h"
+
+/* ---- the variables of a module ---- */
+
+static int var_cmp(const void *a, const void *b)
+{
+	const struct variable *x = a, *y = b;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static void push_var(struct variable **v, size_t *n, size_t *cap,
+		     const struct variable *x)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 256;
+		struct variable *a = realloc(*v, c * sizeof(*a));
+		if (!a)
+			return;
+		*v = a;
+		*cap = c;
+	}
+	(*v)[(*n)++] = *x;
+}
+
+/* Every top-level variable of the module with a static or TLS location. */
+static void module_variables(struct cprof_core *core, const struct cprof_module *m,
+			     struct module_vars *mv)
+{
+	mv->done = true;
+	uint64_t bias;
+	Dwarf *dbg = cprof_core_module_dwarf(core, m, &bias);
+	if (!dbg)
+		return;
+	size_t cap_v = 0, cap_t = 0;
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (dwarf_nextcu(dbg, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu, child;
+		if (dwarf_offdie(dbg, off + hsize, &cu) && dwarf_child(&cu, &child) == 0) {
+			do {
+				if (dwarf_tag(&child) != DW_TAG_variable)
+					continue;
+				Dwarf_Attribute a;
+				Dwarf_Op *expr;
+				size_t len;
+				Dwarf_Die type;
+				Dwarf_Word size = 0;
+				Dwarf_Attribute loc;
+				Dwarf_Block blk;
+				uint64_t gaddr = 0;
+				if (!dwarf_attr(&child, DW_AT_location, &loc) ||
+				    !dwarf_formref_die(dwarf_attr_integrate(&child, DW_AT_type, &a), &type) ||
+				    dwarf_aggregate_size(&type, &size) != 0)
+					continue;
+				if (dwarf_getlocation(&loc, &expr, &len) != 0) {
+					/* Go writes DWARF 5 locations as DW_FORM_block1,
+					   which libdw takes for no expression: read
+					   DW_OP_addr by hand. */
+					if (dwarf_formblock(&loc, &blk) != 0 || blk.length != 9 ||
+					    blk.data[0] != DW_OP_addr)
+						continue;
+					memcpy(&gaddr, blk.data + 1, 8);
+					struct variable v = { gaddr + bias, size, dbg, dwarf_dieoffset(&type) };
+					push_var(&mv->vars, &mv->n_vars, &cap_v, &v);
+					continue;
+				}
+				struct variable v = { 0, size, dbg, dwarf_dieoffset(&type) };
+				if (len == 1 && expr[0].atom == DW_OP_addr) {
+					v.addr = expr[0].number + bias;
+					push_var(&mv->vars, &mv->n_vars, &cap_v, &v);
+				} else if (len == 2 && (expr[1].atom == DW_OP_form_tls_address ||
+							expr[1].atom == DW_OP_GNU_push_tls_address)) {
+					v.addr = expr[0].number;
+					push_var(&mv->tls, &mv->n_tls, &cap_t, &v);
+				}
+			} while (dwarf_siblingof(&child, &child) == 0);
+		}
+		off = next;
+	}
+	if (mv->n_vars)
+		qsort(mv->vars, mv->n_vars, sizeof(*mv->vars), var_cmp);
+	if (mv->n_tls)
+		qsort(mv->tls, mv->n_tls, sizeof(*mv->tls), var_cmp);
+}
+
+static const struct variable *find_var(const struct variable *v, size_t n,
+				       uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && addr < v[lo - 1].addr + v[lo - 1].size)
+		return &v[lo - 1];
+	return NULL;
+}
+
+/* What the slot at addr inside variable var points to. */
+static struct cprof_type_slot slot_type(struct cprof_types *t, const struct variable *var,
+					uint64_t addr)
+{
+	Dwarf_Die die;
+	if (!var || !dwarf_offdie(var->dbg, var->type, &die))
+		return (struct cprof_type_slot){ .target = NONE, .alt = NONE };
+	return types_pointee_at(t, var->dbg, &die, addr - var->addr, 0);
+}
+
+/* ---- stack locals ---- */
+
+/* The type of what the stack slot at addr (in frame k of thread thr) points
+ * to: the locals of the frame's function whose location at its pc is
+ * DW_OP_fbreg, with the frame base the CFA (the caller's SP). */
+static struct cprof_type_slot frame_slot_type(struct cprof_types *t,
+					      struct cprof_core *core, uint64_t pc,
+					      uint64_t cfa, uint64_t addr);
+
+static int cu_range_cmp(const void *a, const void *b)
+{
+	const struct cu_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Every unit's ranges (dwarf_ranges reads DW_AT_ranges and low/high pc). */
+static void index_units(Dwarf *dbg, struct module_vars *mv)
+{
+	size_t cap = 0;
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	mv->cus_done = true;
+	while (dwarf_nextcu(dbg, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu;
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t o = 0;
+		while (dwarf_offdie(dbg, off + hsize, &cu) &&
+		       (o = dwarf_ranges(&cu, o, &base, &lo, &hi)) > 0) {
+			if (mv->n_cus == cap) {
+				cap = cap ? 2 * cap : 256;
+				struct cu_range *a = realloc(mv->cus, cap * sizeof(*a));
+				if (!a)
+					return;
+				mv->cus = a;
+			}
+			mv->cus[mv->n_cus++] = (struct cu_range){ lo, hi, off + hsize };
+		}
+		off = next;
+	}
+	if (mv->n_cus)
+		qsort(mv->cus, mv->n_cus, sizeof(*mv->cus), cu_range_cmp);
+}
+
+/* The compile unit holding addr (module-relative), by .debug_aranges, else
+ * by the units' own ranges. */
+bool types_unit_at(struct cprof_types *t, struct cprof_core *core,
+		   const struct cprof_module *m, Dwarf *dbg, uint64_t addr, Dwarf_Die *ret)
+{
+	if (dwarf_addrdie(dbg, addr, ret))
+		return true;
+	struct module_vars *mv = &t->priv->mods[m - core->modules];
+	if (!mv->cus_done)
+		index_units(dbg, mv);
+	size_t lo = 0, hi = mv->n_cus;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mv->cus[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && addr < mv->cus[lo - 1].hi && dwarf_offdie(dbg, mv->cus[lo - 1].off, ret);
+}
+
+static struct cprof_type_slot stack_slot_type(struct cprof_types *t,
+					      struct cprof_core *core,
+					      const struct cprof_roots *rs, int thr,
+					      size_t k, uint64_t addr)
+{
+	if (k + 1 >= rs->n_frames[thr])
+		return (struct cprof_type_slot){ .target = NONE, .alt = NONE };
+	const struct cprof_frame *f = &rs->frames[thr][k];
+	return frame_slot_type(t, core, f->is_activation ? f->pc : f->pc - 1,
+			       rs->frames[thr][k + 1].sp, addr);
+}
+
+/* The same for a goroutine's frame k: its CFA is the caller's SP. */
+static struct cprof_type_slot goroutine_slot_type(struct cprof_types *t,
+						  struct cprof_core *core,
+						  const struct cprof_goroutine *g,
+						  size_t k, uint64_t addr)
+{
+	if (k + 1 >= g->n_frames)
+		return (struct cprof_type_slot){ .target = NONE, .alt = NONE };
+	uint64_t pc = g->frames[k].pc - (k > 0 || !g->pc0_exact);
+	return frame_slot_type(t, core, pc, g->frames[k + 1].sp, addr);
+}
+
+/* Whether a subprogram's frame base is the CFA (DW_OP_call_frame_cfa); Go
+ * writes it as a DW_FORM_block1, which libdw takes for no expression. */
+static bool frame_base_is_cfa(Dwarf_Die *sub)
+{
+	Dwarf_Attribute a;
+	Dwarf_Op *expr;
+	size_t len;
+	Dwarf_Block blk;
+	if (!dwarf_attr(sub, DW_AT_frame_base, &a))
+		return false;
+	if (dwarf_getlocation(&a, &expr, &len) == 0)
+		return len == 1 && expr[0].atom == DW_OP_call_frame_cfa;
+	return dwarf_formblock(&a, &blk) == 0 && blk.length == 1 &&
+	       blk.data[0] == DW_OP_call_frame_cfa;
+}
+
+/*
+ * The scopes holding pc in unit cu, innermost first (a lexical block, an
+ * inlined call, ..., the function), at most MAX_SCOPES: what dwarf_getscopes
+ * gives, without its leak when a unit's DIEs are odd (libdw 0.188 loses its
+ * array on some errors).
+ */
+int types_scopes_at(Dwarf_Die *cu, uint64_t pc, Dwarf_Die *ret)
+{
+	Dwarf_Die chain[MAX_SCOPES], parent = *cu, child;
+	int n = 0;
+	while (n < MAX_SCOPES && dwarf_child(&parent, &child) == 0) {
+		bool in = false;
+		do {
+			int tag = dwarf_tag(&child);
+			if ((tag == DW_TAG_subprogram || tag == DW_TAG_lexical_block ||
+			     tag == DW_TAG_inlined_subroutine) && dwarf_haspc(&child, pc) > 0) {
+				chain[n++] = child;
+				parent = child;
+				in = true;
+				break;
+			}
+		} while (dwarf_siblingof(&child, &child) == 0);
+		if (!in)
+			break;
+	}
+	for (int i = 0; i < n; i++)
+		ret[i] = chain[n - 1 - i];
+	return n;
+}
+
+static struct cprof_type_slot frame_slot_lookup(struct cprof_types *t,
+						struct cprof_core *core, uint64_t pc,
+						uint64_t cfa, uint64_t addr)
+{
+	struct cprof_type_slot found = { .target = NONE, .alt = NONE };
+	const struct cprof_module *m = cprof_core_module(core, pc);
+	uint64_t bias;
+	Dwarf *dbg = m ? cprof_core_module_dwarf(core, m, &bias) : NULL;
+	Dwarf_Die cu;
+	if (!dbg || !cfa || !types_unit_at(t, core, m, dbg, pc - bias, &cu))
+		return found;
+	Dwarf_Die scopes[MAX_SCOPES];
+	int n = types_scopes_at(&cu, pc - bias, scopes);
+	bool cfa_base = false;
+	for (int i = 0; i < n; i++) {
+		if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) {
+			cfa_base = frame_base_is_cfa(&scopes[i]);
+			break;
+		}
+	}
+	bool hit = false;
+	for (int i = 0; cfa_base && i < n && !hit; i++) {
+		Dwarf_Die v;
+		if (dwarf_child(&scopes[i], &v) != 0)
+			continue;
+		do {
+			int tag = dwarf_tag(&v);
+			if (tag != DW_TAG_variable && tag != DW_TAG_formal_parameter)
+				continue;
+			Dwarf_Attribute a;
+			Dwarf_Op *expr;
+			size_t len;
+			Dwarf_Die type;
+			Dwarf_Word size = 0;
+			if (!dwarf_attr(&v, DW_AT_location, &a) ||
+			    dwarf_getlocation_addr(&a, pc - bias, &expr, &len, 1) != 1 ||
+			    len != 1 || expr[0].atom != DW_OP_fbreg ||
+			    !dwarf_formref_die(dwarf_attr_integrate(&v, DW_AT_type, &a), &type) ||
+			    dwarf_aggregate_size(&type, &size) != 0)
+				continue;
+			uint64_t va = cfa + (int64_t)expr[0].number;
+			if (va <= addr && addr < va + size) {
+				found = types_pointee_at(t, dbg, &type, addr - va, 0);
+				hit = found.kind != CPROF_SLOT_STATIC || found.target != NONE;
+				break;
+			}
+		} while (dwarf_siblingof(&v, &v) == 0);
+	}
+	return found;
+}
+
+static size_t frame_hash(const struct cprof_types_private *p, uint64_t pc, int64_t off)
+{
+	uint64_t h = pc * 0x9E3779B97F4A7C15ull ^ (uint64_t)off * 0xC2B2AE3D27D4EB4Full;
+	return (size_t)(h ^ (h >> 31)) & (p->fr_cap - 1);
+}
+
+static bool frame_cache_grow(struct cprof_types_private *p)
+{
+	size_t cap = p->fr_cap ? 2 * p->fr_cap : 1024;
+	struct frame_key *k = calloc(cap, sizeof(*k));
+	struct cprof_type_slot *v = calloc(cap, sizeof(*v));
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return false;
+	}
+	struct frame_key *ok = p->fr_keys;
+	struct cprof_type_slot *ov = p->fr_slots;
+	size_t ocap = p->fr_cap;
+	p->fr_keys = k;
+	p->fr_slots = v;
+	p->fr_cap = cap;
+	for (size_t i = 0; i < ocap; i++) {
+		if (!ok[i].pc)
+			continue;
+		size_t h = frame_hash(p, ok[i].pc, ok[i].off);
+		while (k[h].pc)
+			h = (h + 1) & (cap - 1);
+		k[h] = ok[i];
+		v[h] = ov[i];
+	}
+	free(ok);
+	free(ov);
+	return true;
+}
+
+/* frame_slot_lookup, cached by pc and the slot's offset from the CFA. */
+static struct cprof_type_slot frame_slot_type(struct cprof_types *t,
+					      struct cprof_core *core, uint64_t pc,
+					      uint64_t cfa, uint64_t addr)
+{
+	struct cprof_types_private *p = t->priv;
+	int64_t off = (int64_t)(addr - cfa);
+	if (!pc || !cfa || (2 * (p->fr_used + 1) > p->fr_cap && !frame_cache_grow(p)))
+		return frame_slot_lookup(t, core, pc, cfa, addr);
+	size_t h = frame_hash(p, pc, off);
+	while (p->fr_keys[h].pc && (p->fr_keys[h].pc != pc || p->fr_keys[h].off != off))
+		h = (h + 1) & (p->fr_cap - 1);
+	if (p->fr_keys[h].pc)
+		return p->fr_slots[h];
+	struct cprof_type_slot sl = frame_slot_lookup(t, core, pc, cfa, addr);
+	p->fr_keys[h] = (struct frame_key){ pc, off };
+	p->fr_slots[h] = sl;
+	p->fr_used++;
+	return sl;
+}
+
+/* What root slot ref points to, as far as DWARF says: a global's or TLS
+ * variable's member, a stack frame's or goroutine frame's local. */
+struct cprof_type_slot types_root_slot(struct cprof_types *t, const struct cprof_roots *rs,
+				       const struct cprof_root_ref *ref)
+{
+	struct cprof_core *core = t->priv->core;
+	const struct cprof_root *r = &rs->roots[ref->root];
+	struct cprof_type_slot sl = { .target = NONE, .alt = NONE };
+	if (r->kind == CPROF_ROOT_GLOBALS) {
+		struct module_vars *mv = &t->priv->mods[r->module];
+		if (!mv->done)
+			module_variables(core, &core->modules[r->module], mv);
+		sl = slot_type(t, find_var(mv->vars, mv->n_vars, ref->slot), ref->slot);
+	} else if (r->kind == CPROF_ROOT_TLS) {
+		/* The executable's TLS block ends at the thread pointer. */
+		const struct cprof_module *exe = cprof_core_executable(core);
+		if (!exe)
+			return sl;
+		size_t mi = (size_t)(exe - core->modules);
+		struct module_vars *mv = &t->priv->mods[mi];
+		if (!mv->done)
+			module_variables(core, exe, mv);
+		uint64_t bias;
+		Elf *elf = cprof_core_module_elf(core, exe, &bias);
+		size_t phnum;
+		if (!elf || elf_getphdrnum(elf, &phnum))
+			return sl;
+		for (size_t k = 0; k < phnum; k++) {
+			GElf_Phdr ph;
+			if (!gelf_getphdr(elf, k, &ph) || ph.p_type != PT_TLS)
+				continue;
+			uint64_t align = ph.p_align ? ph.p_align : 1;
+			uint64_t block = core->threads[r->thread].regs[CPROF_REG_FS_BASE] -
+					 (ph.p_memsz + align - 1) / align * align;
+			if (ref->slot >= block) {
+				const struct variable *v = find_var(mv->tls, mv->n_tls,
+								    ref->slot - block);
+				if (v) {
+					struct variable abs = *v;
+					abs.addr += block;
+					sl = slot_type(t, &abs, ref->slot);
+				}
+			}
+		}
+	} else if (r->kind == CPROF_ROOT_STACK) {
+		size_t k = cprof_root_slot_frame(rs, r, ref->slot);
+		sl = stack_slot_type(t, core, rs, r->thread, k, ref->slot);
+	} else if (r->kind == CPROF_ROOT_GOROUTINE) {
+		size_t k = cprof_root_slot_frame(rs, r, ref->slot);
+		sl = goroutine_slot_type(t, core, &rs->go->goroutines[r->goroutine],
+					 k, ref->slot);
+	}
+	return sl;
+}
+
+void types_root_slots_deinit(struct cprof_types_private *p)
+{
+	for (size_t i = 0; p->mods && i < p->n_mods; i++) {
+		free(p->mods[i].vars);
+		free(p->mods[i].tls);
+		free(p->mods[i].cus);
+	}
+	free(p->mods);
+	free(p->fr_keys);
+	free(p->fr_slots);
+}
