@@ -16,6 +16,8 @@ Go type the program gave it:
   - closures capturing a *Circle: named "closure <function>" and sized from the
     captured variables' offsets, and the *Circle typed through them;
   - the *Circle a *Big or *Huge holds: typed by following the runtime's type;
+  - the *Circle of an atomic.Pointer[Circle], in a global and in a field (its type
+    said only by the zero-length `_ [0]*T` member);
   - an Outer reached as the *Inner embedded at its start, exactly two Inners long:
     one main.Inner (not [2]main.Inner), and what follows the Inner left untyped;
 and the summary states the fraction typed.  Each object of the manifest says which
@@ -44,10 +46,11 @@ check_eq(sorted(by_type), ["closure main.closure.func1", "main.Big", "main.Circl
                            "main.Inner", "main.Square", "string"],
          "the manifest lists the seven types")
 check_eq(sorted({v for v, _ in by_via}),
-         ["after embedded", "chan", "closure", "closure variable", "eface", "embedded",
-          "embedded field", "header", "header field", "iface", "largeType",
-          "largeType field", "map", "map indirect", "map slot", "small map"],
-         "... reached in sixteen ways")
+         ["after embedded", "atomic.Pointer", "atomic.Pointer field", "chan", "closure",
+          "closure variable", "eface", "embedded", "embedded field", "header",
+          "header field", "iface", "largeType", "largeType field", "map", "map indirect",
+          "map slot", "small map"],
+         "... reached in eighteen ways")
 con = sqlite3.connect(db)
 # The small map (Go 1.24+): its circles are held by one object, its single group,
 # which the map's dirPtr points to directly (dirLen 0).

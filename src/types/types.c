@@ -345,6 +345,30 @@ static bool storage_member(const char *sn, const char *mn)
 	return false;
 }
 
+/*
+ * Go's sync/atomic.Pointer[T] keeps its *T in `v unsafe.Pointer` and says T
+ * only in a zero-length member `_ [0]*T`: v's offset and T's DIE.
+ */
+static bool atomic_pointer(Dwarf_Die *d, const char *sn, uint64_t *v_off, Dwarf_Die *pointee)
+{
+	Dwarf_Die m, arr, ptr;
+	Dwarf_Attribute a;
+	Dwarf_Word size;
+	if (!sn || strncmp(sn, "sync/atomic.Pointer[", 20) || dwarf_child(d, &m) != 0)
+		return false;
+	do {
+		const char *mn = dwarf_diename(&m);
+		if (dwarf_tag(&m) == DW_TAG_member && mn && !strcmp(mn, "_") &&
+		    dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), &arr) &&
+		    types_strip(&arr) && dwarf_tag(&arr) == DW_TAG_array_type &&
+		    dwarf_aggregate_size(&arr, &size) == 0 && size == 0 &&
+		    dwarf_formref_die(dwarf_attr(&arr, DW_AT_type, &a), &ptr) &&
+		    types_deref(&ptr, pointee))
+			return types_find_member(d, "v", v_off, NULL);
+	} while (dwarf_siblingof(&m, &m) == 0);
+	return false;
+}
+
 void types_collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 			 uint64_t base, int depth, const char *prefix,
 			 struct slot_list *out)
@@ -388,6 +412,15 @@ void types_collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 		}
 		bool map_dir = sn && !strncmp(sn, "map<", 4) && types_is_go(&d) &&
 			       types_map_dir_slot(t, dbg, &d, base, prefix, out);
+		uint64_t v_off;
+		if (atomic_pointer(&d, sn, &v_off, &sub)) {
+			char name[200];
+			snprintf(name, sizeof(name), "%s%sv", prefix, prefix[0] ? "." : "");
+			uint32_t target = types_intern_die(t, dbg, &sub);
+			if (target != NONE)
+				push_slot(out, base + v_off, target, name, CPROF_SLOT_STATIC, 0);
+			return;
+		}
 		if (dwarf_child(&d, &m) != 0)
 			return;
 		do {
@@ -512,6 +545,12 @@ struct cprof_type_slot types_pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf
 		if (sn && (!strcmp(sn, "runtime.iface") || !strcmp(sn, "runtime.eface"))) {
 			if (off == 8)
 				none.kind = sn[8] == 'i' ? CPROF_SLOT_IFACE : CPROF_SLOT_EFACE;
+			return none;
+		}
+		uint64_t v_off;
+		if (atomic_pointer(&d, sn, &v_off, &sub)) {
+			if (off == v_off)
+				none.target = types_intern_die(t, dbg, &sub);
 			return none;
 		}
 		if (dwarf_child(&d, &m) != 0)

@@ -19,6 +19,8 @@
 //     from Go 1.23 on);
 //   - the *Circle a *Big or *Huge points to: typed by following the runtime's
 //     type of its holder;
+//   - the *Circle of an atomic.Pointer[Circle] (an unsafe.Pointer whose type
+//     only a zero-length `_ [0]*T` member says), in a global and in a field;
 //   - an Outer reached only as the *Inner embedded at its start: it is an
 //     Inner, not two (Outer is exactly two Inners long), and what follows the
 //     Inner (Q, a *string) must not be typed as a second Inner's C.
@@ -28,6 +30,7 @@ package main
 
 import (
 	"strconv"
+	"sync/atomic"
 	"unsafe"
 
 	"cprofcorpus/internal/manifest"
@@ -64,6 +67,12 @@ type Outer struct {
 	Pad [9]uint64
 }
 
+// Holder keeps a *Circle in an atomic.Pointer field.
+type Holder struct {
+	N   int
+	Cur atomic.Pointer[Circle]
+}
+
 // Rec is over 128 bytes: a map keeps it behind a pointer.
 type Rec struct {
 	C   *Circle
@@ -84,6 +93,8 @@ var (
 	recs     map[int]Rec
 	handlers []func() float64
 	inners   []*Inner
+	current  atomic.Pointer[Circle]
+	holders  []*Holder
 )
 
 // SmallMap is small's size: few enough for one group.
@@ -118,6 +129,8 @@ func main() {
 	circle := func(c *Circle, via string) {
 		es = append(es, entry{uintptr(unsafe.Pointer(c)), "main.Circle", unsafe.Sizeof(Circle{}), true, via})
 	}
+	current.Store(&Circle{R: -1})
+	circle(current.Load(), "atomic.Pointer")
 	small = map[string]*Circle{}
 	for i := 0; i < SmallMap; i++ {
 		c := &Circle{R: float64(i)}
@@ -170,6 +183,10 @@ func main() {
 			inners = append(inners, &o.Inner)
 			es = append(es, entry{uintptr(unsafe.Pointer(o)), "main.Inner", unsafe.Sizeof(*o), true, "embedded"})
 			circle(o.C, "embedded field")
+			hd := &Holder{N: i}
+			hd.Cur.Store(&Circle{R: 4})
+			holders = append(holders, hd)
+			circle(hd.Cur.Load(), "atomic.Pointer field")
 			es = append(es, entry{uintptr(unsafe.Pointer(o.Q)), "string", unsafe.Sizeof(""), true, "after embedded"})
 			es = append(es, entry{uintptr(unsafe.Pointer(h)), "main.Huge", unsafe.Sizeof(Huge{}), true, "largeType"})
 		}
