@@ -183,35 +183,22 @@ else
 		[ -n "$(find "$SRC/go/$2" "$SRC/go/internal" -type f -name '*.go' -newer "$1" | head -n 1)" ]
 	}
 
-	# goblocks: *Block kept by a global slice and a global map (N blocks, default 10000)
-	if go_needs_build "$OUT/goblocks" goblocks; then
-		run goblocks "$OUT/goblocks" \
-			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/goblocks.tmp" ./goblocks
-	fi
+	# The pure-Go programs (corpus/README.md says what each holds): goblocks
+	# (*Block kept by a global slice and a global map), gogoroutines (1000
+	# goroutines blocked for ever, each with a 64 KiB buffer), goprofile
+	# (MemProfileRate = 1, its own heap profile), gofinal (objects kept only by
+	# finalizer and cleanup records), gotypes (objects typed only through the
+	# runtime's words: interfaces, channels, maps, closures, headers).
+	for prog in goblocks gogoroutines goprofile gofinal gotypes; do
+		if go_needs_build "$OUT/$prog" "$prog"; then
+			run "$prog" "$OUT/$prog" \
+				env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/$prog.tmp" "./$prog"
+		fi
+	done
 	# goblocks-nodwarf: the same linked without DWARF (-ldflags=-w)
 	if go_needs_build "$OUT/goblocks-nodwarf" goblocks; then
 		run goblocks-nodwarf "$OUT/goblocks-nodwarf" \
 			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -ldflags=-w -o "$OUT/goblocks-nodwarf.tmp" ./goblocks
-	fi
-	# gogoroutines: 1000 goroutines blocked for ever, each holding a 64 KiB buffer
-	if go_needs_build "$OUT/gogoroutines" gogoroutines; then
-		run gogoroutines "$OUT/gogoroutines" \
-			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/gogoroutines.tmp" ./gogoroutines
-	fi
-	# goprofile: MemProfileRate = 1, four allocation sites, its own heap profile
-	if go_needs_build "$OUT/goprofile" goprofile; then
-		run goprofile "$OUT/goprofile" \
-			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/goprofile.tmp" ./goprofile
-	fi
-	# gofinal: objects kept only by finalizer and cleanup records
-	if go_needs_build "$OUT/gofinal" gofinal; then
-		run gofinal "$OUT/gofinal" \
-			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/gofinal.tmp" ./gofinal
-	fi
-	# gotypes: objects typed only by interfaces, malloc headers and largeType
-	if go_needs_build "$OUT/gotypes" gotypes; then
-		run gotypes "$OUT/gotypes" \
-			env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/gotypes.tmp" ./gotypes
 	fi
 	# gocgo: Go structs holding C.malloc'd buffers (cgo: needs the C compiler)
 	if go_needs_build "$OUT/gocgo" gocgo; then

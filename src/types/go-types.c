@@ -7,7 +7,8 @@
  * Data structures:
  *   - the Go module's type DIEs by the descriptor each names
  *     (DW_AT_go_runtime_type), sorted, built on first use;
- *   - closures' types by code pointer (a value cache).
+ *   - closures' types by code pointer, and Go types by descriptor (value
+ *     caches).
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -124,7 +125,7 @@ static void index_runtime_types(struct cprof_types *t)
 
 /* The type id of the runtime type descriptor at typ: its DWARF type when
  * the module names it, else its runtime name. */
-static uint32_t runtime_type(struct cprof_types *t, uint64_t typ)
+static uint32_t descriptor_type(struct cprof_types *t, uint64_t typ)
 {
 	struct cprof_types_private *p = t->priv;
 	if (!p->rt_dies_done)
@@ -145,6 +146,18 @@ static uint32_t runtime_type(struct cprof_types *t, uint64_t typ)
 	    dwarf_offdie(p->rt_dbg, off, &die))
 		return types_intern_die(t, p->rt_dbg, &die);
 	return types_intern_runtime(t, name, cprof_go_type_size(p->core, p->go, typ));
+}
+
+/* descriptor_type, cached by descriptor: every interface value and header
+ * object of a type asks again. */
+static uint32_t runtime_type(struct cprof_types *t, uint64_t typ)
+{
+	struct value_cache *c = &t->priv->descriptors;
+	size_t h;
+	uint32_t id;
+	if (types_cache_find(c, typ, &h, &id))
+		return id;
+	return types_cache_put(c, h, typ, descriptor_type(t, typ));
 }
 
 bool types_read_word(struct cprof_core *core, uint64_t addr, uint64_t *w)
@@ -263,4 +276,5 @@ void types_go_deinit(struct cprof_types_private *p)
 {
 	free(p->rt_dies);
 	types_cache_deinit(&p->closures);
+	types_cache_deinit(&p->descriptors);
 }

@@ -81,6 +81,7 @@ struct cprof_types_private {
 	struct cprof_type_slot *fr_slots;
 	size_t fr_cap, fr_used;
 	struct value_cache closures;       /* a closure's code pointer -> its type */
+	struct value_cache descriptors;    /* a Go type descriptor -> its type */
 	/* Go: the runtime, and its type descriptors' DIEs (DW_AT_go_runtime_type:
 	   the descriptor's offset in the module's types), sorted by offset */
 	struct cprof_core *core;

@@ -838,7 +838,8 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	t->priv->mods = calloc(core->n_modules + 1, sizeof(*t->priv->mods));
 	t->priv->n_mods = core->n_modules;
 	if (!t->priv->mods || !types_cache_init(&t->priv->vtables) ||
-	    !types_cache_init(&t->priv->closures) || rehash(t))
+	    !types_cache_init(&t->priv->closures) ||
+	    !types_cache_init(&t->priv->descriptors) || rehash(t))
 		goto oom;
 
 	/* 1. C++ objects: a first word pointing into a module's vtable. */
