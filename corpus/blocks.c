@@ -98,6 +98,7 @@ static CORPUS_NOINLINE long park_in_read(void)
 	long ret;
 	SCRUB_REGISTERS();
 	clear_stack();
+	corpus_clear_vector_regs();
 	asm volatile("xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\tsyscall"
 		     : "=a"(ret)
 		     : "a"((long)SYS_read), "D"((long)pipefd[0]), "S"(&c), "d"(1L)
@@ -112,6 +113,7 @@ static CORPUS_NOINLINE long park_blocks_main(void)
 	long ret;
 	SCRUB_REGISTERS();
 	clear_stack();
+	corpus_clear_vector_regs();
 	asm volatile("xor %%edx, %%edx\n\txor %%esi, %%esi\n\txor %%edi, %%edi\n\t"
 		     "xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\tsyscall"
 		     : "=a"(ret) : "a"((long)SYS_pause)

@@ -524,6 +524,7 @@ static CORPUS_NOINLINE long park_in_read(void)
 	char c;
 	ssize_t n;
 	corpus_thread_ready();
+	corpus_clear_vector_regs();
 	do
 		n = read(g_pipe[0], &c, 1);
 	while (n < 0 && errno == EINTR);
@@ -639,6 +640,7 @@ static void *worker_register(void *arg)
 	record_dtv("register");
 	scrub_stack();
 	corpus_thread_ready();
+	corpus_clear_vector_regs();
 	park_in_register(hidden);
 	return NULL;
 }

@@ -16,7 +16,8 @@ interior, freed, globals, all), in two cases:
     the core): no leaked block is pointed to by anything but leaked or freed blocks,
     a direct block outside a cycle by nothing but freed ones; interior_only blocks
     have no start pointer except from interior_only blocks; the register-held block
-    is in r12 of its thread and in no word of memory and no other register. glibc's
+    is in r12 of its thread and in no word of memory and no other register (vector
+    registers included: every word of each thread's NT_X86_XSTATE note). glibc's
     own pointers to chunk headers (av->top, bins, fastbinsY: value == block + size - 8,
     the next chunk's prev_size field inside a 16k+8 block) are the one allowed
     exception: allocator metadata, which a leak detector must not take as roots.
@@ -146,6 +147,10 @@ def check_core(c):
         refs[id(b)].append((w, v - parse_addr(b["addr"]), where(w)))
     regs = e.core_registers()
     check_eq(sorted(regs), sorted(t["tid"] for t in m["threads"]), "the core's threads")
+    # Vector registers are registers too: the program clears them before it parks
+    # (glibc's string functions leave pointers there, in lanes that vary by CPU).
+    for tid, words in e.core_vector_words().items():
+        regs.setdefault(tid, {}).update(words)
 
     def desc(r):
         w, off, src = r

@@ -332,6 +332,7 @@ ET_EXEC, ET_DYN, ET_CORE = 2, 3, 4
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 1, 2, 4
 NT_PRSTATUS, NT_PRPSINFO, NT_AUXV, NT_SIGINFO, NT_FILE = 1, 3, 6, 0x53494749, 0x46494c45
 NT_GNU_BUILD_ID = 3
+NT_FPREGSET, NT_X86_XSTATE = 2, 0x202
 
 
 class Elf:
@@ -507,6 +508,32 @@ class Elf:
                 continue
             tid = struct.unpack_from("<i", d, 32)[0]
             out[tid] = dict(zip(X86_64_REGS, struct.unpack_from("<27Q", d, 112)))
+        return out
+
+    def core_vector_words(self):
+        """{tid: {"xstate+OFF": value}}: every 8-byte word of each thread's vector
+        registers, as its NT_X86_XSTATE note holds them (else NT_FPREGSET): the
+        xmm area of the legacy FXSAVE region, and every extended component after
+        the XSAVE header (ymm upper halves, opmasks, zmm; offsets are the CPU's,
+        so every word is taken rather than a layout assumed). A note belongs to the
+        NT_PRSTATUS before it."""
+        out, tid = {}, None
+        for n, t, d, _ in self.notes():
+            if n != "CORE" and n != "LINUX":
+                continue
+            if t == NT_PRSTATUS and len(d) >= 36:
+                tid = struct.unpack_from("<i", d, 32)[0]
+                continue
+            if tid is None or t not in (NT_FPREGSET, NT_X86_XSTATE):
+                continue
+            if t == NT_FPREGSET and tid in out:
+                continue   # the XSTATE note of this thread already gave the xmm area
+            words = {}
+            spans = [(160, 416)] + ([(576, len(d))] if t == NT_X86_XSTATE else [])
+            for lo, hi in spans:
+                for off in range(lo, min(hi, len(d)) - 7, 8):
+                    words["xstate+%d" % off] = struct.unpack_from("<Q", d, off)[0]
+            out[tid] = words
         return out
 
     def core_words_in(self, ranges):
