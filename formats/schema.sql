@@ -69,11 +69,26 @@ CREATE TABLE frame (
   unwound_by TEXT NOT NULL         -- initial | cfi | frame_pointer
 );
 
+-- The allocators found in the process, walked or not (jemalloc, tcmalloc:
+-- found, not walked yet).  A heap that is 'not_walked' is in no figure of
+-- this database: every report of leaks, sizes or retention says so.
+CREATE TABLE allocator (
+  id            INTEGER PRIMARY KEY,  -- heap.allocator names it by name
+  name          TEXT NOT NULL,     -- glibc | jemalloc | tcmalloc | go
+  version       TEXT,              -- "2.36", "5.3.0", "1.26.8"; NULL when unknown
+  module        TEXT,              -- the module its code is in: "libjemalloc.so.2"
+  serves_malloc INTEGER NOT NULL,  -- 1: the process's malloc resolves to it
+  malloc_found_by TEXT,            -- how: "the executable's GOT entry for malloc"
+  heap          TEXT NOT NULL,     -- walked | unused (never initialized) | not_walked
+  reason        TEXT,              -- why not walked, or unused: NULL when walked
+  found_by      TEXT NOT NULL      -- how the allocator was found
+);
+
 -- Regions objects live in: an arena's heap, the mmapped chunks.
 CREATE TABLE heap (
   id         INTEGER PRIMARY KEY,
-  allocator  TEXT NOT NULL,        -- glibc
-  kind       TEXT NOT NULL,        -- main_arena | arena | mmap
+  allocator  TEXT NOT NULL,        -- glibc | go (allocator.name)
+  kind       TEXT NOT NULL,        -- main_arena | arena | mmap (glibc); span | large (go)
   arena      INTEGER,              -- the owning arena (malloc_state address)
   start      INTEGER NOT NULL,
   end        INTEGER NOT NULL
@@ -110,7 +125,8 @@ CREATE TABLE object (
   size          INTEGER NOT NULL,     -- usable size (malloc_usable_size)
   state         TEXT NOT NULL,        -- used | free
   heap_id       INTEGER NOT NULL REFERENCES heap(id),
-  free_list     TEXT,                 -- tcache | fastbin | unsorted | smallbin | largebin | top | other
+  free_list     TEXT,                 -- in the allocator's words; glibc: tcache | fastbin |
+                                      -- unsorted | smallbin | largebin | top | other
   flags         INTEGER NOT NULL,     -- allocator flags (glibc: size & 7); 256: allocator metadata
   reachable     INTEGER,              -- 1 a root reaches it, 0 leaked; NULL for free chunks and metadata
   interior_only INTEGER,              -- 1 reachable only through pointers into the middle of some object

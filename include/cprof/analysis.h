@@ -19,7 +19,8 @@
  *               with its clique-leader rule for cycles.
  *   holds       a leak root and everything reachable from it among the leaked
  *               nodes: count and bytes.
- *   garbage     an unreachable object of a garbage-collected heap (Go): the
+ *   garbage     an unreachable object of a garbage-collected heap (its
+ *               allocator marks it CPROF_OBJECT_COLLECTED: Go's): the
  *               collector frees it at its next cycle; never a leak.
  */
 #ifndef CPROF_ANALYSIS_H
@@ -108,11 +109,15 @@ enum cprof_root_node_kind {
 	CPROF_RN_MODULE,
 	CPROF_RN_GLOBAL,           /* one variable (symbol) of a module */
 	CPROF_RN_MAPPING,
-	CPROF_RN_GOROUTINES,       /* a group of goroutines (same state and stack) */
-	CPROF_RN_GOROUTINE,
-	CPROF_RN_SPECIAL,          /* Go: a finalizer, cleanup or weak handle */
+	CPROF_RN_RUNTIME,          /* above an allocator's own roots, at the place
+				      its root_levels say (Go: a goroutine group,
+				      a goroutine, its frame; a finalizer) */
 };
 const char *cprof_root_node_kind_name(enum cprof_root_node_kind k);
+
+/* The kind a user reads: "thread", or the allocator's word ("goroutine"). */
+struct cprof_root_node;
+const char *cprof_root_node_kind_label(const struct cprof_root_node *nd);
 
 /* A root node: the hierarchy above the objects (node 0 is the super-root,
  * node 1 the leaked root). */
@@ -120,9 +125,11 @@ struct cprof_root_node {
 	enum cprof_root_node_kind kind;
 	uint32_t parent;           /* node index; UINT32_MAX for the super-root */
 	int thread, module;        /* indexes into the core, or -1 */
-	int goroutine;             /* goroutine (and its frames): index into the
-				      Go runtime's goroutines, else -1 */
-	int group;                 /* goroutine groups: the group, else -1 */
+	/* RUNTIME nodes: the allocator (index into the walk's), the level and
+	   key its root_levels gave, and its word for the kind ("goroutine") */
+	int owner, level;
+	uint64_t key;
+	const char *kind_name;
 	char name[256];
 	uint64_t retained_bytes, retained_count;
 };

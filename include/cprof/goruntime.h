@@ -18,8 +18,9 @@
  *        - the runtime's accounting (gcController, mheap_, memstats), for a
  *          summary in the style of runtime.MemStats.
  *
- * This is the one place that knows the runtime's structures besides the heap
- * walker (src/heap/go.c); a new Go version touches these two files.
+ * This is the one place that knows the runtime's structures besides the Go
+ * provider (src/heap/go.c, go-roots.c: the heap walk, the roots, the
+ * summary, the goroutine and site tables); a new Go version touches these.
  */
 #ifndef CPROF_GORUNTIME_H
 #define CPROF_GORUNTIME_H
@@ -82,6 +83,9 @@ struct cprof_go_runtime {
 	/* MemStats-style figures from the runtime's own counters */
 	struct { const char *name; uint64_t value; const char *what; } stats[16];
 	size_t n_stats;
+	/* goroutine stacks scanned by the runtime's stack maps, and by every
+	   word (a frame without maps): set when the roots are found */
+	size_t stacks_precise, stacks_conservative;
 	struct cprof_go_private *priv;
 };
 
@@ -94,6 +98,10 @@ struct cprof_go_runtime {
 struct cprof_error *cprof_go_runtime_open(struct cprof_core *core,
 					  struct cprof_go_runtime **ret);
 void cprof_go_runtime_destroy(struct cprof_go_runtime *rt);
+
+/* The Go runtime of a walk (its Go provider's), or NULL: for the readers of
+ * Go types. */
+const struct cprof_go_runtime *cprof_go_runtime_of(const struct cprof_heap_walk *walk);
 
 /* The name of the runtime type descriptor (*abi.Type) at typ, into buf:
  * "main.Block", "[]uint8", "map.bucket[string]int".  False when unreadable. */

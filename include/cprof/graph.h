@@ -14,9 +14,10 @@
  * object or of a root whose value lies inside a used object - its start or its
  * middle.  Free chunks and the allocator's own structures are neither scanned
  * nor targets.  A pointer from an object into itself is not an edge.
- * Go heap objects are scanned precisely where the runtime says which of their
- * words are pointers (cprof_go_object_pointers): only those words, or none
- * for pointer-free objects; conservatively where it cannot say.
+ * Objects of an allocator with pointer maps (struct cprof_heap_provider's
+ * object_pointers: the Go runtime's) are scanned precisely where it says
+ * which of their words are pointers: only those words, or none for
+ * pointer-free objects; conservatively where it cannot say.
  *
  * Lookup speed: values are mapped to objects through a granule index (one
  * 32-bit entry per 256 bytes of each heap region: the first object that ends
@@ -61,11 +62,11 @@ struct cprof_graph {
 	size_t n_root_refs;
 	/* statistics of the scan, for bench/ and the summary */
 	uint64_t words_scanned, bytes_unreadable;
-	/* Go heap objects only (nodes in heaps of allocator "go"), by how they
-	   were scanned: precise = only the words the runtime's pointer mask
-	   sets; noscan = not at all, the runtime says they hold no pointers;
-	   conservative = every word, the runtime's metadata was missing (an
-	   object being allocated, a GC program, an unbuilt mask, no layouts). */
+	/* Objects of allocators with pointer maps only, by how they were
+	   scanned: precise = only the words the map sets; noscan = not at
+	   all, the allocator says they hold no pointers; conservative = every
+	   word, its metadata was missing (Go: an object being allocated, a GC
+	   program, an unbuilt mask, no layouts). */
 	uint64_t objects_precise, objects_noscan, objects_conservative;
 	double t_scan;
 };
@@ -82,8 +83,8 @@ void cprof_object_index_destroy(struct cprof_object_index *ix);
 /**
  * Scans every node and every root for pointers.  objs must be sorted by
  * address and not overlap (see cprof_objects_sort).  walk (may be NULL: all
- * conservative) is the heap walk objs came from: its heaps say which objects
- * are Go's, its Go runtime how to scan them precisely.
+ * conservative) is the heap walk objs came from: its heaps say which
+ * allocator each object is of, and those with pointer maps how to scan it.
  */
 struct cprof_error *cprof_graph_build(struct cprof_core *core,
 				      const struct cprof_heap_walk *walk,

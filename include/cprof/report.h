@@ -13,10 +13,22 @@
 #include "cprof/pipeline.h"
 #include "cprof/store.h"
 
-/* The allocators found (text), for `info` and the summary. */
+/* The allocators found (text), for `info` and the summary: which serves
+ * malloc, each one walked with its figures, or why not. */
 void cprof_report_allocators(FILE *out, const struct cprof_heap_walk *walk);
 /* The same as a JSON array value (the caller wrote the key). */
 void cprof_report_allocators_json(struct json *j, const struct cprof_heap_walk *walk);
+
+/* One line per allocator of cprof.db whose heap was not analyzed ("malloc is
+ * jemalloc 5.3.0 (libjemalloc.so.2); its heap is not analyzed: ..."), for
+ * every report of leaks, sizes or retention; returns how many. */
+size_t cprof_report_not_analyzed(FILE *out, const struct cprof_allocator_row *rows, size_t n);
+/* The key "allocators" and their rows, for those reports' JSON. */
+void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocator_row *rows,
+				      size_t n);
+/* Each walked allocator's own section of the summary (Go's, in MemStats'
+ * terms). */
+void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a);
 
 /* The main job's summary. */
 void cprof_report_summary(FILE *out, struct cprof_core *core,
@@ -34,12 +46,14 @@ void cprof_report_next(FILE *out, const char *core, const char *exe,
 		       const char *db);
 
 /* The leak report (formats/leaks.json.md); shown_of: how many leak roots
- * there are in all (to say when the list was cut). */
+ * there are in all (to say when the list was cut); al: the allocators, for
+ * the JSON (the text's line about them is cprof_report_not_analyzed's). */
 void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 			const struct cprof_leak_row *rows, size_t n,
 			size_t shown_of);
 void cprof_report_leaks_json(FILE *out, const char *db,
 			     const struct cprof_leak_totals *t,
-			     const struct cprof_leak_row *rows, size_t n);
+			     const struct cprof_leak_row *rows, size_t n,
+			     const struct cprof_allocator_row *al, size_t n_al);
 
 #endif

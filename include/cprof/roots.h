@@ -6,9 +6,8 @@
  * Out: a list of roots, each a range of words to scan for pointers and a name
  *      a user understands:
  *        registers  each thread's general and vector registers
- *                   ("thread 1234 registers"; a slot is one register); in a
- *                   Go process the general ones only, of the threads running
- *                   a goroutine (or its system or cgo call);
+ *                   ("thread 1234 registers"; a slot is one register), unless
+ *                   an allocator says otherwise (thread_registers);
  *        stack      each thread's stack, from SP minus the 128-byte red zone to
  *                   the top of its mapping ("thread 1234 stack");
  *        tls        each thread's static TLS and thread control block, below
@@ -20,21 +19,21 @@
  *        mapping    anonymous writable memory that belongs to no walked heap,
  *                   no stack and no module: an unknown allocator's memory keeps
  *                   its targets alive rather than inventing leaks;
- *        goroutine  in a Go process (cprof/goruntime.h), each goroutine's stack
- *                   from its SP to its top ("goroutine 18"), scanned by the
- *                   runtime's stack maps (the live pointer slots of each
- *                   frame), or every word when a frame has none; its frames
- *                   name the slots.
- *        special    in a Go process, what the collector scans of a span special:
- *                   a finalizer's fn and what its object points to (not the
- *                   object: it is finalized once unreachable), a cleanup's fn
- *                   and argument, a weak handle ("finalizer of 0x...").
- *      In a Go process the runtime's own roots replace the guesses: the Go
- *      module's .data and .bss are scanned precisely through the runtime's
- *      pointer masks (gcdatamask, gcbssmask), the heap arenas are no thread's
- *      stack or TLS (a goroutine's stack and an M's TLS live there), and
- *      anonymous memory is no root (the Go collector does not scan it, and
- *      cgo forbids C memory to hold Go pointers).
+ *        runtime    an allocator's own roots (struct cprof_heap_provider's
+ *                   roots operation), named in its words: in a Go process
+ *                   each goroutine's stack from its SP to its top
+ *                   ("goroutine 18"), scanned by the runtime's stack maps,
+ *                   and what the collector scans of a span special (a
+ *                   finalizer, a cleanup, a weak handle); the allocator
+ *                   places them in the root hierarchy and names their slots.
+ *      An allocator may also add masked GLOBALS roots (the Go module's .data
+ *      and .bss by the runtime's pointer masks, leaving the module roots the
+ *      rest), claim memory that is no thread's stack or TLS (Go's heap
+ *      arenas), decide which threads' registers are roots (Go: the general
+ *      ones of the threads running a goroutine) and, by declaring
+ *      CPROF_PROVIDER_OWN_ROOTS, that anonymous memory is no root (the Go
+ *      collector does not scan it, and cgo forbids C memory to hold Go
+ *      pointers).
  *      Free chunks and the allocator's own structures (arena headers, tcache
  *      structs) are never roots: scanning them would make freed memory look
  *      reachable.
@@ -52,7 +51,6 @@
 #include <stdint.h>
 
 #include "cprof/core.h"
-#include "cprof/goruntime.h"
 #include "cprof/heap.h"
 
 enum cprof_root_kind {
@@ -61,8 +59,7 @@ enum cprof_root_kind {
 	CPROF_ROOT_TLS,
 	CPROF_ROOT_GLOBALS,
 	CPROF_ROOT_MAPPING,
-	CPROF_ROOT_GOROUTINE,
-	CPROF_ROOT_SPECIAL,
+	CPROF_ROOT_RUNTIME,        /* an allocator's own root: see owner */
 };
 const char *cprof_root_kind_name(enum cprof_root_kind k);
 
@@ -71,12 +68,18 @@ struct cprof_root {
 	int thread;                /* index into core->threads, or -1 */
 	int module;                /* index into core->modules, or -1 */
 	uint64_t start, end;       /* the memory scanned; 0, 0 for registers */
-	int goroutine;             /* goroutine roots: index into roots->go's */
+	int owner;                 /* RUNTIME: the allocator that added it (index
+				      into the walk's allocators), else -1 */
+	const char *owner_kind;    /* RUNTIME: what it calls it ("goroutine") */
+	uint64_t key;              /* RUNTIME: its own number for it */
 	const uint8_t *mask;       /* when set, only the words whose bit is set
 				      (1 bit per word from start) hold pointers */
 	bool vectors;              /* registers: the vector registers too */
 	char name[160];
 };
+
+/* The kind a user reads: "stack", or the allocator's word ("goroutine"). */
+const char *cprof_root_kind_label(const struct cprof_root *r);
 
 struct cprof_roots {
 	struct cprof_root *roots;
@@ -85,12 +88,9 @@ struct cprof_roots {
 	struct cprof_frame **frames;
 	size_t *n_frames;
 	size_t n_threads;
-	const struct cprof_go_runtime *go;  /* the walk's, or NULL */
+	const struct cprof_heap_walk *walk;  /* the allocators of RUNTIME roots */
 	uint8_t **masks;           /* owned copies of the roots' masks */
 	size_t n_masks;
-	/* goroutine stacks scanned by the runtime's stack maps, and by every
-	   word (a frame without maps) */
-	size_t go_stacks_precise, go_stacks_conservative;
 };
 
 /* Finds every root; ret is zero-initialized by the caller. */
@@ -102,22 +102,44 @@ void cprof_roots_deinit(struct cprof_roots *r);
 /*
  * The words of a register root: general registers (except orig_rax and the
  * segment selectors), then, when vectors, every 8 bytes of the vector
- * registers (not in a Go process: Go keeps no pointer there across a safe
- * point, and memmove leaves copies of pointers in them).  Returns
+ * registers (unless an allocator's thread_registers says general ones only:
+ * Go keeps no pointer there across a safe point).  Returns
  * the count; names[i] says which register word i is ("rbx", "xmm3[1]").
  */
 size_t cprof_root_register_words(const struct cprof_thread *t, bool vectors,
 				 uint64_t *words, char (*names)[16], size_t max);
 enum { CPROF_MAX_REGISTER_WORDS = CPROF_NREGS + 2 * CPROF_MAX_VEC_LANES };
 
-/* The frame (index into rs->frames[r->thread]) holding a stack slot. */
+/* The frame (index into rs->frames[r->thread]) holding a slot of a thread's
+ * stack root r. */
 size_t cprof_root_slot_frame(const struct cprof_roots *rs,
 			     const struct cprof_root *r, uint64_t slot);
+
+/* The code whose frame holds slot of a RUNTIME root r (a goroutine's
+ * stack): its pc (for a look-up: a return address minus one) and the
+ * frame's CFA.  False when r's allocator does not say. */
+bool cprof_root_slot_code(const struct cprof_roots *rs, const struct cprof_root *r,
+			  uint64_t slot, uint64_t *pc, uint64_t *cfa);
 
 /* The name of the slot at `slot` (an address, or a register word index) of
  * root r, into buf. */
 void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 			  const struct cprof_root *r, uint64_t slot, char *buf,
 			  size_t size);
+
+/* ---- for providers' roots operations (struct cprof_heap_provider) ---- */
+
+struct cprof_root_claims;
+/* Adds a root. */
+struct cprof_error *cprof_roots_add(struct cprof_roots *rs, const struct cprof_root *r);
+/* The roots keep mask (malloc'd: a root's pointer mask) and free it. */
+struct cprof_error *cprof_roots_keep_mask(struct cprof_roots *rs, uint8_t *mask);
+/* [start, end) is the provider's: no thread's stack or TLS lies there. */
+struct cprof_error *cprof_root_claim_memory(struct cprof_root_claims *c, uint64_t start,
+					    uint64_t end);
+/* [start, end) of a module's data is scanned by the provider's own roots:
+ * the module's roots leave it out. */
+struct cprof_error *cprof_root_claim_data(struct cprof_root_claims *c, uint64_t start,
+					  uint64_t end);
 
 #endif

@@ -25,7 +25,7 @@
 
 struct sqlite3;
 
-enum { CPROF_SCHEMA_VERSION = 2 };   /* 2: the goroutine tables */
+enum { CPROF_SCHEMA_VERSION = 3 };   /* 2: the goroutine tables; 3: allocator */
 
 struct cprof_store;
 
@@ -52,9 +52,10 @@ struct cprof_retention;
 struct cprof_types;
 
 /* The object table, in one pass over the array (ids are array indexes),
- * with the leak analysis when l is not NULL. */
+ * with the leak analysis when l is not NULL; walk names the free lists. */
 struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					struct cprof_core *core,
+					const struct cprof_heap_walk *walk,
 					const struct cprof_object *objs,
 					size_t n, const struct cprof_leaks *l,
 					const struct cprof_retention *rt,
@@ -64,13 +65,18 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 /* The type table. */
 struct cprof_error *cprof_store_types(struct cprof_store *st,
 				      const struct cprof_types *t);
-/* A Go process's goroutines, their frames and groups (src/store/goroutines.c);
- * nothing when go is NULL. */
+/* A Go process's goroutines, their frames and groups (src/store/goroutines.c;
+ * the Go provider's store operation); nothing when go is NULL.  owner: the Go
+ * allocator's index in the walk, whose root nodes (goroutine groups at level
+ * 0, goroutines at level 1) tie the rows to what they retain. */
 struct cprof_go_runtime;
 struct cprof_error *cprof_store_goroutines(struct cprof_store *st,
 					   struct cprof_core *core,
-					   const struct cprof_go_runtime *go,
+					   const struct cprof_go_runtime *go, uint32_t owner,
 					   const struct cprof_retention *rt);
+/* The allocator table: every allocator found, walked or not. */
+struct cprof_error *cprof_store_allocators(struct cprof_store *st,
+					   const struct cprof_heap_walk *walk);
 /* A Go process's allocation sites and which objects have one (src/store/sites.c);
  * nothing without the memory profiler's records. */
 struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core *core,
@@ -117,6 +123,17 @@ struct cprof_error *cprof_query_leaks(struct sqlite3 *db, const char *path,
 				      struct cprof_leak_totals *totals,
 				      struct cprof_leak_row **ret, size_t *n_ret);
 void cprof_leak_rows_free(struct cprof_leak_row *rows, size_t n);
+
+/* An allocator row: one found in the process, walked or not. */
+struct cprof_allocator_row {
+	char name[32], version[32], module[256];
+	bool serves_malloc;
+	char heap[16];             /* walked | unused | not_walked */
+	char reason[200];
+};
+/* Every allocator of the database; *ret is malloc'd (free()). */
+struct cprof_error *cprof_query_allocators(struct sqlite3 *db, const char *path,
+					   struct cprof_allocator_row **ret, size_t *n_ret);
 
 /* ---- goroutines (src/store/goroutines.c) ---- */
 

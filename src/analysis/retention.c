@@ -11,9 +11,10 @@
  *                 │            └─ TLS of T ──────── ...
  *                 ├─ module M ──── global G of M ── ...
  *                 ├─ mapping R ─── ...
- *                 ├─ goroutines G ─ goroutine N ─ frame K of N ── ...
- *                 │   (a group: the same state, wait reason and stack)
- *                 ├─ finalizer of X ─ (Go: a finalizer, cleanup or weak handle)
+ *                 ├─ (an allocator's own roots, at the levels it says:
+ *                 │   Go's goroutines G ─ goroutine N ─ frame K of N ── ...,
+ *                 │   a group being the same state, wait reason and stack;
+ *                 │   a finalizer, cleanup or weak handle)
  *                 └─ leaked ────── each leak root (so leaked memory gets
  *                                  retained sizes too)
  *
@@ -22,6 +23,7 @@
  * thread do, a global or a module likewise; when only the super-root
  * dominates it, it is shared between roots.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,11 +44,15 @@ const char *cprof_root_node_kind_name(enum cprof_root_node_kind k)
 	case CPROF_RN_MODULE: return "module";
 	case CPROF_RN_GLOBAL: return "global";
 	case CPROF_RN_MAPPING: return "mapping";
-	case CPROF_RN_GOROUTINES: return "goroutines";
-	case CPROF_RN_GOROUTINE: return "goroutine";
-	case CPROF_RN_SPECIAL: return "special";
+	case CPROF_RN_RUNTIME: return "runtime";
 	}
 	return "?";
+}
+
+const char *cprof_root_node_kind_label(const struct cprof_root_node *nd)
+{
+	return nd->kind == CPROF_RN_RUNTIME && nd->kind_name ? nd->kind_name :
+	       cprof_root_node_kind_name(nd->kind);
 }
 
 /* ---- the root nodes ---- */
@@ -59,10 +65,9 @@ struct builder {
 	uint32_t **frame_node;     /* per thread, per frame */
 	uint32_t *module_node;
 	uint32_t *mapping_node;    /* per root */
-	/* Go: per group, per goroutine, per goroutine per frame (lazily) */
-	uint32_t *group_node, *gor_node;
-	uint32_t **gframe_node;
-	const struct cprof_go_runtime *go;
+	/* allocators' root nodes by (owner, level, key): open addressing */
+	struct level_slot { uint64_t key; uint32_t owner_level, node; } *levels;
+	size_t cap_levels, n_levels;
 };
 
 static uint32_t add_node(struct builder *b, enum cprof_root_node_kind kind,
@@ -84,67 +89,100 @@ static uint32_t add_node(struct builder *b, enum cprof_root_node_kind kind,
 	nd->parent = parent;
 	nd->thread = thread;
 	nd->module = module;
-	nd->goroutine = nd->group = -1;
+	nd->owner = nd->level = -1;
 	snprintf(nd->name, sizeof(nd->name), "%s", name);
 	return (uint32_t)rt->n_nodes++;
 }
 
-/* The node of a mapping or special root i, made on first use.  A finalizer's
- * object root comes right after its record's root (go-roots.c) and shares
- * its node. */
+/* The node of a mapping root i, made on first use. */
 static uint32_t root_node_of(struct builder *b, const struct cprof_roots *rs, uint32_t i)
 {
 	const struct cprof_root *r = &rs->roots[i];
 	if (b->mapping_node[i] != NONE)
 		return b->mapping_node[i];
-	if (r->kind == CPROF_ROOT_SPECIAL && strstr(r->name, ", its object") && i > 0 &&
-	    rs->roots[i - 1].kind == CPROF_ROOT_SPECIAL)
-		return b->mapping_node[i] = root_node_of(b, rs, i - 1);
-	return b->mapping_node[i] = add_node(b, r->kind == CPROF_ROOT_SPECIAL ?
-					     CPROF_RN_SPECIAL : CPROF_RN_MAPPING,
-					     0, -1, -1, r->name);
+	return b->mapping_node[i] = add_node(b, CPROF_RN_MAPPING, 0, -1, -1, r->name);
 }
 
-/* A goroutine's slot: group -> goroutine -> frame, made on first use. */
-static uint32_t goroutine_leaf(struct builder *b, struct cprof_core *core,
-			       const struct cprof_roots *rs, const struct cprof_root *r,
-			       uint64_t slot)
+static uint64_t level_hash(uint64_t key, uint32_t owner_level)
 {
-	const struct cprof_goroutine *g = &b->go->goroutines[r->goroutine];
-	char name[256];
-	uint32_t *gn = &b->group_node[g->group], *nn = &b->gor_node[r->goroutine];
-	if (*gn == NONE) {
-		struct cprof_symbol sym;
-		cprof_core_symbolize(core, g->startpc, false, &sym);
-		snprintf(name, sizeof(name), "goroutines [%s%s%s] %s", g->status_name,
-			 *g->wait_reason ? ", " : "", g->wait_reason,
-			 sym.function ? sym.function : "?");
-		if ((*gn = add_node(b, CPROF_RN_GOROUTINES, 0, -1, -1, name)) == NONE)
-			return NONE;
-		b->rt->nodes[*gn].group = (int)g->group;
+	return (key * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)owner_level * 0xc2b2ae3d27d4eb4full);
+}
+
+/* Where (owner, level, key)'s node is, or belongs, in the table. */
+static struct level_slot *level_find(struct builder *b, uint64_t key, uint32_t owner_level)
+{
+	size_t mask = b->cap_levels - 1;
+	for (size_t h = level_hash(key, owner_level) & mask;; h = (h + 1) & mask) {
+		struct level_slot *e = &b->levels[h];
+		if (e->node == NONE || (e->key == key && e->owner_level == owner_level))
+			return e;
 	}
-	if (*nn == NONE) {
-		snprintf(name, sizeof(name), "goroutine %llu", (unsigned long long)g->goid);
-		if ((*nn = add_node(b, CPROF_RN_GOROUTINE, *gn, g->thread, -1, name)) == NONE)
-			return NONE;
-		b->rt->nodes[*nn].goroutine = r->goroutine;
+}
+
+/* Keeps the table at most half full. */
+static bool level_reserve(struct builder *b)
+{
+	if (2 * (b->n_levels + 1) <= b->cap_levels)
+		return true;
+	size_t old_cap = b->cap_levels, cap = old_cap ? 2 * old_cap : 256;
+	struct level_slot *old = b->levels;
+	b->levels = malloc(cap * sizeof(*b->levels));
+	if (!b->levels) {
+		b->levels = old;
+		return false;
 	}
-	if (!g->n_frames)
-		return *nn;
-	size_t k = cprof_root_slot_frame(rs, r, slot);
-	uint32_t **fv = &b->gframe_node[r->goroutine];
-	if (!*fv) {
-		if (!(*fv = malloc(g->n_frames * sizeof(uint32_t))))
-			return NONE;
-		memset(*fv, 0xff, g->n_frames * sizeof(uint32_t));
+	memset(b->levels, 0xff, cap * sizeof(*b->levels));
+	b->cap_levels = cap;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].node != NONE)
+			*level_find(b, old[i].key, old[i].owner_level) = old[i];
+	free(old);
+	return true;
+}
+
+/* A slot of an allocator's own root: the nodes its root_levels say, made on
+ * first use, outermost first; one node per root when it says nothing. */
+static uint32_t runtime_leaf(struct builder *b, struct cprof_core *core,
+			     const struct cprof_roots *rs, const struct cprof_root *r,
+			     uint32_t root, uint64_t slot)
+{
+	const struct cprof_allocator *a = &rs->walk->allocators[r->owner];
+	const struct cprof_heap_provider *p = a->provider;
+	struct cprof_root_level lv[CPROF_MAX_ROOT_LEVELS];
+	size_t n = p->root_levels ? p->root_levels(core, a, rs, r, slot, lv) : 0;
+	assert(n <= CPROF_MAX_ROOT_LEVELS);
+	if (!n) {
+		if (b->mapping_node[root] == NONE &&
+		    (b->mapping_node[root] = add_node(b, CPROF_RN_RUNTIME, 0, -1, -1,
+						      r->name)) != NONE) {
+			b->rt->nodes[b->mapping_node[root]].owner = r->owner;
+			b->rt->nodes[b->mapping_node[root]].kind_name = r->owner_kind;
+		}
+		return b->mapping_node[root];
 	}
-	if ((*fv)[k] == NONE) {
-		cprof_root_slot_name(core, rs, r, slot, name, sizeof(name));
-		if (((*fv)[k] = add_node(b, CPROF_RN_FRAME, *nn, g->thread, -1, name)) == NONE)
+	uint32_t parent = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!level_reserve(b))
 			return NONE;
-		b->rt->nodes[(*fv)[k]].goroutine = r->goroutine;
+		uint32_t ol = (uint32_t)r->owner * CPROF_MAX_ROOT_LEVELS + (uint32_t)i;
+		struct level_slot *e = level_find(b, lv[i].key, ol);
+		if (e->node == NONE) {
+			char name[256];
+			p->root_level_name(core, a, rs, r, slot, i, name, sizeof(name));
+			uint32_t nd = add_node(b, CPROF_RN_RUNTIME, parent, lv[i].thread, -1, name);
+			if (nd == NONE)
+				return NONE;
+			struct cprof_root_node *node = &b->rt->nodes[nd];
+			node->owner = r->owner;
+			node->level = (int)i;
+			node->key = lv[i].key;
+			node->kind_name = lv[i].kind;
+			*e = (struct level_slot){ lv[i].key, ol, nd };
+			b->n_levels++;
+		}
+		parent = e->node;
 	}
-	return (*fv)[k];
+	return parent;
 }
 
 /* The leaf root node a root slot belongs to, made on first use. */
@@ -194,12 +232,10 @@ static uint32_t leaf_for(struct builder *b, struct cprof_core *core,
 				return (uint32_t)i;
 		return add_node(b, CPROF_RN_GLOBAL, mnode, -1, r->module, name);
 	}
-	case CPROF_ROOT_GOROUTINE:
-		return goroutine_leaf(b, core, rs, r, ref->slot);
+	case CPROF_ROOT_RUNTIME:
+		return runtime_leaf(b, core, rs, r, ref->root, ref->slot);
 	case CPROF_ROOT_MAPPING:
-	case CPROF_ROOT_SPECIAL:
-		/* One node per root: a mapping, a finalizer ("finalizer of 0x..."
-		   and its object's pointers share the object's name: one node). */
+		/* One node per root. */
 		return root_node_of(b, rs, ref->root);
 	}
 	if (!slot_node)
@@ -247,14 +283,8 @@ static struct cprof_error *build_nodes(struct cprof_core *core,
 	b.mapping_node = malloc((rs->n + 1) * sizeof(uint32_t));
 	uint32_t *leaf = malloc((g->n_root_refs + 1) * sizeof(uint32_t));
 	struct cprof_error *err = NULL;
-	size_t ngo = rs->go ? rs->go->n_goroutines : 0, ngr = rs->go ? rs->go->n_groups : 0;
-	b.go = rs->go;
-	b.group_node = malloc((ngr + 1) * sizeof(uint32_t));
-	b.gor_node = malloc((ngo + 1) * sizeof(uint32_t));
-	b.gframe_node = calloc(ngo + 1, sizeof(uint32_t *));
 	if (!b.thread_node || !b.reg_node || !b.tls_node || !b.frame_node ||
-	    !b.module_node || !b.mapping_node || !leaf || !b.group_node || !b.gor_node ||
-	    !b.gframe_node) {
+	    !b.module_node || !b.mapping_node || !leaf) {
 		err = &cprof_enomem;
 		goto out;
 	}
@@ -269,8 +299,6 @@ static struct cprof_error *build_nodes(struct cprof_core *core,
 	}
 	memset(b.module_node, 0xff, (nm + 1) * sizeof(uint32_t));
 	memset(b.mapping_node, 0xff, (rs->n + 1) * sizeof(uint32_t));
-	memset(b.group_node, 0xff, (ngr + 1) * sizeof(uint32_t));
-	memset(b.gor_node, 0xff, (ngo + 1) * sizeof(uint32_t));
 	if (add_node(&b, CPROF_RN_SUPER, NONE, -1, -1, "all roots") != 0 ||
 	    add_node(&b, CPROF_RN_LEAKED, 0, -1, -1, "leaked (no root)") != 1) {
 		err = &cprof_enomem;
@@ -294,11 +322,7 @@ out:
 	free(b.tls_node);
 	free(b.module_node);
 	free(b.mapping_node);
-	for (size_t i = 0; i < ngo && b.gframe_node; i++)
-		free(b.gframe_node[i]);
-	free(b.gframe_node);
-	free(b.group_node);
-	free(b.gor_node);
+	free(b.levels);
 	free(leaf);
 	return err;
 }

@@ -111,12 +111,15 @@ int cmd_analyze(int argc, char **argv)
 		   same as `cprof-core leaks` runs. */
 		struct cprof_leak_totals lt = { 0 };
 		struct cprof_leak_row *rows = NULL;
-		size_t n_rows = 0;
+		struct cprof_allocator_row *al = NULL;
+		size_t n_rows = 0, n_al = 0;
 		struct sqlite3 *sdb;
 		err = cprof_store_open(db, &sdb);
 		if (!err) {
-			err = cprof_query_leaks(sdb, db, 0, SUMMARY_LEAK_ROOTS, &lt,
-						&rows, &n_rows);
+			err = cprof_query_allocators(sdb, db, &al, &n_al);
+			if (!err)
+				err = cprof_query_leaks(sdb, db, 0, SUMMARY_LEAK_ROOTS, &lt,
+							&rows, &n_rows);
 			cprof_store_close(sdb);
 		}
 		if (err) {
@@ -129,11 +132,13 @@ int cmd_analyze(int argc, char **argv)
 		} else {
 			cprof_report_summary(stdout, core, &an, db, a.exe, cprof_now() - t0);
 			printf("\n");
+			cmd_say_not_analyzed(al, n_al, false);
 			cprof_report_leaks(stdout, &lt, rows, n_rows, lt.roots);
 			cprof_report_retainers(stdout, &an, SUMMARY_RETAINERS);
 			cprof_report_next(stdout, core->path, a.exe, db);
 		}
 		cprof_leak_rows_free(rows, n_rows);
+		free(al);
 		if (!json && !status && a.warnings.count)
 			printf("\n%zu warning%s (printed on stderr above)\n",
 			       a.warnings.count + a.warnings.dropped,

@@ -3,12 +3,14 @@
  * opening a core with warnings printed as they come, usage errors.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cprof/report.h"
 #include "cprof/store.h"
 
 bool core_args_option(struct core_args *a, int opt, const char *arg)
@@ -112,6 +114,37 @@ bool parse_u64(const char *s, uint64_t *ret)
 		return false;
 	*ret = v;
 	return true;
+}
+
+bool cmd_query_allocators(struct sqlite3 *db, const char *path,
+			  struct cprof_allocator_row **ret, size_t *n_ret)
+{
+	struct cprof_error *err = cprof_query_allocators(db, path, ret, n_ret);
+	if (!err)
+		return true;
+	cmd_report_error(err);
+	return false;
+}
+
+void cmd_say_not_analyzed(const struct cprof_allocator_row *rows, size_t n, bool to_stderr)
+{
+	if (!to_stderr) {
+		cprof_report_not_analyzed(stdout, rows, n);
+		return;
+	}
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return;
+	cprof_report_not_analyzed(f, rows, n);
+	fclose(f);
+	for (char *line = text, *end; line && *line; line = end ? end + 1 : NULL) {
+		end = strchr(line, '\n');
+		fprintf(stderr, "cprof-core: warning: %.*s\n",
+			(int)(end ? end - line : (ptrdiff_t)strlen(line)), line);
+	}
+	free(text);
 }
 
 bool cmd_open_db(const char *path, struct sqlite3 **ret)

@@ -62,18 +62,27 @@ int cmd_leaks(int argc, char **argv)
 	}
 	struct cprof_leak_totals t;
 	struct cprof_leak_row *rows;
-	size_t n;
+	struct cprof_allocator_row *al = NULL;
+	size_t n, n_al = 0;
+	if (!cmd_query_allocators(db, db_path, &al, &n_al)) {
+		cprof_store_close(db);
+		return EXIT_ERROR;
+	}
 	err = cprof_query_leaks(db, db_path, min_bytes, (size_t)limit, &t, &rows, &n);
 	cprof_store_close(db);
 	if (err) {
+		free(al);
 		cprof_error_fwrite(err, stderr);
 		cprof_error_destroy(err);
 		return EXIT_ERROR;
 	}
-	if (json)
-		cprof_report_leaks_json(stdout, db_path, &t, rows, n);
-	else
+	if (json) {
+		cprof_report_leaks_json(stdout, db_path, &t, rows, n, al, n_al);
+	} else {
+		cmd_say_not_analyzed(al, n_al, false);
 		cprof_report_leaks(stdout, &t, rows, n, min_bytes ? n : t.roots);
+	}
 	cprof_leak_rows_free(rows, n);
+	free(al);
 	return EXIT_OK;
 }

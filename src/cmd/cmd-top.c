@@ -13,6 +13,7 @@
 #include "cmd/cmd.h"
 #include "cprof/format.h"
 #include "cprof/json.h"
+#include "cprof/report.h"
 #include "cprof/store.h"
 
 static const char usage[] = "cprof-core top [--db FILE] [--limit N] [--json]";
@@ -152,8 +153,13 @@ int cmd_top(int argc, char **argv)
 		return EXIT_ERROR;
 	struct cprof_obj_row *objs = NULL;
 	struct cprof_node_row *nodes = NULL;
-	size_t n_objs = 0, n_nodes = 0;
+	struct cprof_allocator_row *al = NULL;
+	size_t n_objs = 0, n_nodes = 0, n_al = 0;
 	uint64_t heap = 0;
+	if (!cmd_query_allocators(db, path, &al, &n_al)) {
+		cprof_store_close(db);
+		return EXIT_ERROR;
+	}
 	struct cprof_error *err = cprof_query_top(db, path, limit, &objs, &n_objs, &heap);
 	if (!err)
 		err = cprof_query_top_nodes(db, path, limit, &nodes, &n_nodes);
@@ -179,6 +185,7 @@ int cmd_top(int argc, char **argv)
 		free(nodes);
 		free(acc_o);
 		free(acc_n);
+		free(al);
 		return cmd_report_error(err);
 	}
 	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE];
@@ -189,6 +196,7 @@ int cmd_top(int argc, char **argv)
 		json_object_begin(&j);
 		json_kv_int(&j, "version", 1);
 		json_kv_uint(&j, "heap_bytes", heap);
+		cprof_report_allocator_rows_json(&j, al, n_al);
 		json_key(&j, "roots");
 		json_array_begin(&j);
 		for (size_t i = 0; i < n_nodes; i++) {
@@ -222,6 +230,7 @@ int cmd_top(int argc, char **argv)
 		json_object_end(&j);
 		json_finish(&j);
 	} else {
+		cmd_say_not_analyzed(al, n_al, false);
 		printf("heap: %s in used chunks (reachable and leaked)\n\n", fmt_bytes(b1, heap));
 		printf("roots retaining the most\n%10s %6s %9s  %-10s %s\n", "retained", "heap",
 		       "objects", "kind", "root");
@@ -254,5 +263,6 @@ int cmd_top(int argc, char **argv)
 	free(nodes);
 	free(acc_o);
 	free(acc_n);
+	free(al);
 	return EXIT_OK;
 }

@@ -39,6 +39,16 @@ struct sqlite3;
  * on failure. */
 bool cmd_open_db(const char *path, struct sqlite3 **ret);
 
+struct cprof_allocator_row;
+/* The allocators of cprof.db (*ret malloc'd); prints the error and returns
+ * false on failure. */
+bool cmd_query_allocators(struct sqlite3 *db, const char *path,
+			  struct cprof_allocator_row **ret, size_t *n_ret);
+/* For a report of leaks, sizes or retention: one line per allocator whose
+ * heap was not analyzed, on stdout, or as a warning on stderr (JSON whose
+ * shape has no place for it). */
+void cmd_say_not_analyzed(const struct cprof_allocator_row *rows, size_t n, bool to_stderr);
+
 /* Options of every command that reads cprof.db: --db, --json, --limit, --help. */
 struct db_args {
 	const char *path;          /* "cprof.db" */

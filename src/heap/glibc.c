@@ -409,12 +409,23 @@ static bool match_mp_image(struct glibc *g, const uint8_t *p, uint64_t vaddr,
 	return true;
 }
 
-static bool find_main_arena(struct glibc *g)
+/* main_arena as its static initializer left it: malloc never ran (another
+ * allocator serves malloc: LD_PRELOAD=libjemalloc.so.2). */
+static bool never_initialized(struct glibc *g, uint64_t a)
+{
+	uint64_t top, sys, next;
+	return a && !(a & 7) && rd64(g, a + g->L.ms_top, &top) && !top &&
+	       rd64(g, a + g->L.ms_system_mem, &sys) && !sys &&
+	       rd64(g, a + g->L.ms_next, &next) && next == a;
+}
+
+/* main_arena: the first candidate ok() accepts. */
+static bool find_main_arena(struct glibc *g, bool (*ok)(struct glibc *g, uint64_t a))
 {
 	const char *how;
 	uint64_t c[16];
 	if (from_debug_info(g, "main_arena", &g->main_arena, &how) &&
-	    valid_arena(g, g->main_arena)) {
+	    ok(g, g->main_arena)) {
 		snprintf(g->how_arena, sizeof(g->how_arena), "%s main_arena", how);
 		return true;
 	}
@@ -423,7 +434,7 @@ static bool find_main_arena(struct glibc *g)
 	for (size_t f = 0; f < sizeof(fns) / sizeof(fns[0]); f++) {
 		size_t n = function_refs(g, fns[f], CPROF_INSN_LEA, c, 16);
 		for (size_t i = 0; i < n; i++) {
-			if (valid_arena(g, c[i])) {
+			if (ok(g, c[i])) {
 				g->main_arena = c[i];
 				snprintf(g->how_arena, sizeof(g->how_arena),
 					 "disassembly of %s", fns[f]);
@@ -433,7 +444,7 @@ static bool find_main_arena(struct glibc *g)
 	}
 	size_t n = search_data_image(g, match_arena_self, c, 16);
 	for (size_t i = 0; i < n; i++) {
-		if (valid_arena(g, c[i])) {
+		if (ok(g, c[i])) {
 			g->main_arena = c[i];
 			snprintf(g->how_arena, sizeof(g->how_arena),
 				 "the self-pointer main_arena.next in libc's data");
@@ -1106,6 +1117,17 @@ static bool in_arena_heap(const struct glibc *g, uint64_t addr, uint64_t *skip_t
 	return false;
 }
 
+/* Memory another allocator claimed (a Go arena, a jemalloc extent) holds no
+ * glibc chunk: its page headers must not be taken for mmapped chunks. */
+static bool claimed_by_other(const struct glibc *g, uint64_t addr, uint64_t *skip_to)
+{
+	const struct cprof_claim *c = cprof_heap_claimed(g->walk, addr);
+	if (!c || c->owner == g->walk->current)
+		return false;
+	*skip_to = c->end;
+	return true;
+}
+
 static bool is_stack(const struct cprof_core *core, const struct cprof_segment *s)
 {
 	for (size_t i = 0; i < core->n_threads; i++) {
@@ -1169,7 +1191,7 @@ static struct cprof_error *walk_mmapped(struct glibc *g)
 		uint64_t b = s->start;
 		while (b < s->end && !g->stopped) {
 			uint64_t skip, size;
-			if (in_arena_heap(g, b, &skip)) {
+			if (in_arena_heap(g, b, &skip) || claimed_by_other(g, b, &skip)) {
 				b = (skip + page - 1) & ~(page - 1);
 				continue;
 			}
@@ -1207,7 +1229,7 @@ static struct cprof_error *walk_mmapped(struct glibc *g)
 
 /* ---- the summary ---- */
 
-static void stat(struct cprof_allocator_summary *s, const char *name, uint64_t v)
+static void stat(struct cprof_allocator *s, const char *name, uint64_t v)
 {
 	s->stats[s->n_stats].name = name;
 	s->stats[s->n_stats].value = v;
@@ -1216,7 +1238,7 @@ static void stat(struct cprof_allocator_summary *s, const char *name, uint64_t v
 
 static struct cprof_error *summarize(struct glibc *g)
 {
-	struct cprof_allocator_summary s = { .name = "glibc", .stats_name = "mallinfo2" };
+	struct cprof_allocator s = { .name = "glibc", .stats_name = "mallinfo2" };
 	if (g->minor >= 0)
 		snprintf(s.version, sizeof(s.version), "2.%d", g->minor);
 	else
@@ -1293,32 +1315,55 @@ static void glibc_release(struct glibc *g)
 	free(g->tcaches);
 }
 
-static struct cprof_error *setup(struct glibc *g, bool *found)
+/* Sets self's state and reason when the heap cannot be walked. */
+static __attribute__((format(printf, 3, 4)))
+void not_walked(struct cprof_allocator *self, enum cprof_heap_state st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(self->reason, sizeof(self->reason), fmt, ap);
+	va_end(ap);
+	self->heap_state = st;
+}
+
+/* Finds the version, the layouts, main_arena and mp_; false (with self's
+ * reason set) when the heap cannot be walked. */
+static bool setup(struct glibc *g, struct cprof_allocator *self)
 {
 	struct cprof_core *core = g->core;
-	g->libc = find_libc(core);
-	if (!g->libc)
-		return NULL;       /* not a glibc process, or a stripped static one */
+	g->libc = self->module;
 	g->minor = version_from_banner(g);
 	if (g->minor < 0)
 		g->minor = version_from_function(g);
 	if (g->minor < 0)
 		g->minor = version_from_nptl(g);
+	if (g->minor >= 0)
+		snprintf(self->version, sizeof(self->version), "2.%d", g->minor);
 	bool have_table = g->minor >= 0 && glibc_layout_for_version(g->minor, &g->L);
 	bool have_dwarf = glibc_layout_from_dwarf(core, g->libc, &g->L);
 	if (!have_table && !have_dwarf) {
 		gwarn(g, "%s: cannot tell the glibc version (%d) and no debug info describes malloc; heap not walked (install libc6-dbg or pass --debug-dir)",
 		      g->libc->name, g->minor);
-		return NULL;
+		not_walked(self, CPROF_HEAP_NOT_WALKED,
+			   "unknown glibc version and no debug info for malloc");
+		return false;
 	}
-	if (!find_main_arena(g)) {
+	if (!find_main_arena(g, valid_arena)) {
+		if (find_main_arena(g, never_initialized)) {
+			not_walked(self, CPROF_HEAP_UNUSED,
+				   "malloc was never initialized (main_arena.top is 0)");
+			return false;
+		}
 		gwarn(g, "%s: main_arena not found (no symbol, no recognizable code or data); heap not walked",
 		      g->libc->name);
-		return NULL;
+		not_walked(self, CPROF_HEAP_NOT_WALKED,
+			   "main_arena not found (no symbol, no recognizable code or data)");
+		return false;
 	}
 	if (!find_mp(g)) {
 		gwarn(g, "%s: mp_ not found; heap not walked", g->libc->name);
-		return NULL;
+		not_walked(self, CPROF_HEAP_NOT_WALKED, "mp_ not found");
+		return false;
 	}
 	uint32_t nmm = 0;
 	rd64(g, g->mp + g->L.mp_sbrk_base, &g->sbrk_base);
@@ -1332,18 +1377,17 @@ static struct cprof_error *setup(struct glibc *g, bool *found)
 	if (g->L.mp_hp_pagesize >= 0 && rd64(g, g->mp + g->L.mp_hp_pagesize, &hp) &&
 	    hp && !(hp & (hp - 1)) && hp <= (1ull << 30))
 		g->heap_max = 4 * hp;
-	*found = true;
-	return NULL;
+	return true;
 }
 
 static struct cprof_error *glibc_walk(struct cprof_core *core,
 				      struct cprof_heap_walk *walk,
-				      cprof_object_fn *fn, void *arg, bool *found)
+				      struct cprof_allocator *self,
+				      cprof_object_fn *fn, void *arg)
 {
 	struct glibc g = { .core = core, .walk = walk, .fn = fn, .fn_arg = arg };
-	struct cprof_error *err;
-	*found = false;
-	if ((err = setup(&g, found)) || !*found)
+	struct cprof_error *err = NULL;
+	if (!setup(&g, self))
 		goto out;
 	if ((err = read_arenas(&g)) ||
 	    (err = cprof_heap_exclude(walk, g.main_arena, g.main_arena + g.L.ms_size)) ||
@@ -1389,7 +1433,27 @@ out:
 	return err;
 }
 
-const struct cprof_heap_walker cprof_glibc_walker = {
+const char *const glibc_free_lists[GLIBC_N_FREE_LISTS] = {
+	NULL, "tcache", "fastbin", "unsorted", "smallbin", "largebin", "top", "other",
+};
+
+/* glibc is there when libc is (or a static executable has malloc's
+ * symbols); whether malloc ever ran is the walk's to say. */
+static struct cprof_error *glibc_detect(struct cprof_core *core, struct cprof_allocator *self,
+					bool *found)
+{
+	self->module = find_libc(core);
+	*found = self->module != NULL;
+	if (*found)
+		snprintf(self->found_by, sizeof(self->found_by), "the module %s",
+			 self->module->name);
+	return NULL;
+}
+
+const struct cprof_heap_provider cprof_glibc_provider = {
 	.name = "glibc",
+	.free_lists = glibc_free_lists,
+	.n_free_lists = GLIBC_N_FREE_LISTS,
+	.detect = glibc_detect,
 	.walk = glibc_walk,
 };

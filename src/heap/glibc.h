@@ -11,6 +11,25 @@
 #include "cprof/core.h"
 #include "cprof/heap.h"
 
+/* Where a free chunk sits: the object's free_list, an index into
+ * glibc_free_lists (the provider's names for them). */
+enum cprof_free_list {
+	CPROF_FREE_NONE = 0,       /* used */
+	CPROF_FREE_TCACHE,
+	CPROF_FREE_FASTBIN,
+	CPROF_FREE_UNSORTED,
+	CPROF_FREE_SMALLBIN,
+	CPROF_FREE_LARGEBIN,
+	CPROF_FREE_TOP,
+	CPROF_FREE_OTHER,          /* free by the chunk headers, in no list found */
+	GLIBC_N_FREE_LISTS
+};
+extern const char *const glibc_free_lists[GLIBC_N_FREE_LISTS];
+static inline const char *cprof_free_list_name(enum cprof_free_list l)
+{
+	return l < GLIBC_N_FREE_LISTS ? glibc_free_lists[l] : "?";
+}
+
 /* What the tcache_entry.key field holds, by version. */
 enum glibc_key {
 	GLIBC_KEY_NONE,            /* < 2.29: no key */

@@ -20,12 +20,22 @@
  *     program's pointer points.
  * HeapObjects and HeapAlloc summed this way equal runtime.MemStats right
  * after runtime.GC() (tiny allocations count per 16-byte block, as there).
+ *
+ * The rest of the Go provider (struct cprof_heap_provider): detect (the
+ * runtime read by cprof_go_runtime_open, its state), claim (the heap arenas
+ * of every span), the pointer maps (src/goruntime/ptrmask.c), the summary
+ * section in MemStats' terms, the goroutine and site tables; the roots are
+ * in go-roots.c.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "goruntime/goruntime-internal.h"
-#include "cprof/heap.h"
+#include "cprof/analysis.h"
+#include "cprof/format.h"
+#include "cprof/store.h"
+#include "go.h"
 
 enum {
 	MAX_SPANS = 1 << 26,       /* 256 TiB of 4 KiB spans: beyond, allspans is bad */
@@ -151,35 +161,17 @@ static struct cprof_error *add_arena(struct cprof_go_runtime *rt, uint64_t addr,
 	return NULL;
 }
 
-static struct cprof_error *go_walk(struct cprof_core *core,
-				   struct cprof_heap_walk *walk,
-				   cprof_object_fn *fn, void *arg, bool *found)
+/* mheap_.sweepgen and mheap_.allspans (array, len), the list checked whole:
+ * a bad header would make every span a warning (2^60 of them). */
+static struct cprof_error *read_allspans(struct cprof_core *core,
+					 const struct cprof_go_runtime *rt,
+					 const struct go_layout *l, uint32_t *hsg,
+					 uint64_t *spans)
 {
-	*found = false;
-	struct cprof_go_runtime *rt;
-	struct cprof_error *err = cprof_go_runtime_open(core, &rt);
-	if (err || !rt)
-		return err;        /* no runtime: not a Go program */
-	walk->go = rt;
-	const struct cprof_module *m = rt->module;
-	uint64_t mheap = rt->mheap;
-	struct go_layout l;
-	memset(&l, 0, sizeof(l));
-	if ((err = layout(core, m, &l)))
-		return err;
-	*found = true;
-	int64_t arena_bytes;
-	if (!cprof_dwarf_constant(core, m, "runtime.heapArenaBytes", &arena_bytes) ||
-	    arena_bytes <= 0 || (arena_bytes & (arena_bytes - 1)))
-		arena_bytes = 64 << 20;
-
-	uint32_t hsg = 0;
-	uint64_t spans[2] = { 0, 0 };      /* allspans: array, len */
-	if ((err = cprof_core_read(core, mheap + l.h_sweepgen, &hsg, 4)) ||
-	    (err = cprof_core_read(core, mheap + l.h_allspans, spans, sizeof(spans))))
-		return cprof_error_prefix(err, "%s: runtime.mheap_", m->name);
-	/* The span list must be there whole: a bad header would make every span
-	   a warning (2^60 of them). */
+	struct cprof_error *err;
+	if ((err = cprof_core_read(core, rt->mheap + l->h_sweepgen, hsg, 4)) ||
+	    (err = cprof_core_read(core, rt->mheap + l->h_allspans, spans, 16)))
+		return cprof_error_prefix(err, "%s: runtime.mheap_", rt->module->name);
 	uint64_t last;
 	if (spans[1] > MAX_SPANS ||
 	    (spans[1] && (err = cprof_core_read_u64(core, spans[0] + 8 * (spans[1] - 1), &last)))) {
@@ -189,6 +181,59 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 					  core->path, (unsigned long long)spans[1],
 					  (unsigned long long)spans[0]);
 	}
+	return NULL;
+}
+
+/* The heap arenas holding a span (its start), claimed before any walk: Go's
+ * spans, goroutine stacks and free pages are no glibc chunk and no root. */
+static struct cprof_error *go_claim(struct cprof_core *core, struct cprof_heap_walk *walk,
+				    struct cprof_allocator *self)
+{
+	struct cprof_go_runtime *rt = self->state;
+	struct go_layout l;
+	memset(&l, 0, sizeof(l));
+	uint32_t hsg = 0;
+	uint64_t spans[2] = { 0, 0 };
+	struct cprof_error *err = layout(core, rt->module, &l);
+	if (err || (err = read_allspans(core, rt, &l, &hsg, spans)))
+		return err;
+	int64_t arena_bytes;
+	if (!cprof_dwarf_constant(core, rt->module, "runtime.heapArenaBytes", &arena_bytes) ||
+	    arena_bytes <= 0 || (arena_bytes & (arena_bytes - 1)))
+		arena_bytes = 64 << 20;
+	for (uint64_t i = 0; i < spans[1]; i++) {
+		uint64_t s, base;
+		struct cprof_error *e = cprof_core_read_u64(core, spans[0] + 8 * i, &s);
+		if (!e)
+			e = cprof_core_read_u64(core, s + (uint64_t)l.span[S_START].off, &base);
+		if (e) {           /* the walk says so */
+			cprof_error_destroy(e);
+			continue;
+		}
+		/* A span the heap recycled (mSpanDead) keeps startAddr 0: no arena. */
+		if (base && (err = add_arena(rt, base, (uint64_t)arena_bytes)))
+			return err;
+	}
+	for (size_t i = 0; i < rt->n_arenas; i++)
+		if ((err = cprof_heap_claim(core, walk, rt->arenas[i].start, rt->arenas[i].end)))
+			return err;
+	return NULL;
+}
+
+static struct cprof_error *go_walk(struct cprof_core *core,
+				   struct cprof_heap_walk *walk,
+				   struct cprof_allocator *self,
+				   cprof_object_fn *fn, void *arg)
+{
+	struct cprof_go_runtime *rt = self->state;
+	const struct cprof_module *m = rt->module;
+	struct go_layout l;
+	memset(&l, 0, sizeof(l));
+	uint32_t hsg = 0;
+	uint64_t spans[2] = { 0, 0 };      /* allspans: array, len */
+	struct cprof_error *err = layout(core, m, &l);
+	if (err || (err = read_allspans(core, rt, &l, &hsg, spans)))
+		return err;
 
 	uint8_t *sp = malloc(l.span_size);
 	uint8_t *alloc = NULL, *marks = NULL;
@@ -215,8 +260,6 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 		uint64_t base = go_get(sp, &l.span[S_START]);
 		uint64_t npages = go_get(sp, &l.span[S_NPAGES]);
 		uint64_t span_bytes = npages * (uint64_t)l.page_size;
-		if ((err = add_arena(rt, base, (uint64_t)arena_bytes)))
-			break;
 		if (state == (uint64_t)l.span_manual)
 			stacks += span_bytes;
 		if (state != (uint64_t)l.span_in_use)
@@ -315,7 +358,7 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 		qsort(rt->typed, rt->n_typed, sizeof(*rt->typed), typed_cmp);
 	read_profile(core, rt);
 
-	struct cprof_allocator_summary s = { .name = "go", .stats_name = "MemStats" };
+	struct cprof_allocator s = { .name = "go", .stats_name = "MemStats" };
 	snprintf(s.version, sizeof(s.version), "%s", rt->version);
 	snprintf(s.found_by, sizeof(s.found_by),
 		 "runtime.mheap_ (symbol) and DWARF layouts; %llu spans in use of %llu",
@@ -342,7 +385,175 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 	return cprof_heap_add_summary(walk, &s);
 }
 
-const struct cprof_heap_walker cprof_go_walker = {
+/* The runtime, read from its module (the one with runtime.mheap_): a Go
+ * program without DWARF is an error, as its heap cannot be read. */
+static struct cprof_error *go_detect(struct cprof_core *core, struct cprof_allocator *self,
+				     bool *found)
+{
+	struct cprof_go_runtime *rt;
+	struct cprof_error *err = cprof_go_runtime_open(core, &rt);
+	if (err || !rt)
+		return err;        /* no runtime: not a Go program */
+	self->state = rt;
+	self->module = rt->module;
+	snprintf(self->version, sizeof(self->version), "%s", rt->version);
+	snprintf(self->found_by, sizeof(self->found_by), "runtime.mheap_ (symbol) in %s",
+		 rt->module->name);
+	*found = true;
+	return NULL;
+}
+
+static void go_destroy(void *state)
+{
+	cprof_go_runtime_destroy(state);
+}
+
+extern const struct cprof_heap_provider cprof_go_provider;
+
+const struct cprof_go_runtime *cprof_go_runtime_of(const struct cprof_heap_walk *walk)
+{
+	for (size_t i = 0; walk && i < walk->n_allocators; i++)
+		if (walk->allocators[i].provider == &cprof_go_provider)
+			return walk->allocators[i].state;
+	return NULL;
+}
+
+/* ---- pointer maps: the runtime's own (src/goruntime/ptrmask.c) ---- */
+
+static struct cprof_error *go_pointers_open(struct cprof_core *core,
+					    const struct cprof_allocator *self, void **ret)
+{
+	struct cprof_go_ptrmask *p = NULL;
+	struct cprof_error *err = cprof_go_ptrmask_open(core, self->state, &p);
+	*ret = p;
+	return err;
+}
+
+static enum cprof_pointers go_object_pointers(void *handle, uint64_t addr, uint64_t size,
+					      uint8_t *mask)
+{
+	switch (cprof_go_object_pointers(handle, addr, size, mask)) {
+	case CPROF_GO_PTRS_NONE: return CPROF_POINTERS_NONE;
+	case CPROF_GO_PTRS_MASK: return CPROF_POINTERS_MASK;
+	default: return CPROF_POINTERS_UNKNOWN;
+	}
+}
+
+static void go_pointers_close(void *handle)
+{
+	cprof_go_ptrmask_close(handle);
+}
+
+/* ---- the summary section, in runtime.MemStats' terms ---- */
+
+static uint64_t stat(const struct cprof_allocator *s, const char *name)
+{
+	for (size_t i = 0; s && i < s->n_stats; i++)
+		if (!strcmp(s->stats[i].name, name))
+			return s->stats[i].value;
+	return 0;
+}
+
+static double pct(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+static __attribute__((format(printf, 3, 4)))
+void line(struct cprof_summary_section *sec, const char *label, const char *fmt, ...)
+{
+	if (sec->n_lines == sizeof(sec->lines) / sizeof(sec->lines[0]))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	snprintf(sec->lines[sec->n_lines].label, sizeof(sec->lines[0].label), "%s", label);
+	vsnprintf(sec->lines[sec->n_lines].text, sizeof(sec->lines[0].text), fmt, ap);
+	va_end(ap);
+	sec->n_lines++;
+}
+
+/* The C heap beside Go's (cgo): the walked allocator serving malloc. */
+static const struct cprof_allocator *c_heap(const struct cprof_allocator *self,
+					    const struct cprof_heap_walk *walk)
+{
+	const struct cprof_allocator *m = cprof_heap_malloc(walk);
+	if (m && m != self && m->heap_state == CPROF_HEAP_WALKED)
+		return m;
+	for (size_t i = 0; i < walk->n_allocators; i++)
+		if (&walk->allocators[i] != self &&
+		    walk->allocators[i].heap_state == CPROF_HEAP_WALKED)
+			return &walk->allocators[i];
+	return NULL;
+}
+
+/*
+ * What the heap holds, what the runtime obtained from the OS and for what,
+ * the C heap beside it - why RSS is larger than a heap profile - then the
+ * goroutines and how the objects were scanned and typed.
+ */
+static void go_summary(const struct cprof_allocator *g, const struct cprof_heap_walk *walk,
+		       const struct cprof_summary_facts *f, struct cprof_summary_section *sec)
+{
+	const struct cprof_go_runtime *rt = g->state;
+	const struct cprof_allocator *c = c_heap(g, walk);
+	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], b3[FMT_BYTES_SIZE], b4[FMT_BYTES_SIZE],
+	     b5[FMT_BYTES_SIZE];
+	snprintf(sec->title, sizeof(sec->title), "go %s (as runtime.MemStats would say)",
+		 rt->version);
+	line(sec, "heap objects", "%s in %llu objects (HeapAlloc, HeapObjects)",
+	     fmt_bytes(b1, stat(g, "HeapAlloc")), (unsigned long long)stat(g, "HeapObjects"));
+	line(sec, "heap in use", "%s of spans (HeapInuse): %s of it free slots",
+	     fmt_bytes(b1, stat(g, "HeapInuse")),
+	     fmt_bytes(b2, stat(g, "HeapInuse") > stat(g, "HeapAlloc") ?
+		       stat(g, "HeapInuse") - stat(g, "HeapAlloc") : 0));
+	line(sec, "heap idle", "%s (HeapIdle), %s of it returned to the OS (HeapReleased)",
+	     fmt_bytes(b1, stat(g, "HeapIdle")), fmt_bytes(b2, stat(g, "HeapReleased")));
+	line(sec, "stacks", "%s (StackInuse)", fmt_bytes(b1, stat(g, "StackInuse")));
+	line(sec, "runtime", "%s span structs, %s caches, %s profile buckets, %s GC metadata, %s other",
+	     fmt_bytes(b1, stat(g, "MSpanSys")), fmt_bytes(b2, stat(g, "MCacheSys")),
+	     fmt_bytes(b3, stat(g, "BuckHashSys")), fmt_bytes(b4, stat(g, "GCSys")),
+	     fmt_bytes(b5, stat(g, "OtherSys")));
+	line(sec, "obtained", "%s from the OS (Sys)", fmt_bytes(b1, stat(g, "Sys")));
+	if (c)
+		line(sec, "C heap", "%s in %llu chunks (%s malloc, cgo: not in Sys)",
+		     fmt_bytes(b1, c->used_bytes), (unsigned long long)c->used_count, c->name);
+	line(sec, "goroutines", "%zu in %zu groups: cprof-core goroutines; stacks scanned by their stack maps: %zu, every word: %zu",
+	     rt->n_goroutines, rt->n_groups, rt->stacks_precise, rt->stacks_conservative);
+	line(sec, "scanned", "%llu objects by the runtime's pointer maps, %llu pointer-free, %llu conservatively (no metadata)",
+	     (unsigned long long)f->objects_precise, (unsigned long long)f->objects_noscan,
+	     (unsigned long long)f->objects_conservative);
+	if (f->types_computed)
+		line(sec, "typed", "%.1f%% of the objects, %.1f%% of the bytes (untyped: by size class)",
+		     pct(f->typed, f->n_objects), pct(f->typed_bytes, f->heap_bytes));
+}
+
+/* ---- its tables: goroutines and allocation sites ---- */
+
+static struct cprof_error *go_store(struct cprof_store *st, struct cprof_core *core,
+				    const struct cprof_allocator *self, uint32_t owner,
+				    const struct cprof_object *objs, size_t n,
+				    const struct cprof_retention *rt)
+{
+	struct cprof_error *err = cprof_store_goroutines(st, core, self->state, owner, rt);
+	return err ? err : cprof_store_sites(st, core, self->state, objs, n);
+}
+
+const struct cprof_heap_provider cprof_go_provider = {
 	.name = "go",
+	.flags = CPROF_PROVIDER_COLLECTED | CPROF_PROVIDER_OWN_ROOTS,
+	.detect = go_detect,
+	.claim = go_claim,
 	.walk = go_walk,
+	.destroy = go_destroy,
+	.pointers_open = go_pointers_open,
+	.object_pointers = go_object_pointers,
+	.pointers_close = go_pointers_close,
+	.roots = go_roots,
+	.thread_registers = go_thread_registers,
+	.root_levels = go_root_levels,
+	.root_level_name = go_root_level_name,
+	.slot_name = go_slot_name,
+	.slot_frame = go_slot_frame,
+	.summary = go_summary,
+	.store = go_store,
 };

@@ -1,36 +1,72 @@
 /*
- * heap.c - the table of heap walkers and what they share (see
- * include/cprof/heap.h).  To add an allocator: write src/heap/<name>.c that
- * defines a struct cprof_heap_walker, and add it to cprof_heap_walkers[].
+ * heap.c - the table of allocator providers and the order in which the
+ * pipeline asks them (see include/cprof/heap.h).
+ *
+ * To add an allocator: write src/heap/<name>.c defining a struct
+ * cprof_heap_provider (detect at least; walk when its heap can be read) and
+ * add it to cprof_heap_providers[] below.  Its tests: a corpus program that
+ * uses it and records what it holds, and the allocator's own statistics.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cprof/goruntime.h"
 #include "cprof/heap.h"
 
-extern const struct cprof_heap_walker cprof_glibc_walker;
-extern const struct cprof_heap_walker cprof_go_walker;
+extern const struct cprof_heap_provider cprof_glibc_provider;
+extern const struct cprof_heap_provider cprof_jemalloc_provider;
+extern const struct cprof_heap_provider cprof_tcmalloc_provider;
+extern const struct cprof_heap_provider cprof_go_provider;
 
-const struct cprof_heap_walker *const cprof_heap_walkers[] = {
-	&cprof_glibc_walker,
-	&cprof_go_walker,
+const struct cprof_heap_provider *const cprof_heap_providers[] = {
+	&cprof_glibc_provider,
+	&cprof_jemalloc_provider,
+	&cprof_tcmalloc_provider,
+	&cprof_go_provider,
 	NULL,
 };
 
-const char *cprof_free_list_name(enum cprof_free_list l)
+const char *cprof_heap_state_name(enum cprof_heap_state s)
 {
-	switch (l) {
-	case CPROF_FREE_NONE: return NULL;
-	case CPROF_FREE_TCACHE: return "tcache";
-	case CPROF_FREE_FASTBIN: return "fastbin";
-	case CPROF_FREE_UNSORTED: return "unsorted";
-	case CPROF_FREE_SMALLBIN: return "smallbin";
-	case CPROF_FREE_LARGEBIN: return "largebin";
-	case CPROF_FREE_TOP: return "top";
-	case CPROF_FREE_OTHER: return "other";
+	switch (s) {
+	case CPROF_HEAP_WALKED: return "walked";
+	case CPROF_HEAP_UNUSED: return "unused";
+	case CPROF_HEAP_NOT_WALKED: return "not_walked";
 	}
 	return "?";
+}
+
+const struct cprof_allocator *cprof_heap_owner(const struct cprof_heap_walk *walk,
+					       const struct cprof_heap *h)
+{
+	return h->owner < walk->n_allocators ? &walk->allocators[h->owner] : NULL;
+}
+
+const char *cprof_object_free_list(const struct cprof_heap_walk *walk,
+				   const struct cprof_object *o)
+{
+	if (!o->free_list || o->heap >= walk->n_heaps)
+		return NULL;
+	const struct cprof_allocator *a = cprof_heap_owner(walk, &walk->heaps[o->heap]);
+	const struct cprof_heap_provider *p = a ? a->provider : NULL;
+	return p && o->free_list < p->n_free_lists ? p->free_lists[o->free_list] : "?";
+}
+
+const struct cprof_allocator *cprof_heap_malloc(const struct cprof_heap_walk *walk)
+{
+	for (size_t i = 0; i < walk->n_allocators; i++)
+		if (walk->allocators[i].serves_malloc)
+			return &walk->allocators[i];
+	return NULL;
+}
+
+bool cprof_heap_any_flag(const struct cprof_heap_walk *walk, unsigned flag)
+{
+	for (size_t i = 0; i < walk->n_allocators; i++)
+		if (walk->allocators[i].heap_state == CPROF_HEAP_WALKED &&
+		    (walk->allocators[i].provider->flags & flag))
+			return true;
+	return false;
 }
 
 struct cprof_error *cprof_heap_add(struct cprof_heap_walk *walk,
@@ -45,6 +81,7 @@ struct cprof_error *cprof_heap_add(struct cprof_heap_walk *walk,
 		walk->cap_heaps = cap;
 	}
 	walk->heaps[walk->n_heaps] = *heap;
+	walk->heaps[walk->n_heaps].owner = walk->current;
 	*ret = (uint32_t)walk->n_heaps++;
 	return NULL;
 }
@@ -63,27 +100,180 @@ struct cprof_error *cprof_heap_exclude(struct cprof_heap_walk *walk,
 	return NULL;
 }
 
-struct cprof_error *cprof_heap_add_summary(struct cprof_heap_walk *walk,
-					   const struct cprof_allocator_summary *s)
+struct cprof_error *cprof_heap_claim(struct cprof_core *core, struct cprof_heap_walk *walk,
+				     uint64_t start, uint64_t end)
 {
-	struct cprof_allocator_summary *a = realloc(
-		walk->allocators, (walk->n_allocators + 1) * sizeof(*a));
-	if (!a)
-		return &cprof_enomem;
-	walk->allocators = a;
-	walk->allocators[walk->n_allocators++] = *s;
+	if (end <= start)
+		return NULL;
+	for (size_t i = 0; i < walk->n_claims; i++) {
+		const struct cprof_claim *c = &walk->claims[i];
+		if (c->end <= start || end <= c->start)
+			continue;
+		/* A provider claims each region once: twice is our bug. */
+		assert(c->owner != walk->current);
+		cprof_warn(core->warnings, "%s: 0x%llx-0x%llx is claimed by both %s and %s; %s keeps it",
+			   core->path, (unsigned long long)start, (unsigned long long)end,
+			   walk->allocators[c->owner].name, walk->allocators[walk->current].name,
+			   walk->allocators[c->owner].name);
+		return NULL;
+	}
+	if (walk->n_claims % 64 == 0) {
+		struct cprof_claim *a = realloc(walk->claims, (walk->n_claims + 64) * sizeof(*a));
+		if (!a)
+			return &cprof_enomem;
+		walk->claims = a;
+	}
+	walk->claims[walk->n_claims++] = (struct cprof_claim){ start, end, walk->current };
 	return NULL;
+}
+
+static int claim_cmp(const void *a, const void *b)
+{
+	const struct cprof_claim *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+const struct cprof_claim *cprof_heap_claimed(const struct cprof_heap_walk *walk,
+					     uint64_t addr)
+{
+	size_t lo = 0, hi = walk->n_claims;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (walk->claims[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < walk->n_claims && walk->claims[lo].start <= addr ? &walk->claims[lo] : NULL;
+}
+
+struct cprof_error *cprof_heap_add_summary(struct cprof_heap_walk *walk,
+					   const struct cprof_allocator *s)
+{
+	assert(walk->current < walk->n_allocators);
+	struct cprof_allocator *a = &walk->allocators[walk->current];
+	if (s->version[0])
+		snprintf(a->version, sizeof(a->version), "%s", s->version);
+	snprintf(a->found_by, sizeof(a->found_by), "%s", s->found_by);
+	a->arenas = s->arenas;
+	a->n_arenas = s->n_arenas;
+	a->used_count = s->used_count;
+	a->used_bytes = s->used_bytes;
+	a->free_count = s->free_count;
+	a->free_bytes = s->free_bytes;
+	memcpy(a->stats, s->stats, sizeof(a->stats));
+	a->n_stats = s->n_stats;
+	a->stats_name = s->stats_name;
+	a->heap_state = CPROF_HEAP_WALKED;
+	a->reason[0] = '\0';
+	return NULL;
+}
+
+/* 1. Which allocators the process has. */
+static struct cprof_error *detect_all(struct cprof_core *core, struct cprof_heap_walk *walk)
+{
+	for (size_t i = 0; cprof_heap_providers[i]; i++) {
+		const struct cprof_heap_provider *p = cprof_heap_providers[i];
+		struct cprof_allocator a = { .provider = p, .name = p->name,
+					     .heap_state = CPROF_HEAP_NOT_WALKED };
+		bool found = false;
+		struct cprof_error *err = p->detect(core, &a, &found);
+		if (err || !found) {
+			if (p->destroy)
+				p->destroy(a.state);
+			if (err)
+				return err;
+			continue;
+		}
+		struct cprof_allocator *all = realloc(walk->allocators,
+						      (walk->n_allocators + 1) * sizeof(*all));
+		if (!all) {
+			if (p->destroy)
+				p->destroy(a.state);
+			return &cprof_enomem;
+		}
+		walk->allocators = all;
+		walk->allocators[walk->n_allocators++] = a;
+	}
+	return NULL;
+}
+
+/* 2. Which of them malloc resolves to. */
+static void find_malloc(struct cprof_core *core, struct cprof_heap_walk *walk)
+{
+	const char *how = NULL;
+	const struct cprof_module *m = cprof_heap_find_malloc(core, &how);
+	struct cprof_allocator *best = NULL;
+	for (size_t i = 0; m && i < walk->n_allocators; i++) {
+		struct cprof_allocator *a = &walk->allocators[i];
+		/* A static executable holds libc and may hold another malloc
+		   too: the other one replaced libc's. */
+		if (a->module == m && (!best || !strcmp(best->name, "glibc")))
+			best = a;
+	}
+	if (best) {
+		best->serves_malloc = true;
+		snprintf(best->malloc_how, sizeof(best->malloc_how), "%s", how);
+	}
+}
+
+/* After the walks: a heap inside memory another allocator claimed. */
+static void check_conflicts(struct cprof_core *core, const struct cprof_heap_walk *walk)
+{
+	for (size_t i = 0; i < walk->n_heaps; i++) {
+		const struct cprof_heap *h = &walk->heaps[i];
+		const struct cprof_claim *c = cprof_heap_claimed(walk, h->start);
+		if (c && c->owner != h->owner)
+			cprof_warn(core->warnings, "%s: %s heap 0x%llx-0x%llx lies in memory %s claimed",
+				   core->path, walk->allocators[h->owner].name,
+				   (unsigned long long)h->start, (unsigned long long)h->end,
+				   walk->allocators[c->owner].name);
+	}
 }
 
 struct cprof_error *cprof_heap_walk_all(struct cprof_core *core,
 					struct cprof_heap_walk *walk,
 					cprof_object_fn *fn, void *arg)
 {
-	for (size_t i = 0; cprof_heap_walkers[i]; i++) {
-		bool found = false;
-		struct cprof_error *err = cprof_heap_walkers[i]->walk(core, walk, fn,
-								     arg, &found);
-		if (err)
+	struct cprof_error *err = detect_all(core, walk);
+	if (err)
+		return err;
+	find_malloc(core, walk);
+	for (size_t i = 0; i < walk->n_allocators; i++) {
+		struct cprof_allocator *a = &walk->allocators[i];
+		walk->current = (uint32_t)i;
+		if (a->provider->claim && (err = a->provider->claim(core, walk, a)))
+			return err;
+	}
+	if (walk->n_claims)
+		qsort(walk->claims, walk->n_claims, sizeof(*walk->claims), claim_cmp);
+	for (size_t i = 0; i < walk->n_allocators; i++) {
+		struct cprof_allocator *a = &walk->allocators[i];
+		walk->current = (uint32_t)i;
+		if (!a->provider->walk) {
+			snprintf(a->reason, sizeof(a->reason),
+				 "cprof-core has no walker for %s yet", a->name);
+			continue;
+		}
+		if ((err = a->provider->walk(core, walk, a, fn, arg)))
+			return err;
+		if (a->heap_state != CPROF_HEAP_WALKED && !a->reason[0])
+			snprintf(a->reason, sizeof(a->reason), "its metadata was not found");
+	}
+	check_conflicts(core, walk);
+	return NULL;
+}
+
+struct cprof_error *cprof_heap_store(struct cprof_store *st, struct cprof_core *core,
+				     const struct cprof_heap_walk *walk,
+				     const struct cprof_object *objs, size_t n,
+				     const struct cprof_retention *rt)
+{
+	for (size_t i = 0; i < walk->n_allocators; i++) {
+		const struct cprof_allocator *a = &walk->allocators[i];
+		struct cprof_error *err;
+		if (a->provider->store && a->heap_state == CPROF_HEAP_WALKED &&
+		    (err = a->provider->store(st, core, a, (uint32_t)i, objs, n, rt)))
 			return err;
 	}
 	return NULL;
@@ -91,11 +281,15 @@ struct cprof_error *cprof_heap_walk_all(struct cprof_core *core,
 
 void cprof_heap_walk_deinit(struct cprof_heap_walk *walk)
 {
-	for (size_t i = 0; i < walk->n_allocators; i++)
-		free(walk->allocators[i].arenas);
+	for (size_t i = 0; i < walk->n_allocators; i++) {
+		struct cprof_allocator *a = &walk->allocators[i];
+		free(a->arenas);
+		if (a->provider->destroy)
+			a->provider->destroy(a->state);
+	}
 	free(walk->allocators);
 	free(walk->heaps);
 	free(walk->excluded);
-	cprof_go_runtime_destroy(walk->go);
+	free(walk->claims);
 	memset(walk, 0, sizeof(*walk));
 }

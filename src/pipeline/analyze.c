@@ -152,14 +152,15 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 	if ((err = store_meta(st, core, o)) ||
 	    (err = cprof_store_core(st, core)) ||
 	    (err = cprof_store_heaps(st, &a->walk)) ||
-	    (err = cprof_store_objects(st, core, a->objects, a->n_objects, &a->leaks,
+	    (err = cprof_store_allocators(st, &a->walk)) ||
+	    (err = cprof_store_objects(st, core, &a->walk, a->objects, a->n_objects, &a->leaks,
 				       &a->retention, &a->types,
 				       o->progress ? store_progress : NULL,
 				       o->progress)) ||
 	    (err = cprof_store_roots(st, core, &a->roots, &a->graph)) ||
 	    (err = cprof_store_root_nodes(st, &a->retention)) ||
-	    (err = cprof_store_goroutines(st, core, a->walk.go, &a->retention)) ||
-	    (err = cprof_store_sites(st, core, a->walk.go, a->objects, a->n_objects)) ||
+	    (err = cprof_heap_store(st, core, &a->walk, a->objects, a->n_objects,
+				    &a->retention)) ||
 	    (err = cprof_store_types(st, &a->types)) ||
 	    (!o->no_refs &&
 	     (err = cprof_store_refs(st, &a->graph, o->progress ? refs_progress : NULL,

@@ -68,13 +68,15 @@ void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 
 void cprof_report_leaks_json(FILE *out, const char *db,
 			     const struct cprof_leak_totals *t,
-			     const struct cprof_leak_row *rows, size_t n)
+			     const struct cprof_leak_row *rows, size_t n,
+			     const struct cprof_allocator_row *al, size_t n_al)
 {
 	struct json j;
 	json_init(&j, out);
 	json_object_begin(&j);
 	json_kv_int(&j, "version", 1);
 	json_kv_string(&j, "db", db);
+	cprof_report_allocator_rows_json(&j, al, n_al);
 	json_key(&j, "summary");
 	json_object_begin(&j);
 	const char *names[] = { "direct", "indirect", "reachable", "interior_only", "garbage" };

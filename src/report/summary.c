@@ -1,87 +1,12 @@
 /*
- * summary.c - the main job's summary and the allocator section of `info`.
+ * summary.c - the main job's summary (the allocators' lines and sections:
+ * allocators.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cprof/format.h"
-#include "cprof/goruntime.h"
 #include "cprof/report.h"
-
-/* ---- allocators ---- */
-
-void cprof_report_allocators(FILE *out, const struct cprof_heap_walk *walk)
-{
-	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], b3[FMT_BYTES_SIZE];
-	if (!walk->n_allocators) {
-		fprintf(out, "  (none found)\n");
-		return;
-	}
-	for (size_t i = 0; i < walk->n_allocators; i++) {
-		const struct cprof_allocator_summary *s = &walk->allocators[i];
-		fprintf(out, "  %s %s: %llu used chunks (%s), %llu free chunks (%s)\n",
-			s->name, s->version, (unsigned long long)s->used_count,
-			fmt_bytes(b1, s->used_bytes), (unsigned long long)s->free_count,
-			fmt_bytes(b2, s->free_bytes));
-		fprintf(out, "    found by: %s\n", s->found_by);
-		for (size_t k = 0; k < s->n_arenas; k++) {
-			const struct cprof_arena_summary *a = &s->arenas[k];
-			fprintf(out, "    %-10s 0x%012llx  system_mem %9s  heaps %llu  used %llu (%s)  free %llu (%s)\n",
-				a->kind, (unsigned long long)a->addr,
-				fmt_bytes(b1, a->system_mem), (unsigned long long)a->n_heaps,
-				(unsigned long long)a->used_count, fmt_bytes(b2, a->used_bytes),
-				(unsigned long long)a->free_count, fmt_bytes(b3, a->free_bytes));
-		}
-		if (s->n_stats) {
-			fprintf(out, "    %s:", s->stats_name);
-			for (size_t k = 0; k < s->n_stats; k++)
-				fprintf(out, " %s=%llu", s->stats[k].name,
-					(unsigned long long)s->stats[k].value);
-			fputc('\n', out);
-		}
-	}
-}
-
-void cprof_report_allocators_json(struct json *j, const struct cprof_heap_walk *walk)
-{
-	json_array_begin(j);
-	for (size_t i = 0; i < walk->n_allocators; i++) {
-		const struct cprof_allocator_summary *s = &walk->allocators[i];
-		json_object_begin(j);
-		json_kv_string(j, "name", s->name);
-		json_kv_string(j, "version", s->version);
-		json_kv_string(j, "found_by", s->found_by);
-		json_kv_uint(j, "used_count", s->used_count);
-		json_kv_uint(j, "used_bytes", s->used_bytes);
-		json_kv_uint(j, "free_count", s->free_count);
-		json_kv_uint(j, "free_bytes", s->free_bytes);
-		json_key(j, "arenas");
-		json_array_begin(j);
-		for (size_t k = 0; k < s->n_arenas; k++) {
-			const struct cprof_arena_summary *a = &s->arenas[k];
-			json_object_begin(j);
-			json_kv_hex(j, "addr", a->addr);
-			json_kv_string(j, "kind", a->kind);
-			json_kv_uint(j, "system_mem", a->system_mem);
-			json_kv_uint(j, "heaps", a->n_heaps);
-			json_kv_uint(j, "used_count", a->used_count);
-			json_kv_uint(j, "used_bytes", a->used_bytes);
-			json_kv_uint(j, "free_count", a->free_count);
-			json_kv_uint(j, "free_bytes", a->free_bytes);
-			json_object_end(j);
-		}
-		json_array_end(j);
-		if (s->n_stats) {
-			json_key(j, s->stats_name);
-			json_object_begin(j);
-			for (size_t k = 0; k < s->n_stats; k++)
-				json_kv_uint(j, s->stats[k].name, s->stats[k].value);
-			json_object_end(j);
-		}
-		json_object_end(j);
-	}
-	json_array_end(j);
-}
 
 /* ---- memory by category ---- */
 
@@ -142,8 +67,6 @@ static int signal_of(const struct cprof_core *core)
 	       core->n_threads ? core->threads[0].cursig : 0;
 }
 
-static void print_go(FILE *out, const struct cprof_analysis *a);
-
 void cprof_report_summary(FILE *out, struct cprof_core *core,
 			  const struct cprof_analysis *a, const char *db_path,
 			  const char *exe_arg, double seconds)
@@ -183,76 +106,9 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	if (a->types.object_type)
 		fprintf(out, "  %llu objects typed (%s): from DWARF, C++ vtables, the Go runtime, or by layout\n",
 			(unsigned long long)a->types.typed, fmt_bytes(b1, a->types.typed_bytes));
-	if (a->walk.go)
-		print_go(out, a);
+	cprof_report_allocator_sections(out, a);
 
 	(void)exe_arg;
-}
-
-static uint64_t stat(const struct cprof_allocator_summary *s, const char *name)
-{
-	for (size_t i = 0; s && i < s->n_stats; i++)
-		if (!strcmp(s->stats[i].name, name))
-			return s->stats[i].value;
-	return 0;
-}
-
-static const struct cprof_allocator_summary *allocator(const struct cprof_analysis *a,
-							const char *name)
-{
-	for (size_t i = 0; i < a->walk.n_allocators; i++)
-		if (!strcmp(a->walk.allocators[i].name, name))
-			return &a->walk.allocators[i];
-	return NULL;
-}
-
-static double pct(uint64_t part, uint64_t whole)
-{
-	return whole ? 100.0 * (double)part / (double)whole : 0;
-}
-
-/*
- * The Go section, in runtime.MemStats' terms: what the heap holds, what the
- * runtime obtained from the OS and for what, the C heap beside it - why RSS
- * is larger than a heap profile - then the goroutines and how the objects
- * were scanned and typed.
- */
-static void print_go(FILE *out, const struct cprof_analysis *a)
-{
-	const struct cprof_allocator_summary *g = allocator(a, "go"), *c = allocator(a, "glibc");
-	const struct cprof_go_runtime *rt = a->walk.go;
-	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], b3[FMT_BYTES_SIZE], b4[FMT_BYTES_SIZE],
-	     b5[FMT_BYTES_SIZE];
-	fprintf(out, "\ngo %s (as runtime.MemStats would say)\n", rt->version);
-	fprintf(out, "  heap objects  %s in %llu objects (HeapAlloc, HeapObjects)\n",
-		fmt_bytes(b1, stat(g, "HeapAlloc")), (unsigned long long)stat(g, "HeapObjects"));
-	fprintf(out, "  heap in use   %s of spans (HeapInuse): %s of it free slots\n",
-		fmt_bytes(b1, stat(g, "HeapInuse")),
-		fmt_bytes(b2, stat(g, "HeapInuse") > stat(g, "HeapAlloc") ?
-			  stat(g, "HeapInuse") - stat(g, "HeapAlloc") : 0));
-	fprintf(out, "  heap idle     %s (HeapIdle), %s of it returned to the OS (HeapReleased)\n",
-		fmt_bytes(b1, stat(g, "HeapIdle")), fmt_bytes(b2, stat(g, "HeapReleased")));
-	fprintf(out, "  stacks        %s (StackInuse)\n", fmt_bytes(b1, stat(g, "StackInuse")));
-	fprintf(out, "  runtime       %s span structs, %s caches, %s profile buckets, %s GC metadata, %s other\n",
-		fmt_bytes(b1, stat(g, "MSpanSys")), fmt_bytes(b2, stat(g, "MCacheSys")),
-		fmt_bytes(b3, stat(g, "BuckHashSys")), fmt_bytes(b4, stat(g, "GCSys")),
-		fmt_bytes(b5, stat(g, "OtherSys")));
-	fprintf(out, "  obtained      %s from the OS (Sys)\n", fmt_bytes(b1, stat(g, "Sys")));
-	if (c)
-		fprintf(out, "  C heap        %s in %llu chunks (glibc malloc, cgo: not in Sys)\n",
-			fmt_bytes(b1, c->used_bytes), (unsigned long long)c->used_count);
-	fprintf(out, "  goroutines    %zu in %zu groups: cprof-core goroutines; stacks scanned by their stack maps: %zu, every word: %zu\n",
-		rt->n_goroutines, rt->n_groups, a->roots.go_stacks_precise,
-		a->roots.go_stacks_conservative);
-	const struct cprof_graph *gr = &a->graph;
-	fprintf(out, "  scanned       %llu objects by the runtime's pointer maps, %llu pointer-free, %llu conservatively (no metadata)\n",
-		(unsigned long long)gr->objects_precise, (unsigned long long)gr->objects_noscan,
-		(unsigned long long)gr->objects_conservative);
-	if (a->types.object_type)
-		fprintf(out, "  typed         %.1f%% of the objects, %.1f%% of the bytes (untyped: by size class)\n",
-			pct(a->types.typed, a->n_objects), pct(a->types.typed_bytes, a->leaks.reachable.bytes +
-							   a->leaks.direct.bytes + a->leaks.indirect.bytes +
-							   a->leaks.garbage.bytes));
 }
 
 /* The root nodes that retain the most, from the in-memory analysis. */
@@ -282,7 +138,7 @@ void cprof_report_retainers(FILE *out, const struct cprof_analysis *a, size_t li
 		fprintf(out, "%10s %5.1f%% %9llu  %-10s %s\n", fmt_bytes(b1, nd->retained_bytes),
 			heap ? 100.0 * (double)nd->retained_bytes / (double)heap : 0.0,
 			(unsigned long long)nd->retained_count,
-			cprof_root_node_kind_name(nd->kind), nd->name);
+			cprof_root_node_kind_label(nd), nd->name);
 	}
 	free(shown);
 }

@@ -31,10 +31,24 @@ const char *cprof_root_kind_name(enum cprof_root_kind k)
 	case CPROF_ROOT_TLS: return "tls";
 	case CPROF_ROOT_GLOBALS: return "globals";
 	case CPROF_ROOT_MAPPING: return "mapping";
-	case CPROF_ROOT_GOROUTINE: return "goroutine";
-	case CPROF_ROOT_SPECIAL: return "special";
+	case CPROF_ROOT_RUNTIME: return "runtime";
 	}
 	return "?";
+}
+
+const char *cprof_root_kind_label(const struct cprof_root *r)
+{
+	return r->kind == CPROF_ROOT_RUNTIME && r->owner_kind ? r->owner_kind :
+	       cprof_root_kind_name(r->kind);
+}
+
+/* The allocator that added RUNTIME root r. */
+static const struct cprof_allocator *owner_of(const struct cprof_roots *rs,
+					      const struct cprof_root *r)
+{
+	return r->kind == CPROF_ROOT_RUNTIME && rs->walk && r->owner >= 0 &&
+	       (size_t)r->owner < rs->walk->n_allocators ?
+	       &rs->walk->allocators[r->owner] : NULL;
 }
 
 struct cprof_error *cprof_roots_add(struct cprof_roots *rs,
@@ -52,7 +66,31 @@ struct cprof_error *cprof_roots_add(struct cprof_roots *rs,
 	return NULL;
 }
 
+struct cprof_error *cprof_roots_keep_mask(struct cprof_roots *rs, uint8_t *mask)
+{
+	uint8_t **a = realloc(rs->masks, (rs->n_masks + 1) * sizeof(*a));
+	if (!a) {
+		free(mask);
+		return &cprof_enomem;
+	}
+	rs->masks = a;
+	rs->masks[rs->n_masks++] = mask;
+	return NULL;
+}
+
 /* ---- claimed ranges ---- */
+
+struct cprof_error *cprof_root_claim_memory(struct cprof_root_claims *c, uint64_t start,
+					    uint64_t end)
+{
+	return cprof_claim(c->memory, start, end);
+}
+
+struct cprof_error *cprof_root_claim_data(struct cprof_root_claims *c, uint64_t start,
+					  uint64_t end)
+{
+	return cprof_claim(c->data, start, end);
+}
 
 struct cprof_error *cprof_claim(struct cprof_claims *c, uint64_t start, uint64_t end)
 {
@@ -173,39 +211,44 @@ size_t cprof_root_register_words(const struct cprof_thread *t, bool vectors,
 	return n;
 }
 
-/* Whether thread i runs one of the Go runtime's goroutines. */
-static bool runs_goroutine(const struct cprof_go_runtime *go, int i)
+/* Which registers of thread i are roots: the first walked allocator with an
+ * opinion decides, else all of them. */
+static enum cprof_thread_registers thread_registers(const struct cprof_heap_walk *walk, int i)
 {
-	for (size_t k = 0; k < go->n_goroutines; k++)
-		if (go->goroutines[k].thread == i)
-			return true;
-	return false;
+	for (size_t k = 0; k < walk->n_allocators; k++) {
+		const struct cprof_allocator *a = &walk->allocators[k];
+		enum cprof_thread_registers tr;
+		if (a->heap_state == CPROF_HEAP_WALKED && a->provider->thread_registers &&
+		    (tr = a->provider->thread_registers(a, i)) != CPROF_REGISTERS_DEFAULT)
+			return tr;
+	}
+	return CPROF_REGISTERS_ALL;
 }
 
 static struct cprof_error *thread_roots(struct cprof_core *core,
 					struct cprof_roots *rs, struct cprof_claims *cl,
-					uint64_t tls_below)
+					const struct cprof_claims *data, uint64_t tls_below)
 {
-	bool go = rs->go != NULL;      /* no vector registers (roots.h) */
 	struct cprof_error *err;
 	for (size_t i = 0; i < core->n_threads; i++) {
 		const struct cprof_thread *t = &core->threads[i];
+		enum cprof_thread_registers regs = thread_registers(rs->walk, (int)i);
 		struct cprof_root r = { .kind = CPROF_ROOT_REGISTERS, .thread = (int)i,
-					.module = -1, .vectors = !go };
+					.module = -1, .owner = -1,
+					.vectors = regs == CPROF_REGISTERS_ALL };
 		snprintf(r.name, sizeof(r.name), "thread %d registers", t->tid);
-		/* In a Go process only a thread running a goroutine (or a system
-		   or cgo call of one) can hold a live pointer in a register: an
-		   idle M's registers are the scheduler's leftovers. */
-		if ((!go || runs_goroutine(rs->go, (int)i)) && (err = cprof_roots_add(rs, &r)))
+		if (regs != CPROF_REGISTERS_NONE && (err = cprof_roots_add(rs, &r)))
 			return err;
 
 		/* TLS and the TCB around fs_base, within its mapping.  A pthread's
 		   TLS sits right above its stack: the outermost frame's SP
 		   bounds the TLS from below, so that no frame is taken for TLS. */
 		/* In a Go program without cgo, fs_base points into the M (a heap
-		   object): heap memory is no TLS. */
+		   object, or runtime.m0 in the module's .bss, which the
+		   runtime's masks scan): heap memory and module data an
+		   allocator scans itself are no TLS. */
 		uint64_t fs = t->regs[CPROF_REG_FS_BASE];
-		const struct cprof_segment *fseg = fs && !claimed(cl, fs) ?
+		const struct cprof_segment *fseg = fs && !claimed(cl, fs) && !claimed(data, fs) ?
 						   cprof_core_segment(core, fs) : NULL;
 		uint64_t tls_lo = 0, tls_hi = 0, top_sp = 0;
 		for (size_t k = 0; k < rs->n_frames[i]; k++)
@@ -219,7 +262,8 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 				tls_lo = (top_sp + 8) & ~7ull;
 			tls_hi = fs + TCB_SIZE > fseg->end ? fseg->end : fs + TCB_SIZE;
 			struct cprof_root tr = { .kind = CPROF_ROOT_TLS, .thread = (int)i,
-						 .module = -1, .start = tls_lo, .end = tls_hi };
+						 .module = -1, .owner = -1, .start = tls_lo,
+						 .end = tls_hi };
 			snprintf(tr.name, sizeof(tr.name), "thread %d tls", t->tid);
 			if ((err = cprof_roots_add(rs, &tr)) || (err = cprof_claim(cl, tls_lo, tls_hi)))
 				return err;
@@ -254,7 +298,7 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 		if (fseg == seg && tls_lo > sp && tls_lo < hi)
 			hi = tls_lo;
 		struct cprof_root sr = { .kind = CPROF_ROOT_STACK, .thread = (int)i,
-					 .module = -1, .start = lo, .end = hi };
+					 .module = -1, .owner = -1, .start = lo, .end = hi };
 		snprintf(sr.name, sizeof(sr.name), "thread %d stack", t->tid);
 		if ((err = cprof_roots_add(rs, &sr)))
 			return err;
@@ -313,7 +357,7 @@ static struct cprof_error *module_roots(struct cprof_core *core,
 			struct piece_arg a = {
 				.rs = rs, .label = label,
 				.proto = { .kind = CPROF_ROOT_GLOBALS, .thread = -1,
-					   .module = (int)i },
+					   .module = (int)i, .owner = -1 },
 			};
 			uint64_t lo = s->start > m->start ? s->start : m->start;
 			uint64_t hi = s->end < m->end ? s->end : m->end;
@@ -337,10 +381,20 @@ struct cprof_error *cprof_roots_find(struct cprof_core *core,
 	}
 	for (size_t i = 0; i < walk->n_heaps && !err; i++)
 		err = cprof_claim(&cl, walk->heaps[i].start, walk->heaps[i].end);
+	/* What the allocators own (Go's heap arenas: spans, goroutine stacks
+	   and free pages) is no thread's stack or TLS, nor memory to scan. */
+	for (size_t i = 0; i < walk->n_claims && !err; i++)
+		err = cprof_claim(&cl, walk->claims[i].start, walk->claims[i].end);
 	if (err)
 		goto out;
-	if (walk->go && (err = cprof_go_roots(core, walk->go, rs, &cl, &meta)))
-		goto out;
+	rs->walk = walk;
+	struct cprof_root_claims rc = { &cl, &meta };
+	for (size_t i = 0; i < walk->n_allocators; i++) {
+		struct cprof_allocator *a = &walk->allocators[i];
+		if (a->heap_state == CPROF_HEAP_WALKED && a->provider->roots &&
+		    (err = a->provider->roots(core, a, (uint32_t)i, rs, &rc)))
+			goto out;
+	}
 	if (meta.n)
 		qsort(meta.r, meta.n, sizeof(*meta.r), range_cmp);
 
@@ -356,20 +410,22 @@ struct cprof_error *cprof_roots_find(struct cprof_core *core,
 		cprof_error_destroy(cprof_core_backtrace(core, core->threads[i].tid,
 							 CPROF_MAX_FRAMES,
 							 &rs->frames[i], &rs->n_frames[i]));
-	if ((err = thread_roots(core, rs, &cl, static_tls_size(core) + TLS_SURPLUS)) ||
+	if ((err = thread_roots(core, rs, &cl, &meta, static_tls_size(core) + TLS_SURPLUS)) ||
 	    (err = module_roots(core, rs, &cl, &meta)))
 		goto out;
 	if (cl.n)
 		qsort(cl.r, cl.n, sizeof(*cl.r), range_cmp);
-	/* A Go process: anonymous memory is the runtime's, no root of the Go
-	   heap (see roots.h). */
-	for (size_t k = 0; k < core->n_segments && !err && !walk->go; k++) {
+	/* A runtime that scans only its own roots: anonymous memory is no
+	   root of its heap (see roots.h). */
+	bool own_roots = cprof_heap_any_flag(walk, CPROF_PROVIDER_OWN_ROOTS);
+	for (size_t k = 0; k < core->n_segments && !err && !own_roots; k++) {
 		const struct cprof_segment *s = &core->segments[k];
 		if ((s->flags & (CPROF_SEG_R | CPROF_SEG_W)) != (CPROF_SEG_R | CPROF_SEG_W))
 			continue;
 		struct piece_arg a = {
 			.rs = rs,
-			.proto = { .kind = CPROF_ROOT_MAPPING, .thread = -1, .module = -1 },
+			.proto = { .kind = CPROF_ROOT_MAPPING, .thread = -1, .module = -1,
+				   .owner = -1 },
 		};
 		err = each_unclaimed(&cl, s->start, s->end, add_piece, &a);
 	}
@@ -453,18 +509,19 @@ size_t cprof_root_slot_frame(const struct cprof_roots *rs,
 			     const struct cprof_root *r, uint64_t slot)
 {
 	size_t k = 0;
-	if (r->kind == CPROF_ROOT_GOROUTINE) {
-		const struct cprof_goroutine *g = &rs->go->goroutines[r->goroutine];
-		while (k + 1 < g->n_frames && g->frames[k + 1].sp <= slot)
-			k++;
-		return k;
-	}
 	const struct cprof_frame *f = rs->frames ? rs->frames[r->thread] : NULL;
 	size_t nf = rs->n_frames ? rs->n_frames[r->thread] : 0;
 	/* Frame k's slots lie between its SP and its caller's SP. */
 	while (k + 1 < nf && f[k + 1].sp && f[k + 1].sp <= slot)
 		k++;
 	return k;
+}
+
+bool cprof_root_slot_code(const struct cprof_roots *rs, const struct cprof_root *r,
+			  uint64_t slot, uint64_t *pc, uint64_t *cfa)
+{
+	const struct cprof_allocator *a = owner_of(rs, r);
+	return a && a->provider->slot_frame && a->provider->slot_frame(a, r, slot, pc, cfa);
 }
 
 void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
@@ -535,26 +592,15 @@ void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 		snprintf(buf, size, "%s", text);
 		return;
 	}
-	case CPROF_ROOT_MAPPING:
-	case CPROF_ROOT_SPECIAL:
-		snprintf(buf, size, "%s +0x%llx", r->name,
-			 (unsigned long long)(slot - r->start));
-		return;
-	case CPROF_ROOT_GOROUTINE: {
-		const struct cprof_goroutine *g = &rs->go->goroutines[r->goroutine];
-		if (!g->n_frames) {
-			snprintf(buf, size, "goroutine %llu stack+0x%llx",
-				 (unsigned long long)g->goid,
-				 (unsigned long long)(slot - g->stack_lo));
-			return;
-		}
-		size_t k = cprof_root_slot_frame(rs, r, slot);
-		struct cprof_symbol sym;
-		char where[320];
-		cprof_core_symbolize(core, g->frames[k].pc, k > 0 || !g->pc0_exact, &sym);
-		cprof_symbol_where(&sym, g->frames[k].pc, where, sizeof(where));
-		snprintf(buf, size, "goroutine %llu frame %zu %s", (unsigned long long)g->goid,
-			 k, where);
+	case CPROF_ROOT_RUNTIME:
+	case CPROF_ROOT_MAPPING: {
+		/* an allocator's root as it names it, else by its offset */
+		const struct cprof_allocator *a = owner_of(rs, r);
+		if (a && a->provider->slot_name)
+			a->provider->slot_name(core, a, rs, r, slot, buf, size);
+		else
+			snprintf(buf, size, "%s +0x%llx", r->name,
+				 (unsigned long long)(slot - r->start));
 		return;
 	}
 	}

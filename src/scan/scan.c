@@ -8,9 +8,10 @@
  * core is mmapped); only objects the core does not hold whole fall back to
  * word-by-word reads, and their missing bytes are counted, not invented.
  *
- * Go heap objects are scanned with the runtime's pointer masks when it has
- * them: a non-pointer word (an int, a hash, []byte contents) that happens to
- * hold a heap address would otherwise be a false edge - and false edges make
+ * Objects of an allocator with pointer maps (struct cprof_heap_provider's
+ * object_pointers: Go's runtime masks) are scanned by them when it has them:
+ * a non-pointer word (an int, a hash, []byte contents) that happens to hold
+ * a heap address would otherwise be a false edge - and false edges make
  * objects look shared or retained by the wrong root.
  */
 #include <stdlib.h>
@@ -57,11 +58,12 @@ struct scan {
 	struct edges e;
 	size_t cap_root_refs;
 	bool oom;
-	/* Go objects: which heaps are Go's (cached by heap index), the masks */
+	/* Pointer maps: per allocator its handle (NULL: none, or no metadata),
+	   the allocator of the last object's heap (cached by heap index) */
 	const struct cprof_heap_walk *walk;
+	void **maps;
 	uint32_t last_heap;
-	bool last_heap_go;
-	struct cprof_go_ptrmask *go;       /* NULL: no Go heap, or no metadata */
+	const struct cprof_allocator *last_owner;
 	uint8_t *mask;
 	size_t mask_cap;
 };
@@ -128,19 +130,19 @@ static void root_word(struct scan *s, uint32_t root, uint64_t slot, uint64_t v)
 		}                                                               \
 	} while (0)
 
-/* Whether o is in a Go heap.  Objects come in address order, so heap
- * indices repeat in runs: cache the last answer. */
-static bool is_go_object(struct scan *s, const struct cprof_object *o)
+/* The allocator of o's heap when it has pointer maps, else NULL.  Objects
+ * come in address order, so heap indices repeat in runs: cache the answer. */
+static const struct cprof_allocator *mapped_owner(struct scan *s, const struct cprof_object *o)
 {
 	const struct cprof_heap_walk *w = s->walk;
-	if (!w || !w->go || o->heap >= w->n_heaps)
-		return false;
+	if (!w || o->heap >= w->n_heaps)
+		return NULL;
 	if (o->heap != s->last_heap) {
+		const struct cprof_allocator *a = cprof_heap_owner(w, &w->heaps[o->heap]);
 		s->last_heap = o->heap;
-		s->last_heap_go = w->heaps[o->heap].allocator &&
-				  !strcmp(w->heaps[o->heap].allocator, "go");
+		s->last_owner = a && a->provider->object_pointers ? a : NULL;
 	}
-	return s->last_heap_go;
+	return s->last_owner;
 }
 
 /* Scans only the words of object i that mask sets. */
@@ -153,7 +155,7 @@ static void scan_masked(struct scan *s, uint32_t i, const uint8_t *mask)
 			w |= 7;            /* eight non-pointer words */
 			continue;
 		}
-		if (!cprof_go_mask_bit(mask, w))
+		if (!cprof_mask_bit(mask, w))
 			continue;
 		uint64_t v;
 		if (p) {
@@ -171,27 +173,28 @@ static void scan_masked(struct scan *s, uint32_t i, const uint8_t *mask)
 	}
 }
 
-/* A Go object: precisely when the runtime's metadata allows.  False (and
- * counted) when it must be scanned conservatively. */
-static bool scan_go_object(struct scan *s, uint32_t i)
+/* An object of allocator a: precisely when a's metadata allows.  False
+ * (and counted) when it must be scanned conservatively. */
+static bool scan_mapped_object(struct scan *s, const struct cprof_allocator *a, uint32_t i)
 {
 	const struct cprof_object *o = &s->objs[i];
+	void *map = s->maps[a - s->walk->allocators];
 	size_t need = (size_t)(o->size / 8 + 7) / 8;
-	enum cprof_go_ptrs ptrs = CPROF_GO_PTRS_UNKNOWN;
-	if (s->go && need > s->mask_cap) {
+	enum cprof_pointers ptrs = CPROF_POINTERS_UNKNOWN;
+	if (map && need > s->mask_cap) {
 		uint8_t *m = realloc(s->mask, need);
 		if (m) {
 			s->mask = m;
 			s->mask_cap = need;
 		}
 	}
-	if (s->go && need <= s->mask_cap)
-		ptrs = cprof_go_object_pointers(s->go, o->addr, o->size, s->mask);
+	if (map && need <= s->mask_cap)
+		ptrs = a->provider->object_pointers(map, o->addr, o->size, s->mask);
 	switch (ptrs) {
-	case CPROF_GO_PTRS_NONE:
+	case CPROF_POINTERS_NONE:
 		s->g->objects_noscan++;
 		return true;
-	case CPROF_GO_PTRS_MASK:
+	case CPROF_POINTERS_MASK:
 		s->g->objects_precise++;
 		scan_masked(s, i, s->mask);
 		return true;
@@ -201,23 +204,35 @@ static bool scan_go_object(struct scan *s, uint32_t i)
 	}
 }
 
-/* Opens the Go pointer masks; without them Go objects are scanned
- * conservatively (counted), with a warning saying why. */
-static void open_go(struct scan *s)
+/* Opens every walked allocator's pointer maps; without them its objects are
+ * scanned conservatively (counted), with a warning saying why. */
+static bool open_maps(struct scan *s)
 {
-	if (!s->walk || !s->walk->go)
-		return;
-	struct cprof_error *err = cprof_go_ptrmask_open(s->core, s->walk->go, &s->go);
-	if (err) {
-		cprof_warn(s->core->warnings, "%s", err->message);
-		cprof_error_destroy(err);
-		s->go = NULL;
+	if (!s->walk)
+		return true;
+	s->maps = calloc(s->walk->n_allocators + 1, sizeof(*s->maps));
+	if (!s->maps)
+		return false;
+	for (size_t i = 0; i < s->walk->n_allocators; i++) {
+		const struct cprof_allocator *a = &s->walk->allocators[i];
+		if (a->heap_state != CPROF_HEAP_WALKED || !a->provider->pointers_open)
+			continue;
+		struct cprof_error *err = a->provider->pointers_open(s->core, a, &s->maps[i]);
+		if (err) {
+			cprof_warn(s->core->warnings, "%s", err->message);
+			cprof_error_destroy(err);
+			s->maps[i] = NULL;
+		}
 	}
+	return true;
 }
 
-static void close_go(struct scan *s)
+static void close_maps(struct scan *s)
 {
-	cprof_go_ptrmask_close(s->go);
+	for (size_t i = 0; s->maps && i < s->walk->n_allocators; i++)
+		if (s->maps[i])
+			s->walk->allocators[i].provider->pointers_close(s->maps[i]);
+	free(s->maps);
 	free(s->mask);
 }
 
@@ -240,7 +255,7 @@ static void scan_roots(struct scan *s, const struct cprof_roots *roots)
 			/* precise: only the words the mask says hold pointers */
 #define MASKED_WORD(a, v)                                                       \
 	do {                                                                    \
-		if (cprof_go_mask_bit(root->mask, ((a) - root->start) / 8))     \
+		if (cprof_mask_bit(root->mask, ((a) - root->start) / 8))        \
 			root_word(s, r, (a), (v));                              \
 	} while (0)
 			SCAN_RANGE(s, root->start, root->end - root->start, MASKED_WORD);
@@ -278,13 +293,14 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	}
 	struct scan s = { .core = core, .objs = objs, .ix = ix, .g = g,
 			  .walk = walk, .last_heap = UINT32_MAX };
-	open_go(&s);
+	s.oom = !open_maps(&s);
 	for (uint32_t i = 0; i < n && !s.oom; i++) {
 		g->row[i] = s.e.n;
 		const struct cprof_object *o = &objs[i];
 		if (!cprof_object_is_node(o))
 			continue;
-		if (!is_go_object(&s, o) || !scan_go_object(&s, i)) {
+		const struct cprof_allocator *a = mapped_owner(&s, o);
+		if (!a || !scan_mapped_object(&s, a, i)) {
 #define OBJECT_WORD(a, v) object_word(&s, i, (a) - o->addr, (v))
 			SCAN_RANGE(&s, o->addr, o->size, OBJECT_WORD);
 #undef OBJECT_WORD
@@ -297,7 +313,7 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 		scan_roots(&s, roots);
 	if (progress)
 		cprof_progress_done(progress);
-	close_go(&s);
+	close_maps(&s);
 	cprof_object_index_destroy(ix);
 	g->dst = s.e.dst;
 	g->src_off = s.e.src_off;

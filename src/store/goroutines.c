@@ -96,7 +96,7 @@ static struct cprof_error *store_groups(struct cprof_store *st, struct cprof_cor
 
 struct cprof_error *cprof_store_goroutines(struct cprof_store *st,
 					   struct cprof_core *core,
-					   const struct cprof_go_runtime *go,
+					   const struct cprof_go_runtime *go, uint32_t owner,
 					   const struct cprof_retention *rt)
 {
 	if (!go)
@@ -114,10 +114,13 @@ struct cprof_error *cprof_store_goroutines(struct cprof_store *st,
 	memset(grnode, 0xff, (go->n_groups + 1) * sizeof(uint32_t));
 	for (size_t i = 0; i < rt->n_nodes; i++) {
 		const struct cprof_root_node *nd = &rt->nodes[i];
-		if (nd->kind == CPROF_RN_GOROUTINE && nd->goroutine >= 0)
-			gnode[nd->goroutine] = (uint32_t)i;
-		else if (nd->kind == CPROF_RN_GOROUTINES && nd->group >= 0)
-			grnode[nd->group] = (uint32_t)i;
+		if (nd->kind != CPROF_RN_RUNTIME || nd->owner != (int)owner)
+			continue;
+		if (nd->level == 1 && nd->key < go->n_goroutines)
+			gnode[nd->key] = (uint32_t)i;
+		else if (nd->level == 0 && nd->key < go->n_groups &&
+			 !strcmp(nd->kind_name, "goroutines"))
+			grnode[nd->key] = (uint32_t)i;
 	}
 	if ((err = store_prepare(st, "INSERT INTO goroutine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &s)) ||
 	    (err = store_prepare(st, "INSERT INTO goroutine_frame VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &f)))

@@ -514,3 +514,49 @@ struct cprof_error *cprof_query_field(sqlite3 *db, const char *path, uint64_t ty
 		snprintf(buf, size, "%s", prefix);
 	return NULL;
 }
+
+/* ---- allocators ---- */
+
+static void column_text(sqlite3_stmt *s, int col, char *buf, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	snprintf(buf, size, "%s", t ? (const char *)t : "");
+}
+
+struct cprof_error *cprof_query_allocators(sqlite3 *db, const char *path,
+					   struct cprof_allocator_row **ret, size_t *n_ret)
+{
+	sqlite3_stmt *s;
+	*ret = NULL;
+	*n_ret = 0;
+	if (sqlite3_prepare_v2(db, "SELECT name, version, module, serves_malloc, heap, reason"
+			       " FROM allocator ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "allocators");
+	struct cprof_allocator_row *rows = NULL;
+	size_t n = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct cprof_allocator_row *a = realloc(rows, (n + 1) * sizeof(*a));
+		if (!a) {
+			sqlite3_finalize(s);
+			free(rows);
+			return &cprof_enomem;
+		}
+		rows = a;
+		struct cprof_allocator_row *r = &rows[n++];
+		column_text(s, 0, r->name, sizeof(r->name));
+		column_text(s, 1, r->version, sizeof(r->version));
+		column_text(s, 2, r->module, sizeof(r->module));
+		r->serves_malloc = sqlite3_column_int(s, 3) != 0;
+		column_text(s, 4, r->heap, sizeof(r->heap));
+		column_text(s, 5, r->reason, sizeof(r->reason));
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		free(rows);
+		return db_error(db, path, "allocators");
+	}
+	*ret = rows;
+	*n_ret = n;
+	return NULL;
+}

@@ -348,7 +348,7 @@ struct cprof_error *cprof_store_heaps(struct cprof_store *st,
 		err = store_step(st, h);
 	}
 	for (size_t i = 0; !err && i < walk->n_allocators; i++) {
-		const struct cprof_allocator_summary *s = &walk->allocators[i];
+		const struct cprof_allocator *s = &walk->allocators[i];
 		for (size_t j = 0; !err && j < s->n_arenas; j++) {
 			const struct cprof_arena_summary *ar = &s->arenas[j];
 			store_bind_text(a, 1, s->name);
@@ -373,6 +373,35 @@ struct cprof_error *cprof_store_heaps(struct cprof_store *st,
 	sqlite3_finalize(h);
 	sqlite3_finalize(a);
 	sqlite3_finalize(k);
+	return err;
+}
+
+static const char *module_base(const struct cprof_module *m)
+{
+	const char *s = m ? strrchr(m->name, '/') : NULL;
+	return m ? (s ? s + 1 : m->name) : NULL;
+}
+
+struct cprof_error *cprof_store_allocators(struct cprof_store *st,
+					   const struct cprof_heap_walk *walk)
+{
+	sqlite3_stmt *s;
+	struct cprof_error *err = store_prepare(st,
+		"INSERT INTO allocator VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
+	for (size_t i = 0; !err && i < walk->n_allocators; i++) {
+		const struct cprof_allocator *a = &walk->allocators[i];
+		store_bind_u64(s, 1, i);
+		store_bind_text(s, 2, a->name);
+		store_bind_text(s, 3, a->version[0] ? a->version : NULL);
+		store_bind_text(s, 4, module_base(a->module));
+		sqlite3_bind_int(s, 5, a->serves_malloc);
+		store_bind_text(s, 6, a->serves_malloc ? a->malloc_how : NULL);
+		store_bind_text(s, 7, cprof_heap_state_name(a->heap_state));
+		store_bind_text(s, 8, a->reason[0] ? a->reason : NULL);
+		store_bind_text(s, 9, a->found_by);
+		err = store_step(st, s);
+	}
+	sqlite3_finalize(s);
 	return err;
 }
 
@@ -505,6 +534,7 @@ static void bind_type(sqlite3_stmt *s, int base, uint64_t id,
 static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
 			const struct cprof_object *o, const struct cprof_leaks *l,
 			const struct cprof_leak_root *lr, struct cprof_core *core,
+			const struct cprof_heap_walk *walk,
 			const struct cprof_retention *rt, const struct cprof_types *ty)
 {
 	bind_retention(s, base, id, o, rt);
@@ -515,9 +545,10 @@ static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
 	store_bind_u64(s, base + 3, o->size);
 	sqlite3_bind_text(s, base + 4, states[o->state & 1], -1, SQLITE_STATIC);
 	store_bind_u64(s, base + 5, o->heap);
-	if (o->free_list)
-		sqlite3_bind_text(s, base + 6, cprof_free_list_name(o->free_list),
-				  -1, SQLITE_STATIC);
+	/* the providers' names are static */
+	const char *list = cprof_object_free_list(walk, o);
+	if (list)
+		sqlite3_bind_text(s, base + 6, list, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, base + 6);
 	store_bind_u64(s, base + 7, o->flags);
@@ -558,6 +589,7 @@ static int leak_root_cmp(const void *a, const void *b)
 
 struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					struct cprof_core *core,
+					const struct cprof_heap_walk *walk,
 					const struct cprof_object *objs,
 					size_t n, const struct cprof_leaks *l,
 					const struct cprof_retention *rt,
@@ -590,7 +622,7 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 				k++;
 			if (k < n_lr && lr[k].id == i)
 				root = &lr[k];
-			bind_object(s, r * OBJECT_COLS, i, &objs[i], l, root, core, rt, ty);
+			bind_object(s, r * OBJECT_COLS, i, &objs[i], l, root, core, walk, rt, ty);
 		}
 		err = store_step(st, s);
 		if (progress && (i & ((1 << 20) - 1)) < (size_t)rows)
@@ -619,7 +651,7 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 	for (size_t i = 0; !err && i < roots->n; i++) {
 		const struct cprof_root *ro = &roots->roots[i];
 		store_bind_u64(r, 1, i);
-		store_bind_text(r, 2, cprof_root_kind_name(ro->kind));
+		store_bind_text(r, 2, cprof_root_kind_label(ro));
 		store_bind_text(r, 3, ro->name);
 		if (ro->thread >= 0)
 			store_bind_u64(r, 4, (uint64_t)ro->thread);
@@ -662,7 +694,7 @@ struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
 	for (size_t i = 0; !err && i < rt->n_nodes; i++) {
 		const struct cprof_root_node *nd = &rt->nodes[i];
 		store_bind_u64(s, 1, i);
-		store_bind_text(s, 2, cprof_root_node_kind_name(nd->kind));
+		store_bind_text(s, 2, cprof_root_node_kind_label(nd));
 		store_bind_text(s, 3, nd->name);
 		store_bind_opt_u32(s, 4, nd->parent);
 		if (nd->thread >= 0)

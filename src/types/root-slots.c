@@ -203,18 +203,6 @@ static struct cprof_type_slot stack_slot_type(struct cprof_types *t,
 			       rs->frames[thr][k + 1].sp, addr);
 }
 
-/* The same for a goroutine's frame k: its CFA is the caller's SP. */
-static struct cprof_type_slot goroutine_slot_type(struct cprof_types *t,
-						  struct cprof_core *core,
-						  const struct cprof_goroutine *g,
-						  size_t k, uint64_t addr)
-{
-	if (k + 1 >= g->n_frames)
-		return (struct cprof_type_slot){ .target = NONE, .alt = NONE };
-	uint64_t pc = g->frames[k].pc - (k > 0 || !g->pc0_exact);
-	return frame_slot_type(t, core, pc, g->frames[k + 1].sp, addr);
-}
-
 /* Whether a subprogram's frame base is the CFA (DW_OP_call_frame_cfa); Go
  * writes it as a DW_FORM_block1, which libdw takes for no expression. */
 static bool frame_base_is_cfa(Dwarf_Die *sub)
@@ -416,10 +404,11 @@ struct cprof_type_slot types_root_slot(struct cprof_types *t, const struct cprof
 	} else if (r->kind == CPROF_ROOT_STACK) {
 		size_t k = cprof_root_slot_frame(rs, r, ref->slot);
 		sl = stack_slot_type(t, core, rs, r->thread, k, ref->slot);
-	} else if (r->kind == CPROF_ROOT_GOROUTINE) {
-		size_t k = cprof_root_slot_frame(rs, r, ref->slot);
-		sl = goroutine_slot_type(t, core, &rs->go->goroutines[r->goroutine],
-					 k, ref->slot);
+	} else if (r->kind == CPROF_ROOT_RUNTIME) {
+		/* a goroutine's frame: its allocator says where the frame is */
+		uint64_t pc, cfa;
+		if (cprof_root_slot_code(rs, r, ref->slot, &pc, &cfa))
+			sl = frame_slot_type(t, core, pc, cfa, ref->slot);
 	}
 	return sl;
 }

@@ -834,7 +834,7 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 		goto oom;
 	memset(t->object_type, 0xff, n * sizeof(*t->object_type));
 	t->priv->core = core;
-	t->priv->go = rs->go;
+	t->priv->go = cprof_go_runtime_of(rs->walk);
 	t->priv->mods = calloc(core->n_modules + 1, sizeof(*t->priv->mods));
 	t->priv->n_mods = core->n_modules;
 	if (!t->priv->mods || !types_cache_init(&t->priv->vtables) ||
@@ -879,9 +879,9 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	   descriptor; then what they point to.  (Not before: where both
 	   apply, DWARF's type is the more specific one, a map's directory
 	   *table<K,V> where the runtime allocated *maps.table.) */
-	if (rs->go) {
+	if (t->priv->go) {
 		size_t from = q.tail;
-		types_runtime_objects(t, rs->go, objs, n, true, &q);
+		types_runtime_objects(t, t->priv->go, objs, n, true, &q);
 		q.head = from;
 		while (q.head < q.tail)
 			follow(t, objs, g, q.q[q.head++], &q);
@@ -895,8 +895,8 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 		follow(t, objs, g, q.q[q.head++], &q);
 
 	/* 6. The rest the Go runtime types: by its names. */
-	if (rs->go)
-		types_runtime_objects(t, rs->go, objs, n, false, &q);
+	if (t->priv->go)
+		types_runtime_objects(t, t->priv->go, objs, n, false, &q);
 
 	for (uint32_t o = 0; o < n; o++) {
 		if (t->object_type[o] != NONE) {
