@@ -124,6 +124,13 @@ if needs_build "$OUT/blocks" "$SRC/blocks.c" "$H" "$SELF"; then
 	run blocks "$OUT/blocks" $CC $COMMON -pie -fPIE -pthread "$SRC/blocks.c" -o "$OUT/blocks.tmp"
 fi
 
+# allocator: which allocator serves malloc and blocks leaked in it, by the
+# process's own word; run as it is and with LD_PRELOAD=libjemalloc.so.2 or a
+# tcmalloc (tests/t0330).
+if needs_build "$OUT/allocator" "$SRC/allocator.c" "$H" "$SELF"; then
+	run allocator "$OUT/allocator" $CC $COMMON -pie -fPIE "$SRC/allocator.c" -o "$OUT/allocator.tmp"
+fi
+
 # shapes: polymorphic C++ objects (typing from vtables); needs g++.
 if command -v "${CXX:-g++}" >/dev/null 2>&1; then
 	if needs_build "$OUT/shapes" "$SRC/shapes.cpp" "$SELF"; then

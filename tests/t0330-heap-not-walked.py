@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""t0330: which allocator serves malloc, and never "0 leaks" for a heap that was
+not walked (corpus/allocator.c).
+
+allocator records, before it allocates, the file the dynamic linker bound its
+malloc to (dladdr of its own &malloc) and what the allocator says it is (jemalloc's
+mallctl("version"), gperftools' tc_version(), glibc's gnu_get_libc_version()), then
+keeps 200 blocks in a global array and drops 50. It runs three times: as it is
+(glibc), with LD_PRELOAD=libjemalloc.so.2 and with LD_PRELOAD=libtcmalloc_minimal.so.4.
+From each core:
+  - `info` (text and JSON) names the allocator serving malloc, its version and its
+    module, as the process said; glibc's malloc in the preloaded runs is named as
+    never initialized, not as missing;
+  - jemalloc and tcmalloc (whose heaps cprof-core does not walk yet): the summary,
+    `leaks`, `top`, `roots` and `histogram` each say in one line that malloc's heap
+    was not analyzed, and their JSON carries the allocator with "walked": false and
+    the reason (roots and histogram, whose JSON is an array: a warning on stderr);
+    exit status 0; cprof.db's allocator table says so;
+  - glibc: no such line anywhere, every dropped block is a leak root and every
+    kept one reachable (by construction), malloc's allocator is walked.
+Then Debian's redis-server (jemalloc; its `INFO memory` names the allocator:
+mem_allocator jemalloc-5.3.0), with 2000 keys, on a loopback port without
+persistence, dumped with gcore: never reported leak-free.
+"""
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F403
+
+PRELOADS = {
+    "glibc": None,
+    "jemalloc": "libjemalloc.so.2",
+    "tcmalloc": "libtcmalloc_minimal.so.4",
+}
+LINE = "its heap is not analyzed: no leak or retention figures"
+
+
+def lib_present(name):
+    """Whether the dynamic linker can find shared library NAME."""
+    out = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True).stdout
+    return any(l.strip().startswith(name + " ") for l in out.splitlines())
+
+
+def expected_version(name, said):
+    """Our version string for what the allocator said of itself."""
+    if name == "jemalloc":        # "5.3.0-0-g54eaed1d..."
+        return said.split("-")[0]
+    if name == "tcmalloc":        # "gperftools 2.10"
+        return said.split()[-1]
+    return said                    # glibc: "2.36"
+
+
+def not_analyzed_lines(text):
+    return [l for l in text.splitlines() if LINE in l]
+
+
+def check_unwalked(tag, db, c, name, version, module):
+    title = "%s %s (%s)" % (name, version, module)
+    want = "malloc is %s; %s" % (title, LINE)
+    # analyze: the summary
+    rc, out, err = cprof("analyze", c.core, c.exe, "--db", db, expect_rc=0)
+    check_eq(not_analyzed_lines(out), [want], "%s: the summary says malloc's heap was not analyzed" % tag)
+    lines = out.splitlines()
+    leaked = [i for i, l in enumerate(lines) if l.startswith("leaked ")]
+    check(leaked and lines[leaked[0] - 1] == want,
+          "%s: the line comes right before the leak figures" % tag)
+    j = cprof("analyze", c.core, c.exe, "--db", db, "--json", json=True)
+    ours = [a for a in j["allocators"] if a["name"] == name]
+    check(len(ours) == 1 and ours[0]["walked"] is False and ours[0]["serves_malloc"] is True
+          and ours[0]["reason"], "%s: analyze --json: %s not walked, serving malloc, with a reason: %s"
+          % (tag, name, ours))
+    # the commands that read cprof.db
+    for cmd in ("leaks", "top", "roots", "histogram"):
+        rc, out, err = cprof(cmd, "--db", db, expect_rc=0)
+        check_eq(not_analyzed_lines(out), [want], "%s: `%s` says it" % (tag, cmd))
+        rc, out, err = cprof(cmd, "--db", db, "--json", expect_rc=0)
+        j = json.loads(out)
+        if isinstance(j, dict):
+            al = [a for a in j.get("allocators", []) if a["name"] == name]
+            check(len(al) == 1 and al[0]["walked"] is False and al[0]["heap"] == "not_walked"
+                  and al[0]["reason"] and al[0]["serves_malloc"] is True,
+                  "%s: `%s --json` carries %s with walked false and the reason: %s"
+                  % (tag, cmd, name, al))
+        else:
+            check(any(LINE in l and "warning" in l for l in err.splitlines()),
+                  "%s: `%s --json` (an array) warns on stderr: %s" % (tag, cmd, err[:300]))
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT name, version, module, serves_malloc, heap, reason"
+                       " FROM allocator ORDER BY id").fetchall()
+    check([r for r in rows if r[0] == name and r[1:5] == (version, module, 1, "not_walked") and r[5]],
+          "%s: cprof.db's allocator table: %s" % (tag, rows))
+    # Nothing of that heap is in the object table: no figure pretends to cover it.
+    leaked = {parse_addr(b["addr"]) for b in c.manifest["leaked"]}
+    got = {a for (a,) in con.execute("SELECT addr FROM object")}
+    check_eq(len(leaked & got), 0, "%s: none of the %d dropped blocks is an object" % (tag, len(leaked)))
+
+
+def check_glibc(tag, db, c):
+    rc, out, err = cprof("analyze", c.core, c.exe, "--db", db, expect_rc=0)
+    check_eq(not_analyzed_lines(out), [], "%s: no 'not analyzed' line" % tag)
+    for cmd in ("leaks", "top", "roots", "histogram"):
+        rc, out, err = cprof(cmd, "--db", db, expect_rc=0)
+        check_eq(not_analyzed_lines(out + err), [], "%s: `%s` has no 'not analyzed' line" % (tag, cmd))
+    con = sqlite3.connect(db)
+    leak = dict(con.execute("SELECT addr, coalesce(leak, CASE reachable WHEN 1 THEN 'reachable' END)"
+                            " FROM object WHERE state = 'used'"))
+    dropped = [parse_addr(b["addr"]) for b in c.manifest["leaked"]]
+    kept = [parse_addr(b["addr"]) for b in c.manifest["held"]]
+    check_eq([a for a in dropped if leak.get(a) != "direct"], [],
+             "%s: every dropped block is a leak root" % tag)
+    check_eq([a for a in kept if leak.get(a) != "reachable"], [],
+             "%s: every kept block is reachable" % tag)
+    check_eq(con.execute("SELECT name, serves_malloc, heap FROM allocator WHERE name = 'glibc'").fetchall(),
+             [("glibc", 1, "walked")], "%s: glibc serves malloc and is walked" % tag)
+
+
+exe = require_corpus_program("allocator")
+for name, lib in PRELOADS.items():
+    if lib and not lib_present(lib):
+        skip("%s not installed (scripts/install-deps --tests installs it)" % lib)
+    PROGRAM_ENV["allocator-" + name] = {"LD_PRELOAD": lib} if lib else {}
+
+for dumper in available_dumpers():
+    for name, lib in PRELOADS.items():
+        tag = "%s/%s" % (name, dumper)
+        with case(tag):
+            c = corpus_core("allocator-" + name, dumper=dumper, exe=exe)
+            m = c.manifest
+            check_eq(m["allocator"]["name"], name, "the process's malloc is %s" % name)
+            version = expected_version(name, m["allocator"]["version"])
+            module = os.path.basename(m["malloc_module"])
+            info = cprof("info", c.core, c.exe, "--json", json=True)
+            serving = [a for a in info["allocators"] if a["serves_malloc"]]
+            check_eq([(a["name"], a["version"], a["module"]) for a in serving],
+                     [(name, version, module)],
+                     "info --json: malloc is the process's own allocator, version and module")
+            _, text, _ = cprof("info", c.core, c.exe)
+            check("  malloc is %s %s (%s): " % (name, version, module) in text,
+                  "info names malloc's allocator: %s" %
+                  [l for l in text.splitlines() if "malloc is" in l])
+            glibc = [a for a in info["allocators"] if a["name"] == "glibc"]
+            if lib:
+                check(len(glibc) == 1 and glibc[0]["heap"] == "unused" and
+                      "never initialized" in glibc[0]["reason"],
+                      "info --json: glibc's malloc was never initialized: %s" % glibc)
+                check("glibc %s (libc.so.6): no heap: malloc was never initialized" % glibc[0]["version"]
+                      in text, "info says glibc's malloc was never initialized")
+                # Without libc's debug info main_arena is found by disassembly:
+                # still "never initialized", never "not found".
+                nodbg = cprof("info", c.core, c.exe, "--json", "--no-default-debug-dirs", json=True)
+                g2 = [a for a in nodbg["allocators"] if a["name"] == "glibc"]
+                check(len(g2) == 1 and g2[0]["heap"] == "unused",
+                      "without libc's debug info, glibc is still 'unused': %s" % g2)
+            db = os.path.join(c.dir, "t0330.db")
+            if lib:
+                check_unwalked(tag, db, c, name, version, module)
+            else:
+                check_glibc(tag, db, c)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+with case("redis-server"):
+    server, cli = require_tool("redis-server"), require_tool("redis-cli")
+    gcore = require_tool("gcore")
+    d = os.path.join(WORK, "redis-t0330")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    port = str(free_port())
+    proc = subprocess.Popen([server, "--port", port, "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", d, "--daemonize", "no"],
+                            stdin=subprocess.DEVNULL, stdout=open(os.path.join(d, "server.log"), "w"),
+                            stderr=subprocess.STDOUT, cwd=d)
+    try:
+        deadline = time.monotonic() + 20
+        while subprocess.run([cli, "-p", port, "ping"], capture_output=True, text=True).stdout.strip() != "PONG":
+            if proc.poll() is not None or time.monotonic() > deadline:
+                fail("redis-server did not start on port %s" % port)
+            time.sleep(0.05)
+        subprocess.run([cli, "-p", port, "debug", "populate", "2000", "key", "100"], check=True,
+                       capture_output=True)
+        mem = subprocess.run([cli, "-p", port, "info", "memory"], capture_output=True, text=True).stdout
+        said = dict(l.strip().split(":", 1) for l in mem.splitlines() if ":" in l)
+        note("redis INFO memory: mem_allocator %s, used_memory %s" %
+             (said.get("mem_allocator"), said.get("used_memory")))
+        r = subprocess.run([gcore, "-o", os.path.join(d, "core"), str(proc.pid)],
+                           capture_output=True, text=True, timeout=180)
+        core = os.path.join(d, "core.%d" % proc.pid)
+        if r.returncode or not os.path.exists(core):
+            fail("gcore failed: %s" % r.stdout[-500:])
+    finally:
+        proc.kill()
+        proc.wait()
+    alloc, _, ver = said.get("mem_allocator", "").partition("-")
+    check_eq(alloc, "jemalloc", "redis's own INFO: its allocator is jemalloc")
+    info = cprof("info", core, server, "--json", json=True)
+    serving = [(a["name"], a["version"], a["walked"]) for a in info["allocators"] if a["serves_malloc"]]
+    check_eq(serving, [("jemalloc", ver, False)], "info: malloc is jemalloc %s, not walked" % ver)
+    db = os.path.join(d, "cprof.db")
+    rc, out, err = cprof("analyze", core, server, "--db", db, expect_rc=0)
+    check_eq(len(not_analyzed_lines(out)), 1, "redis: the summary says its heap was not analyzed")
+    for cmd in ("leaks", "top"):
+        j = cprof(cmd, "--db", db, "--json", json=True)
+        check([a for a in j["allocators"] if a["name"] == "jemalloc" and not a["walked"]],
+              "redis: `%s --json` says jemalloc was not walked" % cmd)
+        _, out, _ = cprof(cmd, "--db", db)
+        check_eq(len(not_analyzed_lines(out)), 1, "redis: `%s` says it" % cmd)
+
+finish()
