@@ -170,6 +170,9 @@ enum cprof_provider_flags {
 	/* Its runtime scans only its own roots, which the provider lists:
 	   anonymous memory outside every heap is no root. */
 	CPROF_PROVIDER_OWN_ROOTS = 1 << 1,
+	/* The C library's own malloc: another allocator found in the same
+	   module (a static executable) is the one malloc resolves to. */
+	CPROF_PROVIDER_LIBC = 1 << 2,
 };
 
 /* Which registers of a thread are roots (thread_registers). */

@@ -147,6 +147,17 @@ void cmd_say_not_analyzed(const struct cprof_allocator_row *rows, size_t n, bool
 	free(text);
 }
 
+bool cmd_say_not_analyzed_db(struct sqlite3 *db, const char *path, bool json)
+{
+	struct cprof_allocator_row *al = NULL;
+	size_t n_al = 0;
+	if (!cmd_query_allocators(db, path, &al, &n_al))
+		return false;
+	cmd_say_not_analyzed(al, n_al, json);
+	free(al);
+	return true;
+}
+
 bool cmd_open_db(const char *path, struct sqlite3 **ret)
 {
 	struct cprof_error *err = cprof_store_open(path, ret);

@@ -111,15 +111,11 @@ int cmd_roots(int argc, char **argv)
 	if (!cmd_open_db(path, &db))
 		return EXIT_ERROR;
 	struct cprof_group_row *g = NULL;
-	struct cprof_allocator_row *al = NULL;
-	size_t n = 0, n_al = 0;
-	if (!cmd_query_allocators(db, path, &al, &n_al)) {
+	size_t n = 0;
+	if (!cmd_say_not_analyzed_db(db, path, json)) {
 		cprof_store_close(db);
 		return EXIT_ERROR;
 	}
-	/* the JSON is an array: the allocators' line goes to stderr */
-	cmd_say_not_analyzed(al, n_al, json);
-	free(al);
 	struct cprof_error *err = cprof_query_groups(db, path, CPROF_BY_ROOT, pattern, &g, &n);
 	if (n > limit)
 		n = limit;

@@ -49,6 +49,10 @@ bool cmd_query_allocators(struct sqlite3 *db, const char *path,
  * shape has no place for it). */
 void cmd_say_not_analyzed(const struct cprof_allocator_row *rows, size_t n, bool to_stderr);
 
+/* The same straight from db, for reports whose JSON is an array (the lines
+ * go to stderr then); false after printing an error. */
+bool cmd_say_not_analyzed_db(struct sqlite3 *db, const char *path, bool json);
+
 /* Options of every command that reads cprof.db: --db, --json, --limit, --help. */
 struct db_args {
 	const char *path;          /* "cprof.db" */

@@ -1452,6 +1452,7 @@ static struct cprof_error *glibc_detect(struct cprof_core *core, struct cprof_al
 
 const struct cprof_heap_provider cprof_glibc_provider = {
 	.name = "glibc",
+	.flags = CPROF_PROVIDER_LIBC,
 	.free_lists = glibc_free_lists,
 	.n_free_lists = GLIBC_N_FREE_LISTS,
 	.detect = glibc_detect,

@@ -208,7 +208,7 @@ static void find_malloc(struct cprof_core *core, struct cprof_heap_walk *walk)
 		struct cprof_allocator *a = &walk->allocators[i];
 		/* A static executable holds libc and may hold another malloc
 		   too: the other one replaced libc's. */
-		if (a->module == m && (!best || !strcmp(best->name, "glibc")))
+		if (a->module == m && (!best || (best->provider->flags & CPROF_PROVIDER_LIBC)))
 			best = a;
 	}
 	if (best) {

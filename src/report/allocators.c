@@ -70,22 +70,33 @@ void cprof_report_allocators(FILE *out, const struct cprof_heap_walk *walk)
 	}
 }
 
+/* What every JSON entry of an allocator says first: who it is, whether it
+ * serves malloc, whether its heap was walked and why not (reason NULL when
+ * walked). */
+static void json_identity(struct json *j, const char *name, const char *version,
+			  const char *module, bool serves_malloc, const char *heap,
+			  const char *reason)
+{
+	json_kv_string(j, "name", name);
+	json_kv_string(j, "version", version);
+	json_kv_string(j, "module", module);
+	json_kv_bool(j, "serves_malloc", serves_malloc);
+	json_kv_bool(j, "walked", !strcmp(heap, "walked"));
+	json_kv_string(j, "heap", heap);
+	json_kv_string(j, "reason", reason);
+}
+
 void cprof_report_allocators_json(struct json *j, const struct cprof_heap_walk *walk)
 {
 	json_array_begin(j);
 	for (size_t i = 0; i < walk->n_allocators; i++) {
 		const struct cprof_allocator *s = &walk->allocators[i];
 		json_object_begin(j);
-		json_kv_string(j, "name", s->name);
-		json_kv_string(j, "version", s->version);
-		json_kv_string(j, "module", base_name(s->module));
-		json_kv_bool(j, "serves_malloc", s->serves_malloc);
+		json_identity(j, s->name, s->version, base_name(s->module), s->serves_malloc,
+			      cprof_heap_state_name(s->heap_state),
+			      s->heap_state == CPROF_HEAP_WALKED ? NULL : s->reason);
 		if (s->serves_malloc)
 			json_kv_string(j, "malloc_found_by", s->malloc_how);
-		json_kv_bool(j, "walked", s->heap_state == CPROF_HEAP_WALKED);
-		json_kv_string(j, "heap", cprof_heap_state_name(s->heap_state));
-		if (s->heap_state != CPROF_HEAP_WALKED)
-			json_kv_string(j, "reason", s->reason);
 		json_kv_string(j, "found_by", s->found_by);
 		json_kv_uint(j, "used_count", s->used_count);
 		json_kv_uint(j, "used_bytes", s->used_bytes);
@@ -147,13 +158,8 @@ void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocat
 	for (size_t i = 0; i < n; i++) {
 		const struct cprof_allocator_row *r = &rows[i];
 		json_object_begin(j);
-		json_kv_string(j, "name", r->name);
-		json_kv_string(j, "version", r->version);
-		json_kv_string(j, "module", r->module[0] ? r->module : NULL);
-		json_kv_bool(j, "serves_malloc", r->serves_malloc);
-		json_kv_bool(j, "walked", !strcmp(r->heap, "walked"));
-		json_kv_string(j, "heap", r->heap);
-		json_kv_string(j, "reason", r->reason[0] ? r->reason : NULL);
+		json_identity(j, r->name, r->version, r->module[0] ? r->module : NULL,
+			      r->serves_malloc, r->heap, r->reason[0] ? r->reason : NULL);
 		json_object_end(j);
 	}
 	json_array_end(j);
