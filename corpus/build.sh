@@ -130,6 +130,19 @@ fi
 if needs_build "$OUT/allocator" "$SRC/allocator.c" "$H" "$SELF"; then
 	run allocator "$OUT/allocator" $CC $COMMON -pie -fPIE "$SRC/allocator.c" -o "$OUT/allocator.tmp"
 fi
+# allocator-jemalloc-static: the same with jemalloc linked into the executable
+# (libjemalloc-dev's libjemalloc_pic.a): malloc is the executable's own;
+# -rdynamic lets the program find its own mallctl with dlsym.
+JEMALLOC_A=$(ls /usr/lib/*/libjemalloc_pic.a 2>/dev/null | head -n 1 || true)
+if [ -n "$JEMALLOC_A" ]; then
+	if needs_build "$OUT/allocator-jemalloc-static" "$SRC/allocator.c" "$H" "$SELF"; then
+		run allocator-jemalloc-static "$OUT/allocator-jemalloc-static" \
+			$CC $COMMON -pie -fPIE -rdynamic "$SRC/allocator.c" \
+			-o "$OUT/allocator-jemalloc-static.tmp" "$JEMALLOC_A" -lm -lstdc++ -ldl
+	fi
+else
+	echo "corpus/build.sh: note: libjemalloc_pic.a (libjemalloc-dev) not found: allocator-jemalloc-static not built" >&2
+fi
 
 # shapes: polymorphic C++ objects (typing from vtables); needs g++.
 if command -v "${CXX:-g++}" >/dev/null 2>&1; then
