@@ -11,7 +11,9 @@
  * with page_size 65536, journal off, synchronous off, exclusive locking; rows
  * go in through prepared multi-row INSERTs inside one transaction; indexes are
  * created after the rows; then ANALYZE, and the file is renamed into place (the
- * previous one kept as NAME.old).  A failed run leaves no partial cprof.db.
+ * previous one kept as NAME.old, by a hard link made before the rename, so
+ * that a kill at any moment leaves the old or the new database at its name).
+ * A failed run leaves no partial cprof.db.
  */
 #ifndef CPROF_STORE_H
 #define CPROF_STORE_H
@@ -29,7 +31,15 @@ enum { CPROF_SCHEMA_VERSION = 3 };   /* 2: the goroutine tables; 3: allocator */
 
 struct cprof_store;
 
-/* Creates the temporary file next to path and the schema's tables. */
+/*
+ * The database's name must be a regular file or absent: a directory, a device,
+ * a FIFO or a symbolic link there is an error (nothing is renamed or
+ * replaced).  cprof_store_create checks it too; a command calls this before
+ * the expensive analysis so that the user learns it at once.
+ */
+struct cprof_error *cprof_store_check_target(const char *path);
+/* Creates the temporary file next to path and the schema's tables (and
+ * removes NAME.tmp-PID files of analyses that were killed). */
 struct cprof_error *cprof_store_create(const char *path,
 				       struct cprof_store **ret);
 /* Drops the temporary file (after an error); accepts NULL. */

@@ -84,13 +84,19 @@ int cmd_analyze(int argc, char **argv)
 	if (!core_args_operands(&a, argc, argv, optind, usage))
 		return EXIT_USAGE;
 
+	struct cprof_error *err = cprof_store_check_target(db);
+	if (err) {
+		cprof_error_fwrite(err, stderr);
+		cprof_error_destroy(err);
+		core_args_deinit(&a);
+		return EXIT_ERROR;
+	}
 	double t0 = cprof_now();
 	struct cprof_progress progress;
 	cprof_progress_init(&progress);
 	struct cprof_core *core;
 	if (!core_args_open_or_report(&a, &core))
 		return EXIT_ERROR;
-	struct cprof_error *err = NULL;
 	char *cmdline = join_args(argc, argv);
 	struct cprof_analyze_options o = {
 		.db_path = db,

@@ -12,6 +12,11 @@
 static struct cprof_error *db_error(sqlite3 *db, const char *path,
 				    const char *what)
 {
+	int code = sqlite3_errcode(db) & 0xff;
+	if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+					  "%s: %s: truncated or damaged (%s; run 'cprof-core analyze' again)",
+					  path, what, sqlite3_errmsg(db));
 	return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s: %s", path, what,
 				  sqlite3_errmsg(db));
 }

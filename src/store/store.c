@@ -1,11 +1,15 @@
 /*
  * store.c - writing cprof.db (see include/cprof/store.h).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store-internal.h"
@@ -40,10 +44,66 @@ static struct cprof_error *exec(struct cprof_store *st, const char *sql)
 	return NULL;
 }
 
+/* What a file that is not a regular one is, for messages. */
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device" :
+	       S_ISBLK(m) ? "a block device" : S_ISFIFO(m) ? "a FIFO" :
+	       S_ISLNK(m) ? "a symbolic link" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+struct cprof_error *cprof_store_check_target(const char *path)
+{
+	struct stat sb;
+	/* lstat: renaming onto a symbolic link replaces the link, not the file
+	   it names, which is not what the user asked for either. */
+	if (lstat(path, &sb) < 0)
+		return errno == ENOENT ? NULL :
+		       cprof_error_os(errno, path, "%s", "cannot check the database's name");
+	if (S_ISREG(sb.st_mode))
+		return NULL;
+	return cprof_error_create(CPROF_ERROR_USAGE,
+				  "%s: is %s; the database is written only to a regular file or a new name (--db FILE)",
+				  path, file_kind(sb.st_mode));
+}
+
+/*
+ * Removes NAME.tmp-PID files left by analyses that were killed (PID no longer
+ * runs).  Only regular files whose whole name has that form; best effort: a
+ * file that cannot be removed is left as it is.
+ */
+static void remove_stale_tmp(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup("./");
+	size_t blen = strlen(base);
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		const char *n = e->d_name;
+		if (strncmp(n, base, blen) || strncmp(n + blen, ".tmp-", 5))
+			continue;
+		char *end;
+		long pid = strtol(n + blen + 5, &end, 10);
+		if (*end || end == n + blen + 5 || pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		struct stat sb;
+		if (fstatat(dirfd(d), n, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+			unlinkat(dirfd(d), n, 0);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+}
+
 struct cprof_error *cprof_store_create(const char *path,
 				       struct cprof_store **ret)
 {
 	struct cprof_error *err;
+	if ((err = cprof_store_check_target(path)))
+		return err;
 	struct cprof_store *st = calloc(1, sizeof(*st));
 	if (!st)
 		return &cprof_enomem;
@@ -53,6 +113,7 @@ struct cprof_error *cprof_store_create(const char *path,
 		cprof_store_abort(st);
 		return &cprof_enomem;
 	}
+	remove_stale_tmp(path);
 	unlink(st->tmp_path);
 	/* One thread writes: SQLite's per-call mutexes cost 7% of the store. */
 	if (sqlite3_open_v2(st->tmp_path, &st->db,
@@ -100,6 +161,33 @@ void cprof_store_abort(struct cprof_store *st)
 	free(st);
 }
 
+/*
+ * Keeps the database at path as path.old (as perf.data.old), by a hard link:
+ * path itself stays in place until the new file is renamed over it, so a kill
+ * at any moment leaves the old or the new database at its name, never none.
+ * Where hard links are not supported, the two-rename fallback leaves a moment
+ * with no file at path.  A path.old that is not a regular file is left alone
+ * (and the old database is then not kept).
+ */
+static struct cprof_error *keep_old(const char *path)
+{
+	struct stat sb;
+	if (lstat(path, &sb) < 0)
+		return NULL;               /* nothing to keep */
+	char *old = NULL;
+	if (asprintf(&old, "%s.old", path) < 0)
+		return &cprof_enomem;
+	if (lstat(old, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		free(old);
+		return NULL;
+	}
+	unlink(old);
+	if (link(path, old) < 0 && errno != ENOENT)
+		rename(path, old);
+	free(old);
+	return NULL;
+}
+
 struct cprof_error *cprof_store_commit(struct cprof_store *st)
 {
 	struct cprof_error *err;
@@ -116,14 +204,9 @@ struct cprof_error *cprof_store_commit(struct cprof_store *st)
 		return err;
 	}
 	st->db = NULL;
-	char *old = NULL;
-	if (asprintf(&old, "%s.old", st->path) >= 0) {
-		if (access(st->path, F_OK) == 0)
-			rename(st->path, old);   /* best effort, as perf.data.old */
-		free(old);
-	}
-	if (rename(st->tmp_path, st->path) < 0) {
-		err = cprof_error_os(errno, st->path, "rename from %s", st->tmp_path);
+	if ((err = cprof_store_check_target(st->path)) || (err = keep_old(st->path)) ||
+	    (rename(st->tmp_path, st->path) < 0 &&
+	     (err = cprof_error_os(errno, st->path, "rename from %s", st->tmp_path)))) {
 		cprof_store_abort(st);
 		return err;
 	}
@@ -776,14 +859,62 @@ struct cprof_error *cprof_store_refs(struct cprof_store *st,
 	return err;
 }
 
-struct cprof_error *cprof_store_open(const char *path, sqlite3 **ret)
+/*
+ * Checks what a query command is about to open, before SQLite sees it: a
+ * regular file (a FIFO would block), a SQLite header, and as many bytes as the
+ * header says the database has - a file cut short (a copy that stopped, a full
+ * disk) is "truncated or damaged", not "not a cprof.db".
+ */
+static struct cprof_error *check_db_file(const char *path)
 {
-	if (access(path, F_OK) < 0)
+	static const char magic[16] = "SQLite format 3";   /* with its NUL */
+	unsigned char h[100];
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return cprof_error_os(errno, path,
 				      "%s", "cannot open (run 'cprof-core analyze CORE [EXE]' first)");
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return cprof_error_create(CPROF_ERROR_USAGE, "%s: is %s, not a cprof.db", path,
+					  file_kind(sb.st_mode));
+	}
+	ssize_t n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	size_t have = n > 0 ? (size_t)n : 0;
+	size_t cmp = have < sizeof(magic) ? have : sizeof(magic);
+	if (!have || memcmp(h, magic, cmp))
+		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+					  "%s: not a cprof.db (run 'cprof-core analyze CORE [EXE]' to make one)",
+					  path);
+	if (have < sizeof(h))
+		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+					  "%s: truncated or damaged: %zu bytes, less than a SQLite header (run 'cprof-core analyze' again)",
+					  path, have);
+	/* Header fields, big-endian: page size at 16 (1 means 65536); the
+	   database's size in pages at 28, valid when the change counter at 24
+	   equals the version-valid-for number at 92 (fileformat.html). */
+	uint64_t page = (uint64_t)h[16] << 8 | h[17];
+	if (page == 1)
+		page = 65536;
+	uint32_t pages = (uint32_t)h[28] << 24 | (uint32_t)h[29] << 16 | (uint32_t)h[30] << 8 | h[31];
+	bool valid = !memcmp(h + 24, h + 92, 4) && pages;
+	if (valid && (uint64_t)sb.st_size < page * pages)
+		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+					  "%s: truncated or damaged: %llu bytes, its header says %llu (run 'cprof-core analyze' again)",
+					  path, (unsigned long long)sb.st_size,
+					  (unsigned long long)(page * pages));
+	return NULL;
+}
+
+struct cprof_error *cprof_store_open(const char *path, sqlite3 **ret)
+{
+	struct cprof_error *err = check_db_file(path);
+	if (err)
+		return err;
 	sqlite3 *db;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		struct cprof_error *err = cprof_error_create(
+		err = cprof_error_create(
 			CPROF_ERROR_BAD_DATA, "%s: %s", path,
 			db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
