@@ -114,11 +114,8 @@ static uint32_t goroutine_leaf(struct builder *b, struct cprof_core *core,
 	char name[256];
 	uint32_t *gn = &b->group_node[g->group], *nn = &b->gor_node[r->goroutine];
 	if (*gn == NONE) {
-		struct cprof_symbol sym;
-		cprof_core_symbolize(core, g->startpc, false, &sym);
 		snprintf(name, sizeof(name), "goroutines [%s%s%s] %s", g->status_name,
-			 *g->wait_reason ? ", " : "", g->wait_reason,
-			 sym.function ? sym.function : "?");
+			 *g->wait_reason ? ", " : "", g->wait_reason, cprof_go_function(core, g));
 		if ((*gn = add_node(b, CPROF_RN_GOROUTINES, 0, -1, -1, name)) == NONE)
 			return NONE;
 		b->rt->nodes[*gn].group = (int)g->group;
