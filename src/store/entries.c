@@ -204,7 +204,8 @@ static struct cprof_error *runs_of(const struct nodes *nd, const struct top *t, 
 		if (g->node != NONE && t[i].node != g->node)
 			g->node = common(nd, g->node, t[i].node);
 	}
-	qsort(r, k, sizeof(*r), run_cmp);
+	if (k)
+		qsort(r, k, sizeof(*r), run_cmp);
 	*ret = r;
 	*n_ret = k;
 	return NULL;
@@ -278,7 +279,8 @@ struct cprof_error *cprof_query_entries(sqlite3 *db, const char *path, size_t li
 	if (!err)
 		err = load_tops(db, path, &nd, &t, &n);
 	if (!err) {
-		qsort(t, n, sizeof(*t), top_cmp);
+		if (n)
+			qsort(t, n, sizeof(*t), top_cmp);
 		err = runs_of(&nd, t, n, &r, &n_runs);
 	}
 	ret->n_objects = n;
