@@ -73,54 +73,23 @@ static CORPUS_NOINLINE struct block *make_block(int i, int group)
 	return b;
 }
 
-/* Overwrites dead stack below the caller, so no stale pointer survives. */
-static CORPUS_NOINLINE void clear_stack(void)
-{
-	volatile char buf[65536];
-	memset((char *)buf, 0, sizeof(buf));
-}
-
-/*
- * The threads park in raw system calls with the general registers and the
- * dead stack cleared: a leftover copy of an array pointer (in a register, or
- * pushed below the stack pointer by a libc call) would be a second root for
- * it, and its thread rather than its frame would retain the blocks.  rbx and
- * r12-r15 are callee-saved, but nothing returns from here: nobody misses them.
- */
-#define SCRUB_REGISTERS() \
-	asm volatile("xor %%ebx, %%ebx\n\txor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\t" \
-		     "xor %%r10d, %%r10d\n\txor %%r12d, %%r12d\n\txor %%r13d, %%r13d\n\t" \
-		     "xor %%r14d, %%r14d\n\txor %%r15d, %%r15d" ::: "memory")
-
+/* The threads park with the general registers and the dead stack cleared
+ * (corpus.h): a leftover copy of an array pointer would be a second root for
+ * it, and its thread rather than its frame would retain the blocks. */
 static CORPUS_NOINLINE long park_in_read(void)
 {
-	static char c;
-	long ret;
-	SCRUB_REGISTERS();
-	clear_stack();
+	CORPUS_SCRUB_REGISTERS();
+	corpus_clear_stack();
 	corpus_clear_vector_regs();
-	asm volatile("xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\tsyscall"
-		     : "=a"(ret)
-		     : "a"((long)SYS_read), "D"((long)pipefd[0]), "S"(&c), "d"(1L)
-		     : "rcx", "r11", "r8", "r9", "r10", "memory");
-	for (;;)
-		pause();
-	return ret;
+	return corpus_park_read(pipefd[0]);
 }
 
 static CORPUS_NOINLINE long park_blocks_main(void)
 {
-	long ret;
-	SCRUB_REGISTERS();
-	clear_stack();
+	CORPUS_SCRUB_REGISTERS();
+	corpus_clear_stack();
 	corpus_clear_vector_regs();
-	asm volatile("xor %%edx, %%edx\n\txor %%esi, %%esi\n\txor %%edi, %%edi\n\t"
-		     "xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\tsyscall"
-		     : "=a"(ret) : "a"((long)SYS_pause)
-		     : "rcx", "r11", "rdx", "rsi", "rdi", "r8", "r9", "r10", "memory");
-	for (;;)
-		pause();
-	return ret;
+	return corpus_park_pause();
 }
 
 /* In a function of its own, so that no local of worker_blocks keeps the
@@ -214,14 +183,14 @@ int main(int argc, char **argv)
 	if (pipe(pipefd) < 0)
 		corpus_die("pipe");
 	build();
-	clear_stack();
+	corpus_clear_stack();
 	pthread_t t;
 	if (pthread_create(&t, NULL, worker_main, NULL))
 		corpus_die("pthread_create");
 	corpus_wait_ready(1);
 	corpus_wait_blocked();
-	clear_stack();
+	corpus_clear_stack();
 	corpus_write_manifest_with(manifest_path, "blocks", put_blocks);
-	clear_stack();
+	corpus_clear_stack();
 	return (int)park_blocks_main();
 }

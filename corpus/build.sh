@@ -143,6 +143,16 @@ if [ -n "$JEMALLOC_A" ]; then
 else
 	echo "corpus/build.sh: note: libjemalloc_pic.a (libjemalloc-dev) not found: allocator-jemalloc-static not built" >&2
 fi
+# shared: structures held by several roots at once (the summary's top entries), and
+# pointers left in vector register words. shared-stripped: the same, linked with -s
+# (no symbol table, no DWARF; the same code and layout as shared).
+if needs_build "$OUT/shared" "$SRC/shared.c" "$H" "$SELF"; then
+	run shared "$OUT/shared" $CC $COMMON -pie -fPIE -pthread "$SRC/shared.c" -o "$OUT/shared.tmp"
+fi
+if needs_build "$OUT/shared-stripped" "$SRC/shared.c" "$H" "$SELF"; then
+	run shared-stripped "$OUT/shared-stripped" \
+		$CC $COMMON -s -pie -fPIE -pthread "$SRC/shared.c" -o "$OUT/shared-stripped.tmp"
+fi
 
 # shapes: polymorphic C++ objects (typing from vtables); needs g++.
 if command -v "${CXX:-g++}" >/dev/null 2>&1; then
@@ -208,8 +218,10 @@ else
 	# goroutines blocked for ever, each with a 64 KiB buffer), goprofile
 	# (MemProfileRate = 1, its own heap profile), gofinal (objects kept only by
 	# finalizer and cleanup records), gotypes (objects typed only through the
-	# runtime's words: interfaces, channels, maps, closures, headers).
-	for prog in goblocks gogoroutines goprofile gofinal gotypes; do
+	# runtime's words: interfaces, channels, maps, closures, headers), goshared
+	# (a store held by two package variables and a goroutine; goroutines
+	# started by the program's own `go` helper).
+	for prog in goblocks gogoroutines goprofile gofinal gotypes goshared; do
 		if go_needs_build "$OUT/$prog" "$prog"; then
 			run "$prog" "$OUT/$prog" \
 				env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/$prog.tmp" "./$prog"

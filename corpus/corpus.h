@@ -464,6 +464,54 @@ static inline __attribute__((always_inline)) void corpus_clear_vector_regs(void)
 			".endr" ::: "memory");
 }
 
+/* Overwrites dead stack below the caller, so that no stale pointer survives. */
+static CORPUS_NOINLINE __attribute__((unused)) void corpus_clear_stack(void)
+{
+	volatile char buf[65536];
+	memset((char *)buf, 0, sizeof(buf));
+}
+
+/*
+ * Threads that must hold nothing but what their program means park in raw
+ * system calls with the general registers and the dead stack cleared: a
+ * leftover copy of a pointer (in a register, or pushed below the stack pointer
+ * by a libc call) would be a second root for it.  rbx and r12-r15 are
+ * callee-saved, but nothing returns from a parked thread: nobody misses them.
+ */
+#define CORPUS_SCRUB_REGISTERS() \
+	asm volatile("xor %%ebx, %%ebx\n\txor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\t" \
+		     "xor %%r10d, %%r10d\n\txor %%r12d, %%r12d\n\txor %%r13d, %%r13d\n\t" \
+		     "xor %%r14d, %%r14d\n\txor %%r15d, %%r15d" ::: "memory")
+
+/* The end of a parking function (after CORPUS_SCRUB_REGISTERS, corpus_clear_stack
+ * and corpus_clear_vector_regs): read(2) of one byte from fd, a pipe nobody
+ * writes, by a raw system call; never returns. */
+static inline __attribute__((always_inline)) long corpus_park_read(int fd)
+{
+	static char c;
+	long ret;
+	asm volatile("xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\tsyscall"
+		     : "=a"(ret)
+		     : "a"((long)SYS_read), "D"((long)fd), "S"(&c), "d"(1L)
+		     : "rcx", "r11", "r8", "r9", "r10", "memory");
+	for (;;)
+		pause();
+	return ret;
+}
+
+/* The same in pause(2), with the argument registers cleared too. */
+static inline __attribute__((always_inline)) long corpus_park_pause(void)
+{
+	long ret;
+	asm volatile("xor %%edx, %%edx\n\txor %%esi, %%esi\n\txor %%edi, %%edi\n\t"
+		     "xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\tsyscall"
+		     : "=a"(ret) : "a"((long)SYS_pause)
+		     : "rcx", "r11", "rdx", "rsi", "rdi", "r8", "r9", "r10", "memory");
+	for (;;)
+		pause();
+	return ret;
+}
+
 /* The main thread's resting place. */
 static CORPUS_NOINLINE int park_main(void)
 {

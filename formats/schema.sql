@@ -130,6 +130,7 @@ CREATE TABLE object (
   flags         INTEGER NOT NULL,     -- allocator flags (glibc: size & 7); 256: allocator metadata
   reachable     INTEGER,              -- 1 a root reaches it, 0 leaked; NULL for free chunks and metadata
   interior_only INTEGER,              -- 1 reachable only through pointers into the middle of some object
+                                      -- (valgrind's "possibly lost"; 0 for Go objects)
   leak          TEXT,                 -- direct (a leak root) | indirect | garbage (Go: unreachable, freed by the next GC) | NULL
   holds_count   INTEGER,              -- leak roots: chunks held (itself included)
   holds_bytes   INTEGER,              -- leak roots: their bytes
@@ -238,7 +239,9 @@ CREATE TABLE goroutine_group (
   status        TEXT NOT NULL,
   wait_reason   TEXT,
   count         INTEGER NOT NULL,
-  function      TEXT,                -- of its first goroutine (lowest goid)
+  function      TEXT,                -- what they run: the innermost frame outside the runtime and
+                                     -- the standard library, else the start function (of its
+                                     -- first goroutine, lowest goid)
   created_by    TEXT,                -- likewise
   stack         TEXT,                -- its frames' functions, innermost first, one per line
   stack_bytes   INTEGER NOT NULL,    -- the memory of their stacks (stack_hi - stack_lo)

@@ -59,7 +59,6 @@ def take(name):
     mi_path = os.path.join(d, "mallinfo2.txt")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C",
            "LD_PRELOAD": oracle, "CPROF_MALLINFO_OUT": mi_path}
-    gcore = shutil.which("gcore")
     def limits():
         import resource
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -83,23 +82,7 @@ def take(name):
             time.sleep(0.02)
         text = open(mi_path).read()
         mi = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", text)}
-        if gcore:
-            core = os.path.join(d, "core")
-            r = subprocess.run([gcore, "-o", core, str(p.pid)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, timeout=300)
-            core = "%s.%d" % (core, p.pid)
-            if not os.path.exists(core):
-                raise Abort("gcore failed: %s" % r.stderr.decode("utf-8", "replace")[-2000:])
-        elif REQUIRE_ALL:
-            raise Abort("gcore is not installed (CPROF_REQUIRE_ALL=1)")
-        else:
-            os.kill(p.pid, signal.SIGABRT)
-            p.wait(60)
-            cores = [f for f in os.listdir(d) if f.startswith("core")]
-            if not cores:
-                raise Abort("no kernel core for %s" % name)
-            core = os.path.join(d, cores[0])
-        return core, exe, mi
+        return dump_process(p, d, name), exe, mi
     finally:
         p.kill()
         p.wait()

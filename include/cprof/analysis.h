@@ -10,7 +10,9 @@
  * Semantics (docs/leaks.md):
  *   reachable   a node some root reaches through any pointers, start or
  *               interior (LeakSanitizer's rule);
- *   interior_only  reachable, but not through start pointers alone;
+ *   interior_only  reachable, but not through start pointers alone (never
+ *               for an object of a collected heap: a garbage collector
+ *               follows interior pointers, so for Go they are ordinary);
  *   leaked      a node no root reaches.  The leaked subgraph is cut into
  *               strongly connected components; each component that no other
  *               leaked component points to has one leak root (`direct`: its

@@ -111,6 +111,12 @@ bool cprof_go_type_name(struct cprof_core *core, const struct cprof_go_runtime *
 /* The functions on g's stack, innermost first, one a line (malloc'd; NULL
  * when out of memory). */
 char *cprof_go_stack_functions(struct cprof_core *core, const struct cprof_goroutine *g);
+/* The function g runs, as its user names it: the innermost frame of code
+ * that is neither the runtime's nor the standard library's, else the
+ * function it started with (a server's own `go` helper starts every
+ * goroutine in the same closure: what tells them apart is what it calls).
+ * Returns the name (strings live as long as the core), "?" when unknown. */
+const char *cprof_go_function(struct cprof_core *core, const struct cprof_goroutine *g);
 
 /* An interface value's dynamic type, from its first word (an iface's itab;
  * an eface's type): the runtime type of the object its data word points to

@@ -29,6 +29,12 @@ void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocat
 /* Each walked allocator's own section of the summary (Go's, in MemStats'
  * terms). */
 void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a);
+/* What a mapping is, as the summary's memory categories count it: "heap",
+ * "heap reserve" (the no-access rest of a glibc arena heap), "thread stack",
+ * "module data", "module code", "file", "anonymous", "no access". */
+const char *cprof_report_mapping_role(struct cprof_core *core,
+				      const struct cprof_heap_walk *walk,
+				      const struct cprof_segment *s);
 
 /* The main job's summary. */
 void cprof_report_summary(FILE *out, struct cprof_core *core,
@@ -38,9 +44,15 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const struct cprof_analysis *a,
 			       const char *db_path, double seconds,
 			       const struct cprof_leak_totals *lt,
-			       const struct cprof_leak_row *rows, size_t n_rows);
-/* The root nodes retaining the most (the summary's "biggest retainers"). */
-void cprof_report_retainers(FILE *out, const struct cprof_analysis *a, size_t limit);
+			       const struct cprof_leak_row *rows, size_t n_rows,
+			       const struct cprof_entries *es);
+/* "where the memory is": the dominator tree's top entries (text), for the
+ * summary and `top`; the JSON value (an object; the caller wrote the key). */
+void cprof_report_entries(FILE *out, const struct cprof_entries *es);
+void cprof_report_entries_json(struct json *j, const struct cprof_entries *es);
+/* "e.g. SLOT -> 0x... -> 0x..." on one line after indent (a long path: its
+ * first and last objects); nothing for an empty path. */
+void cprof_report_path(FILE *out, const struct cprof_root_path *p, const char *indent);
 /* The commands to run next. */
 void cprof_report_next(FILE *out, const char *core, const char *exe,
 		       const char *db);

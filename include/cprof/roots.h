@@ -100,11 +100,21 @@ struct cprof_error *cprof_roots_find(struct cprof_core *core,
 void cprof_roots_deinit(struct cprof_roots *r);
 
 /*
+ * Which register 16-byte lane `lane` of t->vec is part of: *kind "xmm", "ymm"
+ * or "zmm", *reg its number, *word the index in that whole register of the
+ * lane's first 8 bytes (xmm7's second lane does not exist: lane 7 is xmm7,
+ * words 0-1; ymm3's upper half is words 2-3; zmm20's lanes words 0-7).
+ */
+void cprof_vector_lane(const struct cprof_thread *t, int lane, const char **kind,
+		       int *reg, int *word);
+
+/*
  * The words of a register root: general registers (except orig_rax and the
  * segment selectors), then, when vectors, every 8 bytes of the vector
  * registers (unless an allocator's thread_registers says general ones only:
  * Go keeps no pointer there across a safe point).  Returns
- * the count; names[i] says which register word i is ("rbx", "xmm3[1]").
+ * the count; names[i] says which register word i is ("rbx", "xmm3[1]",
+ * "ymm3[2]": see cprof_vector_lane).
  */
 size_t cprof_root_register_words(const struct cprof_thread *t, bool vectors,
 				 uint64_t *words, char (*names)[16], size_t max);

@@ -151,7 +151,8 @@ struct cprof_error *cprof_query_allocators(struct sqlite3 *db, const char *path,
 struct cprof_goroutine_group_row {
 	uint64_t id, count;
 	char status[16], wait_reason[64];
-	char function[256];        /* what its first goroutine runs */
+	char function[256];        /* what they run (cprof_go_function) */
+	char start_function[256];  /* what its first goroutine started in */
 	char created_by[320];      /* its go statement */
 	char stack[2048];          /* functions, innermost first, one per line */
 	uint64_t stack_bytes;      /* their stacks' memory */
@@ -260,6 +261,7 @@ struct cprof_error *cprof_query_reaching_slots(struct sqlite3 *db, const char *p
 struct cprof_root_path {
 	struct cprof_slot_row slot;
 	uint64_t *ids;             /* from the one the slot points at to the target */
+	uint64_t *addrs;           /* their addresses (cprof_query_shortest_path), or NULL */
 	size_t n;
 };
 /**
@@ -272,6 +274,53 @@ struct cprof_error *cprof_query_paths(struct sqlite3 *db, const char *path,
 				      size_t max_visits, struct cprof_root_path **ret,
 				      size_t *n_ret);
 void cprof_root_paths_free(struct cprof_root_path *p, size_t n);
+/* The shortest path the analysis stored for object id (along path_parent to
+ * the root slot at distance 1), at most max_len objects long: ret->n == 0
+ * when no root reaches it or the path is longer.  Free ret->ids. */
+struct cprof_error *cprof_query_shortest_path(struct sqlite3 *db, const char *path,
+					      uint64_t id, size_t max_len,
+					      struct cprof_root_path *ret);
+
+/* ---- the dominator tree's top entries (src/store/entries.c) ---- */
+
+/*
+ * Where the memory is, as Eclipse MAT's "biggest objects" shows it: the
+ * objects no other object keeps alive (every dominator above them is a root
+ * node; a reachable object only), grouped by type (by size when the type is
+ * unknown) and by the root node below the super-root that holds them (none:
+ * shared by several roots).  Top entries are never below one another, so
+ * their retained sets are disjoint and a group retains the sum.
+ */
+struct cprof_entry {
+	uint64_t count;            /* top objects in the group */
+	uint64_t self_bytes, retained_bytes, retained_count;
+	uint64_t type_id;          /* CPROF_NONE_ID: unknown type (grouped by size) */
+	char type[256];            /* "" when unknown */
+	uint64_t size;             /* unknown type: the objects' size */
+	bool shared;               /* no single root node retains them */
+	struct cprof_node_row holder;      /* the nearest root node that retains every
+					      one of them; id CPROF_NONE_ID when shared */
+	struct cprof_obj_row biggest;      /* the one retaining the most */
+	struct cprof_root_path path;       /* a shortest path to biggest (n 0: none) */
+	char **reached_from;       /* root slots from which biggest is reachable */
+	size_t n_reached;
+};
+
+struct cprof_entries {
+	uint64_t heap_bytes;       /* used objects, reachable or not (as `top`) */
+	uint64_t reachable_bytes;  /* what the top entries retain in all */
+	uint64_t n_objects;        /* top objects */
+	uint64_t n_groups;         /* their groups; the biggest `n` are in e */
+	struct cprof_entry *e;
+	size_t n;
+};
+
+/* The limit biggest groups of top entries, each with its holder, its biggest
+ * object, a path to it and up to max_reached root slots reaching it. */
+struct cprof_error *cprof_query_entries(struct sqlite3 *db, const char *path,
+					size_t limit, size_t max_reached,
+					struct cprof_entries *ret);
+void cprof_entries_deinit(struct cprof_entries *e);
 
 /* The root node below node id retaining the most (ret->id CPROF_NONE_ID: none). */
 struct cprof_error *cprof_query_biggest_child_node(struct sqlite3 *db, const char *path,

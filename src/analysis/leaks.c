@@ -191,7 +191,10 @@ struct cprof_error *cprof_leaks_compute(const struct cprof_object *objs,
 		if (!cprof_object_is_node(&objs[v]))
 			continue;
 		l->flags[v] ^= CPROF_INTERIOR_ONLY;
-		if (!(l->flags[v] & CPROF_REACHABLE))
+		/* A collector follows interior pointers like any other: a Go
+		   object reached only through them (a field's address, a slice of
+		   an array) is ordinary, not valgrind's "possibly lost". */
+		if (!(l->flags[v] & CPROF_REACHABLE) || (objs[v].flags & CPROF_OBJECT_COLLECTED))
 			l->flags[v] &= ~CPROF_INTERIOR_ONLY;
 	}
 

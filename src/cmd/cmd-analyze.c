@@ -12,7 +12,7 @@
 #include "cprof/report.h"
 #include "cprof/store.h"
 
-enum { SUMMARY_LEAK_ROOTS = 5, SUMMARY_RETAINERS = 5 };
+enum { SUMMARY_LEAK_ROOTS = 5, SUMMARY_ENTRIES = 5, REACHED_FROM = 4 };
 
 static const char usage[] =
 	"cprof-core analyze CORE [EXE] [--db FILE] [--no-refs] [--json] [--sysroot DIR] [--debug-dir DIR]";
@@ -113,11 +113,13 @@ int cmd_analyze(int argc, char **argv)
 		cprof_error_destroy(err);
 		status = EXIT_ERROR;
 	} else {
-		/* The leak section is a query of the database just written, the
-		   same as `cprof-core leaks` runs. */
+		/* The leak section and where the memory is are queries of the
+		   database just written, the same as `cprof-core leaks` and `top`
+		   run. */
 		struct cprof_leak_totals lt = { 0 };
 		struct cprof_leak_row *rows = NULL;
 		struct cprof_allocator_row *al = NULL;
+		struct cprof_entries es = { 0 };
 		size_t n_rows = 0, n_al = 0;
 		struct sqlite3 *sdb;
 		err = cprof_store_open(db, &sdb);
@@ -126,6 +128,9 @@ int cmd_analyze(int argc, char **argv)
 			if (!err)
 				err = cprof_query_leaks(sdb, db, 0, SUMMARY_LEAK_ROOTS, &lt,
 							&rows, &n_rows);
+			if (!err)
+				err = cprof_query_entries(sdb, db, SUMMARY_ENTRIES, REACHED_FROM,
+							  &es);
 			cprof_store_close(sdb);
 		}
 		if (err) {
@@ -134,17 +139,18 @@ int cmd_analyze(int argc, char **argv)
 			status = EXIT_ERROR;
 		} else if (json) {
 			cprof_report_summary_json(stdout, core, &an, db, cprof_now() - t0,
-						  &lt, rows, n_rows);
+						  &lt, rows, n_rows, &es);
 		} else {
 			cprof_report_summary(stdout, core, &an, db, a.exe, cprof_now() - t0);
 			printf("\n");
 			cmd_say_not_analyzed(al, n_al, false);
 			cprof_report_leaks(stdout, &lt, rows, n_rows, lt.roots);
-			cprof_report_retainers(stdout, &an, SUMMARY_RETAINERS);
+			cprof_report_entries(stdout, &es);
 			cprof_report_next(stdout, core->path, a.exe, db);
 		}
 		cprof_leak_rows_free(rows, n_rows);
 		free(al);
+		cprof_entries_deinit(&es);
 		if (!json && !status && a.warnings.count)
 			printf("\n%zu warning%s (printed on stderr above)\n",
 			       a.warnings.count + a.warnings.dropped,

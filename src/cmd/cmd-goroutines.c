@@ -21,12 +21,14 @@ static const char help[] =
 	"A Go process's goroutines, grouped: the same status, wait reason and\n"
 	"functions on the stack.  Per group, biggest retained first: how many,\n"
 	"their state, the memory of their stacks, the heap they alone keep alive\n"
-	"(freed if they all returned), the function they run, the go statement\n"
-	"that made them, their lowest goroutine ids and their stack.\n\n"
+	"(freed if they all returned), the function they run (the innermost one\n"
+	"outside the runtime and the standard library), the one they started in\n"
+	"when it differs, the go statement that made them, their lowest\n"
+	"goroutine ids and their stack.\n\n"
 	"  --db FILE            read FILE instead of ./cprof.db\n"
 	"  --limit N            at most N groups (default 20)\n"
 	"  --json               {version, goroutines, groups_total, groups: [{count, status,\n"
-	"                        wait_reason, function,\n"
+	"                        wait_reason, function, start_function,\n"
 	"                        created_by, stack: [...], stack_bytes, retained_bytes,\n"
 	"                        retained_count, goids: [...]}]}\n";
 
@@ -47,6 +49,7 @@ static void print_json(const struct cprof_goroutine_group_row *g, size_t n,
 		json_kv_string(&j, "status", g[i].status);
 		json_kv_string(&j, "wait_reason", g[i].wait_reason);
 		json_kv_string(&j, "function", g[i].function);
+		json_kv_string(&j, "start_function", g[i].start_function);
 		json_kv_string(&j, "created_by", g[i].created_by);
 		json_key(&j, "stack");
 		json_array_begin(&j);
@@ -87,6 +90,8 @@ static void print_text(const struct cprof_goroutine_group_row *g, size_t n,
 		       fmt_bytes(b2, g[i].retained_bytes),
 		       (unsigned long long)g[i].retained_count, g[i].function);
 		int pad = 7 + 2 + 28 + 1 + 9 + 1 + 10 + 1 + 9 + 2;
+		if (g[i].start_function[0] && strcmp(g[i].start_function, g[i].function))
+			printf("%*sstarted in %s\n", pad, "", g[i].start_function);
 		if (g[i].created_by[0])
 			printf("%*screated by %s\n", pad, "", g[i].created_by);
 		printf("%*sgoroutine", pad, "");

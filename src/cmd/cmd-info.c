@@ -14,6 +14,7 @@
 #include "cprof/json.h"
 #include "cprof/pipeline.h"
 #include "cprof/report.h"
+#include "cprof/roots.h"
 
 static const char usage[] =
 	"cprof-core info CORE [EXE] [--json] [--sysroot DIR] [--debug-dir DIR]";
@@ -245,6 +246,7 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 		if (s->file >= 0)
 			json_kv_uint(&j, "offset", s->file_offset);
 		json_kv_string(&j, "source", segment_source(&t));
+		json_kv_string(&j, "role", cprof_report_mapping_role(core, &an->walk, s));
 		json_kv_uint(&j, "core_bytes", t.in_core);
 		json_kv_uint(&j, "file_bytes", t.from_file);
 		json_kv_uint(&j, "missing_bytes", t.missing);
@@ -302,6 +304,42 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 
 /* ---- text ---- */
 
+/* The vector registers that hold anything, by the names the root slots use
+ * ("xmm7[1]": word 1 of xmm7; cprof_vector_lane): one line per register,
+ * its words that are not zero. */
+static void print_vectors(const struct cprof_thread *t)
+{
+	int lanes = t->n_xmm + t->n_ymmh + t->n_zmmh_lanes + t->n_hi16_lanes;
+	for (int l = 0; l < lanes;) {
+		const char *kind, *k2;
+		int reg, word, reg2, word2, end = l;
+		cprof_vector_lane(t, l, &kind, &reg, &word);
+		bool any = false;
+		/* the lanes of one register are consecutive */
+		do {
+			uint64_t w[2];
+			memcpy(w, t->vec[end], 16);
+			any |= w[0] || w[1];
+			if (++end < lanes)
+				cprof_vector_lane(t, end, &k2, &reg2, &word2);
+		} while (end < lanes && k2 == kind && reg2 == reg);
+		if (any) {
+			printf("      %s%d", kind, reg);
+			for (int x = l; x < end; x++) {
+				uint64_t w[2];
+				memcpy(w, t->vec[x], 16);
+				cprof_vector_lane(t, x, &k2, &reg2, &word2);
+				for (int h = 0; h < 2; h++)
+					if (w[h])
+						printf("  [%d] 0x%016llx", word2 + h,
+						       (unsigned long long)w[h]);
+			}
+			putchar('\n');
+		}
+		l = end;
+	}
+}
+
 static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 		       const struct cprof_analysis *an)
 {
@@ -340,6 +378,7 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 		       (unsigned long long)t->regs[CPROF_REG_RSP],
 		       (unsigned long long)t->regs[CPROF_REG_RBP],
 		       (unsigned long long)t->regs[CPROF_REG_FS_BASE]);
+		print_vectors(t);
 		for (size_t k = 0; k < bts[i].n; k++) {
 			const struct cprof_frame *f = &bts[i].frames[k];
 			struct cprof_symbol sym;
@@ -368,10 +407,10 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 		cprof_core_segment_totals(core, s, &t);
 		perms(s, pm);
 		const char *file = segment_file(core, s);
-		printf("  0x%012llx-0x%012llx %s %10s  %-7s %s\n",
+		printf("  0x%012llx-0x%012llx %s %10s  %-7s %-13s %s\n",
 		       (unsigned long long)s->start, (unsigned long long)s->end,
 		       pm, fmt_bytes(b1, s->end - s->start), segment_source(&t),
-		       file ? file : "");
+		       cprof_report_mapping_role(core, &an->walk, s), file ? file : "");
 	}
 
 	printf("\nmodules (%zu)\n", core->n_modules);

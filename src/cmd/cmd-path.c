@@ -96,36 +96,17 @@ static struct cprof_error *shortest(struct sqlite3 *db, const char *path,
 				    struct cprof_root_path **ret, size_t *n_ret)
 {
 	struct cprof_root_path *p = calloc(1, sizeof(*p));
-	size_t cap = target->root_distance < MAX_PATH ? target->root_distance + 1 : MAX_PATH;
-	uint64_t *rev = malloc(cap * sizeof(*rev));
-	if (!p || !rev) {
-		free(p);
-		free(rev);
+	if (!p)
 		return &cprof_enomem;
-	}
-	struct cprof_error *err = NULL;
-	struct cprof_obj_row o = *target;
-	size_t n = 0;
-	rev[n++] = o.id;
-	while (!err && o.path_parent != CPROF_NONE_ID && n < cap) {
-		err = cprof_query_object_id(db, path, o.path_parent, &o);
-		if (!err)
-			rev[n++] = o.id;
-	}
-	if (!err)
-		err = cprof_query_slot(db, path, o.path_root_ref, &p->slot);
-	p->ids = malloc(n * sizeof(*p->ids));
-	if (!err && !p->ids)
-		err = &cprof_enomem;
+	struct cprof_error *err = cprof_query_shortest_path(db, path, target->id, MAX_PATH, p);
+	if (!err && !p->n)
+		err = cprof_error_create(CPROF_ERROR_BAD_DATA,
+					 "%s: object %llu: no stored path of at most %d objects", path,
+					 (unsigned long long)target->id, MAX_PATH);
 	if (err) {
-		free(rev);
 		cprof_root_paths_free(p, 1);
 		return err;
 	}
-	for (size_t i = 0; i < n; i++)
-		p->ids[i] = rev[n - 1 - i];
-	p->n = n;
-	free(rev);
 	*ret = p;
 	*n_ret = 1;
 	return NULL;

@@ -14,55 +14,20 @@
 #include "cmd/cmd.h"
 #include "cprof/format.h"
 #include "cprof/json.h"
+#include "cprof/report.h"
 #include "cprof/store.h"
 
 static const char usage[] =
 	"cprof-core roots [--type PATTERN] [--db FILE] [--limit N] [--json]";
 
-enum { OPT_TYPE = OPT_FIRST_COMMAND_OPTION, MAX_PATH = 64, MAX_REACHING = 5 };
+enum { OPT_TYPE = OPT_FIRST_COMMAND_OPTION, MAX_PATH = 100000, MAX_REACHING = 5 };
 
-/* One example path: root slot name and object ids, innermost last. */
-struct example {
-	char root[320];
-	uint64_t ids[MAX_PATH], addrs[MAX_PATH];
-	size_t n;
-	bool cut;
-};
-
-static struct cprof_error *example_path(struct sqlite3 *db, const char *path,
-					uint64_t id, struct example *ex)
+/* The example path's root slot, or why there is none. */
+static const char *example_root(const struct cprof_root_path *p, const struct cprof_obj_row *o)
 {
-	struct cprof_obj_row o;
-	struct cprof_error *err;
-	memset(ex, 0, sizeof(*ex));
-	uint64_t rev[MAX_PATH], radd[MAX_PATH];
-	size_t n = 0;
-	do {
-		if ((err = cprof_query_object_id(db, path, id, &o)))
-			return err;
-		if (n == MAX_PATH) {
-			ex->cut = true;
-			break;
-		}
-		rev[n] = o.id;
-		radd[n++] = o.addr;
-		id = o.path_parent;
-	} while (id != CPROF_NONE_ID);
-	if (o.path_root_ref != CPROF_NONE_ID) {
-		struct cprof_slot_row slot;
-		if ((err = cprof_query_slot(db, path, o.path_root_ref, &slot)))
-			return err;
-		snprintf(ex->root, sizeof(ex->root), "%s", slot.slot_name);
-	} else {
-		snprintf(ex->root, sizeof(ex->root), "%s",
-			 o.leak[0] ? "(leaked: no root)" : "?");
-	}
-	for (size_t i = 0; i < n; i++) {
-		ex->ids[i] = rev[n - 1 - i];
-		ex->addrs[i] = radd[n - 1 - i];
-	}
-	ex->n = n;
-	return NULL;
+	if (p->n)
+		return p->slot.slot_name;
+	return o->leak[0] ? "(leaked: no root)" : "?";
 }
 
 static const char help[] =
@@ -119,13 +84,16 @@ int cmd_roots(int argc, char **argv)
 	struct cprof_error *err = cprof_query_groups(db, path, CPROF_BY_ROOT, pattern, &g, &n);
 	if (n > limit)
 		n = limit;
-	struct example *ex = calloc(n + 1, sizeof(*ex));
+	struct cprof_root_path *ex = calloc(n + 1, sizeof(*ex));
+	struct cprof_obj_row *exo = calloc(n + 1, sizeof(*exo));
 	char ***reach = calloc(n + 1, sizeof(*reach));
 	size_t *n_reach = calloc(n + 1, sizeof(*n_reach));
-	if (!err && (!ex || !reach || !n_reach))
+	if (!err && (!ex || !exo || !reach || !n_reach))
 		err = &cprof_enomem;
 	for (size_t i = 0; !err && i < n; i++) {
-		err = example_path(db, path, g[i].example, &ex[i]);
+		err = cprof_query_object_id(db, path, g[i].example, &exo[i]);
+		if (!err)
+			err = cprof_query_shortest_path(db, path, g[i].example, MAX_PATH, &ex[i]);
 		/* A root that is not one slot (several parts of a module, a thread,
 		   a goroutine group, or none): which slots reach its example. */
 		if (!err && (!strcmp(g[i].kind, "shared") || !strcmp(g[i].kind, "module") ||
@@ -150,11 +118,13 @@ int cmd_roots(int argc, char **argv)
 			json_kv_bool(&j, "shared", shared);
 			json_key(&j, "path");
 			json_object_begin(&j);
-			json_kv_string(&j, "root_slot", ex[i].root);
+			json_kv_string(&j, "root_slot", example_root(&ex[i], &exo[i]));
 			json_key(&j, "objects");
 			json_array_begin(&j);
 			for (size_t k = 0; k < ex[i].n; k++)
 				json_hex(&j, ex[i].addrs[k]);
+			if (!ex[i].n && exo[i].id != CPROF_NONE_ID)
+				json_hex(&j, exo[i].addr);
 			json_array_end(&j);
 			json_object_end(&j);
 			json_key(&j, "reached_from");
@@ -172,10 +142,11 @@ int cmd_roots(int argc, char **argv)
 			printf("%9llu %10s %10s  %-10s %s\n", (unsigned long long)g[i].count,
 			       fmt_bytes(b1, g[i].self_bytes), fmt_bytes(b2, g[i].retained_bytes),
 			       g[i].kind, g[i].key);
-			printf("%43s e.g. %s", "", ex[i].root);
-			for (size_t k = 0; k < ex[i].n; k++)
-				printf(" -> 0x%llx", (unsigned long long)ex[i].addrs[k]);
-			putchar('\n');
+			if (ex[i].n)
+				cprof_report_path(stdout, &ex[i], "                                            ");
+			else
+				printf("%43s e.g. %s -> 0x%llx\n", "", example_root(&ex[i], &exo[i]),
+				       (unsigned long long)exo[i].addr);
 			for (size_t k = 0; k < n_reach[i]; k++)
 				printf("%43s reached from %s\n", "", reach[i][k]);
 		}
@@ -190,7 +161,12 @@ int cmd_roots(int argc, char **argv)
 	}
 	free(reach);
 	free(n_reach);
+	for (size_t i = 0; ex && i < n; i++) {
+		free(ex[i].ids);
+		free(ex[i].addrs);
+	}
 	free(ex);
+	free(exo);
 	free(g);
 	return err ? cmd_report_error(err) : EXIT_OK;
 }

@@ -180,11 +180,16 @@ int cmd_show(int argc, char **argv)
 			printf(" (type from %s)", o.type_source);
 		if (o.leak[0])
 			printf(", leaked (%s)", o.leak);
+		else if (o.root_distance == 1)
+			printf(", a root slot points to it");
 		else if (o.root_distance != CPROF_NONE_ID)
-			printf(", %llu pointer%s from a root", (unsigned long long)o.root_distance,
-			       o.root_distance == 1 ? "" : "s");
-		printf("\nretains  %s in %llu object%s\n", fmt_bytes(b1, o.retained_bytes),
-		       (unsigned long long)o.retained_count, o.retained_count == 1 ? "" : "s");
+			printf(", %llu pointers from a root slot (the shortest path)",
+			       (unsigned long long)o.root_distance);
+		if (o.retained_count == 1)
+			printf("\nretains  %s: itself only\n", fmt_bytes(b1, o.retained_bytes));
+		else
+			printf("\nretains  %s in %llu objects, itself included\n",
+			       fmt_bytes(b1, o.retained_bytes), (unsigned long long)o.retained_count);
 		printf("dominators\n");
 		for (size_t i = 0; i < c.n_objs; i++)
 			printf("  object %llu at 0x%llx (retains %s)\n",

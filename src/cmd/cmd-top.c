@@ -1,11 +1,13 @@
 /*
  * cmd-top.c - `cprof-core top`: what retains the most memory, from cprof.db.
  *
- * Like Eclipse MAT's leak suspects: the root nodes and the objects that
- * retain the most (what would be freed if they let go), each one retaining
- * more than 10% of the heap flagged as a suspect, with its accumulation point:
- * going down the dominator tree while one child holds most of what its parent
- * retains, the object (or root) where the memory spreads over many children.
+ * Like Eclipse MAT's biggest objects and leak suspects: first where the
+ * memory is (the dominator tree's top entries, grouped: shared memory too),
+ * then the root nodes and the objects that retain the most (what would be
+ * freed if they let go), each one retaining more than 10% of the heap flagged
+ * as a suspect, with its accumulation point: going down the dominator tree
+ * while one child holds most of what its parent retains, the object (or
+ * root) where the memory spreads over many children.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -21,21 +23,25 @@ static const char usage[] = "cprof-core top [--db FILE] [--limit N] [--json]";
 /* One child holding this share of its parent's retained bytes is followed. */
 static const double DESCEND = 0.8;
 static const double SUSPECT = 0.1;
+/* Root slots listed per top entry. */
+enum { REACHED_FROM = 4 };
 
 struct accumulation {
 	bool found;
 	bool is_node;
 	uint64_t id, addr, retained, children, biggest;
 	char name[256];            /* of the root node, when is_node */
+	char type[256];            /* of the object, "" when unknown */
 };
 
 static struct cprof_error *accumulation_point(struct sqlite3 *db, const char *path,
 					      uint64_t id, bool is_node, uint64_t addr,
-					      uint64_t retained,
+					      const char *type, uint64_t retained,
 					      struct accumulation *ret)
 {
 	struct accumulation a = { .found = true, .is_node = is_node, .id = id,
 				  .addr = addr, .retained = retained };
+	snprintf(a.type, sizeof(a.type), "%s", type);
 	for (int depth = 0; depth < 100000; depth++) {
 		struct cprof_obj_row child;
 		uint64_t n;
@@ -65,6 +71,7 @@ static struct cprof_error *accumulation_point(struct sqlite3 *db, const char *pa
 		a.id = child.id;
 		a.addr = child.addr;
 		a.retained = child.retained_bytes;
+		snprintf(a.type, sizeof(a.type), "%s", child.type);
 	}
 	*ret = a;
 	return NULL;
@@ -79,7 +86,7 @@ static const char *node_name(struct sqlite3 *db, const char *path, uint64_t id,
 			     struct cprof_node_row *buf)
 {
 	if (id == CPROF_NONE_ID)
-		return "(shared)";
+		return "several roots (shared)";
 	struct cprof_error *err = cprof_query_node(db, path, id, buf);
 	if (err) {
 		cprof_error_destroy(err);
@@ -88,17 +95,27 @@ static const char *node_name(struct sqlite3 *db, const char *path, uint64_t id,
 	return buf->name;
 }
 
+/* "... retains 142 KiB; directly below it 1000 objects, the biggest
+ * retaining 208 B" - or that nothing is below it. */
 static void print_accumulation(const struct accumulation *a, const char *indent)
 {
 	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE];
+	printf("%saccumulation point: ", indent);
 	if (a->is_node)
-		printf("%saccumulation point: root %s: %llu objects directly below it, the biggest retains %s\n",
-		       indent, a->name, (unsigned long long)a->children, fmt_bytes(b1, a->biggest));
+		printf("root %s", a->name);
 	else
-		printf("%saccumulation point: object %llu at 0x%llx retains %s in %llu children, the biggest retains %s\n",
-		       indent, (unsigned long long)a->id, (unsigned long long)a->addr,
-		       fmt_bytes(b1, a->retained), (unsigned long long)a->children,
-		       fmt_bytes(b2, a->biggest));
+		printf("object %llu at 0x%llx (%s)", (unsigned long long)a->id,
+		       (unsigned long long)a->addr, a->type[0] ? a->type : "unknown type");
+	printf(" retains %s", fmt_bytes(b1, a->retained));
+	if (a->children == 1)
+		printf("; directly below it 1 object, retaining %s\n", fmt_bytes(b2, a->biggest));
+	else if (a->children)
+		printf("; directly below it %llu objects, the biggest retaining %s\n",
+		       (unsigned long long)a->children, fmt_bytes(b2, a->biggest));
+	else if (a->is_node)
+		printf(", spread over the roots below it\n");
+	else
+		printf(": itself, nothing below it\n");
 }
 
 static void json_accumulation(struct json *j, const struct accumulation *a)
@@ -116,6 +133,7 @@ static void json_accumulation(struct json *j, const struct accumulation *a)
 	} else {
 		json_kv_uint(j, "id", a->id);
 		json_kv_hex(j, "addr", a->addr);
+		json_kv_string(j, "type", a->type[0] ? a->type : NULL);
 	}
 	json_kv_uint(j, "retained_bytes", a->retained);
 	json_kv_uint(j, "children", a->children);
@@ -124,11 +142,14 @@ static void json_accumulation(struct json *j, const struct accumulation *a)
 }
 
 static const char help[] =
-	"The roots and the objects that retain the most memory (the bytes that\n"
-	"would be freed if they let go), biggest first, from cprof.db.  Any that\n"
-	"retains more than 10% of the heap is a suspect, shown with its\n"
-	"accumulation point: where, going down the dominator tree, the memory\n"
-	"spreads over many children.\n\n"
+	"Where the memory is: the objects no other object keeps alive (the top of\n"
+	"the dominator tree), grouped by type and by the root that holds them,\n"
+	"or shared by several roots, each with root slots that reach it and a\n"
+	"path; then the roots and the objects that retain the most memory (the\n"
+	"bytes that would be freed if they let go), biggest first, from\n"
+	"cprof.db.  Any that retains more than 10% of the heap is a suspect,\n"
+	"shown with its accumulation point: where, going down the dominator\n"
+	"tree, the memory spreads over many objects.\n\n"
 	"  --db FILE            read FILE instead of ./cprof.db\n"
 	"  --limit N            N of each (default 10)\n"
 	"  --json               formats/top.json.md\n";
@@ -160,9 +181,12 @@ int cmd_top(int argc, char **argv)
 		cprof_store_close(db);
 		return EXIT_ERROR;
 	}
+	struct cprof_entries es = { 0 };
 	struct cprof_error *err = cprof_query_top(db, path, limit, &objs, &n_objs, &heap);
 	if (!err)
 		err = cprof_query_top_nodes(db, path, limit, &nodes, &n_nodes);
+	if (!err)
+		err = cprof_query_entries(db, path, limit, REACHED_FROM, &es);
 	struct accumulation *acc_o = calloc(n_objs + 1, sizeof(*acc_o));
 	struct accumulation *acc_n = calloc(n_nodes + 1, sizeof(*acc_n));
 	if (!err && (!acc_o || !acc_n))
@@ -170,7 +194,7 @@ int cmd_top(int argc, char **argv)
 	for (size_t i = 0; !err && i < n_nodes; i++)
 		if (pct(nodes[i].retained_bytes, heap) > 100 * SUSPECT)
 		{
-			err = accumulation_point(db, path, nodes[i].id, true, 0,
+			err = accumulation_point(db, path, nodes[i].id, true, 0, "",
 						 nodes[i].retained_bytes, &acc_n[i]);
 			if (!err && acc_n[i].is_node && !acc_n[i].name[0])
 				snprintf(acc_n[i].name, sizeof(acc_n[i].name), "%s", nodes[i].name);
@@ -178,9 +202,10 @@ int cmd_top(int argc, char **argv)
 	for (size_t i = 0; !err && i < n_objs; i++)
 		if (pct(objs[i].retained_bytes, heap) > 100 * SUSPECT)
 			err = accumulation_point(db, path, objs[i].id, false, objs[i].addr,
-						 objs[i].retained_bytes, &acc_o[i]);
+						 objs[i].type, objs[i].retained_bytes, &acc_o[i]);
 	if (err) {
 		cprof_store_close(db);
+		cprof_entries_deinit(&es);
 		free(objs);
 		free(nodes);
 		free(acc_o);
@@ -197,6 +222,8 @@ int cmd_top(int argc, char **argv)
 		json_kv_int(&j, "version", 1);
 		json_kv_uint(&j, "heap_bytes", heap);
 		cprof_report_allocator_rows_json(&j, al, n_al);
+		json_key(&j, "top_entries");
+		cprof_report_entries_json(&j, &es);
 		json_key(&j, "roots");
 		json_array_begin(&j);
 		for (size_t i = 0; i < n_nodes; i++) {
@@ -218,6 +245,7 @@ int cmd_top(int argc, char **argv)
 			json_kv_uint(&j, "id", objs[i].id);
 			json_kv_hex(&j, "addr", objs[i].addr);
 			json_kv_uint(&j, "size", objs[i].size);
+			json_kv_string(&j, "type", objs[i].type[0] ? objs[i].type : NULL);
 			json_kv_uint(&j, "retained_bytes", objs[i].retained_bytes);
 			json_kv_uint(&j, "retained_count", objs[i].retained_count);
 			json_kv_string(&j, "retained_by",
@@ -231,8 +259,9 @@ int cmd_top(int argc, char **argv)
 		json_finish(&j);
 	} else {
 		cmd_say_not_analyzed(al, n_al, false);
-		printf("heap: %s in used chunks (reachable and leaked)\n\n", fmt_bytes(b1, heap));
-		printf("roots retaining the most\n%10s %6s %9s  %-10s %s\n", "retained", "heap",
+		printf("heap: %s in used chunks (reachable and leaked)\n", fmt_bytes(b1, heap));
+		cprof_report_entries(stdout, &es);
+		printf("\nroots retaining the most\n%10s %6s %9s  %-10s %s\n", "retained", "heap",
 		       "objects", "kind", "root");
 		for (size_t i = 0; i < n_nodes; i++) {
 			printf("%10s %5.1f%% %9llu  %-10s %s%s\n",
@@ -244,14 +273,15 @@ int cmd_top(int argc, char **argv)
 				print_accumulation(&acc_n[i], "                                   ");
 		}
 		printf("\nobjects retaining the most\n%10s %6s %9s %10s  %-18s  %s\n", "retained",
-		       "heap", "objects", "self", "address", "retained by");
+		       "heap", "objects", "self", "address", "type, retained by");
 		for (size_t i = 0; i < n_objs; i++) {
-			printf("%10s %5.1f%% %9llu %10s  0x%016llx  %s%s\n",
+			printf("%10s %5.1f%% %9llu %10s  0x%016llx  %s, %s%s\n",
 			       fmt_bytes(b1, objs[i].retained_bytes),
 			       pct(objs[i].retained_bytes, heap),
 			       (unsigned long long)objs[i].retained_count,
 			       fmt_bytes(b2, objs[i].size), (unsigned long long)objs[i].addr,
-			       objs[i].leak[0] ? "(leaked)" :
+			       objs[i].type[0] ? objs[i].type : "(unknown type)",
+			       objs[i].leak[0] ? "leaked" :
 			       node_name(db, path, objs[i].retaining_root, &nb),
 			       acc_o[i].found ? "   <- suspect" : "");
 			if (acc_o[i].found)
@@ -259,6 +289,7 @@ int cmd_top(int argc, char **argv)
 		}
 	}
 	cprof_store_close(db);
+	cprof_entries_deinit(&es);
 	free(objs);
 	free(nodes);
 	free(acc_o);

@@ -483,6 +483,75 @@ char *cprof_go_stack_functions(struct cprof_core *core, const struct cprof_gorou
 	return s;
 }
 
+/*
+ * Whether function fn (file: its source) is the Go runtime's or the standard
+ * library's.  The standard library's import paths have no dot in their first
+ * element ("net/http", "internal/poll"); a module's do ("github.com/...").
+ * A dotless module path ("cprofcorpus/internal/manifest") is told apart by
+ * its file lying outside GOROOT/src (goroot_src: "/usr/local/go/src/", "" when
+ * unknown, as with -trimpath).
+ */
+static bool go_std(const char *fn, const char *file, const char *goroot_src)
+{
+	/* The import path ends at the first dot after its last slash; type
+	   arguments ("[...]") may hold paths of their own. */
+	size_t len = strcspn(fn, "["), pkg = 0, first;
+	for (size_t i = 0; i < len; i++)
+		if (fn[i] == '/')
+			pkg = i;
+	while (pkg < len && fn[pkg] != '.')
+		pkg++;
+	if (pkg >= len)
+		return true;               /* no package: not Go code (a C function) */
+	first = strcspn(fn, "/");
+	if (first > pkg)
+		first = pkg;
+	if (memchr(fn, '.', first) || (first == 4 && !strncmp(fn, "main", 4)))
+		return false;              /* "github.com/...", "main" */
+	if (*goroot_src && file && strncmp(file, goroot_src, strlen(goroot_src)))
+		return false;              /* a dotless module outside GOROOT */
+	return true;
+}
+
+/* The file function sym (at pc) is defined in: the file of its first
+ * instruction.  The frame's own file:line may be an inlined callee's, from
+ * another package. */
+static const char *defined_in(struct cprof_core *core, const struct cprof_symbol *sym,
+			      uint64_t pc)
+{
+	struct cprof_symbol entry;
+	if (!sym->function || sym->offset > pc ||
+	    !cprof_core_symbolize(core, pc - sym->offset, false, &entry) ||
+	    !entry.function || strcmp(entry.function, sym->function))
+		return NULL;
+	return entry.file;
+}
+
+const char *cprof_go_function(struct cprof_core *core, const struct cprof_goroutine *g)
+{
+	char goroot_src[512] = "";
+	struct cprof_symbol sym;
+	/* GOROOT/src from the runtime's own frames (runtime.goexit is on every
+	   goroutine's stack). */
+	for (size_t k = g->n_frames; k-- > 0 && !*goroot_src;) {
+		uint64_t pc = g->frames[k].pc;
+		cprof_core_symbolize(core, pc, k > 0 || !g->pc0_exact, &sym);
+		const char *file = sym.function && !strncmp(sym.function, "runtime.", 8) ?
+				   defined_in(core, &sym, pc) : NULL;
+		const char *at = file ? strstr(file, "/src/runtime/") : NULL;
+		if (at && (size_t)(at - file) + 6 < sizeof(goroot_src))
+			snprintf(goroot_src, sizeof(goroot_src), "%.*s", (int)(at - file) + 5, file);
+	}
+	for (size_t k = 0; k < g->n_frames; k++) {
+		uint64_t pc = g->frames[k].pc;
+		cprof_core_symbolize(core, pc, k > 0 || !g->pc0_exact, &sym);
+		if (sym.function && !go_std(sym.function, defined_in(core, &sym, pc), goroot_src))
+			return sym.function;
+	}
+	cprof_core_symbolize(core, g->startpc, false, &sym);
+	return sym.function ? sym.function : "?";
+}
+
 /* "waiting|chan receive|runtime.gopark\nruntime.chanrecv\nmain.worker" */
 static char *signature(struct cprof_core *core, const struct cprof_goroutine *g)
 {

@@ -280,11 +280,8 @@ void go_root_level_name(struct cprof_core *core, const struct cprof_allocator *s
 	}
 	const struct cprof_goroutine *g = &go->goroutines[r->key];
 	if (level == L_GROUP) {
-		struct cprof_symbol sym;
-		cprof_core_symbolize(core, g->startpc, false, &sym);
 		snprintf(buf, size, "goroutines [%s%s%s] %s", g->status_name,
-			 *g->wait_reason ? ", " : "", g->wait_reason,
-			 sym.function ? sym.function : "?");
+			 *g->wait_reason ? ", " : "", g->wait_reason, cprof_go_function(core, g));
 	} else if (level == L_GOROUTINE) {
 		snprintf(buf, size, "goroutine %llu", (unsigned long long)g->goid);
 	} else {

@@ -10,14 +10,19 @@
 
 /* ---- memory by category ---- */
 
+/* The same names in `info` (one mapping: singular) and in the summary. */
 enum category {
-	CAT_HEAP, CAT_STACK, CAT_MODULE_DATA, CAT_MODULE_CODE, CAT_FILE,
-	CAT_ANON, CAT_RESERVED, N_CATS
+	CAT_HEAP, CAT_HEAP_RESERVE, CAT_STACK, CAT_MODULE_DATA, CAT_MODULE_CODE,
+	CAT_FILE, CAT_ANON, CAT_RESERVED, N_CATS
 };
 static const char *const cat_names[N_CATS] = {
-	"heaps", "thread stacks", "module data (.data, .bss, GOT)",
-	"module code and read-only data", "other file mappings",
-	"other anonymous mappings", "no access (guards, reserves)",
+	"heaps", "heap reserves (no access)", "thread stacks",
+	"module data (.data, .bss, GOT)", "module code and read-only data",
+	"other file mappings", "other anonymous mappings", "no access (guards)",
+};
+static const char *const cat_roles[N_CATS] = {
+	"heap", "heap reserve", "thread stack", "module data", "module code", "file",
+	"anonymous", "no access",
 };
 
 struct cat_totals {
@@ -28,8 +33,15 @@ static enum category classify(struct cprof_core *core,
 			      const struct cprof_heap_walk *walk,
 			      const struct cprof_segment *s)
 {
-	if (!(s->flags & (CPROF_SEG_R | CPROF_SEG_W | CPROF_SEG_X)))
+	if (!(s->flags & (CPROF_SEG_R | CPROF_SEG_W | CPROF_SEG_X))) {
+		/* A glibc arena heap is mapped PROT_NONE up to its maximum size
+		   and made accessible as it grows: the rest is its reserve, right
+		   after the part in use. */
+		for (size_t i = 0; i < walk->n_heaps; i++)
+			if (walk->heaps[i].end == s->start)
+				return CAT_HEAP_RESERVE;
 		return CAT_RESERVED;
+	}
 	for (size_t i = 0; i < walk->n_heaps; i++)
 		if (walk->heaps[i].start < s->end && s->start < walk->heaps[i].end)
 			return CAT_HEAP;
@@ -44,6 +56,13 @@ static enum category classify(struct cprof_core *core,
 		return s->flags & CPROF_SEG_W ? CAT_MODULE_DATA : CAT_MODULE_CODE;
 	}
 	return CAT_ANON;
+}
+
+const char *cprof_report_mapping_role(struct cprof_core *core,
+				      const struct cprof_heap_walk *walk,
+				      const struct cprof_segment *s)
+{
+	return cat_roles[classify(core, walk, s)];
 }
 
 static void categorize(struct cprof_core *core, const struct cprof_heap_walk *walk,
@@ -111,38 +130,6 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	(void)exe_arg;
 }
 
-/* The root nodes that retain the most, from the in-memory analysis. */
-void cprof_report_retainers(FILE *out, const struct cprof_analysis *a, size_t limit)
-{
-	const struct cprof_retention *rt = &a->retention;
-	char b1[FMT_BYTES_SIZE];
-	if (!rt->n_nodes)
-		return;
-	uint64_t heap = rt->nodes[0].retained_bytes;
-	/* Selection of the biggest, skipping the super-root and the leaked node. */
-	bool *shown = calloc(rt->n_nodes, sizeof(*shown));
-	if (!shown)
-		return;
-	fprintf(out, "\nbiggest retainers (what each root alone keeps alive)\n");
-	fprintf(out, "%10s %6s %9s  %-10s %s\n", "retained", "heap", "objects", "kind", "root");
-	for (size_t k = 0; k < limit; k++) {
-		size_t best = 0;
-		for (size_t i = 2; i < rt->n_nodes; i++)
-			if (!shown[i] && rt->nodes[i].retained_bytes &&
-			    (!best || rt->nodes[i].retained_bytes > rt->nodes[best].retained_bytes))
-				best = i;
-		if (!best)
-			break;
-		shown[best] = true;
-		const struct cprof_root_node *nd = &rt->nodes[best];
-		fprintf(out, "%10s %5.1f%% %9llu  %-10s %s\n", fmt_bytes(b1, nd->retained_bytes),
-			heap ? 100.0 * (double)nd->retained_bytes / (double)heap : 0.0,
-			(unsigned long long)nd->retained_count,
-			cprof_root_node_kind_label(nd), nd->name);
-	}
-	free(shown);
-}
-
 void cprof_report_next(FILE *out, const char *core, const char *exe,
 		       const char *db)
 {
@@ -161,7 +148,8 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const struct cprof_analysis *a,
 			       const char *db_path, double seconds,
 			       const struct cprof_leak_totals *lt,
-			       const struct cprof_leak_row *rows, size_t n_rows)
+			       const struct cprof_leak_row *rows, size_t n_rows,
+			       const struct cprof_entries *es)
 {
 	struct json j;
 	struct cat_totals t;
@@ -185,8 +173,8 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_key(&j, "memory");
 	json_array_begin(&j);
 	static const char *const keys[N_CATS] = {
-		"heaps", "stacks", "module_data", "module_code", "file", "anonymous",
-		"no_access",
+		"heaps", "heap_reserves", "stacks", "module_data", "module_code", "file",
+		"anonymous", "no_access",
 	};
 	for (int c = 0; c < N_CATS; c++) {
 		json_object_begin(&j);
@@ -220,6 +208,8 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	}
 	json_array_end(&j);
 	json_object_end(&j);
+	json_key(&j, "top_entries");
+	cprof_report_entries_json(&j, es);
 	json_key(&j, "timings");
 	json_object_begin(&j);
 	json_kv_double(&j, "walk", a->t_walk);

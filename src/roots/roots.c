@@ -171,6 +171,35 @@ static uint64_t static_tls_size(struct cprof_core *core)
 	return total;
 }
 
+void cprof_vector_lane(const struct cprof_thread *t, int lane, const char **kind,
+		       int *reg, int *word)
+{
+	int l = lane;
+	if (l < t->n_xmm) {
+		*kind = "xmm";
+		*reg = l;
+		*word = 0;
+		return;
+	}
+	l -= t->n_xmm;
+	if (l < t->n_ymmh) {
+		*kind = "ymm";
+		*reg = l;
+		*word = 2;              /* bits 128-255 */
+		return;
+	}
+	l -= t->n_ymmh;
+	*kind = "zmm";
+	if (l < t->n_zmmh_lanes) {
+		*reg = l / 2;           /* bits 256-511 of zmm0-15, two lanes each */
+		*word = 4 + 2 * (l % 2);
+		return;
+	}
+	l -= t->n_zmmh_lanes;
+	*reg = 16 + l / 4;              /* zmm16-31, four lanes each */
+	*word = 2 * (l % 4);
+}
+
 size_t cprof_root_register_words(const struct cprof_thread *t, bool vectors,
 				 uint64_t *words, char (*names)[16], size_t max)
 {
@@ -185,26 +214,18 @@ size_t cprof_root_register_words(const struct cprof_thread *t, bool vectors,
 		snprintf(names[n], 16, "%s", cprof_reg_names[r]);
 		n++;
 	}
+	/* Each 16-byte lane of the note gives two words, named by the whole
+	   register and the word's index in it, as `info` lists them: xmm7[1]
+	   is xmm7's upper 8 bytes, ymm3[2] and ymm3[3] the upper half of ymm3,
+	   zmm5[4..7] the upper half of zmm5, zmm20[0..7] all of zmm20. */
 	int lanes = vectors ? t->n_xmm + t->n_ymmh + t->n_zmmh_lanes + t->n_hi16_lanes : 0;
 	for (int l = 0; l < lanes && n + 2 <= max; l++) {
 		const char *kind;
-		int idx;
-		if (l < t->n_xmm) {
-			kind = "xmm";
-			idx = l;
-		} else if (l < t->n_xmm + t->n_ymmh) {
-			kind = "ymm";
-			idx = l - t->n_xmm;
-		} else if (l < t->n_xmm + t->n_ymmh + t->n_zmmh_lanes) {
-			kind = "zmm";
-			idx = (l - t->n_xmm - t->n_ymmh) / 2;
-		} else {
-			kind = "zmm";
-			idx = 16 + (l - t->n_xmm - t->n_ymmh - t->n_zmmh_lanes) / 4;
-		}
+		int reg, word;
+		cprof_vector_lane(t, l, &kind, &reg, &word);
 		for (int h = 0; h < 2; h++) {
 			memcpy(&words[n], t->vec[l] + 8 * h, 8);
-			snprintf(names[n], 16, "%s%d.%d", kind, idx % 100, (l * 2 + h) % 100);
+			snprintf(names[n], 16, "%s%d[%d]", kind, reg % 100, (word + h) % 100);
 			n++;
 		}
 	}
@@ -549,15 +570,20 @@ void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 			return;
 		}
 		struct cprof_symbol sym;
+		char fn[256];
 		cprof_core_symbolize(core, f[k].pc, !f[k].is_activation, &sym);
+		/* A stripped module's frame is named as `info` names it:
+		   "git+0x206b2" (the address for no module at all). */
+		if (sym.function)
+			snprintf(fn, sizeof(fn), "%s", sym.function);
+		else
+			cprof_symbol_format(&sym, f[k].pc, fn, sizeof(fn));
 		if (sym.file) {
 			const char *b = strrchr(sym.file, '/');
-			snprintf(buf, size, "thread %d frame %zu %s (%s:%d)", t->tid, k,
-				 sym.function ? sym.function : "??", b ? b + 1 : sym.file,
-				 sym.line);
+			snprintf(buf, size, "thread %d frame %zu %s (%s:%d)", t->tid, k, fn,
+				 b ? b + 1 : sym.file, sym.line);
 		} else {
-			snprintf(buf, size, "thread %d frame %zu %s", t->tid, k,
-				 sym.function ? sym.function : "??");
+			snprintf(buf, size, "thread %d frame %zu %s", t->tid, k, fn);
 		}
 		return;
 	}

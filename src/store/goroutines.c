@@ -81,7 +81,7 @@ static struct cprof_error *store_groups(struct cprof_store *st, struct cprof_cor
 		store_bind_text(s, 2, first->status_name);
 		store_bind_text(s, 3, *first->wait_reason ? first->wait_reason : NULL);
 		store_bind_u64(s, 4, count);
-		store_bind_text(s, 5, function_at(core, first->startpc));
+		store_bind_text(s, 5, cprof_go_function(core, first));
 		store_bind_text(s, 6, first->gopc ? created : NULL);
 		store_bind_text(s, 7, stack);
 		store_bind_u64(s, 8, stack_bytes);
@@ -165,7 +165,9 @@ out:
 static const char groups_sql[] =
 	"SELECT g.id, g.status, coalesce(g.wait_reason, ''), g.count,"
 	" coalesce(g.function, '?'), coalesce(g.created_by, ''), coalesce(g.stack, ''),"
-	" g.stack_bytes, coalesce(r.retained_bytes, 0), coalesce(r.retained_count, 0)"
+	" g.stack_bytes, coalesce(r.retained_bytes, 0), coalesce(r.retained_count, 0),"
+	" coalesce((SELECT x.function FROM goroutine x WHERE x.group_id = g.id"
+	" ORDER BY x.goid LIMIT 1), '')"
 	" FROM goroutine_group g LEFT JOIN root_node r ON r.id = g.root_node_id"
 	" ORDER BY 9 DESC, g.count DESC, g.id";
 
@@ -226,6 +228,7 @@ struct cprof_error *cprof_query_goroutine_groups(sqlite3 *db, const char *path,
 		r->stack_bytes = (uint64_t)sqlite3_column_int64(s, 7);
 		r->retained_bytes = (uint64_t)sqlite3_column_int64(s, 8);
 		r->retained_count = (uint64_t)sqlite3_column_int64(s, 9);
+		copy_col(s, 10, r->start_function, sizeof(r->start_function));
 		err = group_goids(db, path, r);
 	}
 	sqlite3_finalize(s);

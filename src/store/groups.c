@@ -450,7 +450,9 @@ out:
 
 void cprof_root_paths_free(struct cprof_root_path *p, size_t n)
 {
-	for (size_t i = 0; p && i < n; i++)
+	for (size_t i = 0; p && i < n; i++) {
 		free(p[i].ids);
+		free(p[i].addrs);
+	}
 	free(p);
 }

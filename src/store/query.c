@@ -565,3 +565,58 @@ struct cprof_error *cprof_query_allocators(sqlite3 *db, const char *path,
 	*n_ret = n;
 	return NULL;
 }
+
+struct cprof_error *cprof_query_shortest_path(sqlite3 *db, const char *path,
+					      uint64_t id, size_t max_len,
+					      struct cprof_root_path *ret)
+{
+	sqlite3_stmt *s;
+	memset(ret, 0, sizeof(*ret));
+	ret->slot.id = CPROF_NONE_ID;
+	if (sqlite3_prepare_v2(db, "SELECT path_parent, path_root_ref, root_distance, addr"
+			       " FROM object WHERE id = ?", -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "path");
+	uint64_t *ids = NULL, *addrs = NULL, root_ref = CPROF_NONE_ID, want = 0;
+	struct cprof_error *err = NULL;
+	/* From the object back to distance 1, one row a step; the distances
+	   must fall by one (a database that says otherwise is not followed). */
+	while (id != CPROF_NONE_ID) {
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+		if (sqlite3_step(s) != SQLITE_ROW || sqlite3_column_type(s, 2) == SQLITE_NULL)
+			break;
+		uint64_t dist = (uint64_t)sqlite3_column_int64(s, 2), parent = col_id(s, 0);
+		if (!ids) {
+			if (!dist || dist > max_len)
+				break;
+			ids = malloc(dist * sizeof(*ids));
+			addrs = malloc(dist * sizeof(*addrs));
+			if (!ids || !addrs) {
+				err = &cprof_enomem;
+				break;
+			}
+			ret->n = (size_t)dist;
+			want = dist;
+		}
+		if (dist != want)
+			break;
+		ids[--want] = id;
+		addrs[want] = (uint64_t)sqlite3_column_int64(s, 3);
+		if (!want)
+			root_ref = col_id(s, 1);
+		sqlite3_reset(s);
+		id = want ? parent : CPROF_NONE_ID;
+	}
+	sqlite3_finalize(s);
+	if (!err && root_ref != CPROF_NONE_ID)
+		err = cprof_query_slot(db, path, root_ref, &ret->slot);
+	if (err || root_ref == CPROF_NONE_ID || ret->slot.id == CPROF_NONE_ID) {
+		free(ids);
+		free(addrs);
+		memset(ret, 0, sizeof(*ret));
+		ret->slot.id = CPROF_NONE_ID;
+		return err;
+	}
+	ret->ids = ids;
+	ret->addrs = addrs;
+	return NULL;
+}

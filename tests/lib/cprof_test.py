@@ -79,7 +79,7 @@ __all__ = [
     "LeakReport", "valgrind_leaks", "lsan_leaks", "fmt_bytes", "X86_64_REGS",
     "CORPUS_ENV", "GO_PROGRAMS", "PROGRAM_ENV", "corpus_env", "require_corpus_program",
     "go_traceback", "go_heap_profile", "check_go_types", "Damaged", "analyze_damaged",
-    "warned",
+    "warned", "dump_process",
 ]
 
 # ---------------------------------------------------------------------------
@@ -102,7 +102,7 @@ CORPUS_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 # The Go programs of the corpus (corpus/go; built only when `go` is on PATH).
 GO_PROGRAMS = ("goblocks", "goblocks-nodwarf", "gogoroutines", "goprofile", "gocgo",
-               "gofinal", "gotypes")
+               "gofinal", "gotypes", "goshared")
 
 # Environment added to CORPUS_ENV for some corpus programs, by name. The Go programs:
 # GOTRACEBACK=crash - on SIGABRT the Go runtime prints every goroutine (with their
@@ -1011,6 +1011,28 @@ def corpus_core(name, args=(), dumper=None, exe=None):
              % (dumper, name, " " + " ".join(args) if args else "", info["dump_seconds"],
                 info["total_seconds"], info["core"]))
         return CoreRun(d, info, False)
+
+
+def dump_process(p, d, name):
+    """A core of the running process P (a subprocess.Popen started in directory D
+    with RLIMIT_CORE unlimited): gcore's (the process goes on), or without gcore the
+    kernel's (SIGABRT: P dies; fails under CPROF_REQUIRE_ALL=1). Returns its path."""
+    gcore = shutil.which("gcore")
+    if gcore:
+        r = subprocess.run([gcore, "-o", os.path.join(d, "core"), str(p.pid)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+        core = os.path.join(d, "core.%d" % p.pid)
+        if not os.path.exists(core):
+            raise Abort("gcore of %s failed: %s" % (name, r.stdout.decode("utf-8", "replace")[-2000:]))
+        return core
+    if REQUIRE_ALL:
+        raise Abort("gcore is not installed (CPROF_REQUIRE_ALL=1)")
+    os.kill(p.pid, signal.SIGABRT)
+    p.wait(60)
+    cores = [f for f in os.listdir(d) if f.startswith("core")]
+    if not cores:
+        raise Abort("no kernel core of %s" % name)
+    return os.path.join(d, cores[0])
 
 
 # ---------------------------------------------------------------------------

@@ -128,15 +128,7 @@ func waitParked(n int) []string {
 			}
 			count++
 			if frames == nil {
-				for _, l := range lines[1:] {
-					if l == "" || strings.HasPrefix(l, "\t") || strings.HasPrefix(l, "created by ") {
-						continue
-					}
-					if k := strings.LastIndex(l, "("); k > 0 {
-						l = l[:k]
-					}
-					frames = append(frames, l)
-				}
+				frames = manifest.StackFrames(lines)
 			}
 		}
 		if count == n {

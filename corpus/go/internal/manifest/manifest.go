@@ -37,6 +37,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -292,6 +293,23 @@ func IntArg(args []string, i int, def int) int {
 		Fail("bad argument " + strconv.Quote(args[i]) + ": a positive number expected")
 	}
 	return v
+}
+
+// StackFrames returns the functions of one goroutine in runtime.Stack's text
+// (its lines, the "goroutine N [...]:" header first), innermost first, as
+// runtime.Stack prints them: without the runtime's frames and wrappers.
+func StackFrames(lines []string) []string {
+	frames := []string{}
+	for _, l := range lines[1:] {
+		if l == "" || strings.HasPrefix(l, "\t") || strings.HasPrefix(l, "created by ") {
+			continue
+		}
+		if k := strings.LastIndex(l, "("); k > 0 {
+			l = l[:k]
+		}
+		frames = append(frames, l)
+	}
+	return frames
 }
 
 // Fail prints MSG and exits with status 3 (the protocol's "could not set up").
