@@ -895,22 +895,26 @@ static void sc_fencepost_thread(void) {
    is not a multiple of 16); the next request's sbrk is not contiguous with
    the old top, which glibc closes with two fenceposts; the arena stays
    "contiguous" and counts the foreign bytes in system_mem. */
-/* The main arena's first segment starts at the break malloc found. */
-static void first_segment(void) {
+/* How sbrkgap and noncontig start: the main arena's first segment (at the
+   break malloc finds), a hidden chunk (*hidden), and the top chunk after
+   one more chunk: returns its address, *end its end (the break). */
+static uintptr_t first_segment(int *hidden, uintptr_t *end) {
   struct mallinfo2 mi = mallinfo2();
   if (mi.arena) fail("malloc ran before the scenario");
   initial_brk = (uintptr_t)sbrk(0);
   msegs[0].start = (initial_brk + 15) & ~(uintptr_t)15;
   nmsegs = 1;
+  *hidden = hidden_chunk(200);
+  int g = M(24);
+  uintptr_t top = chunk_end(held[g].addr);
+  *end = top + csize_at(top);
+  if ((uintptr_t)sbrk(0) != *end) fail("the break is not the top chunk's end");
+  return top;
 }
 
 static void sc_sbrkgap(void) {
-  first_segment();
-  int h = hidden_chunk(200);
-  int g = M(24);
-  uintptr_t top = chunk_end(held[g].addr);
-  uintptr_t end = top + csize_at(top);
-  if ((uintptr_t)sbrk(0) != end) fail("sbrkgap: the break is not the top chunk's end");
+  int h;
+  uintptr_t end, top = first_segment(&h, &end);
   top = fill_top(top, end, 48);
   char *gap = sbrk(4096 + 8);
   if ((uintptr_t)gap != end) fail("sbrkgap: sbrk");
@@ -932,12 +936,8 @@ static void sc_sbrkgap(void) {
    4128 bytes of top (the 4096-byte rest to the unsorted bin). */
 static void sc_noncontig(void) {
   static const size_t left[] = { 48, 32, 96, 4128 };
-  first_segment();
-  int h = hidden_chunk(200);
-  int g = M(24);
-  uintptr_t top = chunk_end(held[g].addr);
-  uintptr_t end = top + csize_at(top);
-  if ((uintptr_t)sbrk(0) != end) fail("noncontig: the break is not the top chunk's end");
+  int h;
+  uintptr_t end, top = first_segment(&h, &end);
   for (unsigned i = 0; i < sizeof left / sizeof left[0]; i++) {
     top = fill_top(top, end, left[i]);
     msegs[nmsegs - 1].end = end;
