@@ -14,9 +14,12 @@
  *      a tcache_perthread_struct), each arena's fastbins and bins.  Whether
  *      the singly linked lists are mangled (safe-linking) is decided from the
  *      data, by which decoding gives well-formed lists;
- *   4. the chunks: each arena's heaps chunk by chunk (the main arena from
- *      mp_.sbrk_base to its top; the others through heap_info->prev), then
- *      the mmapped chunks by scanning anonymous mappings page by page.
+ *   4. the chunks: each arena's heaps chunk by chunk (the others through
+ *      heap_info->prev; the main arena's segments from mp_.sbrk_base, each
+ *      to its top chunk or to the fenceposts that close it, the next one
+ *      searched for), then the mmapped chunks by scanning anonymous mappings
+ *      page by page.  The fenceposts sysmalloc leaves where it closes a
+ *      heap or a segment are no chunks.
  * It reproduces mallinfo2() from what it walked, field by field.
  *
  * Data structures: the free lists become one array of (chunk, list) sorted by
