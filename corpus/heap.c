@@ -3,7 +3,8 @@
  * Usage: heap MANIFEST_PATH SCENARIO [COUNT]
  *
  * SCENARIO is one of tcache, fastbins, bins, threads, mmap, apis, trim,
- * multiheap, many (COUNT chunks, default 100000) or all.  The program sets up
+ * multiheap, many (COUNT chunks, default 100000), fencepost, sbrkgap,
+ * noncontig (see "fenceposts" below) or all.  The program sets up
  * the state, takes mallinfo2(), writes the manifest (README.md) with write(2)
  * from a static buffer (no malloc, no stdio once the heap state is final),
  * renames MANIFEST_PATH.tmp to MANIFEST_PATH and parks in pause().  Every
@@ -48,6 +49,10 @@
  *                       address range may have been mapped again since
  *              reused   handed out again by a later allocation: the same
  *                       address is in held[]
+ *   internal[] {"addr","what":"dtv","tid"}: the DTV chunk of each thread
+ *            the program created (calloc'ed by pthread_create, held by the
+ *            thread's TCB only).
+ *   fenceposts[], main_segments[], foreign[]: see "fenceposts" below.
  *   held_count, held_bytes (sum of usable), freed_count, held_complete
  *            (false when `many` had more than 200000 chunks and did not
  *            record them one by one; the counts still cover them).
@@ -73,6 +78,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -108,6 +114,7 @@ struct held {
   size_t usable, request;
   int32_t tid;
   uint8_t api, mmapped, live, ctx;
+  uint8_t hidden;        /* addr kept complemented: no plain copy in memory */
 };
 struct freed {
   uintptr_t addr;
@@ -149,6 +156,7 @@ struct ctx {
   int nintl;
   uintptr_t heap_base, last_end; /* current non-main heap, end of last chunk */
   int heaps;
+  uintptr_t dtv;          /* the DTV chunk pthread_create calloc'ed for it */
 };
 static struct ctx ctxs[MAXCTX];
 static int nctx;
@@ -676,6 +684,16 @@ static struct ctx *new_ctx(int is_main) {
   return c;
 }
 
+/* The thread's DTV chunk: pthread_create calloc'ed it in the creating
+   thread's arena; the TCB (%fs:8) points 16 bytes into it (glibc's
+   INSTALL_DTV stores dtv + 1).  A used chunk the program holds no pointer
+   to: the manifest lists it under "internal". */
+static uintptr_t thread_dtv(void) {
+  uintptr_t d;
+  __asm__ volatile("mov %%fs:8, %0" : "=r"(d));
+  return d - 16;
+}
+
 struct tstart { void (*fn)(void); struct ctx *c; };
 static struct tstart tstarts[MAXCTX];
 
@@ -684,6 +702,7 @@ NOINLINE static void *scenario_thread(void *arg) {
   struct tstart *ts = arg;
   cur = ts->c;
   cur->tid = gettid();
+  cur->dtv = thread_dtv();
   ts->fn();
   signal_done();
   park_thread();
@@ -699,6 +718,7 @@ NOINLINE static void *worker_thread(void *arg) {
   struct tstart *ts = arg;
   cur = ts->c;
   cur->tid = gettid();
+  cur->dtv = thread_dtv();
   int i = worker_no;
   int v[32], n = 0;
   for (int k = 0; k < 5 + i; k++) M(24 + 16 * (size_t)k);
@@ -751,6 +771,201 @@ static void sc_threads(void) {
   M(1000);
   for (int i = 0; i < 2; i++) { v[i] = M(104); G(); }
   for (int i = 0; i < 2; i++) F(v[i]);
+}
+
+/* ---- fenceposts ------------------------------------------------------------ */
+
+/* What sysmalloc (glibc 2.26-2.42) leaves of a top chunk of size T it gives
+   up because a request does not fit and the heap cannot grow in place:
+   - a non-main heap (a new heap is made): the first T - 32 bytes stay a
+     chunk, freed (tcache, fastbin or unsorted) when at least 32 bytes; then a
+     16-byte fencepost chunk; the heap's last 16 bytes are a header of size 0.
+     T = 48 leaves a 32-byte fencepost chunk instead, T = 32 a 16-byte one.
+   - the main arena (brk does not extend the segment: a foreign sbrk moved
+     the break, or a mapping right after the break blocks it and mmap stands
+     in): the first T - 32 bytes stay a chunk, freed when at least 32 bytes;
+     two 16-byte fenceposts end the segment at its page-aligned end.  T = 48
+     leaves three 16-byte pieces.
+   fenceposts[] records each closed top (start..end: the fenceposts' bytes,
+   after the freed remainder), msegs[] the main arena's segments and
+   foreign[] the memory around them that is not malloc's; each foreign range
+   holds the only pointer to one held chunk (a root outside the heap). */
+
+#define MAXFENCE 8
+static struct fence {
+  uintptr_t start, end, top;
+  size_t top_size;
+  int is_main;
+  int32_t tid;
+} fences[MAXFENCE];
+static int nfences;
+static struct { uintptr_t start, end; } msegs[MAXFENCE];
+static int nmsegs;
+static struct { uintptr_t start, end; const char *what; int holds; } foreign[MAXFENCE];
+static int nforeign;
+static uintptr_t initial_brk;        /* sbrk(0) before the first malloc */
+static size_t fp_left;               /* the fencepost threads' top size */
+
+static size_t csize_at(uintptr_t chunk) { return ((const size_t *)chunk)[1] & ~(size_t)7; }
+static uintptr_t chunk_end(uintptr_t user) { return user - 16 + csize_at(user - 16); }
+
+/* A held chunk whose address the program keeps only complemented: the
+   pointer a scenario then stores in foreign memory is its only one. */
+static int hidden_chunk(size_t req) {
+  int hi = M(req);
+  held[hi].addr = ~held[hi].addr;
+  held[hi].hidden = 1;
+  return hi;
+}
+
+/* Zeroes dead stack below the caller, where stale copies of addresses lie. */
+NOINLINE static void scrub_stack(void) {
+  volatile char pad[65536];
+  memset((char *)pad, 0, sizeof pad);
+  BARRIER();
+}
+
+/* Records foreign memory [start, end) and stores in it a marker and the
+   only plain pointer to held[hi]. */
+NOINLINE static void foreign_range(uintptr_t start, uintptr_t end, const char *what, int hi) {
+  if (nforeign >= MAXFENCE) fail("too many foreign ranges");
+  static const char mark[] = "not malloc's memory: a foreign ";
+  memcpy((void *)start, mark, sizeof mark);
+  ((uintptr_t *)start)[6] = ~held[hi].addr;
+  foreign[nforeign].start = start;
+  foreign[nforeign].end = end;
+  foreign[nforeign].what = what;
+  foreign[nforeign].holds = hi;
+  nforeign++;
+}
+
+/* Allocates from the top chunk at `top` until exactly `left` bytes of top
+   remain before `end`; every chunk comes from top.  Returns the new top. */
+static uintptr_t fill_top(uintptr_t top, uintptr_t end, size_t left) {
+  if (end < top + left) fail("fill_top: the top chunk is already too small");
+  size_t rem = end - top - left;
+  while (rem) {
+    size_t cs = rem > 110 * 1024 ? 100 * 1024 : rem;
+    if (cs < 32) fail_num("fill_top: a piece below MINSIZE", cs);
+    int hi = M(cs - 8);
+    if (held[hi].addr - 16 != top) fail("fill_top: a chunk not cut from top");
+    top += cs;
+    rem -= cs;
+  }
+  return top;
+}
+
+/* The top chunk at `top` has `left` bytes: a request of left - 24 (chunk
+   size left - 16) does not fit, so sysmalloc closes the top.  Records the
+   fenceposts; returns the new chunk's held index. */
+static int close_top(uintptr_t top, size_t left, int is_main) {
+  int hi = M(left - 24);
+  uintptr_t c = held[hi].addr - 16;
+  if (c >= top && c < top + left) fail("close_top: served from the old top");
+  if (nfences >= MAXFENCE) fail("too many fenceposts");
+  size_t keep = left - 32;
+  struct fence *f = &fences[nfences++];
+  f->start = keep >= 32 ? top + keep : top;
+  f->end = top + left;
+  f->top = top;
+  f->top_size = left;
+  f->is_main = is_main;
+  f->tid = cur->tid;
+  if (is_main && keep >= 32) model_free(cur, keep, 0, 1);  /* note_heap does the others */
+  return hi;
+}
+
+/* fencepost: three threads, each in an arena of its own, fill their first
+   heap to its 64 MiB maximum so that 48, 32 and 64 bytes of top remain, and
+   ask for one chunk more: a new heap, the old top closed as above (a 32-byte
+   fencepost chunk; a 16-byte one; a freed 32-byte chunk, to the tcache, and a
+   16-byte fencepost). */
+static void sc_fencepost_thread(void) {
+  int g = M(24);
+  uintptr_t top = chunk_end(held[g].addr);
+  uintptr_t base = top & ~(HEAP_MAX - 1);
+  top = fill_top(top, base + HEAP_MAX, fp_left);
+  close_top(top, fp_left, 0);
+  if (cur->heaps != 2) fail_num("fencepost: heaps", (unsigned long)cur->heaps);
+  M(100);
+}
+
+/* sbrkgap: the main arena's segment is filled to 48 bytes of top, then the
+   program moves the break itself (sbrk(4104): a foreign sbrk, by a size that
+   is not a multiple of 16); the next request's sbrk is not contiguous with
+   the old top, which glibc closes with two fenceposts; the arena stays
+   "contiguous" and counts the foreign bytes in system_mem. */
+/* How sbrkgap and noncontig start: the main arena's first segment (at the
+   break malloc finds), a hidden chunk (*hidden), and the top chunk after
+   one more chunk: returns its address, *end its end (the break). */
+static uintptr_t first_segment(int *hidden, uintptr_t *end) {
+  struct mallinfo2 mi = mallinfo2();
+  if (mi.arena) fail("malloc ran before the scenario");
+  initial_brk = (uintptr_t)sbrk(0);
+  msegs[0].start = (initial_brk + 15) & ~(uintptr_t)15;
+  nmsegs = 1;
+  *hidden = hidden_chunk(200);
+  int g = M(24);
+  uintptr_t top = chunk_end(held[g].addr);
+  *end = top + csize_at(top);
+  if ((uintptr_t)sbrk(0) != *end) fail("the break is not the top chunk's end");
+  return top;
+}
+
+static void sc_sbrkgap(void) {
+  int h;
+  uintptr_t end, top = first_segment(&h, &end);
+  top = fill_top(top, end, 48);
+  char *gap = sbrk(4096 + 8);
+  if ((uintptr_t)gap != end) fail("sbrkgap: sbrk");
+  msegs[0].end = end;
+  int t = close_top(top, 48, 1);
+  uintptr_t start = held[t].addr - 16;
+  if (start < end + 4096 + 8 || start > end + 4096 + 8 + 15) fail("sbrkgap: the new segment is not after the gap");
+  foreign_range(end, end + 4096 + 8, "sbrk", h);
+  msegs[nmsegs].start = start;
+  top = chunk_end(held[t].addr);
+  msegs[nmsegs++].end = top + csize_at(top);
+  scrub_stack();
+}
+
+/* noncontig: the main arena's segment is filled to 48 bytes of top, and a
+   page is mapped right after the break: brk cannot grow, mmap stands in (a
+   1 MiB segment, the arena non-contiguous from then on).  Each new segment is
+   filled in turn and closed: 48, 32, 96 (the 64-byte rest to the tcache) and
+   4128 bytes of top (the 4096-byte rest to the unsorted bin). */
+static void sc_noncontig(void) {
+  static const size_t left[] = { 48, 32, 96, 4128 };
+  int h;
+  uintptr_t end, top = first_segment(&h, &end);
+  for (unsigned i = 0; i < sizeof left / sizeof left[0]; i++) {
+    top = fill_top(top, end, left[i]);
+    msegs[nmsegs - 1].end = end;
+    if (i == 0) {
+      void *pg = mmap((void *)end, 4096, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      if (pg != (void *)end) fail("noncontig: mmap after the break");
+      foreign_range(end, end + 4096, "mapping", h);
+    }
+    int t = close_top(top, left[i], 1);
+    uintptr_t start = held[t].addr - 16;
+    if (start % 4096) fail("noncontig: a new segment not page-aligned");
+    top = chunk_end(held[t].addr);
+    end = top + csize_at(top);
+    if (nmsegs >= MAXFENCE) fail("too many segments");
+    msegs[nmsegs].start = start;
+    msegs[nmsegs++].end = end;
+  }
+  if ((uintptr_t)sbrk(0) != msegs[0].end) fail("noncontig: the break moved");
+  scrub_stack();
+}
+
+static void sc_fencepost(void) {
+  static const size_t left[] = { 48, 32, 64 };
+  for (unsigned i = 0; i < sizeof left / sizeof left[0]; i++) {
+    fp_left = left[i];
+    run_on_thread(sc_fencepost_thread);
+  }
 }
 
 /* ---- manifest ------------------------------------------------------------ */
@@ -825,7 +1040,8 @@ static void write_manifest(const char *path, const struct mallinfo2 *mi) {
     if (!h->live) continue;
     put(first ? "  {\"addr\": " : ",\n  {\"addr\": ");
     first = 0;
-    put_x(h->addr);
+    put_x(h->hidden ? ~h->addr : h->addr);
+    if (h->hidden) put(", \"hidden\": true");
     put(", "); kv_u("usable", h->usable);
     put(", "); kv_u("request", h->request);
     put(", "); kv_u("tid", (unsigned long)h->tid);
@@ -846,6 +1062,41 @@ static void write_manifest(const char *path, const struct mallinfo2 *mi) {
   put(",\n"); kv_u("held_bytes", held_bytes);
   put(",\n"); kv_u("freed_count", freed_count);
   put(",\n\"held_complete\": "); put(held_complete ? "true" : "false");
+  put(",\n\"internal\": [");
+  first = 1;
+  for (int i = 0; i < nctx; i++) {
+    if (!ctxs[i].dtv) continue;
+    put(first ? "\n  {\"addr\": " : ",\n  {\"addr\": ");
+    first = 0;
+    put_x(ctxs[i].dtv);
+    put(", \"what\": \"dtv\", "); kv_u("tid", (unsigned long)ctxs[i].tid); put("}");
+  }
+  put("],\n\"fenceposts\": [");
+  for (int i = 0; i < nfences; i++) {
+    struct fence *f = &fences[i];
+    put(i ? ",\n  {\"start\": " : "\n  {\"start\": ");
+    put_x(f->start);
+    put(", \"end\": "); put_x(f->end);
+    put(", \"top\": "); put_x(f->top);
+    put(", "); kv_u("top_size", f->top_size);
+    put(f->is_main ? ", \"arena\": \"main\", " : ", \"arena\": \"own\", ");
+    kv_u("tid", (unsigned long)f->tid); put("}");
+  }
+  put("],\n\"main_segments\": [");
+  for (int i = 0; i < nmsegs; i++) {
+    put(i ? ",\n  {\"start\": " : "\n  {\"start\": ");
+    put_x(msegs[i].start);
+    put(", \"end\": "); put_x(msegs[i].end); put("}");
+  }
+  put("],\n\"foreign\": [");
+  for (int i = 0; i < nforeign; i++) {
+    put(i ? ",\n  {\"start\": " : "\n  {\"start\": ");
+    put_x(foreign[i].start);
+    put(", \"end\": "); put_x(foreign[i].end);
+    put(", \"what\": "); put_jstr(foreign[i].what);
+    put(", \"holds\": "); put_x(~held[foreign[i].holds].addr); put("}");
+  }
+  put("]");
   put(",\n\"mallinfo2\": {");
   kv_u("arena", mi->arena); put(", ");
   kv_u("ordblks", mi->ordblks); put(", ");
@@ -924,13 +1175,15 @@ static void write_manifest(const char *path, const struct mallinfo2 *mi) {
 static const struct { const char *name; void (*fn)(void); } scenarios[] = {
   { "tcache", sc_tcache }, { "fastbins", sc_fastbins }, { "bins", sc_bins },
   { "threads", sc_threads }, { "mmap", sc_mmap }, { "apis", sc_apis },
-  { "trim", sc_trim }, { "many", sc_many },
+  { "trim", sc_trim }, { "many", sc_many }, { "fencepost", sc_fencepost },
+  { "sbrkgap", sc_sbrkgap }, { "noncontig", sc_noncontig },
 };
 
 int main(int argc, char **argv) {
   if (argc < 3) {
     wr(2, "usage: heap MANIFEST_PATH SCENARIO [COUNT]\n"
-          "scenarios: tcache fastbins bins threads mmap apis trim multiheap many all\n");
+          "scenarios: tcache fastbins bins threads mmap apis trim multiheap many\n"
+          "           fencepost sbrkgap noncontig all\n");
     return 2;
   }
   scenario_name = argv[2];
@@ -970,6 +1223,7 @@ int main(int argc, char **argv) {
     sc_bins();
   } else if (!strcmp(s, "multiheap")) {
     run_on_thread(sc_multiheap);
+
   } else {
     unsigned i;
     for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)

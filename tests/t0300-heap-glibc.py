@@ -2,7 +2,8 @@
 """t0300: every glibc chunk, against the heap corpus program's own manifest.
 
 For each scenario of corpus/heap.c (tcache, fastbins, bins, threads, mmap, apis,
-trim, multiheap, many, all), `cprof-core analyze --db` must give:
+trim, multiheap, many, fencepost, sbrkgap, noncontig, all), `cprof-core analyze --db`
+must give:
   - every pointer the program holds as a `used` object with its exact usable size
     (malloc_usable_size);
   - every pointer it freed where the manifest says where it went: a `free` object
@@ -12,10 +13,18 @@ trim, multiheap, many, all), `cprof-core analyze --db` must give:
     just before the dump (allocator_stat and `info --json`);
   - the counts the scenario guarantees (`expect`): arenas, mmapped chunks, heaps of
     non-main arenas, chunks per free list;
+  - no other used chunk than the held pointers, the threads' DTVs (`internal`) and the
+    tcache structs (flagged as allocator metadata);
+  - sysmalloc's fenceposts (`fenceposts`: every form glibc writes when it closes a top
+    chunk of 32, 48, 64 or more bytes, in a thread arena's heap and in the main arena)
+    are no chunk; the main arena's heaps are exactly its segments (`main_segments`:
+    after a foreign sbrk, and when mmap stood in for brk); the foreign memory between
+    them is in no heap, and the chunk only it points to is reachable (a root);
   - the same object table and the same mallinfo2 with libc's debug info hidden
     (--no-default-debug-dirs: symbols are then found by disassembly and data), and
     no walker warning in either run.
-The threads and multiheap scenarios are also taken with gcore when available.
+The threads, multiheap, fencepost and noncontig scenarios are also taken with gcore
+when available.
 """
 import os
 import sqlite3
@@ -26,7 +35,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from cprof_test import *  # noqa: E402,F401,F403
 
 SCENARIOS = ["tcache", "fastbins", "bins", "threads", "mmap", "apis", "trim",
-             "multiheap", "many", "all"]
+             "multiheap", "many", "fencepost", "sbrkgap", "noncontig", "all"]
 MALLINFO = ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
             "uordblks", "fordblks", "keepcost"]
 LISTS = {"tcache_chunks": "tcache", "fastbin_chunks": "fastbin",
@@ -40,10 +49,14 @@ def analyze(c, tag, *extra):
     walker_warnings = [l for l in stderr_lines(err) if "glibc heap" in l]
     check(not walker_warnings, "%s: no glibc walker warning (got %s)" % (tag, walker_warnings[:3]))
     con = sqlite3.connect(db)
-    objects = {}
-    for addr, size, state, fl in con.execute(
-            "SELECT addr, size, state, free_list FROM object"):
+    objects, extra = {}, {}
+    for addr, size, state, fl, flags, reachable in con.execute(
+            "SELECT addr, size, state, free_list, flags, reachable FROM object"):
         objects[addr] = (size, state, fl)
+        extra[addr] = (flags, reachable)
+    main_heaps = sorted(con.execute(
+        "SELECT start, end FROM heap WHERE kind = 'main_arena'"))
+    all_heaps = list(con.execute("SELECT start, end, kind FROM heap"))
     stats = dict(con.execute(
         "SELECT name, value FROM allocator_stat WHERE source = 'mallinfo2'"))
     arenas = con.execute("SELECT count(*) FROM arena").fetchone()[0]
@@ -54,14 +67,59 @@ def analyze(c, tag, *extra):
     mmapped = con.execute(
         "SELECT count(*) FROM object WHERE flags & 2").fetchone()[0]
     con.close()
-    return objects, stats, arenas, heaps, per_list, mmapped
+    return objects, stats, arenas, heaps, per_list, mmapped, extra, main_heaps, all_heaps
+
+
+def check_internals(m, objects, extra):
+    """The used chunks are the held pointers, the DTVs pthread_create calloc'ed
+    and the tcache structs (allocator metadata): nothing else, so no fencepost
+    or foreign memory is listed as a chunk."""
+    held = {parse_addr(h["addr"]) for h in m["held"]}
+    dtvs = {parse_addr(i["addr"]) for i in m.get("internal", [])}
+    used = {a for a, o in objects.items() if o[1] == "used"}
+    meta = {a for a in used if extra[a][0] & 256}
+    if m.get("held_complete", True):
+        other = used - held - dtvs - meta
+        check(not other, "every used chunk is held, a DTV or a tcache (%d others: %s)"
+              % (len(other), [hex(a) for a in sorted(other)[:4]]))
+    missing = dtvs - used
+    check(not missing, "the %d DTVs are used chunks (missing %s)"
+          % (len(dtvs), [hex(a) for a in sorted(missing)]))
+
+
+def check_fenceposts(m, objects, extra, main_heaps, all_heaps):
+    """sysmalloc's fenceposts are no chunk; the main arena's segments are its heaps;
+    foreign memory next to them is no heap, and what it points to is reachable."""
+    chunks = sorted(a - 16 for a in objects)
+    for f in m.get("fenceposts", []):
+        lo, hi = parse_addr(f["start"]), parse_addr(f["end"])
+        inside = [hex(c) for c in chunks if lo <= c < hi]
+        check(not inside, "%s arena, top of %d bytes closed at 0x%x: no chunk in its fenceposts "
+              "0x%x-0x%x (found %s)" % (f["arena"], f["top_size"], parse_addr(f["top"]), lo, hi,
+                                         inside[:3]))
+    segs = sorted((parse_addr(g["start"]), parse_addr(g["end"])) for g in m.get("main_segments", []))
+    if segs:
+        check_eq([(hex(a), hex(b)) for a, b in main_heaps], [(hex(a), hex(b)) for a, b in segs],
+                 "the main arena's heaps are its segments")
+    for fr in m.get("foreign", []):
+        lo, hi = parse_addr(fr["start"]), parse_addr(fr["end"])
+        over = [(hex(a), hex(b), k) for a, b, k in all_heaps if a < hi and lo < b]
+        check(not over, "foreign memory (%s) 0x%x-0x%x is in no heap (overlaps %s)"
+              % (fr["what"], lo, hi, over))
+        held_by = parse_addr(fr["holds"])
+        check_eq(extra.get(held_by, (0, None))[1], 1,
+                 "the chunk 0x%x that only foreign memory (%s) points to is reachable"
+                 % (held_by, fr["what"]))
 
 
 def check_scenario(scenario, dumper):
     c = corpus_core("heap", (scenario,), dumper=dumper)
     m = c.manifest["malloc"]
     exp = c.manifest.get("expect", {})
-    objects, stats, arenas, heaps, per_list, mmapped = analyze(c, "debug")
+    objects, stats, arenas, heaps, per_list, mmapped, extra, main_heaps, all_heaps = \
+        analyze(c, "debug")
+    check_internals(m, objects, extra)
+    check_fenceposts(m, objects, extra, main_heaps, all_heaps)
 
     held = m["held"]
     missing = [h for h in held if parse_addr(h["addr"]) not in objects]
@@ -127,7 +185,7 @@ def check_scenario(scenario, dumper):
 for s in SCENARIOS:
     with case(s):
         check_scenario(s, None)
-for s in ["threads", "multiheap"]:
+for s in ["threads", "multiheap", "fencepost", "noncontig"]:
     if "gcore" in available_dumpers():
         with case(s + "/gcore"):
             check_scenario(s, "gcore")

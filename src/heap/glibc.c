@@ -14,9 +14,12 @@
  *      a tcache_perthread_struct), each arena's fastbins and bins.  Whether
  *      the singly linked lists are mangled (safe-linking) is decided from the
  *      data, by which decoding gives well-formed lists;
- *   4. the chunks: each arena's heaps chunk by chunk (the main arena from
- *      mp_.sbrk_base to its top; the others through heap_info->prev), then
- *      the mmapped chunks by scanning anonymous mappings page by page.
+ *   4. the chunks: each arena's heaps chunk by chunk (the others through
+ *      heap_info->prev; the main arena's segments from mp_.sbrk_base, each
+ *      to its top chunk or to the fenceposts that close it, the next one
+ *      searched for), then the mmapped chunks by scanning anonymous mappings
+ *      page by page.  The fenceposts sysmalloc leaves where it closes a
+ *      heap or a segment are no chunks.
  * It reproduces mallinfo2() from what it walked, field by field.
  *
  * Data structures: the free lists become one array of (chunk, list) sorted by
@@ -47,6 +50,7 @@ enum {
 	RESYNC_DEPTH = 4,
 };
 enum { PREV_INUSE = 1, IS_MMAPPED = 2, NON_MAIN_ARENA = 4 };
+enum { NONCONTIGUOUS_BIT = 2 };    /* malloc_state.flags */
 static const uint64_t DEFAULT_HEAP_MAX = 64ull << 20;
 
 struct free_entry {
@@ -293,12 +297,15 @@ static bool valid_mp(struct glibc *g, uint64_t mp)
 	if ((int32_t)nmm < 0 || mm > (1ull << 47) || (nmm == 0) != (mm == 0))
 		return false;
 	/* Once malloc has run in the main arena, sbrk_base is where its chunks
-	   start: at or below its top chunk, within its system_mem. */
+	   start: at or below its top chunk, within its system_mem (unless mmap
+	   stood in for brk: the top may then be anywhere). */
 	uint64_t top, sys;
+	uint32_t flags;
 	if (g->main_arena && rd64(g, g->main_arena + g->L.ms_top, &top) &&
 	    rd64(g, g->main_arena + g->L.ms_system_mem, &sys) &&
+	    rd32(g, g->main_arena + g->L.ms_flags, &flags) &&
 	    top != g->main_arena + g->L.ms_bins - 16 &&
-	    (!sbrk || top < sbrk || top - sbrk >= sys))
+	    (!sbrk || (!(flags & NONCONTIGUOUS_BIT) && (top < sbrk || top - sbrk >= sys))))
 		return false;
 	if (g->L.has_tcache) {
 		if (!rd64(g, mp + g->L.mp_tcache_count, &tcount) ||
@@ -512,25 +519,6 @@ static struct cprof_error *add_seg(struct glibc *g, struct arena *a,
 	};
 	strcpy(h.kind, a->is_main ? "main_arena" : "arena");
 	return cprof_heap_add(g->walk, &h, &s->heap_id);
-}
-
-/* The chunks of the main arena: [ALIGN(sbrk_base), top + size(top)). */
-static struct cprof_error *main_segs(struct glibc *g, struct arena *a)
-{
-	if (!g->sbrk_base || a->top == a->addr + g->L.ms_bins - 16)
-		return NULL;       /* malloc never ran */
-	uint64_t start = (g->sbrk_base + 15) & ~15ull;
-	if (a->top < start || a->top - start > (1ull << 46)) {
-		gwarn(g, "main arena: top 0x%llx is not above sbrk_base 0x%llx; main arena not walked",
-		      (unsigned long long)a->top, (unsigned long long)g->sbrk_base);
-		return NULL;
-	}
-	if (a->flags & 2)
-		gwarn(g, "main arena is non-contiguous (brk failed and mmap stood in); only its last segment is walked");
-	struct cprof_error *err = add_seg(g, a, start, a->top + a->top_size, 0);
-	if (!err)
-		a->segs[a->n_segs - 1].has_top = true;
-	return err;
 }
 
 /* A non-main arena's heaps, through heap_info->prev from the top's heap. */
@@ -959,6 +947,21 @@ static void emit(struct glibc *g, struct arena *a, const struct cprof_object *o,
 }
 
 /*
+ * Whether the chunk at c of the given size is where sysmalloc closed a
+ * non-main heap it gave up for a new one: a 16- or 32-byte fencepost chunk
+ * (32 when the old top had 48 bytes) before a header of size 0 in the heap's
+ * last 16 bytes, or that header itself.
+ */
+static bool closes_heap(struct glibc *g, uint64_t c, uint64_t size, uint64_t end)
+{
+	uint64_t last;
+	if (size == 0 && c + 16 == end)
+		return true;
+	return (size == 16 || size == 32) && c + size + 16 == end &&
+	       chunk_size_field(g, c + size, &last) && (last & ~7ull) == 0;
+}
+
+/*
  * Walks one heap segment chunk by chunk.  `cursor` indexes g->free, which is
  * sorted; it only moves forward.
  */
@@ -996,12 +999,12 @@ static void walk_seg(struct glibc *g, struct arena *a, const struct seg *s)
 			break;
 		}
 		uint64_t size = field & ~7ull;
-		if (size == 16) {          /* fencepost at the end of an old heap */
+		if (!s->has_top && s->heap_info && closes_heap(g, c, size, end))
+			break;
+		if (size == 16) {          /* a main arena segment's fenceposts */
 			c += 16;
 			continue;
 		}
-		if (size == 0 && !s->has_top && c + 16 == end)
-			break;             /* the last fencepost */
 		uint64_t next_field = 0;
 		uint64_t limit = top ? top : end;
 		bool bad = size < MINSIZE || (size & 15) || c + size > limit ||
@@ -1105,7 +1108,7 @@ static bool in_arena_heap(const struct glibc *g, uint64_t addr, uint64_t *skip_t
 		const struct arena *a = &g->arenas[i];
 		for (size_t k = 0; k < a->n_segs; k++) {
 			uint64_t lo = a->segs[k].heap_info ? a->segs[k].heap_info :
-				      g->sbrk_base;
+				      a->segs[k].start;
 			uint64_t hi = a->segs[k].heap_info ?
 				      a->segs[k].heap_info + g->heap_max : a->segs[k].end;
 			if (lo <= addr && addr < hi) {
@@ -1225,6 +1228,264 @@ static struct cprof_error *walk_mmapped(struct glibc *g)
 		}
 	}
 	return NULL;
+}
+
+/* ---- the main arena's segments ---- */
+
+/*
+ * sysmalloc grows the main arena with sbrk.  When the new memory does not
+ * follow the old top - a foreign sbrk moved the break (the arena stays
+ * "contiguous" and counts the foreign bytes in system_mem), or brk could not
+ * grow and mmap stood in (the arena becomes NONCONTIGUOUS) - it closes the
+ * old top with two 16-byte fenceposts that end at the segment's page-aligned
+ * end, and the top moves to the new memory.  glibc keeps no list of these
+ * segments: each is followed header by header to its double fencepost (or
+ * the top chunk), and the next one is searched for.
+ */
+
+enum run_end { RUN_TOP, RUN_FENCE, RUN_BROKEN };
+
+struct runs {
+	struct run { uint64_t start, end; bool top; } *v;
+	size_t n;
+	size_t n_brk;              /* the first n_brk: in the brk mapping, in order */
+	uint64_t steps;            /* headers read for candidates that failed */
+	uint64_t budget;           /* ... at most */
+};
+
+/*
+ * Follows chunk headers from c, below limit: to the top chunk (RUN_TOP), or to
+ * the end of a double fencepost at a page boundary (RUN_FENCE); *ret is where
+ * it stopped.  tolerant (a known segment start): a bad header resyncs as the
+ * walk does; else (a candidate) it ends the run.  Counts headers in *steps.
+ */
+static enum run_end follow_run(struct glibc *g, uint64_t c, uint64_t limit,
+			       uint64_t top, bool tolerant, uint64_t *steps,
+			       uint64_t *ret)
+{
+	uint64_t page = g->core->page_size;
+	bool after_fence = false;
+	enum run_end r = RUN_BROKEN;
+	while (c < limit) {
+		uint64_t field;
+		if (c == top) {
+			r = RUN_TOP;
+			break;
+		}
+		(*steps)++;
+		if (!chunk_size_field(g, c, &field))
+			break;
+		uint64_t size = field & ~7ull;
+		if (size == 16) {
+			c += 16;
+			if (after_fence && !(c & (page - 1))) {
+				r = RUN_FENCE;
+				break;
+			}
+			after_fence = true;
+			continue;
+		}
+		after_fence = false;
+		if (size < MINSIZE || (size & 15) || c + size > limit ||
+		    (field & (IS_MMAPPED | NON_MAIN_ARENA))) {
+			if (!tolerant)
+				break;
+			c = resync(g, c, limit, top);
+			continue;
+		}
+		c += size;
+	}
+	*ret = c;
+	return r;
+}
+
+static struct cprof_error *add_run(struct runs *rs, uint64_t start, uint64_t end,
+				   bool top)
+{
+	struct run *v = realloc(rs->v, (rs->n + 1) * sizeof(*v));
+	if (!v)
+		return &cprof_enomem;
+	rs->v = v;
+	v[rs->n++] = (struct run){ .start = start, .end = end, .top = top };
+	return NULL;
+}
+
+/*
+ * Whether a segment starts at c: its first chunk has only PREV_INUSE set (as
+ * sysmalloc makes a new top), and its headers lead to the top chunk or to a
+ * double fencepost.  Sets *end and *top.
+ */
+static bool run_at(struct glibc *g, struct arena *a, struct runs *rs, uint64_t c,
+		   uint64_t limit, uint64_t *end, bool *top)
+{
+	uint64_t field, steps = 0;
+	if (!chunk_size_field(g, c, &field) || (c != a->top && (field & 7) != PREV_INUSE))
+		return false;
+	enum run_end r = follow_run(g, c, limit, a->top, false, &steps, end);
+	if (r == RUN_BROKEN)
+		rs->steps += steps;
+	if (r == RUN_TOP)
+		*end = a->top + a->top_size;
+	*top = r == RUN_TOP;
+	return r != RUN_BROKEN;
+}
+
+/* The first segment start in [from, to], 16 bytes at a time (where the break
+   was left by a foreign sbrk), or 0. */
+static uint64_t search_run(struct glibc *g, struct arena *a, struct runs *rs,
+			   uint64_t from, uint64_t to, uint64_t limit)
+{
+	set_span(g, from, limit);
+	uint64_t found = 0;
+	for (uint64_t c = from; c <= to && rs->steps < rs->budget && !found; c += 16) {
+		uint64_t end;
+		bool top;
+		if (run_at(g, a, rs, c, limit, &end, &top))
+			found = c;
+	}
+	set_span(g, 0, 0);
+	return found;
+}
+
+static bool in_runs(const struct runs *rs, uint64_t addr, uint64_t *skip_to)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		if (rs->v[i].start <= addr && addr < rs->v[i].end) {
+			*skip_to = rs->v[i].end;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool is_stack(const struct cprof_core *core, const struct cprof_segment *s);
+
+/*
+ * A non-contiguous arena's other segments: mmap stood in for brk (mappings of
+ * their own, page-aligned, fresh: prev_size 0), or brk grew again somewhere
+ * else.  Every page of writable anonymous memory outside the known heaps and
+ * the stacks is a candidate.
+ */
+static struct cprof_error *scan_runs(struct glibc *g, struct arena *a, struct runs *rs)
+{
+	struct cprof_core *core = g->core;
+	uint64_t page = core->page_size;
+	for (size_t i = 0; i < core->n_segments && rs->steps < rs->budget; i++) {
+		const struct cprof_segment *s = &core->segments[i];
+		if (s->file >= 0 || (s->flags & (CPROF_SEG_R | CPROF_SEG_W)) !=
+		    (CPROF_SEG_R | CPROF_SEG_W) || is_stack(core, s))
+			continue;
+		set_span(g, s->start, s->end);
+		uint64_t b = (s->start + page - 1) & ~(page - 1);
+		while (b < s->end && rs->steps < rs->budget) {
+			uint64_t skip, end, prev;
+			bool top;
+			if (in_runs(rs, b, &skip) || in_arena_heap(g, b, &skip)) {
+				b = (skip + page - 1) & ~(page - 1);
+				continue;
+			}
+			if (rd64(g, b, &prev) && prev == 0 &&
+			    run_at(g, a, rs, b, s->end, &end, &top)) {
+				struct cprof_error *err = add_run(rs, b, end, top);
+				if (err) {
+					set_span(g, 0, 0);
+					return err;
+				}
+				b = (end + page - 1) & ~(page - 1);
+				continue;
+			}
+			b += page;
+		}
+		set_span(g, 0, 0);
+	}
+	return NULL;
+}
+
+/*
+ * The segments of the main arena, from ALIGN(mp_.sbrk_base): each is followed
+ * to its double fencepost, the next one searched for after it (up to the top
+ * chunk in a contiguous arena, to the end of the brk mapping otherwise), then,
+ * in a non-contiguous arena, everywhere else.
+ */
+static struct cprof_error *find_main_runs(struct glibc *g, struct arena *a,
+					  struct runs *rs, uint64_t start)
+{
+	bool contiguous = !(a->flags & NONCONTIGUOUS_BIT);
+	const struct cprof_segment *cs = cprof_core_segment(g->core, start);
+	uint64_t top_end = a->top + a->top_size;
+	uint64_t limit = contiguous ? top_end : cs ? cs->end : start;
+	rs->budget = (a->system_mem >> 4) + (1u << 24);
+	bool tolerant = true;      /* the first segment starts at sbrk_base */
+	for (uint64_t c = start; c && c < limit;) {
+		uint64_t end, steps = 0;
+		set_span(g, c, limit);
+		enum run_end r = follow_run(g, c, limit, a->top, tolerant, &steps, &end);
+		set_span(g, 0, 0);
+		struct cprof_error *err = add_run(rs, c, r == RUN_TOP ? top_end : end,
+						  r == RUN_TOP);
+		if (err)
+			return err;
+		if (r == RUN_BROKEN) {
+			gwarn(g, "main arena: the segment at 0x%llx ends at 0x%llx with neither the top chunk nor a fencepost",
+			      (unsigned long long)c, (unsigned long long)end);
+			break;
+		}
+		if (r == RUN_TOP && contiguous)
+			break;
+		uint64_t from = r == RUN_TOP ? top_end : end;
+		c = search_run(g, a, rs, from, contiguous ? a->top : limit - 16, limit);
+		tolerant = false;
+	}
+	rs->n_brk = rs->n;
+	return contiguous ? NULL : scan_runs(g, a, rs);
+}
+
+/* What system_mem counts of the segments found: the brk mapping from
+   sbrk_base to the end of its last segment (what lies between its segments
+   is a foreign sbrk's, counted while the arena was contiguous), and each
+   segment elsewhere. */
+static uint64_t runs_span(const struct glibc *g, const struct runs *rs)
+{
+	uint64_t n = rs->n_brk ? rs->v[rs->n_brk - 1].end - g->sbrk_base : 0;
+	for (size_t i = rs->n_brk; i < rs->n; i++)
+		n += rs->v[i].end - rs->v[i].start;
+	return n;
+}
+
+/* The main arena's heaps: its segments, from mp_.sbrk_base. */
+static struct cprof_error *main_segs(struct glibc *g, struct arena *a)
+{
+	if (!g->sbrk_base || a->top == a->addr + g->L.ms_bins - 16)
+		return NULL;       /* malloc never ran */
+	uint64_t start = (g->sbrk_base + 15) & ~15ull;
+	bool contiguous = !(a->flags & NONCONTIGUOUS_BIT);
+	if (contiguous && (a->top < start || a->top - start > (1ull << 46))) {
+		gwarn(g, "main arena: top 0x%llx is not above sbrk_base 0x%llx; main arena not walked",
+		      (unsigned long long)a->top, (unsigned long long)g->sbrk_base);
+		return NULL;
+	}
+	struct runs rs = { 0 };
+	struct cprof_error *err = find_main_runs(g, a, &rs, start);
+	bool found_top = false;
+	for (size_t i = 0; i < rs.n && !err; i++) {
+		err = add_seg(g, a, rs.v[i].start, rs.v[i].end, 0);
+		if (!err && rs.v[i].top) {
+			a->segs[a->n_segs - 1].has_top = true;
+			found_top = true;
+		}
+	}
+	if (!err && rs.steps >= rs.budget)
+		gwarn(g, "main arena: gave up searching for its segments after %llu chunk headers; some may not be walked",
+		      (unsigned long long)rs.steps);
+	if (!err && !found_top)
+		gwarn(g, "main arena: no segment leads to its top chunk 0x%llx; the segment holding it is not walked",
+		      (unsigned long long)a->top);
+	uint64_t span = runs_span(g, &rs);
+	if (!err && !contiguous && span != a->system_mem)
+		gwarn(g, "main arena: its %zu segments hold %llu bytes but system_mem counts %llu; some segments were not found",
+		      rs.n, (unsigned long long)span, (unsigned long long)a->system_mem);
+	free(rs.v);
+	return err;
 }
 
 /* ---- the summary ---- */
@@ -1393,12 +1654,15 @@ static struct cprof_error *glibc_walk(struct cprof_core *core,
 	    (err = cprof_heap_exclude(walk, g.main_arena, g.main_arena + g.L.ms_size)) ||
 	    (err = cprof_heap_exclude(walk, g.mp, g.mp + g.L.mp_size)))
 		goto out;
-	for (size_t i = 0; i < g.n_arenas; i++) {
-		struct arena *a = &g.arenas[i];
-		err = a->is_main ? main_segs(&g, a) : arena_segs(&g, a);
-		if (err)
-			goto out;
-	}
+	/* The main arena last: a search for its segments skips the others' heaps. */
+	for (size_t i = 0; i < g.n_arenas && !err; i++)
+		if (!g.arenas[i].is_main)
+			err = arena_segs(&g, &g.arenas[i]);
+	for (size_t i = 0; i < g.n_arenas && !err; i++)
+		if (g.arenas[i].is_main)
+			err = main_segs(&g, &g.arenas[i]);
+	if (err)
+		goto out;
 	if (g.L.has_tcache) {
 		bool tls = false;
 		if ((err = tcaches_from_tls(&g, &tls)))
