@@ -145,6 +145,13 @@ if needs_build "$OUT/libmallinfo-oracle.so" "$SRC/mallinfo-oracle.c" "$SELF"; th
 		$CC -O1 -Wall -shared -fPIC "$SRC/mallinfo-oracle.c" -o "$OUT/libmallinfo-oracle.so.tmp"
 fi
 
+# libexit-core.so: preloaded into real programs (t0330) to dump their core at the
+# very end of exit(), where valgrind's leak check looks.
+if needs_build "$OUT/libexit-core.so" "$SRC/exit-core.c" "$SELF"; then
+	run libexit-core.so "$OUT/libexit-core.so" \
+		$CC -O1 -Wall -shared -fPIC "$SRC/exit-core.c" -o "$OUT/libexit-core.so.tmp"
+fi
+
 # Go programs (corpus/go, a module of its own: standard library only). Built only
 # when `go` (1.22 or later: what cprof-core reads; go -C needs 1.20) is on PATH (or in
 # /usr/local/go/bin), into OUTDIR like the others, with an
