@@ -22,6 +22,7 @@
  * not dump cores of their own.  Nothing here allocates.
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,12 @@ extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
 static void dump_now(void *arg)
 {
 	(void)arg;
+	/* The default action, whatever the program installed: gdb, for one,
+	 * catches SIGABRT and reports an internal error (allocating) first. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGABRT, &sa, NULL);
 	abort();
 }
 

@@ -37,8 +37,13 @@ core.  valgrind's results and the cores are cached under CPROF_WORK/real-valgrin
 (keyed on the invocation and the files involved), so both builds of the suite share
 them.
 """
+import collections
+import ctypes
+import fcntl
 import hashlib
+import inspect
 import json
+import re
 import os
 import resource
 import shutil
@@ -74,8 +79,12 @@ def make_git(d):
     git("init", "-q", "-b", "main")
     for i in range(3):
         for j in range(20):
-            with open(os.path.join(d, "f%02d.txt" % j), "a") as f:
+            path = os.path.join(d, "f%02d.txt" % j)
+            with open(path, "a") as f:
                 f.write("line %d of file %d\n" % (i, j))
+            # Older than the index: no entry is "racily clean", so no run
+            # rewrites the index (33 more blocks in the run that would).
+            os.utime(path, (1700000000 + i, 1700000000 + i))
         git("add", "-A")
         git("commit", "-q", "-m", "commit %d" % i, date="2024-01-0%d 12:00:00 +0000" % (i + 1))
     git("status")
@@ -114,30 +123,98 @@ def make_text(d):
             f.write("%s %s %s %d\n" % (words[i % 8], words[(i * 7) % 8], words[(i * 3) % 5], i))
 
 
+def make_cmake(d):
+    with open(os.path.join(d, "s.cmake"), "w") as f:
+        f.write('foreach(i RANGE 1 500)\n  string(APPEND acc "item${i};")\n'
+                '  list(APPEND lst "v${i}")\nendforeach()\nlist(LENGTH lst n)\nmessage("${n}")\n')
+
+
+def make_sql(d):
+    with open(os.path.join(d, "s.sql"), "w") as f:
+        f.write("CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT);\n"
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)"
+                " INSERT INTO t SELECT i, printf('row %d', i) FROM n;\n"
+                "CREATE INDEX tb ON t(b);\nSELECT count(*) FROM t;\n")
+
+
+GIT_ENV = [("GIT_PAGER", "cat"), ("GIT_CONFIG_NOSYSTEM", "1")]
+PERL_ENV = [("PERL_HASH_SEED", "0"), ("PERL_PERTURB_KEYS", "0")]
+PY_ENV = [("PYTHONHASHSEED", "0")]
+
 # name: (argv, extra environment, set-up of the run directory)
 PROGRAMS = {
-    "git": (["/usr/bin/git", "--no-pager", "log", "--stat", "-n", "3"],
-            [("GIT_PAGER", "cat"), ("GIT_CONFIG_NOSYSTEM", "1")], make_git),
+    "git": (["/usr/bin/git", "--no-pager", "log", "--stat", "-n", "3"], GIT_ENV, make_git),
+    "git-status": (["/usr/bin/git", "--no-pager", "status"], GIT_ENV, make_git),
+    "git-diff": (["/usr/bin/git", "--no-pager", "diff", "HEAD~2"], GIT_ENV, make_git),
+    "git-blame": (["/usr/bin/git", "--no-pager", "blame", "f03.txt"], GIT_ENV, make_git),
     "perl": (["/usr/bin/perl", "-e",
               'my %h; $h{"k$_"} = [$_, "v" x ($_ % 50)] for 1 .. 5000; '
-              'print scalar(keys %h), "\\n"'],
-             [("PERL_HASH_SEED", "0"), ("PERL_PERTURB_KEYS", "0")], None),
+              'print scalar(keys %h), "\\n"'], PERL_ENV, None),
+    "perl-dumper": (["/usr/bin/perl", "-MData::Dumper", "-e",
+                     'my @a = map { { id => $_, l => [1..3] } } 1..2000; '
+                     'local $Data::Dumper::Indent = 0; my $s = Dumper(\\@a); '
+                     'print length($s), "\\n"'], PERL_ENV, None),
     "gawk": (["/usr/bin/gawk", 'BEGIN { for (i = 0; i < 5000; i++) a["k" i] = i * 2; '
               'n = 0; for (k in a) n++; print n }'], [], None),
+    "gawk-split": (["/usr/bin/gawk", 'BEGIN { for (i = 0; i < 3000; i++) '
+                    '{ s = sprintf("%05d", i); b[s] = substr(s, 2) } '
+                    'split("a b c d", q); delete b; print length(q) }'], [], None),
     "jq": (["/usr/bin/jq", "-c", "[.a[] | . * 2] | length, (.b | keys | length)", "in.json"],
            [], make_json),
     "xmllint": (["/usr/bin/xmllint", "--xpath", 'count(//item[@kind="k3"])', "doc.xml"],
                 [], make_xml),
+    "xmllint-valid": (["/usr/bin/xmllint", "--noout", "--valid", "doc.xml"], [], make_xml),
     "python3": (["/usr/bin/python3", "-c",
                  'import json; d = {str(i): [i] * 3 for i in range(5000)}; '
-                 'print(len(json.dumps(d)))'], [("PYTHONHASHSEED", "0")], None),
+                 'print(len(json.dumps(d)))'], PY_ENV, None),
+    "python3-sqlite": (["/usr/bin/python3", "-c",
+                        "import sqlite3; c = sqlite3.connect(':memory:'); "
+                        "c.execute('create table t(a)'); "
+                        "c.executemany('insert into t values (?)', [(i,) for i in range(3000)]); "
+                        "print(c.execute('select count(*) from t').fetchone())"], PY_ENV, None),
+    "python3-email": (["/usr/bin/python3", "-c",
+                       "import email.parser, http.client, argparse, collections; print(1)"],
+                      PY_ENV, None),
     "ninja": (["/usr/bin/ninja", "-n"], [], make_ninja),
+    "cmake": (["/usr/bin/cmake", "-P", "s.cmake"], [], make_cmake),
+    "sqlite3": (["/usr/bin/sqlite3", ":memory:", ".read s.sql"], [], make_sql),
     "pigz": (["/usr/bin/pigz", "-p", "4", "-b", "128", "-c", "data.txt"], [], make_text),
 }
 MULTI_ARENA = {"pigz"}
 
-# Differences explained by a stale word (see the docstring); none so far.
-STALE = {}
+# Differences explained by a stale word, found by the method of
+# shared research (valgrind's loss records, then `cprof-core path ADDR --all N`
+# and `show` on the core).  Each entry: valgrind calls a block of usable size
+# "size" lost ("definitely", holding "holds" more blocks it calls "indirectly"
+# lost, each reached only through it); in the core it is reachable, only through
+# one word, at offset "at" of a chunk of usable size "holder_size" whose bytes
+# begin with the C string "holder_text" (NUL included): the program wrote no
+# further than that NUL (a string's request is its length + 1), so that word
+# lies (in part) past the requested size, in the chunk's slack, where valgrind
+# does not look, and its value is what an earlier use of the memory left.
+STALE = {
+    # git diff: the 2048-byte block from xmalloc (valgrind: "2,055 (2,048 direct, 7
+    # indirect) bytes in 1 blocks are definitely lost", holding a 7-byte strdup) is
+    # pointed to, 2032 bytes in, by the word at +0x10 of a 24-byte chunk holding
+    # ".git\0packed-refs\0" (17 bytes requested): the program's NUL is the word's
+    # low byte, the other seven bytes are an old pointer's.
+    "git-diff": [dict(size=2056, holds=1, holder_size=24, at=0x10,
+                      holder_text=b".git\0packed-refs\0")],
+}
+
+# Differences not explained yet: the checks that fail for them are listed here
+# and expected to fail (a check of this list that passes fails the test, so that
+# the list stays true).  Each says what is known.
+KNOWN_UNEXPLAINED = {
+    # valgrind: 30 definitely lost, 25 indirectly lost, 6968 possibly lost;
+    # cprof-core: 30 direct, 24 indirect, 6969 interior_only.  The sizes show two
+    # differences that partly cancel: a 272-byte calloc from Perl_gv_fetchpvn_flags
+    # that valgrind calls definitely lost (holding a 256-byte block) is reachable in
+    # the core, and the 32016-byte temporaries stack (Perl_tmps_grow_p) that valgrind
+    # calls possibly lost is a leak root in the core (no word points into it).  The
+    # words involved are not traced yet.
+    "perl-dumper": {"indirect", "interior_only", "sizes definitely", "sizes indirectly", "sizes possibly"},
+}
 
 
 def stamp(path):
@@ -146,7 +223,14 @@ def stamp(path):
 
 
 def preexec(core):
+    libc = ctypes.CDLL(None, use_errno=True)
+
     def setup():
+        # The same addresses on every run (failures reproduce); valgrind lays
+        # out memory its own way whatever this says.
+        cur = libc.personality(0xffffffff)
+        if cur != -1:
+            libc.personality(cur | 0x0040000)  # ADDR_NO_RANDOMIZE
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,) * 2 if core
                            else (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -174,7 +258,8 @@ def run_pair(name, d):
     vg = require_tool("valgrind")
     shim = os.path.join(corpus_dir(), "libexit-core.so")
     exe = os.path.realpath(argv[0])
-    spec = hashlib.sha1(repr((argv, extra, VALGRIND_OPTIONS)).encode()).hexdigest()[:16]
+    spec = hashlib.sha1(repr((argv, extra, VALGRIND_OPTIONS,
+                              inspect.getsource(setup) if setup else None)).encode()).hexdigest()[:16]
     try:
         with open(os.path.join(d, "result.json")) as f:
             res = json.load(f)
@@ -236,8 +321,166 @@ def run_pair(name, d):
     return res
 
 
+LOSS_RECORD = re.compile(r"^==\d+== ([\d,]+) (?:\(([\d,]+) direct, [\d,]+ indirect\) )?"
+                         r"bytes in ([\d,]+) blocks are (definitely lost|indirectly lost|"
+                         r"possibly lost|still reachable) in loss record")
+VG_CLASS = {"definitely lost": "definitely", "indirectly lost": "indirectly",
+            "possibly lost": "possibly", "still reachable": "reachable"}
+
+
+def usable(request):
+    """The usable sizes glibc malloc gives a request: from the heap, and (for 128 KiB
+    and more) mmapped."""
+    out = {max(32, (request + 8 + 15) & ~15) - 8}
+    if request >= 128 << 10:
+        out.add(((request + 16 + 4095) & ~4095) - 16)
+    return out
+
+
+def single_blocks(log):
+    """{valgrind class: [requested size of each loss record of exactly one block]}:
+    the blocks whose size valgrind's log gives one by one."""
+    out = collections.defaultdict(list)
+    for line in log.splitlines():
+        m = LOSS_RECORD.match(line)
+        if m and m.group(3) == "1":
+            out[VG_CLASS[m.group(4)]].append(int((m.group(2) or m.group(1)).replace(",", "")))
+    return out
+
+
+def missing_sizes(requests, sizes):
+    """Requests (of valgrind's single blocks) for which no chunk of a matching usable
+    size is left in SIZES (a Counter, consumed)."""
+    missing = []
+    for r in sorted(requests, reverse=True):
+        u = next((x for x in sorted(usable(r)) if sizes[x] > 0), None)
+        if u is None:
+            missing.append(r)
+        else:
+            sizes[u] -= 1
+    return missing
+
+
+def explain(name, db, core, entry):
+    """Checks one STALE entry against the core and cprof.db. Returns the ids of the
+    lost block and of the blocks it holds."""
+    con = sqlite3.connect(db)
+    q = lambda sql, *a: con.execute(sql, a).fetchall()
+    found = []
+    for oid, addr in q("SELECT id, addr FROM object WHERE state = 'used' AND reachable = 1 "
+                       "AND interior_only = 1 AND size = ?", entry["size"]):
+        ins = q("SELECT src, src_offset, dst_offset FROM ref WHERE dst = ?", oid)
+        roots = q("SELECT count(*) FROM root_ref WHERE dst = ?", oid)[0][0]
+        if roots or len(ins) != 1:
+            continue
+        src, so, do = ins[0]
+        hsize, haddr = q("SELECT size, addr FROM object WHERE id = ?", src)[0]
+        if hsize != entry["holder_size"] or so != entry["at"] or not do:
+            continue
+        data, _ = reference_read(Elf(core), haddr, hsize)
+        if data and data.startswith(entry["holder_text"]):
+            found.append((oid, addr, src, haddr, so, do, data))
+    con.close()
+    if not check_eq(len(found), 1, "%s: one %d-byte chunk reached only through +%#x of a "
+                    "%d-byte chunk starting %r" % (name, entry["size"], entry["at"],
+                                                  entry["holder_size"], entry["holder_text"])):
+        return []
+    oid, addr, src, haddr, so, do, data = found[0]
+    end = len(entry["holder_text"])     # the requested size: the string and its NUL
+    word = int.from_bytes(data[so:so + 8], "little")
+    check(so < end < so + 8, "%s: the word at +%#x of the holder 0x%x lies past its requested "
+          "%d bytes (in part: bytes +%#x..+%#x are slack)" % (name, so, haddr, end, end, so + 7))
+    check_eq(word, addr + do, "%s: that word's value is the pointer into 0x%x (+%#x)"
+             % (name, addr, do))
+    rc, out, err = cprof("path", "0x%x" % addr, "--db", db)
+    check("+%#x" % so in out and "0x%x" % haddr in out,
+          "%s: `path 0x%x` names the holder and the word (got %s)" % (name, addr, out.strip()))
+    con = sqlite3.connect(db)
+    held = [r[0] for r in con.execute(
+        "SELECT dst FROM ref WHERE src = ? AND dst != ? AND dst IN (SELECT id FROM object "
+        "WHERE interior_only = 1) AND (SELECT count(*) FROM ref r2 WHERE r2.dst = ref.dst) = 1 "
+        "AND (SELECT count(*) FROM root_ref rr WHERE rr.dst = ref.dst) = 0", (oid, oid))]
+    con.close()
+    check_eq(len(held), entry["holds"], "%s: blocks held only by 0x%x" % (name, addr))
+    note("%s: explained: 0x%x (%d B) is reachable only through the word at +%#x of 0x%x, "
+         "past the holder's requested %d bytes: valgrind calls it and %d more lost"
+         % (name, addr, entry["size"], so, haddr, end, len(held)))
+    return [oid] + held
+
+
 def cn(x):
     return (x["count"], x["bytes"])
+
+
+def kcheck(name, key, cond, msg):
+    """check(COND, MSG), except for a difference listed in KNOWN_UNEXPLAINED[NAME]
+    (KEY): that one must fail, and is reported as known."""
+    if key not in KNOWN_UNEXPLAINED.get(name, ()):
+        return check(cond, msg)
+    if cond:
+        return check(False, "%s (listed in KNOWN_UNEXPLAINED, but it now holds: update the "
+                     "list)" % msg)
+    note("KNOWN-UNEXPLAINED (expected to fail): %s" % msg)
+    return False
+
+
+def compare(name, res, db):
+    rc, out, err = cprof("analyze", res["core"], res["exe"], "--db", db, timeout=600)
+    ww = [l for l in stderr_lines(err) if "warning" in l]
+    check(not ww, "%s: no warning from analyze (got %s)" % (name, ww[:3]))
+    s = cprof("leaks", "--db", db, "--json", json=True)["summary"]
+    with open(os.path.join(os.path.dirname(res["core"]), "valgrind.log")) as f:
+        log = f.read()
+    vgf = valgrind_log_figures(log)
+    used = sum(s[k]["count"] for k in ("direct", "indirect", "reachable"))
+    used_bytes = sum(s[k]["bytes"] for k in ("direct", "indirect", "reachable"))
+    row = (name, (used, used_bytes), vgf["in_use"][::-1], cn(s["direct"]),
+           vgf["definitely"][::-1], cn(s["indirect"]), vgf["indirectly"][::-1],
+           cn(s["interior_only"]), vgf["possibly"][::-1])
+    note("used %s valgrind %s; direct %s definitely %s; indirect %s indirectly %s; "
+         "interior_only %s possibly %s" % tuple("%d/%d" % x for x in row[1:]))
+    check_eq(used, vgf["in_use"][1], "%s: used chunks == valgrind's blocks in use at exit"
+             % name)
+    check(used_bytes >= vgf["in_use"][0], "%s: used bytes (usable sizes) %d >= valgrind's "
+          "requested bytes %d" % (name, used_bytes, vgf["in_use"][0]))
+    # Stale words: each explained block moves from valgrind's lost classes to
+    # cprof-core's interior_only (reachable).
+    moved = [explain(name, db, res["core"], e) for e in STALE.get(name, [])]
+    n_def = sum(1 for m in moved if m)
+    n_ind = sum(len(m) - 1 for m in moved if m)
+    moved_ids = {i for m in moved for i in m}
+    kcheck(name, "direct", s["direct"]["count"] + n_def == vgf["definitely"][1],
+           "%s: direct (%d) + %d explained == valgrind's definitely lost blocks (%d)"
+           % (name, s["direct"]["count"], n_def, vgf["definitely"][1]))
+    kcheck(name, "indirect", s["indirect"]["count"] + n_ind == vgf["indirectly"][1],
+           "%s: indirect (%d) + %d explained == valgrind's indirectly lost blocks (%d)"
+           % (name, s["indirect"]["count"], n_ind, vgf["indirectly"][1]))
+    kcheck(name, "interior_only",
+           s["interior_only"]["count"] - n_def - n_ind == vgf["possibly"][1],
+           "%s: interior_only (%d) - %d explained == valgrind's possibly lost blocks (%d)"
+           % (name, s["interior_only"]["count"], n_def + n_ind, vgf["possibly"][1]))
+    # Block by block where valgrind's log gives sizes one by one (a loss record
+    # of one block): each has a chunk of that usable size in the same class.
+    con = sqlite3.connect(db)
+    classes = {"definitely": "leak = 'direct'", "indirectly": "leak = 'indirect'",
+               "possibly": "reachable = 1 AND interior_only = 1",
+               "reachable": "reachable = 1 AND interior_only = 0"}
+    singles = single_blocks(log)
+    size_of = dict(con.execute("SELECT id, size FROM object WHERE state = 'used'"))
+    # the explained blocks, in the classes valgrind gives them
+    moved_to = {"definitely": [size_of[m[0]] for m in moved if m],
+                "indirectly": [size_of[i] for m in moved for i in m[1:]]}
+    for vc, where in classes.items():
+        sizes = collections.Counter(
+            sz for i, sz in con.execute("SELECT id, size FROM object WHERE state = 'used' "
+                                        "AND " + where) if i not in moved_ids)
+        sizes.update(moved_to.get(vc, []))
+        miss = missing_sizes(singles.get(vc, []), sizes)
+        kcheck(name, "sizes " + vc, not miss,
+               "%s: each of valgrind's %d single %s blocks has a chunk of its usable size "
+               "there (none for requests of %s)" % (name, len(singles.get(vc, [])), vc, miss[:8]))
+    con.close()
+    return row
 
 
 T_START = time.monotonic()
@@ -248,50 +491,30 @@ for name in PROGRAMS:
         d = os.path.join(WORK, "real-valgrind", name)
         os.makedirs(os.path.dirname(d), exist_ok=True)
         with open(d + ".lock", "a") as lk:
-            import fcntl
             fcntl.flock(lk.fileno(), fcntl.LOCK_EX)
             res = run_pair(name, d)
         if not res["cached"]:
-            note("ran %s: valgrind %.1f s, native to the core %.1f s"
-                 % (name, res["vg_seconds"], res["core_seconds"]))
+            note("ran it: valgrind %.1f s, natively to the core %.1f s"
+                 % (res["vg_seconds"], res["core_seconds"]))
         db = os.path.join(d, "cprof-%d.db" % os.getpid())
-        rc, out, err = cprof("analyze", res["core"], res["exe"], "--db", db, timeout=600)
-        ww = [l for l in stderr_lines(err) if "warning" in l]
-        check(not ww, "%s: no warning from analyze (got %s)" % (name, ww[:3]))
-        lk = cprof("leaks", "--db", db, "--json", json=True)
-        s = lk["summary"]
-        vgf = {k: tuple(v) if v else v for k, v in res["valgrind"].items()}
-        used = s["direct"]["count"] + s["indirect"]["count"] + s["reachable"]["count"]
-        used_bytes = s["direct"]["bytes"] + s["indirect"]["bytes"] + s["reachable"]["bytes"]
-        row = (name, (used, used_bytes), vgf["in_use"][::-1], cn(s["direct"]),
-               vgf["definitely"][::-1], cn(s["indirect"]), vgf["indirectly"][::-1],
-               cn(s["interior_only"]), vgf["possibly"][::-1])
-        rows.append(row)
-        note("%s: used %s valgrind %s; direct %s definitely %s; indirect %s indirectly %s; "
-             "interior_only %s possibly %s" % ((name,) + tuple("%d/%d" % x for x in row[1:])))
-        check_eq(used, vgf["in_use"][1], "%s: used chunks == valgrind's blocks in use at exit"
-                 % name)
-        check(used_bytes >= vgf["in_use"][0], "%s: used bytes (usable sizes) %d >= valgrind's "
-              "requested bytes %d" % (name, used_bytes, vgf["in_use"][0]))
-        exc = STALE.get(name, [])
-        check_eq(s["direct"]["count"], vgf["definitely"][1],
-                 "%s: direct == valgrind's definitely lost blocks" % name)
-        check_eq(s["indirect"]["count"], vgf["indirectly"][1],
-                 "%s: indirect == valgrind's indirectly lost blocks" % name)
-        if name in MULTI_ARENA:
-            info = cprof("info", res["core"], res["exe"], "--json", json=True)
-            arenas = [a["kind"] for al in info.get("allocators", []) if al["name"] == "glibc"
-                      for a in al["arenas"]]
-            note("%s: %d glibc arenas (%s)" % (name, len(arenas), ", ".join(arenas)))
-            check(len(arenas) > 1, "%s: the core has more than one glibc arena (%d)"
-                  % (name, len(arenas)))
-        os.unlink(db)
+        try:
+            rows.append(compare(name, res, db))
+            if name in MULTI_ARENA:
+                info = cprof("info", res["core"], res["exe"], "--json", json=True)
+                arenas = [a["kind"] for al in info.get("allocators", [])
+                          if al["name"] == "glibc" for a in al["arenas"]]
+                note("%d glibc arenas (%s)" % (len(arenas), ", ".join(arenas)))
+                check(len(arenas) > 1, "%s: the core has more than one glibc arena (%d)"
+                      % (name, len(arenas)))
+        finally:
+            if os.path.exists(db):
+                os.unlink(db)
 
-note("%-8s %16s %16s %14s %14s %14s %14s %14s %14s" % (
+note("%-15s %16s %16s %12s %14s %12s %14s %15s %14s" % (
     "program", "used", "vg in use", "direct", "vg definitely", "indirect",
     "vg indirectly", "interior_only", "vg possibly"))
 for r in rows:
-    note("%-8s %16s %16s %14s %14s %14s %14s %14s %14s" % (
+    note("%-15s %16s %16s %12s %14s %12s %14s %15s %14s" % (
         (r[0],) + tuple("%d/%d" % x for x in r[1:])))
 note("t0330 took %.1f s" % (time.monotonic() - T_START))
 finish()
