@@ -133,6 +133,11 @@ else
 	echo "corpus/build.sh: g++ not found: shapes (C++) not built" >&2
 fi
 
+# stale: a word past the end of its object's type, interior pointers (t0540).
+if needs_build "$OUT/stale" "$SRC/stale.c" "$H" "$SELF"; then
+	run stale "$OUT/stale" $CC $COMMON -pie -fPIE "$SRC/stale.c" -o "$OUT/stale.tmp"
+fi
+
 # bigheap: a large pointer graph for bench/ (not used by the tests).
 if needs_build "$OUT/bigheap" "$SRC/bigheap.c" "$SELF"; then
 	run bigheap "$OUT/bigheap" $CC -g -O1 -Wall "$SRC/bigheap.c" -o "$OUT/bigheap.tmp"
