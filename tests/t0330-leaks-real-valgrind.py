@@ -2,8 +2,9 @@
 """t0330: leaks of real Debian programs, from a core taken at the very end of exit(),
 against valgrind memcheck's leak check at exit of the same invocation.
 
-Each program (git, perl, gawk, jq, xmllint, python3, ninja (C++), pigz with four
-threads) runs twice in the same directory with the same input:
+18 invocations of git, perl, gawk, jq, xmllint, python3, ninja (C++), cmake (C++),
+sqlite3 and pigz (four threads; its core has six glibc arenas) each run twice in the
+same directory with the same input:
   - under `valgrind --leak-check=full --show-leak-kinds=all --run-libc-freeres=no
     --run-cxx-freeres=no --leak-check-heuristics=none`: its HEAP SUMMARY ("in use at
     exit") and LEAK SUMMARY are the oracle (libc's and libstdc++'s freeres hooks off:
@@ -22,21 +23,23 @@ that copy their environment (perl's %ENV, gawk's ENVIRON) then allocate the same
 
 Required per program, from `cprof-core analyze` and `cprof-core leaks --json`:
   - used chunks (direct + indirect + reachable) == valgrind's blocks in use at exit;
-  - direct == "definitely lost" and indirect == "indirectly lost" (blocks), unless
-    the program has an entry in STALE: each entry names a chunk that valgrind calls
-    lost and the stale word that keeps it reachable in the core; the test finds the
-    chunk (its size and first bytes), checks with `path` that the word holding it
-    is the one the entry says (a word past the requested size of its holder, in a
-    freed chunk's old contents...) and that the difference in each class is exactly
-    what the listed chunks explain;
-  - interior_only and "possibly lost" are reported side by side (not required equal:
-    valgrind's and cprof-core's bytes per block differ - requested against usable -
-    so an interior pointer can land in one's block and not the other's).
+  - direct == "definitely lost", indirect == "indirectly lost" and interior_only ==
+    "possibly lost" (blocks), except for the blocks an entry of STALE explains: each
+    names a block whose class differs and the stale word behind it (a word in the
+    slack of a chunk past its requested size, a pointer landing past a block's
+    requested size, or a word of valgrind's own run where no word of the core points);
+    the test finds the block, checks the word on the core (its holder's bytes, its
+    value, `path`'s marks) and requires the differences of each class to be exactly
+    what the explained blocks make;
+  - where valgrind's log gives a block's size alone (a loss record of one block),
+    a chunk of a matching usable size is in the same class.
 The multi-threaded program (pigz -p 4) must leave more than one glibc arena in its
 core.  The programs run in /tmp/cprof-real-valgrind/NAME/run (a fixed path: see
 REAL_DIR), where valgrind's results and the cores are kept, keyed on the invocation
 and the files involved, so both builds of the suite (and every checkout) share
-them.  Differences not explained yet are in KNOWN_UNEXPLAINED: reported, not failed.
+them (the first run of all 18 takes 30-110 s; cached, the test takes 6-8 s).
+Differences not explained yet would go in KNOWN_UNEXPLAINED (reported as known
+failures, not failed): none today.
 """
 import collections
 import ctypes
@@ -188,40 +191,62 @@ PROGRAMS = {
 }
 MULTI_ARENA = {"pigz"}
 
-# Differences explained by a stale word, found by the method of
-# shared research (valgrind's loss records, then `cprof-core path ADDR --all N`
-# and `show` on the core).  Each entry: valgrind calls a block of usable size
-# "size" lost ("definitely", holding "holds" more blocks it calls "indirectly"
-# lost, each reached only through it); in the core it is reachable, only through
-# one word, at offset "at" of a chunk of usable size "holder_size" whose bytes
-# begin with the C string "holder_text" (NUL included): the program wrote no
-# further than that NUL (a string's request is its length + 1), so that word
-# lies (in part) past the requested size, in the chunk's slack, where valgrind
-# does not look, and its value is what an earlier use of the memory left.
+# Differences explained by a stale word, found by the method of shared research:
+# valgrind's gdbserver (--vgdb=yes --vgdb-error=0; at _exit: `monitor leak_check
+# full`, `monitor block_list N`, `monitor who_points_at ADDR LEN`) names the block
+# and what holds it in valgrind's run; `cprof-core path ADDR --all N` and `show`
+# on the core name the word that holds it there.  Each entry is checked on the
+# core and cprof.db; a block it explains moves from valgrind's class ("valgrind")
+# to cprof-core's ("cprof").  Kinds:
+#   slack       valgrind calls a block of usable size "size" lost; in the core it
+#               is reachable only through one word, at offset "at" of a chunk of
+#               usable size "holder_size" whose bytes begin with the C string
+#               "holder_text" (NUL included): the program wrote no further (a
+#               string's request is its length + 1), so the word lies (in part)
+#               past the requested size, in the chunk's slack, where valgrind does
+#               not look; its value is what an earlier use of the memory left.
+#               "holds": how many blocks, reachable only through it, valgrind
+#               calls indirectly lost with it.
+#   past-request valgrind calls a block (requested "request" bytes, usable "size")
+#               indirectly lost; in the core every pointer from a reachable object
+#               lands at or past its requested size - in the chunk's slack, where
+#               valgrind's block has ended (its redzone follows).
+#   no-word     valgrind calls a block possibly lost through a word of its own run;
+#               in the core no word (memory outside free chunks, registers, vector
+#               registers) points into it, so it is a leak root.
 STALE = {
     # git diff: the 2048-byte block from xmalloc (valgrind: "2,055 (2,048 direct, 7
     # indirect) bytes in 1 blocks are definitely lost", holding a 7-byte strdup) is
-    # pointed to, 2032 bytes in, by the word at +0x10 of a 24-byte chunk holding
-    # ".git\0packed-refs\0" (17 bytes requested): the program's NUL is the word's
-    # low byte, the other seven bytes are an old pointer's.
-    "git-diff": [dict(size=2056, holds=1, holder_size=24, at=0x10,
-                      holder_text=b".git\0packed-refs\0")],
+    # pointed to, 2048 bytes in (past its own request), by the word at +0x10 of a
+    # 24-byte chunk holding ".git\0packed-refs\0" (17 bytes requested): the
+    # program's NUL is the word's low byte, the other seven are an old pointer's.
+    "git-diff": [dict(kind="slack", valgrind="definitely", size=2056, holds=1,
+                      holder_size=24, at=0x10, holder_text=b".git\0packed-refs\0")],
+    "perl-dumper": [
+        # A 272-byte calloc from Perl_gv_fetchpvn_flags (all zeros; valgrind: "272
+        # bytes in 1 blocks are definitely lost") is pointed to, 32 bytes in, by the
+        # word at +0x30 of a 56-byte chunk holding the 44-byte path of Carp.pm.
+        dict(kind="slack", valgrind="definitely", size=280, holds=0, holder_size=56,
+             at=0x30, holder_text=b"/usr/lib/x86_64-linux-gnu/perl-base/Carp.pm\0"),
+        # One of the three 256-byte blocks a lost 656-byte block holds (valgrind:
+        # "indirectly lost"; who_points_at: only the 656-byte block) is entered in
+        # the core at +256 by the word at +0x10 of a perl body arena: perl points
+        # 16 bytes before a body whose first fields it does not allocate, and the
+        # arena's chunk follows this one, so that pointer lands in this chunk's
+        # last usable bytes (glibc lends a chunk the next one's prev_size field).
+        dict(kind="past-request", valgrind="indirectly", size=264, request=256),
+        # perl's 32016-byte temporaries stack (Perl_tmps_grow_p; valgrind: possibly
+        # lost, through "*0x4f49a60 interior points at 11996 bytes inside": a word
+        # of a 16424-byte block in valgrind's run, whose low heap addresses
+        # ordinary integers land in) has no word pointing into it in the core but
+        # one in a free chunk (a freed copy of its address).
+        dict(kind="no-word", valgrind="possibly", size=32024),
+    ],
 }
 
 # Differences not explained yet: the checks that fail for them are listed here,
-# reported as known failures rather than failing the test (the figures depend on
-# the layout: without the run directory's padding of LD_PRELOAD, perl-dumper's
-# indirect and possibly lost counts agree).  Each says what is known.
-KNOWN_UNEXPLAINED = {
-    # valgrind: 30 definitely lost, 25 indirectly lost, 6968 possibly lost;
-    # cprof-core: 30 direct, 24 indirect, 6969 interior_only.  The sizes show two
-    # differences that partly cancel: a 272-byte calloc from Perl_gv_fetchpvn_flags
-    # that valgrind calls definitely lost (holding a 256-byte block) is reachable in
-    # the core, and the 32016-byte temporaries stack (Perl_tmps_grow_p) that valgrind
-    # calls possibly lost is a leak root in the core (no word points into it).  The
-    # words involved are not traced yet.
-    "perl-dumper": {"indirect", "interior_only", "sizes definitely", "sizes indirectly", "sizes possibly"},
-}
+# reported as known failures rather than failing the test.  None today.
+KNOWN_UNEXPLAINED = {}
 
 
 def stamp(path):
@@ -368,28 +393,24 @@ def missing_sizes(requests, sizes):
     return missing
 
 
-def explain(name, db, core, entry):
-    """Checks one STALE entry against the core and cprof.db. Returns the ids of the
-    lost block and of the blocks it holds."""
-    con = sqlite3.connect(db)
+def explain_slack(name, con, core, db, e):
+    """A STALE entry of kind slack: [lost block id, ids of the blocks it holds]."""
     q = lambda sql, *a: con.execute(sql, a).fetchall()
     found = []
     for oid, addr in q("SELECT id, addr FROM object WHERE state = 'used' AND reachable = 1 "
-                       "AND interior_only = 1 AND size = ?", entry["size"]):
+                       "AND interior_only = 1 AND size = ?", e["size"]):
         ins = q("SELECT src, src_offset, dst_offset FROM ref WHERE dst = ?", oid)
-        roots = q("SELECT count(*) FROM root_ref WHERE dst = ?", oid)[0][0]
-        if roots or len(ins) != 1:
+        if q("SELECT count(*) FROM root_ref WHERE dst = ?", oid)[0][0] or len(ins) != 1:
             continue
         src, so, do = ins[0]
         hsize, haddr = q("SELECT size, addr FROM object WHERE id = ?", src)[0]
-        if hsize != entry["holder_size"] or so != entry["at"] or not do:
+        if hsize != e["holder_size"] or so != e["at"] or not do:
             continue
         data, _ = reference_read(Elf(core), haddr, hsize)
-        if data and data.startswith(entry["holder_text"]):
-            found.append((oid, addr, src, haddr, so, do, data))
-    con.close()
+        if data and data.startswith(e["holder_text"]):
+            found.append((oid, addr, haddr, so, do, data))
     what = ("%s: a %d-byte chunk reached only through +%#x of a %d-byte chunk starting %r"
-            % (name, entry["size"], entry["at"], entry["holder_size"], entry["holder_text"]))
+            % (name, e["size"], e["at"], e["holder_size"], e["holder_text"]))
     if not found:
         # Stale words depend on the layout: without this one, the figures must be
         # equal (the checks that follow say so).
@@ -397,15 +418,16 @@ def explain(name, db, core, entry):
         return []
     if not check_eq(len(found), 1, what):
         return []
-    oid, addr, src, haddr, so, do, data = found[0]
-    end = len(entry["holder_text"])     # the requested size: the string and its NUL
+    oid, addr, haddr, so, do, data = found[0]
+    end = len(e["holder_text"])     # the requested size: the string and its NUL
     word = int.from_bytes(data[so:so + 8], "little")
-    check(so < end < so + 8, "%s: the word at +%#x of the holder 0x%x lies past its requested "
-          "%d bytes (in part: bytes +%#x..+%#x are slack)" % (name, so, haddr, end, end, so + 7))
+    check(so + 8 > end, "%s: the word at +%#x of the holder 0x%x lies past its requested "
+          "%d bytes (bytes +%#x..+%#x of it are slack)" % (name, so, haddr, end, max(end, so),
+                                                          so + 7))
     check_eq(word, addr + do, "%s: that word's value is the pointer into 0x%x (+%#x)"
              % (name, addr, do))
     rc, out, err = cprof("path", "0x%x" % addr, "--db", db)
-    check("0x%x: (unknown type) (%d B), pointer at +%#x\n" % (haddr, entry["holder_size"], so)
+    check("0x%x: (unknown type) (%d B), pointer at +%#x\n" % (haddr, e["holder_size"], so)
           in out and "entered at +%#x (interior)" % do in out,
           "%s: `path 0x%x` names the holder, the word and the interior pointer (got %s)"
           % (name, addr, out.strip()))
@@ -415,17 +437,86 @@ def explain(name, db, core, entry):
              "%s: path --json: the holder's word; past_type_end unknown (untyped holder)" % name)
     check_eq((steps[-1]["entered_at"], steps[-1]["interior"]), (do, True),
              "%s: path --json: entered at +%#x, interior" % (name, do))
-    con = sqlite3.connect(db)
-    held = [r[0] for r in con.execute(
+    held = [r[0] for r in q(
         "SELECT dst FROM ref WHERE src = ? AND dst != ? AND dst IN (SELECT id FROM object "
         "WHERE interior_only = 1) AND (SELECT count(*) FROM ref r2 WHERE r2.dst = ref.dst) = 1 "
-        "AND (SELECT count(*) FROM root_ref rr WHERE rr.dst = ref.dst) = 0", (oid, oid))]
-    con.close()
-    check_eq(len(held), entry["holds"], "%s: blocks held only by 0x%x" % (name, addr))
-    note("%s: explained: 0x%x (%d B) is reachable only through the word at +%#x of 0x%x, "
+        "AND (SELECT count(*) FROM root_ref rr WHERE rr.dst = ref.dst) = 0", oid, oid)]
+    check_eq(len(held), e["holds"], "%s: blocks held only by 0x%x" % (name, addr))
+    note("explained: 0x%x (%d B) is reachable only through the word at +%#x of 0x%x, "
          "past the holder's requested %d bytes: valgrind calls it and %d more lost"
-         % (name, addr, entry["size"], so, haddr, end, len(held)))
+         % (addr, e["size"], so, haddr, end, len(held)))
     return [oid] + held
+
+
+def explain_past_request(name, con, core, db, e):
+    """A STALE entry of kind past-request: [the block's id]."""
+    q = lambda sql, *a: con.execute(sql, a).fetchall()
+    found = []
+    for oid, addr in q("SELECT id, addr FROM object WHERE state = 'used' AND reachable = 1 "
+                       "AND interior_only = 1 AND size = ?", e["size"]):
+        if q("SELECT count(*) FROM root_ref WHERE dst = ?", oid)[0][0]:
+            continue
+        ins = q("SELECT r.src, r.src_offset, r.dst_offset, o.reachable FROM ref r "
+                "JOIN object o ON o.id = r.src WHERE r.dst = ?", oid)
+        live = [x for x in ins if x[3] == 1]
+        lost = [x for x in ins if x[3] == 0]
+        if live and lost and all(x[2] >= e["request"] for x in live) and \
+                all(x[2] < e["request"] for x in lost):
+            found.append((oid, addr, live))
+    what = ("%s: a %d-byte chunk held by a lost one and entered from reachable ones only at "
+            "or past its requested %d bytes" % (name, e["size"], e["request"]))
+    if not found:
+        note("not in this core: %s" % what)
+        return []
+    if not check_eq(len(found), 1, what):
+        return []
+    oid, addr, live = found[0]
+    for src, so, do, _ in live:
+        saddr = con.execute("SELECT addr FROM object WHERE id = ?", (src,)).fetchone()[0]
+        data, _ = reference_read(Elf(core), saddr + so, 8)
+        check_eq(int.from_bytes(data or b"", "little"), addr + do,
+                 "%s: the core's word at 0x%x points %d bytes into 0x%x"
+                 % (name, saddr + so, do, addr))
+    note("explained: 0x%x (%d B, %d requested) is entered from reachable objects only at "
+         "+%s: in its slack, past valgrind's block" % (addr, e["size"], e["request"],
+                                                       ", +".join(str(x[2]) for x in live)))
+    return [oid]
+
+
+def explain_no_word(name, con, core, db, e):
+    """A STALE entry of kind no-word: [the block's id]."""
+    rows = con.execute("SELECT id, addr FROM object WHERE state = 'used' AND leak = 'direct' "
+                       "AND size = ? AND id NOT IN (SELECT dst FROM ref) AND id NOT IN "
+                       "(SELECT dst FROM root_ref)", (e["size"],)).fetchall()
+    what = "%s: a %d-byte leak root nothing points to" % (name, e["size"])
+    if not rows:
+        note("not in this core: %s" % what)
+        return []
+    if not check_eq(len(rows), 1, what):
+        return []
+    oid, addr = rows[0]
+    elf = Elf(core)
+    free = sorted(con.execute("SELECT addr, addr + size FROM object WHERE state = 'free'"))
+    in_free = lambda a: any(lo <= a < hi for lo, hi in free)
+    words = [w for w in elf.core_words_in([(addr, addr + e["size"])])
+             if not addr <= w[0] < addr + e["size"]]
+    live = [w for w in words if not in_free(w[0])]
+    regs = [(t, r) for t, rr in list(elf.core_registers().items()) +
+            list(elf.core_vector_words().items()) for r, v in rr.items()
+            if addr <= v < addr + e["size"]]
+    check(not live and not regs, "%s: no word of the core (memory outside free chunks, "
+          "registers, vector registers) points into 0x%x (found %s %s)"
+          % (name, addr, ["0x%x" % w[0] for w in live[:3]], regs[:3]))
+    note("explained: 0x%x (%d B) is pointed into by no word of the core but %d in free "
+         "chunks (%s), which keep nothing alive; valgrind's possibly-lost holder is a word "
+         "of its own run" % (addr, e["size"], len(words), ", ".join("0x%x" % w[0]
+                                                                     for w in words[:3])))
+    return [oid]
+
+
+EXPLAIN = {"slack": explain_slack, "past-request": explain_past_request,
+           "no-word": explain_no_word}
+CPROF_CLASS = {"slack": "interior_only", "past-request": "interior_only", "no-word": "direct"}
 
 
 def cn(x):
@@ -463,33 +554,43 @@ def compare(name, res, db):
              % name)
     check(used_bytes >= vgf["in_use"][0], "%s: used bytes (usable sizes) %d >= valgrind's "
           "requested bytes %d" % (name, used_bytes, vgf["in_use"][0]))
-    # Stale words: each explained block moves from valgrind's lost classes to
-    # cprof-core's interior_only (reachable).
-    moved = [explain(name, db, res["core"], e) for e in STALE.get(name, [])]
-    n_def = sum(1 for m in moved if m)
-    n_ind = sum(len(m) - 1 for m in moved if m)
-    moved_ids = {i for m in moved for i in m}
-    kcheck(name, "direct", s["direct"]["count"] + n_def == vgf["definitely"][1],
-           "%s: direct (%d) + %d explained == valgrind's definitely lost blocks (%d)"
-           % (name, s["direct"]["count"], n_def, vgf["definitely"][1]))
-    kcheck(name, "indirect", s["indirect"]["count"] + n_ind == vgf["indirectly"][1],
+    # Stale words: each explained block moves from its valgrind class to a
+    # cprof-core one; "slack" blocks take the blocks they hold along (indirectly
+    # lost for valgrind).
+    con = sqlite3.connect(db)
+    moved = collections.Counter()           # (valgrind class, cprof class) -> blocks
+    moved_ids, moved_to = set(), collections.defaultdict(list)
+    size_of = dict(con.execute("SELECT id, size FROM object WHERE state = 'used'"))
+    for e in STALE.get(name, []):
+        ids = EXPLAIN[e["kind"]](name, con, res["core"], db, e)
+        for k, i in enumerate(ids):
+            vc = e["valgrind"] if k == 0 else "indirectly"
+            moved[(vc, CPROF_CLASS[e["kind"]])] += 1
+            moved_ids.add(i)
+            moved_to[vc].append(size_of[i])
+    into = lambda c: sum(n for (v, k), n in moved.items() if k == c)
+    outof = lambda c: sum(n for (v, k), n in moved.items() if v == c)
+    kcheck(name, "direct", s["direct"]["count"] - into("direct") + outof("definitely")
+           == vgf["definitely"][1],
+           "%s: direct (%d), less %d explained, plus %d explained == valgrind's definitely "
+           "lost blocks (%d)" % (name, s["direct"]["count"], into("direct"),
+                                 outof("definitely"), vgf["definitely"][1]))
+    kcheck(name, "indirect", s["indirect"]["count"] + outof("indirectly")
+           == vgf["indirectly"][1],
            "%s: indirect (%d) + %d explained == valgrind's indirectly lost blocks (%d)"
-           % (name, s["indirect"]["count"], n_ind, vgf["indirectly"][1]))
-    kcheck(name, "interior_only",
-           s["interior_only"]["count"] - n_def - n_ind == vgf["possibly"][1],
-           "%s: interior_only (%d) - %d explained == valgrind's possibly lost blocks (%d)"
-           % (name, s["interior_only"]["count"], n_def + n_ind, vgf["possibly"][1]))
+           % (name, s["indirect"]["count"], outof("indirectly"), vgf["indirectly"][1]))
+    kcheck(name, "interior_only", s["interior_only"]["count"] - into("interior_only") +
+           outof("possibly") == vgf["possibly"][1],
+           "%s: interior_only (%d), less %d explained, plus %d explained == valgrind's "
+           "possibly lost blocks (%d)" % (name, s["interior_only"]["count"],
+                                          into("interior_only"), outof("possibly"),
+                                          vgf["possibly"][1]))
     # Block by block where valgrind's log gives sizes one by one (a loss record
     # of one block): each has a chunk of that usable size in the same class.
-    con = sqlite3.connect(db)
     classes = {"definitely": "leak = 'direct'", "indirectly": "leak = 'indirect'",
                "possibly": "reachable = 1 AND interior_only = 1",
                "reachable": "reachable = 1 AND interior_only = 0"}
     singles = single_blocks(log)
-    size_of = dict(con.execute("SELECT id, size FROM object WHERE state = 'used'"))
-    # the explained blocks, in the classes valgrind gives them
-    moved_to = {"definitely": [size_of[m[0]] for m in moved if m],
-                "indirectly": [size_of[i] for m in moved for i in m[1:]]}
     for vc, where in classes.items():
         sizes = collections.Counter(
             sz for i, sz in con.execute("SELECT id, size FROM object WHERE state = 'used' "
