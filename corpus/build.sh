@@ -150,7 +150,7 @@ if needs_build "$OUT/libmallinfo-oracle.so" "$SRC/mallinfo-oracle.c" "$SELF"; th
 		$CC -O1 -Wall -shared -fPIC "$SRC/mallinfo-oracle.c" -o "$OUT/libmallinfo-oracle.so.tmp"
 fi
 
-# libexit-core.so: preloaded into real programs (t0330) to dump their core at the
+# libexit-core.so: preloaded into real programs (t0550) to dump their core at the
 # very end of exit(), where valgrind's leak check looks.
 if needs_build "$OUT/libexit-core.so" "$SRC/exit-core.c" "$SELF"; then
 	run libexit-core.so "$OUT/libexit-core.so" \

@@ -7,7 +7,7 @@
  * linker's _dl_fini (the module destructors).  That is the state valgrind's
  * leak check at exit sees when libc's and libstdc++'s freeres hooks are off
  * (--run-libc-freeres=no --run-cxx-freeres=no), so the two can be compared
- * block for block (tests/t0330-leaks-real-valgrind.py).
+ * block for block (tests/t0550-leaks-real-valgrind.py).
  *
  * Why the handler runs last: exit() runs the handlers registered with
  * atexit/__cxa_atexit in the reverse order of their registration.  A preloaded

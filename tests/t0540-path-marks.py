@@ -9,7 +9,7 @@ the addresses):
   - chain_target: g_chain->next (a field, inside the struct) points 16 bytes into it.
 Checked, text and JSON (formats/path.json.md): each step's entered_at/interior, the
 holding word's pointer_at and past_type_end (true past the type, false inside it,
-null for an object of unknown type: t0330 checks that on git's core), and the
+null for an object of unknown type: t0550 checks that on git's core), and the
 text's marks.  The word itself is read
 from the core independently (tests/lib reference_read), so the mark describes a word
 that is there.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""t0330: leaks of real Debian programs, from a core taken at the very end of exit(),
+"""t0550: leaks of real Debian programs, from a core taken at the very end of exit(),
 against valgrind memcheck's leak check at exit of the same invocation.
 
 18 invocations of git, perl, gawk, jq, xmllint, python3, ninja (C++), cmake (C++),
@@ -659,5 +659,5 @@ note("%-15s %16s %16s %12s %14s %12s %14s %15s %14s" % (
 for r in rows:
     note("%-15s %16s %16s %12s %14s %12s %14s %15s %14s" % (
         (r[0],) + tuple("%d/%d" % x for x in r[1:])))
-note("t0330 took %.1f s" % (time.monotonic() - T_START))
+note("t0550 took %.1f s" % (time.monotonic() - T_START))
 finish()
