@@ -163,6 +163,11 @@ else
 	echo "corpus/build.sh: g++ not found: shapes (C++) not built" >&2
 fi
 
+# stale: a word past the end of its object's type, interior pointers (t0540).
+if needs_build "$OUT/stale" "$SRC/stale.c" "$H" "$SELF"; then
+	run stale "$OUT/stale" $CC $COMMON -pie -fPIE "$SRC/stale.c" -o "$OUT/stale.tmp"
+fi
+
 # bigheap: a large random pointer graph of three threads with known leaks
 # (bench/bigheap; small, t0400). -O1: it makes 10^7 chunks in seconds.
 if needs_build "$OUT/bigheap" "$SRC/bigheap.c" "$H" "$SELF"; then
@@ -174,6 +179,13 @@ fi
 if needs_build "$OUT/libmallinfo-oracle.so" "$SRC/mallinfo-oracle.c" "$SELF"; then
 	run libmallinfo-oracle.so "$OUT/libmallinfo-oracle.so" \
 		$CC -O1 -Wall -shared -fPIC "$SRC/mallinfo-oracle.c" -o "$OUT/libmallinfo-oracle.so.tmp"
+fi
+
+# libexit-core.so: preloaded into real programs (t0550) to dump their core at the
+# very end of exit(), where valgrind's leak check looks.
+if needs_build "$OUT/libexit-core.so" "$SRC/exit-core.c" "$SELF"; then
+	run libexit-core.so "$OUT/libexit-core.so" \
+		$CC -O1 -Wall -shared -fPIC "$SRC/exit-core.c" -o "$OUT/libexit-core.so.tmp"
 fi
 
 # Go programs (corpus/go, a module of its own: standard library only). Built only

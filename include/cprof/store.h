@@ -179,6 +179,7 @@ struct cprof_obj_row {
 	char type[256];            /* "" when unknown */
 	char type_source[8];
 	uint64_t type_id;
+	uint64_t type_size;        /* bytes of the type (arrays: all elements); 0 unknown */
 };
 
 struct cprof_node_row {

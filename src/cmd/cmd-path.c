@@ -7,6 +7,7 @@
  */
 #include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmd/cmd.h"
 #include "cprof/format.h"
@@ -17,26 +18,44 @@ static const char usage[] = "cprof-core path ADDR|ID [--all N] [--db FILE] [--js
 
 enum { OPT_ALL = OPT_FIRST_COMMAND_OPTION, MAX_PATH = 100000, MAX_VISITS = 1000000 };
 
-/* One step: an object and the member of it pointing at the next one. */
+/* One step: an object, where the pointer to it lands (entered: 0 at its
+ * start, else an interior pointer), and the member of it pointing at the
+ * next one (off). */
 struct step {
 	struct cprof_obj_row o;
+	uint64_t entered;
 	uint64_t off;
 	char field[256];
 };
 
+/* Whether the word at off of o lies past the end of o's type (1), inside
+ * it (0), or nobody knows (-1: no type, or only a guess from the layout).
+ * Past the end is memory the object's type does not describe: the slack of
+ * the chunk beyond what the program asked for when that type is what was
+ * allocated, where stale words from an earlier use of the memory stay. */
+static int past_type_end(const struct cprof_obj_row *o, uint64_t off)
+{
+	if (!o->type_size || !strcmp(o->type_source, "layout"))
+		return -1;
+	return off >= o->type_size;
+}
+
 static struct cprof_error *load_steps(struct sqlite3 *db, const char *path,
-				      const uint64_t *ids, size_t n,
+				      const struct cprof_root_path *p,
 				      struct step **ret)
 {
+	const uint64_t *ids = p->ids;
+	size_t n = p->n;
 	struct step *st = calloc(n + 1, sizeof(*st));
 	if (!st)
 		return &cprof_enomem;
+	st[0].entered = p->slot.dst_offset;
 	struct cprof_error *err = NULL;
 	for (size_t i = 0; !err && i < n; i++)
 		err = cprof_query_object_id(db, path, ids[i], &st[i].o);
 	for (size_t i = 0; !err && i + 1 < n; i++) {
-		uint64_t dst_off;
-		err = cprof_query_edge(db, path, ids[i], ids[i + 1], &st[i].off, &dst_off);
+		err = cprof_query_edge(db, path, ids[i], ids[i + 1], &st[i].off,
+				       &st[i + 1].entered);
 		if (!err)
 			err = cprof_query_field(db, path, st[i].o.type_id, st[i].off,
 						st[i].field, sizeof(st[i].field));
@@ -58,10 +77,16 @@ static void print_text(const struct cprof_slot_row *slot, const struct step *st,
 		       (unsigned long long)st[i].o.addr,
 		       st[i].o.type[0] ? st[i].o.type : "(unknown type)",
 		       fmt_bytes(b1, st[i].o.size));
+		if (st[i].entered)
+			printf(", entered at +0x%llx (interior)",
+			       (unsigned long long)st[i].entered);
 		if (i + 1 < n && st[i].field[0])
 			printf(", %s at +0x%llx", st[i].field, (unsigned long long)st[i].off);
 		else if (i + 1 < n)
 			printf(", pointer at +0x%llx", (unsigned long long)st[i].off);
+		if (i + 1 < n && past_type_end(&st[i].o, st[i].off) == 1)
+			printf(" (past the end of %s, %llu bytes)", st[i].o.type,
+			       (unsigned long long)st[i].o.type_size);
 		putchar('\n');
 	}
 }
@@ -80,9 +105,17 @@ static void print_json(struct json *j, const struct cprof_slot_row *slot,
 		json_kv_hex(j, "addr", st[i].o.addr);
 		json_kv_uint(j, "size", st[i].o.size);
 		json_kv_string(j, "type", st[i].o.type[0] ? st[i].o.type : NULL);
+		json_kv_uint(j, "entered_at", st[i].entered);
+		json_kv_bool(j, "interior", st[i].entered != 0);
 		if (i + 1 < n) {
 			json_kv_uint(j, "pointer_at", st[i].off);
 			json_kv_string(j, "field", st[i].field[0] ? st[i].field : NULL);
+			int past = past_type_end(&st[i].o, st[i].off);
+			json_key(j, "past_type_end");
+			if (past < 0)
+				json_null(j);
+			else
+				json_bool(j, past);
 		}
 		json_object_end(j);
 	}
@@ -167,7 +200,7 @@ int cmd_path(int argc, char **argv)
 	if (!err && !steps)
 		err = &cprof_enomem;
 	for (size_t i = 0; !err && i < n_paths; i++)
-		err = load_steps(db, path, paths[i].ids, paths[i].n, &steps[i]);
+		err = load_steps(db, path, &paths[i], &steps[i]);
 	cprof_store_close(db);
 	if (!err) {
 		if (json) {

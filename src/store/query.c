@@ -122,7 +122,8 @@ void cprof_leak_rows_free(struct cprof_leak_row *rows, size_t n)
 	"id, addr, size, state, coalesce(leak, ''), coalesce(reachable, -1), idom," \
 	" retained_bytes, retained_count, retaining_root, root_distance, path_parent," \
 	" path_root_ref, coalesce((SELECT name FROM type WHERE type.id = type_id), '')," \
-	" coalesce(type_source, ''), type_id"
+	" coalesce(type_source, ''), type_id," \
+	" coalesce((SELECT size FROM type WHERE type.id = type_id), 0)"
 
 static uint64_t col_id(sqlite3_stmt *s, int i)
 {
@@ -155,6 +156,7 @@ static void read_obj(sqlite3_stmt *s, struct cprof_obj_row *o)
 	col_text(s, 13, o->type, sizeof(o->type));
 	col_text(s, 14, o->type_source, sizeof(o->type_source));
 	o->type_id = col_id(s, 15);
+	o->type_size = (uint64_t)sqlite3_column_int64(s, 16);
 }
 
 /* Runs sql with up to two integer parameters; calls row() per result row. */

@@ -76,7 +76,7 @@ __all__ = [
     "is_subsequence", "normalize_function", "parse_addr",
     "gdb_backtraces", "eu_stack_backtraces", "reference_read",
     "stderr_lines", "crash_markers",
-    "LeakReport", "valgrind_leaks", "lsan_leaks", "fmt_bytes", "X86_64_REGS",
+    "LeakReport", "valgrind_leaks", "valgrind_log_figures", "lsan_leaks", "fmt_bytes", "X86_64_REGS",
     "CORPUS_ENV", "GO_PROGRAMS", "PROGRAM_ENV", "corpus_env", "require_corpus_program",
     "go_traceback", "go_heap_profile", "check_go_types", "Damaged", "analyze_damaged",
     "warned", "dump_process",
@@ -1463,6 +1463,31 @@ def _leak_run(tool, name, args, exe, prefix, env, deps_extra, parse):
         return LeakReport(figures, m, log, d, False)
 
 
+_VG_IN_USE = re.compile(r"^==\d+==\s+in use at exit: ([\d,]+) bytes in ([\d,]+) blocks")
+
+
+def valgrind_log_figures(log):
+    """The figures of valgrind memcheck's log LOG: {"definitely", "indirectly",
+    "possibly", "reachable", "suppressed": (bytes, blocks)} from its last LEAK
+    SUMMARY (all (0, 0) when it found "no leaks are possible"), and "in_use":
+    (bytes, blocks) from its HEAP SUMMARY at exit (None when it has none)."""
+    figures = {k: (0, 0) for k in _VG_KEYS.values()}
+    figures["in_use"] = None
+    for line in log.splitlines():
+        mm = _VG_IN_USE.match(line)
+        if mm:
+            figures["in_use"] = (int(mm.group(1).replace(",", "")),
+                                 int(mm.group(2).replace(",", "")))
+    k = log.rfind("LEAK SUMMARY:")
+    if k >= 0:
+        for line in log[k:].splitlines()[1:12]:
+            mm = _VG_SUMMARY.match(line)
+            if mm:
+                figures[_VG_KEYS[mm.group(1)]] = (int(mm.group(2).replace(",", "")),
+                                                  int(mm.group(3).replace(",", "")))
+    return figures
+
+
 def valgrind_leaks(name, args=()):
     """Run corpus program NAME with ARGS under valgrind memcheck (VALGRIND_LEAK_OPTIONS)
     and return the LEAK SUMMARY of the leak check the program asks for where it would
@@ -1487,18 +1512,11 @@ def valgrind_leaks(name, args=()):
             raise Abort("%s under valgrind exited with status %s:\n%s\n%s"
                         % (name, rc, out[-2000:], log[-3000:]))
         n = log.count("LEAK SUMMARY:")
-        figures = {k: (0, 0) for k in _VG_KEYS.values()}
-        if n == 0 and "no leaks are possible" in log:
-            return log, figures
-        if n != 1:
+        if n > 1 or (n == 0 and "no leaks are possible" not in log):
             raise Abort("valgrind's log of %s has %d LEAK SUMMARY sections, expected the "
                         "program's one leak check:\n%s" % (name, n, log[-4000:]))
-        section = log[log.index("LEAK SUMMARY:"):]
-        for line in section.splitlines()[1:12]:
-            mm = _VG_SUMMARY.match(line)
-            if mm:
-                figures[_VG_KEYS[mm.group(1)]] = (int(mm.group(2).replace(",", "")),
-                                                  int(mm.group(3).replace(",", "")))
+        figures = valgrind_log_figures(log)
+        figures.pop("in_use")
         return log, figures
 
     prefix = (vg,) + VALGRIND_LEAK_OPTIONS + ("--log-file=" + log_name,)

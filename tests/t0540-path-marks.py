@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""t0540: `cprof-core path` marks interior pointers and words past the end of a type.
+
+corpus/stale.c makes three chunks, each reachable one way only (its manifest gives
+the addresses):
+  - slack_target: held by the word at +32 of g_rec, a `struct rec` (24 bytes, typed
+    by DWARF from the global) in a 40-byte chunk - past the end of its type;
+  - mid_target: g_mid points 24 bytes into it - an interior pointer from a root;
+  - chain_target: g_chain->next (a field, inside the struct) points 16 bytes into it.
+Checked, text and JSON (formats/path.json.md): each step's entered_at/interior, the
+holding word's pointer_at and past_type_end (true past the type, false inside it,
+null for an object of unknown type: t0550 checks that on git's core), and the
+text's marks.  The word itself is read
+from the core independently (tests/lib reference_read), so the mark describes a word
+that is there.
+"""
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+c = corpus_core("stale")
+m = c.manifest
+db = os.path.join(c.dir, "cprof-t0540-%d.db" % os.getpid())
+cprof("analyze", c.core, c.exe, "--db", db)
+rec = parse_addr(m["rec"]["addr"])
+slack_target = parse_addr(m["slack_target"])
+mid_target = parse_addr(m["mid_target"])
+chain, chain_target = parse_addr(m["chain"]), parse_addr(m["chain_target"])
+
+
+def path(addr):
+    j = cprof("path", "0x%x" % addr, "--db", db, "--json", json=True)
+    _, text, _ = cprof("path", "0x%x" % addr, "--db", db)
+    return j, text
+
+
+with case("oracle"):
+    data, _ = reference_read(Elf(c.core), rec + m["rec"]["slack_word"], 8)
+    check_eq(int.from_bytes(data or b"", "little"), slack_target,
+             "the core's word at g_rec+%d is slack_target" % m["rec"]["slack_word"])
+    check(m["rec"]["slack_word"] >= m["rec"]["type_size"], "the word lies past the type")
+
+with case("past the type"):
+    j, text = path(slack_target)
+    steps = j["path"]
+    check_eq(j["root"], "stale!g_rec+0x0", "root slot")
+    check_eq([parse_addr(s["addr"]) for s in steps], [rec, slack_target], "the objects")
+    check_eq(steps[0]["type"], m["rec"]["type"], "g_rec's chunk is typed")
+    check_eq(steps[0]["pointer_at"], m["rec"]["slack_word"], "the holding word's offset")
+    check_eq(steps[0]["past_type_end"], True, "the holding word is past the end of the type")
+    check_eq((steps[0]["entered_at"], steps[0]["interior"]), (0, False), "g_rec enters at 0")
+    check_eq((steps[1]["entered_at"], steps[1]["interior"]), (0, False),
+             "slack_target is entered at its start")
+    check("pointer_at" not in steps[1] and "past_type_end" not in steps[1],
+          "the last step has no holding word")
+    check("pointer at +0x%x (past the end of struct rec, %d bytes)"
+          % (m["rec"]["slack_word"], m["rec"]["type_size"]) in text,
+          "text marks the word past the end of the type:\n" + text)
+    check("interior" not in text, "no interior mark on start pointers:\n" + text)
+
+with case("interior from a root"):
+    j, text = path(mid_target)
+    steps = j["path"]
+    check_eq([parse_addr(s["addr"]) for s in steps], [mid_target], "the object")
+    check_eq((steps[0]["entered_at"], steps[0]["interior"]), (m["mid_offset"], True),
+             "entered at the interior offset")
+    check("entered at +0x%x (interior)" % m["mid_offset"] in text, "text mark:\n" + text)
+
+with case("interior from a field"):
+    j, text = path(chain_target)
+    steps = j["path"]
+    check_eq([parse_addr(s["addr"]) for s in steps], [chain, chain_target], "the objects")
+    check_eq(steps[0]["field"], ".next", "the member")
+    check_eq(steps[0]["past_type_end"], False, "a field is inside the type")
+    check_eq((steps[1]["entered_at"], steps[1]["interior"]), (m["chain_offset"], True),
+             "chain_target entered at its interior offset")
+    check(".next at +0x10\n" in text and "entered at +0x%x (interior)" % m["chain_offset"]
+          in text and "past the end" not in text, "text marks:\n" + text)
+
+with case("--all"):
+    js = cprof("path", "0x%x" % chain_target, "--all", "3", "--db", db, "--json", json=True)
+    check(isinstance(js, list) and len(js) == 1, "--all: one path (one slot reaches it)")
+    check_eq([(s["entered_at"], s["interior"]) for s in js[0]["path"]],
+             [(0, False), (m["chain_offset"], True)], "--all: the same marks")
+    check_eq(js[0]["path"][0].get("past_type_end"), False, "--all: past_type_end")
+
+os.unlink(db)
+finish()
