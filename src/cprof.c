@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cprof/terminal.h"
 
 #ifndef CPROF_VERSION
 #define CPROF_VERSION "unknown"
@@ -86,10 +88,11 @@ static const struct cmd_struct *find_command(const char *name)
 	return NULL;
 }
 
-/* As git and perf do: output that could not be written is an error. */
+/* As git and perf do: output that could not be written is an error.  The
+ * stream is closed here so that the filter writes what it still holds. */
 static int check_stdout(int status)
 {
-	if (fflush(stdout) || ferror(stdout)) {
+	if (fflush(stdout) || ferror(stdout) || fclose(stdout)) {
 		if (errno != EPIPE)
 			fprintf(stderr, "cprof-core: error: standard output: %s\n",
 				strerror(errno));
@@ -98,8 +101,22 @@ static int check_stdout(int status)
 	return status;
 }
 
+/* Wraps stdout and stderr so that nothing from the core can drive the
+ * terminal (cprof/terminal.h); on failure (out of memory) they stay as
+ * they are. */
+static void filter_output(void)
+{
+	FILE *out = cprof_terminal_filter(STDOUT_FILENO, false);
+	FILE *err = cprof_terminal_filter(STDERR_FILENO, true);
+	if (out)
+		stdout = out;
+	if (err)
+		stderr = err;
+}
+
 int main(int argc, char **argv)
 {
+	filter_output();
 	if (argc < 2) {
 		print_usage(stderr);
 		return EXIT_USAGE;

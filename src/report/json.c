@@ -47,22 +47,59 @@ void json_object_end(struct json *j) { close_container(j, '}'); }
 void json_array_begin(struct json *j) { open_container(j, '['); }
 void json_array_end(struct json *j) { close_container(j, ']'); }
 
-static void write_escaped(FILE *out, const char *s, size_t n)
+/* The length of the valid UTF-8 sequence at s (at most n bytes), 0 when
+ * the bytes there are not one: shortest form, no surrogate, <= U+10FFFF. */
+static size_t utf8_valid(const unsigned char *s, size_t n)
 {
+	size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 :
+		     s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	if (!len || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+/*
+ * A JSON string that strict parsers accept and terminals can show: control
+ * characters (C0, DEL, and the C1 range U+0080-U+009F) as \u escapes, and
+ * every byte that is not part of valid UTF-8 as U+FFFD (strings from the
+ * core are not always UTF-8: formats/README.md says so).
+ */
+static void write_escaped(FILE *out, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
 	fputc('"', out);
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+		unsigned char c = s[i];
 		switch (c) {
-		case '"': fputs("\\\"", out); break;
-		case '\\': fputs("\\\\", out); break;
-		case '\n': fputs("\\n", out); break;
-		case '\t': fputs("\\t", out); break;
-		case '\r': fputs("\\r", out); break;
-		default:
-			if (c < 0x20 || c == 0x7f)
-				fprintf(out, "\\u%04x", c);
-			else
-				fputc(c, out);
+		case '"': fputs("\\\"", out); continue;
+		case '\\': fputs("\\\\", out); continue;
+		case '\n': fputs("\\n", out); continue;
+		case '\t': fputs("\\t", out); continue;
+		case '\r': fputs("\\r", out); continue;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			fprintf(out, "\\u%04x", c);
+			continue;
+		}
+		if (c < 0x80) {
+			fputc(c, out);
+			continue;
+		}
+		size_t len = utf8_valid(s + i, n - i);
+		if (!len) {
+			fputs("\\ufffd", out);
+		} else if (len == 2 && c == 0xc2 && s[i + 1] < 0xa0) {
+			fprintf(out, "\\u%04x", s[i + 1]);   /* a C1 control */
+			i++;
+		} else {
+			fwrite(s + i, 1, len, out);
+			i += len - 1;
 		}
 	}
 	fputc('"', out);

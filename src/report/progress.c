@@ -22,6 +22,19 @@ void cprof_progress_init(struct cprof_progress *p)
 	p->drawn = false;
 }
 
+/* Our own control sequences go to the descriptor itself: stderr is filtered
+ * (cprof/terminal.h), and would show "\r\033[K" as text. */
+static void tty_write(const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(STDERR_FILENO, s, n);
+		if (w <= 0)
+			return;   /* a progress line is worth no error */
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
 void cprof_progress_update(struct cprof_progress *p, const char *phase,
 			   uint64_t done, uint64_t total)
 {
@@ -32,19 +45,24 @@ void cprof_progress_update(struct cprof_progress *p, const char *phase,
 		return;
 	p->phase = phase;
 	p->last = now;
+	char line[160];
+	int n;
 	if (total)
-		fprintf(stderr, "\r\033[K%s: %llu/%llu (%.0f%%)", phase,
-			(unsigned long long)done, (unsigned long long)total,
-			100.0 * (double)done / (double)total);
+		n = snprintf(line, sizeof(line), "\r\033[K%s: %llu/%llu (%.0f%%)", phase,
+			     (unsigned long long)done, (unsigned long long)total,
+			     100.0 * (double)done / (double)total);
 	else
-		fprintf(stderr, "\r\033[K%s: %llu", phase, (unsigned long long)done);
+		n = snprintf(line, sizeof(line), "\r\033[K%s: %llu", phase,
+			     (unsigned long long)done);
+	fflush(stderr);
+	tty_write(line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 	p->drawn = true;
 }
 
 void cprof_progress_done(struct cprof_progress *p)
 {
 	if (p->tty && p->drawn)
-		fputs("\r\033[K", stderr);
+		tty_write("\r\033[K", 4);
 	p->drawn = false;
 	p->phase = NULL;
 }

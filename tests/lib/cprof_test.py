@@ -711,8 +711,7 @@ class CoreRun:
         self.dump_seconds = info.get("dump_seconds")
         self.total_seconds = info.get("total_seconds")
         self.cached = cached
-        with open(info["manifest"]) as f:
-            self.manifest = _json.load(f)
+        self.manifest = load_manifest(info["manifest"])
 
     def __repr__(self):
         return "CoreRun(%s, %s)" % (self.name, self.core)
@@ -829,8 +828,7 @@ def _run_and_dump(name, args, dumper, d, exe=None):
                 raise Abort("%s wrote no manifest within 20 s:\n%s"
                             % (" ".join(cmd), _read_text(out_path)))
             time.sleep(0.005)
-        with open(manifest) as f:
-            m = _json.load(f)
+        m = load_manifest(manifest)
         if m.get("pid") != proc.pid:
             raise Abort("manifest pid %s is not the program's pid %d" % (m.get("pid"), proc.pid))
         # 2. every thread blocked in its syscall (the main thread in pause())
@@ -946,6 +944,14 @@ def _punch_zero_holes(path, block=1 << 20):
                 if libc.fallocate(f.fileno(), 3, off, block) != 0:  # PUNCH_HOLE | KEEP_SIZE
                     return
             off += len(buf)
+
+
+def load_manifest(path):
+    """A corpus program's manifest. Paths in it are the process's bytes (not always
+    UTF-8, and raw control characters: t0210 runs a program whose name has both):
+    read with surrogateescape and without JSON's strict control character rule."""
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        return _json.loads(f.read(), strict=False)
 
 
 def _stamp(path):
