@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+--all N is bounded (at most 10000: a usage error above, never an allocation sized
+by the command line).
 """t0540: `cprof-core path` marks interior pointers and words past the end of a type.
 
 corpus/stale.c makes three chunks, each reachable one way only (its manifest gives
@@ -86,6 +88,15 @@ with case("--all"):
     check_eq([(s["entered_at"], s["interior"]) for s in js[0]["path"]],
              [(0, False), (m["chain_offset"], True)], "--all: the same marks")
     check_eq(js[0]["path"][0].get("past_type_end"), False, "--all: past_type_end")
+
+with case("--all bounds"):
+    # A number from the command line must not size an allocation unchecked:
+    # --all 2^64-1 wrapped calloc's count (a heap overflow under ASan).
+    for n in ("18446744073709551615", "2147483648", "10001"):
+        rc, out, err = cprof("path", "0x%x" % chain_target, "--all", n, "--db", db, expect_rc=2)
+        check("at most 10000 paths" in err, "--all %s: a usage error (%r)" % (n, err.strip()))
+    js = cprof("path", "0x%x" % chain_target, "--all", "10000", "--db", db, "--json", json=True)
+    check_eq(len(js), 1, "--all 10000: the one path")
 
 os.unlink(db)
 finish()

@@ -16,7 +16,10 @@
 
 static const char usage[] = "cprof-core path ADDR|ID [--all N] [--db FILE] [--json]";
 
-enum { OPT_ALL = OPT_FIRST_COMMAND_OPTION, MAX_PATH = 100000, MAX_VISITS = 1000000 };
+/* --all asks for at most MAX_ALL paths: each is a search of its own, and
+ * more than a screenful of them is not read. */
+enum { OPT_ALL = OPT_FIRST_COMMAND_OPTION, MAX_PATH = 100000, MAX_VISITS = 1000000,
+       MAX_ALL = 10000 };
 
 /* One step: an object, where the pointer to it lands (entered: 0 at its
  * start, else an interior pointer), and the member of it pointing at the
@@ -160,6 +163,8 @@ static int path_option(int opt, const char *arg, void *ctx)
 		return cmd_usage_error(usage, "bad option");
 	if (!parse_u64(arg, all) || !*all)
 		return cmd_usage_error(usage, "bad --all '%s'", arg);
+	if (*all > MAX_ALL)
+		return cmd_usage_error(usage, "--all %s: at most %d paths", arg, MAX_ALL);
 	return -1;
 }
 

@@ -10,6 +10,7 @@
  * depth of the tree (a leaked list of a million is a path).
  */
 #include <fnmatch.h>
+#include <assert.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +363,9 @@ struct cprof_error *cprof_query_paths(sqlite3 *db, const char *path, uint64_t ta
 				      struct cprof_root_path **ret, size_t *n_ret)
 {
 	struct visit_map m = { 0 };
+	/* The caller bounds both (a command line number must not size an
+	   allocation unchecked: --all 2^64-1 wrapped calloc's count). */
+	assert(max_paths < SIZE_MAX / sizeof(struct cprof_root_path) && max_visits < SIZE_MAX / 64);
 	m.cap = 1;
 	while (m.cap < 4 * max_visits)
 		m.cap <<= 1;
