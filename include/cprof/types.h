@@ -40,6 +40,7 @@
 #include "cprof/goruntime.h"
 #include "cprof/graph.h"
 #include "cprof/heap.h"
+#include "cprof/progress.h"
 #include "cprof/roots.h"
 
 enum cprof_type_source {
@@ -110,6 +111,7 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 					const struct cprof_object *objs,
 					const struct cprof_roots *roots,
 					const struct cprof_graph *g,
+					struct cprof_progress *progress,
 					struct cprof_types *ret);
 void cprof_types_deinit(struct cprof_types *t);
 

@@ -57,13 +57,22 @@ struct module_vars {
 	size_t n_cus;
 };
 
-/* An open-addressed map from a word's value (a vtable pointer, a closure's
- * code pointer) to the type id it gives, NONE included; at most half full,
- * values beyond that go uncached.  Value 0 marks a free entry. */
+/* An open-addressed map from a word's value (a closure's code pointer, a Go
+ * type descriptor) to the type id it gives, NONE included; it doubles to stay
+ * at most half full.  Value 0 marks a free entry. */
 struct value_cache {
 	uint64_t *value;
 	uint32_t *type;
 	size_t cap, used;
+};
+
+/* A C++ vtable: a `_ZTV` symbol's extent and, once an object points into
+ * it, its class. */
+struct vtable {
+	uint64_t lo, hi;
+	const char *sym;           /* mangled; lives as long as the core */
+	uint32_t type;             /* valid when named */
+	bool named;
 };
 
 struct cprof_types_private {
@@ -74,7 +83,8 @@ struct cprof_types_private {
 	size_t n_slots;
 	struct module_vars *mods;
 	size_t n_mods;
-	struct value_cache vtables;        /* a vtable pointer -> its class */
+	struct vtable *vtables;    /* every module's, sorted, disjoint */
+	size_t n_vtables;
 	/* frame slots: (pc, slot - CFA) -> what it points to; thousands of
 	   goroutines park at the same pcs */
 	struct frame_key { uint64_t pc; int64_t off; } *fr_keys;
@@ -122,8 +132,8 @@ void types_assign(struct cprof_types *t, const struct cprof_object *objs, uint32
 		  uint32_t type, enum cprof_type_source src, bool many, struct queue *q);
 bool types_cache_init(struct value_cache *c);
 void types_cache_deinit(struct value_cache *c);
-bool types_cache_find(const struct value_cache *c, uint64_t v, size_t *h, uint32_t *type);
-uint32_t types_cache_put(struct value_cache *c, size_t h, uint64_t v, uint32_t type);
+bool types_cache_find(const struct value_cache *c, uint64_t v, uint32_t *type);
+uint32_t types_cache_put(struct value_cache *c, uint64_t v, uint32_t type);
 
 /* root-slots.c */
 struct cprof_type_slot types_root_slot(struct cprof_types *t, const struct cprof_roots *rs,

@@ -585,11 +585,12 @@ struct cprof_type_slot types_pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf
 	return none;
 }
 
-/* ---- vtables ---- */
+/* ---- value caches ---- */
 
 bool types_cache_init(struct value_cache *c)
 {
-	c->cap = 1 << 16;
+	c->cap = 1 << 10;
+	c->used = 0;
 	c->value = calloc(c->cap, sizeof(*c->value));
 	c->type = calloc(c->cap, sizeof(*c->type));
 	return c->value && c->type;
@@ -601,48 +602,183 @@ void types_cache_deinit(struct value_cache *c)
 	free(c->type);
 }
 
-/* Whether v is cached (its type in *type); else *h is where it goes. */
-bool types_cache_find(const struct value_cache *c, uint64_t v, size_t *h, uint32_t *type)
+static size_t cache_home(const struct value_cache *c, uint64_t v)
 {
-	*h = (size_t)((v * 0x9E3779B97F4A7C15ull) >> 40) & (c->cap - 1);
-	while (c->value[*h] && c->value[*h] != v)
-		*h = (*h + 1) & (c->cap - 1);
-	*type = c->type[*h];
-	return v && c->value[*h] == v;
+	return (size_t)((v * 0x9E3779B97F4A7C15ull) >> 40) & (c->cap - 1);
 }
 
-uint32_t types_cache_put(struct value_cache *c, size_t h, uint64_t v, uint32_t type)
+/* Whether v is cached, and its type in *type. */
+bool types_cache_find(const struct value_cache *c, uint64_t v, uint32_t *type)
 {
-	if (v && 2 * (c->used + 1) < c->cap) {
-		c->value[h] = v;
-		c->type[h] = type;
-		c->used++;
+	size_t h = cache_home(c, v);
+	while (c->value[h] && c->value[h] != v)
+		h = (h + 1) & (c->cap - 1);
+	*type = c->type[h];
+	return v && c->value[h] == v;
+}
+
+/* Doubles the cache; false (and the cache as it was) when out of memory. */
+static bool cache_grow(struct value_cache *c)
+{
+	struct value_cache n = { calloc(2 * c->cap, sizeof(*n.value)),
+				 calloc(2 * c->cap, sizeof(*n.type)), 2 * c->cap, c->used };
+	if (!n.value || !n.type) {
+		types_cache_deinit(&n);
+		return false;
 	}
+	for (size_t i = 0; i < c->cap; i++) {
+		if (!c->value[i])
+			continue;
+		size_t h = cache_home(&n, c->value[i]);
+		while (n.value[h])
+			h = (h + 1) & (n.cap - 1);
+		n.value[h] = c->value[i];
+		n.type[h] = c->type[i];
+	}
+	types_cache_deinit(c);
+	*c = n;
+	return true;
+}
+
+/* Caches type for v (not yet cached; never 0) and returns type.  The cache
+ * grows to stay at most half full: only running out of memory leaves a
+ * value uncached. */
+uint32_t types_cache_put(struct value_cache *c, uint64_t v, uint32_t type)
+{
+	if (!v || (2 * (c->used + 1) > c->cap && !cache_grow(c)))
+		return type;
+	size_t h = cache_home(c, v);
+	while (c->value[h] && c->value[h] != v)
+		h = (h + 1) & (c->cap - 1);
+	if (!c->value[h])
+		c->used++;
+	c->value[h] = v;
+	c->type[h] = type;
 	return type;
 }
 
-/* The class whose vtable v points into, or NONE.  Cached by value. */
-static uint32_t vtable_class(struct cprof_types *t, struct cprof_core *core,
-			     uint64_t v)
+/* ---- C++ vtables ---- */
+
+static int vtable_cmp(const void *a, const void *b)
+{
+	const struct vtable *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+struct vtable_list {
+	struct vtable *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static bool push_vtable(const char *name, uint64_t addr, uint64_t size, void *arg)
+{
+	struct vtable_list *l = arg;
+	if (!size)
+		return true;       /* an alias without extent says nothing */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		struct vtable *a = realloc(l->v, cap * sizeof(*a));
+		if (!a) {
+			l->oom = true;
+			return false;
+		}
+		l->v = a;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct vtable){ addr, addr + size, name, NONE, false };
+	return true;
+}
+
+/*
+ * The vtables of every module (its `_ZTV` symbols, with their extent), sorted
+ * by address and made disjoint: built once, so that the probe of an object's
+ * first word is a binary search, and only modules with C++ classes have any.
+ * False when out of memory.
+ */
+static bool index_vtables(struct cprof_types *t, struct cprof_core *core)
+{
+	struct vtable_list l = { 0 };
+	for (size_t i = 0; i < core->n_modules && !l.oom; i++)
+		cprof_core_each_symbol(core, &core->modules[i], "_ZTV", push_vtable, &l);
+	if (l.oom) {
+		free(l.v);
+		return false;
+	}
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), vtable_cmp);
+	/* Overlaps (the same table under two names) keep the first. */
+	size_t k = 0;
+	for (size_t i = 0; i < l.n; i++)
+		if (!k || l.v[i].lo >= l.v[k - 1].hi)
+			l.v[k++] = l.v[i];
+	t->priv->vtables = l.v;
+	t->priv->n_vtables = k;
+	return true;
+}
+
+/* The class whose vtable w points into, or NONE (a binary search; the class
+ * is named and interned on the first hit of each vtable). */
+static uint32_t vtable_class(struct cprof_types *t, uint64_t w)
 {
 	struct cprof_types_private *p = t->priv;
-	size_t h;
-	uint32_t id;
-	if (types_cache_find(&p->vtables, v, &h, &id))
-		return id;
-	id = NONE;
-	struct cprof_symbol sym;
-	if (cprof_core_symbolize(core, v, false, &sym) && sym.function &&
-	    !strncmp(sym.function, "_ZTV", 4)) {
-		int status;
-		char *dm = __cxa_demangle(sym.function, NULL, NULL, &status);
-		const char *name = dm && !status ? dm : sym.function;
-		if (!strncmp(name, "vtable for ", 11))
-			name += 11;
-		id = intern_class(t, name);
-		free(dm);
+	size_t lo = 0, hi = p->n_vtables;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->vtables[mid].lo <= w)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return types_cache_put(&p->vtables, h, v, id);
+	if (!lo || w >= p->vtables[lo - 1].hi)
+		return NONE;
+	struct vtable *v = &p->vtables[lo - 1];
+	if (v->named)
+		return v->type;
+	v->named = true;
+	char mangled[512];
+	size_t n = strcspn(v->sym, "@");   /* "_ZTV3Foo@@V1": the version is noise */
+	snprintf(mangled, sizeof(mangled), "%.*s", (int)n, v->sym);
+	int status;
+	char *dm = __cxa_demangle(mangled, NULL, NULL, &status);
+	const char *name = dm && !status ? dm : mangled;
+	if (!strncmp(name, "vtable for ", 11))
+		name += 11;
+	v->type = intern_class(t, name);
+	free(dm);
+	return v->type;
+}
+
+/*
+ * Types the objects whose first word points into a vtable by its class.  Only
+ * the objects of heaps that are not garbage collected: a C++ object is never
+ * allocated by Go's allocator (so the integers that start millions of Go
+ * objects are never looked up).
+ */
+static void by_vtable(struct cprof_types *t, struct cprof_core *core,
+		      const struct cprof_object *objs, uint32_t n, struct queue *q,
+		      struct cprof_progress *progress)
+{
+	const struct cprof_types_private *p = t->priv;
+	if (!p->n_vtables)
+		return;
+	uint64_t min = p->vtables[0].lo, max = p->vtables[p->n_vtables - 1].hi;
+	for (uint32_t o = 0; o < n; o++) {
+		const struct cprof_object *ob = &objs[o];
+		uint64_t w;
+		if (progress && (o & 0xffff) == 0)
+			cprof_progress_update(progress, "types: C++ vtables", o, n);
+		if (!cprof_object_is_node(ob) || ob->size < 8 ||
+		    (ob->flags & CPROF_OBJECT_COLLECTED))
+			continue;
+		const uint64_t *wp = cprof_core_ptr(core, ob->addr, 8);
+		if (!wp)
+			continue;
+		memcpy(&w, wp, 8);
+		if (w < min || w >= max)
+			continue;
+		types_assign(t, objs, o, vtable_class(t, w), CPROF_TYPE_VTABLE, false, q);
+	}
 }
 
 /* ---- assignment and propagation ---- */
@@ -746,6 +882,20 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 	}
 }
 
+/* Follows the objects of the queue from position `from` on, and those they
+ * add, breadth-first. */
+static void propagate(struct cprof_types *t, const struct cprof_object *objs,
+		      const struct cprof_graph *g, struct queue *q, size_t from,
+		      struct cprof_progress *progress)
+{
+	for (q->head = from; q->head < q->tail; q->head++) {
+		if (progress && (q->head & 0xffff) == 0)
+			cprof_progress_update(progress, "types: following typed pointers",
+					      q->tail, g->n);
+		follow(t, objs, g, q->q[q->head], q);
+	}
+}
+
 /* Whether object o has the layout of struct type `type`: its pointer words
  * (slots) NULL or the start of an object, at least one of them not NULL, and
  * no other word pointing into an object. */
@@ -820,6 +970,7 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 					const struct cprof_object *objs,
 					const struct cprof_roots *rs,
 					const struct cprof_graph *g,
+					struct cprof_progress *progress,
 					struct cprof_types *t)
 {
 	double t0 = cprof_now();
@@ -837,25 +988,13 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	t->priv->go = rs->go;
 	t->priv->mods = calloc(core->n_modules + 1, sizeof(*t->priv->mods));
 	t->priv->n_mods = core->n_modules;
-	if (!t->priv->mods || !types_cache_init(&t->priv->vtables) ||
+	if (!t->priv->mods || !index_vtables(t, core) ||
 	    !types_cache_init(&t->priv->closures) ||
 	    !types_cache_init(&t->priv->descriptors) || rehash(t))
 		goto oom;
 
 	/* 1. C++ objects: a first word pointing into a module's vtable. */
-	for (uint32_t o = 0; o < n; o++) {
-		const struct cprof_object *ob = &objs[o];
-		uint64_t w;
-		if (!cprof_object_is_node(ob) || ob->size < 8)
-			continue;
-		const uint64_t *p = cprof_core_ptr(core, ob->addr, 8);
-		if (!p)
-			continue;
-		memcpy(&w, p, 8);
-		if (!cprof_core_module(core, w))
-			continue;
-		types_assign(t, objs, o, vtable_class(t, core, w), CPROF_TYPE_VTABLE, false, &q);
-	}
+	by_vtable(t, core, objs, n, &q, progress);
 	size_t vtable_typed = q.tail;
 
 	/* 2. Seeds: what typed root slots point at (their start). */
@@ -870,9 +1009,7 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 
 	/* 3. Propagation, breadth-first (vtable-typed objects have no DWARF
 	   layout here: only DWARF-typed ones are followed). */
-	q.head = vtable_typed;
-	while (q.head < q.tail)
-		follow(t, objs, g, q.q[q.head++], &q);
+	propagate(t, objs, g, &q, vtable_typed, progress);
 
 	/* 4. Go objects the runtime types (a malloc header, a large span's
 	   type) that no typed pointer reached, as the DWARF type of their
@@ -882,17 +1019,13 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	if (rs->go) {
 		size_t from = q.tail;
 		types_runtime_objects(t, rs->go, objs, n, true, &q);
-		q.head = from;
-		while (q.head < q.tail)
-			follow(t, objs, g, q.q[q.head++], &q);
+		propagate(t, objs, g, &q, from, progress);
 	}
 
 	/* 5. Objects no typed pointer reached: by layout, then propagate. */
 	size_t before = q.tail;
 	by_layout(t, core, objs, g, &q);
-	q.head = before;
-	while (q.head < q.tail)
-		follow(t, objs, g, q.q[q.head++], &q);
+	propagate(t, objs, g, &q, before, progress);
 
 	/* 6. The rest the Go runtime types: by its names. */
 	if (rs->go)
@@ -928,7 +1061,7 @@ void cprof_types_deinit(struct cprof_types *t)
 	if (t->priv) {
 		free(t->priv->keys);
 		free(t->priv->slots);
-		types_cache_deinit(&t->priv->vtables);
+		free(t->priv->vtables);
 		types_root_slots_deinit(t->priv);
 		types_go_deinit(t->priv);
 	}
