@@ -18,16 +18,19 @@
  *                (large objects) names its runtime type ("main.Big",
  *                "[40]*main.Node"): its DWARF type when DWARF names the
  *                descriptor (then followed like a dwarf one), else its name;
- *        layout  no typed pointer reaches it (a leaked object, say), but its
- *                size and words fit exactly one struct type that DWARF gave
- *                other objects: every pointer member NULL or pointing at the
- *                start of an object, at least one not NULL, and no other word
- *                pointing into the heap;
+ *        layout  a guess: no typed pointer reaches it (a leaked object, say),
+ *                but its size and words fit exactly one struct type that DWARF
+ *                gave other objects, of the module whose memory points to it
+ *                (the executable's when no root reaches it): every pointer
+ *                member NULL or pointing at the start of an object, at least
+ *                one not NULL, and no other word pointing into the heap.  A
+ *                guess is never followed;
  *        unknown no evidence (size only).
  *      Types are interned: an object stores a type id; the table names them.
  *
  * Propagation is breadth-first from the roots, so an object gets the type of
- * its nearest typed referrer; the first type assigned wins.  A pointer into
+ * its nearest typed referrer; the first type assigned wins.  A struct ending
+ * in a flexible array member is never an array.  A pointer into
  * the middle of an object says nothing about its type.  Unions are ambiguous
  * and contribute no pointers.  void * and function pointers carry no type.
  */
@@ -103,6 +106,7 @@ struct cprof_types {
 	uint32_t *object_count;    /* per object: array length (1: a single one) */
 	uint8_t *object_source;    /* per object: enum cprof_type_source */
 	uint64_t typed, typed_bytes;       /* objects typed, and their bytes */
+	uint64_t guessed;          /* of them, typed by layout (a guess) */
 	double t_types;
 	struct cprof_types_private *priv;
 };

@@ -181,8 +181,9 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	fprintf(out, "  (walk %.2f s, roots %.2f s, scan %.2f s, leaks %.2f s, dominators %.2f s, types %.2f s, store %.2f s)\n",
 		a->t_walk, a->t_roots, a->t_scan, a->t_leaks, a->t_dominators, a->t_types, a->t_store);
 	if (a->types.object_type)
-		fprintf(out, "  %llu objects typed (%s): from DWARF, C++ vtables, the Go runtime, or by layout\n",
-			(unsigned long long)a->types.typed, fmt_bytes(b1, a->types.typed_bytes));
+		fprintf(out, "  %llu objects typed (%s): from DWARF, C++ vtables or the Go runtime; %llu of them guessed from their layout\n",
+			(unsigned long long)a->types.typed, fmt_bytes(b1, a->types.typed_bytes),
+			(unsigned long long)a->types.guessed);
 	if (a->walk.go)
 		print_go(out, a);
 
@@ -248,11 +249,17 @@ static void print_go(FILE *out, const struct cprof_analysis *a)
 	fprintf(out, "  scanned       %llu objects by the runtime's pointer maps, %llu pointer-free, %llu conservatively (no metadata)\n",
 		(unsigned long long)gr->objects_precise, (unsigned long long)gr->objects_noscan,
 		(unsigned long long)gr->objects_conservative);
-	if (a->types.object_type)
-		fprintf(out, "  typed         %.1f%% of the objects, %.1f%% of the bytes (untyped: by size class)\n",
-			pct(a->types.typed, a->n_objects), pct(a->types.typed_bytes, a->leaks.reachable.bytes +
-							   a->leaks.direct.bytes + a->leaks.indirect.bytes +
-							   a->leaks.garbage.bytes));
+	if (a->types.object_type) {
+		uint64_t n = 0, bytes = 0;
+		for (size_t o = 0; o < a->n_objects; o++)
+			if ((a->leaks.flags[o] & CPROF_REACHABLE) &&
+			    a->types.object_type[o] != UINT32_MAX) {
+				n++;
+				bytes += a->objects[o].size;
+			}
+		fprintf(out, "  typed         %.1f%% of the reachable objects, %.1f%% of their bytes (untyped: by size class)\n",
+			pct(n, a->leaks.reachable.count), pct(bytes, a->leaks.reachable.bytes));
+	}
 }
 
 /* The root nodes that retain the most, from the in-memory analysis. */
@@ -346,6 +353,12 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_kv_uint(&j, "objects", a->n_objects);
 	json_kv_uint(&j, "edges", a->graph.n_edges);
 	json_kv_uint(&j, "root_refs", a->graph.n_root_refs);
+	json_key(&j, "types");
+	json_object_begin(&j);
+	json_kv_uint(&j, "typed", a->types.typed);
+	json_kv_uint(&j, "typed_bytes", a->types.typed_bytes);
+	json_kv_uint(&j, "guessed", a->types.guessed);
+	json_object_end(&j);
 	json_key(&j, "leaks");
 	json_object_begin(&j);
 	json_kv_uint(&j, "direct_count", lt->direct_count);

@@ -6,6 +6,9 @@
  *                 assignment and breadth-first propagation over the graph;
  *   root-slots.c  what a root slot points to: a module's variables (static
  *                 and TLS), a stack frame's or goroutine frame's locals;
+ *   layout.c      the guesses: objects no typed pointer reaches, typed by
+ *                 their layout among the struct types of the module that
+ *                 points to them;
  *   go-types.c    what only the Go runtime's words say: type descriptors
  *                 (malloc headers, interfaces, channels), a map's directory,
  *                 closures.
@@ -128,12 +131,18 @@ void types_collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 			 struct slot_list *out);
 struct cprof_type_slot types_pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 					uint64_t off, int depth);
+void types_ensure_slots(struct cprof_types *t, uint32_t id);
 void types_assign(struct cprof_types *t, const struct cprof_object *objs, uint32_t o,
 		  uint32_t type, enum cprof_type_source src, bool many, struct queue *q);
 bool types_cache_init(struct value_cache *c);
 void types_cache_deinit(struct value_cache *c);
 bool types_cache_find(const struct value_cache *c, uint64_t v, uint32_t *type);
 uint32_t types_cache_put(struct value_cache *c, uint64_t v, uint32_t type);
+
+/* layout.c */
+void types_by_layout(struct cprof_types *t, const struct cprof_object *objs,
+		     const struct cprof_roots *rs, const struct cprof_graph *g,
+		     struct cprof_progress *progress, struct queue *q);
 
 /* root-slots.c */
 struct cprof_type_slot types_root_slot(struct cprof_types *t, const struct cprof_roots *rs,

@@ -229,6 +229,41 @@ bool types_is_go(Dwarf_Die *die)
 	return dwarf_diecu(die, &cu, NULL, NULL) && dwarf_srclang(&cu) == DW_LANG_Go;
 }
 
+/*
+ * Whether struct die ends with a flexible array member (`char name[]`, or
+ * GNU's `char name[0]`): its size is that of the header, and a chunk holding
+ * one is one struct with its array after it, never an array of structs (C
+ * forbids arrays of them).
+ */
+static bool flexible_array(Dwarf_Die *die)
+{
+	Dwarf_Die m, last, type, sub;
+	Dwarf_Attribute a;
+	int tag = dwarf_tag(die);
+	if ((tag != DW_TAG_structure_type && tag != DW_TAG_class_type) ||
+	    dwarf_child(die, &m) != 0)
+		return false;
+	bool any = false;
+	do {
+		if (dwarf_tag(&m) == DW_TAG_member) {
+			last = m;
+			any = true;
+		}
+	} while (dwarf_siblingof(&m, &m) == 0);
+	if (!any || !dwarf_formref_die(dwarf_attr(&last, DW_AT_type, &a), &type) ||
+	    !types_strip(&type) || dwarf_tag(&type) != DW_TAG_array_type ||
+	    dwarf_child(&type, &sub) != 0 || dwarf_tag(&sub) != DW_TAG_subrange_type)
+		return false;
+	Dwarf_Word count;
+	Dwarf_Sword upper;
+	if (dwarf_formudata(dwarf_attr(&sub, DW_AT_count, &a), &count) == 0)
+		return count == 0;
+	if (!dwarf_attr(&sub, DW_AT_upper_bound, &a))
+		return true;       /* no bound: `name[]` */
+	/* `name[0]` is written as upper bound -1 (or the unsigned max). */
+	return dwarf_formsdata(&a, &upper) == 0 && upper == -1;
+}
+
 /* The type id of a DWARF type DIE (typedefs and qualifiers skipped), or
  * NONE for void, C functions and DIEs without a size.  (A Go func type is a
  * word pointing to a closure.) */
@@ -253,10 +288,11 @@ uint32_t types_intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
 		size = 0;
 	char name[256];
 	type_name(&d, name, sizeof(name), 0);
-	Dwarf_Die cu;
 	uint32_t id2 = types_add(t, &k, name, size);
-	if (id2 != NONE && dwarf_diecu(&d, &cu, NULL, NULL) && dwarf_srclang(&cu) == DW_LANG_Go)
+	if (id2 != NONE && types_is_go(&d))
 		t->types[id2].go = true;
+	else if (id2 != NONE && flexible_array(&d))
+		t->types[id2].one = true;
 	return id2;
 }
 
@@ -475,7 +511,7 @@ void types_collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 }
 
 /* The slots of type id (computed on first use). */
-static void ensure_slots(struct cprof_types *t, uint32_t id)
+void types_ensure_slots(struct cprof_types *t, uint32_t id)
 {
 	struct cprof_type *ty = &t->types[id];
 	if (ty->slots_done)
@@ -483,7 +519,7 @@ static void ensure_slots(struct cprof_types *t, uint32_t id)
 	ty->slots_done = true;
 	const struct key *k = &t->priv->keys[id];
 	if (k->elem) {             /* an array: the element's slots, repeated */
-		ensure_slots(t, k->elem - 1);
+		types_ensure_slots(t, k->elem - 1);
 		return;
 	}
 	if (!k->dbg)
@@ -856,7 +892,7 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 	const struct key *k = &t->priv->keys[id];
 	uint32_t elem = k->elem ? k->elem - 1 : id;
 	uint32_t count = k->elem ? k->count : 1;
-	ensure_slots(t, elem);
+	types_ensure_slots(t, elem);
 	const struct cprof_type *et = &t->types[elem];
 	if (!et->n_slots)
 		return;
@@ -874,9 +910,7 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 			const struct cprof_type_slot *sl = &et->slots[s];
 			uint32_t dst = g->dst[e];
 			uint32_t target = resolve(t, sl, objs[o].addr + off, objs[dst].addr);
-			types_assign(t, objs, dst, target,
-				     t->object_source[o] == CPROF_TYPE_LAYOUT ?
-				     CPROF_TYPE_LAYOUT : CPROF_TYPE_DWARF, sl->many, q);
+			types_assign(t, objs, dst, target, CPROF_TYPE_DWARF, sl->many, q);
 			et = &t->types[elem];
 		}
 	}
@@ -893,76 +927,6 @@ static void propagate(struct cprof_types *t, const struct cprof_object *objs,
 			cprof_progress_update(progress, "types: following typed pointers",
 					      q->tail, g->n);
 		follow(t, objs, g, q->q[q->head], q);
-	}
-}
-
-/* Whether object o has the layout of struct type `type`: its pointer words
- * (slots) NULL or the start of an object, at least one of them not NULL, and
- * no other word pointing into an object. */
-static bool layout_fits(struct cprof_types *t, const struct cprof_object *objs,
-			const struct cprof_graph *g, uint32_t o, uint32_t type)
-{
-	const struct cprof_type *ty = &t->types[type];
-	uint64_t e = g->row[o], end = g->row[o + 1];
-	uint32_t s = 0, hits = 0;
-	/* Every edge of o must sit at a slot and point at a start. */
-	for (; e < end; e++) {
-		if (g->src_off[e] >= ty->size)
-			return false;
-		while (s < ty->n_slots && ty->slots[s].offset < g->src_off[e])
-			s++;
-		if (s == ty->n_slots || ty->slots[s].offset != g->src_off[e] ||
-		    g->dst_off[e] != 0)
-			return false;
-		/* and at an object that could be the slot's type */
-		uint64_t tsize = ty->slots[s].kind != CPROF_SLOT_STATIC ? 0 :
-				 t->types[ty->slots[s].target].size;
-		if (tsize && objs[g->dst[e]].size < tsize)
-			return false;
-		hits++;
-	}
-	return hits > 0;
-}
-
-static void by_layout(struct cprof_types *t, struct cprof_core *core,
-		      const struct cprof_object *objs, const struct cprof_graph *g,
-		      struct queue *q)
-{
-	(void)core;
-	/* Candidates: struct types DWARF gave some object, with pointer slots. */
-	uint8_t *used = calloc(t->n_types ? t->n_types : 1, 1);
-	if (!used)
-		return;
-	for (uint32_t o = 0; o < g->n; o++)
-		if (t->object_type[o] != NONE && t->object_source[o] == CPROF_TYPE_DWARF &&
-		    !t->priv->keys[t->object_type[o]].elem)
-			used[t->object_type[o]] = 1;
-	uint32_t cand[64];
-	size_t n_cand = 0;
-	for (uint32_t i = 0; i < t->n_types && n_cand < 64; i++) {
-		if (!used[i] || !t->types[i].size || strncmp(t->types[i].name, "struct ", 7))
-			continue;
-		ensure_slots(t, i);
-		if (t->types[i].n_slots)
-			cand[n_cand++] = i;
-	}
-	free(used);
-	for (uint32_t o = 0; o < g->n && n_cand; o++) {
-		if (t->object_type[o] != NONE || !cprof_object_is_node(&objs[o]))
-			continue;
-		uint32_t match = NONE;
-		int matches = 0;
-		for (size_t c = 0; c < n_cand; c++) {
-			uint64_t size = t->types[cand[c]].size;
-			if (size > objs[o].size || objs[o].size - size >= SLACK)
-				continue;
-			if (layout_fits(t, objs, g, o, cand[c])) {
-				match = cand[c];
-				matches++;
-			}
-		}
-		if (matches == 1)
-			types_assign(t, objs, o, match, CPROF_TYPE_LAYOUT, false, q);
 	}
 }
 
@@ -1022,10 +986,10 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 		propagate(t, objs, g, &q, from, progress);
 	}
 
-	/* 5. Objects no typed pointer reached: by layout, then propagate. */
-	size_t before = q.tail;
-	by_layout(t, core, objs, g, &q);
-	propagate(t, objs, g, &q, before, progress);
+	/* 5. Objects no typed pointer reached: guessed by their layout.  A
+	   guess is never followed: a wrong one would spread to everything it
+	   points to. */
+	types_by_layout(t, objs, rs, g, progress, &q);
 
 	/* 6. The rest the Go runtime types: by its names. */
 	if (rs->go)
@@ -1035,6 +999,7 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 		if (t->object_type[o] != NONE) {
 			t->typed++;
 			t->typed_bytes += objs[o].size;
+			t->guessed += t->object_source[o] == CPROF_TYPE_LAYOUT;
 		}
 	}
 	free(q.q);
