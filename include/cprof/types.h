@@ -84,8 +84,11 @@ struct cprof_type_slot {
 				      type is, from the slot */
 	uint32_t alt;              /* MAP_DIR: the group type */
 	bool many;                 /* Go: the storage of a slice, string, map or
-				      channel: an array of as many targets as
-				      fit (types.c: types_assign) */
+				      channel: an array of targets (types.c:
+				      types_assign) */
+	int32_t count_at;          /* many: where the array's length is, from the
+				      slot (a slice's cap, a string's len); 0
+				      when unknown: as many as fit */
 };
 
 struct cprof_type {

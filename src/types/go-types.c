@@ -266,7 +266,7 @@ void types_runtime_objects(struct cprof_types *t, const struct cprof_go_runtime 
 			continue;
 		uint32_t type = runtime_type(t, go->typed[i].type);
 		if (type != NONE && (!dwarf_only || t->priv->keys[type].dbg))
-			types_assign(t, objs, o, type, CPROF_TYPE_RUNTIME, true, q);
+			types_assign(t, objs, o, type, CPROF_TYPE_RUNTIME, true, 0, q);
 	}
 }
 

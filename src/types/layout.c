@@ -212,7 +212,7 @@ void types_by_layout(struct cprof_types *t, const struct cprof_object *objs,
 			}
 		}
 		if (matches == 1)
-			types_assign(t, objs, o, match, CPROF_TYPE_LAYOUT, false, q);
+			types_assign(t, objs, o, match, CPROF_TYPE_LAYOUT, false, 0, q);
 	}
 	free(done);
 	free(dbg_of);

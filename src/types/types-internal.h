@@ -133,7 +133,8 @@ struct cprof_type_slot types_pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf
 					uint64_t off, int depth);
 void types_ensure_slots(struct cprof_types *t, uint32_t id);
 void types_assign(struct cprof_types *t, const struct cprof_object *objs, uint32_t o,
-		  uint32_t type, enum cprof_type_source src, bool many, struct queue *q);
+		  uint32_t type, enum cprof_type_source src, bool many, uint64_t count,
+		  struct queue *q);
 bool types_cache_init(struct value_cache *c);
 void types_cache_deinit(struct value_cache *c);
 bool types_cache_find(const struct value_cache *c, uint64_t v, uint32_t *type);

@@ -264,12 +264,35 @@ static bool flexible_array(Dwarf_Die *die)
 	return dwarf_formsdata(&a, &upper) == 0 && upper == -1;
 }
 
+/*
+ * Whether die is a Go named type written as a typedef (an interface:
+ * `go/ast.Stmt` -> runtime.iface; `type Pos int`): then *ret is the typedef
+ * that names it (the innermost of a chain of typedefs of the same name, as
+ * Go writes an interface twice), so that what it types is named as the
+ * program names it ("[12]go/ast.Stmt", not "[12]runtime.iface").
+ */
+static bool go_typedef(Dwarf_Die *die, Dwarf_Die *ret)
+{
+	Dwarf_Attribute a;
+	Dwarf_Die next;
+	const char *name = dwarf_diename(die);
+	if (dwarf_tag(die) != DW_TAG_typedef || !name || !types_is_go(die))
+		return false;
+	*ret = *die;
+	for (int i = 0; i < 8 && dwarf_formref_die(dwarf_attr(ret, DW_AT_type, &a), &next) &&
+			dwarf_tag(&next) == DW_TAG_typedef && dwarf_diename(&next) &&
+			!strcmp(dwarf_diename(&next), name); i++)
+		*ret = next;
+	return true;
+}
+
 /* The type id of a DWARF type DIE (typedefs and qualifiers skipped), or
  * NONE for void, C functions and DIEs without a size.  (A Go func type is a
  * word pointing to a closure.) */
 uint32_t types_intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
 {
-	Dwarf_Die d = *die;
+	Dwarf_Die d = *die, named;
+	bool go_named = go_typedef(die, &named);
 	if (!types_strip(&d))
 		return NONE;
 	int tag = dwarf_tag(&d);
@@ -279,7 +302,7 @@ uint32_t types_intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
 		/* A forward declaration: find the definition by name in its unit. */
 		return NONE;
 	}
-	struct key k = { (uintptr_t)dbg, dwarf_dieoffset(&d), 0, 0 };
+	struct key k = { (uintptr_t)dbg, dwarf_dieoffset(go_named ? &named : &d), 0, 0 };
 	uint32_t id = types_lookup(t, &k);
 	if (id != NONE)
 		return id;
@@ -287,7 +310,10 @@ uint32_t types_intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
 	if (dwarf_aggregate_size(&d, &size) != 0)
 		size = 0;
 	char name[256];
-	type_name(&d, name, sizeof(name), 0);
+	if (go_named)
+		snprintf(name, sizeof(name), "%s", dwarf_diename(&named));
+	else
+		type_name(&d, name, sizeof(name), 0);
 	uint32_t id2 = types_add(t, &k, name, size);
 	if (id2 != NONE && types_is_go(&d))
 		t->types[id2].go = true;
@@ -363,9 +389,9 @@ static void push_slot(struct slot_list *out, uint64_t off, uint32_t target,
 			.kind = (uint8_t)kind, .aux = aux, .alt = NONE };
 }
 
-/* Whether member mn of Go struct sn points to storage: an array of as many
- * elements as fit (the names are those Go's compiler and linker give a
- * slice, a string, a swiss table's groups and an old map's buckets). */
+/* Whether member mn of Go struct sn points to storage: an array (the names
+ * are those Go's compiler and linker give a slice, a string, a swiss table's
+ * groups and an old map's buckets). */
 static bool storage_member(const char *sn, const char *mn)
 {
 	if (!sn || !mn)
@@ -379,6 +405,22 @@ static bool storage_member(const char *sn, const char *mn)
 	if (!strncmp(sn, "hash<", 5))
 		return !strcmp(mn, "buckets") || !strcmp(mn, "oldbuckets");
 	return false;
+}
+
+/*
+ * Where the length of the storage that member mn of Go struct d points to is
+ * (storage_member's): from the member, the offset of a slice's cap (the
+ * elements allocated) or a string's len; 0 where the storage's length is not
+ * in the struct (then as many elements as fit).
+ */
+static int32_t storage_count_at(Dwarf_Die *d, const char *sn, uint64_t member_off)
+{
+	int64_t at = -1;
+	if (sn && !strncmp(sn, "[]", 2))
+		at = member_offset(d, "cap");
+	else if (sn && !strcmp(sn, "string"))
+		at = member_offset(d, "len");
+	return at < 0 ? 0 : (int32_t)(at - (int64_t)member_off);
 }
 
 /*
@@ -487,8 +529,10 @@ void types_collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 			if (dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), &sub))
 				types_collect_slots(t, dbg, &sub, base + off, depth + 1, name, out);
 			if (out->n == first + 1 && out->s[first].offset == base + off &&
-			    storage_member(sn, mn) && types_is_go(&d))
+			    storage_member(sn, mn) && types_is_go(&d)) {
 				out->s[first].many = true;
+				out->s[first].count_at = storage_count_at(&d, sn, off);
+			}
 		} while (out->n < MAX_SLOTS && dwarf_siblingof(&m, &m) == 0);
 		return;
 	}
@@ -603,8 +647,11 @@ struct cprof_type_slot types_pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf
 			if (moff <= off && off < moff + msize) {
 				struct cprof_type_slot r = types_pointee_at(t, dbg, &sub, off - moff,
 									    depth + 1);
-				r.many = r.many || (off == moff && types_is_go(&d) &&
-						    storage_member(sn, dwarf_diename(&m)));
+				if (off == moff && types_is_go(&d) &&
+				    storage_member(sn, dwarf_diename(&m))) {
+					r.many = true;
+					r.count_at = storage_count_at(&d, sn, moff);
+				}
 				return r;
 			}
 		} while (dwarf_siblingof(&m, &m) == 0);
@@ -813,7 +860,7 @@ static void by_vtable(struct cprof_types *t, struct cprof_core *core,
 		memcpy(&w, wp, 8);
 		if (w < min || w >= max)
 			continue;
-		types_assign(t, objs, o, vtable_class(t, w), CPROF_TYPE_VTABLE, false, q);
+		types_assign(t, objs, o, vtable_class(t, w), CPROF_TYPE_VTABLE, false, 0, q);
 	}
 }
 
@@ -824,14 +871,15 @@ static void by_vtable(struct cprof_types *t, struct cprof_core *core,
  * chunk is an array when n >= 2 fill it to within malloc's SLACK.  A Go
  * object only when what points to it says so (many: a slice's, string's,
  * map's or channel's storage, or the element type a malloc header names):
- * then with as many whole elements as fit, as Go puts an array in the
- * smallest size class that holds it.  Otherwise a Go object is one T: a
+ * then with count elements when the pointer knows it (a slice's cap, a
+ * string's len; 0: it does not; "[1]T" too), else as many whole elements as
+ * fit, as Go puts an array in the smallest size class that holds it.  Otherwise a Go object is one T: a
  * *T to the start of a bigger object is as often a struct embedding T first
  * as an array, and typing the rest as more T's would be wrong.
  */
 void types_assign(struct cprof_types *t, const struct cprof_object *objs,
 		  uint32_t o, uint32_t type, enum cprof_type_source src, bool many,
-		  struct queue *q)
+		  uint64_t count, struct queue *q)
 {
 	if (type == NONE || t->object_type[o] != NONE || !cprof_object_is_node(&objs[o]))
 		return;
@@ -841,8 +889,15 @@ void types_assign(struct cprof_types *t, const struct cprof_object *objs,
 		if (size > usable)
 			return;                /* it does not fit: not this type */
 		uint64_t k = usable / size;
+		/* The pointer knows the length (a slice's cap, a string's len):
+		   the slot's slack holds no element, and even one element is
+		   an array (the storage of a slice).  A length that does not
+		   fit is not this object's: as many as fit. */
+		bool known = many && count && count <= k;
+		if (known)
+			k = count;
 		bool array = t->types[type].go ? many : usable - k * size < SLACK;
-		if (k >= 2 && array && !t->types[type].one && k < UINT32_MAX) {
+		if ((k >= 2 || known) && array && !t->types[type].one && k < UINT32_MAX) {
 			n = (uint32_t)k;
 			uint32_t a = intern_array(t, type, n);
 			if (a == NONE)
@@ -883,6 +938,16 @@ static uint32_t resolve(struct cprof_types *t, const struct cprof_type_slot *s,
 	return NONE;
 }
 
+/* The element count slot s at address at says its storage has (the word at
+ * at + count_at), or 0. */
+static uint64_t slot_count(struct cprof_types *t, const struct cprof_type_slot *s, uint64_t at)
+{
+	uint64_t w;
+	if (!s->count_at || !types_read_word(t->priv->core, at + (int64_t)s->count_at, &w))
+		return 0;
+	return w;
+}
+
 /* Follows the typed pointers of o: its edges at slot offsets, pointing at the
  * start of their targets. */
 static void follow(struct cprof_types *t, const struct cprof_object *objs,
@@ -910,7 +975,8 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 			const struct cprof_type_slot *sl = &et->slots[s];
 			uint32_t dst = g->dst[e];
 			uint32_t target = resolve(t, sl, objs[o].addr + off, objs[dst].addr);
-			types_assign(t, objs, dst, target, CPROF_TYPE_DWARF, sl->many, q);
+			types_assign(t, objs, dst, target, CPROF_TYPE_DWARF, sl->many,
+				     slot_count(t, sl, objs[o].addr + off), q);
 			et = &t->types[elem];
 		}
 	}
@@ -968,7 +1034,7 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 			continue;
 		struct cprof_type_slot sl = types_root_slot(t, rs, ref);
 		types_assign(t, objs, ref->dst, resolve(t, &sl, ref->slot, objs[ref->dst].addr),
-			     CPROF_TYPE_DWARF, sl.many, &q);
+			     CPROF_TYPE_DWARF, sl.many, slot_count(t, &sl, ref->slot), &q);
 	}
 
 	/* 3. Propagation, breadth-first (vtable-typed objects have no DWARF
