@@ -17,6 +17,7 @@
 #define CPROF_TYPES_INTERNAL_H
 
 #include <elfutils/libdw.h>
+#include <stddef.h>
 
 #include "cprof/types.h"
 
@@ -38,6 +39,8 @@ struct key {
 	uint32_t elem, count;      /* arrays: element type and length */
 };
 
+/* variable, cu_range and vtable start with their address: types_count_le
+ * searches arrays of them. */
 struct variable {
 	uint64_t addr, size;       /* static: address; TLS: offset in the block */
 	Dwarf *dbg;
@@ -77,6 +80,9 @@ struct vtable {
 	uint32_t type;             /* valid when named */
 	bool named;
 };
+
+_Static_assert(offsetof(struct variable, addr) == 0 && offsetof(struct cu_range, lo) == 0 &&
+	       offsetof(struct vtable, lo) == 0, "types_count_le's key comes first");
 
 struct cprof_types_private {
 	struct key *keys;          /* parallel to types */
@@ -135,6 +141,7 @@ void types_ensure_slots(struct cprof_types *t, uint32_t id);
 void types_assign(struct cprof_types *t, const struct cprof_object *objs, uint32_t o,
 		  uint32_t type, enum cprof_type_source src, bool many, uint64_t count,
 		  struct queue *q);
+size_t types_count_le(const void *a, size_t n, size_t size, uint64_t v);
 bool types_cache_init(struct value_cache *c);
 void types_cache_deinit(struct value_cache *c);
 bool types_cache_find(const struct value_cache *c, uint64_t v, uint32_t *type);

@@ -15,7 +15,6 @@
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
-#include <elfutils/libdwfl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -740,6 +739,24 @@ uint32_t types_cache_put(struct value_cache *c, uint64_t v, uint32_t type)
 	return type;
 }
 
+/* How many of the n elements (of `size` bytes each, sorted by the uint64_t
+ * they start with: an address) start at or below v: the last of them is the
+ * one whose range may hold v. */
+size_t types_count_le(const void *a, size_t n, size_t size, uint64_t v)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t key;
+		memcpy(&key, (const char *)a + mid * size, sizeof(key));
+		if (key <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* ---- C++ vtables ---- */
 
 static int vtable_cmp(const void *a, const void *b)
@@ -805,14 +822,7 @@ static bool index_vtables(struct cprof_types *t, struct cprof_core *core)
 static uint32_t vtable_class(struct cprof_types *t, uint64_t w)
 {
 	struct cprof_types_private *p = t->priv;
-	size_t lo = 0, hi = p->n_vtables;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (p->vtables[mid].lo <= w)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = types_count_le(p->vtables, p->n_vtables, sizeof(*p->vtables), w);
 	if (!lo || w >= p->vtables[lo - 1].hi)
 		return NONE;
 	struct vtable *v = &p->vtables[lo - 1];

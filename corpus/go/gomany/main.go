@@ -16,12 +16,6 @@ func main() {
 	args := manifest.Args("[N]")
 	n := manifest.IntArg(args, 0, 4000000)
 	heap = many.Build(n)
-	manifest.Finish(func(w *manifest.Writer) {
-		w.KInt("n", int64(n))
-		w.KInt("objects_requested", int64(heap.Counts["objects requested"]))
-		w.KInt("files", int64(len(heap.Files)))
-		w.KAddr("pos_lo", heap.Lo)
-		w.KAddr("pos_hi", heap.Hi)
-	})
+	manifest.Finish(func(w *manifest.Writer) { heap.Manifest(w, n) })
 	select {}
 }

@@ -30,10 +30,7 @@ func main() {
 		counts[i] = int64(C.cxx_count(C.int(i)))
 	}
 	manifest.Finish(func(w *manifest.Writer) {
-		w.KInt("n", int64(n))
-		w.KInt("objects_requested", int64(heap.Counts["objects requested"]))
-		w.KAddr("pos_lo", heap.Lo)
-		w.KAddr("pos_hi", heap.Hi)
+		heap.Manifest(w, n)
 		w.Key("cxx")
 		w.Obj()
 		for i := range names {

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strconv"
 	"unsafe"
+
+	"cprofcorpus/internal/manifest"
 )
 
 // Pos is an offset into a file set, like go/token.Pos: an integer.
@@ -163,4 +165,13 @@ func lists(f *File, pos func() Pos, k int) int {
 		f.I = &Node[[]byte]{pos(), nil, f.I}
 	}
 	return 8 * k
+}
+
+// Manifest writes what Build made of n objects (the caller's manifest body).
+func (h *Heap) Manifest(w *manifest.Writer, n int) {
+	w.KInt("n", int64(n))
+	w.KInt("objects_requested", int64(h.Counts["objects requested"]))
+	w.KInt("files", int64(len(h.Files)))
+	w.KAddr("pos_lo", h.Lo)
+	w.KAddr("pos_hi", h.Hi)
 }
