@@ -686,7 +686,8 @@ void types_cache_deinit(struct value_cache *c)
 
 static size_t cache_home(const struct value_cache *c, uint64_t v)
 {
-	return (size_t)((v * 0x9E3779B97F4A7C15ull) >> 40) & (c->cap - 1);
+	uint64_t h = v * 0x9E3779B97F4A7C15ull;
+	return (size_t)(h ^ (h >> 32)) & (c->cap - 1);
 }
 
 /* Whether v is cached, and its type in *type. */
