@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""t0620: types guessed from an object's layout are marked as guesses and contained.
+"""t0630: types guessed from an object's layout are marked as guesses and contained.
 
 On corpus/blocks.c (the 100 leaked blocks, which no typed pointer reaches, are typed
 `struct block` by their layout):
@@ -35,7 +35,7 @@ from cprof_test import *  # noqa: E402,F401,F403
 with case("blocks"):
     c = corpus_core("blocks")
     m = c.manifest
-    db = os.path.join(c.dir, "t0620.db")
+    db = os.path.join(c.dir, "t0630.db")
     summary = cprof("analyze", c.core, c.exe, "--db", db, "--json", json=True)
     con = sqlite3.connect(db)
     got = {a: (t, s, p) for a, t, s, p in con.execute(
@@ -118,7 +118,7 @@ def git_core(d):
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", "commit %d" % i)
     revs = git(repo, "rev-list", "HEAD")
-    sentinel = b"cprof-t0620-no-such-commit\n"
+    sentinel = b"cprof-t0630-no-such-commit\n"
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": repo,
            "GIT_CONFIG_NOSYSTEM": "1"}
     p = subprocess.Popen(["git", "--no-pager", "-C", repo, "diff-tree", "--stdin", "-r", "-p"],
@@ -165,13 +165,13 @@ with case("git"):
     require_tool("gdb")
     require_tool("gcore")
     exe = os.path.realpath(shutil.which("git"))
-    d = os.path.join(WORK, "t0620-git")
+    d = os.path.join(WORK, "t0630-git")
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     core = git_core(d)
     real = gdb_bindings(exe, core)
     check(real, "gdb finds git's text domain bindings in libc's list (%s)" % sorted(map(hex, real)))
-    db = os.path.join(d, "t0620.db")
+    db = os.path.join(d, "t0630.db")
     cprof("analyze", core, exe, "--db", db, timeout=300)
     con = sqlite3.connect(db)
     typed = {a: (n, s) for a, n, s in con.execute(
