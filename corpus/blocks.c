@@ -7,7 +7,10 @@
  *        through an array),
  *    200 reachable from both arrays: shared, retained by no single root,
  *    100 leaked,
- *     10 in a list through ->next, held by the worker's __thread t_recent.
+ *     10 in a list through ->next, held by the worker's __thread t_recent;
+ * and 4 `struct note`s in a list from the global `notes`: a struct ending in a
+ * flexible array member, whose chunk has room for several of its headers but
+ * holds one note and its text.
  * Every block owns a payload that nothing else points to, so a block retains
  * itself and its payload.  The manifest lists every block with its group and
  * the usable sizes (corpus/README.md protocol; threads, then "blocks").
@@ -31,6 +34,17 @@ struct block {
 	long group;
 	char tag[8];
 };                              /* 40 bytes: malloc_usable_size 40 */
+
+/* One note: its header and then its text (a flexible array member). */
+struct note {
+	struct note *next;
+	size_t len;
+	char text[];
+};
+enum { N_NOTES = 4 };
+struct note *notes;             /* the global that holds the notes */
+static uintptr_t rec_note[N_NOTES];
+static size_t rec_note_size[N_NOTES];
 
 enum group { G_CACHE, G_WORKER, G_SHARED, G_LEAKED, G_TLS };
 static const char *const group_names[] = { "cache", "worker", "shared", "leaked", "tls" };
@@ -149,6 +163,18 @@ static CORPUS_NOINLINE void build(void)
 	for (int i = 0; i < N_SHARED; i++)
 		block_cache[N_CACHE + i] = unhide(rec_block[N_CACHE + N_WORKER + i]);
 	/* the leaked ones: nothing keeps them */
+	for (int i = 0; i < N_NOTES; i++) {
+		size_t len = 100 + 100 * (size_t)i;
+		struct note *n = malloc(sizeof(*n) + len);
+		if (!n)
+			corpus_die("malloc");
+		n->next = notes;
+		n->len = len;
+		memset(n->text, 'n', len);
+		notes = n;
+		rec_note[i] = hide(n);
+		rec_note_size[i] = malloc_usable_size(n);
+	}
 }
 
 static const char *manifest_path;
@@ -167,6 +193,12 @@ static void put_blocks(void)
 			   i ? "," : "", (unsigned long)unhide(rec_block[i]), rec_bsize[i],
 			   (unsigned long)unhide(rec_payload[i]), rec_psize[i],
 			   group_names[rec_group[i]]);
+	corpus_put("\n  ]");
+	corpus_put(",\n  \"notes\": [");
+	for (int i = 0; i < N_NOTES; i++)
+		corpus_put("%s\n    {\"addr\": \"0x%lx\", \"usable\": %zu, \"header\": %zu}",
+			   i ? "," : "", (unsigned long)unhide(rec_note[i]), rec_note_size[i],
+			   sizeof(struct note));
 	corpus_put("\n  ]");
 }
 

@@ -146,7 +146,9 @@ CREATE TABLE object (
   path_parent   INTEGER,              -- the previous object on that path (NULL at distance 1)
   path_root_ref INTEGER,              -- at distance 1: the root_ref that points to it
   type_id       INTEGER REFERENCES type(id),  -- NULL: unknown (size only)
-  type_source   TEXT                  -- dwarf | vtable | layout | runtime | NULL (unknown)
+  type_source   TEXT                  -- how the type was found: vtable | dwarf (a typed pointer
+                                      -- from a root leads to it) | runtime (Go: malloc header,
+                                      -- span) | layout (a guess, never followed) | NULL (unknown)
 );
 
 -- Types of objects: from DWARF (a typed pointer led to the object) or a C++

@@ -317,6 +317,16 @@ bool cprof_core_find_symbol(struct cprof_core *core,
 			    const struct cprof_module *m, const char *name,
 			    uint64_t *ret, uint64_t *size_ret);
 
+/* A symbol: its name, run-time address and st_size.  Return false to stop. */
+typedef bool cprof_symbol_fn(const char *name, uint64_t addr, uint64_t size, void *arg);
+/**
+ * Calls fn for each defined symbol of module m whose name starts with prefix,
+ * from the same tables as cprof_core_find_symbol.  The names live as long as
+ * the core.
+ */
+void cprof_core_each_symbol(struct cprof_core *core, const struct cprof_module *m,
+			    const char *prefix, cprof_symbol_fn *fn, void *arg);
+
 /* The module's ELF (libelf) and the bias to add to its addresses; NULL when
  * no usable file.  Lives as long as the core. */
 struct Elf *cprof_core_module_elf(struct cprof_core *core,

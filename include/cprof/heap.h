@@ -202,9 +202,8 @@ struct cprof_summary_section {
 
 /* What the analysis knows that an allocator's summary section may cite. */
 struct cprof_summary_facts {
-	uint64_t n_objects;
-	uint64_t heap_bytes;       /* used objects' bytes: reachable, leaked, garbage */
-	uint64_t typed, typed_bytes;
+	uint64_t reachable, reachable_bytes;   /* objects a root reaches */
+	uint64_t typed, typed_bytes;   /* of the reachable objects, those with a type */
 	bool types_computed;
 	/* objects of this allocator scanned by its pointer maps, not at all
 	   (pointer-free), every word (no metadata) */

@@ -237,6 +237,7 @@ struct cprof_group_row {
 	char kind[16];             /* by root: the node's kind, "shared" or "leaked" */
 	uint64_t node;             /* by root: root_node id, CPROF_NONE_ID when shared */
 	uint64_t count, self_bytes, retained_bytes;
+	uint64_t guessed;          /* members whose type is a guess (type_source layout) */
 	uint64_t example;          /* an object of the group */
 };
 

@@ -18,16 +18,19 @@
  *                (large objects) names its runtime type ("main.Big",
  *                "[40]*main.Node"): its DWARF type when DWARF names the
  *                descriptor (then followed like a dwarf one), else its name;
- *        layout  no typed pointer reaches it (a leaked object, say), but its
- *                size and words fit exactly one struct type that DWARF gave
- *                other objects: every pointer member NULL or pointing at the
- *                start of an object, at least one not NULL, and no other word
- *                pointing into the heap;
+ *        layout  a guess: no typed pointer reaches it (a leaked object, say),
+ *                but its size and words fit exactly one struct type that DWARF
+ *                gave other objects, of the module whose memory points to it
+ *                (the executable's when no root reaches it): every pointer
+ *                member NULL or pointing at the start of an object, at least
+ *                one not NULL, and no other word pointing into the heap.  A
+ *                guess is never followed;
  *        unknown no evidence (size only).
  *      Types are interned: an object stores a type id; the table names them.
  *
  * Propagation is breadth-first from the roots, so an object gets the type of
- * its nearest typed referrer; the first type assigned wins.  A pointer into
+ * its nearest typed referrer; the first type assigned wins.  A struct ending
+ * in a flexible array member is never an array.  A pointer into
  * the middle of an object says nothing about its type.  Unions are ambiguous
  * and contribute no pointers.  void * and function pointers carry no type.
  */
@@ -40,6 +43,7 @@
 #include "cprof/goruntime.h"
 #include "cprof/graph.h"
 #include "cprof/heap.h"
+#include "cprof/progress.h"
 #include "cprof/roots.h"
 
 enum cprof_type_source {
@@ -80,8 +84,11 @@ struct cprof_type_slot {
 				      type is, from the slot */
 	uint32_t alt;              /* MAP_DIR: the group type */
 	bool many;                 /* Go: the storage of a slice, string, map or
-				      channel: an array of as many targets as
-				      fit (types.c: types_assign) */
+				      channel: an array of targets (types.c:
+				      types_assign) */
+	int32_t count_at;          /* many: where the array's length is, from the
+				      slot (a slice's cap, a string's len); 0
+				      when unknown: as many as fit */
 };
 
 struct cprof_type {
@@ -102,6 +109,7 @@ struct cprof_types {
 	uint32_t *object_count;    /* per object: array length (1: a single one) */
 	uint8_t *object_source;    /* per object: enum cprof_type_source */
 	uint64_t typed, typed_bytes;       /* objects typed, and their bytes */
+	uint64_t guessed;          /* of them, typed by layout (a guess) */
 	double t_types;
 	struct cprof_types_private *priv;
 };
@@ -110,6 +118,7 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 					const struct cprof_object *objs,
 					const struct cprof_roots *roots,
 					const struct cprof_graph *g,
+					struct cprof_progress *progress,
 					struct cprof_types *ret);
 void cprof_types_deinit(struct cprof_types *t);
 

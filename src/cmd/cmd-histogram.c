@@ -28,10 +28,11 @@ static const char help[] =
 	"retain counting nothing twice.  --type PATTERN keeps the objects whose\n"
 	"type matches (a substring of a\n"
 	"type that is not a pointer type, or a glob with * ? [ over the whole\n"
-	"name).\n\n"
+	"name).  A type guessed from an object's layout (no typed pointer\n"
+	"reaches it) is marked \"guessed\" with the number of such objects.\n\n"
 	"  --db FILE            read FILE instead of ./cprof.db\n"
 	"  --limit N            at most N rows (default 30)\n"
-	"  --json               [{key, count, self_bytes, retained_bytes}]\n";
+	"  --json               [{key, count, self_bytes, retained_bytes, guessed}]\n";
 
 struct histogram_opts {
 	const char *pattern;       /* --type */
@@ -104,6 +105,7 @@ int cmd_histogram(int argc, char **argv)
 			json_kv_uint(&j, "count", g[i].count);
 			json_kv_uint(&j, "self_bytes", g[i].self_bytes);
 			json_kv_uint(&j, "retained_bytes", g[i].retained_bytes);
+			json_kv_uint(&j, "guessed", g[i].guessed);
 			json_object_end(&j);
 		}
 		json_array_end(&j);
@@ -112,10 +114,13 @@ int cmd_histogram(int argc, char **argv)
 		printf("%9s %10s %10s  %s\n", "objects", "self", "retained",
 		       o.by == CPROF_BY_TYPE ? "type" :
 		       o.by == CPROF_BY_SITE ? "allocation site" : "size (bytes)");
-		for (size_t i = 0; i < shown; i++)
-			printf("%9llu %10s %10s  %s\n", (unsigned long long)g[i].count,
+		for (size_t i = 0; i < shown; i++) {
+			printf("%9llu %10s %10s  %s", (unsigned long long)g[i].count,
 			       fmt_bytes(b1, g[i].self_bytes), fmt_bytes(b2, g[i].retained_bytes),
 			       g[i].key);
+			cmd_print_guessed(o.by == CPROF_BY_TYPE, g[i].guessed, g[i].count);
+			putchar('\n');
+		}
 		if (n > shown)
 			printf("(%zu of %zu rows shown)\n", shown, n);
 	}

@@ -40,11 +40,13 @@ static const char help[] =
 	"thread or a goroutine group retains through several of its slots, are\n"
 	"listed with root slots that reach them.  Per root: the count, the\n"
 	"objects' own bytes, what they retain counting nothing twice, and one\n"
-	"example path.  Without --type, every object.\n\n"
+	"example path.  Without --type, every object.  Objects whose type is a\n"
+	"guess from their layout (no typed pointer reaches them) are counted\n"
+	"as \"guessed\".\n\n"
 	"  --db FILE            read FILE instead of ./cprof.db\n"
 	"  --limit N            at most N roots (default 20)\n"
 	"  --json               [{root, kind, count, self_bytes, retained_bytes,\n"
-	"                         shared, path, reached_from}]\n";
+	"                         guessed, shared, path, reached_from}]\n";
 
 /* db_args_parse's callback: --type PATTERN into *ctx (const char *). */
 static int roots_option(int opt, const char *arg, void *ctx)
@@ -115,6 +117,7 @@ int cmd_roots(int argc, char **argv)
 			json_kv_uint(&j, "count", g[i].count);
 			json_kv_uint(&j, "self_bytes", g[i].self_bytes);
 			json_kv_uint(&j, "retained_bytes", g[i].retained_bytes);
+			json_kv_uint(&j, "guessed", g[i].guessed);
 			json_kv_bool(&j, "shared", shared);
 			json_key(&j, "path");
 			json_object_begin(&j);
@@ -139,9 +142,11 @@ int cmd_roots(int argc, char **argv)
 	} else if (!err) {
 		printf("%9s %10s %10s  %-10s %s\n", "objects", "self", "retained", "kind", "retained by");
 		for (size_t i = 0; i < n; i++) {
-			printf("%9llu %10s %10s  %-10s %s\n", (unsigned long long)g[i].count,
+			printf("%9llu %10s %10s  %-10s %s", (unsigned long long)g[i].count,
 			       fmt_bytes(b1, g[i].self_bytes), fmt_bytes(b2, g[i].retained_bytes),
 			       g[i].kind, g[i].key);
+			cmd_print_guessed(pattern != NULL, g[i].guessed, g[i].count);
+			putchar('\n');
 			if (ex[i].n)
 				cprof_report_path(stdout, &ex[i], "                                            ");
 			else

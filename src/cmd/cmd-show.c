@@ -114,6 +114,7 @@ int cmd_show(int argc, char **argv)
 		json_kv_string(&j, "state", o.state);
 		json_kv_string(&j, "type", o.type[0] ? o.type : NULL);
 		json_kv_string(&j, "type_source", o.type_source[0] ? o.type_source : NULL);
+		json_kv_bool(&j, "type_guessed", !strcmp(o.type_source, "layout"));
 		json_kv_string(&j, "leak", o.leak[0] ? o.leak : NULL);
 		if (o.reachable >= 0)
 			json_kv_bool(&j, "reachable", o.reachable);
@@ -176,7 +177,9 @@ int cmd_show(int argc, char **argv)
 		printf("object %llu at 0x%llx: %s, %llu bytes, %s", (unsigned long long)o.id,
 		       (unsigned long long)o.addr, o.type[0] ? o.type : "(unknown type)",
 		       (unsigned long long)o.size, o.state);
-		if (o.type_source[0])
+		if (!strcmp(o.type_source, "layout"))
+			printf(" (type guessed from its layout: no typed pointer reaches it)");
+		else if (o.type_source[0])
 			printf(" (type from %s)", o.type_source);
 		if (o.leak[0])
 			printf(", leaked (%s)", o.leak);

@@ -833,6 +833,24 @@ bool cprof_core_find_symbol(struct cprof_core *core,
 	return false;
 }
 
+void cprof_core_each_symbol(struct cprof_core *core, const struct cprof_module *m,
+			    const char *prefix, cprof_symbol_fn *fn, void *arg)
+{
+	(void)core;
+	Dwfl_Module *mod = m->dwfl_module;
+	size_t len = strlen(prefix);
+	int n = mod ? dwfl_module_getsymtab(mod) : 0;
+	for (int i = 0; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		const char *s = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL,
+							NULL, NULL);
+		if (s && !strncmp(s, prefix, len) && sym.st_shndx != SHN_UNDEF &&
+		    !fn(s, addr, sym.st_size, arg))
+			return;
+	}
+}
+
 struct Elf *cprof_core_module_elf(struct cprof_core *core,
 				  const struct cprof_module *m, uint64_t *bias)
 {

@@ -523,8 +523,8 @@ static void go_summary(const struct cprof_allocator *g, const struct cprof_heap_
 	     (unsigned long long)f->objects_precise, (unsigned long long)f->objects_noscan,
 	     (unsigned long long)f->objects_conservative);
 	if (f->types_computed)
-		line(sec, "typed", "%.1f%% of the objects, %.1f%% of the bytes (untyped: by size class)",
-		     pct(f->typed, f->n_objects), pct(f->typed_bytes, f->heap_bytes));
+		line(sec, "typed", "%.1f%% of the reachable objects, %.1f%% of their bytes (untyped: by size class)",
+		     pct(f->typed, f->reachable), pct(f->typed_bytes, f->reachable_bytes));
 }
 
 /* ---- its tables: goroutines and allocation sites ---- */

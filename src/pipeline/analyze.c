@@ -70,6 +70,8 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 {
 	struct cprof_error *err;
 	double t0 = cprof_now();
+	if (progress)
+		cprof_progress_update(progress, "roots", 0, 0);
 	if ((err = cprof_roots_find(core, &a->walk, &a->roots)))
 		return err;
 	double t1 = cprof_now();
@@ -77,6 +79,8 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 				     &a->roots, progress, &a->graph)))
 		return err;
 	double t2 = cprof_now();
+	if (progress)
+		cprof_progress_update(progress, "leaks", 0, 0);
 	if ((err = cprof_leaks_compute(a->objects, &a->graph, &a->leaks)))
 		return err;
 	double t3 = cprof_now();
@@ -89,7 +93,10 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 	if (err)
 		return err;
 	double t4 = cprof_now();
-	if ((err = cprof_types_compute(core, a->objects, &a->roots, &a->graph, &a->types)))
+	err = cprof_types_compute(core, a->objects, &a->roots, &a->graph, progress, &a->types);
+	if (progress)
+		cprof_progress_done(progress);
+	if (err)
 		return err;
 	a->t_roots = t1 - t0;
 	a->t_scan = t2 - t1;

@@ -167,18 +167,21 @@ void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocat
 
 void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a)
 {
-	const struct cprof_leaks *lk = &a->leaks;
 	struct cprof_summary_facts f = {
-		.n_objects = a->n_objects,
-		.heap_bytes = lk->reachable.bytes + lk->direct.bytes + lk->indirect.bytes +
-			      lk->garbage.bytes,
-		.typed = a->types.typed,
-		.typed_bytes = a->types.typed_bytes,
+		.reachable = a->leaks.reachable.count,
+		.reachable_bytes = a->leaks.reachable.bytes,
 		.types_computed = a->types.object_type != NULL,
 		.objects_precise = a->graph.objects_precise,
 		.objects_noscan = a->graph.objects_noscan,
 		.objects_conservative = a->graph.objects_conservative,
 	};
+	/* The typed fraction is of what a root keeps: garbage and leaks are
+	   typed only where something typed points to them. */
+	for (size_t o = 0; f.types_computed && o < a->n_objects; o++)
+		if ((a->leaks.flags[o] & CPROF_REACHABLE) && a->types.object_type[o] != UINT32_MAX) {
+			f.typed++;
+			f.typed_bytes += a->objects[o].size;
+		}
 	for (size_t i = 0; i < a->walk.n_allocators; i++) {
 		const struct cprof_allocator *al = &a->walk.allocators[i];
 		struct cprof_summary_section sec = { .n_lines = 0 };

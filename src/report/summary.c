@@ -123,8 +123,9 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	fprintf(out, "  (walk %.2f s, roots %.2f s, scan %.2f s, leaks %.2f s, dominators %.2f s, types %.2f s, store %.2f s)\n",
 		a->t_walk, a->t_roots, a->t_scan, a->t_leaks, a->t_dominators, a->t_types, a->t_store);
 	if (a->types.object_type)
-		fprintf(out, "  %llu objects typed (%s): from DWARF, C++ vtables, the Go runtime, or by layout\n",
-			(unsigned long long)a->types.typed, fmt_bytes(b1, a->types.typed_bytes));
+		fprintf(out, "  %llu objects typed (%s): from DWARF, C++ vtables or the Go runtime; %llu of them guessed from their layout\n",
+			(unsigned long long)a->types.typed, fmt_bytes(b1, a->types.typed_bytes),
+			(unsigned long long)a->types.guessed);
 	cprof_report_allocator_sections(out, a);
 
 	(void)exe_arg;
@@ -190,6 +191,12 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_kv_uint(&j, "objects", a->n_objects);
 	json_kv_uint(&j, "edges", a->graph.n_edges);
 	json_kv_uint(&j, "root_refs", a->graph.n_root_refs);
+	json_key(&j, "types");
+	json_object_begin(&j);
+	json_kv_uint(&j, "typed", a->types.typed);
+	json_kv_uint(&j, "typed_bytes", a->types.typed_bytes);
+	json_kv_uint(&j, "guessed", a->types.guessed);
+	json_object_end(&j);
 	json_key(&j, "leaks");
 	json_object_begin(&j);
 	json_kv_uint(&j, "direct_count", lt->direct_count);

@@ -126,7 +126,7 @@ struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 	static const char sql[] =
 		"SELECT o.id, o.idom, o.size, o.retained_bytes, o.retaining_root,"
 		" coalesce(t.name, '(unknown type)'), coalesce(n.name, ''), coalesce(n.kind, ''),"
-		" coalesce(si.name, '(no profile record)')"
+		" coalesce(si.name, '(no profile record)'), o.type_source = 'layout'"
 		" FROM object o LEFT JOIN type t ON t.id = o.type_id"
 		" LEFT JOIN root_node n ON n.id = o.retaining_root"
 		" LEFT JOIN object_site os ON os.object_id = o.id"
@@ -175,6 +175,7 @@ struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 			snprintf(g->kind, sizeof(g->kind), "%s", kind);
 		g->node = nd;
 		g->count++;
+		g->guessed += sqlite3_column_int(s, 9) == 1;
 		g->self_bytes += (uint64_t)sqlite3_column_int64(s, 2);
 		if (g->example == CPROF_NONE_ID)
 			g->example = id;

@@ -153,11 +153,10 @@ static uint32_t descriptor_type(struct cprof_types *t, uint64_t typ)
 static uint32_t runtime_type(struct cprof_types *t, uint64_t typ)
 {
 	struct value_cache *c = &t->priv->descriptors;
-	size_t h;
 	uint32_t id;
-	if (types_cache_find(c, typ, &h, &id))
+	if (types_cache_find(c, typ, &id))
 		return id;
-	return types_cache_put(c, h, typ, descriptor_type(t, typ));
+	return types_cache_put(c, typ, descriptor_type(t, typ));
 }
 
 bool types_read_word(struct cprof_core *core, uint64_t addr, uint64_t *w)
@@ -200,24 +199,23 @@ uint32_t types_closure(struct cprof_types *t, uint64_t addr)
 	struct cprof_types_private *p = t->priv;
 	struct cprof_core *core = p->core;
 	uint64_t pc, bias;
-	size_t h;
 	uint32_t id;
 	if (!types_read_word(core, addr, &pc))
 		return NONE;
-	if (types_cache_find(&p->closures, pc, &h, &id))
+	if (types_cache_find(&p->closures, pc, &id))
 		return id;
 	const struct cprof_module *m = cprof_core_module(core, pc);
 	Dwarf *dbg = m ? cprof_core_module_dwarf(core, m, &bias) : NULL;
 	Dwarf_Die cu, scopes[MAX_SCOPES];
 	Dwarf_Addr entry;
 	if (!dbg || !types_unit_at(t, core, m, dbg, pc - bias, &cu))
-		return types_cache_put(&p->closures, h, pc, NONE);
+		return types_cache_put(&p->closures, pc, NONE);
 	int n = types_scopes_at(&cu, pc - bias, scopes);
 	/* The outermost scope is the function; a closure points at its entry. */
 	if (n < 1 || dwarf_tag(&scopes[n - 1]) != DW_TAG_subprogram ||
 	    dwarf_lowpc(&scopes[n - 1], &entry) != 0 || entry != pc - bias ||
 	    !types_is_go(&scopes[n - 1]))
-		return types_cache_put(&p->closures, h, pc, NONE);
+		return types_cache_put(&p->closures, pc, NONE);
 	Dwarf_Die *sub = &scopes[n - 1], v;
 	struct key k = { (uintptr_t)dbg, dwarf_dieoffset(sub), 0, 0 };
 	id = types_lookup(t, &k);
@@ -244,7 +242,7 @@ uint32_t types_closure(struct cprof_types *t, uint64_t addr)
 			t->types[id].one = true;
 		}
 	}
-	return types_cache_put(&p->closures, h, pc, id);
+	return types_cache_put(&p->closures, pc, id);
 }
 
 /* Types the objects the Go runtime types (a malloc header, a large span's
@@ -268,7 +266,7 @@ void types_runtime_objects(struct cprof_types *t, const struct cprof_go_runtime 
 			continue;
 		uint32_t type = runtime_type(t, go->typed[i].type);
 		if (type != NONE && (!dwarf_only || t->priv->keys[type].dbg))
-			types_assign(t, objs, o, type, CPROF_TYPE_RUNTIME, true, q);
+			types_assign(t, objs, o, type, CPROF_TYPE_RUNTIME, true, 0, q);
 	}
 }
 

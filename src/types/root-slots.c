@@ -104,14 +104,7 @@ static void module_variables(struct cprof_core *core, const struct cprof_module 
 static const struct variable *find_var(const struct variable *v, size_t n,
 				       uint64_t addr)
 {
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v[mid].addr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = types_count_le(v, n, sizeof(*v), addr);
 	if (lo && addr < v[lo - 1].addr + v[lo - 1].size)
 		return &v[lo - 1];
 	return NULL;
@@ -180,14 +173,7 @@ bool types_unit_at(struct cprof_types *t, struct cprof_core *core,
 	struct module_vars *mv = &t->priv->mods[m - core->modules];
 	if (!mv->cus_done)
 		index_units(dbg, mv);
-	size_t lo = 0, hi = mv->n_cus;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (mv->cus[mid].lo <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = types_count_le(mv->cus, mv->n_cus, sizeof(*mv->cus), addr);
 	return lo && addr < mv->cus[lo - 1].hi && dwarf_offdie(dbg, mv->cus[lo - 1].off, ret);
 }
 

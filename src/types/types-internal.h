@@ -6,6 +6,9 @@
  *                 assignment and breadth-first propagation over the graph;
  *   root-slots.c  what a root slot points to: a module's variables (static
  *                 and TLS), a stack frame's or goroutine frame's locals;
+ *   layout.c      the guesses: objects no typed pointer reaches, typed by
+ *                 their layout among the struct types of the module that
+ *                 points to them;
  *   go-types.c    what only the Go runtime's words say: type descriptors
  *                 (malloc headers, interfaces, channels), a map's directory,
  *                 closures.
@@ -14,6 +17,7 @@
 #define CPROF_TYPES_INTERNAL_H
 
 #include <elfutils/libdw.h>
+#include <stddef.h>
 
 #include "cprof/types.h"
 
@@ -35,6 +39,8 @@ struct key {
 	uint32_t elem, count;      /* arrays: element type and length */
 };
 
+/* variable, cu_range and vtable start with their address: types_count_le
+ * searches arrays of them. */
 struct variable {
 	uint64_t addr, size;       /* static: address; TLS: offset in the block */
 	Dwarf *dbg;
@@ -57,14 +63,26 @@ struct module_vars {
 	size_t n_cus;
 };
 
-/* An open-addressed map from a word's value (a vtable pointer, a closure's
- * code pointer) to the type id it gives, NONE included; at most half full,
- * values beyond that go uncached.  Value 0 marks a free entry. */
+/* An open-addressed map from a word's value (a closure's code pointer, a Go
+ * type descriptor) to the type id it gives, NONE included; it doubles to stay
+ * at most half full.  Value 0 marks a free entry. */
 struct value_cache {
 	uint64_t *value;
 	uint32_t *type;
 	size_t cap, used;
 };
+
+/* A C++ vtable: a `_ZTV` symbol's extent and, once an object points into
+ * it, its class. */
+struct vtable {
+	uint64_t lo, hi;
+	const char *sym;           /* mangled; lives as long as the core */
+	uint32_t type;             /* valid when named */
+	bool named;
+};
+
+_Static_assert(offsetof(struct variable, addr) == 0 && offsetof(struct cu_range, lo) == 0 &&
+	       offsetof(struct vtable, lo) == 0, "types_count_le's key comes first");
 
 struct cprof_types_private {
 	struct key *keys;          /* parallel to types */
@@ -74,7 +92,8 @@ struct cprof_types_private {
 	size_t n_slots;
 	struct module_vars *mods;
 	size_t n_mods;
-	struct value_cache vtables;        /* a vtable pointer -> its class */
+	struct vtable *vtables;    /* every module's, sorted, disjoint */
+	size_t n_vtables;
 	/* frame slots: (pc, slot - CFA) -> what it points to; thousands of
 	   goroutines park at the same pcs */
 	struct frame_key { uint64_t pc; int64_t off; } *fr_keys;
@@ -118,12 +137,20 @@ void types_collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 			 struct slot_list *out);
 struct cprof_type_slot types_pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 					uint64_t off, int depth);
+void types_ensure_slots(struct cprof_types *t, uint32_t id);
 void types_assign(struct cprof_types *t, const struct cprof_object *objs, uint32_t o,
-		  uint32_t type, enum cprof_type_source src, bool many, struct queue *q);
+		  uint32_t type, enum cprof_type_source src, bool many, uint64_t count,
+		  struct queue *q);
+size_t types_count_le(const void *a, size_t n, size_t size, uint64_t v);
 bool types_cache_init(struct value_cache *c);
 void types_cache_deinit(struct value_cache *c);
-bool types_cache_find(const struct value_cache *c, uint64_t v, size_t *h, uint32_t *type);
-uint32_t types_cache_put(struct value_cache *c, size_t h, uint64_t v, uint32_t type);
+bool types_cache_find(const struct value_cache *c, uint64_t v, uint32_t *type);
+uint32_t types_cache_put(struct value_cache *c, uint64_t v, uint32_t type);
+
+/* layout.c */
+void types_by_layout(struct cprof_types *t, const struct cprof_object *objs,
+		     const struct cprof_roots *rs, const struct cprof_graph *g,
+		     struct cprof_progress *progress, struct queue *q);
 
 /* root-slots.c */
 struct cprof_type_slot types_root_slot(struct cprof_types *t, const struct cprof_roots *rs,

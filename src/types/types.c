@@ -15,7 +15,6 @@
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
-#include <elfutils/libdwfl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,12 +228,70 @@ bool types_is_go(Dwarf_Die *die)
 	return dwarf_diecu(die, &cu, NULL, NULL) && dwarf_srclang(&cu) == DW_LANG_Go;
 }
 
+/*
+ * Whether struct die ends with a flexible array member (`char name[]`, or
+ * GNU's `char name[0]`): its size is that of the header, and a chunk holding
+ * one is one struct with its array after it, never an array of structs (C
+ * forbids arrays of them).
+ */
+static bool flexible_array(Dwarf_Die *die)
+{
+	Dwarf_Die m, last, type, sub;
+	Dwarf_Attribute a;
+	int tag = dwarf_tag(die);
+	if ((tag != DW_TAG_structure_type && tag != DW_TAG_class_type) ||
+	    dwarf_child(die, &m) != 0)
+		return false;
+	bool any = false;
+	do {
+		if (dwarf_tag(&m) == DW_TAG_member) {
+			last = m;
+			any = true;
+		}
+	} while (dwarf_siblingof(&m, &m) == 0);
+	if (!any || !dwarf_formref_die(dwarf_attr(&last, DW_AT_type, &a), &type) ||
+	    !types_strip(&type) || dwarf_tag(&type) != DW_TAG_array_type ||
+	    dwarf_child(&type, &sub) != 0 || dwarf_tag(&sub) != DW_TAG_subrange_type)
+		return false;
+	Dwarf_Word count;
+	Dwarf_Sword upper;
+	if (dwarf_formudata(dwarf_attr(&sub, DW_AT_count, &a), &count) == 0)
+		return count == 0;
+	if (!dwarf_attr(&sub, DW_AT_upper_bound, &a))
+		return true;       /* no bound: `name[]` */
+	/* `name[0]` is written as upper bound -1 (or the unsigned max). */
+	return dwarf_formsdata(&a, &upper) == 0 && upper == -1;
+}
+
+/*
+ * Whether die is a Go named type written as a typedef (an interface:
+ * `go/ast.Stmt` -> runtime.iface; `type Pos int`): then *ret is the typedef
+ * that names it (the innermost of a chain of typedefs of the same name, as
+ * Go writes an interface twice), so that what it types is named as the
+ * program names it ("[12]go/ast.Stmt", not "[12]runtime.iface").
+ */
+static bool go_typedef(Dwarf_Die *die, Dwarf_Die *ret)
+{
+	Dwarf_Attribute a;
+	Dwarf_Die next;
+	const char *name = dwarf_diename(die);
+	if (dwarf_tag(die) != DW_TAG_typedef || !name || !types_is_go(die))
+		return false;
+	*ret = *die;
+	for (int i = 0; i < 8 && dwarf_formref_die(dwarf_attr(ret, DW_AT_type, &a), &next) &&
+			dwarf_tag(&next) == DW_TAG_typedef && dwarf_diename(&next) &&
+			!strcmp(dwarf_diename(&next), name); i++)
+		*ret = next;
+	return true;
+}
+
 /* The type id of a DWARF type DIE (typedefs and qualifiers skipped), or
  * NONE for void, C functions and DIEs without a size.  (A Go func type is a
  * word pointing to a closure.) */
 uint32_t types_intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
 {
-	Dwarf_Die d = *die;
+	Dwarf_Die d = *die, named;
+	bool go_named = go_typedef(die, &named);
 	if (!types_strip(&d))
 		return NONE;
 	int tag = dwarf_tag(&d);
@@ -244,7 +301,7 @@ uint32_t types_intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
 		/* A forward declaration: find the definition by name in its unit. */
 		return NONE;
 	}
-	struct key k = { (uintptr_t)dbg, dwarf_dieoffset(&d), 0, 0 };
+	struct key k = { (uintptr_t)dbg, dwarf_dieoffset(go_named ? &named : &d), 0, 0 };
 	uint32_t id = types_lookup(t, &k);
 	if (id != NONE)
 		return id;
@@ -252,11 +309,15 @@ uint32_t types_intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
 	if (dwarf_aggregate_size(&d, &size) != 0)
 		size = 0;
 	char name[256];
-	type_name(&d, name, sizeof(name), 0);
-	Dwarf_Die cu;
+	if (go_named)
+		snprintf(name, sizeof(name), "%s", dwarf_diename(&named));
+	else
+		type_name(&d, name, sizeof(name), 0);
 	uint32_t id2 = types_add(t, &k, name, size);
-	if (id2 != NONE && dwarf_diecu(&d, &cu, NULL, NULL) && dwarf_srclang(&cu) == DW_LANG_Go)
+	if (id2 != NONE && types_is_go(&d))
 		t->types[id2].go = true;
+	else if (id2 != NONE && flexible_array(&d))
+		t->types[id2].one = true;
 	return id2;
 }
 
@@ -327,9 +388,9 @@ static void push_slot(struct slot_list *out, uint64_t off, uint32_t target,
 			.kind = (uint8_t)kind, .aux = aux, .alt = NONE };
 }
 
-/* Whether member mn of Go struct sn points to storage: an array of as many
- * elements as fit (the names are those Go's compiler and linker give a
- * slice, a string, a swiss table's groups and an old map's buckets). */
+/* Whether member mn of Go struct sn points to storage: an array (the names
+ * are those Go's compiler and linker give a slice, a string, a swiss table's
+ * groups and an old map's buckets). */
 static bool storage_member(const char *sn, const char *mn)
 {
 	if (!sn || !mn)
@@ -343,6 +404,22 @@ static bool storage_member(const char *sn, const char *mn)
 	if (!strncmp(sn, "hash<", 5))
 		return !strcmp(mn, "buckets") || !strcmp(mn, "oldbuckets");
 	return false;
+}
+
+/*
+ * Where the length of the storage that member mn of Go struct d points to is
+ * (storage_member's): from the member, the offset of a slice's cap (the
+ * elements allocated) or a string's len; 0 where the storage's length is not
+ * in the struct (then as many elements as fit).
+ */
+static int32_t storage_count_at(Dwarf_Die *d, const char *sn, uint64_t member_off)
+{
+	int64_t at = -1;
+	if (sn && !strncmp(sn, "[]", 2))
+		at = member_offset(d, "cap");
+	else if (sn && !strcmp(sn, "string"))
+		at = member_offset(d, "len");
+	return at < 0 ? 0 : (int32_t)(at - (int64_t)member_off);
 }
 
 /*
@@ -451,8 +528,10 @@ void types_collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 			if (dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), &sub))
 				types_collect_slots(t, dbg, &sub, base + off, depth + 1, name, out);
 			if (out->n == first + 1 && out->s[first].offset == base + off &&
-			    storage_member(sn, mn) && types_is_go(&d))
+			    storage_member(sn, mn) && types_is_go(&d)) {
 				out->s[first].many = true;
+				out->s[first].count_at = storage_count_at(&d, sn, off);
+			}
 		} while (out->n < MAX_SLOTS && dwarf_siblingof(&m, &m) == 0);
 		return;
 	}
@@ -475,7 +554,7 @@ void types_collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 }
 
 /* The slots of type id (computed on first use). */
-static void ensure_slots(struct cprof_types *t, uint32_t id)
+void types_ensure_slots(struct cprof_types *t, uint32_t id)
 {
 	struct cprof_type *ty = &t->types[id];
 	if (ty->slots_done)
@@ -483,7 +562,7 @@ static void ensure_slots(struct cprof_types *t, uint32_t id)
 	ty->slots_done = true;
 	const struct key *k = &t->priv->keys[id];
 	if (k->elem) {             /* an array: the element's slots, repeated */
-		ensure_slots(t, k->elem - 1);
+		types_ensure_slots(t, k->elem - 1);
 		return;
 	}
 	if (!k->dbg)
@@ -567,8 +646,11 @@ struct cprof_type_slot types_pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf
 			if (moff <= off && off < moff + msize) {
 				struct cprof_type_slot r = types_pointee_at(t, dbg, &sub, off - moff,
 									    depth + 1);
-				r.many = r.many || (off == moff && types_is_go(&d) &&
-						    storage_member(sn, dwarf_diename(&m)));
+				if (off == moff && types_is_go(&d) &&
+				    storage_member(sn, dwarf_diename(&m))) {
+					r.many = true;
+					r.count_at = storage_count_at(&d, sn, moff);
+				}
 				return r;
 			}
 		} while (dwarf_siblingof(&m, &m) == 0);
@@ -585,11 +667,12 @@ struct cprof_type_slot types_pointee_at(struct cprof_types *t, Dwarf *dbg, Dwarf
 	return none;
 }
 
-/* ---- vtables ---- */
+/* ---- value caches ---- */
 
 bool types_cache_init(struct value_cache *c)
 {
-	c->cap = 1 << 16;
+	c->cap = 1 << 10;
+	c->used = 0;
 	c->value = calloc(c->cap, sizeof(*c->value));
 	c->type = calloc(c->cap, sizeof(*c->type));
 	return c->value && c->type;
@@ -601,48 +684,195 @@ void types_cache_deinit(struct value_cache *c)
 	free(c->type);
 }
 
-/* Whether v is cached (its type in *type); else *h is where it goes. */
-bool types_cache_find(const struct value_cache *c, uint64_t v, size_t *h, uint32_t *type)
+static size_t cache_home(const struct value_cache *c, uint64_t v)
 {
-	*h = (size_t)((v * 0x9E3779B97F4A7C15ull) >> 40) & (c->cap - 1);
-	while (c->value[*h] && c->value[*h] != v)
-		*h = (*h + 1) & (c->cap - 1);
-	*type = c->type[*h];
-	return v && c->value[*h] == v;
+	uint64_t h = v * 0x9E3779B97F4A7C15ull;
+	return (size_t)(h ^ (h >> 32)) & (c->cap - 1);
 }
 
-uint32_t types_cache_put(struct value_cache *c, size_t h, uint64_t v, uint32_t type)
+/* Whether v is cached, and its type in *type. */
+bool types_cache_find(const struct value_cache *c, uint64_t v, uint32_t *type)
 {
-	if (v && 2 * (c->used + 1) < c->cap) {
-		c->value[h] = v;
-		c->type[h] = type;
-		c->used++;
+	size_t h = cache_home(c, v);
+	while (c->value[h] && c->value[h] != v)
+		h = (h + 1) & (c->cap - 1);
+	*type = c->type[h];
+	return v && c->value[h] == v;
+}
+
+/* Doubles the cache; false (and the cache as it was) when out of memory. */
+static bool cache_grow(struct value_cache *c)
+{
+	struct value_cache n = { calloc(2 * c->cap, sizeof(*n.value)),
+				 calloc(2 * c->cap, sizeof(*n.type)), 2 * c->cap, c->used };
+	if (!n.value || !n.type) {
+		types_cache_deinit(&n);
+		return false;
 	}
+	for (size_t i = 0; i < c->cap; i++) {
+		if (!c->value[i])
+			continue;
+		size_t h = cache_home(&n, c->value[i]);
+		while (n.value[h])
+			h = (h + 1) & (n.cap - 1);
+		n.value[h] = c->value[i];
+		n.type[h] = c->type[i];
+	}
+	types_cache_deinit(c);
+	*c = n;
+	return true;
+}
+
+/* Caches type for v (not yet cached; never 0) and returns type.  The cache
+ * grows to stay at most half full: only running out of memory leaves a
+ * value uncached. */
+uint32_t types_cache_put(struct value_cache *c, uint64_t v, uint32_t type)
+{
+	if (!v || (2 * (c->used + 1) > c->cap && !cache_grow(c)))
+		return type;
+	size_t h = cache_home(c, v);
+	while (c->value[h] && c->value[h] != v)
+		h = (h + 1) & (c->cap - 1);
+	if (!c->value[h])
+		c->used++;
+	c->value[h] = v;
+	c->type[h] = type;
 	return type;
 }
 
-/* The class whose vtable v points into, or NONE.  Cached by value. */
-static uint32_t vtable_class(struct cprof_types *t, struct cprof_core *core,
-			     uint64_t v)
+/* How many of the n elements (of `size` bytes each, sorted by the uint64_t
+ * they start with: an address) start at or below v: the last of them is the
+ * one whose range may hold v. */
+size_t types_count_le(const void *a, size_t n, size_t size, uint64_t v)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t key;
+		memcpy(&key, (const char *)a + mid * size, sizeof(key));
+		if (key <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* ---- C++ vtables ---- */
+
+static int vtable_cmp(const void *a, const void *b)
+{
+	const struct vtable *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+struct vtable_list {
+	struct vtable *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static bool push_vtable(const char *name, uint64_t addr, uint64_t size, void *arg)
+{
+	struct vtable_list *l = arg;
+	if (!size)
+		return true;       /* an alias without extent says nothing */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		struct vtable *a = realloc(l->v, cap * sizeof(*a));
+		if (!a) {
+			l->oom = true;
+			return false;
+		}
+		l->v = a;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct vtable){ addr, addr + size, name, NONE, false };
+	return true;
+}
+
+/*
+ * The vtables of every module (its `_ZTV` symbols, with their extent), sorted
+ * by address and made disjoint: built once, so that the probe of an object's
+ * first word is a binary search, and only modules with C++ classes have any.
+ * False when out of memory.
+ */
+static bool index_vtables(struct cprof_types *t, struct cprof_core *core)
+{
+	struct vtable_list l = { 0 };
+	for (size_t i = 0; i < core->n_modules && !l.oom; i++)
+		cprof_core_each_symbol(core, &core->modules[i], "_ZTV", push_vtable, &l);
+	if (l.oom) {
+		free(l.v);
+		return false;
+	}
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), vtable_cmp);
+	/* Overlaps (the same table under two names) keep the first. */
+	size_t k = 0;
+	for (size_t i = 0; i < l.n; i++)
+		if (!k || l.v[i].lo >= l.v[k - 1].hi)
+			l.v[k++] = l.v[i];
+	t->priv->vtables = l.v;
+	t->priv->n_vtables = k;
+	return true;
+}
+
+/* The class whose vtable w points into, or NONE (a binary search; the class
+ * is named and interned on the first hit of each vtable). */
+static uint32_t vtable_class(struct cprof_types *t, uint64_t w)
 {
 	struct cprof_types_private *p = t->priv;
-	size_t h;
-	uint32_t id;
-	if (types_cache_find(&p->vtables, v, &h, &id))
-		return id;
-	id = NONE;
-	struct cprof_symbol sym;
-	if (cprof_core_symbolize(core, v, false, &sym) && sym.function &&
-	    !strncmp(sym.function, "_ZTV", 4)) {
-		int status;
-		char *dm = __cxa_demangle(sym.function, NULL, NULL, &status);
-		const char *name = dm && !status ? dm : sym.function;
-		if (!strncmp(name, "vtable for ", 11))
-			name += 11;
-		id = intern_class(t, name);
-		free(dm);
+	size_t lo = types_count_le(p->vtables, p->n_vtables, sizeof(*p->vtables), w);
+	if (!lo || w >= p->vtables[lo - 1].hi)
+		return NONE;
+	struct vtable *v = &p->vtables[lo - 1];
+	if (v->named)
+		return v->type;
+	v->named = true;
+	char mangled[512];
+	size_t n = strcspn(v->sym, "@");   /* "_ZTV3Foo@@V1": the version is noise */
+	snprintf(mangled, sizeof(mangled), "%.*s", (int)n, v->sym);
+	int status;
+	char *dm = __cxa_demangle(mangled, NULL, NULL, &status);
+	const char *name = dm && !status ? dm : mangled;
+	if (!strncmp(name, "vtable for ", 11))
+		name += 11;
+	v->type = intern_class(t, name);
+	free(dm);
+	return v->type;
+}
+
+/*
+ * Types the objects whose first word points into a vtable by its class.  Only
+ * the objects of heaps that are not garbage collected: a C++ object is never
+ * allocated by Go's allocator (so the integers that start millions of Go
+ * objects are never looked up).
+ */
+static void by_vtable(struct cprof_types *t, struct cprof_core *core,
+		      const struct cprof_object *objs, uint32_t n, struct queue *q,
+		      struct cprof_progress *progress)
+{
+	const struct cprof_types_private *p = t->priv;
+	if (!p->n_vtables)
+		return;
+	uint64_t min = p->vtables[0].lo, max = p->vtables[p->n_vtables - 1].hi;
+	for (uint32_t o = 0; o < n; o++) {
+		const struct cprof_object *ob = &objs[o];
+		uint64_t w;
+		if (progress && (o & 0xffff) == 0)
+			cprof_progress_update(progress, "types: C++ vtables", o, n);
+		if (!cprof_object_is_node(ob) || ob->size < 8 ||
+		    (ob->flags & CPROF_OBJECT_COLLECTED))
+			continue;
+		const uint64_t *wp = cprof_core_ptr(core, ob->addr, 8);
+		if (!wp)
+			continue;
+		memcpy(&w, wp, 8);
+		if (w < min || w >= max)
+			continue;
+		types_assign(t, objs, o, vtable_class(t, w), CPROF_TYPE_VTABLE, false, 0, q);
 	}
-	return types_cache_put(&p->vtables, h, v, id);
 }
 
 /* ---- assignment and propagation ---- */
@@ -652,14 +882,15 @@ static uint32_t vtable_class(struct cprof_types *t, struct cprof_core *core,
  * chunk is an array when n >= 2 fill it to within malloc's SLACK.  A Go
  * object only when what points to it says so (many: a slice's, string's,
  * map's or channel's storage, or the element type a malloc header names):
- * then with as many whole elements as fit, as Go puts an array in the
- * smallest size class that holds it.  Otherwise a Go object is one T: a
+ * then with count elements when the pointer knows it (a slice's cap, a
+ * string's len; 0: it does not; "[1]T" too), else as many whole elements as
+ * fit, as Go puts an array in the smallest size class that holds it.  Otherwise a Go object is one T: a
  * *T to the start of a bigger object is as often a struct embedding T first
  * as an array, and typing the rest as more T's would be wrong.
  */
 void types_assign(struct cprof_types *t, const struct cprof_object *objs,
 		  uint32_t o, uint32_t type, enum cprof_type_source src, bool many,
-		  struct queue *q)
+		  uint64_t count, struct queue *q)
 {
 	if (type == NONE || t->object_type[o] != NONE || !cprof_object_is_node(&objs[o]))
 		return;
@@ -669,8 +900,15 @@ void types_assign(struct cprof_types *t, const struct cprof_object *objs,
 		if (size > usable)
 			return;                /* it does not fit: not this type */
 		uint64_t k = usable / size;
+		/* The pointer knows the length (a slice's cap, a string's len):
+		   the slot's slack holds no element, and even one element is
+		   an array (the storage of a slice).  A length that does not
+		   fit is not this object's: as many as fit. */
+		bool known = many && count && count <= k;
+		if (known)
+			k = count;
 		bool array = t->types[type].go ? many : usable - k * size < SLACK;
-		if (k >= 2 && array && !t->types[type].one && k < UINT32_MAX) {
+		if ((k >= 2 || known) && array && !t->types[type].one && k < UINT32_MAX) {
 			n = (uint32_t)k;
 			uint32_t a = intern_array(t, type, n);
 			if (a == NONE)
@@ -711,6 +949,16 @@ static uint32_t resolve(struct cprof_types *t, const struct cprof_type_slot *s,
 	return NONE;
 }
 
+/* The element count slot s at address at says its storage has (the word at
+ * at + count_at), or 0. */
+static uint64_t slot_count(struct cprof_types *t, const struct cprof_type_slot *s, uint64_t at)
+{
+	uint64_t w;
+	if (!s->count_at || !types_read_word(t->priv->core, at + (int64_t)s->count_at, &w))
+		return 0;
+	return w;
+}
+
 /* Follows the typed pointers of o: its edges at slot offsets, pointing at the
  * start of their targets. */
 static void follow(struct cprof_types *t, const struct cprof_object *objs,
@@ -720,7 +968,7 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 	const struct key *k = &t->priv->keys[id];
 	uint32_t elem = k->elem ? k->elem - 1 : id;
 	uint32_t count = k->elem ? k->count : 1;
-	ensure_slots(t, elem);
+	types_ensure_slots(t, elem);
 	const struct cprof_type *et = &t->types[elem];
 	if (!et->n_slots)
 		return;
@@ -738,81 +986,24 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 			const struct cprof_type_slot *sl = &et->slots[s];
 			uint32_t dst = g->dst[e];
 			uint32_t target = resolve(t, sl, objs[o].addr + off, objs[dst].addr);
-			types_assign(t, objs, dst, target,
-				     t->object_source[o] == CPROF_TYPE_LAYOUT ?
-				     CPROF_TYPE_LAYOUT : CPROF_TYPE_DWARF, sl->many, q);
+			types_assign(t, objs, dst, target, CPROF_TYPE_DWARF, sl->many,
+				     slot_count(t, sl, objs[o].addr + off), q);
 			et = &t->types[elem];
 		}
 	}
 }
 
-/* Whether object o has the layout of struct type `type`: its pointer words
- * (slots) NULL or the start of an object, at least one of them not NULL, and
- * no other word pointing into an object. */
-static bool layout_fits(struct cprof_types *t, const struct cprof_object *objs,
-			const struct cprof_graph *g, uint32_t o, uint32_t type)
+/* Follows the objects of the queue from position `from` on, and those they
+ * add, breadth-first. */
+static void propagate(struct cprof_types *t, const struct cprof_object *objs,
+		      const struct cprof_graph *g, struct queue *q, size_t from,
+		      struct cprof_progress *progress)
 {
-	const struct cprof_type *ty = &t->types[type];
-	uint64_t e = g->row[o], end = g->row[o + 1];
-	uint32_t s = 0, hits = 0;
-	/* Every edge of o must sit at a slot and point at a start. */
-	for (; e < end; e++) {
-		if (g->src_off[e] >= ty->size)
-			return false;
-		while (s < ty->n_slots && ty->slots[s].offset < g->src_off[e])
-			s++;
-		if (s == ty->n_slots || ty->slots[s].offset != g->src_off[e] ||
-		    g->dst_off[e] != 0)
-			return false;
-		/* and at an object that could be the slot's type */
-		uint64_t tsize = ty->slots[s].kind != CPROF_SLOT_STATIC ? 0 :
-				 t->types[ty->slots[s].target].size;
-		if (tsize && objs[g->dst[e]].size < tsize)
-			return false;
-		hits++;
-	}
-	return hits > 0;
-}
-
-static void by_layout(struct cprof_types *t, struct cprof_core *core,
-		      const struct cprof_object *objs, const struct cprof_graph *g,
-		      struct queue *q)
-{
-	(void)core;
-	/* Candidates: struct types DWARF gave some object, with pointer slots. */
-	uint8_t *used = calloc(t->n_types ? t->n_types : 1, 1);
-	if (!used)
-		return;
-	for (uint32_t o = 0; o < g->n; o++)
-		if (t->object_type[o] != NONE && t->object_source[o] == CPROF_TYPE_DWARF &&
-		    !t->priv->keys[t->object_type[o]].elem)
-			used[t->object_type[o]] = 1;
-	uint32_t cand[64];
-	size_t n_cand = 0;
-	for (uint32_t i = 0; i < t->n_types && n_cand < 64; i++) {
-		if (!used[i] || !t->types[i].size || strncmp(t->types[i].name, "struct ", 7))
-			continue;
-		ensure_slots(t, i);
-		if (t->types[i].n_slots)
-			cand[n_cand++] = i;
-	}
-	free(used);
-	for (uint32_t o = 0; o < g->n && n_cand; o++) {
-		if (t->object_type[o] != NONE || !cprof_object_is_node(&objs[o]))
-			continue;
-		uint32_t match = NONE;
-		int matches = 0;
-		for (size_t c = 0; c < n_cand; c++) {
-			uint64_t size = t->types[cand[c]].size;
-			if (size > objs[o].size || objs[o].size - size >= SLACK)
-				continue;
-			if (layout_fits(t, objs, g, o, cand[c])) {
-				match = cand[c];
-				matches++;
-			}
-		}
-		if (matches == 1)
-			types_assign(t, objs, o, match, CPROF_TYPE_LAYOUT, false, q);
+	for (q->head = from; q->head < q->tail; q->head++) {
+		if (progress && (q->head & 0xffff) == 0)
+			cprof_progress_update(progress, "types: following typed pointers",
+					      q->tail, g->n);
+		follow(t, objs, g, q->q[q->head], q);
 	}
 }
 
@@ -820,6 +1011,7 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 					const struct cprof_object *objs,
 					const struct cprof_roots *rs,
 					const struct cprof_graph *g,
+					struct cprof_progress *progress,
 					struct cprof_types *t)
 {
 	double t0 = cprof_now();
@@ -837,25 +1029,13 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	t->priv->go = cprof_go_runtime_of(rs->walk);
 	t->priv->mods = calloc(core->n_modules + 1, sizeof(*t->priv->mods));
 	t->priv->n_mods = core->n_modules;
-	if (!t->priv->mods || !types_cache_init(&t->priv->vtables) ||
+	if (!t->priv->mods || !index_vtables(t, core) ||
 	    !types_cache_init(&t->priv->closures) ||
 	    !types_cache_init(&t->priv->descriptors) || rehash(t))
 		goto oom;
 
 	/* 1. C++ objects: a first word pointing into a module's vtable. */
-	for (uint32_t o = 0; o < n; o++) {
-		const struct cprof_object *ob = &objs[o];
-		uint64_t w;
-		if (!cprof_object_is_node(ob) || ob->size < 8)
-			continue;
-		const uint64_t *p = cprof_core_ptr(core, ob->addr, 8);
-		if (!p)
-			continue;
-		memcpy(&w, p, 8);
-		if (!cprof_core_module(core, w))
-			continue;
-		types_assign(t, objs, o, vtable_class(t, core, w), CPROF_TYPE_VTABLE, false, &q);
-	}
+	by_vtable(t, core, objs, n, &q, progress);
 	size_t vtable_typed = q.tail;
 
 	/* 2. Seeds: what typed root slots point at (their start). */
@@ -865,14 +1045,12 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 			continue;
 		struct cprof_type_slot sl = types_root_slot(t, rs, ref);
 		types_assign(t, objs, ref->dst, resolve(t, &sl, ref->slot, objs[ref->dst].addr),
-			     CPROF_TYPE_DWARF, sl.many, &q);
+			     CPROF_TYPE_DWARF, sl.many, slot_count(t, &sl, ref->slot), &q);
 	}
 
 	/* 3. Propagation, breadth-first (vtable-typed objects have no DWARF
 	   layout here: only DWARF-typed ones are followed). */
-	q.head = vtable_typed;
-	while (q.head < q.tail)
-		follow(t, objs, g, q.q[q.head++], &q);
+	propagate(t, objs, g, &q, vtable_typed, progress);
 
 	/* 4. Go objects the runtime types (a malloc header, a large span's
 	   type) that no typed pointer reached, as the DWARF type of their
@@ -882,17 +1060,13 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	if (t->priv->go) {
 		size_t from = q.tail;
 		types_runtime_objects(t, t->priv->go, objs, n, true, &q);
-		q.head = from;
-		while (q.head < q.tail)
-			follow(t, objs, g, q.q[q.head++], &q);
+		propagate(t, objs, g, &q, from, progress);
 	}
 
-	/* 5. Objects no typed pointer reached: by layout, then propagate. */
-	size_t before = q.tail;
-	by_layout(t, core, objs, g, &q);
-	q.head = before;
-	while (q.head < q.tail)
-		follow(t, objs, g, q.q[q.head++], &q);
+	/* 5. Objects no typed pointer reached: guessed by their layout.  A
+	   guess is never followed: a wrong one would spread to everything it
+	   points to. */
+	types_by_layout(t, objs, rs, g, progress, &q);
 
 	/* 6. The rest the Go runtime types: by its names. */
 	if (t->priv->go)
@@ -902,6 +1076,7 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 		if (t->object_type[o] != NONE) {
 			t->typed++;
 			t->typed_bytes += objs[o].size;
+			t->guessed += t->object_source[o] == CPROF_TYPE_LAYOUT;
 		}
 	}
 	free(q.q);
@@ -928,7 +1103,7 @@ void cprof_types_deinit(struct cprof_types *t)
 	if (t->priv) {
 		free(t->priv->keys);
 		free(t->priv->slots);
-		types_cache_deinit(&t->priv->vtables);
+		free(t->priv->vtables);
 		types_root_slots_deinit(t->priv);
 		types_go_deinit(t->priv);
 	}

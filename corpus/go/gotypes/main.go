@@ -23,7 +23,13 @@
 //     only a zero-length `_ [0]*T` member says), in a global and in a field;
 //   - an Outer reached only as the *Inner embedded at its start: it is an
 //     Inner, not two (Outer is exactly two Inners long), and what follows the
-//     Inner (Q, a *string) must not be typed as a second Inner's C.
+//     Inner (Q, a *string) must not be typed as a second Inner's C;
+//   - the storage of interface slices, named after the interface ([n]main.Shape,
+//     not [n]runtime.iface), and storage whose length the pointer knows: a
+//     slice's cap elements and a string's len bytes, not as many as its size
+//     class holds (a []Shape of cap 17 in a 288-byte slot is [17]main.Shape; a
+//     []*Circle of cap 5 in a 48-byte slot [5]*main.Circle; a 20-byte string
+//     in a 24-byte slot [20]uint8).
 //
 // The manifest lists every object with the type it must get (see corpus/README.md).
 package main
@@ -95,6 +101,9 @@ var (
 	inners   []*Inner
 	current  atomic.Pointer[Circle]
 	holders  []*Holder
+	shapes17 []Shape   // cap 17: 272 bytes in a 288-byte slot
+	circles5 []*Circle // cap 5: 40 bytes in a 48-byte slot
+	label    string    // 20 bytes in a 24-byte slot
 )
 
 // SmallMap is small's size: few enough for one group.
@@ -196,6 +205,22 @@ func main() {
 		queue <- c
 		circle(c, "chan")
 	}
+	shapes17 = make([]Shape, 17)
+	for i := range shapes17 {
+		shapes17[i] = Square{S: float64(i)}
+	}
+	circles5 = make([]*Circle, 5)
+	label = string(make([]byte, 20))
+	storage := func(p unsafe.Pointer, typ string, size uintptr, ptrs bool, via string) {
+		es = append(es, entry{uintptr(p), typ, size, ptrs, via})
+	}
+	storage(unsafe.Pointer(&shapes[0]), "["+strconv.Itoa(cap(shapes))+"]main.Shape",
+		uintptr(cap(shapes))*unsafe.Sizeof(shapes[0]), true, "interface slice")
+	storage(unsafe.Pointer(&shapes17[0]), "[17]main.Shape", 17*unsafe.Sizeof(shapes17[0]), true,
+		"slice cap")
+	storage(unsafe.Pointer(&circles5[0]), "[5]*main.Circle", 5*unsafe.Sizeof(circles5[0]), true,
+		"slice cap")
+	storage(unsafe.Pointer(unsafe.StringData(label)), "[20]uint8", 20, false, "string len")
 	manifest.Finish(func(w *manifest.Writer) {
 		w.KInt("n", int64(n))
 		w.KInt("chan_cap", ChanCap)
