@@ -144,6 +144,17 @@ else
 	echo "corpus/build.sh: note: libjemalloc_pic.a (libjemalloc-dev) not found: allocator-jemalloc-static not built" >&2
 fi
 
+# jemalloc: malloc is jemalloc (-ljemalloc, libjemalloc-dev), and what jemalloc
+# says of its heap (mallctl); built only when jemalloc's header is there.
+if [ -e /usr/include/jemalloc/jemalloc.h ]; then
+	if needs_build "$OUT/jemalloc" "$SRC/jemalloc.c" "$H" "$SELF"; then
+		run jemalloc "$OUT/jemalloc" $CC $COMMON -pie -fPIE "$SRC/jemalloc.c" \
+			-o "$OUT/jemalloc.tmp" -ljemalloc -ldl
+	fi
+else
+	echo "corpus/build.sh: note: jemalloc/jemalloc.h (libjemalloc-dev) not found: jemalloc not built" >&2
+fi
+
 # shapes: polymorphic C++ objects (typing from vtables); needs g++.
 if command -v "${CXX:-g++}" >/dev/null 2>&1; then
 	if needs_build "$OUT/shapes" "$SRC/shapes.cpp" "$SELF"; then

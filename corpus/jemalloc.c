@@ -24,7 +24,8 @@
  * (epoch) and records jemalloc's figures: stats.allocated, stats.active,
  * stats.retained, arenas.narenas, and for every initialized arena and the
  * merged one (MALLCTL_ARENAS_ALL, 4096): small/large nmalloc, ndalloc and
- * allocated, pdirty, pmuzzy, tcache_bytes and each bin's curregs.  Nothing
+ * allocated, pdirty, pmuzzy, tcache_bytes and each bin's curregs, and each
+ * bin's region size (arenas.bin.<j>.size).  Nothing
  * allocates after that: the manifest is written from a static buffer, then
  * the main thread parks in pause() and the workers in theirs.
  */
@@ -81,6 +82,7 @@ static unsigned narenas;
 static struct stats arena_stats[MAX_ARENAS + 1];
 static int n_arena_stats;
 static unsigned manual_arena;
+static size_t bin_sizes[NBINS];
 static const char *scenario;
 
 static void ctl(const char *name, void *out, size_t size)
@@ -262,6 +264,11 @@ static void read_stats(void)
 	ctl("stats.active", &st_active, sizeof(st_active));
 	ctl("stats.retained", &st_retained, sizeof(st_retained));
 	ctl("arenas.narenas", &narenas, sizeof(narenas));
+	for (int b = 0; b < NBINS; b++) {
+		char name[64];
+		snprintf(name, sizeof(name), "arenas.bin.%d.size", b);
+		ctl(name, &bin_sizes[b], sizeof(bin_sizes[b]));
+	}
 	for (unsigned i = 0; i < narenas && n_arena_stats < MAX_ARENAS; i++) {
 		char name[64];
 		bool init = false;
@@ -309,7 +316,10 @@ static void put_jemalloc(void)
 		corpus_put("%s\n    ", i ? "," : "");
 		put_stats(&arena_stats[i]);
 	}
-	corpus_put("\n  ]}");
+	corpus_put("\n  ], \"bin_sizes\": [");
+	for (int b = 0; b < NBINS; b++)
+		corpus_put("%s%zu", b ? ", " : "", bin_sizes[b]);
+	corpus_put("]}");
 	put_recs("held", rec_held, n_held);
 	put_recs("leaked", rec_leaked, n_leaked);
 	put_recs("cached", rec_cached, n_cached);

@@ -881,7 +881,7 @@ static const char *const heap_kinds[ST_N] = { "slab", "dirty", "muzzy", "retaine
 static struct cprof_error *emit_extent(struct emitter *m, struct cprof_heap_walk *walk,
 				       const struct extent *x)
 {
-	struct cprof_heap h = { .allocator = "jemalloc", .start = x->base,
+	struct cprof_heap h = { .allocator = "jemalloc", .arena = x->arena, .start = x->base,
 				.end = x->base + x->size };
 	snprintf(h.kind, sizeof(h.kind), "%s",
 		 x->state == ST_ACTIVE && !x->slab ? "large" : heap_kinds[x->state]);
