@@ -176,6 +176,13 @@ if needs_build "$OUT/libmallinfo-oracle.so" "$SRC/mallinfo-oracle.c" "$SELF"; th
 		$CC -O1 -Wall -shared -fPIC "$SRC/mallinfo-oracle.c" -o "$OUT/libmallinfo-oracle.so.tmp"
 fi
 
+# libjemalloc-oracle.so: preloaded into real programs whose malloc is jemalloc
+# (t0350: redis-server) to record jemalloc's statistics at the dump.
+if needs_build "$OUT/libjemalloc-oracle.so" "$SRC/jemalloc-oracle.c" "$SELF"; then
+	run libjemalloc-oracle.so "$OUT/libjemalloc-oracle.so" \
+		$CC -O1 -Wall -shared -fPIC "$SRC/jemalloc-oracle.c" -o "$OUT/libjemalloc-oracle.so.tmp" -ldl
+fi
+
 # Go programs (corpus/go, a module of its own: standard library only). Built only
 # when `go` (1.22 or later: what cprof-core reads; go -C needs 1.20) is on PATH (or in
 # /usr/local/go/bin), into OUTDIR like the others, with an
