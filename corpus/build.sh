@@ -151,6 +151,11 @@ if [ -e /usr/include/jemalloc/jemalloc.h ]; then
 		run jemalloc "$OUT/jemalloc" $CC $COMMON -pie -fPIE "$SRC/jemalloc.c" \
 			-o "$OUT/jemalloc.tmp" -ljemalloc -ldl
 	fi
+	# jemalloc-prof: the same with jemalloc's profiler sampling every allocation
+	if needs_build "$OUT/jemalloc-prof" "$SRC/jemalloc.c" "$H" "$SELF"; then
+		run jemalloc-prof "$OUT/jemalloc-prof" $CC $COMMON -pie -fPIE -DCORPUS_JE_PROF \
+			"$SRC/jemalloc.c" -o "$OUT/jemalloc-prof.tmp" -ljemalloc -ldl
+	fi
 else
 	echo "corpus/build.sh: note: jemalloc/jemalloc.h (libjemalloc-dev) not found: jemalloc not built" >&2
 fi

@@ -19,13 +19,19 @@
  *            dropped, 7 freed - with glibc's malloc_usable_size and
  *            mallinfo2 (from libc.so.6 itself).
  *
+ * Each block comes from one of three functions (make_node, make_buffer,
+ * make_record: its "site").  Built with -DCORPUS_JE_PROF (jemalloc-prof),
+ * the program sets malloc_conf "prof:true,prof_active:true,lg_prof_sample:0":
+ * jemalloc's profiler samples every allocation and keeps its stack.
+ *
  * Every thread but the lazy worker flushes its tcache (thread.tcache.flush)
  * after its last allocation; then the main thread refreshes the statistics
  * (epoch) and records jemalloc's figures: stats.allocated, stats.active,
  * stats.retained, arenas.narenas, and for every initialized arena and the
  * merged one (MALLCTL_ARENAS_ALL, 4096): small/large nmalloc, ndalloc and
  * allocated, pdirty, pmuzzy, tcache_bytes and each bin's curregs, and each
- * bin's region size (arenas.bin.<j>.size).  Nothing
+ * bin's region size (arenas.bin.<j>.size) and the smallest large size
+ * (arenas.lextent.0.size: what a sampled small allocation counts for).  Nothing
  * allocates after that: the manifest is written from a static buffer, then
  * the main thread parks in pause() and the workers in theirs.
  */
@@ -56,7 +62,20 @@ struct rec {
 	size_t usable, request;
 	pid_t tid;
 	int arena;
+	const char *site;          /* the function that called malloc */
 };
+
+#ifdef CORPUS_JE_PROF
+/* jemalloc-prof: every allocation sampled, with its stack */
+const char *malloc_conf = "prof:true,prof_active:true,lg_prof_sample:0";
+#endif
+
+/* Three allocation sites. */
+static CORPUS_NOINLINE void *make_node(size_t n) { return malloc(n); }
+static CORPUS_NOINLINE void *make_buffer(size_t n) { return malloc(n); }
+static CORPUS_NOINLINE void *make_record(size_t n) { return malloc(n); }
+static void *(*const makers[3])(size_t) = { make_node, make_buffer, make_record };
+static const char *const maker_names[3] = { "make_node", "make_buffer", "make_record" };
 
 struct stats {
 	int index;
@@ -82,7 +101,7 @@ static unsigned narenas;
 static struct stats arena_stats[MAX_ARENAS + 1];
 static int n_arena_stats;
 static unsigned manual_arena;
-static size_t bin_sizes[NBINS];
+static size_t bin_sizes[NBINS], large_minclass;
 static const char *scenario;
 
 static void ctl(const char *name, void *out, size_t size)
@@ -113,11 +132,12 @@ static CORPUS_NOINLINE void build(int n, int salt)
 		size_t req = sizes[(i * 7 + salt) % N_SIZES];
 		if (req >= 150000 && (i / N_SIZES) % 4)
 			req = 64;      /* the biggest ones less often */
-		char *p = malloc(req);
+		char *p = makers[i % 5 % 3](req);
 		if (!p)
 			corpus_die("malloc");
 		memset(p, 'a' + i % 26, req);
-		struct rec r = { ~(uintptr_t)p, malloc_usable_size(p), req, tid, arena };
+		struct rec r = { ~(uintptr_t)p, malloc_usable_size(p), req, tid, arena,
+				 maker_names[i % 5 % 3] };
 		pthread_mutex_lock(&rec_lock);
 		if (i % 6 == 1) {
 			rec_leaked[n_leaked++] = r;
@@ -146,7 +166,7 @@ static CORPUS_NOINLINE void fill_tcache(void)
 		if (!(p[i] = malloc(cached_sizes[i])))
 			corpus_die("malloc");
 		rec_cached[n_cached++] = (struct rec){ ~(uintptr_t)p[i], malloc_usable_size(p[i]),
-						       cached_sizes[i], tid, arena };
+						       cached_sizes[i], tid, arena, "fill_tcache" };
 	}
 	for (int i = 0; i < 13; i++)
 		free(p[i]);
@@ -214,7 +234,7 @@ static CORPUS_NOINLINE void glibc_blocks(void)
 		if (!p)
 			corpus_die("__libc_malloc");
 		memset(p, 'A' + i % 26, req);
-		struct rec r = { ~(uintptr_t)p, usable(p), req, tid, -1 };
+		struct rec r = { ~(uintptr_t)p, usable(p), req, tid, -1, "glibc_blocks" };
 		if (i % 5 == 1)
 			glibc_rec_leaked[n_glibc_leaked++] = r;
 		else if (i % 6 == 3)
@@ -264,6 +284,7 @@ static void read_stats(void)
 	ctl("stats.active", &st_active, sizeof(st_active));
 	ctl("stats.retained", &st_retained, sizeof(st_retained));
 	ctl("arenas.narenas", &narenas, sizeof(narenas));
+	ctl("arenas.lextent.0.size", &large_minclass, sizeof(large_minclass));
 	for (int b = 0; b < NBINS; b++) {
 		char name[64];
 		snprintf(name, sizeof(name), "arenas.bin.%d.size", b);
@@ -284,9 +305,9 @@ static void put_recs(const char *key, const struct rec *r, int n)
 {
 	corpus_put(",\n  \"%s\": [", key);
 	for (int i = 0; i < n; i++)
-		corpus_put("%s\n    {\"addr\": \"0x%lx\", \"usable\": %zu, \"request\": %zu, \"tid\": %d, \"arena\": %d}",
+		corpus_put("%s\n    {\"addr\": \"0x%lx\", \"usable\": %zu, \"request\": %zu, \"tid\": %d, \"arena\": %d, \"site\": \"%s\"}",
 			   i ? "," : "", (unsigned long)~r[i].addr_c, r[i].usable, r[i].request,
-			   (int)r[i].tid, r[i].arena);
+			   (int)r[i].tid, r[i].arena, r[i].site);
 	corpus_put("\n  ]");
 }
 
@@ -307,11 +328,14 @@ static void put_stats(const struct stats *s)
 static void put_jemalloc(void)
 {
 	corpus_put(",\n  \"scenario\": \"%s\"", scenario);
+#ifdef CORPUS_JE_PROF
+	corpus_put(",\n  \"malloc_conf\": \"%s\"", malloc_conf);
+#endif
 	corpus_put(",\n  \"jemalloc\": {\"version\": ");
 	corpus_put_str(version);
 	corpus_put(", \"allocated\": %zu, \"active\": %zu, \"retained\": %zu, \"narenas\": %u, "
-		   "\"manual_arena\": %u, \"arenas\": [", st_allocated, st_active, st_retained,
-		   narenas, manual_arena);
+		   "\"manual_arena\": %u, \"large_minclass\": %zu, \"arenas\": [", st_allocated,
+		   st_active, st_retained, narenas, manual_arena, large_minclass);
 	for (int i = 0; i < n_arena_stats; i++) {
 		corpus_put("%s\n    ", i ? "," : "");
 		put_stats(&arena_stats[i]);

@@ -10,7 +10,10 @@ Three scenarios, each dumped by the kernel and by gcore:
            manual arena), one worker's tcache NOT flushed: 13 blocks it freed
            stay cached there;
   mixed    basic plus 40 blocks from glibc's own __libc_malloc in the same
-           process: both heaps listed, neither overlapping the other.
+           process: both heaps listed, neither overlapping the other;
+  prof     basic built as jemalloc-prof (malloc_conf prof:true,
+           lg_prof_sample:0: jemalloc samples every allocation and keeps its
+           stack).
 From each core:
   - jemalloc serves malloc and is walked; its mallctl figures equal what
     mallctl said right before the dump: stats.allocated, stats.active,
@@ -25,7 +28,10 @@ From each core:
     bytes equal stats.allocated;
   - mixed: glibc's blocks are glibc objects (mallinfo2 reproduced), jemalloc's
     are jemalloc's, no two objects overlap, the summary names jemalloc as
-    malloc's allocator.
+    malloc's allocator;
+  - prof: every block's allocation site (make_node, make_buffer, make_record,
+    as the program recorded) from jemalloc's own profile records in the core,
+    and `histogram --by site` counts them.
 """
 import os
 import sqlite3
@@ -67,7 +73,10 @@ def check_jemalloc(tag, m, j, objs):
         check_eq(st.get(k), merged[k], "stats.arenas.<all>.%s" % k)
     jobjs = [o for o in objs if o["allocator"] == "jemalloc"]
     live = [o for o in jobjs if o["state"] == "used" or o["free_list"] == "tcache"]
-    check_eq(sum(o["size"] for o in live), je["allocated"],
+    # a small allocation the profiler sampled sits alone in a large extent of
+    # the smallest large size, which is what jemalloc counts for it
+    check_eq(sum(je["large_minclass"] if o["kind"] == "large" and o["size"] < je["large_minclass"]
+                 else o["size"] for o in live), je["allocated"],
              "used + tcache-cached bytes == stats.allocated")
     sizes = je["bin_sizes"]
     for a in arenas:
@@ -129,11 +138,36 @@ def check_mixed(tag, m, j, objs, text):
     check_eq(cross[:3], [], "no glibc heap overlaps a jemalloc extent")
 
 
-exe = require_corpus_program("jemalloc")
+def check_sites(m, db):
+    """Every block the program holds or dropped has the site the program
+    allocated it at, from jemalloc's own records (prof_tctx_t, prof_gctx_t)."""
+    con = sqlite3.connect(db)
+    site = dict(con.execute("SELECT o.addr, s.name FROM object o JOIN object_site os"
+                            " ON os.object_id = o.id JOIN site s ON s.id = os.site_id"))
+    blocks = m["held"] + m["leaked"]
+    bad = [(b["addr"], b["site"], site.get(parse_addr(b["addr"]))) for b in blocks
+           if not (site.get(parse_addr(b["addr"])) or "").startswith(b["site"] + " (jemalloc.c:")]
+    check_eq(bad[:3], [], "all %d blocks: their allocation site from jemalloc's profile" % len(blocks))
+    rc, out, err = cprof("histogram", "--by", "site", "--db", db)
+    want = {}
+    for b in blocks:
+        want[b["site"]] = want.get(b["site"], 0) + 1
+    got = {}
+    for l in out.splitlines():
+        f = l.split()
+        if len(f) >= 6 and f[0].isdigit() and f[5].startswith("make_"):
+            got[f[5]] = int(f[0])
+    check_eq(got, want, "histogram --by site: objects per site")
+
+
+for prog in ("jemalloc", "jemalloc-prof"):
+    require_corpus_program(prog)
+RUNS = (("jemalloc", "basic"), ("jemalloc", "threads"), ("jemalloc", "mixed"),
+        ("jemalloc-prof", "basic"))
 for dumper in available_dumpers():
-    for scenario in ("basic", "threads", "mixed"):
-        with case("%s/%s" % (scenario, dumper)):
-            c = corpus_core("jemalloc", (scenario,), dumper=dumper)
+    for prog, scenario in RUNS:
+        with case("%s/%s/%s" % (prog, scenario, dumper)):
+            c = corpus_core(prog, (scenario,), dumper=dumper)
             m = c.manifest
             db = os.path.join(c.dir, "t0340.db")
             rc, text, err = cprof("analyze", c.core, c.exe, "--db", db)
@@ -144,5 +178,7 @@ for dumper in available_dumpers():
             check_jemalloc(scenario, m, j, objs)
             if scenario == "mixed":
                 check_mixed(scenario, m, j, objs, text)
+            if prog == "jemalloc-prof":
+                check_sites(m, db)
 
 finish()

@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "cprof/heap.h"
+#include "cprof/store.h"
 
 /* ---- the layout of jemalloc 5.3 (x86-64) ---- */
 
@@ -65,11 +66,13 @@ enum {
 	TLS_WINDOW = 64 << 10,     /* searched below each thread's fs_base */
 	MAX_ROOT_OFFSET = 1024,    /* rtree_t.root: after base and init_lock */
 	MAX_WARNINGS = 50,
+	MAX_BT = 128,              /* PROF_BT_MAX */
 };
 
 /* edata_t */
 enum {
 	E_BITS = 0, E_ADDR = 8, E_SIZE = 16, E_BITMAP = 64,
+	E_PROF_TCTX = 80,          /* e_prof_info.e_prof_tctx: large extents */
 	ARENA_SHIFT = 0, ARENA_BITS = 12,
 	SLAB_SHIFT = 12,
 	STATE_SHIFT = 17, STATE_BITS = 3,
@@ -144,6 +147,16 @@ struct jem {
 
 	uint64_t *buf;             /* one root or leaf array */
 	size_t n_warnings;
+
+	/* the profiler's records (prof:true): a sampled allocation's
+	   prof_tctx_t leads to its prof_gctx_t, which holds its stack */
+	struct cprof_site_record *sites;
+	size_t n_sites, cap_sites;
+	struct cprof_site_sample *samples;
+	size_t n_samples, cap_samples;
+	uint32_t *site_slots;      /* open addressing on the gctx: site index + 1 */
+	size_t n_slots;
+	int64_t tctx_gctx, gctx_bt;  /* offsets found in the data, -1 until then */
 };
 
 static __attribute__((format(printf, 2, 3)))
@@ -773,6 +786,127 @@ static struct cprof_error *jemalloc_claim(struct cprof_core *core, struct cprof_
 	return NULL;
 }
 
+/* ---- the profiler's records ---- */
+
+/* Whether g is a prof_gctx_t: its bt.vec points to its own trailing vec[]
+ * (prof_bt_t {vec, len} right before it); the stack's pcs go into *vec, *len.
+ * The offset found is kept: every gctx has the same layout. */
+static bool gctx_stack(struct jem *j, uint64_t g, uint64_t *vec, uint32_t *len)
+{
+	uint64_t w[40];
+	if (g % 8 || !rd(j, g, w, sizeof(w)))
+		return false;
+	for (int64_t k = j->gctx_bt >= 0 ? j->gctx_bt : 1; k < 38; k++) {
+		uint32_t n = (uint32_t)w[k + 1];
+		if (w[k] == g + 8 * (uint64_t)(k + 2) && n >= 1 && n <= MAX_BT) {
+			j->gctx_bt = k;
+			*vec = w[k];
+			*len = n;
+			return true;
+		}
+		if (j->gctx_bt >= 0)
+			break;
+	}
+	return false;
+}
+
+static size_t slot_of(uint64_t key, size_t n)
+{
+	return (size_t)((key >> 4) * 0x9e3779b97f4a7c15ull) & (n - 1);
+}
+
+/* The site index of gctx g: looked up, else read and added; -1 when g is
+ * no gctx. */
+static int64_t site_of(struct jem *j, uint64_t g)
+{
+	for (size_t i = j->n_slots ? slot_of(g, j->n_slots) : 0; j->n_slots && j->site_slots[i];
+	     i = (i + 1) & (j->n_slots - 1))
+		if (j->sites[j->site_slots[i] - 1].key == g)
+			return j->site_slots[i] - 1;
+	uint64_t vec;
+	uint32_t len;
+	if (!gctx_stack(j, g, &vec, &len))
+		return -1;
+	uint64_t *pcs = malloc((size_t)len * 8);
+	if (!pcs)
+		return -2;
+	if (!rd(j, vec, pcs, (size_t)len * 8) ||
+	    !grow((void **)&j->sites, j->n_sites, &j->cap_sites, sizeof(*j->sites))) {
+		free(pcs);
+		return -1;
+	}
+	j->sites[j->n_sites++] = (struct cprof_site_record){ g, pcs, len, 0 };
+	if (2 * j->n_sites > j->n_slots) {        /* rehash at half full */
+		size_t n = j->n_slots ? 2 * j->n_slots : 256;
+		uint32_t *t = calloc(n, sizeof(*t));
+		if (!t)
+			return -2;
+		for (size_t s = 0; s < j->n_sites; s++) {
+			size_t i = slot_of(j->sites[s].key, n);
+			while (t[i])
+				i = (i + 1) & (n - 1);
+			t[i] = (uint32_t)s + 1;
+		}
+		free(j->site_slots);
+		j->site_slots = t;
+		j->n_slots = n;
+	} else {
+		size_t i = slot_of(g, j->n_slots);
+		while (j->site_slots[i])
+			i = (i + 1) & (j->n_slots - 1);
+		j->site_slots[i] = (uint32_t)j->n_sites;
+	}
+	return (int64_t)j->n_sites - 1;
+}
+
+/* The allocation site of large allocation x, when the profiler sampled it
+ * (e_prof_tctx is a prof_tctx_t, not 0 or 1: "not sampled"). */
+static struct cprof_error *prof_sample(struct jem *j, const struct extent *x)
+{
+	uint64_t t, w[32];
+	if (!rd64(j, x->edata + E_PROF_TCTX, &t) || t < PAGE || t % 8 || !rd(j, t, w, sizeof(w)))
+		return NULL;
+	for (int64_t k = j->tctx_gctx >= 0 ? j->tctx_gctx : 1; k < 32; k++) {
+		int64_t site = site_of(j, w[k]);
+		if (site == -2)
+			return &cprof_enomem;
+		if (site >= 0) {
+			j->tctx_gctx = k;
+			if (!grow((void **)&j->samples, j->n_samples, &j->cap_samples,
+				  sizeof(*j->samples)))
+				return &cprof_enomem;
+			j->samples[j->n_samples++] = (struct cprof_site_sample){ x->addr,
+										 (uint32_t)site };
+			return NULL;
+		}
+		if (j->tctx_gctx >= 0)
+			break;
+	}
+	return NULL;
+}
+
+static void release_sites(struct jem *j)
+{
+	for (size_t i = 0; i < j->n_sites; i++)
+		free((void *)j->sites[i].pcs);
+	free(j->sites);
+	free(j->samples);
+	free(j->site_slots);
+}
+
+static struct cprof_error *jemalloc_store(struct cprof_store *st, struct cprof_core *core,
+					  const struct cprof_allocator *self, uint32_t owner,
+					  const struct cprof_object *objs, size_t n,
+					  const struct cprof_retention *rt)
+{
+	(void)owner;
+	(void)rt;
+	const struct jem *j = self->state;
+	struct cprof_sites si = { j->sites, j->n_sites, j->samples, j->n_samples, 0,
+				  j->module, "je_" };
+	return cprof_store_sites(st, core, &si, objs, n);
+}
+
 /* ---- walk: emit the objects ---- */
 
 struct emitter {
@@ -902,9 +1036,12 @@ static struct cprof_error *emit_extent(struct emitter *m, struct cprof_heap_walk
 		return NULL;
 	}
 	uint64_t usize = m->j->sizes[x->szind];
-	emit(m, id, x, x->addr, usize, is_cached(m, x->addr, x->szind) ? JE_TCACHE : JE_NONE);
-	m->large_bytes += usize;
-	return NULL;
+	bool cached = is_cached(m, x->addr, x->szind);
+	emit(m, id, x, x->addr, usize, cached ? JE_TCACHE : JE_NONE);
+	/* A small allocation the profiler sampled lives in a large extent of
+	   the smallest large class, which is what jemalloc counts for it. */
+	m->large_bytes += x->szind < NBINS ? m->j->sizes[NBINS] : usize;
+	return cached ? NULL : prof_sample(m->j, x);
 }
 
 static void stat(struct cprof_allocator *s, const char *name, uint64_t v)
@@ -1061,6 +1198,7 @@ static struct cprof_error *jemalloc_detect(struct cprof_core *core, struct cprof
 		return &cprof_enomem;
 	j->core = core;
 	j->module = self->module;
+	j->tctx_gctx = j->gctx_bt = -1;
 	self->state = j;
 	return NULL;
 }
@@ -1071,6 +1209,7 @@ static void jemalloc_destroy(void *state)
 	if (!j)
 		return;
 	jem_release(j);
+	release_sites(j);
 	free(j);
 }
 
@@ -1082,4 +1221,5 @@ const struct cprof_heap_provider cprof_jemalloc_provider = {
 	.claim = jemalloc_claim,
 	.walk = jemalloc_walk,
 	.destroy = jemalloc_destroy,
+	.store = jemalloc_store,
 };
