@@ -29,12 +29,16 @@ From each core:
   - mixed: glibc's blocks are glibc objects (mallinfo2 reproduced), jemalloc's
     are jemalloc's, no two objects overlap, the summary names jemalloc as
     malloc's allocator;
+  - a damaged edata_t (a state in transition, a free count that differs from
+    its bitmap, a size class that differs from the extent map's): a warning
+    names the extent, every other object is still found;
   - prof: every block's allocation site (make_node, make_buffer, make_record,
     as the program recorded) from jemalloc's own profile records in the core,
     and `histogram --by site` counts them.
 """
 import os
 import sqlite3
+import struct
 import sys
 
 sys.dont_write_bytecode = True
@@ -160,6 +164,48 @@ def check_sites(m, db):
     check_eq(got, want, "histogram --by site: objects per site")
 
 
+def find_edata(c, slab):
+    """The edata_t of the slab starting at SLAB: the 128-byte aligned struct
+    whose e_addr (offset 8) is SLAB, in the core's memory."""
+    e = Elf(c.core)
+    want = struct.pack("<Q", slab)
+    for p in e.loads:
+        data = e.read(p["offset"], p["filesz"])
+        i = data.find(want)
+        while i >= 0:
+            if (p["vaddr"] + i - 8) % 128 == 0:
+                return p["vaddr"] + i - 8
+            i = data.find(want, i + 1)
+    return None
+
+
+def check_damaged(c, objs):
+    """A damaged edata_t: the walk warns naming the extent, goes on without it
+    and finds every other object."""
+    slabs = sorted({(o["start"], o["end"]) for o in objs
+                    if o["kind"] == "slab" and o["state"] == "used"})
+    slab = slabs[len(slabs) // 2]
+    edata = find_edata(c, slab[0])
+    if edata is None:
+        fail("no edata_t for slab 0x%x in the core" % slab[0])
+    d = Damaged(c, "damaged.core")
+    db = os.path.join(c.dir, "damaged.db")
+    bits = d.read64(edata)
+    others = {o["addr"] for o in objs if not slab[0] <= o["addr"] < slab[1]}
+    for what, value, words in (
+            ("state 5 (merging)", (bits & ~(7 << 17)) | (5 << 17), ("0x%x" % slab[0], "in transition")),
+            ("free count off by one", bits ^ (1 << 28), ("slab 0x%x" % slab[0], "free by its bitmap")),
+            ("size class 200", (bits & ~(0xff << 20)) | (200 << 20), ("0x%x" % slab[0], "size class"))):
+        d.write64(edata, value)
+        rc, lines = analyze_damaged(d, c, what, db)
+        check(warned(lines, "jemalloc heap", *words), "%s: a warning names the extent: %s"
+              % (what, [l for l in lines if "jemalloc" in l][:2]))
+        if rc == 0:
+            got = {o["addr"] for o in objects(db)}
+            check_eq(len(others - got), 0, "%s: every object outside the extent is still found" % what)
+        d.restore()
+
+
 for prog in ("jemalloc", "jemalloc-prof"):
     require_corpus_program(prog)
 RUNS = (("jemalloc", "basic"), ("jemalloc", "threads"), ("jemalloc", "mixed"),
@@ -180,5 +226,7 @@ for dumper in available_dumpers():
                 check_mixed(scenario, m, j, objs, text)
             if prog == "jemalloc-prof":
                 check_sites(m, db)
+            if (prog, scenario) == ("jemalloc", "basic"):
+                check_damaged(c, objs)
 
 finish()
