@@ -59,18 +59,26 @@ static void record(void)
 	size_t sz = sizeof(epoch);
 	ctl("epoch", &epoch, &sz, &epoch, sz);
 	len = 0;
-	put("{\"allocated\": %llu", get("stats.allocated", 8));
-	put(", \"active\": %llu", get("stats.active", 8));
-	put(", \"retained\": %llu", get("stats.retained", 8));
-	put(", \"small.nmalloc\": %llu", get("stats.arenas.4096.small.nmalloc", 8));
-	put(", \"small.ndalloc\": %llu", get("stats.arenas.4096.small.ndalloc", 8));
-	put(", \"large.nmalloc\": %llu", get("stats.arenas.4096.large.nmalloc", 8));
-	put(", \"large.ndalloc\": %llu", get("stats.arenas.4096.large.ndalloc", 8));
-	put(", \"small.allocated\": %llu", get("stats.arenas.4096.small.allocated", 8));
-	put(", \"large.allocated\": %llu", get("stats.arenas.4096.large.allocated", 8));
-	put(", \"pdirty\": %llu", get("stats.arenas.4096.pdirty", 8));
-	put(", \"pmuzzy\": %llu", get("stats.arenas.4096.pmuzzy", 8));
-	put(", \"tcache_bytes\": %llu", get("stats.arenas.4096.tcache_bytes", 8));
+	/* each figure: its key in the output, its mallctl name */
+	static const char *const figures[][2] = {
+		{ "allocated", "stats.allocated" },
+		{ "active", "stats.active" },
+		{ "retained", "stats.retained" },
+		{ "small.nmalloc", "stats.arenas.4096.small.nmalloc" },
+		{ "small.ndalloc", "stats.arenas.4096.small.ndalloc" },
+		{ "large.nmalloc", "stats.arenas.4096.large.nmalloc" },
+		{ "large.ndalloc", "stats.arenas.4096.large.ndalloc" },
+		{ "small.allocated", "stats.arenas.4096.small.allocated" },
+		{ "large.allocated", "stats.arenas.4096.large.allocated" },
+		{ "pdirty", "stats.arenas.4096.pdirty" },
+		{ "pmuzzy", "stats.arenas.4096.pmuzzy" },
+		{ "tcache_bytes", "stats.arenas.4096.tcache_bytes" },
+	};
+	for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
+		char fmt[64];
+		snprintf(fmt, sizeof(fmt), "%s\"%s\": %%llu", i ? ", " : "{", figures[i][0]);
+		put(fmt, get(figures[i][1], 8));
+	}
 	put(", \"curregs\": [%llu", get("stats.arenas.4096.bins.0.curregs", 8));
 	for (int b = 1; b < NBINS; b++) {
 		char name[64];

@@ -162,21 +162,10 @@ struct jem {
 static __attribute__((format(printf, 2, 3)))
 void jwarn(struct jem *j, const char *fmt, ...)
 {
-	if (j->n_warnings++ >= MAX_WARNINGS) {
-		if (j->n_warnings == MAX_WARNINGS + 1)
-			cprof_warn(j->core->warnings, "%s: jemalloc heap: further warnings suppressed",
-				   j->core->path);
-		return;
-	}
-	char *msg = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&msg, fmt, ap);
+	cprof_heap_vwarn(j->core, "jemalloc", &j->n_warnings, MAX_WARNINGS, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	cprof_warn(j->core->warnings, "%s: jemalloc heap: %s", j->core->path, msg);
-	free(msg);
 }
 
 static bool rd(struct jem *j, uint64_t addr, void *buf, size_t len)
