@@ -68,6 +68,7 @@ enum {
 	MAX_WARNINGS = 50,
 	MAX_BT = 128,              /* PROF_BT_MAX */
 };
+static const uint64_t MAX_EXTENT = 1ull << 46;    /* half the address space */
 
 /* edata_t */
 enum {
@@ -410,8 +411,10 @@ static bool sound_extent(struct jem *j, uint64_t edata, const uint64_t *e, uint6
 		bad = "in transition (a thread was changing it)";
 	else if (state != bits(v, LEAF_STATE_SHIFT, STATE_BITS))
 		bad = "its state differs from the extent map's";
-	else if (!x->size || x->base + x->size < x->base)
+	else if (!x->size || x->size > MAX_EXTENT || x->base + x->size < x->base)
 		bad = "impossible size";
+	else if (!cprof_core_segment(j->core, x->base))
+		bad = "not in the process's mappings";
 	else if (state == ST_ACTIVE && (x->szind >= NSIZES || x->szind != v >> LG_VADDR ||
 					x->slab != (v & 1)))
 		bad = "its size class or slab flag differs from the extent map's";
