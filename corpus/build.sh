@@ -154,6 +154,22 @@ if needs_build "$OUT/shared-stripped" "$SRC/shared.c" "$H" "$SELF"; then
 		$CC $COMMON -s -pie -fPIE -pthread "$SRC/shared.c" -o "$OUT/shared-stripped.tmp"
 fi
 
+# jemalloc: malloc is jemalloc (-ljemalloc, libjemalloc-dev), and what jemalloc
+# says of its heap (mallctl); built only when jemalloc's header is there.
+if [ -e /usr/include/jemalloc/jemalloc.h ]; then
+	if needs_build "$OUT/jemalloc" "$SRC/jemalloc.c" "$H" "$SELF"; then
+		run jemalloc "$OUT/jemalloc" $CC $COMMON -pie -fPIE "$SRC/jemalloc.c" \
+			-o "$OUT/jemalloc.tmp" -ljemalloc -ldl
+	fi
+	# jemalloc-prof: the same with jemalloc's profiler sampling every allocation
+	if needs_build "$OUT/jemalloc-prof" "$SRC/jemalloc.c" "$H" "$SELF"; then
+		run jemalloc-prof "$OUT/jemalloc-prof" $CC $COMMON -pie -fPIE -DCORPUS_JE_PROF \
+			"$SRC/jemalloc.c" -o "$OUT/jemalloc-prof.tmp" -ljemalloc -ldl
+	fi
+else
+	echo "corpus/build.sh: note: jemalloc/jemalloc.h (libjemalloc-dev) not found: jemalloc not built" >&2
+fi
+
 # shapes: polymorphic C++ objects (typing from vtables); needs g++.
 if command -v "${CXX:-g++}" >/dev/null 2>&1; then
 	if needs_build "$OUT/shapes" "$SRC/shapes.cpp" "$SELF"; then
@@ -186,6 +202,13 @@ fi
 if needs_build "$OUT/libexit-core.so" "$SRC/exit-core.c" "$SELF"; then
 	run libexit-core.so "$OUT/libexit-core.so" \
 		$CC -O1 -Wall -shared -fPIC "$SRC/exit-core.c" -o "$OUT/libexit-core.so.tmp"
+fi
+
+# libjemalloc-oracle.so: preloaded into real programs whose malloc is jemalloc
+# (t0350: redis-server) to record jemalloc's statistics at the dump.
+if needs_build "$OUT/libjemalloc-oracle.so" "$SRC/jemalloc-oracle.c" "$SELF"; then
+	run libjemalloc-oracle.so "$OUT/libjemalloc-oracle.so" \
+		$CC -O1 -Wall -shared -fPIC "$SRC/jemalloc-oracle.c" -o "$OUT/libjemalloc-oracle.so.tmp" -ldl
 fi
 
 # Go programs (corpus/go, a module of its own: standard library only). Built only

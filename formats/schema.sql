@@ -69,8 +69,8 @@ CREATE TABLE frame (
   unwound_by TEXT NOT NULL         -- initial | cfi | frame_pointer
 );
 
--- The allocators found in the process, walked or not (jemalloc, tcmalloc:
--- found, not walked yet).  A heap that is 'not_walked' is in no figure of
+-- The allocators found in the process, walked or not (tcmalloc: found, not
+-- walked yet).  A heap that is 'not_walked' is in no figure of
 -- this database: every report of leaks, sizes or retention says so.
 CREATE TABLE allocator (
   id            INTEGER PRIMARY KEY,  -- heap.allocator names it by name
@@ -88,8 +88,10 @@ CREATE TABLE allocator (
 CREATE TABLE heap (
   id         INTEGER PRIMARY KEY,
   allocator  TEXT NOT NULL,        -- glibc | go (allocator.name)
-  kind       TEXT NOT NULL,        -- main_arena | arena | mmap (glibc); span | large (go)
-  arena      INTEGER,              -- the owning arena (malloc_state address)
+  kind       TEXT NOT NULL,        -- main_arena | arena | mmap (glibc); span | large (go);
+                                   -- slab | large | dirty | muzzy | retained (jemalloc)
+  arena      INTEGER,              -- the owning arena (glibc: malloc_state address;
+                                   -- jemalloc: its index, NULL for 0)
   start      INTEGER NOT NULL,
   end        INTEGER NOT NULL
 );
@@ -112,7 +114,7 @@ CREATE TABLE arena (
 -- mallinfo2's fields under their names).
 CREATE TABLE allocator_stat (
   allocator  TEXT NOT NULL,
-  source     TEXT NOT NULL,        -- mallinfo2
+  source     TEXT NOT NULL,        -- mallinfo2 | MemStats | mallctl
   name       TEXT NOT NULL,
   value      INTEGER NOT NULL,
   PRIMARY KEY (allocator, name)
@@ -127,6 +129,7 @@ CREATE TABLE object (
   heap_id       INTEGER NOT NULL REFERENCES heap(id),
   free_list     TEXT,                 -- in the allocator's words; glibc: tcache | fastbin |
                                       -- unsorted | smallbin | largebin | top | other
+                                      -- jemalloc: tcache | slab | dirty | muzzy | retained
   flags         INTEGER NOT NULL,     -- allocator flags (glibc: size & 7); 256: allocator metadata
   reachable     INTEGER,              -- 1 a root reaches it, 0 leaked; NULL for free chunks and metadata
   interior_only INTEGER,              -- 1 reachable only through pointers into the middle of some object
@@ -258,7 +261,7 @@ CREATE TABLE site (
   id      INTEGER PRIMARY KEY,
   name    TEXT NOT NULL,       -- the first frame outside the runtime: "main.load (db.go:40)"
   stack   TEXT NOT NULL,       -- every frame, innermost first, one per line
-  bucket  INTEGER,             -- the runtime.bucket's address
+  bucket  INTEGER,             -- the record's address (runtime.bucket, jemalloc's prof_gctx_t)
   size    INTEGER              -- the allocation size the bucket records
 );
 CREATE TABLE object_site (

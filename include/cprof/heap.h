@@ -33,6 +33,7 @@
 #ifndef CPROF_HEAP_H
 #define CPROF_HEAP_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -350,6 +351,11 @@ bool cprof_module_defines(struct cprof_core *core, const struct cprof_module *m,
 bool cprof_module_version_string(struct cprof_core *core, const struct cprof_module *m,
 				 const char *prefix, char *buf, size_t size);
 
+/* For walkers: a warning "CORE: NAME heap: MESSAGE" on core->warnings, for
+ * the first max of them (*count counts them); past max, one line says the
+ * rest are suppressed. */
+void cprof_heap_vwarn(struct cprof_core *core, const char *name, size_t *count, size_t max,
+		      const char *fmt, va_list ap);
 /* For walkers: adds a heap, returns its index via ret. */
 struct cprof_error *cprof_heap_add(struct cprof_heap_walk *walk,
 				   const struct cprof_heap *heap,

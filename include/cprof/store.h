@@ -87,10 +87,36 @@ struct cprof_error *cprof_store_goroutines(struct cprof_store *st,
 /* The allocator table: every allocator found, walked or not. */
 struct cprof_error *cprof_store_allocators(struct cprof_store *st,
 					   const struct cprof_heap_walk *walk);
-/* A Go process's allocation sites and which objects have one (src/store/sites.c);
- * nothing without the memory profiler's records. */
+/* An allocation site an allocator's profiler recorded: one stack. */
+struct cprof_site_record {
+	uint64_t key;              /* the profiler's record (Go: runtime.bucket, jemalloc:
+				      prof_gctx_t) */
+	const uint64_t *pcs;       /* return addresses, innermost first */
+	size_t n_pcs;
+	uint64_t size;             /* the allocation size it recorded, or 0 */
+};
+/* A sampled object and its site. */
+struct cprof_site_sample {
+	uint64_t addr;             /* the object's address, or header bytes before it */
+	uint32_t site;             /* index into sites */
+};
+/* What a provider's profiler says about allocation sites. */
+struct cprof_sites {
+	const struct cprof_site_record *sites;
+	size_t n_sites;
+	const struct cprof_site_sample *samples;
+	size_t n_samples;
+	uint64_t header;           /* a sample at addr may be the object at addr + header
+				      (Go: its malloc header, 8) */
+	/* A site's name is its first frame that is not the allocator's own:
+	   neither in skip_module's code nor named with skip_prefix. */
+	const struct cprof_module *skip_module;
+	const char *skip_prefix;
+};
+/* An allocator's allocation sites and which objects have one
+ * (src/store/sites.c): the tables site and object_site. */
 struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core *core,
-				      const struct cprof_go_runtime *go,
+				      const struct cprof_sites *sites,
 				      const struct cprof_object *objs, size_t n);
 /* The root_node table. */
 struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,

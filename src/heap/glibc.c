@@ -118,21 +118,10 @@ struct glibc {
 static __attribute__((format(printf, 2, 3)))
 void gwarn(struct glibc *g, const char *fmt, ...)
 {
-	if (g->n_warnings++ >= MAX_WARNINGS) {
-		if (g->n_warnings == MAX_WARNINGS + 1)
-			cprof_warn(g->core->warnings, "%s: glibc heap: further warnings suppressed",
-				   g->core->path);
-		return;
-	}
-	char *msg = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&msg, fmt, ap);
+	cprof_heap_vwarn(g->core, "glibc", &g->n_warnings, MAX_WARNINGS, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	cprof_warn(g->core->warnings, "%s: glibc heap: %s", g->core->path, msg);
-	free(msg);
 }
 
 static bool rd64(struct glibc *g, uint64_t addr, uint64_t *v)

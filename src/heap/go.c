@@ -534,8 +534,31 @@ static struct cprof_error *go_store(struct cprof_store *st, struct cprof_core *c
 				    const struct cprof_object *objs, size_t n,
 				    const struct cprof_retention *rt)
 {
-	struct cprof_error *err = cprof_store_goroutines(st, core, self->state, owner, rt);
-	return err ? err : cprof_store_sites(st, core, self->state, objs, n);
+	const struct cprof_go_runtime *go = self->state;
+	struct cprof_error *err = cprof_store_goroutines(st, core, go, owner, rt);
+	const struct cprof_go_profile *p = go ? go->profile : NULL;
+	if (err || !p || !p->n_sites)
+		return err;
+	/* The profile's buckets and samples, as the store takes them: a
+	   record is for the slot, the object starts 8 bytes in when it has a
+	   malloc header. */
+	struct cprof_site_record *sites = calloc(p->n_sites, sizeof(*sites));
+	struct cprof_site_sample *samples = calloc(p->n_samples + 1, sizeof(*samples));
+	if (!sites || !samples) {
+		free(sites);
+		free(samples);
+		return &cprof_enomem;
+	}
+	for (size_t i = 0; i < p->n_sites; i++)
+		sites[i] = (struct cprof_site_record){ p->sites[i].bucket, p->sites[i].pcs,
+						       p->sites[i].n_pcs, p->sites[i].size };
+	for (size_t i = 0; i < p->n_samples; i++)
+		samples[i] = (struct cprof_site_sample){ p->samples[i].slot, p->samples[i].site };
+	struct cprof_sites si = { sites, p->n_sites, samples, p->n_samples, 8, NULL, "runtime." };
+	err = cprof_store_sites(st, core, &si, objs, n);
+	free(sites);
+	free(samples);
+	return err;
 }
 
 const struct cprof_heap_provider cprof_go_provider = {

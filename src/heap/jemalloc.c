@@ -1,6 +1,5 @@
 /*
- * jemalloc.c - the jemalloc provider: jemalloc is detected, its heap is not
- * walked yet.
+ * jemalloc.c - the jemalloc 5.3 heap walker (docs/jemalloc.md).
  *
  * Found by its own entry points: a module defining mallctl (an unprefixed
  * build: Debian's libjemalloc.so.2, LD_PRELOAD=libjemalloc.so.2) or
@@ -9,15 +8,1119 @@
  * that mallctl("version") returns, "5.3.0-0-g<40 hex digits>", from the
  * module's file.
  *
- * With no walk operation its allocator is reported "not walked": every
- * report says that its heap was not analyzed rather than counting no leak.
- * The walker (slabs, extents, tcaches, from DWARF or a fallback) is one walk
- * operation in this file.
+ * What it reads, in order (claim, before any walker reads heap memory):
+ *   1. the extent map: the radix tree of arena_emap_global, which maps every
+ *      page jemalloc owns to its extent's edata_t (slabs: every page; large
+ *      and free extents: their first and last pages).  Debian's library has
+ *      no symbol for it: the tree is found through the lea that
+ *      malloc_usable_size makes before it calls the tree's slow lookup, and
+ *      each candidate is validated (every leaf's entries name extents that
+ *      cover the leaf's own pages), which also gives the offset of the root
+ *      array in rtree_t;
+ *   2. each extent's edata_t (in address order: the leaves are walked in key
+ *      order and an extent is taken at the entry of its first page): arena,
+ *      state (active, dirty, muzzy, retained), size class, slab bitmap;
+ *   3. the metadata blocks of jemalloc's base allocator (2 MiB aligned
+ *      mappings holding the edata_t, the tree's leaves and the arenas),
+ *      found from the edata_t addresses and their blocks' next links: they
+ *      are claimed and never scanned as roots (an edata_t points to the
+ *      first region of its slab and to its large allocation);
+ *   4. every thread's tcache: the tcache_t and tcache_slow_t that the
+ *      thread's TSD (static TLS, below its fs_base) holds point at each
+ *      other; each cache bin's stack lists regions that jemalloc counts as
+ *      allocated but that the thread holds free.
+ * The walk then emits, extent by extent in address order, every region of
+ * every slab (allocated, free in the slab, or cached in a tcache: free,
+ * "tcache"), every large allocation (used, or cached), and every dirty,
+ * muzzy or retained extent as one free object.
+ *
+ * Layouts: jemalloc 5.3 on x86-64 (LG_PAGE 12, LG_VADDR 48, LG_QUANTUM 4),
+ * the table below; nothing else is assumed and everything read is checked.
+ * Corruption is a warning naming the address; every loop is bounded by the
+ * tree's size or the memory it reads.
  */
 #include <gelf.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cprof/heap.h"
+#include "cprof/store.h"
+
+/* ---- the layout of jemalloc 5.3 (x86-64) ---- */
+
+enum {
+	PAGE = 4096,
+	LG_PAGE = 12,
+	LG_VADDR = 48,
+	ROOT_BITS = 18,            /* rtree levels for 36 significant bits: 18 + 18 */
+	LEAF_BITS = 18,
+	NSIZES = 232,              /* SC_NSIZES */
+	NBINS = 36,                /* SC_NBINS: size classes served by slabs */
+	SLAB_MAXREGS = 512,
+	EDATA_SIZE = 128,          /* sizeof(edata_t), its alignment too */
+	TCACHE_NBINS_MAX = 73,
+	CACHE_BIN_SIZE = 24,       /* sizeof(cache_bin_t) */
+	BASE_HEADER = 144,         /* sizeof(base_block_t) */
+	HUGEPAGE = 2 << 20,        /* base blocks are aligned to it */
+	TLS_WINDOW = 64 << 10,     /* searched below each thread's fs_base */
+	MAX_ROOT_OFFSET = 1024,    /* rtree_t.root: after base and init_lock */
+	MAX_WARNINGS = 50,
+	MAX_BT = 128,              /* PROF_BT_MAX */
+};
+static const uint64_t MAX_EXTENT = 1ull << 46;    /* half the address space */
+
+/* edata_t */
+enum {
+	E_BITS = 0, E_ADDR = 8, E_SIZE = 16, E_BITMAP = 64,
+	E_PROF_TCTX = 80,          /* e_prof_info.e_prof_tctx: large extents */
+	ARENA_SHIFT = 0, ARENA_BITS = 12,
+	SLAB_SHIFT = 12,
+	STATE_SHIFT = 17, STATE_BITS = 3,
+	SZIND_SHIFT = 20, SZIND_BITS = 8,
+	NFREE_SHIFT = 28, NFREE_BITS = 10,
+};
+/* rtree leaf entry (RTREE_LEAF_COMPACT): edata | szind << 48 | state << 2 | head << 1 | slab */
+enum { LEAF_STATE_SHIFT = 2 };
+/* cache_bin_t */
+enum { CB_STACK_HEAD = 0, CB_LOW_FULL = 18, CB_LOW_EMPTY = 20 };
+/* base_block_t: size, next, then the edata_t of its unused tail */
+enum { BB_SIZE = 0, BB_NEXT = 8, BB_TAIL_ADDR = 16 + E_ADDR, BB_TAIL_SIZE = 16 + E_SIZE };
+
+enum extent_state { ST_ACTIVE, ST_DIRTY, ST_MUZZY, ST_RETAINED, ST_N };
+
+/* Where a free object sits: its free_list, an index into je_free_lists. */
+enum je_free_list { JE_NONE, JE_TCACHE, JE_SLAB, JE_DIRTY, JE_MUZZY, JE_RETAINED, JE_N_LISTS };
+static const char *const je_free_lists[JE_N_LISTS] = {
+	NULL, "tcache", "slab", "dirty", "muzzy", "retained",
+};
+
+static uint64_t bits(uint64_t v, unsigned shift, unsigned width)
+{
+	return (v >> shift) & ((1ull << width) - 1);
+}
+
+/* ---- state ---- */
+
+struct extent {
+	uint64_t edata;
+	uint64_t base, size;       /* [base, base + size) */
+	uint64_t addr;             /* e_addr: a large allocation's user address */
+	uint32_t arena;
+	uint16_t szind;
+	uint8_t state;             /* enum extent_state */
+	bool slab;
+};
+
+struct cached {
+	uint64_t addr;
+	uint32_t szind;
+};
+
+struct range {
+	uint64_t start, end;
+};
+
+struct arena_sum {
+	bool seen;
+	struct cprof_arena_summary s;
+};
+
+struct jem {
+	struct cprof_core *core;
+	const struct cprof_module *module;
+	char how_tree[96], how_tcache[96];
+	bool found;                /* the extent map was found (claim) */
+	char why[200];             /* why not, when not */
+
+	uint64_t rtree, root;      /* &arena_emap_global.rtree, &rtree->root[0] */
+	uint64_t sizes[NSIZES];    /* sz_index2size */
+
+	struct extent *ext;        /* in address order */
+	size_t n_ext, cap_ext;
+	struct range *blocks;      /* base blocks, sorted */
+	size_t n_blocks, cap_blocks;
+	struct cached *cached;     /* tcache'd regions, sorted by address */
+	size_t n_cached, cap_cached;
+	uint64_t *internal;        /* tcache stacks (dyn_alloc), sorted */
+	size_t n_internal, cap_internal;
+	size_t n_tcaches;
+
+	uint64_t *buf;             /* one root or leaf array */
+	size_t n_warnings;
+
+	/* the profiler's records (prof:true): a sampled allocation's
+	   prof_tctx_t leads to its prof_gctx_t, which holds its stack */
+	struct cprof_site_record *sites;
+	size_t n_sites, cap_sites;
+	struct cprof_site_sample *samples;
+	size_t n_samples, cap_samples;
+	uint32_t *site_slots;      /* open addressing on the gctx: site index + 1 */
+	size_t n_slots;
+	int64_t tctx_gctx, gctx_bt;  /* offsets found in the data, -1 until then */
+};
+
+static __attribute__((format(printf, 2, 3)))
+void jwarn(struct jem *j, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cprof_heap_vwarn(j->core, "jemalloc", &j->n_warnings, MAX_WARNINGS, fmt, ap);
+	va_end(ap);
+}
+
+static bool rd(struct jem *j, uint64_t addr, void *buf, size_t len)
+{
+	struct cprof_error *err = cprof_core_read(j->core, addr, buf, len);
+	if (err) {
+		cprof_error_destroy(err);
+		return false;
+	}
+	return true;
+}
+
+static bool rd64(struct jem *j, uint64_t addr, uint64_t *v)
+{
+	return rd(j, addr, v, 8);
+}
+
+/* Grows *a (n used of *cap elements of size sz) for one more. */
+static bool grow(void **a, size_t n, size_t *cap, size_t sz)
+{
+	if (n < *cap)
+		return true;
+	size_t c = *cap ? 2 * *cap : 64;
+	void *p = realloc(*a, c * sz);
+	if (!p)
+		return false;
+	*a = p;
+	*cap = c;
+	return true;
+}
+
+/* The size classes of LG_QUANTUM 4, LG_PAGE 12 (sc.c): 8; 16, 32, 48, 64;
+ * then four per doubling, 2^g + k 2^(g-2) for k = 1..4. */
+static void size_classes(uint64_t *sz)
+{
+	size_t k = 0;
+	sz[k++] = 8;
+	for (uint64_t n = 1; n <= 4; n++)
+		sz[k++] = 16 * n;
+	for (unsigned g = 6; k < NSIZES; g++)
+		for (uint64_t n = 1; n <= 4 && k < NSIZES; n++)
+			sz[k++] = (1ull << g) + (n << (g - 2));
+}
+
+/*
+ * Reads n words at addr into j->buf, or points *ret into the core; false
+ * when some page is missing (the pages that are there are read, the others
+ * zero, and *missing counts them).
+ */
+static bool words(struct jem *j, uint64_t addr, size_t n, const uint64_t **ret,
+		  size_t *missing)
+{
+	*missing = 0;
+	const uint64_t *p = cprof_core_ptr(j->core, addr, n * 8);
+	if (p) {
+		*ret = p;
+		return true;
+	}
+	for (size_t off = 0; off < n * 8; off += PAGE) {
+		size_t len = n * 8 - off < PAGE ? n * 8 - off : PAGE;
+		if (!rd(j, addr + off, (uint8_t *)j->buf + off, len)) {
+			memset((uint8_t *)j->buf + off, 0, len);
+			(*missing)++;
+		}
+	}
+	*ret = j->buf;
+	return *missing == 0;
+}
+
+/* The edata_t an rtree leaf entry names (sign-extended, metadata masked). */
+static uint64_t leaf_edata(uint64_t v)
+{
+	return (uint64_t)((int64_t)(v << (64 - LG_VADDR)) >> (64 - LG_VADDR)) &
+	       ~(uint64_t)(EDATA_SIZE - 1);
+}
+
+/* The page a leaf entry describes. */
+static uint64_t leaf_key(uint64_t root_index, uint64_t leaf_index)
+{
+	return ((root_index << LEAF_BITS) | leaf_index) << LG_PAGE;
+}
+
+/* ---- finding the extent map ---- */
+
+/* One leaf's first entry, decoded: the extent covering key index first. */
+struct leaf_probe {
+	uint64_t leaf;
+	size_t first;              /* index of the first nonzero entry */
+	uint64_t base, size;       /* of the extent it names */
+	bool ok;
+};
+
+static void probe_leaf(struct jem *j, uint64_t leaf, struct leaf_probe *p)
+{
+	*p = (struct leaf_probe){ .leaf = leaf };
+	const uint64_t *w;
+	size_t missing;
+	if (leaf % 8 || !words(j, leaf, (size_t)1 << LEAF_BITS, &w, &missing))
+		return;
+	for (size_t i = 0; i < ((size_t)1 << LEAF_BITS); i++) {
+		if (!leaf_edata(w[i]))
+			continue;
+		uint64_t e[3];
+		if (!rd(j, leaf_edata(w[i]), e, sizeof(e)))
+			return;
+		p->first = i;
+		p->base = e[1] & ~(uint64_t)(PAGE - 1);
+		p->size = e[2] & ~(uint64_t)(PAGE - 1);
+		p->ok = p->size && p->base + p->size > p->base;
+		return;
+	}
+}
+
+/*
+ * Whether rtree_t candidate r is the extent map: some offset o puts root[]
+ * at r + o such that every nonzero root entry i is a leaf whose first
+ * entry names an extent covering that entry's page.  Sets j->root.
+ */
+static bool valid_rtree(struct jem *j, uint64_t r)
+{
+	uint64_t base;
+	const size_t n_root = (size_t)1 << ROOT_BITS;
+	const size_t span = MAX_ROOT_OFFSET / 8 + n_root;
+	if (r % 8 || !rd64(j, r, &base) || !base)
+		return false;
+	const uint64_t *w;
+	size_t missing;
+	if (!words(j, r, span, &w, &missing))
+		return false;
+	/* the nonzero words, each probed once as a leaf */
+	struct leaf_probe probes[64];
+	size_t pos[64], n = 0;
+	const uint64_t leaf_bytes = 8ull << LEAF_BITS;
+	for (size_t i = 2; i < span; i++) {
+		uint64_t v = w[i], x;
+		/* a leaf: cache-line aligned, leaf_bytes of memory (other
+		   globals lie around the root: skipped) */
+		if (!v || v % 64 || !rd64(j, v, &x) || !rd64(j, v + leaf_bytes - 8, &x))
+			continue;
+		if (n == 64)
+			return false;      /* a root has a leaf per GiB in use */
+		pos[n++] = i;
+	}
+	for (size_t k = 0; k < n; k++)
+		probes[k].leaf = w[pos[k]];
+	for (size_t k = 0; k < n; k++)
+		probe_leaf(j, probes[k].leaf, &probes[k]);
+	for (size_t o = 2; o < MAX_ROOT_OFFSET / 8; o++) {
+		size_t good = 0, bad = 0;
+		for (size_t k = 0; k < n && !bad; k++) {
+			if (pos[k] < o || pos[k] >= o + n_root)
+				continue;
+			uint64_t key = leaf_key(pos[k] - o, probes[k].first);
+			if (probes[k].ok && probes[k].base <= key && key < probes[k].base + probes[k].size)
+				good++;
+			else
+				bad++;
+		}
+		if (good && !bad) {
+			j->rtree = r;
+			j->root = r + 8 * o;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool in_module_data(struct jem *j, uint64_t addr)
+{
+	const struct cprof_segment *s = cprof_core_segment(j->core, addr);
+	return s && (s->flags & CPROF_SEG_W) && cprof_core_module(j->core, addr) == j->module;
+}
+
+/* The RIP-relative lea targets of function fn in the module's data. */
+static size_t lea_targets(struct jem *j, const char *fn, uint64_t *out, size_t max)
+{
+	uint64_t addr, size = 0;
+	if (!cprof_core_find_symbol(j->core, j->module, fn, &addr, &size))
+		return 0;
+	struct cprof_insn *ins;
+	size_t n, k = 0;
+	struct cprof_error *err = cprof_disasm_refs(j->core, addr, size ? size : 1024, &ins, &n);
+	if (err) {
+		cprof_error_destroy(err);
+		return 0;
+	}
+	for (size_t i = 0; i < n && k < max; i++)
+		if (ins[i].kind == CPROF_INSN_LEA && in_module_data(j, ins[i].target))
+			out[k++] = ins[i].target;
+	free(ins);
+	return k;
+}
+
+/* arena_emap_global: its symbol (builds that keep .symtab), else a lea of
+ * malloc_usable_size or sallocx (the tree's slow lookup takes its address). */
+static bool find_rtree(struct jem *j)
+{
+	static const char *const syms[] = { "je_arena_emap_global", "arena_emap_global" };
+	static const char *const fns[] = {
+		"malloc_usable_size", "je_malloc_usable_size", "sallocx", "je_sallocx",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		uint64_t a;
+		if (cprof_core_find_symbol(j->core, j->module, syms[i], &a, NULL) &&
+		    valid_rtree(j, a)) {
+			snprintf(j->how_tree, sizeof(j->how_tree), "symbol %s", syms[i]);
+			return true;
+		}
+	}
+	for (size_t i = 0; i < 4; i++) {
+		uint64_t c[32];
+		size_t n = lea_targets(j, fns[i], c, 32);
+		for (size_t k = 0; k < n; k++)
+			if (valid_rtree(j, c[k])) {
+				snprintf(j->how_tree, sizeof(j->how_tree),
+					 "the lea at its slow lookup in %s", fns[i]);
+				return true;
+			}
+	}
+	return false;
+}
+
+/* ---- the extents ---- */
+
+/* Checks edata e (its first 24 bytes) as leaf entry v names it. */
+static bool sound_extent(struct jem *j, uint64_t edata, const uint64_t *e, uint64_t v,
+			 struct extent *x)
+{
+	uint64_t state = bits(e[E_BITS / 8], STATE_SHIFT, STATE_BITS);
+	*x = (struct extent){
+		.edata = edata,
+		.addr = e[E_ADDR / 8],
+		.base = e[E_ADDR / 8] & ~(uint64_t)(PAGE - 1),
+		.size = e[E_SIZE / 8] & ~(uint64_t)(PAGE - 1),
+		.arena = (uint32_t)bits(e[E_BITS / 8], ARENA_SHIFT, ARENA_BITS),
+		.szind = (uint16_t)bits(e[E_BITS / 8], SZIND_SHIFT, SZIND_BITS),
+		.slab = bits(e[E_BITS / 8], SLAB_SHIFT, 1),
+		.state = (uint8_t)state,
+	};
+	const char *bad = NULL;
+	if (state >= ST_N)
+		bad = "in transition (a thread was changing it)";
+	else if (state != bits(v, LEAF_STATE_SHIFT, STATE_BITS))
+		bad = "its state differs from the extent map's";
+	else if (!x->size || x->size > MAX_EXTENT || x->base + x->size < x->base)
+		bad = "impossible size";
+	else if (!cprof_core_segment(j->core, x->base))
+		bad = "not in the process's mappings";
+	else if (state == ST_ACTIVE && (x->szind >= NSIZES || x->szind != v >> LG_VADDR ||
+					x->slab != (v & 1)))
+		bad = "its size class or slab flag differs from the extent map's";
+	else if (state == ST_ACTIVE && x->slab &&
+		 (x->szind >= NBINS || x->size / j->sizes[x->szind] > SLAB_MAXREGS ||
+		  x->addr != x->base))
+		bad = "a slab with an impossible size class";
+	else if (state == ST_ACTIVE && !x->slab &&
+		 (x->addr - x->base >= PAGE || x->addr + j->sizes[x->szind] > x->base + x->size))
+		bad = "a large allocation that does not fit its extent";
+	if (bad)
+		jwarn(j, "extent 0x%llx (edata 0x%llx): %s; skipped",
+		      (unsigned long long)x->base, (unsigned long long)edata, bad);
+	return !bad;
+}
+
+/* The extents of leaf ri, in address order. */
+static struct cprof_error *leaf_extents(struct jem *j, uint64_t ri, uint64_t leaf)
+{
+	const uint64_t *w;
+	size_t missing;
+	if (!words(j, leaf, (size_t)1 << LEAF_BITS, &w, &missing))
+		jwarn(j, "extent map leaf 0x%llx: %zu pages not in the core",
+		      (unsigned long long)leaf, missing);
+	uint64_t last = 0;
+	for (size_t i = 0; i < ((size_t)1 << LEAF_BITS); i++) {
+		uint64_t v = w[i], edata = leaf_edata(v);
+		/* no edata: a cleared entry (its size class says none) */
+		if (!edata || edata == last)
+			continue;
+		last = edata;
+		uint64_t e[3], key = leaf_key(ri, i);
+		struct extent x;
+		if (!rd(j, edata, e, sizeof(e))) {
+			jwarn(j, "page 0x%llx: its edata 0x%llx is not in the core",
+			      (unsigned long long)key, (unsigned long long)edata);
+			continue;
+		}
+		if ((e[E_ADDR / 8] & ~(uint64_t)(PAGE - 1)) != key) {
+			/* a large or free extent's last page: seen at its first */
+			if (!j->n_ext || j->ext[j->n_ext - 1].edata != edata)
+				jwarn(j, "page 0x%llx: its extent (edata 0x%llx) starts at 0x%llx, whose page is not in the map",
+				      (unsigned long long)key, (unsigned long long)edata,
+				      (unsigned long long)e[E_ADDR / 8]);
+			continue;
+		}
+		if (!sound_extent(j, edata, e, v, &x))
+			continue;
+		if (j->n_ext && x.base < j->ext[j->n_ext - 1].base + j->ext[j->n_ext - 1].size) {
+			jwarn(j, "extent 0x%llx overlaps the one before it; skipped",
+			      (unsigned long long)x.base);
+			continue;
+		}
+		if (!grow((void **)&j->ext, j->n_ext, &j->cap_ext, sizeof(*j->ext)))
+			return &cprof_enomem;
+		j->ext[j->n_ext++] = x;
+	}
+	return NULL;
+}
+
+static struct cprof_error *read_extents(struct jem *j)
+{
+	const uint64_t *w;
+	size_t missing;
+	const size_t n_root = (size_t)1 << ROOT_BITS;
+	if (!words(j, j->root, n_root, &w, &missing))
+		jwarn(j, "extent map root 0x%llx: %zu pages not in the core",
+		      (unsigned long long)j->root, missing);
+	/* the leaves, copied: reading one reuses j->buf */
+	uint64_t *leaves = calloc(n_root, sizeof(*leaves));
+	if (!leaves)
+		return &cprof_enomem;
+	memcpy(leaves, w, n_root * 8);
+	struct cprof_error *err = NULL;
+	for (size_t i = 0; i < n_root && !err; i++)
+		if (leaves[i])
+			err = leaf_extents(j, i, leaves[i]);
+	free(leaves);
+	return err;
+}
+
+/* ---- base blocks (metadata) ---- */
+
+static bool in_blocks(const struct jem *j, uint64_t a)
+{
+	for (size_t i = 0; i < j->n_blocks; i++)
+		if (j->blocks[i].start <= a && a < j->blocks[i].end)
+			return true;
+	return false;
+}
+
+/* Whether a base block starts at b (and holds a when a is nonzero). */
+static bool base_block(struct jem *j, uint64_t b, uint64_t a, uint64_t *size)
+{
+	uint64_t h[5];
+	if (b % HUGEPAGE || !rd(j, b, h, sizeof(h)))
+		return false;
+	*size = h[BB_SIZE / 8];
+	uint64_t tail = h[BB_TAIL_ADDR / 8], tail_size = h[BB_TAIL_SIZE / 8];
+	return *size && *size % HUGEPAGE == 0 && *size <= (1ull << 40) &&
+	       h[BB_NEXT / 8] % HUGEPAGE == 0 && (!a || a < b + *size) &&
+	       tail >= b + BASE_HEADER && tail <= b + *size && tail + tail_size == b + *size;
+}
+
+static struct cprof_error *add_block(struct jem *j, uint64_t b, uint64_t size)
+{
+	if (!grow((void **)&j->blocks, j->n_blocks, &j->cap_blocks, sizeof(*j->blocks)))
+		return &cprof_enomem;
+	j->blocks[j->n_blocks++] = (struct range){ b, b + size };
+	return NULL;
+}
+
+/* The base block holding metadata address a, and the blocks its next links
+ * reach (a base's older blocks). */
+static struct cprof_error *block_of(struct jem *j, uint64_t a)
+{
+	if (in_blocks(j, a))
+		return NULL;
+	uint64_t b = a & ~(uint64_t)(HUGEPAGE - 1), size;
+	for (int k = 0; k < 512 && b; k++, b -= HUGEPAGE) {
+		if (!base_block(j, b, a, &size))
+			continue;
+		struct cprof_error *err;
+		for (int n = 0; n < 4096 && b && !in_blocks(j, b); n++) {
+			if ((err = add_block(j, b, size)))
+				return err;
+			uint64_t next;
+			if (!rd64(j, b + BB_NEXT, &next) || !next)
+				break;
+			if (!base_block(j, next, 0, &size)) {
+				jwarn(j, "base block 0x%llx: its next link 0x%llx is no block",
+				      (unsigned long long)b, (unsigned long long)next);
+				break;
+			}
+			b = next;
+		}
+		return NULL;
+	}
+	return NULL;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Every block holding an edata_t, an extent map leaf or the map's base_t. */
+static struct cprof_error *find_blocks(struct jem *j)
+{
+	struct cprof_error *err = NULL;
+	uint64_t b0;
+	if (rd64(j, j->rtree, &b0) && (err = block_of(j, b0)))
+		return err;
+	const uint64_t *w;
+	size_t missing;
+	const size_t n_root = (size_t)1 << ROOT_BITS;
+	words(j, j->root, n_root, &w, &missing);
+	for (size_t i = 0; i < n_root && !err; i++)
+		if (w[i])
+			err = block_of(j, w[i]);
+	for (size_t i = 0; i < j->n_ext && !err; i++)
+		err = block_of(j, j->ext[i].edata);
+	if (!err && j->n_blocks)
+		qsort(j->blocks, j->n_blocks, sizeof(*j->blocks), range_cmp);
+	return err;
+}
+
+/* ---- the tcaches ---- */
+
+/* The bins of the tcache_t at t: each one's cached regions. */
+static struct cprof_error *tcache_bins(struct jem *j, uint64_t t, int thread)
+{
+	for (uint32_t i = 0; i < TCACHE_NBINS_MAX; i++) {
+		uint8_t cb[CACHE_BIN_SIZE];
+		uint64_t head;
+		uint16_t full, empty;
+		if (!rd(j, t + 8 + (uint64_t)i * CACHE_BIN_SIZE, cb, sizeof(cb)))
+			break;
+		memcpy(&head, cb + CB_STACK_HEAD, 8);
+		memcpy(&full, cb + CB_LOW_FULL, 2);
+		memcpy(&empty, cb + CB_LOW_EMPTY, 2);
+		if (!head)
+			continue;              /* bins past nhbins: never set up */
+		uint16_t max = (uint16_t)(empty - full) / 8;
+		uint16_t n = (uint16_t)(empty - (uint16_t)head) / 8;
+		if (!max || !n)
+			continue;
+		if (n > max) {
+			jwarn(j, "thread %d: tcache 0x%llx bin %u holds %u items but has room for %u; skipped",
+			      j->core->threads[thread].tid, (unsigned long long)t, i, n, max);
+			continue;
+		}
+		uint64_t *stack = malloc((size_t)n * 8);
+		if (!stack)
+			return &cprof_enomem;
+		if (!rd(j, head, stack, (size_t)n * 8)) {
+			jwarn(j, "thread %d: tcache bin %u's stack 0x%llx is not in the core",
+			      j->core->threads[thread].tid, i, (unsigned long long)head);
+			free(stack);
+			continue;
+		}
+		for (uint16_t k = 0; k < n; k++) {
+			if (!grow((void **)&j->cached, j->n_cached, &j->cap_cached,
+				  sizeof(*j->cached))) {
+				free(stack);
+				return &cprof_enomem;
+			}
+			j->cached[j->n_cached++] = (struct cached){ stack[k], i };
+		}
+		free(stack);
+	}
+	return NULL;
+}
+
+/* Reads the TLS window below fs into w (n words from start); *valid says
+ * which pages are there. */
+static void read_window(struct jem *j, uint64_t start, uint64_t *w, bool *valid)
+{
+	for (size_t p = 0; p < TLS_WINDOW / PAGE; p++) {
+		valid[p] = rd(j, start + p * PAGE, (uint8_t *)w + p * PAGE, PAGE);
+		if (!valid[p])
+			memset((uint8_t *)w + p * PAGE, 0, PAGE);
+	}
+}
+
+/*
+ * The tcache of thread i: in its TSD, a tcache_t t whose first word points
+ * to the tcache_slow_t s just below it, and s holds &t->bins[0] (its cache
+ * bin array descriptor) and, further on, dyn_alloc (the bins' stack
+ * memory) and t itself.
+ */
+static struct cprof_error *thread_tcache(struct jem *j, int i, uint64_t *w, bool *valid)
+{
+	uint64_t fs = j->core->threads[i].regs[CPROF_REG_FS_BASE];
+	if (fs < TLS_WINDOW)
+		return NULL;
+	uint64_t start = fs - TLS_WINDOW;
+	read_window(j, start, w, valid);
+	const size_t n = TLS_WINDOW / 8;
+	for (size_t ti = 0; ti < n; ti++) {
+		uint64_t t = start + ti * 8, s = w[ti];
+		if (!valid[ti * 8 / PAGE] || s >= t || s < start || t - s > 4096 || s % 8)
+			continue;
+		size_t si = (s - start) / 8, bins_at = 0;
+		for (size_t k = 0; k < 64 && si + k < ti; k++) {
+			if (!valid[(si + k) * 8 / PAGE])
+				break;
+			if (w[si + k] == t + 8 && !bins_at)
+				bins_at = k + 1;
+			if (w[si + k] == t && bins_at && k > 0) {
+				uint64_t dyn = w[si + k - 1];
+				if (!grow((void **)&j->internal, j->n_internal, &j->cap_internal,
+					  sizeof(*j->internal)))
+					return &cprof_enomem;
+				if (dyn)
+					j->internal[j->n_internal++] = dyn;
+				j->n_tcaches++;
+				return tcache_bins(j, t, i);
+			}
+		}
+	}
+	return NULL;
+}
+
+static int cached_cmp(const void *a, const void *b)
+{
+	const struct cached *x = a, *y = b;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return *x < *y ? -1 : *x > *y;
+}
+
+static struct cprof_error *find_tcaches(struct jem *j)
+{
+	uint64_t *w = malloc(TLS_WINDOW);
+	bool valid[TLS_WINDOW / PAGE];
+	if (!w)
+		return &cprof_enomem;
+	struct cprof_error *err = NULL;
+	for (size_t i = 0; i < j->core->n_threads && !err; i++)
+		err = thread_tcache(j, (int)i, w, valid);
+	free(w);
+	if (j->n_cached)
+		qsort(j->cached, j->n_cached, sizeof(*j->cached), cached_cmp);
+	if (j->n_internal)
+		qsort(j->internal, j->n_internal, sizeof(*j->internal), u64_cmp);
+	for (size_t i = 1; i < j->n_cached; i++)
+		if (j->cached[i].addr == j->cached[i - 1].addr)
+			jwarn(j, "region 0x%llx is cached twice in the tcaches",
+			      (unsigned long long)j->cached[i].addr);
+	snprintf(j->how_tcache, sizeof(j->how_tcache), "each thread's TSD (%zu of %zu threads)",
+		 j->n_tcaches, j->core->n_threads);
+	return err;
+}
+
+/* ---- claim: find everything, claim the extents and the metadata ---- */
+
+static void jem_release(struct jem *j)
+{
+	free(j->ext);
+	free(j->blocks);
+	free(j->cached);
+	free(j->internal);
+	free(j->buf);
+	j->ext = NULL;
+	j->blocks = NULL;
+	j->cached = NULL;
+	j->internal = NULL;
+	j->buf = NULL;
+	j->n_ext = j->n_blocks = j->n_cached = j->n_internal = 0;
+}
+
+static bool supported_version(const char *v)
+{
+	return !strncmp(v, "5.3.", 4);
+}
+
+static struct cprof_error *jemalloc_claim(struct cprof_core *core, struct cprof_heap_walk *walk,
+					  struct cprof_allocator *self)
+{
+	struct jem *j = self->state;
+	struct cprof_error *err;
+	j->core = core;
+	if (!supported_version(self->version)) {
+		snprintf(j->why, sizeof(j->why),
+			 "jemalloc %s: cprof-core reads jemalloc 5.3 only", self->version);
+		return NULL;
+	}
+	size_classes(j->sizes);
+	j->buf = malloc((MAX_ROOT_OFFSET / 8 + ((size_t)1 << ROOT_BITS)) * 8);
+	if (!j->buf)
+		return &cprof_enomem;
+	if (!find_rtree(j)) {
+		jwarn(j, "%s: arena_emap_global (the extent map) not found; heap not walked",
+		      j->module->name);
+		snprintf(j->why, sizeof(j->why),
+			 "its extent map (arena_emap_global) was not found");
+		return NULL;
+	}
+	j->found = true;
+	if ((err = read_extents(j)) || (err = find_blocks(j)) || (err = find_tcaches(j)))
+		return err;
+	/* The extents, as contiguous runs, and the metadata blocks. */
+	for (size_t i = 0; i < j->n_ext; i++) {
+		uint64_t s = j->ext[i].base, e = s + j->ext[i].size;
+		while (i + 1 < j->n_ext && j->ext[i + 1].base == e) {
+			i++;
+			e = j->ext[i].base + j->ext[i].size;
+		}
+		if ((err = cprof_heap_claim(core, walk, s, e)))
+			return err;
+	}
+	for (size_t i = 0; i < j->n_blocks; i++)
+		if ((err = cprof_heap_claim(core, walk, j->blocks[i].start, j->blocks[i].end)))
+			return err;
+	return NULL;
+}
+
+/* ---- the profiler's records ---- */
+
+/* Whether g is a prof_gctx_t: its bt.vec points to its own trailing vec[]
+ * (prof_bt_t {vec, len} right before it); the stack's pcs go into *vec, *len.
+ * The offset found is kept: every gctx has the same layout. */
+static bool gctx_stack(struct jem *j, uint64_t g, uint64_t *vec, uint32_t *len)
+{
+	uint64_t w[40];
+	if (g % 8 || !rd(j, g, w, sizeof(w)))
+		return false;
+	for (int64_t k = j->gctx_bt >= 0 ? j->gctx_bt : 1; k < 38; k++) {
+		uint32_t n = (uint32_t)w[k + 1];
+		if (w[k] == g + 8 * (uint64_t)(k + 2) && n >= 1 && n <= MAX_BT) {
+			j->gctx_bt = k;
+			*vec = w[k];
+			*len = n;
+			return true;
+		}
+		if (j->gctx_bt >= 0)
+			break;
+	}
+	return false;
+}
+
+static size_t slot_of(uint64_t key, size_t n)
+{
+	return (size_t)((key >> 4) * 0x9e3779b97f4a7c15ull) & (n - 1);
+}
+
+/* The site index of gctx g: looked up, else read and added; -1 when g is
+ * no gctx. */
+static int64_t site_of(struct jem *j, uint64_t g)
+{
+	for (size_t i = j->n_slots ? slot_of(g, j->n_slots) : 0; j->n_slots && j->site_slots[i];
+	     i = (i + 1) & (j->n_slots - 1))
+		if (j->sites[j->site_slots[i] - 1].key == g)
+			return j->site_slots[i] - 1;
+	uint64_t vec;
+	uint32_t len;
+	if (!gctx_stack(j, g, &vec, &len))
+		return -1;
+	uint64_t *pcs = malloc((size_t)len * 8);
+	if (!pcs)
+		return -2;
+	if (!rd(j, vec, pcs, (size_t)len * 8) ||
+	    !grow((void **)&j->sites, j->n_sites, &j->cap_sites, sizeof(*j->sites))) {
+		free(pcs);
+		return -1;
+	}
+	j->sites[j->n_sites++] = (struct cprof_site_record){ g, pcs, len, 0 };
+	if (2 * j->n_sites > j->n_slots) {        /* rehash at half full */
+		size_t n = j->n_slots ? 2 * j->n_slots : 256;
+		uint32_t *t = calloc(n, sizeof(*t));
+		if (!t)
+			return -2;
+		for (size_t s = 0; s < j->n_sites; s++) {
+			size_t i = slot_of(j->sites[s].key, n);
+			while (t[i])
+				i = (i + 1) & (n - 1);
+			t[i] = (uint32_t)s + 1;
+		}
+		free(j->site_slots);
+		j->site_slots = t;
+		j->n_slots = n;
+	} else {
+		size_t i = slot_of(g, j->n_slots);
+		while (j->site_slots[i])
+			i = (i + 1) & (j->n_slots - 1);
+		j->site_slots[i] = (uint32_t)j->n_sites;
+	}
+	return (int64_t)j->n_sites - 1;
+}
+
+/* The allocation site of large allocation x, when the profiler sampled it
+ * (e_prof_tctx is a prof_tctx_t, not 0 or 1: "not sampled"). */
+static struct cprof_error *prof_sample(struct jem *j, const struct extent *x)
+{
+	uint64_t t, w[32];
+	if (!rd64(j, x->edata + E_PROF_TCTX, &t) || t < PAGE || t % 8 || !rd(j, t, w, sizeof(w)))
+		return NULL;
+	for (int64_t k = j->tctx_gctx >= 0 ? j->tctx_gctx : 1; k < 32; k++) {
+		int64_t site = site_of(j, w[k]);
+		if (site == -2)
+			return &cprof_enomem;
+		if (site >= 0) {
+			j->tctx_gctx = k;
+			if (!grow((void **)&j->samples, j->n_samples, &j->cap_samples,
+				  sizeof(*j->samples)))
+				return &cprof_enomem;
+			j->samples[j->n_samples++] = (struct cprof_site_sample){ x->addr,
+										 (uint32_t)site };
+			return NULL;
+		}
+		if (j->tctx_gctx >= 0)
+			break;
+	}
+	return NULL;
+}
+
+static void release_sites(struct jem *j)
+{
+	for (size_t i = 0; i < j->n_sites; i++)
+		free((void *)j->sites[i].pcs);
+	free(j->sites);
+	free(j->samples);
+	free(j->site_slots);
+}
+
+static struct cprof_error *jemalloc_store(struct cprof_store *st, struct cprof_core *core,
+					  const struct cprof_allocator *self, uint32_t owner,
+					  const struct cprof_object *objs, size_t n,
+					  const struct cprof_retention *rt)
+{
+	(void)owner;
+	(void)rt;
+	const struct jem *j = self->state;
+	struct cprof_sites si = { j->sites, j->n_sites, j->samples, j->n_samples, 0,
+				  j->module, "je_" };
+	return cprof_store_sites(st, core, &si, objs, n);
+}
+
+/* ---- walk: emit the objects ---- */
+
+struct emitter {
+	struct jem *j;
+	cprof_object_fn *fn;
+	void *arg;
+	bool stopped;
+	size_t cur_cached, cur_internal;   /* cursors through the sorted lists */
+	uint64_t cached_count, cached_bytes;
+	uint64_t used_count, used_bytes, free_count, free_bytes;
+	uint64_t small_bytes, large_bytes, active, by_state[ST_N];
+	struct arena_sum *arenas;
+	size_t n_arenas;
+};
+
+/* Whether addr is cached in a tcache (cursor: addresses come in order). */
+static bool is_cached(struct emitter *m, uint64_t addr, uint32_t szind)
+{
+	struct jem *j = m->j;
+	while (m->cur_cached < j->n_cached && j->cached[m->cur_cached].addr < addr) {
+		jwarn(j, "tcache item 0x%llx is no allocated region",
+		      (unsigned long long)j->cached[m->cur_cached].addr);
+		m->cur_cached++;
+	}
+	if (m->cur_cached >= j->n_cached || j->cached[m->cur_cached].addr != addr)
+		return false;
+	if (j->cached[m->cur_cached].szind != szind)
+		jwarn(j, "tcache item 0x%llx sits in bin %u but its size class is %u",
+		      (unsigned long long)addr, j->cached[m->cur_cached].szind, szind);
+	m->cur_cached++;
+	return true;
+}
+
+static bool is_internal(struct emitter *m, uint64_t addr)
+{
+	struct jem *j = m->j;
+	while (m->cur_internal < j->n_internal && j->internal[m->cur_internal] < addr)
+		m->cur_internal++;
+	return m->cur_internal < j->n_internal && j->internal[m->cur_internal] == addr;
+}
+
+static void emit(struct emitter *m, uint32_t heap, const struct extent *x, uint64_t addr,
+		 uint64_t size, uint8_t list)
+{
+	if (m->stopped)
+		return;
+	bool used = list == JE_NONE;
+	struct cprof_object o = {
+		.addr = addr, .size = size, .heap = heap,
+		.state = used ? CPROF_OBJECT_USED : CPROF_OBJECT_FREE,
+		.free_list = list,
+		.flags = used && is_internal(m, addr) ? CPROF_OBJECT_ALLOCATOR_INTERNAL : 0,
+	};
+	struct cprof_arena_summary *a = &m->arenas[x->arena].s;
+	m->arenas[x->arena].seen = true;
+	if (used) {
+		m->used_count++;
+		m->used_bytes += size;
+		a->used_count++;
+		a->used_bytes += size;
+	} else {
+		m->free_count++;
+		m->free_bytes += size;
+		a->free_count++;
+		a->free_bytes += size;
+	}
+	if (list == JE_TCACHE) {
+		m->cached_count++;
+		m->cached_bytes += size;
+	}
+	if (!m->fn(&o, m->arg))
+		m->stopped = true;
+}
+
+/* The regions of slab x: allocated unless free in its bitmap (a set bit is
+ * a free region) or cached in a tcache. */
+static void emit_slab(struct emitter *m, uint32_t heap, const struct extent *x)
+{
+	struct jem *j = m->j;
+	uint64_t reg = j->sizes[x->szind], bitmap[SLAB_MAXREGS / 64], nfree = 0, e0;
+	uint64_t nregs = x->size / reg;
+	if (!rd(j, x->edata + E_BITMAP, bitmap, sizeof(bitmap)) || !rd64(j, x->edata, &e0)) {
+		jwarn(j, "slab 0x%llx: its bitmap is not in the core; skipped",
+		      (unsigned long long)x->base);
+		return;
+	}
+	for (uint64_t r = 0; r < nregs; r++) {
+		uint64_t addr = x->base + r * reg;
+		bool free_bit = (bitmap[r / 64] >> (r % 64)) & 1;
+		nfree += free_bit;
+		if (free_bit)
+			emit(m, heap, x, addr, reg, JE_SLAB);
+		else
+			emit(m, heap, x, addr, reg, is_cached(m, addr, x->szind) ? JE_TCACHE : JE_NONE);
+		if (!free_bit)
+			m->small_bytes += reg;
+	}
+	if (nfree != bits(e0, NFREE_SHIFT, NFREE_BITS))
+		jwarn(j, "slab 0x%llx: %llu regions free by its bitmap, %llu by its count",
+		      (unsigned long long)x->base, (unsigned long long)nfree,
+		      (unsigned long long)bits(e0, NFREE_SHIFT, NFREE_BITS));
+}
+
+static const char *const heap_kinds[ST_N] = { "slab", "dirty", "muzzy", "retained" };
+
+static struct cprof_error *emit_extent(struct emitter *m, struct cprof_heap_walk *walk,
+				       const struct extent *x)
+{
+	struct cprof_heap h = { .allocator = "jemalloc", .arena = x->arena, .start = x->base,
+				.end = x->base + x->size };
+	snprintf(h.kind, sizeof(h.kind), "%s",
+		 x->state == ST_ACTIVE && !x->slab ? "large" : heap_kinds[x->state]);
+	uint32_t id;
+	struct cprof_error *err = cprof_heap_add(walk, &h, &id);
+	if (err)
+		return err;
+	m->by_state[x->state] += x->size;
+	m->arenas[x->arena].s.system_mem += x->state == ST_RETAINED ? 0 : x->size;
+	m->arenas[x->arena].s.n_heaps++;
+	if (x->state != ST_ACTIVE) {
+		emit(m, id, x, x->base, x->size, (uint8_t)(JE_DIRTY + x->state - ST_DIRTY));
+		return NULL;
+	}
+	m->active += x->size;
+	if (x->slab) {
+		emit_slab(m, id, x);
+		return NULL;
+	}
+	uint64_t usize = m->j->sizes[x->szind];
+	bool cached = is_cached(m, x->addr, x->szind);
+	emit(m, id, x, x->addr, usize, cached ? JE_TCACHE : JE_NONE);
+	/* A small allocation the profiler sampled lives in a large extent of
+	   the smallest large class, which is what jemalloc counts for it. */
+	m->large_bytes += x->szind < NBINS ? m->j->sizes[NBINS] : usize;
+	return cached ? NULL : prof_sample(m->j, x);
+}
+
+static void stat(struct cprof_allocator *s, const char *name, uint64_t v)
+{
+	s->stats[s->n_stats].name = name;
+	s->stats[s->n_stats].value = v;
+	s->n_stats++;
+}
+
+/* The figures, under jemalloc's own names (mallctl "stats.*" and the merged
+ * "stats.arenas.<i>.*"): what mallctl would have said at the dump. */
+static struct cprof_error *summarize(struct emitter *m, struct cprof_heap_walk *walk,
+				     const struct cprof_allocator *self)
+{
+	struct jem *j = m->j;
+	struct cprof_allocator s = { .name = "jemalloc", .stats_name = "mallctl" };
+	snprintf(s.version, sizeof(s.version), "%s", self->version);
+	snprintf(s.found_by, sizeof(s.found_by),
+		 "extent map: %s; tcaches: %s; %zu base blocks; layout: table for jemalloc 5.3 (x86-64)",
+		 j->how_tree, j->how_tcache, j->n_blocks);
+	size_t n = 0;
+	for (size_t i = 0; i < m->n_arenas; i++)
+		n += m->arenas[i].seen;
+	s.arenas = calloc(n ? n : 1, sizeof(*s.arenas));
+	if (!s.arenas)
+		return &cprof_enomem;
+	for (size_t i = 0; i < m->n_arenas; i++) {
+		if (!m->arenas[i].seen)
+			continue;
+		struct cprof_arena_summary *a = &s.arenas[s.n_arenas++];
+		*a = m->arenas[i].s;
+		snprintf(a->kind, sizeof(a->kind), "arena %u", (unsigned)i & 0xfff);
+	}
+	s.used_count = m->used_count;
+	s.used_bytes = m->used_bytes;
+	s.free_count = m->free_count;
+	s.free_bytes = m->free_bytes;
+	stat(&s, "allocated", m->small_bytes + m->large_bytes);
+	stat(&s, "active", m->active);
+	stat(&s, "retained", m->by_state[ST_RETAINED]);
+	stat(&s, "pdirty", m->by_state[ST_DIRTY] / PAGE);
+	stat(&s, "pmuzzy", m->by_state[ST_MUZZY] / PAGE);
+	stat(&s, "small.allocated", m->small_bytes);
+	stat(&s, "large.allocated", m->large_bytes);
+	stat(&s, "tcache_bytes", m->cached_bytes);
+	stat(&s, "tcache_count", m->cached_count);
+	struct cprof_error *err = cprof_heap_add_summary(walk, &s);
+	if (err)
+		free(s.arenas);
+	return err;
+}
+
+static struct cprof_error *jemalloc_walk(struct cprof_core *core, struct cprof_heap_walk *walk,
+					 struct cprof_allocator *self, cprof_object_fn *fn,
+					 void *arg)
+{
+	struct jem *j = self->state;
+	j->core = core;
+	if (!j->found) {
+		self->heap_state = CPROF_HEAP_NOT_WALKED;
+		snprintf(self->reason, sizeof(self->reason), "%s",
+			 j->why[0] ? j->why : "its metadata was not found");
+		return NULL;
+	}
+	struct cprof_error *err = NULL;
+	for (size_t i = 0; i < j->n_blocks && !err; i++)
+		err = cprof_heap_exclude(walk, j->blocks[i].start, j->blocks[i].end);
+	if (err)
+		return err;
+	struct emitter m = { .j = j, .fn = fn, .arg = arg,
+			     .n_arenas = (size_t)1 << ARENA_BITS };
+	m.arenas = calloc(m.n_arenas, sizeof(*m.arenas));
+	if (!m.arenas)
+		return &cprof_enomem;
+	for (size_t i = 0; i < j->n_ext && !err && !m.stopped; i++)
+		err = emit_extent(&m, walk, &j->ext[i]);
+	for (; !err && m.cur_cached < j->n_cached; m.cur_cached++)
+		jwarn(j, "tcache item 0x%llx is no allocated region",
+		      (unsigned long long)j->cached[m.cur_cached].addr);
+	if (!err)
+		err = summarize(&m, walk, self);
+	free(m.arenas);
+	jem_release(j);
+	return err;
+}
+
+/* ---- detect ---- */
 
 /* Whether p (in a string of n bytes) starts "X.Y.Z-N-g" followed by 40 hex
  * digits; the version "X.Y.Z" goes into buf. */
@@ -78,12 +1181,37 @@ static struct cprof_error *jemalloc_detect(struct cprof_core *core, struct cprof
 				 entries[e], m->name);
 		}
 	}
-	if (*found && !find_version(core, self->module, self->version, sizeof(self->version)))
+	if (!*found)
+		return NULL;
+	if (!find_version(core, self->module, self->version, sizeof(self->version)))
 		snprintf(self->version, sizeof(self->version), "unknown");
+	struct jem *j = calloc(1, sizeof(*j));
+	if (!j)
+		return &cprof_enomem;
+	j->core = core;
+	j->module = self->module;
+	j->tctx_gctx = j->gctx_bt = -1;
+	self->state = j;
 	return NULL;
+}
+
+static void jemalloc_destroy(void *state)
+{
+	struct jem *j = state;
+	if (!j)
+		return;
+	jem_release(j);
+	release_sites(j);
+	free(j);
 }
 
 const struct cprof_heap_provider cprof_jemalloc_provider = {
 	.name = "jemalloc",
+	.free_lists = je_free_lists,
+	.n_free_lists = JE_N_LISTS,
 	.detect = jemalloc_detect,
+	.claim = jemalloc_claim,
+	.walk = jemalloc_walk,
+	.destroy = jemalloc_destroy,
+	.store = jemalloc_store,
 };
