@@ -179,20 +179,12 @@ static void flush_tcache(void)
 		corpus_die("thread.tcache.flush");
 }
 
-/* Overwrites the dead stack below this frame. */
-static CORPUS_NOINLINE void clear_stack(void)
-{
-	volatile char junk[64 << 10];
-	memset((char *)junk, 0, sizeof(junk));
-}
-
 static CORPUS_NOINLINE long park_in_pause(void)
 {
 	corpus_thread_ready();
+	CORPUS_SCRUB_REGISTERS();
 	corpus_clear_vector_regs();
-	for (;;)
-		pause();
-	return 0;
+	return corpus_park_pause();
 }
 
 static void *worker(void *arg)
@@ -207,7 +199,7 @@ static void *worker(void *arg)
 			corpus_die("thread.arena");
 	}
 	build(300, k);
-	clear_stack();
+	corpus_clear_stack();
 	flush_tcache();
 	if (k == 2)
 		fill_tcache();  /* and no flush after it */
@@ -389,10 +381,10 @@ int main(int argc, char **argv)
 	build(threads ? 400 : 1000, 0);
 	if (!strcmp(scenario, "mixed"))
 		glibc_blocks();
-	clear_stack();
+	corpus_clear_stack();
 	flush_tcache();
 	read_stats();
 	corpus_write_manifest_with(argv[1], "jemalloc", put_jemalloc);
-	clear_stack();
+	corpus_clear_stack();
 	return park_main();
 }
