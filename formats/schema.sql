@@ -6,8 +6,10 @@
 --   * addresses and sizes are INTEGER (user-space addresses fit in 63 bits);
 --   * enumerations are short lower-case TEXT ('used', 'free', 'core', ...);
 --   * NULL means unknown or not applicable, never zero.
--- The statements before the line "-- @indexes" run before loading; the ones
--- after it run once the rows are in (faster than maintaining indexes row by row).
+-- Every statement runs when the file is made, tables and indexes empty: the
+-- object and ref tables and their indexes are then written in key order by
+-- src/store/bulk.c (which checks their columns against this file), the other
+-- tables by SQLite's inserts.
 
 -- Key/value facts about the run: schema_version, tool_version, core path,
 -- executable, created (UTC, ISO 8601), command line, pid, signal, ...

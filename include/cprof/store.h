@@ -6,14 +6,17 @@
  *      docs/schema.md.  Like perf.data: the analysis writes it once, every
  *      query command reads it.
  *
- * Writing is built for speed and safety (see shared research on bulk loads):
- * the file is created under a temporary name in the destination's directory,
- * with page_size 65536, journal off, synchronous off, exclusive locking; rows
- * go in through prepared multi-row INSERTs inside one transaction; indexes are
- * created after the rows; then ANALYZE, and the file is renamed into place (the
- * previous one kept as NAME.old, by a hard link made before the rename, so
- * that a kill at any moment leaves the old or the new database at its name).
- * A failed run leaves no partial cprof.db.
+ * Writing is built for speed and safety: the file is created under a
+ * temporary name in the destination's directory, with page_size 65536,
+ * journal off, synchronous off, exclusive locking, and every table and index
+ * of the schema, empty.  The two big tables, object and ref, and their
+ * indexes are then written in key order as b-tree pages of SQLite's file
+ * format (src/store/btree.h: no insert path, no sorter); SQLite opens the file
+ * again for the small tables (prepared INSERTs in one transaction) and
+ * ANALYZE, and the file is renamed into place (the previous one kept as
+ * NAME.old, by a hard link made before the rename, so that a kill at any
+ * moment leaves the old or the new database at its name).  A failed run
+ * leaves no partial cprof.db.
  */
 #ifndef CPROF_STORE_H
 #define CPROF_STORE_H
@@ -38,13 +41,17 @@ struct cprof_store;
  * the expensive analysis so that the user learns it at once.
  */
 struct cprof_error *cprof_store_check_target(const char *path);
-/* Creates the temporary file next to path and the schema's tables (and
- * removes NAME.tmp-PID files of analyses that were killed). */
+/* Creates the temporary file next to path with the schema's tables and
+ * indexes, empty (and removes NAME.tmp-PID files of analyses that were
+ * killed); then the object and ref tables may be written
+ * (cprof_store_objects, cprof_store_refs), from any one thread. */
 struct cprof_error *cprof_store_create(const char *path,
 				       struct cprof_store **ret);
+/* After the object and ref tables: opens the file for the other tables. */
+struct cprof_error *cprof_store_begin_tables(struct cprof_store *st);
 /* Drops the temporary file (after an error); accepts NULL. */
 void cprof_store_abort(struct cprof_store *st);
-/* Builds the indexes, ANALYZE, closes, renames into place; frees st. */
+/* ANALYZE, closes, renames into place; frees st. */
 struct cprof_error *cprof_store_commit(struct cprof_store *st);
 
 struct cprof_error *cprof_store_meta(struct cprof_store *st, const char *key,
@@ -61,17 +68,16 @@ struct cprof_graph;
 struct cprof_retention;
 struct cprof_types;
 
-/* The object table, in one pass over the array (ids are array indexes),
- * with the leak analysis when l is not NULL; walk names the free lists. */
+/* The object table and its indexes, in one pass over the array each (ids
+ * are array indexes), with the leak analysis, retention and types when not
+ * NULL; walk names the free lists.  Before cprof_store_begin_tables. */
 struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					struct cprof_core *core,
 					const struct cprof_heap_walk *walk,
 					const struct cprof_object *objs,
 					size_t n, const struct cprof_leaks *l,
 					const struct cprof_retention *rt,
-					const struct cprof_types *ty,
-					void (*progress)(size_t done, size_t total, void *arg),
-					void *arg);
+					const struct cprof_types *ty);
 /* The type table. */
 struct cprof_error *cprof_store_types(struct cprof_store *st,
 				      const struct cprof_types *t);
@@ -126,11 +132,9 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 				      struct cprof_core *core,
 				      const struct cprof_roots *roots,
 				      const struct cprof_graph *g);
-/* The ref table: every edge, in (src, src_offset) order. */
-struct cprof_error *cprof_store_refs(struct cprof_store *st,
-				     const struct cprof_graph *g,
-				     void (*progress)(size_t done, size_t total, void *arg),
-				     void *arg);
+/* The ref table (every edge, in (src, src_offset) order) and its index by
+ * dst.  Before cprof_store_begin_tables. */
+struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_graph *g);
 
 /* Opens an existing cprof.db for reading, checking it is one of ours. */
 struct cprof_error *cprof_store_open(const char *path, struct sqlite3 **ret);

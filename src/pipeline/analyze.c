@@ -53,16 +53,6 @@ struct cprof_error *cprof_walk_heaps(struct cprof_core *core,
 	return err;
 }
 
-static void store_progress(size_t done, size_t total, void *arg)
-{
-	cprof_progress_update(arg, "writing objects", done, total);
-}
-
-static void refs_progress(size_t done, size_t total, void *arg)
-{
-	cprof_progress_update(arg, "writing references", done, total);
-}
-
 /* Roots, the pointer scan and the leak analysis. */
 static struct cprof_error *analyze_graph(struct cprof_core *core,
 					 struct cprof_progress *progress,
@@ -156,27 +146,24 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 	struct cprof_store *st;
 	if ((err = cprof_store_create(o->db_path, &st)))
 		return err;
-	if ((err = store_meta(st, core, o)) ||
+	if (o->progress)
+		cprof_progress_update(o->progress, "writing cprof.db", 0, 0);
+	if ((err = cprof_store_objects(st, core, &a->walk, a->objects, a->n_objects, &a->leaks,
+				       &a->retention, &a->types)) ||
+	    (!o->no_refs && (err = cprof_store_refs(st, &a->graph))) ||
+	    (err = cprof_store_begin_tables(st)) ||
+	    (err = store_meta(st, core, o)) ||
 	    (err = cprof_store_core(st, core)) ||
 	    (err = cprof_store_heaps(st, &a->walk)) ||
 	    (err = cprof_store_allocators(st, &a->walk)) ||
-	    (err = cprof_store_objects(st, core, &a->walk, a->objects, a->n_objects, &a->leaks,
-				       &a->retention, &a->types,
-				       o->progress ? store_progress : NULL,
-				       o->progress)) ||
 	    (err = cprof_store_roots(st, core, &a->roots, &a->graph)) ||
 	    (err = cprof_store_root_nodes(st, &a->retention)) ||
 	    (err = cprof_heap_store(st, core, &a->walk, a->objects, a->n_objects,
 				    &a->retention)) ||
-	    (err = cprof_store_types(st, &a->types)) ||
-	    (!o->no_refs &&
-	     (err = cprof_store_refs(st, &a->graph, o->progress ? refs_progress : NULL,
-				     o->progress)))) {
+	    (err = cprof_store_types(st, &a->types))) {
 		cprof_store_abort(st);
 		return err;
 	}
-	if (o->progress)
-		cprof_progress_update(o->progress, "building indexes", 0, 0);
 	err = cprof_store_commit(st);
 	if (o->progress)
 		cprof_progress_done(o->progress);

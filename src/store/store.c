@@ -21,9 +21,6 @@
 extern const char cprof_schema_sql[];
 extern const char cprof_indexes_sql[];
 
-/* Rows per multi-row INSERT: ~50 is where the gain flattens (measured). */
-enum { OBJECT_ROWS = 64, OBJECT_COLS = 23, REF_ROWS = 128, REF_COLS = 4, PREVIEW = 64 };
-
 
 static struct cprof_error *sql_error(struct cprof_store *st, const char *what)
 {
@@ -125,27 +122,57 @@ struct cprof_error *cprof_store_create(const char *path,
 		cprof_store_abort(st);
 		return err;
 	}
-	/* page_size must be set before the first table exists. */
+	/* page_size must be set before the first table exists.  Every table and
+	   index is made now, empty: the big ones get their pages from bulk.c,
+	   into the root pages made here. */
 	if ((err = exec(st, "PRAGMA page_size = 65536;"
 			    "PRAGMA journal_mode = OFF;"
 			    "PRAGMA synchronous = OFF;"
 			    "PRAGMA locking_mode = EXCLUSIVE;"
-			    "PRAGMA cache_size = -262144;"
-
 			    "PRAGMA application_id = 0x63707266;")) ||
 	    (err = exec(st, "BEGIN")) ||
-	    (err = exec(st, cprof_schema_sql))) {
+	    (err = exec(st, cprof_schema_sql)) ||
+	    (err = exec(st, cprof_indexes_sql)) ||
+	    (err = store_bulk_check(st))) {
 		cprof_store_abort(st);
 		return err;
 	}
 	char sql[64];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", CPROF_SCHEMA_VERSION);
-	if ((err = exec(st, sql))) {
+	if ((err = exec(st, sql)) || (err = exec(st, "COMMIT"))) {
 		cprof_store_abort(st);
 		return err;
 	}
+	if (sqlite3_close(st->db) != SQLITE_OK) {
+		err = sql_error(st, "close");
+		cprof_store_abort(st);
+		return err;
+	}
+	st->db = NULL;
+	if ((err = bt_file_open(&st->file, st->tmp_path))) {
+		cprof_store_abort(st);
+		return err;
+	}
+	st->file_open = true;
 	*ret = st;
 	return NULL;
+}
+
+struct cprof_error *cprof_store_begin_tables(struct cprof_store *st)
+{
+	struct cprof_error *err;
+	st->file_open = false;
+	if ((err = bt_file_close(&st->file)))
+		return err;
+	if (sqlite3_open_v2(st->tmp_path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK)
+		return cprof_error_create(CPROF_ERROR_OS, "%s: cannot open: %s", st->tmp_path,
+					  st->db ? sqlite3_errmsg(st->db) : "out of memory");
+	return exec(st, "PRAGMA journal_mode = OFF;"
+			"PRAGMA synchronous = OFF;"
+			"PRAGMA locking_mode = EXCLUSIVE;"
+			"PRAGMA cache_size = -16384;"
+			"BEGIN");
 }
 
 void cprof_store_abort(struct cprof_store *st)
@@ -154,6 +181,8 @@ void cprof_store_abort(struct cprof_store *st)
 		return;
 	if (st->db)
 		sqlite3_close(st->db);
+	if (st->file_open)
+		close(st->file.fd);
 	if (st->tmp_path)
 		unlink(st->tmp_path);
 	free(st->tmp_path);
@@ -193,7 +222,7 @@ struct cprof_error *cprof_store_commit(struct cprof_store *st)
 	struct cprof_error *err;
 	/* ANALYZE samples (analysis_limit) rather than reading every row: the
 	   planner needs the shape of the data, not exact counts. */
-	if ((err = exec(st, cprof_indexes_sql)) || (err = exec(st, "COMMIT")) ||
+	if ((err = exec(st, "COMMIT")) ||
 	    (err = exec(st, "PRAGMA analysis_limit = 2000; ANALYZE"))) {
 		cprof_store_abort(st);
 		return err;
@@ -488,234 +517,12 @@ struct cprof_error *cprof_store_allocators(struct cprof_store *st,
 	return err;
 }
 
-/* "INSERT INTO table VALUES (?,?,...),(...)..." for rows rows of cols. */
-static char *multi_insert_sql(const char *table, int rows, int cols)
-{
-	size_t len = 64 + strlen(table) + (size_t)rows * (2 * cols + 4);
-	char *sql = malloc(len), *p = sql;
-	if (!sql)
-		return NULL;
-	p += sprintf(p, "INSERT INTO %s VALUES ", table);
-	for (int r = 0; r < rows; r++) {
-		*p++ = r ? ',' : ' ';
-		*p++ = '(';
-		for (int c = 0; c < cols; c++) {
-			if (c)
-				*p++ = ',';
-			*p++ = '?';
-		}
-		*p++ = ')';
-	}
-	*p = '\0';
-	return sql;
-}
-
-/* A prepared multi-row insert and its single-row twin for the tail. */
-struct batch {
-	sqlite3_stmt *many, *one;
-	int rows, cols;
-};
-
-static struct cprof_error *batch_init(struct cprof_store *st, struct batch *b,
-				      const char *table, int rows, int cols)
-{
-	struct cprof_error *err = NULL;
-	memset(b, 0, sizeof(*b));
-	b->rows = rows;
-	b->cols = cols;
-	char *many = multi_insert_sql(table, rows, cols);
-	char *one = multi_insert_sql(table, 1, cols);
-	if (!many || !one)
-		err = &cprof_enomem;
-	else if (!(err = store_prepare(st, many, &b->many)))
-		err = store_prepare(st, one, &b->one);
-	free(many);
-	free(one);
-	return err;
-}
-
-static void batch_deinit(struct batch *b)
-{
-	sqlite3_finalize(b->many);
-	sqlite3_finalize(b->one);
-}
-
-/* The first bytes of a leak root and the symbols its words point to. */
-static void bind_preview(sqlite3_stmt *s, int base, struct cprof_core *core,
-			 const struct cprof_object *o)
-{
-	uint8_t buf[PREVIEW];
-	size_t n = o->size < PREVIEW ? o->size : PREVIEW;
-	struct cprof_error *err = cprof_core_read(core, o->addr, buf, n);
-	if (err) {
-		cprof_error_destroy(err);
-		sqlite3_bind_null(s, base + 13);
-		sqlite3_bind_null(s, base + 14);
-		return;
-	}
-	sqlite3_bind_blob(s, base + 13, buf, (int)n, SQLITE_TRANSIENT);
-	char text[1024];
-	size_t len = 0;
-	text[0] = '\0';
-	for (size_t off = 0; off + 8 <= n && len < sizeof(text) - 300; off += 8) {
-		uint64_t v;
-		memcpy(&v, buf + off, 8);
-		struct cprof_symbol sym;
-		if (!cprof_core_symbolize(core, v, false, &sym))
-			continue;
-		char name[256];
-		cprof_symbol_format(&sym, v, name, sizeof(name));
-		len += snprintf(text + len, sizeof(text) - len, "%s+0x%zx %s",
-				len ? "; " : "", off, name);
-	}
-	if (len)
-		sqlite3_bind_text(s, base + 14, text, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(s, base + 14);
-}
-
 void store_bind_opt_u32(sqlite3_stmt *s, int i, uint32_t v)
 {
 	if (v == UINT32_MAX)
 		sqlite3_bind_null(s, i);
 	else
 		sqlite3_bind_int64(s, i, v);
-}
-
-/* The retention columns (15-21) of object id. */
-static void bind_retention(sqlite3_stmt *s, int base, uint64_t id,
-			   const struct cprof_object *o,
-			   const struct cprof_retention *rt)
-{
-	if (!rt || !cprof_object_is_node(o)) {
-		for (int c = 15; c <= 21; c++)
-			sqlite3_bind_null(s, base + c);
-		return;
-	}
-	store_bind_opt_u32(s, base + 15, rt->idom[id]);
-	store_bind_u64(s, base + 16, rt->retained_bytes[id]);
-	store_bind_u64(s, base + 17, rt->retained_count[id]);
-	store_bind_opt_u32(s, base + 18, rt->retaining[id]);
-	store_bind_opt_u32(s, base + 19, rt->distance[id]);
-	store_bind_opt_u32(s, base + 20, rt->path_parent[id]);
-	store_bind_opt_u32(s, base + 21, rt->path_root_ref[id]);
-}
-
-static void bind_type(sqlite3_stmt *s, int base, uint64_t id,
-		      const struct cprof_types *t)
-{
-	if (!t || !t->object_type || t->object_type[id] == UINT32_MAX) {
-		sqlite3_bind_null(s, base + 22);
-		sqlite3_bind_null(s, base + 23);
-		return;
-	}
-	store_bind_u64(s, base + 22, t->object_type[id]);
-	sqlite3_bind_text(s, base + 23, cprof_type_source_name(t->object_source[id]), -1,
-			  SQLITE_STATIC);
-}
-
-static void bind_object(sqlite3_stmt *s, int base, uint64_t id,
-			const struct cprof_object *o, const struct cprof_leaks *l,
-			const struct cprof_leak_root *lr, struct cprof_core *core,
-			const struct cprof_heap_walk *walk,
-			const struct cprof_retention *rt, const struct cprof_types *ty)
-{
-	bind_retention(s, base, id, o, rt);
-	bind_type(s, base, id, ty);
-	static const char *const states[] = { "used", "free" };
-	store_bind_u64(s, base + 1, id);
-	store_bind_u64(s, base + 2, o->addr);
-	store_bind_u64(s, base + 3, o->size);
-	sqlite3_bind_text(s, base + 4, states[o->state & 1], -1, SQLITE_STATIC);
-	store_bind_u64(s, base + 5, o->heap);
-	/* the providers' names are static */
-	const char *list = cprof_object_free_list(walk, o);
-	if (list)
-		sqlite3_bind_text(s, base + 6, list, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, base + 6);
-	store_bind_u64(s, base + 7, o->flags);
-	if (l && cprof_object_is_node(o)) {
-		uint8_t f = l->flags[id];
-		sqlite3_bind_int(s, base + 8, !!(f & CPROF_REACHABLE));
-		sqlite3_bind_int(s, base + 9, !!(f & CPROF_INTERIOR_ONLY));
-		if (f & CPROF_DIRECT)
-			sqlite3_bind_text(s, base + 10, "direct", -1, SQLITE_STATIC);
-		else if (f & CPROF_INDIRECT)
-			sqlite3_bind_text(s, base + 10, "indirect", -1, SQLITE_STATIC);
-		else if (f & CPROF_GARBAGE)
-			sqlite3_bind_text(s, base + 10, "garbage", -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(s, base + 10);
-	} else {
-		sqlite3_bind_null(s, base + 8);
-		sqlite3_bind_null(s, base + 9);
-		sqlite3_bind_null(s, base + 10);
-	}
-	if (lr) {
-		store_bind_u64(s, base + 11, lr->holds_count);
-		store_bind_u64(s, base + 12, lr->holds_bytes);
-		bind_preview(s, base, core, o);
-	} else {
-		sqlite3_bind_null(s, base + 11);
-		sqlite3_bind_null(s, base + 12);
-		sqlite3_bind_null(s, base + 13);
-		sqlite3_bind_null(s, base + 14);
-	}
-}
-
-static int leak_root_cmp(const void *a, const void *b)
-{
-	const struct cprof_leak_root *x = a, *y = b;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-struct cprof_error *cprof_store_objects(struct cprof_store *st,
-					struct cprof_core *core,
-					const struct cprof_heap_walk *walk,
-					const struct cprof_object *objs,
-					size_t n, const struct cprof_leaks *l,
-					const struct cprof_retention *rt,
-					const struct cprof_types *ty,
-					void (*progress)(size_t, size_t, void *),
-					void *arg)
-{
-	struct batch b;
-	struct cprof_error *err = batch_init(st, &b, "object", OBJECT_ROWS, OBJECT_COLS);
-	/* Leak roots in id order, to attach their holdings in one pass. */
-	struct cprof_leak_root *lr = NULL;
-	size_t n_lr = l ? l->n_roots : 0, k = 0;
-	if (!err && n_lr) {
-		lr = malloc(n_lr * sizeof(*lr));
-		if (!lr)
-			err = &cprof_enomem;
-		else {
-			memcpy(lr, l->roots, n_lr * sizeof(*lr));
-			qsort(lr, n_lr, sizeof(*lr), leak_root_cmp);
-		}
-	}
-	size_t i = 0;
-	while (!err && i < n) {
-		bool full = i + OBJECT_ROWS <= n;
-		sqlite3_stmt *s = full ? b.many : b.one;
-		int rows = full ? OBJECT_ROWS : 1;
-		for (int r = 0; r < rows; r++, i++) {
-			const struct cprof_leak_root *root = NULL;
-			while (k < n_lr && lr[k].id < i)
-				k++;
-			if (k < n_lr && lr[k].id == i)
-				root = &lr[k];
-			bind_object(s, r * OBJECT_COLS, i, &objs[i], l, root, core, walk, rt, ty);
-		}
-		err = store_step(st, s);
-		if (progress && (i & ((1 << 20) - 1)) < (size_t)rows)
-			progress(i, n, arg);
-	}
-	if (!err && progress)
-		progress(n, n, arg);
-	free(lr);
-	batch_deinit(&b);
-	return err;
 }
 
 struct cprof_error *cprof_store_roots(struct cprof_store *st,
@@ -826,36 +633,6 @@ struct cprof_error *cprof_store_types(struct cprof_store *st,
 	}
 	sqlite3_finalize(s);
 	sqlite3_finalize(f);
-	return err;
-}
-
-struct cprof_error *cprof_store_refs(struct cprof_store *st,
-				     const struct cprof_graph *g,
-				     void (*progress)(size_t, size_t, void *),
-				     void *arg)
-{
-	struct batch b;
-	struct cprof_error *err = batch_init(st, &b, "ref", REF_ROWS, REF_COLS);
-	uint32_t src = 0;
-	uint64_t e = 0;
-	while (!err && e < g->n_edges) {
-		bool full = e + REF_ROWS <= g->n_edges;
-		sqlite3_stmt *s = full ? b.many : b.one;
-		int rows = full ? REF_ROWS : 1;
-		for (int r = 0; r < rows; r++, e++) {
-			while (g->row[src + 1] <= e)
-				src++;
-			int base = r * REF_COLS;
-			store_bind_u64(s, base + 1, src);
-			store_bind_u64(s, base + 2, g->src_off[e]);
-			store_bind_u64(s, base + 3, g->dst[e]);
-			store_bind_u64(s, base + 4, g->dst_off[e]);
-		}
-		err = store_step(st, s);
-		if (progress && (e & ((1 << 20) - 1)) < (uint64_t)rows)
-			progress(e, g->n_edges, arg);
-	}
-	batch_deinit(&b);
 	return err;
 }
 
