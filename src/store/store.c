@@ -721,6 +721,13 @@ struct cprof_error *cprof_store_open(const char *path, sqlite3 **ret)
 					  "%s: schema version %d, this cprof-core reads version %d (run 'cprof-core analyze' again)",
 					  path, version, CPROF_SCHEMA_VERSION);
 	}
+	/* Queries that follow references (paths, the root slots reaching an
+	   object) read a few rows of many 64 KiB pages: read them in place
+	   (mmap) rather than copied by pread into a 2 MB cache, and under one
+	   read transaction rather than a lock and an fstat per statement (`top`
+	   on 10^7 objects: 39 s, of it 23 s in the kernel, before). */
+	sqlite3_exec(db, "PRAGMA mmap_size = 1099511627776; PRAGMA cache_size = -65536; BEGIN",
+		     NULL, NULL, NULL);
 	*ret = db;
 	return NULL;
 }
