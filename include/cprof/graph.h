@@ -94,6 +94,21 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 				      struct cprof_graph *ret);
 void cprof_graph_deinit(struct cprof_graph *g);
 
+/*
+ * The graph reversed: the objects pointing to v are src[row[v] .. row[v + 1])
+ * in increasing order, one entry per pointer (an object pointing twice into v
+ * is there twice).  A counting sort of the edges by target: 8 bytes an object
+ * and 4 a pointer.  For the index of references by target and the searches
+ * back to the roots.
+ */
+struct cprof_graph_reverse {
+	uint64_t *row;             /* n + 1 */
+	uint32_t *src;             /* per edge */
+};
+struct cprof_error *cprof_graph_reverse(const struct cprof_graph *g,
+					struct cprof_graph_reverse *ret);
+void cprof_graph_reverse_deinit(struct cprof_graph_reverse *r);
+
 /* Sorts the walk's objects by address; warns about and drops overlaps. */
 struct cprof_error *cprof_objects_sort(struct cprof_core *core,
 				       struct cprof_object *objs, size_t *n);

@@ -36,13 +36,17 @@ const char *cprof_report_mapping_role(struct cprof_core *core,
 				      const struct cprof_heap_walk *walk,
 				      const struct cprof_segment *s);
 
-/* The main job's summary. */
+/* The main job's summary: as text, printed while the database is written
+ * (seconds: until the analysis was done), then the line saying it is; as
+ * JSON once it is (seconds: the whole run; summary_seconds: until the
+ * summary was ready). */
 void cprof_report_summary(FILE *out, struct cprof_core *core,
 			  const struct cprof_analysis *a, const char *db_path,
 			  const char *exe_arg, double seconds);
+void cprof_report_stored(FILE *out, const struct cprof_analysis *a, const char *db_path);
 void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const struct cprof_analysis *a,
-			       const char *db_path, double seconds,
+			       const char *db_path, double seconds, double summary_seconds,
 			       const struct cprof_leak_totals *lt,
 			       const struct cprof_leak_row *rows, size_t n_rows,
 			       const struct cprof_entries *es);

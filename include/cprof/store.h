@@ -68,14 +68,37 @@ struct cprof_graph;
 struct cprof_retention;
 struct cprof_types;
 
+/* A leak root's first bytes and the symbols its words point to: made once,
+ * on the thread that owns the core (symbols are looked up lazily), for the
+ * object table and the summary. */
+struct cprof_preview {
+	uint32_t id;               /* the leak root */
+	uint8_t len;               /* bytes: the first 64 at most */
+	bool ok;                   /* false: not in the core (preview NULL) */
+	uint8_t bytes[64];
+	char *text;                /* "+0x0 app!_ZTV3Foo+0x10; ...", NULL when none */
+};
+struct cprof_previews {
+	struct cprof_preview *p;   /* in id order */
+	size_t n;
+};
+struct cprof_error *cprof_previews_make(struct cprof_core *core,
+					const struct cprof_object *objs,
+					const struct cprof_leaks *l,
+					struct cprof_previews *ret);
+/* The preview of leak root id, or NULL. */
+const struct cprof_preview *cprof_previews_find(const struct cprof_previews *p, uint32_t id);
+void cprof_previews_deinit(struct cprof_previews *p);
+
 /* The object table and its indexes, in one pass over the array each (ids
- * are array indexes), with the leak analysis, retention and types when not
- * NULL; walk names the free lists.  Before cprof_store_begin_tables. */
+ * are array indexes), with the leak analysis (and the leak roots' previews),
+ * retention and types when not NULL; walk names the free lists.  Before
+ * cprof_store_begin_tables; reads nothing of the core. */
 struct cprof_error *cprof_store_objects(struct cprof_store *st,
-					struct cprof_core *core,
 					const struct cprof_heap_walk *walk,
 					const struct cprof_object *objs,
 					size_t n, const struct cprof_leaks *l,
+					const struct cprof_previews *previews,
 					const struct cprof_retention *rt,
 					const struct cprof_types *ty);
 /* The type table. */
@@ -132,9 +155,14 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 				      struct cprof_core *core,
 				      const struct cprof_roots *roots,
 				      const struct cprof_graph *g);
+/* Seconds the big tables took (for the benchmark). */
+void cprof_store_timings(const struct cprof_store *st, double *objects, double *object_indexes,
+			 double *refs, double *ref_index);
 /* The ref table (every edge, in (src, src_offset) order) and its index by
- * dst.  Before cprof_store_begin_tables. */
-struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_graph *g);
+ * dst (rev: g reversed).  Before cprof_store_begin_tables. */
+struct cprof_graph_reverse;
+struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_graph *g,
+				     const struct cprof_graph_reverse *rev);
 
 /* Opens an existing cprof.db for reading, checking it is one of ours. */
 struct cprof_error *cprof_store_open(const char *path, struct sqlite3 **ret);
@@ -377,5 +405,22 @@ struct cprof_error *cprof_query_field(struct sqlite3 *db, const char *path,
 struct cprof_error *cprof_query_edge(struct sqlite3 *db, const char *path,
 				     uint64_t src, uint64_t dst,
 				     uint64_t *src_off, uint64_t *dst_off);
+
+/* ---- the same answers from the analysis in memory (src/store/memory.c) ---- */
+
+/* What cprof_query_allocators, cprof_query_leaks and cprof_query_entries give
+ * once the database is written (refs: the ref table is written, not
+ * --no-refs), for the summary printed before it is. */
+struct cprof_analysis;
+struct cprof_error *cprof_results_allocators(const struct cprof_heap_walk *walk,
+					     struct cprof_allocator_row **ret, size_t *n_ret);
+struct cprof_error *cprof_results_leaks(const struct cprof_analysis *a,
+					const struct cprof_previews *pv, size_t limit,
+					struct cprof_leak_totals *totals,
+					struct cprof_leak_row **ret, size_t *n_ret);
+struct cprof_error *cprof_results_entries(struct cprof_core *core,
+					  const struct cprof_analysis *a, bool refs,
+					  size_t limit, size_t max_reached,
+					  struct cprof_entries *ret);
 
 #endif

@@ -113,40 +113,42 @@ int cmd_analyze(int argc, char **argv)
 		cprof_error_destroy(err);
 		status = EXIT_ERROR;
 	} else {
-		/* The leak section and where the memory is are queries of the
-		   database just written, the same as `cprof-core leaks` and `top`
-		   run. */
+		/* The summary is made from memory while the database is being
+		   written, by the code `cprof-core leaks` and `top` run on it: the
+		   same answers, printed (as text) before the file is complete. */
 		struct cprof_leak_totals lt = { 0 };
 		struct cprof_leak_row *rows = NULL;
 		struct cprof_allocator_row *al = NULL;
 		struct cprof_entries es = { 0 };
 		size_t n_rows = 0, n_al = 0;
-		struct sqlite3 *sdb;
-		err = cprof_store_open(db, &sdb);
-		if (!err) {
-			err = cprof_query_allocators(sdb, db, &al, &n_al);
-			if (!err)
-				err = cprof_query_leaks(sdb, db, 0, SUMMARY_LEAK_ROOTS, &lt,
-							&rows, &n_rows);
-			if (!err)
-				err = cprof_query_entries(sdb, db, SUMMARY_ENTRIES, REACHED_FROM,
-							  &es);
-			cprof_store_close(sdb);
+		err = cprof_results_allocators(&an.walk, &al, &n_al);
+		if (!err)
+			err = cprof_results_leaks(&an, &an.previews, SUMMARY_LEAK_ROOTS, &lt, &rows,
+						  &n_rows);
+		if (!err)
+			err = cprof_results_entries(core, &an, !no_refs, SUMMARY_ENTRIES,
+						    REACHED_FROM, &es);
+		double t_summary = cprof_now() - t0;
+		if (!err && !json) {
+			cprof_report_summary(stdout, core, &an, db, a.exe, t_summary);
+			printf("\n");
+			cmd_say_not_analyzed(al, n_al, false);
+			cprof_report_leaks(stdout, &lt, rows, n_rows, lt.roots);
+			cprof_report_entries(stdout, &es);
+			cprof_report_next(stdout, core->path, a.exe, db);
+			fflush(stdout);
 		}
+		if (!err)
+			err = cprof_analyze_finish(core, &o, &an);
 		if (err) {
 			cprof_error_fwrite(err, stderr);
 			cprof_error_destroy(err);
 			status = EXIT_ERROR;
 		} else if (json) {
 			cprof_report_summary_json(stdout, core, &an, db, cprof_now() - t0,
-						  &lt, rows, n_rows, &es);
+						  t_summary, &lt, rows, n_rows, &es);
 		} else {
-			cprof_report_summary(stdout, core, &an, db, a.exe, cprof_now() - t0);
-			printf("\n");
-			cmd_say_not_analyzed(al, n_al, false);
-			cprof_report_leaks(stdout, &lt, rows, n_rows, lt.roots);
-			cprof_report_entries(stdout, &es);
-			cprof_report_next(stdout, core->path, a.exe, db);
+			cprof_report_stored(stdout, &an, db);
 		}
 		cprof_leak_rows_free(rows, n_rows);
 		free(al);

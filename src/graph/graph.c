@@ -17,6 +17,37 @@ void cprof_graph_deinit(struct cprof_graph *g)
 	memset(g, 0, sizeof(*g));
 }
 
+struct cprof_error *cprof_graph_reverse(const struct cprof_graph *g,
+					struct cprof_graph_reverse *ret)
+{
+	/* row is shifted by one while it is filled: row[v + 1] is where v's next
+	   source goes, and ends as v's end, which is v + 1's start. */
+	uint64_t *row = calloc((size_t)g->n + 2, sizeof(*row));
+	uint32_t *src = malloc((g->n_edges ? g->n_edges : 1) * sizeof(*src));
+	if (!row || !src) {
+		free(row);
+		free(src);
+		return &cprof_enomem;
+	}
+	for (uint64_t e = 0; e < g->n_edges; e++)
+		row[g->dst[e] + 2]++;
+	for (size_t v = 2; v <= (size_t)g->n + 1; v++)
+		row[v] += row[v - 1];
+	for (uint32_t v = 0; v < g->n; v++)
+		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++)
+			src[row[g->dst[e] + 1]++] = v;
+	ret->row = row;
+	ret->src = src;
+	return NULL;
+}
+
+void cprof_graph_reverse_deinit(struct cprof_graph_reverse *r)
+{
+	free(r->row);
+	free(r->src);
+	memset(r, 0, sizeof(*r));
+}
+
 static int object_cmp(const void *a, const void *b)
 {
 	const struct cprof_object *x = a, *y = b;

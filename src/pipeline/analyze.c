@@ -1,8 +1,10 @@
 /*
  * analyze.c - the main job (see include/cprof/pipeline.h).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cprof/pipeline.h"
@@ -135,6 +137,55 @@ static struct cprof_error *store_meta(struct cprof_store *st,
 	return NULL;
 }
 
+/* The database being written: its big tables by a second thread. */
+struct cprof_store_run {
+	struct cprof_store *st;
+	struct cprof_analysis *a;
+	bool refs;
+	pthread_t thread;
+	bool threaded;
+	struct cprof_error *err;
+	double t0;
+};
+
+/* The object and ref tables: the analysis's arrays and the file only (no
+ * core: symbols are looked up lazily, by the main thread). */
+static void *write_big_tables(void *arg)
+{
+	struct cprof_store_run *r = arg;
+	struct cprof_analysis *a = r->a;
+	r->err = cprof_store_objects(r->st, &a->walk, a->objects, a->n_objects, &a->leaks,
+				     &a->previews, &a->retention, &a->types);
+	if (!r->err && r->refs)
+		r->err = cprof_store_refs(r->st, &a->graph, &a->reverse);
+	return NULL;
+}
+
+static struct cprof_error *start_store(struct cprof_core *core,
+				       const struct cprof_analyze_options *o,
+				       struct cprof_analysis *a)
+{
+	struct cprof_error *err;
+	struct cprof_store_run *r = calloc(1, sizeof(*r));
+	if (!r)
+		return &cprof_enomem;
+	r->t0 = cprof_now();
+	r->a = a;
+	r->refs = !o->no_refs;
+	if ((err = cprof_graph_reverse(&a->graph, &a->reverse)) ||
+	    (err = cprof_previews_make(core, a->objects, &a->leaks, &a->previews)) ||
+	    (err = cprof_store_create(o->db_path, &r->st))) {
+		free(r);
+		return err;
+	}
+	a->run = r;
+	/* Without a second thread, the same work in this one. */
+	r->threaded = !pthread_create(&r->thread, NULL, write_big_tables, r);
+	if (!r->threaded)
+		write_big_tables(r);
+	return NULL;
+}
+
 struct cprof_error *cprof_analyze(struct cprof_core *core,
 				  const struct cprof_analyze_options *o,
 				  struct cprof_analysis *a)
@@ -142,15 +193,35 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 	struct cprof_error *err = cprof_walk_heaps(core, o->progress, a);
 	if (err || (err = analyze_graph(core, o->progress, a)))
 		return err;
-	double t0 = cprof_now();
+	return start_store(core, o, a);
+}
+
+/* Waits for the big tables; frees the run. */
+static struct cprof_error *join_store(struct cprof_analysis *a, struct cprof_store **st)
+{
+	struct cprof_store_run *r = a->run;
+	if (r->threaded)
+		pthread_join(r->thread, NULL);
+	struct cprof_error *err = r->err;
+	*st = r->st;
+	a->run = NULL;
+	free(r);
+	return err;
+}
+
+struct cprof_error *cprof_analyze_finish(struct cprof_core *core,
+					 const struct cprof_analyze_options *o,
+					 struct cprof_analysis *a)
+{
 	struct cprof_store *st;
-	if ((err = cprof_store_create(o->db_path, &st)))
-		return err;
+	double t0 = a->run->t0;
 	if (o->progress)
 		cprof_progress_update(o->progress, "writing cprof.db", 0, 0);
-	if ((err = cprof_store_objects(st, core, &a->walk, a->objects, a->n_objects, &a->leaks,
-				       &a->retention, &a->types)) ||
-	    (!o->no_refs && (err = cprof_store_refs(st, &a->graph))) ||
+	struct cprof_error *err = join_store(a, &st);
+	double t1 = cprof_now();
+	cprof_store_timings(st, &a->t_objects, &a->t_object_indexes, &a->t_refs,
+			    &a->t_ref_index);
+	if (err ||
 	    (err = cprof_store_begin_tables(st)) ||
 	    (err = store_meta(st, core, o)) ||
 	    (err = cprof_store_core(st, core)) ||
@@ -162,17 +233,30 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 				    &a->retention)) ||
 	    (err = cprof_store_types(st, &a->types))) {
 		cprof_store_abort(st);
+		if (o->progress)
+			cprof_progress_done(o->progress);
 		return err;
 	}
 	err = cprof_store_commit(st);
 	if (o->progress)
 		cprof_progress_done(o->progress);
+	struct stat sb;
+	if (!err && stat(o->db_path, &sb) == 0)
+		a->db_bytes = (uint64_t)sb.st_size;
+	a->t_tables = cprof_now() - t1;
 	a->t_store = cprof_now() - t0;
 	return err;
 }
 
 void cprof_analysis_deinit(struct cprof_analysis *a)
 {
+	if (a->run) {
+		struct cprof_store *st;
+		cprof_error_destroy(join_store(a, &st));
+		cprof_store_abort(st);
+	}
+	cprof_previews_deinit(&a->previews);
+	cprof_graph_reverse_deinit(&a->reverse);
 	cprof_types_deinit(&a->types);
 	cprof_retention_deinit(&a->retention);
 	cprof_leaks_deinit(&a->leaks);

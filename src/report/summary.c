@@ -95,7 +95,7 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	struct cat_totals t;
 	categorize(core, &a->walk, &t);
 
-	fprintf(out, "cprof-core: %s analyzed in %.2f s; wrote %s\n\n", core->path,
+	fprintf(out, "cprof-core: %s analyzed in %.2f s; writing %s\n\n", core->path,
 		seconds, db_path);
 	fprintf(out, "process   ");
 	if (p->has_psinfo)
@@ -120,8 +120,8 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	fprintf(out, "  objects in %s: %zu; %llu pointers between them, %llu from %zu roots\n",
 		db_path, a->n_objects, (unsigned long long)a->graph.n_edges,
 		(unsigned long long)a->graph.n_root_refs, a->roots.n);
-	fprintf(out, "  (walk %.2f s, roots %.2f s, scan %.2f s, leaks %.2f s, dominators %.2f s, types %.2f s, store %.2f s)\n",
-		a->t_walk, a->t_roots, a->t_scan, a->t_leaks, a->t_dominators, a->t_types, a->t_store);
+	fprintf(out, "  (walk %.2f s, roots %.2f s, scan %.2f s, leaks %.2f s, dominators %.2f s, types %.2f s)\n",
+		a->t_walk, a->t_roots, a->t_scan, a->t_leaks, a->t_dominators, a->t_types);
 	if (a->types.object_type)
 		fprintf(out, "  %llu objects typed (%s): from DWARF, C++ vtables or the Go runtime; %llu of them guessed from their layout\n",
 			(unsigned long long)a->types.typed, fmt_bytes(b1, a->types.typed_bytes),
@@ -129,6 +129,13 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	cprof_report_allocator_sections(out, a);
 
 	(void)exe_arg;
+}
+
+void cprof_report_stored(FILE *out, const struct cprof_analysis *a, const char *db_path)
+{
+	char b[FMT_BYTES_SIZE];
+	fprintf(out, "\nwrote %s (%s) in %.2f s after the analysis\n", db_path,
+		fmt_bytes(b, a->db_bytes), a->t_store);
 }
 
 void cprof_report_next(FILE *out, const char *core, const char *exe,
@@ -147,7 +154,7 @@ void cprof_report_next(FILE *out, const char *core, const char *exe,
 
 void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const struct cprof_analysis *a,
-			       const char *db_path, double seconds,
+			       const char *db_path, double seconds, double summary_seconds,
 			       const struct cprof_leak_totals *lt,
 			       const struct cprof_leak_row *rows, size_t n_rows,
 			       const struct cprof_entries *es)
@@ -227,6 +234,13 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_kv_double(&j, "types", a->t_types);
 	json_kv_uint(&j, "scanned_bytes", a->graph.words_scanned * 8);
 	json_kv_double(&j, "store", a->t_store);
+	json_kv_double(&j, "summary", summary_seconds);
+	json_kv_double(&j, "store_objects", a->t_objects);
+	json_kv_double(&j, "store_object_indexes", a->t_object_indexes);
+	json_kv_double(&j, "store_refs", a->t_refs);
+	json_kv_double(&j, "store_ref_index", a->t_ref_index);
+	json_kv_double(&j, "store_tables", a->t_tables);
+	json_kv_uint(&j, "db_bytes", a->db_bytes);
 	json_object_end(&j);
 	json_object_end(&j);
 	json_finish(&j);

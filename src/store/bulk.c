@@ -112,22 +112,26 @@ struct cprof_error *store_bulk_check(struct cprof_store *st)
 
 enum { PREVIEW = 64 };
 
-void store_preview(struct cprof_core *core, const struct cprof_object *o,
-		   struct store_preview *ret)
+static int leak_root_cmp(const void *a, const void *b)
 {
+	const struct cprof_leak_root *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void preview(struct cprof_core *core, const struct cprof_object *o,
+		    struct cprof_preview *ret)
+{
+	char text[1024];
 	size_t n = o->size < PREVIEW ? o->size : PREVIEW;
-	ret->len = 0;
-	ret->text[0] = '\0';
-	ret->ok = false;
 	struct cprof_error *err = cprof_core_read(core, o->addr, ret->bytes, n);
 	if (err) {
 		cprof_error_destroy(err);
 		return;
 	}
 	ret->ok = true;
-	ret->len = n;
+	ret->len = (uint8_t)n;
 	size_t len = 0;
-	for (size_t off = 0; off + 8 <= n && len < sizeof(ret->text) - 300; off += 8) {
+	for (size_t off = 0; off + 8 <= n && len < sizeof(text) - 300; off += 8) {
 		uint64_t v;
 		memcpy(&v, ret->bytes + off, 8);
 		struct cprof_symbol sym;
@@ -135,9 +139,58 @@ void store_preview(struct cprof_core *core, const struct cprof_object *o,
 			continue;
 		char name[256];
 		cprof_symbol_format(&sym, v, name, sizeof(name));
-		len += (size_t)snprintf(ret->text + len, sizeof(ret->text) - len, "%s+0x%zx %s",
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s+0x%zx %s",
 					len ? "; " : "", off, name);
 	}
+	ret->text = len ? strdup(text) : NULL;
+}
+
+struct cprof_error *cprof_previews_make(struct cprof_core *core,
+					const struct cprof_object *objs,
+					const struct cprof_leaks *l,
+					struct cprof_previews *ret)
+{
+	size_t n = l ? l->n_roots : 0;
+	struct cprof_leak_root *lr = malloc((n ? n : 1) * sizeof(*lr));
+	ret->p = calloc(n ? n : 1, sizeof(*ret->p));
+	ret->n = 0;
+	if (!lr || !ret->p) {
+		free(lr);
+		free(ret->p);
+		ret->p = NULL;
+		return &cprof_enomem;
+	}
+	if (n) {
+		memcpy(lr, l->roots, n * sizeof(*lr));
+		qsort(lr, n, sizeof(*lr), leak_root_cmp);
+	}
+	for (size_t i = 0; i < n; i++) {
+		ret->p[i].id = lr[i].id;
+		preview(core, &objs[lr[i].id], &ret->p[i]);
+	}
+	ret->n = n;
+	free(lr);
+	return NULL;
+}
+
+static int preview_cmp(const void *key, const void *elem)
+{
+	uint32_t id = *(const uint32_t *)key;
+	const struct cprof_preview *p = elem;
+	return id < p->id ? -1 : id > p->id;
+}
+
+const struct cprof_preview *cprof_previews_find(const struct cprof_previews *p, uint32_t id)
+{
+	return p->n ? bsearch(&id, p->p, p->n, sizeof(*p->p), preview_cmp) : NULL;
+}
+
+void cprof_previews_deinit(struct cprof_previews *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->p[i].text);
+	free(p->p);
+	memset(p, 0, sizeof(*p));
 }
 
 static void rec_opt_u32(struct bt_record *r, uint32_t v)
@@ -164,18 +217,19 @@ static const char *leak_name(uint8_t f)
 
 /* What the object rows are made of. */
 struct objects {
-	struct cprof_core *core;
 	const struct cprof_heap_walk *walk;
 	const struct cprof_object *objs;
 	size_t n;
 	const struct cprof_leaks *l;
+	const struct cprof_previews *pv;
 	const struct cprof_retention *rt;
 	const struct cprof_types *ty;
 };
 
 /* Object i's row; root: its leak root record, or NULL. */
 static void object_record(const struct objects *x, uint32_t i,
-			  const struct cprof_leak_root *root, struct bt_record *r)
+			  const struct cprof_leak_root *root, const struct cprof_preview *p,
+			  struct bt_record *r)
 {
 	static const char *const states[] = { "used", "free" };
 	const struct cprof_object *o = &x->objs[i];
@@ -199,15 +253,13 @@ static void object_record(const struct objects *x, uint32_t i,
 		bt_rec_null(r);
 	}
 	if (root) {
-		struct store_preview p;
 		bt_rec_int(r, (int64_t)root->holds_count);
 		bt_rec_int(r, (int64_t)root->holds_bytes);
-		store_preview(x->core, o, &p);
-		if (p.ok)
-			bt_rec_blob(r, p.bytes, p.len);
+		if (p && p->ok)
+			bt_rec_blob(r, p->bytes, p->len);
 		else
 			bt_rec_null(r);
-		rec_text(r, p.text[0] ? p.text : NULL);
+		rec_text(r, p ? p->text : NULL);
 	} else {
 		for (int c = 0; c < 4; c++)
 			bt_rec_null(r);
@@ -236,12 +288,6 @@ static void object_record(const struct objects *x, uint32_t i,
 	}
 }
 
-static int leak_root_cmp(const void *a, const void *b)
-{
-	const struct cprof_leak_root *x = a, *y = b;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
 static struct cprof_error *object_table(struct cprof_store *st, const struct objects *x,
 					struct bt_record *r)
 {
@@ -262,7 +308,7 @@ static struct cprof_error *object_table(struct cprof_store *st, const struct obj
 			k++;
 		if (k < n_lr && lr[k].id == i)
 			root = &lr[k];
-		object_record(x, i, root, r);
+		object_record(x, i, root, root && x->pv ? cprof_previews_find(x->pv, i) : NULL, r);
 		err = bt_tree_row(&t, i, r);
 	}
 	free(lr);
@@ -376,14 +422,14 @@ static struct cprof_error *object_idom(struct cprof_store *st, const struct obje
 }
 
 struct cprof_error *cprof_store_objects(struct cprof_store *st,
-					struct cprof_core *core,
 					const struct cprof_heap_walk *walk,
 					const struct cprof_object *objs,
 					size_t n, const struct cprof_leaks *l,
+					const struct cprof_previews *pv,
 					const struct cprof_retention *rt,
 					const struct cprof_types *ty)
 {
-	struct objects x = { core, walk, objs, n, l, rt, ty };
+	struct objects x = { walk, objs, n, l, pv, rt, ty };
 	struct bt_record *r = malloc(sizeof(*r));
 	if (!r)
 		return &cprof_enomem;
@@ -431,48 +477,15 @@ static struct cprof_error *ref_table(struct cprof_store *st, const struct cprof_
 	return bt_tree_finish(&t);
 }
 
-/* The edges into each object, in src order (a counting sort): rrow[v] ..
- * rrow[v + 1] index rsrc. */
-static struct cprof_error *reverse(const struct cprof_graph *g, uint64_t **rrow_ret,
-				   uint32_t **rsrc_ret)
-{
-	uint64_t *rrow = calloc((size_t)g->n + 2, sizeof(*rrow));
-	uint32_t *rsrc = malloc((g->n_edges ? g->n_edges : 1) * sizeof(*rsrc));
-	if (!rrow || !rsrc) {
-		free(rrow);
-		free(rsrc);
-		return &cprof_enomem;
-	}
-	for (uint64_t e = 0; e < g->n_edges; e++)
-		rrow[g->dst[e] + 2]++;
-	for (size_t v = 2; v <= (size_t)g->n + 1; v++)
-		rrow[v] += rrow[v - 1];
-	for (uint32_t v = 0; v < g->n; v++)
-		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++)
-			rsrc[rrow[g->dst[e] + 1]++] = v;
-	*rrow_ret = rrow;
-	*rsrc_ret = rsrc;
-	return NULL;
-}
-
 static struct cprof_error *ref_dst(struct cprof_store *st, const struct cprof_graph *g,
-				   struct bt_record *r)
+				   const struct cprof_graph_reverse *rev, struct bt_record *r)
 {
-	uint64_t *rrow;
-	uint32_t *rsrc;
 	struct bt_tree t;
-	struct cprof_error *err = reverse(g, &rrow, &rsrc);
-	if (err)
-		return err;
-	if ((err = bt_tree_begin(&t, &st->file, st->root.ref_dst, true))) {
-		free(rrow);
-		free(rsrc);
-		return err;
-	}
+	struct cprof_error *err = bt_tree_begin(&t, &st->file, st->root.ref_dst, true);
 	for (uint32_t d = 0; !err && d < g->n; d++) {
-		for (uint64_t k = rrow[d]; !err && k < rrow[d + 1]; k++) {
-			uint32_t s = rsrc[k];
-			if (k > rrow[d] && rsrc[k - 1] == s)
+		for (uint64_t k = rev->row[d]; !err && k < rev->row[d + 1]; k++) {
+			uint32_t s = rev->src[k];
+			if (k > rev->row[d] && rev->src[k - 1] == s)
 				continue;
 			/* every pointer of s into d, in offset order */
 			for (uint64_t e = g->row[s]; !err && e < g->row[s + 1]; e++) {
@@ -486,8 +499,6 @@ static struct cprof_error *ref_dst(struct cprof_store *st, const struct cprof_gr
 			}
 		}
 	}
-	free(rrow);
-	free(rsrc);
 	if (err) {
 		bt_tree_abort(&t);
 		return err;
@@ -495,7 +506,8 @@ static struct cprof_error *ref_dst(struct cprof_store *st, const struct cprof_gr
 	return bt_tree_finish(&t);
 }
 
-struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_graph *g)
+struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_graph *g,
+				     const struct cprof_graph_reverse *rev)
 {
 	struct bt_record *r = malloc(sizeof(*r));
 	if (!r)
@@ -504,8 +516,17 @@ struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_
 	struct cprof_error *err = ref_table(st, g, r);
 	st->t_refs = cprof_now() - t0;
 	if (!err)
-		err = ref_dst(st, g, r);
+		err = ref_dst(st, g, rev, r);
 	st->t_ref_index = cprof_now() - t0 - st->t_refs;
 	free(r);
 	return err;
+}
+
+void cprof_store_timings(const struct cprof_store *st, double *objects, double *object_indexes,
+			 double *refs, double *ref_index)
+{
+	*objects = st->t_objects;
+	*object_indexes = st->t_object_indexes;
+	*refs = st->t_refs;
+	*ref_index = st->t_ref_index;
 }

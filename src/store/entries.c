@@ -10,13 +10,14 @@
  *
  * One pass over the top objects (idom NULL), sorted by (holder, type) and cut
  * into runs: O(n log n) in the top objects, memory 40 bytes each.  Then, for
- * the few groups shown, a few row lookups each.
+ * the few groups shown, a few row lookups each.  It reads cprof.db (`top`)
+ * or the analysis in memory (the summary of `analyze`) through a
+ * store_source: the same code for both.
  */
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cprof/store.h"
+#include "store-internal.h"
 
 static const uint32_t NONE = UINT32_MAX;
 
@@ -34,42 +35,6 @@ struct top {
 };
 
 static const uint64_t UNTYPED = 1ull << 63;
-
-static struct cprof_error *db_error(sqlite3 *db, const char *path, const char *what)
-{
-	return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s: %s", path, what,
-				  sqlite3_errmsg(db));
-}
-
-static struct cprof_error *load_nodes(sqlite3 *db, const char *path, struct nodes *ret)
-{
-	sqlite3_stmt *s;
-	memset(ret, 0, sizeof(*ret));
-	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(id) + 1, 0) FROM root_node", -1, &s,
-			       NULL) != SQLITE_OK)
-		return db_error(db, path, "root nodes");
-	uint64_t n = sqlite3_step(s) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
-	sqlite3_finalize(s);
-	if (n >= NONE)
-		return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %llu root nodes", path,
-					  (unsigned long long)n);
-	ret->n = (uint32_t)n;
-	if (!(ret->parent = malloc((n + 1) * sizeof(*ret->parent))))
-		return &cprof_enomem;
-	memset(ret->parent, 0xff, (n + 1) * sizeof(*ret->parent));
-	if (sqlite3_prepare_v2(db, "SELECT id, parent_id FROM root_node", -1, &s, NULL) != SQLITE_OK)
-		return db_error(db, path, "root nodes");
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(s, 0), p = sqlite3_column_int64(s, 1);
-		/* A parent must come before its child (ids grow downwards): so no
-		   walk up the tree can loop, whatever the file says. */
-		if (id >= 0 && (uint64_t)id < n && sqlite3_column_type(s, 1) != SQLITE_NULL &&
-		    p >= 0 && p < id)
-			ret->parent[id] = (uint32_t)p;
-	}
-	sqlite3_finalize(s);
-	return NULL;
-}
 
 /* The ancestor of node v just below the super-root (v itself when it is
  * one); NONE for the super-root, the leaked node's subtree and bad ids. */
@@ -122,53 +87,35 @@ static int top_cmp(const void *x, const void *y)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
-/* Every reachable top object, with its group key. */
-static struct cprof_error *load_tops(sqlite3 *db, const char *path, const struct nodes *nd,
-				     struct top **ret, size_t *n_ret)
+/* The top objects, with their group keys. */
+struct tops {
+	const struct nodes *nd;
+	struct top *t;
+	size_t n, cap;
+};
+
+static bool add_top(void *arg, const struct store_top_row *r)
 {
-	sqlite3_stmt *s;
-	*ret = NULL;
-	*n_ret = 0;
-	if (sqlite3_prepare_v2(db,
-		"SELECT id, size, coalesce(retained_bytes, 0), coalesce(retained_count, 0),"
-		" retaining_root, type_id FROM object"
-		" WHERE idom IS NULL AND reachable = 1", -1, &s, NULL) != SQLITE_OK)
-		return db_error(db, path, "top objects");
-	struct top *t = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 1024;
-			struct top *a = realloc(t, cap * sizeof(*a));
-			if (!a) {
-				free(t);
-				sqlite3_finalize(s);
-				return &cprof_enomem;
-			}
-			t = a;
-		}
-		struct top *x = &t[n++];
-		x->id = (uint64_t)sqlite3_column_int64(s, 0);
-		x->size = (uint64_t)sqlite3_column_int64(s, 1);
-		x->retained = (uint64_t)sqlite3_column_int64(s, 2);
-		x->count = (uint64_t)sqlite3_column_int64(s, 3);
-		x->node = sqlite3_column_type(s, 4) == SQLITE_NULL ? NONE :
-			  (uint32_t)sqlite3_column_int64(s, 4);
-		x->holder = x->node == NONE ? NONE : top_node(nd, x->node);
-		if (x->holder == NONE)
-			x->node = NONE;
-		x->type = sqlite3_column_type(s, 5) == SQLITE_NULL ?
-			  UNTYPED | (x->size & ~UNTYPED) : (uint64_t)sqlite3_column_int64(s, 5);
+	struct tops *ts = arg;
+	if (ts->n == ts->cap) {
+		size_t cap = ts->cap ? 2 * ts->cap : 1024;
+		struct top *a = realloc(ts->t, cap * sizeof(*a));
+		if (!a)
+			return false;
+		ts->t = a;
+		ts->cap = cap;
 	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		free(t);
-		return db_error(db, path, "top objects");
-	}
-	*ret = t;
-	*n_ret = n;
-	return NULL;
+	struct top *x = &ts->t[ts->n++];
+	x->id = r->id;
+	x->size = r->size;
+	x->retained = r->retained;
+	x->count = r->count;
+	x->node = r->node;
+	x->holder = x->node == NONE ? NONE : top_node(ts->nd, x->node);
+	if (x->holder == NONE)
+		x->node = NONE;
+	x->type = r->type == CPROF_NONE_ID ? UNTYPED | (x->size & ~UNTYPED) : r->type;
+	return true;
 }
 
 /* One group of top objects: a run of the sorted array. */
@@ -213,7 +160,7 @@ static struct cprof_error *runs_of(const struct nodes *nd, const struct top *t, 
 
 /* What the report shows of group g: its type's name, the holder, the biggest
  * object, a path to it, root slots that reach it. */
-static struct cprof_error *describe(sqlite3 *db, const char *path, const struct top *t,
+static struct cprof_error *describe(const struct store_source *src, const struct top *t,
 				    const struct run *g, size_t max_reached,
 				    struct cprof_entry *e)
 {
@@ -228,75 +175,66 @@ static struct cprof_error *describe(sqlite3 *db, const char *path, const struct 
 	e->shared = big->holder == NONE;
 	e->holder.id = CPROF_NONE_ID;
 	e->path.slot.id = CPROF_NONE_ID;
-	if (!e->shared && g->node != NONE && (err = cprof_query_node(db, path, g->node, &e->holder)))
+	if (!e->shared && g->node != NONE &&
+	    (err = src->ops->node(src->arg, g->node, &e->holder)))
 		return err;
-	if ((err = cprof_query_object_id(db, path, big->id, &e->biggest)))
+	if ((err = src->ops->object(src->arg, big->id, &e->biggest)))
 		return err;
-	if (e->type_id != CPROF_NONE_ID) {
-		sqlite3_stmt *s;
-		if (sqlite3_prepare_v2(db, "SELECT name FROM type WHERE id = ?", -1, &s,
-				       NULL) != SQLITE_OK)
-			return db_error(db, path, "type");
-		sqlite3_bind_int64(s, 1, (sqlite3_int64)e->type_id);
-		if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
-			snprintf(e->type, sizeof(e->type), "%s",
-				 (const char *)sqlite3_column_text(s, 0));
-		sqlite3_finalize(s);
-	}
+	if (e->type_id != CPROF_NONE_ID &&
+	    (err = src->ops->type_name(src->arg, e->type_id, e->type, sizeof(e->type))))
+		return err;
 	enum { MAX_PATH = 10000 };
-	if ((err = cprof_query_shortest_path(db, path, big->id, MAX_PATH, &e->path)))
+	if ((err = store_shortest_path(src, big->id, MAX_PATH, &e->path)))
 		return err;
-	return cprof_query_reaching_slots(db, path, &big->id, 1, max_reached,
-					  &e->reached_from, &e->n_reached);
+	return store_reaching_slots(src, &big->id, 1, max_reached, &e->reached_from,
+				    &e->n_reached);
 }
 
-static struct cprof_error *heap_totals(sqlite3 *db, const char *path, struct cprof_entries *r)
-{
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(db, "SELECT coalesce(sum(size), 0),"
-			       " coalesce(sum(size) FILTER (WHERE reachable = 1), 0)"
-			       " FROM object WHERE reachable IS NOT NULL", -1, &s, NULL) != SQLITE_OK)
-		return db_error(db, path, "heap size");
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		r->heap_bytes = (uint64_t)sqlite3_column_int64(s, 0);
-		r->reachable_bytes = (uint64_t)sqlite3_column_int64(s, 1);
-	}
-	sqlite3_finalize(s);
-	return NULL;
-}
-
-struct cprof_error *cprof_query_entries(sqlite3 *db, const char *path, size_t limit,
-					size_t max_reached, struct cprof_entries *ret)
+struct cprof_error *store_entries(const struct store_source *src, size_t limit,
+				  size_t max_reached, struct cprof_entries *ret)
 {
 	struct nodes nd = { 0 };
-	struct top *t = NULL;
+	struct tops ts = { .nd = &nd };
 	struct run *r = NULL;
-	size_t n = 0, n_runs = 0;
+	size_t n_runs = 0;
 	memset(ret, 0, sizeof(*ret));
-	struct cprof_error *err = heap_totals(db, path, ret);
+	struct cprof_error *err = src->ops->totals(src->arg, &ret->heap_bytes,
+						   &ret->reachable_bytes);
 	if (!err)
-		err = load_nodes(db, path, &nd);
+		err = src->ops->node_parents(src->arg, &nd.parent, &nd.n);
 	if (!err)
-		err = load_tops(db, path, &nd, &t, &n);
+		err = src->ops->tops(src->arg, add_top, &ts);
 	if (!err) {
-		if (n)
-			qsort(t, n, sizeof(*t), top_cmp);
-		err = runs_of(&nd, t, n, &r, &n_runs);
+		if (ts.n)
+			qsort(ts.t, ts.n, sizeof(*ts.t), top_cmp);
+		err = runs_of(&nd, ts.t, ts.n, &r, &n_runs);
 	}
-	ret->n_objects = n;
+	ret->n_objects = ts.n;
 	ret->n_groups = n_runs;
 	size_t shown = n_runs < limit ? n_runs : limit;
 	if (!err && !(ret->e = calloc(shown + 1, sizeof(*ret->e))))
 		err = &cprof_enomem;
 	for (size_t i = 0; !err && i < shown; i++) {
 		ret->n = i + 1;
-		err = describe(db, path, t, &r[i], max_reached, &ret->e[i]);
+		err = describe(src, ts.t, &r[i], max_reached, &ret->e[i]);
 	}
 	free(nd.parent);
-	free(t);
+	free(ts.t);
 	free(r);
 	if (err)
 		cprof_entries_deinit(ret);
+	return err;
+}
+
+struct cprof_error *cprof_query_entries(sqlite3 *db, const char *path, size_t limit,
+					size_t max_reached, struct cprof_entries *ret)
+{
+	struct store_source src;
+	struct cprof_error *err = store_db_source_create(db, path, &src);
+	if (err)
+		return err;
+	err = store_entries(&src, limit, max_reached, ret);
+	store_db_source_destroy(&src);
 	return err;
 }
 

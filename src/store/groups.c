@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "cprof/hash.h"
-#include "cprof/store.h"
+#include "store-internal.h"
 
 static const uint32_t NONE = UINT32_MAX;
 
@@ -259,89 +259,105 @@ out:
 
 /* ---- which root slots reach some objects ---- */
 
+/* The search back from the objects: a queue of at most MAX_VISITS ids and
+ * a visited set (open addressing, at most half full). */
+enum { MAX_VISITS = 200000, SEEN_CAP = 1 << 19 };
+
+struct reach {
+	uint64_t *queue, *seen;
+	size_t head, tail;
+	char **names;
+	size_t k, max_names;
+	bool oom;
+};
+
+/* Marks id seen; false when it was already. */
+static bool see(struct reach *r, uint64_t id)
+{
+	uint64_t h = (id * 0x9E3779B97F4A7C15ull) & (SEEN_CAP - 1);
+	while (r->seen[h] && r->seen[h] != id + 1)
+		h = (h + 1) & (SEEN_CAP - 1);
+	if (r->seen[h])
+		return false;
+	r->seen[h] = id + 1;
+	return true;
+}
+
+static bool reach_source(void *arg, uint64_t src)
+{
+	struct reach *r = arg;
+	if (r->tail >= MAX_VISITS || r->tail >= SEEN_CAP / 2)
+		return false;
+	if (see(r, src))
+		r->queue[r->tail++] = src;
+	return true;
+}
+
+static bool reach_name(void *arg, const char *name)
+{
+	struct reach *r = arg;
+	if (r->k >= r->max_names)
+		return false;
+	for (size_t j = 0; j < r->k; j++)
+		if (!strcmp(r->names[j], name))
+			return true;
+	if (!(r->names[r->k] = strdup(name))) {
+		r->oom = true;
+		return false;
+	}
+	r->k++;
+	return true;
+}
+
+struct cprof_error *store_reaching_slots(const struct store_source *src,
+					 const uint64_t *objects, size_t n, size_t max_names,
+					 char ***ret, size_t *n_ret)
+{
+	struct reach r = { .max_names = max_names };
+	struct cprof_error *err = NULL;
+	r.names = calloc(max_names + 1, sizeof(*r.names));
+	r.queue = malloc(MAX_VISITS * sizeof(*r.queue));
+	r.seen = calloc(SEEN_CAP, sizeof(*r.seen));
+	*ret = NULL;
+	*n_ret = 0;
+	if (!r.names || !r.queue || !r.seen)
+		err = &cprof_enomem;
+	for (size_t i = 0; !err && i < n && r.tail < MAX_VISITS; i++)
+		r.queue[r.tail++] = objects[i];
+	for (size_t i = 0; !err && i < r.tail; i++)
+		see(&r, r.queue[i]);
+	while (!err && r.head < r.tail && r.k < max_names) {
+		uint64_t v = r.queue[r.head++];
+		if (!(err = src->ops->slot_names(src->arg, v, reach_name, &r)) && r.oom)
+			err = &cprof_enomem;
+		if (!err)
+			err = src->ops->sources(src->arg, v, reach_source, &r);
+	}
+	free(r.queue);
+	free(r.seen);
+	if (err) {
+		for (size_t j = 0; r.names && j < r.k; j++)
+			free(r.names[j]);
+		free(r.names);
+		return err;
+	}
+	*ret = r.names;
+	*n_ret = r.k;
+	return NULL;
+}
+
 struct cprof_error *cprof_query_reaching_slots(sqlite3 *db, const char *path,
 					       const uint64_t *objects, size_t n,
 					       size_t max_names, char ***ret,
 					       size_t *n_ret)
 {
-	enum { MAX_VISITS = 200000 };
-	sqlite3_stmt *in = NULL, *slots = NULL;
-	char **names = calloc(max_names + 1, sizeof(*names));
-	uint64_t *queue = malloc(MAX_VISITS * sizeof(*queue));
-	size_t head = 0, tail = 0, k = 0;
-	struct cprof_error *err = NULL;
-	*ret = NULL;
-	*n_ret = 0;
-	if (!names || !queue) {
-		free(names);
-		free(queue);
-		return &cprof_enomem;
-	}
-	if (sqlite3_prepare_v2(db, "SELECT src FROM ref WHERE dst = ?", -1, &in, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT DISTINCT coalesce(slot_name, '?') FROM root_ref WHERE dst = ?",
-			       -1, &slots, NULL) != SQLITE_OK) {
-		err = cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s", path, sqlite3_errmsg(db));
-		goto out;
-	}
-	/* A visited set: a sorted insert would do; a small open-addressing
-	   hash of ids is simpler. */
-	size_t cap = 1 << 19;
-	uint64_t *seen = calloc(cap, sizeof(*seen));
-	if (!seen) {
-		err = &cprof_enomem;
-		goto out;
-	}
-	for (size_t i = 0; i < n && tail < MAX_VISITS; i++)
-		queue[tail++] = objects[i];
-	for (size_t i = 0; i < tail; i++) {
-		uint64_t h = (queue[i] * 0x9E3779B97F4A7C15ull) & (cap - 1);
-		while (seen[h] && seen[h] != queue[i] + 1)
-			h = (h + 1) & (cap - 1);
-		seen[h] = queue[i] + 1;
-	}
-	while (head < tail && k < max_names) {
-		uint64_t v = queue[head++];
-		sqlite3_bind_int64(slots, 1, (sqlite3_int64)v);
-		while (sqlite3_step(slots) == SQLITE_ROW && k < max_names) {
-			const char *name = (const char *)sqlite3_column_text(slots, 0);
-			bool dup = false;
-			for (size_t j = 0; j < k && !dup; j++)
-				dup = !strcmp(names[j], name);
-			if (!dup && !(names[k] = strdup(name))) {
-				err = &cprof_enomem;
-				break;
-			}
-			if (!dup)
-				k++;
-		}
-		sqlite3_reset(slots);
-		sqlite3_bind_int64(in, 1, (sqlite3_int64)v);
-		while (sqlite3_step(in) == SQLITE_ROW && tail < MAX_VISITS && tail < cap / 2) {
-			uint64_t src = (uint64_t)sqlite3_column_int64(in, 0);
-			uint64_t h = (src * 0x9E3779B97F4A7C15ull) & (cap - 1);
-			while (seen[h] && seen[h] != src + 1)
-				h = (h + 1) & (cap - 1);
-			if (seen[h])
-				continue;
-			seen[h] = src + 1;
-			queue[tail++] = src;
-		}
-		sqlite3_reset(in);
-	}
-	free(seen);
-out:
-	sqlite3_finalize(in);
-	sqlite3_finalize(slots);
-	free(queue);
-	if (err) {
-		for (size_t j = 0; j < k; j++)
-			free(names[j]);
-		free(names);
+	struct store_source src;
+	struct cprof_error *err = store_db_source_create(db, path, &src);
+	if (err)
 		return err;
-	}
-	*ret = names;
-	*n_ret = k;
-	return NULL;
+	err = store_reaching_slots(&src, objects, n, max_names, ret, n_ret);
+	store_db_source_destroy(&src);
+	return err;
 }
 
 /* ---- several paths to one object ---- */

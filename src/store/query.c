@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cprof/store.h"
+#include "store-internal.h"
 
 static struct cprof_error *db_error(sqlite3 *db, const char *path,
 				    const char *what)
@@ -568,49 +568,41 @@ struct cprof_error *cprof_query_allocators(sqlite3 *db, const char *path,
 	return NULL;
 }
 
-struct cprof_error *cprof_query_shortest_path(sqlite3 *db, const char *path,
-					      uint64_t id, size_t max_len,
-					      struct cprof_root_path *ret)
+struct cprof_error *store_shortest_path(const struct store_source *src, uint64_t id,
+					size_t max_len, struct cprof_root_path *ret)
 {
-	sqlite3_stmt *s;
 	memset(ret, 0, sizeof(*ret));
 	ret->slot.id = CPROF_NONE_ID;
-	if (sqlite3_prepare_v2(db, "SELECT path_parent, path_root_ref, root_distance, addr"
-			       " FROM object WHERE id = ?", -1, &s, NULL) != SQLITE_OK)
-		return db_error(db, path, "path");
 	uint64_t *ids = NULL, *addrs = NULL, root_ref = CPROF_NONE_ID, want = 0;
 	struct cprof_error *err = NULL;
 	/* From the object back to distance 1, one row a step; the distances
 	   must fall by one (a database that says otherwise is not followed). */
 	while (id != CPROF_NONE_ID) {
-		sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
-		if (sqlite3_step(s) != SQLITE_ROW || sqlite3_column_type(s, 2) == SQLITE_NULL)
+		struct store_path_step st;
+		if ((err = src->ops->path_step(src->arg, id, &st)) || !st.found)
 			break;
-		uint64_t dist = (uint64_t)sqlite3_column_int64(s, 2), parent = col_id(s, 0);
 		if (!ids) {
-			if (!dist || dist > max_len)
+			if (!st.distance || st.distance > max_len)
 				break;
-			ids = malloc(dist * sizeof(*ids));
-			addrs = malloc(dist * sizeof(*addrs));
+			ids = malloc(st.distance * sizeof(*ids));
+			addrs = malloc(st.distance * sizeof(*addrs));
 			if (!ids || !addrs) {
 				err = &cprof_enomem;
 				break;
 			}
-			ret->n = (size_t)dist;
-			want = dist;
+			ret->n = (size_t)st.distance;
+			want = st.distance;
 		}
-		if (dist != want)
+		if (st.distance != want)
 			break;
 		ids[--want] = id;
-		addrs[want] = (uint64_t)sqlite3_column_int64(s, 3);
+		addrs[want] = st.addr;
 		if (!want)
-			root_ref = col_id(s, 1);
-		sqlite3_reset(s);
-		id = want ? parent : CPROF_NONE_ID;
+			root_ref = st.root_ref;
+		id = want ? st.parent : CPROF_NONE_ID;
 	}
-	sqlite3_finalize(s);
 	if (!err && root_ref != CPROF_NONE_ID)
-		err = cprof_query_slot(db, path, root_ref, &ret->slot);
+		err = src->ops->slot(src->arg, root_ref, &ret->slot);
 	if (err || root_ref == CPROF_NONE_ID || ret->slot.id == CPROF_NONE_ID) {
 		free(ids);
 		free(addrs);
@@ -621,4 +613,244 @@ struct cprof_error *cprof_query_shortest_path(sqlite3 *db, const char *path,
 	ret->ids = ids;
 	ret->addrs = addrs;
 	return NULL;
+}
+
+struct cprof_error *cprof_query_shortest_path(sqlite3 *db, const char *path,
+					      uint64_t id, size_t max_len,
+					      struct cprof_root_path *ret)
+{
+	struct store_source src;
+	struct cprof_error *err = store_db_source_create(db, path, &src);
+	if (err)
+		return err;
+	err = store_shortest_path(&src, id, max_len, ret);
+	store_db_source_destroy(&src);
+	return err;
+}
+
+/* ---- cprof.db as the searches' source ---- */
+
+enum { Q_PATH, Q_SOURCES, Q_SLOT_NAMES, Q_TYPE, N_QUERIES };
+
+static const char *const source_sql[N_QUERIES] = {
+	[Q_PATH] = "SELECT path_parent, path_root_ref, root_distance, addr FROM object WHERE id = ?",
+	[Q_SOURCES] = "SELECT src FROM ref WHERE dst = ?",
+	[Q_SLOT_NAMES] = "SELECT DISTINCT coalesce(slot_name, '?') FROM root_ref WHERE dst = ?",
+	[Q_TYPE] = "SELECT name FROM type WHERE id = ?",
+};
+
+struct store_db_source {
+	sqlite3 *db;
+	const char *path;
+	sqlite3_stmt *q[N_QUERIES];   /* prepared on first use: a search runs them
+					 up to 400000 times */
+};
+
+/* Query q, prepared, with its one parameter bound. */
+static struct cprof_error *source_query(struct store_db_source *d, int q, uint64_t param,
+					sqlite3_stmt **ret)
+{
+	if (!d->q[q] && sqlite3_prepare_v2(d->db, source_sql[q], -1, &d->q[q], NULL) != SQLITE_OK)
+		return db_error(d->db, d->path, "query");
+	sqlite3_reset(d->q[q]);
+	sqlite3_bind_int64(d->q[q], 1, (sqlite3_int64)param);
+	*ret = d->q[q];
+	return NULL;
+}
+
+/* Steps s once; *row tells whether there was one. */
+static struct cprof_error *source_step(struct store_db_source *d, sqlite3_stmt *s, bool *row)
+{
+	int rc = sqlite3_step(s);
+	*row = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? NULL : db_error(d->db, d->path, "query");
+}
+
+static struct cprof_error *db_path_step(void *arg, uint64_t id, struct store_path_step *ret)
+{
+	sqlite3_stmt *s = NULL;
+	bool row;
+	struct cprof_error *err = source_query(arg, Q_PATH, id, &s);
+	if (!err)
+		err = source_step(arg, s, &row);
+	memset(ret, 0, sizeof(*ret));
+	if (err || !row || sqlite3_column_type(s, 2) == SQLITE_NULL)
+		return err;
+	ret->found = true;
+	ret->parent = col_id(s, 0);
+	ret->root_ref = col_id(s, 1);
+	ret->distance = (uint64_t)sqlite3_column_int64(s, 2);
+	ret->addr = (uint64_t)sqlite3_column_int64(s, 3);
+	return NULL;
+}
+
+static struct cprof_error *db_sources(void *arg, uint64_t v, bool (*fn)(void *, uint64_t),
+				      void *fn_arg)
+{
+	sqlite3_stmt *s = NULL;
+	bool row = true;
+	struct cprof_error *err = source_query(arg, Q_SOURCES, v, &s);
+	while (!err && !(err = source_step(arg, s, &row)) && row &&
+	       fn(fn_arg, (uint64_t)sqlite3_column_int64(s, 0)))
+		;
+	return err;
+}
+
+static struct cprof_error *db_slot_names(void *arg, uint64_t v,
+					 bool (*fn)(void *, const char *), void *fn_arg)
+{
+	sqlite3_stmt *s = NULL;
+	bool row = true;
+	struct cprof_error *err = source_query(arg, Q_SLOT_NAMES, v, &s);
+	while (!err && !(err = source_step(arg, s, &row)) && row &&
+	       fn(fn_arg, (const char *)sqlite3_column_text(s, 0)))
+		;
+	return err;
+}
+
+static struct cprof_error *db_type_name(void *arg, uint64_t id, char *buf, size_t size)
+{
+	sqlite3_stmt *s = NULL;
+	bool row;
+	struct cprof_error *err = source_query(arg, Q_TYPE, id, &s);
+	buf[0] = '\0';
+	if (!err && !(err = source_step(arg, s, &row)) && row && sqlite3_column_text(s, 0))
+		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(s, 0));
+	return err;
+}
+
+static struct cprof_error *db_slot(void *arg, uint64_t root_ref, struct cprof_slot_row *ret)
+{
+	struct store_db_source *d = arg;
+	return cprof_query_slot(d->db, d->path, root_ref, ret);
+}
+
+static struct cprof_error *db_node(void *arg, uint64_t id, struct cprof_node_row *ret)
+{
+	struct store_db_source *d = arg;
+	return cprof_query_node(d->db, d->path, id, ret);
+}
+
+static struct cprof_error *db_object(void *arg, uint64_t id, struct cprof_obj_row *ret)
+{
+	struct store_db_source *d = arg;
+	return cprof_query_object_id(d->db, d->path, id, ret);
+}
+
+static struct cprof_error *db_totals(void *arg, uint64_t *heap_bytes, uint64_t *reachable_bytes)
+{
+	struct store_db_source *d = arg;
+	sqlite3_stmt *s;
+	*heap_bytes = *reachable_bytes = 0;
+	if (sqlite3_prepare_v2(d->db, "SELECT coalesce(sum(size), 0),"
+			       " coalesce(sum(size) FILTER (WHERE reachable = 1), 0)"
+			       " FROM object WHERE reachable IS NOT NULL", -1, &s, NULL) != SQLITE_OK)
+		return db_error(d->db, d->path, "heap size");
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*heap_bytes = (uint64_t)sqlite3_column_int64(s, 0);
+		*reachable_bytes = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return NULL;
+}
+
+static struct cprof_error *db_node_parents(void *arg, uint32_t **ret, uint32_t *n_ret)
+{
+	struct store_db_source *d = arg;
+	sqlite3_stmt *s;
+	*ret = NULL;
+	*n_ret = 0;
+	if (sqlite3_prepare_v2(d->db, "SELECT coalesce(max(id) + 1, 0) FROM root_node", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_error(d->db, d->path, "root nodes");
+	uint64_t n = sqlite3_step(s) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	if (n >= UINT32_MAX)
+		return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %llu root nodes", d->path,
+					  (unsigned long long)n);
+	uint32_t *parent = malloc((n + 1) * sizeof(*parent));
+	if (!parent)
+		return &cprof_enomem;
+	memset(parent, 0xff, (n + 1) * sizeof(*parent));
+	if (sqlite3_prepare_v2(d->db, "SELECT id, parent_id FROM root_node", -1, &s, NULL) != SQLITE_OK) {
+		free(parent);
+		return db_error(d->db, d->path, "root nodes");
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(s, 0), p = sqlite3_column_int64(s, 1);
+		/* A parent must come before its child (ids grow downwards): so no
+		   walk up the tree can loop, whatever the file says. */
+		if (id >= 0 && (uint64_t)id < n && sqlite3_column_type(s, 1) != SQLITE_NULL &&
+		    p >= 0 && p < id)
+			parent[id] = (uint32_t)p;
+	}
+	sqlite3_finalize(s);
+	*ret = parent;
+	*n_ret = (uint32_t)n;
+	return NULL;
+}
+
+static struct cprof_error *db_tops(void *arg, bool (*fn)(void *, const struct store_top_row *),
+				   void *fn_arg)
+{
+	struct store_db_source *d = arg;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(d->db,
+		"SELECT id, size, coalesce(retained_bytes, 0), coalesce(retained_count, 0),"
+		" retaining_root, type_id FROM object"
+		" WHERE idom IS NULL AND reachable = 1", -1, &s, NULL) != SQLITE_OK)
+		return db_error(d->db, d->path, "top objects");
+	int rc = SQLITE_DONE;
+	bool ok = true;
+	while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_top_row r = {
+			.id = (uint64_t)sqlite3_column_int64(s, 0),
+			.size = (uint64_t)sqlite3_column_int64(s, 1),
+			.retained = (uint64_t)sqlite3_column_int64(s, 2),
+			.count = (uint64_t)sqlite3_column_int64(s, 3),
+			.node = sqlite3_column_type(s, 4) == SQLITE_NULL ? UINT32_MAX :
+				(uint32_t)sqlite3_column_int64(s, 4),
+			.type = col_id(s, 5),
+		};
+		ok = fn(fn_arg, &r);
+	}
+	sqlite3_finalize(s);
+	if (ok && rc != SQLITE_DONE)
+		return db_error(d->db, d->path, "top objects");
+	return ok ? NULL : &cprof_enomem;
+}
+
+static const struct store_source_ops db_ops = {
+	.totals = db_totals,
+	.node_parents = db_node_parents,
+	.tops = db_tops,
+	.node = db_node,
+	.object = db_object,
+	.type_name = db_type_name,
+	.path_step = db_path_step,
+	.slot = db_slot,
+	.sources = db_sources,
+	.slot_names = db_slot_names,
+};
+
+struct cprof_error *store_db_source_create(sqlite3 *db, const char *path,
+					   struct store_source *ret)
+{
+	struct store_db_source *d = calloc(1, sizeof(*d));
+	if (!d)
+		return &cprof_enomem;
+	d->db = db;
+	d->path = path;
+	ret->ops = &db_ops;
+	ret->arg = d;
+	return NULL;
+}
+
+void store_db_source_destroy(struct store_source *src)
+{
+	struct store_db_source *d = src->arg;
+	for (int q = 0; d && q < N_QUERIES; q++)
+		sqlite3_finalize(d->q[q]);
+	free(d);
+	src->arg = NULL;
 }

@@ -488,10 +488,23 @@ struct cprof_error *cprof_store_heaps(struct cprof_store *st,
 	return err;
 }
 
-static const char *module_base(const struct cprof_module *m)
+void store_allocator_row(const struct cprof_allocator *a, struct cprof_allocator_row *ret)
 {
-	const char *s = m ? strrchr(m->name, '/') : NULL;
-	return m ? (s ? s + 1 : m->name) : NULL;
+	const char *slash = a->module ? strrchr(a->module->name, '/') : NULL;
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->name, sizeof(ret->name), "%s", a->name);
+	snprintf(ret->version, sizeof(ret->version), "%s", a->version);
+	snprintf(ret->module, sizeof(ret->module), "%s",
+		 a->module ? (slash ? slash + 1 : a->module->name) : "");
+	ret->serves_malloc = a->serves_malloc;
+	snprintf(ret->heap, sizeof(ret->heap), "%s", cprof_heap_state_name(a->heap_state));
+	snprintf(ret->reason, sizeof(ret->reason), "%s", a->reason);
+}
+
+/* A text column: "" is NULL. */
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+	store_bind_text(s, i, v[0] ? v : NULL);
 }
 
 struct cprof_error *cprof_store_allocators(struct cprof_store *st,
@@ -502,14 +515,16 @@ struct cprof_error *cprof_store_allocators(struct cprof_store *st,
 		"INSERT INTO allocator VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
 	for (size_t i = 0; !err && i < walk->n_allocators; i++) {
 		const struct cprof_allocator *a = &walk->allocators[i];
+		struct cprof_allocator_row r;
+		store_allocator_row(a, &r);
 		store_bind_u64(s, 1, i);
-		store_bind_text(s, 2, a->name);
-		store_bind_text(s, 3, a->version[0] ? a->version : NULL);
-		store_bind_text(s, 4, module_base(a->module));
-		sqlite3_bind_int(s, 5, a->serves_malloc);
+		store_bind_text(s, 2, r.name);
+		bind_text_or_null(s, 3, r.version);
+		bind_text_or_null(s, 4, r.module);
+		sqlite3_bind_int(s, 5, r.serves_malloc);
 		store_bind_text(s, 6, a->serves_malloc ? a->malloc_how : NULL);
-		store_bind_text(s, 7, cprof_heap_state_name(a->heap_state));
-		store_bind_text(s, 8, a->reason[0] ? a->reason : NULL);
+		store_bind_text(s, 7, r.heap);
+		bind_text_or_null(s, 8, r.reason);
 		store_bind_text(s, 9, a->found_by);
 		err = store_step(st, s);
 	}
@@ -553,7 +568,6 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 		}
 		err = store_step(st, r);
 	}
-	/* Slot names cost a symbol lookup each: the first million are named. */
 	for (size_t i = 0; !err && i < g->n_root_refs; i++) {
 		const struct cprof_root_ref *ref = &g->root_refs[i];
 		char name[320];
@@ -561,11 +575,8 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 		store_bind_u64(rr, 1, i);
 		store_bind_u64(rr, 2, ref->root);
 		store_bind_u64(rr, 3, ref->slot);
-		if (i < (1u << 20)) {
-			cprof_root_slot_name(core, roots, &roots->roots[ref->root],
-					     ref->slot, name, sizeof(name));
+		if (store_slot_name(core, roots, g, i, name, sizeof(name)))
 			store_bind_text(rr, 4, name);
-		}
 		store_bind_u64(rr, 5, ref->dst);
 		store_bind_u64(rr, 6, ref->dst_off);
 		err = store_step(st, rr);
@@ -573,6 +584,17 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 	sqlite3_finalize(r);
 	sqlite3_finalize(rr);
 	return err;
+}
+
+bool store_slot_name(struct cprof_core *core, const struct cprof_roots *roots,
+		     const struct cprof_graph *g, size_t i, char *buf, size_t size)
+{
+	/* A symbol lookup each: the first million are named. */
+	if (i >= STORE_NAMED_SLOTS)
+		return false;
+	const struct cprof_root_ref *ref = &g->root_refs[i];
+	cprof_root_slot_name(core, roots, &roots->roots[ref->root], ref->slot, buf, size);
+	return true;
 }
 
 struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
