@@ -89,8 +89,20 @@ struct cprof_csr {
 struct cprof_error *cprof_dominators(struct cprof_csr *g, uint32_t root,
 				     uint32_t *idom, uint32_t *order,
 				     uint32_t *n_order);
+/* The same for the g->n nodes of g and ext->n more (NULL: none), numbered
+ * after them, with rows of their own (ext's row and dst: node g->n + k's
+ * out-edges are ext->dst[ext->row[k] .. ext->row[k + 1])) - so that the
+ * heap's graph gets its root nodes without being copied; idom and the
+ * preorder are allocated here (*idom_ret: g->n + ext->n entries;
+ * *order_ret: *n_order) once the working arrays are gone: 24 bytes a node
+ * and 4 an edge at most besides them (*working_bytes_ret, may be NULL: their
+ * size at the most). */
+struct cprof_error *cprof_dominators_alloc(struct cprof_csr *g, const struct cprof_csr *ext,
+					   uint32_t root, uint32_t **idom_ret,
+					   uint32_t **order_ret, uint32_t *n_order,
+					   uint64_t *working_bytes_ret);
 /* The same by the iterative algorithm of Cooper, Harvey and Kennedy: slower,
- * independent, for the tests. */
+ * independent, for the tests (no ext nodes). */
 struct cprof_error *cprof_dominators_iterative(const struct cprof_csr *g,
 					       uint32_t root, uint32_t *idom);
 
@@ -143,12 +155,27 @@ struct cprof_retention {
 	uint32_t *idom;            /* immediate dominator when it is an object */
 	uint32_t *retaining;       /* the retaining root node; none = shared */
 	uint64_t *retained_bytes;  /* per object, then per node (n + node) */
-	uint64_t *retained_count;
+	uint32_t *retained_count;  /* likewise (a node's total is in nodes[]) */
 	uint32_t *distance;        /* root distance: 1 = a root points to it */
-	uint32_t *path_parent;     /* previous object on a shortest path */
-	uint32_t *path_root_ref;   /* at distance 1: the root_ref used */
+	/* the step before on a shortest path: at distance 1 the root_ref used,
+	   further the previous object (cprof_path_parent, cprof_path_root_ref) */
+	uint32_t *path;
 	double t_retention;
+	uint64_t dominators_bytes;         /* the dominators' working arrays at the most */
 };
+
+/* The previous object on object v's shortest path; UINT32_MAX at distance 1
+ * or none. */
+static inline uint32_t cprof_path_parent(const struct cprof_retention *rt, uint32_t v)
+{
+	return rt->distance[v] != UINT32_MAX && rt->distance[v] > 1 ? rt->path[v] : UINT32_MAX;
+}
+
+/* The root_ref pointing to v when it is at distance 1, else UINT32_MAX. */
+static inline uint32_t cprof_path_root_ref(const struct cprof_retention *rt, uint32_t v)
+{
+	return rt->distance[v] == 1 ? rt->path[v] : UINT32_MAX;
+}
 
 /**
  * The dominator tree over the objects and the root nodes (SEMI-NCA), the

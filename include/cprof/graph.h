@@ -6,7 +6,8 @@
  * Out: a graph in compressed sparse rows with 32-bit object ids:
  *        out-edges of object i are edges [row[i], row[i + 1]): dst[e] is the
  *        target's id, src_off[e] the offset of the pointer in object i,
- *        dst_off[e] where it points inside the target (0 = its start);
+ *        and where it points inside the target: its start, or (rarely) an
+ *        offset kept in edge order (interior, interior_off);
  *      and the root references: (root, slot, target, target offset), where
  *      slot is the pointer's address (a register word index for registers).
  *
@@ -56,7 +57,14 @@ struct cprof_graph {
 	uint64_t *row;             /* n + 1 */
 	uint32_t *dst;             /* per edge */
 	uint32_t *src_off;         /* per edge; UINT32_MAX when >= 4 GiB */
-	uint32_t *dst_off;         /* per edge; likewise */
+	/* Where the edges point into their targets, most often the start:
+	   bit e of interior is set when edge e does not, and the offsets of
+	   those edges are interior_off[], in edge order (UINT32_MAX when
+	   >= 4 GiB): a bit an edge rather than 32 bits, with 3% of pointers
+	   interior. */
+	uint64_t *interior;
+	uint32_t *interior_off;
+	uint64_t n_interior;
 	uint64_t n_edges;
 	struct cprof_root_ref *root_refs;
 	size_t n_root_refs;
@@ -70,6 +78,12 @@ struct cprof_graph {
 	uint64_t objects_precise, objects_noscan, objects_conservative;
 	double t_scan;
 };
+
+/* Whether edge e points into the middle of its target. */
+static inline bool cprof_graph_interior(const struct cprof_graph *g, uint64_t e)
+{
+	return g->interior[e >> 6] >> (e & 63) & 1;
+}
 
 /* The object containing addr (a node), or -1.  For tests and queries. */
 struct cprof_object_index;
@@ -95,19 +109,30 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 void cprof_graph_deinit(struct cprof_graph *g);
 
 /*
- * The graph reversed: the objects pointing to v are src[row[v] .. row[v + 1])
- * in increasing order, one entry per pointer (an object pointing twice into v
- * is there twice).  A counting sort of the edges by target: 8 bytes an object
- * and 4 a pointer.  For the index of references by target and the searches
- * back to the roots.
+ * The graph reversed: the objects pointing into v are src[k] for k from
+ * cprof_reverse_row(r, v) to cprof_reverse_row(r, v + 1), in increasing
+ * order, once per pointer.  A counting sort of the edges by target: 4 bytes
+ * an object (8 with 2^32 pointers or more) and 4 a pointer.  For the searches
+ * back to the roots and the index of references by target.
  */
 struct cprof_graph_reverse {
-	uint64_t *row;             /* n + 1 */
+	uint32_t *row;             /* n + 1, fewer than 2^32 edges */
+	uint64_t *row64;           /* n + 1, else */
 	uint32_t *src;             /* per edge */
 };
+
+static inline uint64_t cprof_reverse_row(const struct cprof_graph_reverse *r, uint32_t v)
+{
+	return r->row ? r->row[v] : r->row64[v];
+}
+
 struct cprof_error *cprof_graph_reverse(const struct cprof_graph *g,
 					struct cprof_graph_reverse *ret);
 void cprof_graph_reverse_deinit(struct cprof_graph_reverse *r);
+
+/* Frees the edges once nothing needs them: n, n_edges, root_refs and the
+ * statistics stay. */
+void cprof_graph_drop_edges(struct cprof_graph *g);
 
 /* Sorts the walk's objects by address; warns about and drops overlaps. */
 struct cprof_error *cprof_objects_sort(struct cprof_core *core,

@@ -36,6 +36,26 @@ struct cprof_analyze_options {
 	bool no_refs;              /* leave the ref table out (huge cores) */
 };
 
+/*
+ * Where the memory goes, bytes (the benchmark's account): the size of each
+ * part of the analysis, at its largest, and the process's resident anonymous
+ * memory after each phase.
+ */
+struct cprof_memory_account {
+	uint64_t objects;          /* the object table */
+	uint64_t graph;            /* rows, targets, offsets, interior pointers */
+	uint64_t leak_flags;
+	uint64_t dominators;       /* their working arrays, at the most */
+	uint64_t retention;        /* idom, retaining root, retained bytes and count,
+				      distance, path */
+	uint64_t types;            /* per object: type, count, source */
+	uint64_t reverse;          /* the graph reversed, for the summary and ref_dst */
+	uint64_t store;            /* the bulk writer's buffers and sorts, at the most */
+	uint64_t sqlite;           /* SQLite's page cache and sorter, at the most */
+	uint64_t rss_walk, rss_scan, rss_leaks, rss_dominators, rss_types, rss_summary,
+		 rss_store;
+};
+
 struct cprof_analysis {
 	struct cprof_heap_walk walk;
 	struct cprof_object *objects;      /* sorted by address: id = index */
@@ -54,12 +74,16 @@ struct cprof_analysis {
 	   index, then the other tables, ANALYZE and the rename */
 	double t_objects, t_object_indexes, t_refs, t_ref_index, t_tables;
 	uint64_t db_bytes;                 /* the file's size */
+	struct cprof_memory_account mem;
 };
 
 /* Walks, analyzes and starts writing the database (see above). */
 struct cprof_error *cprof_analyze(struct cprof_core *core,
 				  const struct cprof_analyze_options *opts,
 				  struct cprof_analysis *ret);
+/* The caller has made its summary: the results that only it reads (the
+ * reversed graph's sources) are freed, for the store's memory. */
+void cprof_analyze_results_done(struct cprof_analysis *a);
 /* Waits for the big tables, writes the others, renames the file into place. */
 struct cprof_error *cprof_analyze_finish(struct cprof_core *core,
 					 const struct cprof_analyze_options *opts,

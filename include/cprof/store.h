@@ -155,14 +155,24 @@ struct cprof_error *cprof_store_roots(struct cprof_store *st,
 				      struct cprof_core *core,
 				      const struct cprof_roots *roots,
 				      const struct cprof_graph *g);
-/* Seconds the big tables took (for the benchmark). */
-void cprof_store_timings(const struct cprof_store *st, double *objects, double *object_indexes,
-			 double *refs, double *ref_index);
-/* The ref table (every edge, in (src, src_offset) order) and its index by
- * dst (rev: g reversed).  Before cprof_store_begin_tables. */
+/* What writing took (for the benchmark): seconds of the big tables, bytes
+ * of the buffers and sorts they used at the most, and SQLite's own memory
+ * at the most (its page cache and sorter, for the small tables). */
+struct cprof_store_stats {
+	double t_objects, t_object_indexes, t_refs, t_ref_index;
+	uint64_t working_bytes, sqlite_bytes;
+};
+void cprof_store_stats(const struct cprof_store *st, struct cprof_store_stats *ret);
+/* SQLite's memory at the most, so far (bytes). */
+void cprof_store_stats_sqlite(uint64_t *ret);
+/* The ref table: every edge, in (src, src_offset) order.  Before
+ * cprof_store_begin_tables. */
+struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_graph *g);
+/* Its index by dst (ref_dst); rev: g reversed, of which only the rows are
+ * read.  Before cprof_store_begin_tables. */
 struct cprof_graph_reverse;
-struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_graph *g,
-				     const struct cprof_graph_reverse *rev);
+struct cprof_error *cprof_store_ref_index(struct cprof_store *st, const struct cprof_graph *g,
+					  const struct cprof_graph_reverse *rev);
 
 /* Opens an existing cprof.db for reading, checking it is one of ours. */
 struct cprof_error *cprof_store_open(const char *path, struct sqlite3 **ret);

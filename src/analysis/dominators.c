@@ -11,11 +11,13 @@
  *   4. each idom is the nearest common ancestor, in the tree built so far,
  *      of the DFS parent and the semidominator: walk up from the parent while
  *      the candidate's number exceeds the semidominator's.
- * Memory: 8 x 4 bytes per node for the arrays (pre, vertex, parent, semi,
- * label, anc, path, dom), 8 more for the predecessor row offsets and 4 per
- * edge for the predecessors; the DFS stack (12 bytes a node at most) is gone
- * before those exist, and an owned successor list is freed as soon as the
- * predecessors are built.
+ * Memory: 6 x 4 bytes per node for the arrays (vertex, parent, semi,
+ * label, anc, and pre, which becomes the eval path), 8 more for the
+ * predecessor row offsets and 4 per edge for the predecessors; the DFS stack
+ * (16 bytes a node at most) is gone before those exist, an owned successor
+ * list is freed as soon as the predecessors are built, and dom and idom take
+ * over label and semi.  The root nodes of the heap's graph come as rows of
+ * their own (cprof_dominators_alloc's ext): the heap's graph is not copied.
  *
  * The iterative algorithm of Cooper, Harvey and Kennedy is here too, as the
  * independent second opinion the tests compare against on large graphs.
@@ -27,80 +29,106 @@
 
 static const uint32_t NONE = UINT32_MAX;
 
+/* A graph and the nodes numbered after its own (cprof_dominators_alloc). */
+struct view {
+	const struct cprof_csr *g, *ext;
+};
+
+/* Node v's out-edges: *deg of them. */
+static inline const uint32_t *out_edges(const struct view *x, uint32_t v, uint64_t *deg)
+{
+	const struct cprof_csr *g = x->g;
+	if (v >= g->n) {
+		g = x->ext;
+		v -= x->g->n;
+	}
+	*deg = g->row[v + 1] - g->row[v];
+	return g->dst + g->row[v];
+}
+
+static uint32_t n_nodes(const struct view *x)
+{
+	return x->g->n + (x->ext ? x->ext->n : 0);
+}
+
 /* Preorder from root: pre[v] (NONE when unreachable), vertex[i], parent[i]
  * (in preorder numbers).  Returns the number of reachable nodes. */
-static struct cprof_error *dfs(const struct cprof_csr *g, uint32_t root,
+static struct cprof_error *dfs(const struct view *g, uint32_t root,
 			       uint32_t *pre, uint32_t *vertex, uint32_t *parent,
 			       uint32_t *n_ret)
 {
+	uint32_t N = n_nodes(g);
 	struct frame { uint32_t v; uint64_t pos; } *stack =
-		malloc((g->n ? g->n : 1) * sizeof(*stack));
+		malloc((N ? N : 1) * sizeof(*stack));
 	if (!stack)
 		return &cprof_enomem;
-	memset(pre, 0xff, g->n * sizeof(*pre));
+	memset(pre, 0xff, N * sizeof(*pre));
 	uint32_t n = 0;
 	size_t depth = 0;
 	pre[root] = n;
 	vertex[n] = root;
 	parent[n] = NONE;
 	n++;
-	stack[depth++] = (struct frame){ root, g->row[root] };
+	stack[depth++] = (struct frame){ root, 0 };
 	while (depth) {
 		struct frame *f = &stack[depth - 1];
-		if (f->pos == g->row[f->v + 1]) {
+		uint64_t deg;
+		const uint32_t *d = out_edges(g, f->v, &deg);
+		if (f->pos == deg) {
 			depth--;
 			continue;
 		}
-		uint32_t w = g->dst[f->pos++];
+		uint32_t w = d[f->pos++];
 		if (pre[w] != NONE)
 			continue;
 		pre[w] = n;
 		vertex[n] = w;
 		parent[n] = pre[f->v];
 		n++;
-		stack[depth++] = (struct frame){ w, g->row[w] };
+		stack[depth++] = (struct frame){ w, 0 };
 	}
 	free(stack);
 	*n_ret = n;
 	return NULL;
 }
 
-/* Predecessor rows, in preorder numbers, of the reachable nodes. */
-static struct cprof_error *predecessors(const struct cprof_csr *g,
+/* Predecessor rows, in preorder numbers, of the reachable nodes: those of
+ * node number i are pred[prow[i] .. prow[i + 1]), in node id order. */
+static struct cprof_error *predecessors(const struct view *g,
 					const uint32_t *pre, uint32_t n,
 					uint64_t **prow_ret, uint32_t **pred_ret)
 {
-	uint64_t *prow = calloc((size_t)n + 1, sizeof(*prow));
+	/* Shifted by one while filled: prow[i + 1] is where i's next one goes,
+	   and ends as i's end, which is i + 1's start.  No second array. */
+	uint64_t *prow = calloc((size_t)n + 2, sizeof(*prow));
 	if (!prow)
 		return &cprof_enomem;
-	for (uint32_t v = 0; v < g->n; v++) {
+	uint32_t N = n_nodes(g);
+	for (uint32_t v = 0; v < N; v++) {
 		if (pre[v] == NONE)
 			continue;
-		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++)
-			if (pre[g->dst[e]] != NONE)
-				prow[pre[g->dst[e]] + 1]++;
+		uint64_t deg;
+		const uint32_t *d = out_edges(g, v, &deg);
+		for (uint64_t k = 0; k < deg; k++)
+			if (pre[d[k]] != NONE)
+				prow[pre[d[k]] + 2]++;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		prow[i + 1] += prow[i];
-	uint32_t *pred = malloc((prow[n] ? prow[n] : 1) * sizeof(*pred));
-	uint64_t *fill = malloc(((size_t)n + 1) * sizeof(*fill));
-	if (!pred || !fill) {
+	for (uint32_t i = 2; i <= n + 1 && n; i++)
+		prow[i] += prow[i - 1];
+	uint32_t *pred = malloc((prow[n + 1] ? prow[n + 1] : 1) * sizeof(*pred));
+	if (!pred) {
 		free(prow);
-		free(pred);
-		free(fill);
 		return &cprof_enomem;
 	}
-	memcpy(fill, prow, ((size_t)n + 1) * sizeof(*fill));
-	for (uint32_t v = 0; v < g->n; v++) {
+	for (uint32_t v = 0; v < N; v++) {
 		if (pre[v] == NONE)
 			continue;
-		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++) {
-			uint32_t w = g->dst[e];
-			if (pre[w] != NONE)
-				pred[fill[pre[w]]++] = pre[v];
-		}
+		uint64_t deg;
+		const uint32_t *d = out_edges(g, v, &deg);
+		for (uint64_t k = 0; k < deg; k++)
+			if (pre[d[k]] != NONE)
+				pred[prow[pre[d[k]] + 1]++] = pre[v];
 	}
-	free(fill);
 	*prow_ret = prow;
 	*pred_ret = pred;
 	return NULL;
@@ -133,40 +161,52 @@ static uint32_t eval(uint32_t v, uint32_t i, uint32_t *anc, uint32_t *label,
 	return label[v];
 }
 
-struct cprof_error *cprof_dominators(struct cprof_csr *g, uint32_t root,
-				     uint32_t *idom, uint32_t *order,
-				     uint32_t *n_order)
+/*
+ * Memory, per reachable node: vertex, parent, semi, label, anc and the eval
+ * path (which takes over pre, no longer needed once the predecessors are in
+ * preorder numbers), 8 for their rows, 4 per edge; the DFS stack (16) is gone
+ * before them.  dom takes over label, and idom semi (allocated for every
+ * node for that), so nothing is allocated once the working set is.
+ */
+struct cprof_error *cprof_dominators_alloc(struct cprof_csr *g, const struct cprof_csr *ext,
+					   uint32_t root, uint32_t **idom_ret,
+					   uint32_t **order_ret, uint32_t *n_order,
+					   uint64_t *working_bytes_ret)
 {
 	struct cprof_error *err;
-	uint32_t *pre = malloc((g->n ? g->n : 1) * sizeof(*pre));
-	uint32_t *vertex = malloc((g->n ? g->n : 1) * sizeof(*vertex));
-	uint32_t *parent = malloc((g->n ? g->n : 1) * sizeof(*parent));
+	struct view x = { g, ext };
+	uint32_t N = n_nodes(&x), n = 0;
+	uint32_t *pre = malloc((N ? N : 1) * sizeof(*pre));
+	uint32_t *vertex = malloc((N ? N : 1) * sizeof(*vertex));
+	uint32_t *parent = malloc((N ? N : 1) * sizeof(*parent));
+	uint32_t *semi = NULL, *label = NULL, *anc = NULL, *pred = NULL;
+	uint64_t *prow = NULL;
 	if (!pre || !vertex || !parent) {
 		err = &cprof_enomem;
-		goto out0;
+		goto out;
 	}
-	uint32_t n;
-	if ((err = dfs(g, root, pre, vertex, parent, &n)))
-		goto out0;
-	uint64_t *prow;
-	uint32_t *pred;
-	if ((err = predecessors(g, pre, n, &prow, &pred)))
-		goto out0;
+	if ((err = dfs(&x, root, pre, vertex, parent, &n)) ||
+	    (err = predecessors(&x, pre, n, &prow, &pred)))
+		goto out;
 	if (g->owned) {
 		free((void *)g->row);
 		free((void *)g->dst);
 		g->row = NULL;
 		g->dst = NULL;
 	}
-	uint32_t *semi = malloc(n * sizeof(*semi));
-	uint32_t *label = malloc(n * sizeof(*label));
-	uint32_t *anc = malloc(n * sizeof(*anc));
-	uint32_t *path = malloc(n * sizeof(*path));
-	uint32_t *dom = malloc(n * sizeof(*dom));
-	if (!semi || !label || !anc || !path || !dom) {
+	uint32_t *path = pre;
+	pre = NULL;
+	semi = malloc((N ? N : 1) * sizeof(*semi));
+	label = malloc(n * sizeof(*label));
+	anc = malloc(n * sizeof(*anc));
+	if (!semi || !label || !anc) {
+		free(path);
 		err = &cprof_enomem;
-		goto out1;
+		goto out;
 	}
+	if (working_bytes_ret)
+		*working_bytes_ret = 4 * (4 * (uint64_t)N + 2 * (uint64_t)n) +
+				     8 * ((uint64_t)n + 2) + 4 * prow[n];
 	for (uint32_t i = 0; i < n; i++) {
 		semi[i] = label[i] = i;
 		anc[i] = parent[i];
@@ -179,6 +219,17 @@ struct cprof_error *cprof_dominators(struct cprof_csr *g, uint32_t root,
 				semi[i] = semi[u];
 		}
 	}
+	free(path);
+	free(prow);
+	free(pred);
+	free(anc);
+	prow = NULL;
+	pred = NULL;
+	anc = NULL;
+	/* NCA: walk up from the DFS parent while the candidate's number
+	   exceeds the semidominator's. */
+	uint32_t *dom = label;
+	label = NULL;
 	dom[0] = 0;
 	for (uint32_t i = 1; i < n; i++) {
 		uint32_t d = parent[i];
@@ -186,28 +237,47 @@ struct cprof_error *cprof_dominators(struct cprof_csr *g, uint32_t root,
 			d = dom[d];
 		dom[i] = d;
 	}
-	for (uint32_t v = 0; v < g->n; v++)
+	uint32_t *idom = semi;
+	semi = NULL;
+	for (uint32_t v = 0; v < N; v++)
 		idom[v] = NONE;
 	for (uint32_t i = 1; i < n; i++)
 		idom[vertex[i]] = vertex[dom[i]];
 	idom[root] = root;
-	if (order) {
-		memcpy(order, vertex, n * sizeof(*order));
-		*n_order = n;
-	}
-out1:
-	free(semi);
-	free(label);
-	free(anc);
-	free(path);
 	free(dom);
-	free(prow);
-	free(pred);
-out0:
+	uint32_t *order = realloc(vertex, (n ? n : 1) * sizeof(*order));
+	*idom_ret = idom;
+	*order_ret = order ? order : vertex;
+	*n_order = n;
+	vertex = NULL;
+out:
 	free(pre);
 	free(vertex);
 	free(parent);
+	free(semi);
+	free(label);
+	free(anc);
+	free(prow);
+	free(pred);
 	return err;
+}
+
+struct cprof_error *cprof_dominators(struct cprof_csr *g, uint32_t root,
+				     uint32_t *idom, uint32_t *order,
+				     uint32_t *n_order)
+{
+	uint32_t *a, *o, n;
+	struct cprof_error *err = cprof_dominators_alloc(g, NULL, root, &a, &o, &n, NULL);
+	if (err)
+		return err;
+	memcpy(idom, a, g->n * sizeof(*idom));
+	if (order) {
+		memcpy(order, o, n * sizeof(*order));
+		*n_order = n;
+	}
+	free(a);
+	free(o);
+	return NULL;
 }
 
 /* ---- Cooper, Harvey, Kennedy: "A Simple, Fast Dominance Algorithm" ---- */
@@ -225,7 +295,8 @@ struct cprof_error *cprof_dominators_iterative(const struct cprof_csr *g,
 		goto out;
 	}
 	uint32_t n;
-	if ((err = dfs(g, root, pre, vertex, parent, &n)))
+	struct view gv = { g, NULL };
+	if ((err = dfs(&gv, root, pre, vertex, parent, &n)))
 		goto out;
 	/* Postorder numbers: CHK intersects by them.  A reverse-postorder of
 	   an iterative DFS: compute postorder with a second explicit stack. */
@@ -261,7 +332,7 @@ struct cprof_error *cprof_dominators_iterative(const struct cprof_csr *g,
 	}
 	uint64_t *prow;
 	uint32_t *pred;
-	if ((err = predecessors(g, pre, n, &prow, &pred)))
+	if ((err = predecessors(&gv, pre, n, &prow, &pred)))
 		goto out;
 	/* dom in node ids; pred rows are in preorder numbers: map back. */
 	uint32_t *by_pre = parent;     /* reuse: preorder number -> node */

@@ -37,7 +37,7 @@ static struct cprof_error *reach(const struct cprof_graph *g, uint8_t *flags,
 		uint32_t v = queue[head++];
 		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++) {
 			uint32_t w = g->dst[e];
-			if ((start_only && g->dst_off[e]) || (flags[w] & mark))
+			if ((start_only && cprof_graph_interior(g, e)) || (flags[w] & mark))
 				continue;
 			flags[w] |= mark;
 			queue[tail++] = w;

@@ -255,10 +255,10 @@ static uint32_t leaf_for(struct builder *b, struct cprof_core *core,
 	return *slot_node;
 }
 
-/* ---- the combined graph ---- */
+/* ---- the root nodes' rows ---- */
 
 struct vedge {
-	uint32_t src, dst;         /* in combined ids */
+	uint32_t src, dst;         /* objects 0 .. n - 1, root nodes n .. */
 };
 
 static int vedge_cmp(const void *a, const void *b)
@@ -328,20 +328,21 @@ out:
 }
 
 /*
- * The combined CSR: each object's edges, then the virtual edges (tree edges
- * between root nodes, leaf -> object, leaked -> leak roots).
+ * The rows of the root nodes (n .. n + nv - 1 in the dominators' graph, after
+ * the objects, whose rows are the heap graph's own): tree edges between root
+ * nodes, leaf -> object, leaked -> leak roots.
  */
-static struct cprof_error *combined_graph(const struct cprof_graph *g,
-					  const struct cprof_leaks *lk,
-					  const struct cprof_retention *rt,
-					  const uint32_t *leaf,
-					  uint64_t **row_ret, uint32_t **dst_ret)
+static struct cprof_error *node_rows(const struct cprof_graph *g,
+				     const struct cprof_leaks *lk,
+				     const struct cprof_retention *rt,
+				     const uint32_t *leaf,
+				     uint64_t **row_ret, uint32_t **dst_ret)
 {
 	uint32_t n = g->n, nv = (uint32_t)rt->n_nodes;
 	size_t nve = (nv ? nv - 1 : 0) + g->n_root_refs + lk->n_roots;
 	struct vedge *ve = malloc((nve ? nve : 1) * sizeof(*ve));
-	uint64_t *row = malloc(((size_t)n + nv + 1) * sizeof(*row));
-	uint32_t *dst = malloc((g->n_edges + nve + 1) * sizeof(*dst));
+	uint64_t *row = malloc(((size_t)nv + 1) * sizeof(*row));
+	uint32_t *dst = malloc((nve ? nve : 1) * sizeof(*dst));
 	if (!ve || !row || !dst) {
 		free(ve);
 		free(row);
@@ -356,17 +357,14 @@ static struct cprof_error *combined_graph(const struct cprof_graph *g,
 	for (size_t i = 0; i < lk->n_roots; i++)
 		ve[k++] = (struct vedge){ n + 1, lk->roots[i].id };
 	qsort(ve, k, sizeof(*ve), vedge_cmp);
-	memcpy(row, g->row, ((size_t)n + 1) * sizeof(*row));
-	if (g->n_edges)
-		memcpy(dst, g->dst, g->n_edges * sizeof(*dst));
-	uint64_t e = g->n_edges;
+	uint64_t e = 0;
 	size_t j = 0;
 	for (uint32_t v = n; v < n + nv; v++) {
-		row[v] = e;
+		row[v - n] = e;
 		while (j < k && ve[j].src == v)
 			dst[e++] = ve[j++].dst;
 	}
-	row[n + nv] = e;
+	row[nv] = e;
 	free(ve);
 	*row_ret = row;
 	*dst_ret = dst;
@@ -389,7 +387,7 @@ static struct cprof_error *shortest_paths(const struct cprof_graph *g,
 		if (rt->distance[v] != NONE)
 			continue;
 		rt->distance[v] = 1;
-		rt->path_root_ref[v] = (uint32_t)i;
+		rt->path[v] = (uint32_t)i;
 		queue[tail++] = v;
 	}
 	while (head < tail) {
@@ -399,7 +397,7 @@ static struct cprof_error *shortest_paths(const struct cprof_graph *g,
 			if (rt->distance[w] != NONE)
 				continue;
 			rt->distance[w] = rt->distance[v] + 1;
-			rt->path_parent[w] = v;
+			rt->path[w] = v;
 			queue[tail++] = w;
 		}
 	}
@@ -428,51 +426,35 @@ struct cprof_error *cprof_retention_compute(struct cprof_core *core,
 	}
 	uint64_t *row;
 	uint32_t *dst;
-	err = combined_graph(g, lk, rt, leaf, &row, &dst);
+	err = node_rows(g, lk, rt, leaf, &row, &dst);
 	free(leaf);
 	if (err)
 		goto fail;
-	uint32_t *idom = malloc((size_t)total * sizeof(*idom));
-	uint32_t *order = malloc((size_t)total * sizeof(*order));
-	uint32_t n_order = 0;
-	if (!idom || !order) {
-		free(idom);
-		free(order);
-		free(row);
-		free(dst);
-		err = &cprof_enomem;
+	uint32_t *idom, *order, n_order = 0;
+	struct cprof_csr csr = { n, g->row, g->dst, false };
+	struct cprof_csr nodes = { nv, row, dst, false };
+	err = cprof_dominators_alloc(&csr, &nodes, n /* the super-root */, &idom, &order,
+				     &n_order, &rt->dominators_bytes);
+	free(row);
+	free(dst);
+	if (err)
 		goto fail;
-	}
-	struct cprof_csr csr = { total, row, dst, true };
-	err = cprof_dominators(&csr, n /* the super-root */, idom, order, &n_order);
-	free((void *)csr.row);       /* NULL once consumed */
-	free((void *)csr.dst);
-	if (err) {
-		free(idom);
-		free(order);
-		goto fail;
-	}
 
-	rt->idom = malloc((n ? n : 1) * sizeof(*rt->idom));
 	rt->retaining = malloc((n ? n : 1) * sizeof(*rt->retaining));
 	rt->retained_bytes = calloc(total ? total : 1, sizeof(*rt->retained_bytes));
 	rt->retained_count = calloc(total ? total : 1, sizeof(*rt->retained_count));
 	rt->distance = malloc((n ? n : 1) * sizeof(*rt->distance));
-	rt->path_parent = malloc((n ? n : 1) * sizeof(*rt->path_parent));
-	rt->path_root_ref = malloc((n ? n : 1) * sizeof(*rt->path_root_ref));
-	if (!rt->idom || !rt->retaining || !rt->retained_bytes ||
-	    !rt->retained_count || !rt->distance || !rt->path_parent ||
-	    !rt->path_root_ref) {
+	rt->path = malloc((n ? n : 1) * sizeof(*rt->path));
+	if (!rt->retaining || !rt->retained_bytes ||
+	    !rt->retained_count || !rt->distance || !rt->path) {
 		free(idom);
 		free(order);
 		err = &cprof_enomem;
 		goto fail;
 	}
-	memset(rt->idom, 0xff, n * sizeof(*rt->idom));
 	memset(rt->retaining, 0xff, n * sizeof(*rt->retaining));
 	memset(rt->distance, 0xff, n * sizeof(*rt->distance));
-	memset(rt->path_parent, 0xff, n * sizeof(*rt->path_parent));
-	memset(rt->path_root_ref, 0xff, n * sizeof(*rt->path_root_ref));
+	memset(rt->path, 0xff, n * sizeof(*rt->path));
 
 	/* Retained sizes: children before parents (reverse preorder). */
 	for (uint32_t i = n_order; i-- > 1;) {
@@ -489,19 +471,23 @@ struct cprof_error *cprof_retention_compute(struct cprof_core *core,
 		uint32_t v = order[i], p = idom[v];
 		if (v >= n)
 			continue;
-		if (p < n) {
-			rt->idom[v] = p;
+		if (p < n)
 			rt->retaining[v] = rt->retaining[p];
-		} else if (p != n) {
+		else if (p != n)
 			rt->retaining[v] = p - n;   /* a root node below the super-root */
-		}
 	}
 	for (uint32_t i = 0; i < nv; i++) {
 		rt->nodes[i].retained_bytes = rt->retained_bytes[n + i];
 		rt->nodes[i].retained_count = rt->retained_count[n + i];
 	}
-	free(idom);
 	free(order);
+	/* The objects' idom, in place: an object, else none (a root node). */
+	for (uint32_t v = 0; v < n; v++)
+		if (idom[v] >= n)
+			idom[v] = NONE;
+	rt->idom = realloc(idom, (n ? n : 1) * sizeof(*idom));
+	if (!rt->idom)
+		rt->idom = idom;
 	if ((err = shortest_paths(g, rt)))
 		goto fail;
 	rt->t_retention = cprof_now() - t0;
@@ -519,7 +505,6 @@ void cprof_retention_deinit(struct cprof_retention *rt)
 	free(rt->retained_bytes);
 	free(rt->retained_count);
 	free(rt->distance);
-	free(rt->path_parent);
-	free(rt->path_root_ref);
+	free(rt->path);
 	memset(rt, 0, sizeof(*rt));
 }

@@ -128,6 +128,7 @@ int cmd_analyze(int argc, char **argv)
 		if (!err)
 			err = cprof_results_entries(core, &an, !no_refs, SUMMARY_ENTRIES,
 						    REACHED_FROM, &es);
+		cprof_analyze_results_done(&an);
 		double t_summary = cprof_now() - t0;
 		if (!err && !json) {
 			cprof_report_summary(stdout, core, &an, db, a.exe, t_summary);

@@ -12,40 +12,67 @@ void cprof_graph_deinit(struct cprof_graph *g)
 	free(g->row);
 	free(g->dst);
 	free(g->src_off);
-	free(g->dst_off);
+	free(g->interior);
+	free(g->interior_off);
 	free(g->root_refs);
 	memset(g, 0, sizeof(*g));
 }
 
+/* The counting sort, for either width of row: shifted by one while it is
+ * filled (row[v + 1] is where v's next source goes, and ends as v's end,
+ * which is v + 1's start). */
+#define REVERSE(rrow, g, src)                                                   \
+	do {                                                                    \
+		for (uint64_t e_ = 0; e_ < (g)->n_edges; e_++)                  \
+			(rrow)[(g)->dst[e_] + 2]++;                             \
+		for (size_t v_ = 2; v_ <= (size_t)(g)->n + 1; v_++)             \
+			(rrow)[v_] += (rrow)[v_ - 1];                           \
+		for (uint32_t v_ = 0; v_ < (g)->n; v_++)                        \
+			for (uint64_t e_ = (g)->row[v_]; e_ < (g)->row[v_ + 1]; e_++) \
+				(src)[(rrow)[(g)->dst[e_] + 1]++] = v_;         \
+	} while (0)
+
 struct cprof_error *cprof_graph_reverse(const struct cprof_graph *g,
 					struct cprof_graph_reverse *ret)
 {
-	/* row is shifted by one while it is filled: row[v + 1] is where v's next
-	   source goes, and ends as v's end, which is v + 1's start. */
-	uint64_t *row = calloc((size_t)g->n + 2, sizeof(*row));
-	uint32_t *src = malloc((g->n_edges ? g->n_edges : 1) * sizeof(*src));
-	if (!row || !src) {
-		free(row);
-		free(src);
+	memset(ret, 0, sizeof(*ret));
+	bool wide = g->n_edges >= UINT32_MAX;
+	if (wide)
+		ret->row64 = calloc((size_t)g->n + 2, sizeof(*ret->row64));
+	else
+		ret->row = calloc((size_t)g->n + 2, sizeof(*ret->row));
+	ret->src = malloc((g->n_edges ? g->n_edges : 1) * sizeof(*ret->src));
+	if ((!ret->row && !ret->row64) || !ret->src) {
+		cprof_graph_reverse_deinit(ret);
 		return &cprof_enomem;
 	}
-	for (uint64_t e = 0; e < g->n_edges; e++)
-		row[g->dst[e] + 2]++;
-	for (size_t v = 2; v <= (size_t)g->n + 1; v++)
-		row[v] += row[v - 1];
-	for (uint32_t v = 0; v < g->n; v++)
-		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++)
-			src[row[g->dst[e] + 1]++] = v;
-	ret->row = row;
-	ret->src = src;
+	if (wide)
+		REVERSE(ret->row64, g, ret->src);
+	else
+		REVERSE(ret->row, g, ret->src);
 	return NULL;
 }
 
 void cprof_graph_reverse_deinit(struct cprof_graph_reverse *r)
 {
 	free(r->row);
+	free(r->row64);
 	free(r->src);
 	memset(r, 0, sizeof(*r));
+}
+
+void cprof_graph_drop_edges(struct cprof_graph *g)
+{
+	free(g->row);
+	free(g->dst);
+	free(g->src_off);
+	free(g->interior);
+	free(g->interior_off);
+	g->row = NULL;
+	g->dst = NULL;
+	g->src_off = NULL;
+	g->interior = NULL;
+	g->interior_off = NULL;
 }
 
 static int object_cmp(const void *a, const void *b)

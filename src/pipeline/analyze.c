@@ -67,15 +67,18 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 	if ((err = cprof_roots_find(core, &a->walk, &a->roots)))
 		return err;
 	double t1 = cprof_now();
+	a->mem.rss_walk = cprof_rss_anon();
 	if ((err = cprof_graph_build(core, &a->walk, a->objects, a->n_objects,
 				     &a->roots, progress, &a->graph)))
 		return err;
 	double t2 = cprof_now();
+	a->mem.rss_scan = cprof_rss_anon();
 	if (progress)
 		cprof_progress_update(progress, "leaks", 0, 0);
 	if ((err = cprof_leaks_compute(a->objects, &a->graph, &a->leaks)))
 		return err;
 	double t3 = cprof_now();
+	a->mem.rss_leaks = cprof_rss_anon();
 	if (progress)
 		cprof_progress_update(progress, "dominators", 0, 0);
 	err = cprof_retention_compute(core, a->objects, &a->roots, &a->graph,
@@ -85,6 +88,7 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 	if (err)
 		return err;
 	double t4 = cprof_now();
+	a->mem.rss_dominators = cprof_rss_anon();
 	err = cprof_types_compute(core, a->objects, &a->roots, &a->graph, progress, &a->types);
 	if (progress)
 		cprof_progress_done(progress);
@@ -137,6 +141,23 @@ static struct cprof_error *store_meta(struct cprof_store *st,
 	return NULL;
 }
 
+/* The sizes of the analysis's parts, for the memory account. */
+static void account(struct cprof_analysis *a)
+{
+	struct cprof_memory_account *m = &a->mem;
+	const struct cprof_graph *g = &a->graph;
+	uint64_t n = a->n_objects, nodes = a->retention.n_nodes;
+	m->objects = n * sizeof(*a->objects);
+	m->graph = 8 * ((uint64_t)g->n + 1) + 8 * g->n_edges + (g->n_edges + 63) / 64 * 8 +
+		   4 * g->n_interior;
+	m->leak_flags = a->leaks.flags ? n : 0;
+	m->dominators = a->retention.dominators_bytes;
+	/* idom, retaining, distance, path; retained bytes and count with the
+	   root nodes' */
+	m->retention = a->retention.idom ? 16 * n + 12 * (n + nodes) : 0;
+	m->types = a->types.object_type ? 9 * n : 0;
+}
+
 /* The database being written: its big tables by a second thread. */
 struct cprof_store_run {
 	struct cprof_store *st;
@@ -146,18 +167,58 @@ struct cprof_store_run {
 	bool threaded;
 	struct cprof_error *err;
 	double t0;
+	/* set by cprof_analyze_results_done: the reversed graph's sources are
+	   freed, memory for the index by dst */
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	bool results_done;
 };
 
-/* The object and ref tables: the analysis's arrays and the file only (no
- * core: symbols are looked up lazily, by the main thread). */
+/* Until the caller's summary is made, when there is one to wait for. */
+static void wait_results_done(struct cprof_store_run *r)
+{
+	if (!r->threaded)
+		return;
+	pthread_mutex_lock(&r->lock);
+	while (!r->results_done)
+		pthread_cond_wait(&r->done_cond, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void cprof_analyze_results_done(struct cprof_analysis *a)
+{
+	struct cprof_store_run *r = a->run;
+	if (!r || r->results_done)
+		return;
+	a->mem.rss_summary = cprof_rss_anon();
+	free(a->reverse.src);
+	a->reverse.src = NULL;
+	pthread_mutex_lock(&r->lock);
+	r->results_done = true;
+	pthread_cond_signal(&r->done_cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * The object and ref tables: the analysis's arrays and the file only (no
+ * core: symbols are looked up lazily, by the main thread).  The references
+ * first, and their index once the summary no longer needs the reversed
+ * graph's sources; then the graph's edges are freed before the object
+ * indexes sort by idom: the peak of memory stays the analysis's.
+ */
 static void *write_big_tables(void *arg)
 {
 	struct cprof_store_run *r = arg;
 	struct cprof_analysis *a = r->a;
-	r->err = cprof_store_objects(r->st, &a->walk, a->objects, a->n_objects, &a->leaks,
-				     &a->previews, &a->retention, &a->types);
+	if (r->refs)
+		r->err = cprof_store_refs(r->st, &a->graph);
+	wait_results_done(r);
 	if (!r->err && r->refs)
-		r->err = cprof_store_refs(r->st, &a->graph, &a->reverse);
+		r->err = cprof_store_ref_index(r->st, &a->graph, &a->reverse);
+	cprof_graph_drop_edges(&a->graph);
+	if (!r->err)
+		r->err = cprof_store_objects(r->st, &a->walk, a->objects, a->n_objects,
+					     &a->leaks, &a->previews, &a->retention, &a->types);
 	return NULL;
 }
 
@@ -172,6 +233,8 @@ static struct cprof_error *start_store(struct cprof_core *core,
 	r->t0 = cprof_now();
 	r->a = a;
 	r->refs = !o->no_refs;
+	a->mem.rss_types = cprof_rss_anon();
+	account(a);
 	if ((err = cprof_graph_reverse(&a->graph, &a->reverse)) ||
 	    (err = cprof_previews_make(core, a->objects, &a->leaks, &a->previews)) ||
 	    (err = cprof_store_create(o->db_path, &r->st))) {
@@ -179,6 +242,10 @@ static struct cprof_error *start_store(struct cprof_core *core,
 		return err;
 	}
 	a->run = r;
+	a->mem.reverse = (a->reverse.row ? 4 : 8) * ((uint64_t)a->graph.n + 2) +
+			 4 * a->graph.n_edges;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->done_cond, NULL);
 	/* Without a second thread, the same work in this one. */
 	r->threaded = !pthread_create(&r->thread, NULL, write_big_tables, r);
 	if (!r->threaded)
@@ -200,8 +267,11 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 static struct cprof_error *join_store(struct cprof_analysis *a, struct cprof_store **st)
 {
 	struct cprof_store_run *r = a->run;
+	cprof_analyze_results_done(a);
 	if (r->threaded)
 		pthread_join(r->thread, NULL);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->done_cond);
 	struct cprof_error *err = r->err;
 	*st = r->st;
 	a->run = NULL;
@@ -219,8 +289,14 @@ struct cprof_error *cprof_analyze_finish(struct cprof_core *core,
 		cprof_progress_update(o->progress, "writing cprof.db", 0, 0);
 	struct cprof_error *err = join_store(a, &st);
 	double t1 = cprof_now();
-	cprof_store_timings(st, &a->t_objects, &a->t_object_indexes, &a->t_refs,
-			    &a->t_ref_index);
+	struct cprof_store_stats ss;
+	cprof_store_stats(st, &ss);
+	a->t_objects = ss.t_objects;
+	a->t_object_indexes = ss.t_object_indexes;
+	a->t_refs = ss.t_refs;
+	a->t_ref_index = ss.t_ref_index;
+	a->mem.store = ss.working_bytes;
+	a->mem.rss_store = cprof_rss_anon();
 	if (err ||
 	    (err = cprof_store_begin_tables(st)) ||
 	    (err = store_meta(st, core, o)) ||
@@ -245,6 +321,7 @@ struct cprof_error *cprof_analyze_finish(struct cprof_core *core,
 		a->db_bytes = (uint64_t)sb.st_size;
 	a->t_tables = cprof_now() - t1;
 	a->t_store = cprof_now() - t0;
+	cprof_store_stats_sqlite(&a->mem.sqlite);
 	return err;
 }
 

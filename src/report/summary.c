@@ -242,6 +242,21 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_kv_double(&j, "store_tables", a->t_tables);
 	json_kv_uint(&j, "db_bytes", a->db_bytes);
 	json_object_end(&j);
+	const struct cprof_memory_account *m = &a->mem;
+	json_key(&j, "memory_account");
+	json_object_begin(&j);
+	const struct { const char *k; uint64_t v; } parts[] = {
+		{ "objects", m->objects }, { "graph", m->graph }, { "leak_flags", m->leak_flags },
+		{ "dominators", m->dominators }, { "retention", m->retention },
+		{ "types", m->types }, { "reverse", m->reverse }, { "store", m->store },
+		{ "sqlite", m->sqlite }, { "rss_walk", m->rss_walk }, { "rss_scan", m->rss_scan },
+		{ "rss_leaks", m->rss_leaks }, { "rss_dominators", m->rss_dominators },
+		{ "rss_types", m->rss_types }, { "rss_summary", m->rss_summary },
+		{ "rss_store", m->rss_store },
+	};
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		json_kv_uint(&j, parts[i].k, parts[i].v);
+	json_object_end(&j);
 	json_object_end(&j);
 	json_finish(&j);
 }

@@ -20,32 +20,53 @@
 #include "cprof/graph.h"
 
 struct edges {
-	uint32_t *dst, *src_off, *dst_off;
+	uint32_t *dst, *src_off;
 	uint64_t n, cap;
+	uint64_t *interior;        /* a bit per edge: it points past its target's start */
+	uint32_t *interior_off;    /* the offsets of those */
+	uint64_t n_interior, cap_interior;
 };
+
+static bool edges_grow(struct edges *e)
+{
+	uint64_t cap = e->cap ? 2 * e->cap : 1 << 16;
+	uint32_t *a = realloc(e->dst, cap * sizeof(*a));
+	if (!a)
+		return false;
+	e->dst = a;
+	a = realloc(e->src_off, cap * sizeof(*a));
+	if (!a)
+		return false;
+	e->src_off = a;
+	uint64_t *b = realloc(e->interior, cap / 8);
+	if (!b)
+		return false;
+	memset(b + e->cap / 64, 0, (cap - e->cap) / 8);
+	e->interior = b;
+	e->cap = cap;
+	return true;
+}
 
 static bool edges_push(struct edges *e, uint32_t dst, uint64_t src_off,
 		       uint64_t dst_off)
 {
-	if (e->n == e->cap) {
-		uint64_t cap = e->cap ? 2 * e->cap : 1 << 16;
-		uint32_t *a = realloc(e->dst, cap * sizeof(*a));
-		if (!a)
-			return false;
-		e->dst = a;
-		a = realloc(e->src_off, cap * sizeof(*a));
-		if (!a)
-			return false;
-		e->src_off = a;
-		a = realloc(e->dst_off, cap * sizeof(*a));
-		if (!a)
-			return false;
-		e->dst_off = a;
-		e->cap = cap;
+	if (e->n == e->cap && !edges_grow(e))
+		return false;
+	if (dst_off) {
+		if (e->n_interior == e->cap_interior) {
+			uint64_t cap = e->cap_interior ? 2 * e->cap_interior : 1024;
+			uint32_t *a = realloc(e->interior_off, cap * sizeof(*a));
+			if (!a)
+				return false;
+			e->interior_off = a;
+			e->cap_interior = cap;
+		}
+		e->interior[e->n >> 6] |= 1ull << (e->n & 63);
+		e->interior_off[e->n_interior++] = dst_off > UINT32_MAX ? UINT32_MAX :
+						   (uint32_t)dst_off;
 	}
 	e->dst[e->n] = dst;
 	e->src_off[e->n] = src_off > UINT32_MAX ? UINT32_MAX : (uint32_t)src_off;
-	e->dst_off[e->n] = dst_off > UINT32_MAX ? UINT32_MAX : (uint32_t)dst_off;
 	e->n++;
 	return true;
 }
@@ -315,9 +336,13 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 		cprof_progress_done(progress);
 	close_maps(&s);
 	cprof_object_index_destroy(ix);
+	if (!s.oom && !s.e.cap && !edges_grow(&s.e))
+		s.oom = true;
 	g->dst = s.e.dst;
 	g->src_off = s.e.src_off;
-	g->dst_off = s.e.dst_off;
+	g->interior = s.e.interior;
+	g->interior_off = s.e.interior_off;
+	g->n_interior = s.e.n_interior;
 	g->n_edges = s.e.n;
 	g->t_scan = cprof_now() - t0;
 	if (s.oom) {

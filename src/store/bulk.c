@@ -271,8 +271,8 @@ static void object_record(const struct objects *x, uint32_t i,
 		bt_rec_int(r, (int64_t)rt->retained_count[i]);
 		rec_opt_u32(r, rt->retaining[i]);
 		rec_opt_u32(r, rt->distance[i]);
-		rec_opt_u32(r, rt->path_parent[i]);
-		rec_opt_u32(r, rt->path_root_ref[i]);
+		rec_opt_u32(r, cprof_path_parent(rt, i));
+		rec_opt_u32(r, cprof_path_root_ref(rt, i));
 	} else {
 		for (int c = 0; c < 7; c++)
 			bt_rec_null(r);
@@ -408,6 +408,8 @@ static struct cprof_error *object_idom(struct cprof_store *st, const struct obje
 		}
 	}
 	free(at);
+	st->working_bytes = (x->n + 1) * sizeof(*at) + x->n * sizeof(*by) > st->working_bytes ?
+			    (x->n + 1) * sizeof(*at) + x->n * sizeof(*by) : st->working_bytes;
 	for (uint32_t i = 0; !err && i < x->n; i++)
 		if (idom_of(x, i) == UINT32_MAX)
 			err = key2(&t, r, true, 0, i);
@@ -451,6 +453,7 @@ static struct cprof_error *ref_table(struct cprof_store *st, const struct cprof_
 				     struct bt_record *r)
 {
 	struct bt_tree t;
+	uint64_t k = 0;            /* the next interior pointer's offset */
 	struct cprof_error *err = bt_tree_begin(&t, &st->file, st->root.ref, true);
 	for (uint32_t v = 0; !err && v < g->n; v++) {
 		for (uint64_t e = g->row[v]; !err && e < g->row[v + 1]; e++) {
@@ -466,7 +469,7 @@ static struct cprof_error *ref_table(struct cprof_store *st, const struct cprof_
 			bt_rec_int(r, v);
 			bt_rec_int(r, g->src_off[e]);
 			bt_rec_int(r, g->dst[e]);
-			bt_rec_int(r, g->dst_off[e]);
+			bt_rec_int(r, cprof_graph_interior(g, e) ? g->interior_off[k++] : 0);
 			err = bt_tree_key(&t, r);
 		}
 	}
@@ -477,28 +480,78 @@ static struct cprof_error *ref_table(struct cprof_store *st, const struct cprof_
 	return bt_tree_finish(&t);
 }
 
+/* The pointers into targets [lo, hi), in (dst, src, src_offset) order: a
+ * pass over the graph puts each in its target's place (rev's rows say
+ * where), in source order. */
+struct into {
+	uint32_t src, src_off;
+};
+
+static struct cprof_error *ref_dst_range(struct bt_tree *t, const struct cprof_graph *g,
+					 const struct cprof_graph_reverse *rev, uint32_t lo,
+					 uint32_t hi, struct into *buf, uint32_t *at,
+					 struct bt_record *r)
+{
+	uint64_t k0 = cprof_reverse_row(rev, lo);
+	for (uint32_t d = lo; d < hi; d++)
+		at[d - lo] = (uint32_t)(cprof_reverse_row(rev, d) - k0);
+	for (uint32_t v = 0; v < g->n; v++)
+		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++)
+			if (g->dst[e] >= lo && g->dst[e] < hi)
+				buf[at[g->dst[e] - lo]++] = (struct into){ v, g->src_off[e] };
+	struct cprof_error *err = NULL;
+	for (uint32_t d = lo; !err && d < hi; d++) {
+		for (uint64_t k = cprof_reverse_row(rev, d); !err && k < cprof_reverse_row(rev, d + 1);
+		     k++) {
+			bt_rec_init(r);
+			bt_rec_int(r, d);
+			bt_rec_int(r, buf[k - k0].src);
+			bt_rec_int(r, buf[k - k0].src_off);
+			err = bt_tree_key(t, r);
+		}
+	}
+	return err;
+}
+
+/*
+ * The index by dst: targets in ranges of about an eighth of the pointers
+ * each (one target with more is a range of its own), each range a
+ * sequential pass over the graph: 8 bytes a pointer for an eighth of them,
+ * rather than a second copy of the graph.
+ */
 static struct cprof_error *ref_dst(struct cprof_store *st, const struct cprof_graph *g,
 				   const struct cprof_graph_reverse *rev, struct bt_record *r)
 {
+	uint64_t budget = g->n_edges / 8 > (1u << 20) ? g->n_edges / 8 : 1u << 20;
 	struct bt_tree t;
+	struct into *buf = NULL;
+	uint32_t *at = NULL;
+	size_t cap = 0, cap_at = 0;
 	struct cprof_error *err = bt_tree_begin(&t, &st->file, st->root.ref_dst, true);
-	for (uint32_t d = 0; !err && d < g->n; d++) {
-		for (uint64_t k = rev->row[d]; !err && k < rev->row[d + 1]; k++) {
-			uint32_t s = rev->src[k];
-			if (k > rev->row[d] && rev->src[k - 1] == s)
-				continue;
-			/* every pointer of s into d, in offset order */
-			for (uint64_t e = g->row[s]; !err && e < g->row[s + 1]; e++) {
-				if (g->dst[e] != d)
-					continue;
-				bt_rec_init(r);
-				bt_rec_int(r, d);
-				bt_rec_int(r, s);
-				bt_rec_int(r, g->src_off[e]);
-				err = bt_tree_key(&t, r);
+	for (uint32_t lo = 0, hi; !err && lo < g->n; lo = hi) {
+		uint64_t k0 = cprof_reverse_row(rev, lo);
+		for (hi = lo + 1; hi < g->n && cprof_reverse_row(rev, hi + 1) - k0 <= budget; hi++)
+			;
+		size_t need = (size_t)(cprof_reverse_row(rev, hi) - k0);
+		if (need > cap || hi - lo > cap_at) {
+			free(buf);
+			free(at);
+			cap = need > cap ? need : cap;
+			cap_at = hi - lo > cap_at ? hi - lo : cap_at;
+			buf = malloc((cap ? cap : 1) * sizeof(*buf));
+			at = malloc(cap_at * sizeof(*at));
+			if (!buf || !at) {
+				err = &cprof_enomem;
+				break;
 			}
 		}
+		if (need)
+			err = ref_dst_range(&t, g, rev, lo, hi, buf, at, r);
 	}
+	free(buf);
+	free(at);
+	if (cap * sizeof(*buf) + cap_at * sizeof(*at) > st->working_bytes)
+		st->working_bytes = cap * sizeof(*buf) + cap_at * sizeof(*at);
 	if (err) {
 		bt_tree_abort(&t);
 		return err;
@@ -506,8 +559,7 @@ static struct cprof_error *ref_dst(struct cprof_store *st, const struct cprof_gr
 	return bt_tree_finish(&t);
 }
 
-struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_graph *g,
-				     const struct cprof_graph_reverse *rev)
+struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_graph *g)
 {
 	struct bt_record *r = malloc(sizeof(*r));
 	if (!r)
@@ -515,18 +567,34 @@ struct cprof_error *cprof_store_refs(struct cprof_store *st, const struct cprof_
 	double t0 = cprof_now();
 	struct cprof_error *err = ref_table(st, g, r);
 	st->t_refs = cprof_now() - t0;
-	if (!err)
-		err = ref_dst(st, g, rev, r);
-	st->t_ref_index = cprof_now() - t0 - st->t_refs;
 	free(r);
 	return err;
 }
 
-void cprof_store_timings(const struct cprof_store *st, double *objects, double *object_indexes,
-			 double *refs, double *ref_index)
+struct cprof_error *cprof_store_ref_index(struct cprof_store *st, const struct cprof_graph *g,
+					  const struct cprof_graph_reverse *rev)
 {
-	*objects = st->t_objects;
-	*object_indexes = st->t_object_indexes;
-	*refs = st->t_refs;
-	*ref_index = st->t_ref_index;
+	struct bt_record *r = malloc(sizeof(*r));
+	if (!r)
+		return &cprof_enomem;
+	double t0 = cprof_now();
+	struct cprof_error *err = ref_dst(st, g, rev, r);
+	st->t_ref_index = cprof_now() - t0;
+	free(r);
+	return err;
+}
+
+void cprof_store_stats(const struct cprof_store *st, struct cprof_store_stats *ret)
+{
+	ret->t_objects = st->t_objects;
+	ret->t_object_indexes = st->t_object_indexes;
+	ret->t_refs = st->t_refs;
+	ret->t_ref_index = st->t_ref_index;
+	ret->working_bytes = st->working_bytes;
+	cprof_store_stats_sqlite(&ret->sqlite_bytes);
+}
+
+void cprof_store_stats_sqlite(uint64_t *ret)
+{
+	*ret = (uint64_t)sqlite3_memory_highwater(0);
 }

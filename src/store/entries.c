@@ -8,9 +8,10 @@
  * them and a list of roots shows none of that memory.  The top objects always
  * add up to the whole reachable heap, shared or not.
  *
- * One pass over the top objects (idom NULL), sorted by (holder, type) and cut
- * into runs: O(n log n) in the top objects, memory 40 bytes each.  Then, for
- * the few groups shown, a few row lookups each.  It reads cprof.db (`top`)
+ * One pass over the top objects (idom NULL), each added to its group (by
+ * holder and type) in a hash table: O(top objects) time, memory per group -
+ * a random graph's heap has millions of top objects in a few groups.  Then,
+ * for the few groups shown, a few row lookups each.  It reads cprof.db (`top`)
  * or the analysis in memory (the summary of `analyze`) through a
  * store_source: the same code for both.
  */
@@ -25,13 +26,6 @@ static const uint32_t NONE = UINT32_MAX;
 struct nodes {
 	uint32_t *parent;
 	uint32_t n;
-};
-
-struct top {
-	uint64_t id, size, retained, count;
-	uint64_t type;             /* type id, or UNTYPED | size */
-	uint32_t holder;           /* the root node below the super-root, NONE: shared */
-	uint32_t node;             /* the retaining root, NONE: shared */
 };
 
 static const uint64_t UNTYPED = 1ull << 63;
@@ -75,118 +69,130 @@ static uint32_t common(const struct nodes *nd, uint32_t a, uint32_t b)
 	return a;
 }
 
-static int top_cmp(const void *x, const void *y)
-{
-	const struct top *a = x, *b = y;
-	if (a->holder != b->holder)
-		return a->holder < b->holder ? -1 : 1;
-	if (a->type != b->type)
-		return a->type < b->type ? -1 : 1;
-	if (a->retained != b->retained)
-		return a->retained > b->retained ? -1 : 1;
-	return a->id < b->id ? -1 : a->id > b->id;
-}
-
-/* The top objects, with their group keys. */
-struct tops {
-	const struct nodes *nd;
-	struct top *t;
-	size_t n, cap;
+/* A group of top objects: the same holder and type. */
+struct group {
+	uint64_t type;             /* type id, or UNTYPED | size */
+	uint32_t holder;           /* the root node below the super-root, NONE: shared */
+	uint32_t node;             /* the nearest common retaining root, NONE: shared */
+	bool used;
+	uint64_t count, self, retained, retained_count;
+	uint64_t big, big_retained, big_size;   /* the member retaining the most (the
+						   lowest id among equals) */
 };
 
-static bool add_top(void *arg, const struct store_top_row *r)
+/* The groups, by (holder, type) in an open-addressing table at most half full. */
+struct groups {
+	const struct nodes *nd;
+	struct group *g;
+	size_t cap, n;
+	uint64_t tops;
+};
+
+static size_t group_slot(const struct groups *gs, uint32_t holder, uint64_t type)
 {
-	struct tops *ts = arg;
-	if (ts->n == ts->cap) {
-		size_t cap = ts->cap ? 2 * ts->cap : 1024;
-		struct top *a = realloc(ts->t, cap * sizeof(*a));
-		if (!a)
-			return false;
-		ts->t = a;
-		ts->cap = cap;
+	uint64_t h = (type * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)holder * 0xC2B2AE3D27D4EB4Full);
+	size_t i = (size_t)(h >> 17) & (gs->cap - 1);
+	while (gs->g[i].used && (gs->g[i].holder != holder || gs->g[i].type != type))
+		i = (i + 1) & (gs->cap - 1);
+	return i;
+}
+
+static bool groups_grow(struct groups *gs)
+{
+	size_t old = gs->cap, cap = old ? 2 * old : 256;
+	struct group *was = gs->g;
+	if (!(gs->g = calloc(cap, sizeof(*gs->g)))) {
+		gs->g = was;
+		return false;
 	}
-	struct top *x = &ts->t[ts->n++];
-	x->id = r->id;
-	x->size = r->size;
-	x->retained = r->retained;
-	x->count = r->count;
-	x->node = r->node;
-	x->holder = x->node == NONE ? NONE : top_node(ts->nd, x->node);
-	if (x->holder == NONE)
-		x->node = NONE;
-	x->type = r->type == CPROF_NONE_ID ? UNTYPED | (x->size & ~UNTYPED) : r->type;
+	gs->cap = cap;
+	for (size_t i = 0; i < old; i++)
+		if (was[i].used)
+			gs->g[group_slot(gs, was[i].holder, was[i].type)] = was[i];
+	free(was);
 	return true;
 }
 
-/* One group of top objects: a run of the sorted array. */
-struct run {
-	size_t first;              /* its biggest object (runs are sorted so) */
-	uint64_t count, self, retained, retained_count;
-	uint32_t node;             /* the nearest common retaining root */
-};
-
-static int run_cmp(const void *x, const void *y)
+static bool add_top(void *arg, const struct store_top_row *r)
 {
-	const struct run *a = x, *b = y;
-	if (a->retained != b->retained)
-		return a->retained > b->retained ? -1 : 1;
-	return a->first < b->first ? -1 : a->first > b->first;
+	struct groups *gs = arg;
+	uint32_t node = r->node;
+	uint32_t holder = node == NONE ? NONE : top_node(gs->nd, node);
+	if (holder == NONE)
+		node = NONE;
+	uint64_t type = r->type == CPROF_NONE_ID ? UNTYPED | (r->size & ~UNTYPED) : r->type;
+	if (2 * (gs->n + 1) > gs->cap && !groups_grow(gs))
+		return false;
+	struct group *g = &gs->g[group_slot(gs, holder, type)];
+	if (!g->used) {
+		*g = (struct group){ .type = type, .holder = holder, .node = node, .used = true,
+				     .big = r->id, .big_retained = r->retained, .big_size = r->size };
+		gs->n++;
+	} else if (r->retained > g->big_retained ||
+		   (r->retained == g->big_retained && r->id < g->big)) {
+		g->big = r->id;
+		g->big_retained = r->retained;
+		g->big_size = r->size;
+	}
+	g->count++;
+	g->self += r->size;
+	g->retained += r->retained;
+	g->retained_count += r->count;
+	if (g->node != NONE && node != g->node)
+		g->node = common(gs->nd, g->node, node);
+	gs->tops++;
+	return true;
 }
 
-static struct cprof_error *runs_of(const struct nodes *nd, const struct top *t, size_t n,
-				   struct run **ret, size_t *n_ret)
+/* Biggest retained first; then by holder and type. */
+static int group_cmp(const void *x, const void *y)
 {
-	struct run *r = malloc((n ? n : 1) * sizeof(*r));
+	const struct group *a = x, *b = y;
+	if (a->retained != b->retained)
+		return a->retained > b->retained ? -1 : 1;
+	if (a->holder != b->holder)
+		return a->holder < b->holder ? -1 : 1;
+	return a->type < b->type ? -1 : a->type > b->type;
+}
+
+/* The groups in a sorted array of their own (gs->g is packed). */
+static void groups_sort(struct groups *gs)
+{
 	size_t k = 0;
-	if (!r)
-		return &cprof_enomem;
-	for (size_t i = 0; i < n; i++) {
-		if (!i || t[i].holder != t[i - 1].holder || t[i].type != t[i - 1].type)
-			r[k++] = (struct run){ .first = i, .node = t[i].node };
-		struct run *g = &r[k - 1];
-		g->count++;
-		g->self += t[i].size;
-		g->retained += t[i].retained;
-		g->retained_count += t[i].count;
-		if (g->node != NONE && t[i].node != g->node)
-			g->node = common(nd, g->node, t[i].node);
-	}
+	for (size_t i = 0; i < gs->cap; i++)
+		if (gs->g[i].used)
+			gs->g[k++] = gs->g[i];
 	if (k)
-		qsort(r, k, sizeof(*r), run_cmp);
-	*ret = r;
-	*n_ret = k;
-	return NULL;
+		qsort(gs->g, k, sizeof(*gs->g), group_cmp);
 }
 
 /* What the report shows of group g: its type's name, the holder, the biggest
  * object, a path to it, root slots that reach it. */
-static struct cprof_error *describe(const struct store_source *src, const struct top *t,
-				    const struct run *g, size_t max_reached,
-				    struct cprof_entry *e)
+static struct cprof_error *describe(const struct store_source *src, const struct group *g,
+				    size_t max_reached, struct cprof_entry *e)
 {
-	const struct top *big = &t[g->first];
 	struct cprof_error *err;
 	e->count = g->count;
 	e->self_bytes = g->self;
 	e->retained_bytes = g->retained;
 	e->retained_count = g->retained_count;
-	e->type_id = big->type & UNTYPED ? CPROF_NONE_ID : big->type;
-	e->size = big->type & UNTYPED ? big->size : 0;
-	e->shared = big->holder == NONE;
+	e->type_id = g->type & UNTYPED ? CPROF_NONE_ID : g->type;
+	e->size = g->type & UNTYPED ? g->big_size : 0;
+	e->shared = g->holder == NONE;
 	e->holder.id = CPROF_NONE_ID;
 	e->path.slot.id = CPROF_NONE_ID;
 	if (!e->shared && g->node != NONE &&
 	    (err = src->ops->node(src->arg, g->node, &e->holder)))
 		return err;
-	if ((err = src->ops->object(src->arg, big->id, &e->biggest)))
+	if ((err = src->ops->object(src->arg, g->big, &e->biggest)))
 		return err;
 	if (e->type_id != CPROF_NONE_ID &&
 	    (err = src->ops->type_name(src->arg, e->type_id, e->type, sizeof(e->type))))
 		return err;
 	enum { MAX_PATH = 10000 };
-	if ((err = store_shortest_path(src, big->id, MAX_PATH, &e->path)))
+	if ((err = store_shortest_path(src, g->big, MAX_PATH, &e->path)))
 		return err;
-	return store_reaching_slots(src, &big->id, 1, max_reached, &e->reached_from,
+	return store_reaching_slots(src, &g->big, 1, max_reached, &e->reached_from,
 				    &e->n_reached);
 }
 
@@ -194,33 +200,29 @@ struct cprof_error *store_entries(const struct store_source *src, size_t limit,
 				  size_t max_reached, struct cprof_entries *ret)
 {
 	struct nodes nd = { 0 };
-	struct tops ts = { .nd = &nd };
-	struct run *r = NULL;
-	size_t n_runs = 0;
+	struct groups gs = { .nd = &nd };
 	memset(ret, 0, sizeof(*ret));
 	struct cprof_error *err = src->ops->totals(src->arg, &ret->heap_bytes,
 						   &ret->reachable_bytes);
 	if (!err)
 		err = src->ops->node_parents(src->arg, &nd.parent, &nd.n);
+	if (!err && !groups_grow(&gs))
+		err = &cprof_enomem;
 	if (!err)
-		err = src->ops->tops(src->arg, add_top, &ts);
-	if (!err) {
-		if (ts.n)
-			qsort(ts.t, ts.n, sizeof(*ts.t), top_cmp);
-		err = runs_of(&nd, ts.t, ts.n, &r, &n_runs);
-	}
-	ret->n_objects = ts.n;
-	ret->n_groups = n_runs;
-	size_t shown = n_runs < limit ? n_runs : limit;
+		err = src->ops->tops(src->arg, add_top, &gs);
+	if (!err)
+		groups_sort(&gs);
+	ret->n_objects = gs.tops;
+	ret->n_groups = gs.n;
+	size_t shown = gs.n < limit ? gs.n : limit;
 	if (!err && !(ret->e = calloc(shown + 1, sizeof(*ret->e))))
 		err = &cprof_enomem;
 	for (size_t i = 0; !err && i < shown; i++) {
 		ret->n = i + 1;
-		err = describe(src, ts.t, &r[i], max_reached, &ret->e[i]);
+		err = describe(src, &gs.g[i], max_reached, &ret->e[i]);
 	}
 	free(nd.parent);
-	free(ts.t);
-	free(r);
+	free(gs.g);
 	if (err)
 		cprof_entries_deinit(ret);
 	return err;

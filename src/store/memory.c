@@ -147,8 +147,8 @@ static struct cprof_error *mem_object(void *arg, uint64_t id, struct cprof_obj_r
 	ret->retained_count = r ? rt->retained_count[i] : 0;
 	ret->retaining_root = r ? opt_id(rt->retaining[i]) : CPROF_NONE_ID;
 	ret->root_distance = r ? opt_id(rt->distance[i]) : CPROF_NONE_ID;
-	ret->path_parent = r ? opt_id(rt->path_parent[i]) : CPROF_NONE_ID;
-	ret->path_root_ref = r ? opt_id(rt->path_root_ref[i]) : CPROF_NONE_ID;
+	ret->path_parent = r ? opt_id(cprof_path_parent(rt, i)) : CPROF_NONE_ID;
+	ret->path_root_ref = r ? opt_id(cprof_path_root_ref(rt, i)) : CPROF_NONE_ID;
 	const struct cprof_types *ty = &a->types;
 	ret->type_id = CPROF_NONE_ID;
 	if (ty->object_type && ty->object_type[i] != NONE) {
@@ -182,8 +182,8 @@ static struct cprof_error *mem_path_step(void *arg, uint64_t id, struct store_pa
 	if (rt->distance[i] == NONE)
 		return NULL;
 	ret->found = true;
-	ret->parent = opt_id(rt->path_parent[i]);
-	ret->root_ref = opt_id(rt->path_root_ref[i]);
+	ret->parent = opt_id(cprof_path_parent(rt, i));
+	ret->root_ref = opt_id(cprof_path_root_ref(rt, i));
 	ret->distance = rt->distance[i];
 	ret->addr = m->a->objects[i].addr;
 	return NULL;
@@ -216,7 +216,8 @@ static struct cprof_error *mem_sources(void *arg, uint64_t v, bool (*fn)(void *,
 	const struct cprof_graph_reverse *rev = &m->a->reverse;
 	if (!m->refs || v >= m->a->n_objects)
 		return NULL;
-	for (uint64_t k = rev->row[v]; k < rev->row[v + 1]; k++)
+	for (uint64_t k = cprof_reverse_row(rev, (uint32_t)v);
+	     k < cprof_reverse_row(rev, (uint32_t)v + 1); k++)
 		if (!fn(fn_arg, rev->src[k]))
 			break;
 	return NULL;

@@ -26,6 +26,7 @@ struct cprof_store {
 		uint32_t object, object_addr, object_leak, object_idom, ref, ref_dst;
 	} root;
 	double t_objects, t_object_indexes, t_refs, t_ref_index;   /* seconds */
+	uint64_t working_bytes;    /* the bulk writer's buffers and sorts at the most */
 };
 
 /* Checks that the object and ref tables and their indexes are the ones

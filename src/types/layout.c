@@ -117,7 +117,7 @@ static bool layout_fits(struct cprof_types *t, const struct cprof_object *objs,
 		while (s < ty->n_slots && ty->slots[s].offset < g->src_off[e])
 			s++;
 		if (s == ty->n_slots || ty->slots[s].offset != g->src_off[e] ||
-		    g->dst_off[e] != 0)
+		    cprof_graph_interior(g, e))
 			return false;
 		/* and at an object that could be the slot's type */
 		uint64_t tsize = ty->slots[s].kind != CPROF_SLOT_STATIC ? 0 :

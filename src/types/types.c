@@ -979,7 +979,7 @@ static void follow(struct cprof_types *t, const struct cprof_object *objs,
 			uint64_t off = base + et->slots[s].offset;
 			while (e < end && g->src_off[e] < off)
 				e++;
-			if (e >= end || g->src_off[e] != off || g->dst_off[e] != 0)
+			if (e >= end || g->src_off[e] != off || cprof_graph_interior(g, e))
 				continue;
 			/* The slots stay put; et moves when the table grows, as
 			   resolving and assigning may make it. */
