@@ -23,8 +23,5 @@ void cprof_progress_done(struct cprof_progress *p);
 
 /* Monotonic seconds, for timing phases. */
 double cprof_now(void);
-/* The process's resident anonymous memory (RssAnon), bytes; 0 when unknown.
- * For the memory account of the benchmark. */
-uint64_t cprof_rss_anon(void);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/bigmem.h"
 #include "cprof/analysis.h"
 #include "cprof/progress.h"
 
@@ -25,6 +26,7 @@ static struct cprof_error *reach(const struct cprof_graph *g, uint8_t *flags,
 	uint32_t *queue = malloc((g->n ? g->n : 1) * sizeof(*queue));
 	if (!queue)
 		return &cprof_enomem;
+	cprof_huge(queue, g->n * sizeof(*queue));
 	size_t head = 0, tail = 0;
 	for (size_t i = 0; i < g->n_root_refs; i++) {
 		const struct cprof_root_ref *r = &g->root_refs[i];
@@ -74,6 +76,7 @@ static struct cprof_error *components(const struct cprof_object *objs,
 		free(calls);
 		return &cprof_enomem;
 	}
+	cprof_huge(index, n * sizeof(*index));
 	memset(index, 0xff, n * sizeof(*index));
 	uint32_t next = 0, sp = 0, nc = 0;
 	/* onstack: comp[v] == UNSEEN - 1 while v is on the stack. */
@@ -148,6 +151,7 @@ static struct cprof_error *holdings(const struct cprof_object *objs,
 		free(queue);
 		return &cprof_enomem;
 	}
+	cprof_huge(stamp, g->n * sizeof(*stamp));
 	memset(stamp, 0xff, g->n * sizeof(*stamp));
 	for (uint32_t r = 0; r < n_roots; r++) {
 		size_t head = 0, tail = 0;
@@ -182,6 +186,7 @@ struct cprof_error *cprof_leaks_compute(const struct cprof_object *objs,
 	l->flags = calloc(n ? n : 1, 1);
 	if (!l->flags)
 		return &cprof_enomem;
+	cprof_huge(l->flags, n);
 	/* REACHABLE marks through any pointer; INTERIOR_ONLY is first used as
 	   the mark of the start-pointer search, then inverted. */
 	if ((err = reach(g, l->flags, CPROF_REACHABLE, false)) ||

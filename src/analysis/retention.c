@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/bigmem.h"
 #include "cprof/analysis.h"
 #include "cprof/progress.h"
 
@@ -381,6 +382,7 @@ static struct cprof_error *shortest_paths(const struct cprof_graph *g,
 	uint32_t *queue = malloc((n ? n : 1) * sizeof(*queue));
 	if (!queue)
 		return &cprof_enomem;
+	cprof_huge(queue, n * sizeof(*queue));
 	size_t head = 0, tail = 0;
 	for (size_t i = 0; i < g->n_root_refs; i++) {
 		uint32_t v = g->root_refs[i].dst;
@@ -452,6 +454,11 @@ struct cprof_error *cprof_retention_compute(struct cprof_core *core,
 		err = &cprof_enomem;
 		goto fail;
 	}
+	cprof_huge(rt->retaining, n * sizeof(*rt->retaining));
+	cprof_huge(rt->retained_bytes, total * sizeof(*rt->retained_bytes));
+	cprof_huge(rt->retained_count, total * sizeof(*rt->retained_count));
+	cprof_huge(rt->distance, n * sizeof(*rt->distance));
+	cprof_huge(rt->path, n * sizeof(*rt->path));
 	memset(rt->retaining, 0xff, n * sizeof(*rt->retaining));
 	memset(rt->distance, 0xff, n * sizeof(*rt->distance));
 	memset(rt->path, 0xff, n * sizeof(*rt->path));

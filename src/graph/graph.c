@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/bigmem.h"
 #include "cprof/graph.h"
 
 void cprof_graph_deinit(struct cprof_graph *g)
@@ -46,6 +47,11 @@ struct cprof_error *cprof_graph_reverse(const struct cprof_graph *g,
 		cprof_graph_reverse_deinit(ret);
 		return &cprof_enomem;
 	}
+	cprof_huge(ret->src, g->n_edges * sizeof(*ret->src));
+	if (ret->row)
+		cprof_huge(ret->row, ((size_t)g->n + 2) * sizeof(*ret->row));
+	else
+		cprof_huge(ret->row64, ((size_t)g->n + 2) * sizeof(*ret->row64));
 	if (wide)
 		REVERSE(ret->row64, g, ret->src);
 	else

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cprof/bigmem.h"
 #include "cprof/pipeline.h"
 #include "cprof/store.h"
 
@@ -28,6 +29,7 @@ static bool collect_object(const struct cprof_object *obj, void *arg)
 			c->oom = true;
 			return false;
 		}
+		cprof_huge(o, cap * sizeof(*o));
 		a->objects = o;
 		a->cap_objects = cap;
 	}

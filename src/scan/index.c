@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/bigmem.h"
 #include "cprof/graph.h"
 
 enum { GRANULE_SHIFT = 8 };
@@ -47,6 +48,7 @@ static struct cprof_error *fill_region(struct cprof_object_index *ix,
 {
 	uint64_t n_gran = ((r->hi - r->lo) >> GRANULE_SHIFT) + 1;
 	r->gran = malloc(n_gran * sizeof(*r->gran));
+	cprof_huge(r->gran, n_gran * sizeof(*r->gran));
 	if (!r->gran)
 		return &cprof_enomem;
 	memset(r->gran, 0xff, n_gran * sizeof(*r->gran));

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/bigmem.h"
 #include "cprof/graph.h"
 
 struct edges {
@@ -34,10 +35,12 @@ static bool edges_grow(struct edges *e)
 	if (!a)
 		return false;
 	e->dst = a;
+	cprof_huge(a, cap * sizeof(*a));
 	a = realloc(e->src_off, cap * sizeof(*a));
 	if (!a)
 		return false;
 	e->src_off = a;
+	cprof_huge(a, cap * sizeof(*a));
 	uint64_t *b = realloc(e->interior, cap / 8);
 	if (!b)
 		return false;
@@ -308,6 +311,7 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 		return err;
 	g->n = (uint32_t)n;
 	g->row = malloc((n + 1) * sizeof(*g->row));
+	cprof_huge(g->row, (n + 1) * sizeof(*g->row));
 	if (!g->row) {
 		cprof_object_index_destroy(ix);
 		return &cprof_enomem;
