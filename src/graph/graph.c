@@ -98,10 +98,73 @@ static int run_cmp(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
+/* The first index of [lo, hi) whose object starts at or after addr. */
+static size_t first_at(const struct cprof_object *objs, size_t lo, size_t hi, uint64_t addr)
+{
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (objs[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The runs, ordered by start, cut where another run starts inside their
+ * range: a run of several heaps in increasing order can hold another heap's
+ * addresses between two of its own (Go's spans come in the order the runtime
+ * allocated their records).  The pieces do not interleave; *ret is malloc'd.
+ */
+static bool pieces_of(const struct cprof_object *objs, struct run *runs, size_t n_runs,
+		      struct run **ret, size_t *n_ret)
+{
+	size_t n = 0, cap = 2 * n_runs;
+	struct run *p = malloc(cap * sizeof(*p));
+	if (!p)
+		return false;
+	for (size_t i = 0; i < n_runs; i++) {
+		size_t pos = runs[i].start, end = runs[i].start + runs[i].len;
+		for (size_t j = i + 1; j < n_runs && pos < end && runs[j].addr <= objs[end - 1].addr;
+		     j++) {
+			size_t k = first_at(objs, pos, end, runs[j].addr);
+			if (k == pos)
+				continue;
+			if (n == cap) {
+				struct run *a = realloc(p, (cap *= 2) * sizeof(*p));
+				if (!a) {
+					free(p);
+					return false;
+				}
+				p = a;
+			}
+			p[n++] = (struct run){ pos, k - pos, objs[pos].addr };
+			pos = k;
+		}
+		if (pos < end) {
+			if (n == cap) {
+				struct run *a = realloc(p, (cap *= 2) * sizeof(*p));
+				if (!a) {
+					free(p);
+					return false;
+				}
+				p = a;
+			}
+			p[n++] = (struct run){ pos, end - pos, objs[pos].addr };
+		}
+	}
+	qsort(p, n, sizeof(*p), run_cmp);
+	*ret = p;
+	*n_ret = n;
+	return true;
+}
+
 /*
  * Walkers emit each heap in address order, one heap after another: the array
- * is a sequence of sorted runs.  Ordering the runs and copying them is O(n);
- * a full sort is the fallback when the runs overlap.
+ * is a sequence of sorted runs.  Ordering the runs (cut where they interleave)
+ * and copying them is O(n log runs); a full sort is the fallback when objects
+ * overlap.
  */
 struct cprof_error *cprof_objects_sort(struct cprof_core *core,
 				       struct cprof_object *objs, size_t *n_ret)
@@ -126,19 +189,23 @@ struct cprof_error *cprof_objects_sort(struct cprof_core *core,
 		runs[n_runs - 1].len = i - runs[n_runs - 1].start + 1;
 	}
 	if (n_runs > 1) {
+		struct run *pieces;
+		size_t n_pieces;
 		qsort(runs, n_runs, sizeof(*runs), run_cmp);
 		struct cprof_object *tmp = malloc(n * sizeof(*tmp));
-		if (!tmp) {
+		if (!tmp || !pieces_of(objs, runs, n_runs, &pieces, &n_pieces)) {
+			free(tmp);
 			free(runs);
 			return &cprof_enomem;
 		}
 		size_t k = 0;
-		for (size_t r = 0; r < n_runs; r++) {
-			memcpy(&tmp[k], &objs[runs[r].start], runs[r].len * sizeof(*tmp));
-			k += runs[r].len;
+		for (size_t r = 0; r < n_pieces; r++) {
+			memcpy(&tmp[k], &objs[pieces[r].start], pieces[r].len * sizeof(*tmp));
+			k += pieces[r].len;
 		}
 		memcpy(objs, tmp, n * sizeof(*tmp));
 		free(tmp);
+		free(pieces);
 		for (size_t i = 1; i < n; i++) {
 			if (objs[i].addr < objs[i - 1].addr) {
 				qsort(objs, n, sizeof(*objs), object_cmp);

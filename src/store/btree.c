@@ -86,8 +86,14 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 
 static size_t varint_len(uint64_t v)
 {
-	uint8_t buf[9];
-	return put_varint(buf, v);
+	if (v >> 56)
+		return 9;
+	size_t n = 1;
+	while (v > 0x7f) {
+		v >>= 7;
+		n++;
+	}
+	return n;
 }
 
 /* ---- the file ---- */
@@ -171,37 +177,11 @@ struct cprof_error *bt_file_close(struct bt_file *f)
 
 /* ---- records ---- */
 
-static void add_type(struct bt_record *r, uint64_t type)
+void bt_rec_type_varint(struct bt_record *r, uint64_t type)
 {
 	assert(r->n_cols < BT_MAX_COLS);
 	r->n_types += put_varint(r->types + r->n_types, type);
 	r->n_cols++;
-}
-
-void bt_rec_null(struct bt_record *r)
-{
-	add_type(r, 0);
-}
-
-void bt_rec_int(struct bt_record *r, int64_t v)
-{
-	/* Serial types 8 and 9 are the constants 0 and 1 (schema format 4). */
-	if (v == 0 || v == 1) {
-		add_type(r, 8 + (uint64_t)v);
-		return;
-	}
-	static const uint8_t lens[7] = { 0, 1, 2, 3, 4, 6, 8 };
-	int type = v >= -128 && v <= 127 ? 1 : v >= -32768 && v <= 32767 ? 2 :
-		   v >= -8388608 && v <= 8388607 ? 3 :
-		   v >= -2147483648ll && v <= 2147483647ll ? 4 :
-		   v >= -140737488355328ll && v <= 140737488355327ll ? 5 : 6;
-	size_t len = lens[type];
-	assert(r->n_body + len <= BT_MAX_BODY);
-	uint64_t u = (uint64_t)v;
-	for (size_t i = 0; i < len; i++)
-		r->body[r->n_body + i] = (uint8_t)(u >> (8 * (len - 1 - i)));
-	r->n_body += len;
-	add_type(r, (uint64_t)type);
 }
 
 static void add_bytes(struct bt_record *r, uint64_t type, const void *p, size_t len)
@@ -210,7 +190,7 @@ static void add_bytes(struct bt_record *r, uint64_t type, const void *p, size_t 
 	if (len)
 		memcpy(r->body + r->n_body, p, len);
 	r->n_body += len;
-	add_type(r, type);
+	bt_rec_type(r, type);
 }
 
 void bt_rec_text(struct bt_record *r, const char *s, size_t len)
@@ -226,24 +206,12 @@ void bt_rec_blob(struct bt_record *r, const void *p, size_t len)
 /* The header's size counts its own varint. */
 static size_t header_len(const struct bt_record *r)
 {
+	if (r->n_types < 0x7f)
+		return r->n_types + 1;
 	size_t h = r->n_types + 1;
 	while (r->n_types + varint_len(h) != h)
 		h = r->n_types + varint_len(h);
 	return h;
-}
-
-size_t bt_rec_size(const struct bt_record *r)
-{
-	return header_len(r) + r->n_body;
-}
-
-size_t bt_rec_encode(const struct bt_record *r, uint8_t *out)
-{
-	size_t h = header_len(r);
-	size_t n = put_varint(out, h);
-	memcpy(out + n, r->types, r->n_types);
-	memcpy(out + h, r->body, r->n_body);
-	return h + r->n_body;
 }
 
 /* ---- pages ---- */
@@ -381,15 +349,39 @@ static struct cprof_error *emit_leaf(struct bt_tree *t)
 	return NULL;
 }
 
+/* Writes prefix (the payload's size, a table's rowid) and r's record (header
+ * h bytes) as the cell of n bytes at p. */
+static void encode_cell(uint8_t *p, const uint8_t *prefix, size_t np, const struct bt_record *r,
+			size_t h)
+{
+	memcpy(p, prefix, np);
+	p += np;
+	p += put_varint(p, h);
+	memcpy(p, r->types, r->n_types);
+	memcpy(p + r->n_types, r->body, r->n_body);
+}
+
+/* Appends a cell of n bytes to the leaf (it fits), encoded in place. */
+static void leaf_cell(struct bt_tree *t, const uint8_t *prefix, size_t np,
+		      const struct bt_record *r, size_t h, size_t n)
+{
+	uint32_t ps = t->f->page_size;
+	uint32_t at = ps - t->content - (uint32_t)n;
+	encode_cell(t->page + at, prefix, np, r, h);
+	put16(t->page + LEAF_HEADER + 2 * t->n_cells, at);
+	t->n_cells++;
+	t->content += (uint32_t)n;
+}
+
 struct cprof_error *bt_tree_row(struct bt_tree *t, int64_t rowid, const struct bt_record *r)
 {
-	uint8_t cell[BT_MAX_COLS * 9 + BT_MAX_BODY + 32];
+	uint8_t prefix[18];
 	assert(!t->index && rowid > t->last_rowid);
-	size_t plen = bt_rec_size(r);
-	size_t n = put_varint(cell, plen);
-	n += put_varint(cell + n, (uint64_t)rowid);
-	n += bt_rec_encode(r, cell + n);
+	size_t h = header_len(r), plen = h + r->n_body;
 	assert(plen <= t->f->page_size - 35);
+	size_t np = put_varint(prefix, plen);
+	np += put_varint(prefix + np, (uint64_t)rowid);
+	size_t n = np + plen;
 	struct cprof_error *err;
 	if (!cell_fits(t->f->page_size, LEAF_HEADER, t->n_cells, t->content, n)) {
 		uint8_t sep[9];
@@ -398,7 +390,7 @@ struct cprof_error *bt_tree_row(struct bt_tree *t, int64_t rowid, const struct b
 		if (!push_sep(t, sep, put_varint(sep, (uint64_t)t->last_rowid)))
 			return &cprof_enomem;
 	}
-	put_cell(t->page, t->f->page_size, LEAF_HEADER, &t->n_cells, &t->content, cell, n);
+	leaf_cell(t, prefix, np, r, h, n);
 	t->last_rowid = rowid;
 	t->rows++;
 	return NULL;
@@ -406,12 +398,11 @@ struct cprof_error *bt_tree_row(struct bt_tree *t, int64_t rowid, const struct b
 
 struct cprof_error *bt_tree_key(struct bt_tree *t, const struct bt_record *r)
 {
-	uint8_t cell[BT_MAX_COLS * 9 + BT_MAX_BODY + 32];
+	uint8_t prefix[9];
 	assert(t->index);
-	size_t plen = bt_rec_size(r);
+	size_t h = header_len(r), plen = h + r->n_body;
 	assert(plen <= ((size_t)t->f->page_size - 12) * 64 / 255 - 23);
-	size_t n = put_varint(cell, plen);
-	n += bt_rec_encode(r, cell + n);
+	size_t np = put_varint(prefix, plen), n = np + plen;
 	t->rows++;
 	if (t->pending_len) {
 		/* A leaf follows the full one: the entry that did not fit in it
@@ -424,11 +415,11 @@ struct cprof_error *bt_tree_key(struct bt_tree *t, const struct bt_record *r)
 		t->pending_len = 0;
 	}
 	if (!cell_fits(t->f->page_size, LEAF_HEADER, t->n_cells, t->content, n)) {
-		memcpy(t->pending, cell, n);
+		encode_cell(t->pending, prefix, np, r, h);
 		t->pending_len = n;
 		return NULL;
 	}
-	put_cell(t->page, t->f->page_size, LEAF_HEADER, &t->n_cells, &t->content, cell, n);
+	leaf_cell(t, prefix, np, r, h, n);
 	t->last_len = n;
 	return NULL;
 }

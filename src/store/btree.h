@@ -28,6 +28,7 @@
 #ifndef CPROF_STORE_BTREE_H
 #define CPROF_STORE_BTREE_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,14 +63,59 @@ static inline void bt_rec_init(struct bt_record *r)
 {
 	r->n_types = r->n_body = r->n_cols = 0;
 }
-void bt_rec_null(struct bt_record *r);
-void bt_rec_int(struct bt_record *r, int64_t v);
+
+/* A serial type above 127 (text, blobs): SQLite's varint. */
+void bt_rec_type_varint(struct bt_record *r, uint64_t type);
+
+static inline void bt_rec_type(struct bt_record *r, uint64_t type)
+{
+	assert(r->n_cols < BT_MAX_COLS);
+	if (type < 0x80) {
+		r->types[r->n_types++] = (uint8_t)type;
+		r->n_cols++;
+	} else {
+		bt_rec_type_varint(r, type);
+	}
+}
+
+static inline void bt_rec_null(struct bt_record *r)
+{
+	bt_rec_type(r, 0);
+}
+
+/* An integer, in the fewest bytes its serial type allows (the constants 0
+ * and 1 in none: serial types 8 and 9, schema format 4). */
+static inline void bt_rec_int(struct bt_record *r, int64_t v)
+{
+	if (v == 0 || v == 1) {
+		bt_rec_type(r, 8 + (uint64_t)v);
+		return;
+	}
+	int type;
+	size_t len;
+	if (v >= -128 && v <= 127)
+		type = 1, len = 1;
+	else if (v >= -32768 && v <= 32767)
+		type = 2, len = 2;
+	else if (v >= -8388608 && v <= 8388607)
+		type = 3, len = 3;
+	else if (v >= -2147483648ll && v <= 2147483647ll)
+		type = 4, len = 4;
+	else if (v >= -140737488355328ll && v <= 140737488355327ll)
+		type = 5, len = 6;
+	else
+		type = 6, len = 8;
+	assert(r->n_body + len <= BT_MAX_BODY);
+	uint8_t *b = r->body + r->n_body;
+	uint64_t u = (uint64_t)v;
+	for (size_t i = len; i-- > 0; u >>= 8)
+		b[i] = (uint8_t)u;
+	r->n_body += len;
+	bt_rec_type(r, (uint64_t)type);
+}
+
 void bt_rec_text(struct bt_record *r, const char *s, size_t len);
 void bt_rec_blob(struct bt_record *r, const void *p, size_t len);
-/* The record's bytes (header then body) into out; returns its length. */
-size_t bt_rec_encode(const struct bt_record *r, uint8_t *out);
-/* A record's length when encoded. */
-size_t bt_rec_size(const struct bt_record *r);
 
 /* ---- trees ---- */
 
