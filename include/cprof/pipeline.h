@@ -9,12 +9,14 @@
  * caller: cprof_core_open) -> heap walkers -> roots -> pointer scan (graph)
  * -> analyses (leaks, then dominators and retention, types) -> store.
  *
- * The store overlaps what follows the analysis: cprof_analyze returns once
- * the results are complete in memory, with a second thread writing the
- * database's big tables (object, ref); the caller prints its summary from
- * memory (cprof_results_* in store.h), then cprof_analyze_finish writes the
- * rest and renames the file into place.  Until then no cprof.db of this run
- * exists under its name.
+ * The store overlaps the analysis: a second thread writes the ref table as
+ * soon as the scan is done, while leaks, dominators and types are computed;
+ * cprof_analyze returns once the results are complete in memory; the caller
+ * makes its summary from them (cprof_results_* in store.h) and says so
+ * (cprof_analyze_results_done), and the second thread writes the rest of the
+ * big tables meanwhile; cprof_analyze_finish writes the small tables and
+ * renames the file into place.  Until then no cprof.db of this run exists
+ * under its name.
  */
 #ifndef CPROF_PIPELINE_H
 #define CPROF_PIPELINE_H
@@ -73,6 +75,7 @@ struct cprof_analysis {
 	/* the store's parts: the object table, its indexes, the ref table, its
 	   index, then the other tables, ANALYZE and the rename */
 	double t_objects, t_object_indexes, t_refs, t_ref_index, t_tables;
+	double t_analyzed;                 /* when the analysis was done (cprof_now) */
 	uint64_t db_bytes;                 /* the file's size */
 	struct cprof_memory_account mem;
 };

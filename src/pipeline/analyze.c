@@ -57,10 +57,9 @@ struct cprof_error *cprof_walk_heaps(struct cprof_core *core,
 	return err;
 }
 
-/* Roots, the pointer scan and the leak analysis. */
-static struct cprof_error *analyze_graph(struct cprof_core *core,
-					 struct cprof_progress *progress,
-					 struct cprof_analysis *a)
+/* Roots and the pointer scan. */
+static struct cprof_error *scan_graph(struct cprof_core *core, struct cprof_progress *progress,
+				      struct cprof_analysis *a)
 {
 	struct cprof_error *err;
 	double t0 = cprof_now();
@@ -73,8 +72,19 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 	if ((err = cprof_graph_build(core, &a->walk, a->objects, a->n_objects,
 				     &a->roots, progress, &a->graph)))
 		return err;
-	double t2 = cprof_now();
+	a->t_roots = t1 - t0;
+	a->t_scan = cprof_now() - t1;
 	a->mem.rss_scan = cprof_rss_anon();
+	return NULL;
+}
+
+/* Leaks, dominators and retention, types. */
+static struct cprof_error *analyze_graph(struct cprof_core *core,
+					 struct cprof_progress *progress,
+					 struct cprof_analysis *a)
+{
+	struct cprof_error *err;
+	double t2 = cprof_now();
 	if (progress)
 		cprof_progress_update(progress, "leaks", 0, 0);
 	if ((err = cprof_leaks_compute(a->objects, &a->graph, &a->leaks)))
@@ -96,8 +106,6 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 		cprof_progress_done(progress);
 	if (err)
 		return err;
-	a->t_roots = t1 - t0;
-	a->t_scan = t2 - t1;
 	a->t_leaks = t3 - t2;
 	a->t_dominators = t4 - t3;
 	a->t_types = cprof_now() - t4;
@@ -168,23 +176,54 @@ struct cprof_store_run {
 	pthread_t thread;
 	bool threaded;
 	struct cprof_error *err;
-	double t0;
-	/* set by cprof_analyze_results_done: the reversed graph's sources are
-	   freed, memory for the index by dst */
+	/* set by cprof_analyze_results_done (the reversed graph's sources are
+	   freed, memory for the index by dst), or when the analysis failed
+	   (abort: nothing more to write) */
 	pthread_mutex_t lock;
 	pthread_cond_t done_cond;
-	bool results_done;
+	bool results_done, abort, rest_written;
 };
 
-/* Until the caller's summary is made, when there is one to wait for. */
-static void wait_results_done(struct cprof_store_run *r)
+/* The ref table: the graph is complete, and read-only from now on. */
+static void write_refs(struct cprof_store_run *r)
 {
-	if (!r->threaded)
-		return;
+	if (r->refs)
+		r->err = cprof_store_refs(r->st, &r->a->graph);
+}
+
+/* The ref table's index, then the object table and its indexes: the
+ * graph's edges are freed between, before the object indexes sort by idom,
+ * so that the peak of memory stays the analysis's. */
+static void write_rest(struct cprof_store_run *r)
+{
+	struct cprof_analysis *a = r->a;
+	r->rest_written = true;
+	if (!r->err && r->refs)
+		r->err = cprof_store_ref_index(r->st, &a->graph, &a->reverse);
+	cprof_graph_drop_edges(&a->graph);
+	if (!r->err)
+		r->err = cprof_store_objects(r->st, &a->walk, a->objects, a->n_objects,
+					     &a->leaks, &a->previews, &a->retention, &a->types);
+}
+
+/*
+ * The big tables: the analysis's arrays and the file only (no core: symbols
+ * are looked up lazily, by the main thread).  The ref table as soon as the
+ * scan is done, while the analysis goes on; the rest once the summary is
+ * made from the results.
+ */
+static void *write_big_tables(void *arg)
+{
+	struct cprof_store_run *r = arg;
+	write_refs(r);
 	pthread_mutex_lock(&r->lock);
-	while (!r->results_done)
+	while (!r->results_done && !r->abort)
 		pthread_cond_wait(&r->done_cond, &r->lock);
+	bool abort = r->abort;
 	pthread_mutex_unlock(&r->lock);
+	if (!abort)
+		write_rest(r);
+	return NULL;
 }
 
 void cprof_analyze_results_done(struct cprof_analysis *a)
@@ -199,59 +238,46 @@ void cprof_analyze_results_done(struct cprof_analysis *a)
 	r->results_done = true;
 	pthread_cond_signal(&r->done_cond);
 	pthread_mutex_unlock(&r->lock);
+	/* Without a second thread, the same work in this one. */
+	if (!r->threaded)
+		write_rest(r);
 }
 
-/*
- * The object and ref tables: the analysis's arrays and the file only (no
- * core: symbols are looked up lazily, by the main thread).  The references
- * first, and their index once the summary no longer needs the reversed
- * graph's sources; then the graph's edges are freed before the object
- * indexes sort by idom: the peak of memory stays the analysis's.
- */
-static void *write_big_tables(void *arg)
-{
-	struct cprof_store_run *r = arg;
-	struct cprof_analysis *a = r->a;
-	if (r->refs)
-		r->err = cprof_store_refs(r->st, &a->graph);
-	wait_results_done(r);
-	if (!r->err && r->refs)
-		r->err = cprof_store_ref_index(r->st, &a->graph, &a->reverse);
-	cprof_graph_drop_edges(&a->graph);
-	if (!r->err)
-		r->err = cprof_store_objects(r->st, &a->walk, a->objects, a->n_objects,
-					     &a->leaks, &a->previews, &a->retention, &a->types);
-	return NULL;
-}
-
-static struct cprof_error *start_store(struct cprof_core *core,
-				       const struct cprof_analyze_options *o,
+/* Makes the file and starts writing it (after the scan). */
+static struct cprof_error *start_store(const struct cprof_analyze_options *o,
 				       struct cprof_analysis *a)
 {
 	struct cprof_error *err;
 	struct cprof_store_run *r = calloc(1, sizeof(*r));
 	if (!r)
 		return &cprof_enomem;
-	r->t0 = cprof_now();
 	r->a = a;
 	r->refs = !o->no_refs;
-	a->mem.rss_types = cprof_rss_anon();
-	account(a);
-	if ((err = cprof_graph_reverse(&a->graph, &a->reverse)) ||
-	    (err = cprof_previews_make(core, a->objects, &a->leaks, &a->previews)) ||
-	    (err = cprof_store_create(o->db_path, &r->st))) {
+	if ((err = cprof_store_create(o->db_path, &r->st))) {
 		free(r);
 		return err;
 	}
 	a->run = r;
-	a->mem.reverse = (a->reverse.row ? 4 : 8) * ((uint64_t)a->graph.n + 2) +
-			 4 * a->graph.n_edges;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->done_cond, NULL);
-	/* Without a second thread, the same work in this one. */
 	r->threaded = !pthread_create(&r->thread, NULL, write_big_tables, r);
 	if (!r->threaded)
-		write_big_tables(r);
+		write_refs(r);
+	return NULL;
+}
+
+/* What the summary and the rest of the store read besides the analysis: the
+ * graph reversed, the leak roots' previews. */
+static struct cprof_error *prepare_results(struct cprof_core *core, struct cprof_analysis *a)
+{
+	struct cprof_error *err;
+	a->mem.rss_types = cprof_rss_anon();
+	account(a);
+	if ((err = cprof_graph_reverse(&a->graph, &a->reverse)) ||
+	    (err = cprof_previews_make(core, a->objects, &a->leaks, &a->previews)))
+		return err;
+	a->mem.reverse = (a->reverse.row ? 4 : 8) * ((uint64_t)a->graph.n + 2) +
+			 4 * a->graph.n_edges;
 	return NULL;
 }
 
@@ -260,16 +286,27 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 				  struct cprof_analysis *a)
 {
 	struct cprof_error *err = cprof_walk_heaps(core, o->progress, a);
-	if (err || (err = analyze_graph(core, o->progress, a)))
+	if (err || (err = scan_graph(core, o->progress, a)) || (err = start_store(o, a)) ||
+	    (err = analyze_graph(core, o->progress, a)) || (err = prepare_results(core, a)))
 		return err;
-	return start_store(core, o, a);
+	a->t_analyzed = cprof_now();
+	return NULL;
 }
 
-/* Waits for the big tables; frees the run. */
-static struct cprof_error *join_store(struct cprof_analysis *a, struct cprof_store **st)
+/* Waits for the big tables (abort: the analysis failed, nothing more is
+ * written); frees the run. */
+static struct cprof_error *join_store(struct cprof_analysis *a, bool abort,
+				      struct cprof_store **st)
 {
 	struct cprof_store_run *r = a->run;
-	cprof_analyze_results_done(a);
+	if (abort) {
+		pthread_mutex_lock(&r->lock);
+		r->abort = true;
+		pthread_cond_signal(&r->done_cond);
+		pthread_mutex_unlock(&r->lock);
+	} else {
+		cprof_analyze_results_done(a);
+	}
 	if (r->threaded)
 		pthread_join(r->thread, NULL);
 	pthread_mutex_destroy(&r->lock);
@@ -286,10 +323,9 @@ struct cprof_error *cprof_analyze_finish(struct cprof_core *core,
 					 struct cprof_analysis *a)
 {
 	struct cprof_store *st;
-	double t0 = a->run->t0;
 	if (o->progress)
 		cprof_progress_update(o->progress, "writing cprof.db", 0, 0);
-	struct cprof_error *err = join_store(a, &st);
+	struct cprof_error *err = join_store(a, false, &st);
 	double t1 = cprof_now();
 	struct cprof_store_stats ss;
 	cprof_store_stats(st, &ss);
@@ -322,7 +358,7 @@ struct cprof_error *cprof_analyze_finish(struct cprof_core *core,
 	if (!err && stat(o->db_path, &sb) == 0)
 		a->db_bytes = (uint64_t)sb.st_size;
 	a->t_tables = cprof_now() - t1;
-	a->t_store = cprof_now() - t0;
+	a->t_store = cprof_now() - a->t_analyzed;
 	cprof_store_stats_sqlite(&a->mem.sqlite);
 	return err;
 }
@@ -331,7 +367,7 @@ void cprof_analysis_deinit(struct cprof_analysis *a)
 {
 	if (a->run) {
 		struct cprof_store *st;
-		cprof_error_destroy(join_store(a, &st));
+		cprof_error_destroy(join_store(a, true, &st));
 		cprof_store_abort(st);
 	}
 	cprof_previews_deinit(&a->previews);
