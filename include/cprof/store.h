@@ -90,10 +90,13 @@ struct cprof_error *cprof_previews_make(struct cprof_core *core,
 const struct cprof_preview *cprof_previews_find(const struct cprof_previews *p, uint32_t id);
 void cprof_previews_deinit(struct cprof_previews *p);
 
-/* The object table and its indexes, in one pass over the array each (ids
- * are array indexes), with the leak analysis (and the leak roots' previews),
- * retention and types when not NULL; walk names the free lists.  Before
- * cprof_store_begin_tables; reads nothing of the core. */
+/* The object table, in one pass over the array (ids are array indexes),
+ * with the leak analysis (and the leak roots' previews), retention and types
+ * when not NULL; walk names the free lists.  It reads nothing of the core.
+ * Like its indexes (cprof_store_object_keys: object_addr and object_leak;
+ * cprof_store_object_idom: object_idom, a counting sort of 8 bytes an object)
+ * and the ref table and its index: before cprof_store_begin_tables, and two
+ * of them may be written at once from two threads. */
 struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					const struct cprof_heap_walk *walk,
 					const struct cprof_object *objs,
@@ -101,6 +104,12 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					const struct cprof_previews *previews,
 					const struct cprof_retention *rt,
 					const struct cprof_types *ty);
+struct cprof_error *cprof_store_object_keys(struct cprof_store *st,
+					    const struct cprof_object *objs, size_t n,
+					    const struct cprof_leaks *l);
+struct cprof_error *cprof_store_object_idom(struct cprof_store *st,
+					    const struct cprof_object *objs, size_t n,
+					    const struct cprof_retention *rt);
 /* The type table. */
 struct cprof_error *cprof_store_types(struct cprof_store *st,
 				      const struct cprof_types *t);

@@ -168,79 +168,104 @@ static void account(struct cprof_analysis *a)
 	m->types = a->types.object_type ? 9 * n : 0;
 }
 
-/* The database being written: its big tables by a second thread. */
+/*
+ * The database being written: its big tables by a second thread, and by
+ * this one once the summary is made.  Stages, in order:
+ *   second thread                         this thread
+ *   the ref table (after the scan)        leaks, dominators, types, the summary
+ *   -- results: the summary is made --
+ *   the object table                      the ref table's index, then the
+ *                                         graph's edges are freed
+ *   -- graph freed --
+ *   object_idom (its sort: 8 bytes an     object_addr, object_leak
+ *   object, once the graph is gone)
+ * so that the peak of memory stays the analysis's.
+ */
+enum { STAGE_SCANNED, STAGE_RESULTS, STAGE_GRAPH_FREED, STAGE_ABORT };
+
 struct cprof_store_run {
 	struct cprof_store *st;
 	struct cprof_analysis *a;
 	bool refs;
 	pthread_t thread;
 	bool threaded;
-	struct cprof_error *err;
-	/* set by cprof_analyze_results_done (the reversed graph's sources are
-	   freed, memory for the index by dst), or when the analysis failed
-	   (abort: nothing more to write) */
+	struct cprof_error *err;   /* the second thread's */
 	pthread_mutex_t lock;
-	pthread_cond_t done_cond;
-	bool results_done, abort, rest_written;
+	pthread_cond_t cond;
+	int stage;
 };
 
-/* The ref table: the graph is complete, and read-only from now on. */
-static void write_refs(struct cprof_store_run *r)
+static void set_stage(struct cprof_store_run *r, int stage)
 {
-	if (r->refs)
-		r->err = cprof_store_refs(r->st, &r->a->graph);
+	pthread_mutex_lock(&r->lock);
+	if (r->stage < stage)
+		r->stage = stage;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
 }
 
-/* The ref table's index, then the object table and its indexes: the
- * graph's edges are freed between, before the object indexes sort by idom,
- * so that the peak of memory stays the analysis's. */
-static void write_rest(struct cprof_store_run *r)
+/* Waits for a stage; false when the analysis failed (nothing more to write). */
+static bool wait_stage(struct cprof_store_run *r, int stage)
 {
-	struct cprof_analysis *a = r->a;
-	r->rest_written = true;
-	if (!r->err && r->refs)
-		r->err = cprof_store_ref_index(r->st, &a->graph, &a->reverse);
-	cprof_graph_drop_edges(&a->graph);
-	if (!r->err)
-		r->err = cprof_store_objects(r->st, &a->walk, a->objects, a->n_objects,
-					     &a->leaks, &a->previews, &a->retention, &a->types);
+	pthread_mutex_lock(&r->lock);
+	while (r->stage < stage)
+		pthread_cond_wait(&r->cond, &r->lock);
+	bool abort = r->stage == STAGE_ABORT;
+	pthread_mutex_unlock(&r->lock);
+	return !abort;
 }
 
-/*
- * The big tables: the analysis's arrays and the file only (no core: symbols
- * are looked up lazily, by the main thread).  The ref table as soon as the
- * scan is done, while the analysis goes on; the rest once the summary is
- * made from the results.
- */
+/* The second thread: the analysis's arrays and the file only (no core:
+ * symbols are looked up lazily, by the main thread). */
 static void *write_big_tables(void *arg)
 {
 	struct cprof_store_run *r = arg;
-	write_refs(r);
-	pthread_mutex_lock(&r->lock);
-	while (!r->results_done && !r->abort)
-		pthread_cond_wait(&r->done_cond, &r->lock);
-	bool abort = r->abort;
-	pthread_mutex_unlock(&r->lock);
-	if (!abort)
-		write_rest(r);
+	struct cprof_analysis *a = r->a;
+	if (r->refs)
+		r->err = cprof_store_refs(r->st, &a->graph);
+	if (!wait_stage(r, STAGE_RESULTS))
+		return NULL;
+	if (!r->err)
+		r->err = cprof_store_objects(r->st, &a->walk, a->objects, a->n_objects,
+					     &a->leaks, &a->previews, &a->retention, &a->types);
+	if (wait_stage(r, STAGE_GRAPH_FREED) && !r->err)
+		r->err = cprof_store_object_idom(r->st, a->objects, a->n_objects, &a->retention);
 	return NULL;
 }
 
 void cprof_analyze_results_done(struct cprof_analysis *a)
 {
 	struct cprof_store_run *r = a->run;
-	if (!r || r->results_done)
+	if (!r || r->stage >= STAGE_RESULTS)
 		return;
 	a->mem.rss_summary = cprof_rss_anon();
 	free(a->reverse.src);
 	a->reverse.src = NULL;
-	pthread_mutex_lock(&r->lock);
-	r->results_done = true;
-	pthread_cond_signal(&r->done_cond);
-	pthread_mutex_unlock(&r->lock);
-	/* Without a second thread, the same work in this one. */
-	if (!r->threaded)
-		write_rest(r);
+	set_stage(r, STAGE_RESULTS);
+}
+
+/* This thread's share, after the summary (all of it without a second one). */
+static struct cprof_error *write_after_summary(struct cprof_store_run *r)
+{
+	struct cprof_analysis *a = r->a;
+	struct cprof_error *err = NULL;
+	if (!r->threaded && r->refs)
+		err = cprof_store_refs(r->st, &a->graph);
+	if (!err && r->refs)
+		err = cprof_store_ref_index(r->st, &a->graph, &a->reverse);
+	cprof_graph_drop_edges(&a->graph);
+	set_stage(r, STAGE_GRAPH_FREED);
+	if (!r->threaded) {
+		if (!err)
+			err = cprof_store_objects(r->st, &a->walk, a->objects, a->n_objects,
+						  &a->leaks, &a->previews, &a->retention, &a->types);
+		if (!err)
+			err = cprof_store_object_idom(r->st, a->objects, a->n_objects,
+						      &a->retention);
+	}
+	if (!err)
+		err = cprof_store_object_keys(r->st, a->objects, a->n_objects, &a->leaks);
+	return err;
 }
 
 /* Makes the file and starts writing it (after the scan). */
@@ -259,10 +284,9 @@ static struct cprof_error *start_store(const struct cprof_analyze_options *o,
 	}
 	a->run = r;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->done_cond, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	/* Without a second thread, this one does it all after the summary. */
 	r->threaded = !pthread_create(&r->thread, NULL, write_big_tables, r);
-	if (!r->threaded)
-		write_refs(r);
 	return NULL;
 }
 
@@ -293,25 +317,29 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 	return NULL;
 }
 
-/* Waits for the big tables (abort: the analysis failed, nothing more is
- * written); frees the run. */
+/* Writes this thread's share of the big tables and waits for the other's
+ * (abort: the analysis failed, nothing more is written); frees the run. */
 static struct cprof_error *join_store(struct cprof_analysis *a, bool abort,
 				      struct cprof_store **st)
 {
 	struct cprof_store_run *r = a->run;
+	struct cprof_error *err = NULL;
 	if (abort) {
-		pthread_mutex_lock(&r->lock);
-		r->abort = true;
-		pthread_cond_signal(&r->done_cond);
-		pthread_mutex_unlock(&r->lock);
+		set_stage(r, STAGE_ABORT);
 	} else {
 		cprof_analyze_results_done(a);
+		err = write_after_summary(r);
+		if (err)
+			set_stage(r, STAGE_ABORT);
 	}
 	if (r->threaded)
 		pthread_join(r->thread, NULL);
 	pthread_mutex_destroy(&r->lock);
-	pthread_cond_destroy(&r->done_cond);
-	struct cprof_error *err = r->err;
+	pthread_cond_destroy(&r->cond);
+	if (!err)
+		err = r->err;
+	else
+		cprof_error_destroy(r->err);
 	*st = r->st;
 	a->run = NULL;
 	free(r);

@@ -135,20 +135,24 @@ struct cprof_error *bt_file_open(struct bt_file *f, const char *path)
 	       !memcmp(h + 24, h + 92, 4) && get32(h + 56) == 1 && get32(h + 44) == 4);
 	f->n_pages = get32(h + 28);
 	f->lock_page = (uint32_t)((1ull << 30) / f->page_size) + 1;
+	pthread_mutex_init(&f->lock, NULL);
 	return NULL;
 }
 
 static uint32_t new_page(struct bt_file *f)
 {
+	pthread_mutex_lock(&f->lock);
 	if (++f->n_pages == f->lock_page)
 		++f->n_pages;
-	return f->n_pages;
+	uint32_t pg = f->n_pages;
+	f->bytes += f->page_size;
+	pthread_mutex_unlock(&f->lock);
+	return pg;
 }
 
 static struct cprof_error *write_page(struct bt_file *f, uint32_t pgno, const uint8_t *page)
 {
-	assert(pgno > 1 && pgno != f->lock_page && pgno <= f->n_pages);
-	f->bytes += f->page_size;
+	assert(pgno > 1 && pgno != f->lock_page);
 	return write_all(f, page, f->page_size, (uint64_t)(pgno - 1) * f->page_size);
 }
 
@@ -172,6 +176,7 @@ struct cprof_error *bt_file_close(struct bt_file *f)
 	if (close(f->fd) < 0 && !err)
 		err = cprof_error_os(errno, f->path, "%s", "close");
 	f->fd = -1;
+	pthread_mutex_destroy(&f->lock);
 	return err;
 }
 

@@ -29,20 +29,23 @@
 #define CPROF_STORE_BTREE_H
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "cprof/error.h"
 
-/* A SQLite file being extended with pages. */
+/* A SQLite file being extended with pages (by one thread or two: pages are
+ * handed out under lock, each written where it belongs). */
 struct bt_file {
 	int fd;
+	pthread_mutex_t lock;
 	const char *path;          /* for messages */
 	uint32_t page_size;
 	uint32_t n_pages;          /* the file's pages: a new page is n_pages + 1 */
 	uint32_t lock_page;        /* the page holding byte 2^30: never used */
-	uint64_t bytes;            /* bytes written, for the benchmark */
+	uint64_t bytes;            /* bytes written, for the benchmark (under lock) */
 };
 
 struct cprof_error *bt_file_open(struct bt_file *f, const char *path);

@@ -408,8 +408,7 @@ static struct cprof_error *object_idom(struct cprof_store *st, const struct obje
 		}
 	}
 	free(at);
-	st->working_bytes = (x->n + 1) * sizeof(*at) + x->n * sizeof(*by) > st->working_bytes ?
-			    (x->n + 1) * sizeof(*at) + x->n * sizeof(*by) : st->working_bytes;
+	st->idom_bytes = (x->n + 1) * sizeof(*at) + x->n * sizeof(*by);
 	for (uint32_t i = 0; !err && i < x->n; i++)
 		if (idom_of(x, i) == UINT32_MAX)
 			err = key2(&t, r, true, 0, i);
@@ -423,6 +422,27 @@ static struct cprof_error *object_idom(struct cprof_store *st, const struct obje
 	return bt_tree_finish(&t);
 }
 
+/* A phase's record buffer and its seconds; the three writers below are
+ * wrapped alike. */
+#define TIMED(st, field, call)                                                  \
+	do {                                                                    \
+		struct bt_record *r_ = malloc(sizeof(*r_));                     \
+		if (!r_)                                                        \
+			return &cprof_enomem;                                   \
+		double t0_ = cprof_now();                                       \
+		struct cprof_error *err_ = call(st, &x, r_);                    \
+		(st)->field += cprof_now() - t0_;                               \
+		free(r_);                                                       \
+		return err_;                                                    \
+	} while (0)
+
+static struct cprof_error *object_keys(struct cprof_store *st, const struct objects *x,
+				       struct bt_record *r)
+{
+	struct cprof_error *err = object_addr(st, x, r);
+	return err ? err : object_leak(st, x, r);
+}
+
 struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					const struct cprof_heap_walk *walk,
 					const struct cprof_object *objs,
@@ -432,19 +452,23 @@ struct cprof_error *cprof_store_objects(struct cprof_store *st,
 					const struct cprof_types *ty)
 {
 	struct objects x = { walk, objs, n, l, pv, rt, ty };
-	struct bt_record *r = malloc(sizeof(*r));
-	if (!r)
-		return &cprof_enomem;
-	struct cprof_error *err;
-	double t0 = cprof_now();
-	if (!(err = object_table(st, &x, r))) {
-		st->t_objects = cprof_now() - t0;
-		if (!(err = object_addr(st, &x, r)) && !(err = object_leak(st, &x, r)))
-			err = object_idom(st, &x, r);
-		st->t_object_indexes = cprof_now() - t0 - st->t_objects;
-	}
-	free(r);
-	return err;
+	TIMED(st, t_objects, object_table);
+}
+
+struct cprof_error *cprof_store_object_keys(struct cprof_store *st,
+					    const struct cprof_object *objs, size_t n,
+					    const struct cprof_leaks *l)
+{
+	struct objects x = { .objs = objs, .n = n, .l = l };
+	TIMED(st, t_object_keys, object_keys);
+}
+
+struct cprof_error *cprof_store_object_idom(struct cprof_store *st,
+					    const struct cprof_object *objs, size_t n,
+					    const struct cprof_retention *rt)
+{
+	struct objects x = { .objs = objs, .n = n, .rt = rt };
+	TIMED(st, t_object_idom, object_idom);
 }
 
 /* ---- ref ---- */
@@ -550,8 +574,7 @@ static struct cprof_error *ref_dst(struct cprof_store *st, const struct cprof_gr
 	}
 	free(buf);
 	free(at);
-	if (cap * sizeof(*buf) + cap_at * sizeof(*at) > st->working_bytes)
-		st->working_bytes = cap * sizeof(*buf) + cap_at * sizeof(*at);
+	st->ref_index_bytes = cap * sizeof(*buf) + cap_at * sizeof(*at);
 	if (err) {
 		bt_tree_abort(&t);
 		return err;
@@ -587,10 +610,11 @@ struct cprof_error *cprof_store_ref_index(struct cprof_store *st, const struct c
 void cprof_store_stats(const struct cprof_store *st, struct cprof_store_stats *ret)
 {
 	ret->t_objects = st->t_objects;
-	ret->t_object_indexes = st->t_object_indexes;
+	ret->t_object_indexes = st->t_object_keys + st->t_object_idom;
 	ret->t_refs = st->t_refs;
 	ret->t_ref_index = st->t_ref_index;
-	ret->working_bytes = st->working_bytes;
+	ret->working_bytes = st->idom_bytes > st->ref_index_bytes ? st->idom_bytes :
+			     st->ref_index_bytes;
 	cprof_store_stats_sqlite(&ret->sqlite_bytes);
 }
 

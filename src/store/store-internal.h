@@ -13,8 +13,9 @@
 /*
  * The file is written in three steps: SQLite makes the schema (every table
  * and index empty); the big tables' trees are appended as pages (bulk.c;
- * `file` is open, `db` is NULL); SQLite opens it again for the small tables
- * and ANALYZE (cprof_store_begin_tables).
+ * `file` is open, `db` is NULL; two threads may write two trees at once:
+ * the file hands out pages under its lock); SQLite opens it again for the
+ * small tables and ANALYZE (cprof_store_begin_tables).
  */
 struct cprof_store {
 	sqlite3 *db;
@@ -25,8 +26,9 @@ struct cprof_store {
 	struct {                   /* the root pages of the trees bulk.c writes */
 		uint32_t object, object_addr, object_leak, object_idom, ref, ref_dst;
 	} root;
-	double t_objects, t_object_indexes, t_refs, t_ref_index;   /* seconds */
-	uint64_t working_bytes;    /* the bulk writer's buffers and sorts at the most */
+	/* seconds, and bytes of buffers and sorts; each written by one thread */
+	double t_objects, t_object_keys, t_object_idom, t_refs, t_ref_index;
+	uint64_t idom_bytes, ref_index_bytes;
 };
 
 /* Checks that the object and ref tables and their indexes are the ones
