@@ -181,7 +181,12 @@ static void account(struct cprof_analysis *a)
  *   object, once the graph is gone)
  * so that the peak of memory stays the analysis's.
  */
-enum { STAGE_SCANNED, STAGE_RESULTS, STAGE_GRAPH_FREED, STAGE_ABORT };
+enum {
+	REFS_WRITTEN = 1 << 0,     /* by the second thread: it no longer reads the graph */
+	RESULTS = 1 << 1,          /* the summary is made */
+	GRAPH_FREED = 1 << 2,
+	ABORT = 1 << 3,            /* the analysis failed: nothing more to write */
+};
 
 struct cprof_store_run {
 	struct cprof_store *st;
@@ -192,25 +197,24 @@ struct cprof_store_run {
 	struct cprof_error *err;   /* the second thread's */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int stage;
+	unsigned done;             /* the stages above that are done */
 };
 
-static void set_stage(struct cprof_store_run *r, int stage)
+static void set_done(struct cprof_store_run *r, unsigned stage)
 {
 	pthread_mutex_lock(&r->lock);
-	if (r->stage < stage)
-		r->stage = stage;
+	r->done |= stage;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 }
 
 /* Waits for a stage; false when the analysis failed (nothing more to write). */
-static bool wait_stage(struct cprof_store_run *r, int stage)
+static bool wait_done(struct cprof_store_run *r, unsigned stage)
 {
 	pthread_mutex_lock(&r->lock);
-	while (r->stage < stage)
+	while (!(r->done & (stage | ABORT)))
 		pthread_cond_wait(&r->cond, &r->lock);
-	bool abort = r->stage == STAGE_ABORT;
+	bool abort = r->done & ABORT;
 	pthread_mutex_unlock(&r->lock);
 	return !abort;
 }
@@ -223,12 +227,13 @@ static void *write_big_tables(void *arg)
 	struct cprof_analysis *a = r->a;
 	if (r->refs)
 		r->err = cprof_store_refs(r->st, &a->graph);
-	if (!wait_stage(r, STAGE_RESULTS))
+	set_done(r, REFS_WRITTEN);
+	if (!wait_done(r, RESULTS))
 		return NULL;
 	if (!r->err)
 		r->err = cprof_store_objects(r->st, &a->walk, a->objects, a->n_objects,
 					     &a->leaks, &a->previews, &a->retention, &a->types);
-	if (wait_stage(r, STAGE_GRAPH_FREED) && !r->err)
+	if (wait_done(r, GRAPH_FREED) && !r->err)
 		r->err = cprof_store_object_idom(r->st, a->objects, a->n_objects, &a->retention);
 	return NULL;
 }
@@ -236,12 +241,12 @@ static void *write_big_tables(void *arg)
 void cprof_analyze_results_done(struct cprof_analysis *a)
 {
 	struct cprof_store_run *r = a->run;
-	if (!r || r->stage >= STAGE_RESULTS)
+	if (!r || !a->reverse.src)
 		return;
 	a->mem.rss_summary = cprof_rss_anon();
 	free(a->reverse.src);
 	a->reverse.src = NULL;
-	set_stage(r, STAGE_RESULTS);
+	set_done(r, RESULTS);
 }
 
 /* This thread's share, after the summary (all of it without a second one). */
@@ -253,8 +258,11 @@ static struct cprof_error *write_after_summary(struct cprof_store_run *r)
 		err = cprof_store_refs(r->st, &a->graph);
 	if (!err && r->refs)
 		err = cprof_store_ref_index(r->st, &a->graph, &a->reverse);
+	/* the ref table is the other thread's last read of the graph */
+	if (r->threaded)
+		wait_done(r, REFS_WRITTEN);
 	cprof_graph_drop_edges(&a->graph);
-	set_stage(r, STAGE_GRAPH_FREED);
+	set_done(r, GRAPH_FREED);
 	if (!r->threaded) {
 		if (!err)
 			err = cprof_store_objects(r->st, &a->walk, a->objects, a->n_objects,
@@ -325,12 +333,12 @@ static struct cprof_error *join_store(struct cprof_analysis *a, bool abort,
 	struct cprof_store_run *r = a->run;
 	struct cprof_error *err = NULL;
 	if (abort) {
-		set_stage(r, STAGE_ABORT);
+		set_done(r, ABORT);
 	} else {
 		cprof_analyze_results_done(a);
 		err = write_after_summary(r);
 		if (err)
-			set_stage(r, STAGE_ABORT);
+			set_done(r, ABORT);
 	}
 	if (r->threaded)
 		pthread_join(r->thread, NULL);
