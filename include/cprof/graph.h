@@ -134,6 +134,11 @@ void cprof_graph_reverse_deinit(struct cprof_graph_reverse *r);
  * statistics stay. */
 void cprof_graph_drop_edges(struct cprof_graph *g);
 
+/* The first of objs[lo .. hi) (sorted by address) that starts at or after
+ * addr, or hi. */
+size_t cprof_objects_first_at(const struct cprof_object *objs, size_t lo, size_t hi,
+			      uint64_t addr);
+
 /* Sorts the walk's objects by address; warns about and drops overlaps. */
 struct cprof_error *cprof_objects_sort(struct cprof_core *core,
 				       struct cprof_object *objs, size_t *n);

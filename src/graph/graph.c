@@ -98,8 +98,8 @@ static int run_cmp(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-/* The first index of [lo, hi) whose object starts at or after addr. */
-static size_t first_at(const struct cprof_object *objs, size_t lo, size_t hi, uint64_t addr)
+size_t cprof_objects_first_at(const struct cprof_object *objs, size_t lo, size_t hi,
+			      uint64_t addr)
 {
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -111,6 +111,26 @@ static size_t first_at(const struct cprof_object *objs, size_t lo, size_t hi, ui
 	return lo;
 }
 
+/* A growable array of runs. */
+struct pieces {
+	struct run *p;
+	size_t n, cap;
+};
+
+static bool add_piece(struct pieces *ps, size_t start, size_t len, uint64_t addr)
+{
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? 2 * ps->cap : 64;
+		struct run *a = realloc(ps->p, cap * sizeof(*a));
+		if (!a)
+			return false;
+		ps->p = a;
+		ps->cap = cap;
+	}
+	ps->p[ps->n++] = (struct run){ start, len, addr };
+	return true;
+}
+
 /*
  * The runs, ordered by start, cut where another run starts inside their
  * range: a run of several heaps in increasing order can hold another heap's
@@ -120,43 +140,28 @@ static size_t first_at(const struct cprof_object *objs, size_t lo, size_t hi, ui
 static bool pieces_of(const struct cprof_object *objs, struct run *runs, size_t n_runs,
 		      struct run **ret, size_t *n_ret)
 {
-	size_t n = 0, cap = 2 * n_runs;
-	struct run *p = malloc(cap * sizeof(*p));
-	if (!p)
-		return false;
-	for (size_t i = 0; i < n_runs; i++) {
+	struct pieces ps = { 0 };
+	bool ok = true;
+	for (size_t i = 0; ok && i < n_runs; i++) {
 		size_t pos = runs[i].start, end = runs[i].start + runs[i].len;
-		for (size_t j = i + 1; j < n_runs && pos < end && runs[j].addr <= objs[end - 1].addr;
-		     j++) {
-			size_t k = first_at(objs, pos, end, runs[j].addr);
+		for (size_t j = i + 1; ok && j < n_runs && pos < end &&
+				       runs[j].addr <= objs[end - 1].addr; j++) {
+			size_t k = cprof_objects_first_at(objs, pos, end, runs[j].addr);
 			if (k == pos)
 				continue;
-			if (n == cap) {
-				struct run *a = realloc(p, (cap *= 2) * sizeof(*p));
-				if (!a) {
-					free(p);
-					return false;
-				}
-				p = a;
-			}
-			p[n++] = (struct run){ pos, k - pos, objs[pos].addr };
+			ok = add_piece(&ps, pos, k - pos, objs[pos].addr);
 			pos = k;
 		}
-		if (pos < end) {
-			if (n == cap) {
-				struct run *a = realloc(p, (cap *= 2) * sizeof(*p));
-				if (!a) {
-					free(p);
-					return false;
-				}
-				p = a;
-			}
-			p[n++] = (struct run){ pos, end - pos, objs[pos].addr };
-		}
+		if (ok && pos < end)
+			ok = add_piece(&ps, pos, end - pos, objs[pos].addr);
 	}
-	qsort(p, n, sizeof(*p), run_cmp);
-	*ret = p;
-	*n_ret = n;
+	if (!ok) {
+		free(ps.p);
+		return false;
+	}
+	qsort(ps.p, ps.n, sizeof(*ps.p), run_cmp);
+	*ret = ps.p;
+	*n_ret = ps.n;
 	return true;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store-internal.h"
+#include "cprof/graph.h"
 
 /* "fn (file:line)" of a return address. */
 static void frame_name(struct cprof_core *core, uint64_t pc, char *buf, size_t size)
@@ -56,15 +57,8 @@ static char *site_text(struct cprof_core *core, const struct cprof_sites *si,
 /* The object at addr (objs sorted by address), or -1. */
 static int64_t object_at(const struct cprof_object *objs, size_t n, uint64_t addr)
 {
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (objs[mid].addr < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && objs[lo].addr == addr ? (int64_t)lo : -1;
+	size_t i = cprof_objects_first_at(objs, 0, n, addr);
+	return i < n && objs[i].addr == addr ? (int64_t)i : -1;
 }
 
 struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core *core,

@@ -41,6 +41,15 @@ static struct cprof_error *exec(struct cprof_store *st, const char *sql)
 	return NULL;
 }
 
+/* Closes SQLite's connection to the file being written. */
+static struct cprof_error *close_db(struct cprof_store *st)
+{
+	if (sqlite3_close(st->db) != SQLITE_OK)
+		return sql_error(st, "close");
+	st->db = NULL;
+	return NULL;
+}
+
 /* What a file that is not a regular one is, for messages. */
 static const char *file_kind(mode_t m)
 {
@@ -139,17 +148,8 @@ struct cprof_error *cprof_store_create(const char *path,
 	}
 	char sql[64];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", CPROF_SCHEMA_VERSION);
-	if ((err = exec(st, sql)) || (err = exec(st, "COMMIT"))) {
-		cprof_store_abort(st);
-		return err;
-	}
-	if (sqlite3_close(st->db) != SQLITE_OK) {
-		err = sql_error(st, "close");
-		cprof_store_abort(st);
-		return err;
-	}
-	st->db = NULL;
-	if ((err = bt_file_open(&st->file, st->tmp_path))) {
+	if ((err = exec(st, sql)) || (err = exec(st, "COMMIT")) || (err = close_db(st)) ||
+	    (err = bt_file_open(&st->file, st->tmp_path))) {
 		cprof_store_abort(st);
 		return err;
 	}
@@ -223,17 +223,8 @@ struct cprof_error *cprof_store_commit(struct cprof_store *st)
 	/* ANALYZE samples (analysis_limit) rather than reading every row: the
 	   planner needs the shape of the data, not exact counts. */
 	if ((err = exec(st, "COMMIT")) ||
-	    (err = exec(st, "PRAGMA analysis_limit = 2000; ANALYZE"))) {
-		cprof_store_abort(st);
-		return err;
-	}
-	if (sqlite3_close(st->db) != SQLITE_OK) {
-		err = sql_error(st, "close");
-		cprof_store_abort(st);
-		return err;
-	}
-	st->db = NULL;
-	if ((err = cprof_store_check_target(st->path)) || (err = keep_old(st->path)) ||
+	    (err = exec(st, "PRAGMA analysis_limit = 2000; ANALYZE")) || (err = close_db(st)) ||
+	    (err = cprof_store_check_target(st->path)) || (err = keep_old(st->path)) ||
 	    (rename(st->tmp_path, st->path) < 0 &&
 	     (err = cprof_error_os(errno, st->path, "rename from %s", st->tmp_path)))) {
 		cprof_store_abort(st);
