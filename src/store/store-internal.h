@@ -38,8 +38,11 @@ struct cprof_error *store_bulk_check(struct cprof_store *st);
 
 struct cprof_error *store_prepare(struct cprof_store *st, const char *sql,
 				  sqlite3_stmt **ret);
-/* Runs an INSERT, then resets the statement and clears its bindings. */
+/* Runs an INSERT, then resets the statement and clears its bindings (for
+ * statements whose rows bind some columns only). */
 struct cprof_error *store_step(struct cprof_store *st, sqlite3_stmt *stmt);
+/* The same without clearing: every column is bound for every row. */
+struct cprof_error *store_step_bound(struct cprof_store *st, sqlite3_stmt *stmt);
 void store_bind_text(sqlite3_stmt *s, int i, const char *v);   /* NULL: NULL */
 void store_bind_u64(sqlite3_stmt *s, int i, uint64_t v);
 void store_bind_opt_u32(sqlite3_stmt *s, int i, uint32_t v);   /* UINT32_MAX: NULL */

@@ -246,14 +246,20 @@ struct cprof_error *store_prepare(struct cprof_store *st, const char *sql,
 	return NULL;
 }
 
-struct cprof_error *store_step(struct cprof_store *st, sqlite3_stmt *stmt)
+struct cprof_error *store_step_bound(struct cprof_store *st, sqlite3_stmt *stmt)
 {
 	int rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
 	if (rc != SQLITE_DONE)
 		return sql_error(st, "insert");
 	return NULL;
+}
+
+struct cprof_error *store_step(struct cprof_store *st, sqlite3_stmt *stmt)
+{
+	struct cprof_error *err = store_step_bound(st, stmt);
+	sqlite3_clear_bindings(stmt);
+	return err;
 }
 
 void store_bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -278,7 +284,7 @@ struct cprof_error *cprof_store_meta(struct cprof_store *st, const char *key,
 		return err;
 	store_bind_text(s, 1, key);
 	store_bind_text(s, 2, value);
-	err = store_step(st, s);
+	err = store_step_bound(st, s);
 	sqlite3_finalize(s);
 	return err;
 }
@@ -307,7 +313,7 @@ static struct cprof_error *store_modules(struct cprof_store *st,
 		store_bind_text(s, 7, m->file_build_id);
 		store_bind_text(s, 8, cprof_module_status_name(m->status));
 		store_bind_text(s, 9, m->debug_file);
-		err = store_step(st, s);
+		err = store_step_bound(st, s);
 	}
 	sqlite3_finalize(s);
 	return err;
@@ -379,7 +385,7 @@ static struct cprof_error *store_threads(struct cprof_store *st,
 		store_bind_u64(t, 4, th->regs[CPROF_REG_RIP]);
 		store_bind_u64(t, 5, th->regs[CPROF_REG_RSP]);
 		store_bind_u64(t, 6, th->regs[CPROF_REG_FS_BASE]);
-		if ((err = store_step(st, t)))
+		if ((err = store_step_bound(st, t)))
 			break;
 		struct cprof_frame *frames;
 		size_t n;
@@ -463,14 +469,14 @@ struct cprof_error *cprof_store_heaps(struct cprof_store *st,
 			store_bind_u64(a, 7, ar->used_bytes);
 			store_bind_u64(a, 8, ar->free_count);
 			store_bind_u64(a, 9, ar->free_bytes);
-			err = store_step(st, a);
+			err = store_step_bound(st, a);
 		}
 		for (size_t j = 0; !err && j < s->n_stats; j++) {
 			store_bind_text(k, 1, s->name);
 			store_bind_text(k, 2, s->stats_name);
 			store_bind_text(k, 3, s->stats[j].name);
 			store_bind_u64(k, 4, s->stats[j].value);
-			err = store_step(st, k);
+			err = store_step_bound(st, k);
 		}
 	}
 	sqlite3_finalize(h);
@@ -517,7 +523,7 @@ struct cprof_error *cprof_store_allocators(struct cprof_store *st,
 		store_bind_text(s, 7, r.heap);
 		bind_text_or_null(s, 8, r.reason);
 		store_bind_text(s, 9, a->found_by);
-		err = store_step(st, s);
+		err = store_step_bound(st, s);
 	}
 	sqlite3_finalize(s);
 	return err;
