@@ -20,6 +20,10 @@
  * which of their words are pointers: only those words, or none for
  * pointer-free objects; conservatively where it cannot say.
  *
+ * Two threads scan two halves of the objects (by bytes) when no allocator
+ * has pointer maps (their handles keep caches and counts) and there are at
+ * least 2^18 objects; their edges are joined in id order.
+ *
  * Lookup speed: values are mapped to objects through a granule index (one
  * 32-bit entry per 256 bytes of each heap region: the first object that ends
  * after the granule starts), so each word costs O(1) expected and never a

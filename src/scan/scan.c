@@ -14,6 +14,7 @@
  * a heap address would otherwise be a false edge - and false edges make
  * objects look shared or retained by the wrong root.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,10 @@ struct scan {
 	const struct cprof_allocator *last_owner;
 	uint8_t *mask;
 	size_t mask_cap;
+	/* the objects [lo, hi) this part scans, and what it counted */
+	uint32_t lo, hi;
+	struct cprof_progress *progress;
+	uint64_t words, unreadable, precise, noscan, conservative;
 };
 
 /* A word found in memory: an edge when it points into another node. */
@@ -145,11 +150,11 @@ static void root_word(struct scan *s, uint32_t root, uint64_t slot, uint64_t v)
 					(s)->core, a_, &v_, 8);                 \
 				if (e_) {                                       \
 					cprof_error_destroy(e_);                \
-					(s)->g->bytes_unreadable += 8;          \
+					(s)->unreadable += 8;                   \
 					continue;                               \
 				}                                               \
 			}                                                       \
-			(s)->g->words_scanned++;                                \
+			(s)->words++;                                           \
 			WORD(a_, v_);                                           \
 		}                                                               \
 	} while (0)
@@ -188,11 +193,11 @@ static void scan_masked(struct scan *s, uint32_t i, const uint8_t *mask)
 			struct cprof_error *e = cprof_core_read(s->core, o->addr + 8 * w, &v, 8);
 			if (e) {
 				cprof_error_destroy(e);
-				s->g->bytes_unreadable += 8;
+				s->unreadable += 8;
 				continue;
 			}
 		}
-		s->g->words_scanned++;
+		s->words++;
 		object_word(s, i, 8 * w, v);
 	}
 }
@@ -216,14 +221,14 @@ static bool scan_mapped_object(struct scan *s, const struct cprof_allocator *a, 
 		ptrs = a->provider->object_pointers(map, o->addr, o->size, s->mask);
 	switch (ptrs) {
 	case CPROF_POINTERS_NONE:
-		s->g->objects_noscan++;
+		s->noscan++;
 		return true;
 	case CPROF_POINTERS_MASK:
-		s->g->objects_precise++;
+		s->precise++;
 		scan_masked(s, i, s->mask);
 		return true;
 	default:
-		s->g->objects_conservative++;
+		s->conservative++;
 		return false;
 	}
 }
@@ -272,7 +277,7 @@ static void scan_roots(struct scan *s, const struct cprof_roots *roots)
 				CPROF_MAX_REGISTER_WORDS);
 			for (size_t k = 0; k < n; k++)
 				root_word(s, r, k, words[k]);
-			s->g->words_scanned += n;
+			s->words += n;
 			continue;
 		}
 		if (root->mask) {
@@ -290,6 +295,96 @@ static void scan_roots(struct scan *s, const struct cprof_roots *roots)
 		SCAN_RANGE(s, root->start, root->end - root->start, ROOT_WORD);
 #undef ROOT_WORD
 	}
+}
+
+/* Scans objects [s->lo, s->hi): g->row[i] is where object i's edges start in
+ * this part's edges. */
+static void scan_objects(struct scan *s)
+{
+	struct cprof_graph *g = s->g;
+	for (uint32_t i = s->lo; i < s->hi && !s->oom; i++) {
+		g->row[i] = s->e.n;
+		const struct cprof_object *o = &s->objs[i];
+		if (!cprof_object_is_node(o))
+			continue;
+		const struct cprof_allocator *a = mapped_owner(s, o);
+		if (!a || !scan_mapped_object(s, a, i)) {
+#define OBJECT_WORD(a, v) object_word(s, i, (a) - o->addr, (v))
+			SCAN_RANGE(s, o->addr, o->size, OBJECT_WORD);
+#undef OBJECT_WORD
+		}
+		if (s->progress && (i & 0xffff) == 0)
+			cprof_progress_update(s->progress, "scanning objects", i, g->n);
+	}
+}
+
+static void *scan_part(void *arg)
+{
+	scan_objects(arg);
+	return NULL;
+}
+
+/* Appends b's edges to a's (b's objects come after a's); frees b's. */
+static bool edges_append(struct edges *a, struct edges *b)
+{
+	uint64_t n = a->n + b->n;
+	bool ok = true;
+	while (ok && a->cap < n)
+		ok = edges_grow(a);
+	if (ok && a->n_interior + b->n_interior > a->cap_interior) {
+		uint32_t *v = realloc(a->interior_off, (a->n_interior + b->n_interior) * sizeof(*v));
+		if ((ok = v)) {
+			a->interior_off = v;
+			a->cap_interior = a->n_interior + b->n_interior;
+		}
+	}
+	if (ok && b->n) {
+		memcpy(a->dst + a->n, b->dst, b->n * sizeof(*b->dst));
+		memcpy(a->src_off + a->n, b->src_off, b->n * sizeof(*b->src_off));
+		for (uint64_t w = 0; w < (b->n + 63) / 64; w++) {
+			for (uint64_t bits = b->interior[w]; bits; bits &= bits - 1) {
+				uint64_t e = a->n + 64 * w + (uint64_t)__builtin_ctzll(bits);
+				a->interior[e >> 6] |= 1ull << (e & 63);
+			}
+		}
+		if (b->n_interior)
+			memcpy(a->interior_off + a->n_interior, b->interior_off,
+			       b->n_interior * sizeof(*b->interior_off));
+		a->n = n;
+		a->n_interior += b->n_interior;
+	}
+	free(b->dst);
+	free(b->src_off);
+	free(b->interior);
+	free(b->interior_off);
+	return ok;
+}
+
+/*
+ * The objects in two parts of about as many bytes each, scanned by two
+ * threads, when that is safe and pays: no allocator's pointer maps (their
+ * handles keep caches and counts), and enough objects.  Returns the first
+ * object of the second part, or n (one part).
+ */
+static uint32_t split_point(const struct scan *s, uint32_t n)
+{
+	enum { MIN_OBJECTS = 1 << 18 };
+	for (size_t i = 0; s->walk && i < s->walk->n_allocators; i++)
+		if (s->maps && s->maps[i])
+			return n;
+	if (n < MIN_OBJECTS)
+		return n;
+	uint64_t total = 0, half = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (cprof_object_is_node(&s->objs[i]))
+			total += s->objs[i].size;
+	for (uint32_t i = 0; i < n; i++) {
+		if (cprof_object_is_node(&s->objs[i]))
+			half += s->objs[i].size;
+		if (2 * half >= total)
+			return i + 1;
+	}
+	return n;
 }
 
 struct cprof_error *cprof_graph_build(struct cprof_core *core,
@@ -317,22 +412,31 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 		return &cprof_enomem;
 	}
 	struct scan s = { .core = core, .objs = objs, .ix = ix, .g = g,
-			  .walk = walk, .last_heap = UINT32_MAX };
+			  .walk = walk, .last_heap = UINT32_MAX, .hi = (uint32_t)n,
+			  .progress = progress };
 	s.oom = !open_maps(&s);
-	for (uint32_t i = 0; i < n && !s.oom; i++) {
-		g->row[i] = s.e.n;
-		const struct cprof_object *o = &objs[i];
-		if (!cprof_object_is_node(o))
-			continue;
-		const struct cprof_allocator *a = mapped_owner(&s, o);
-		if (!a || !scan_mapped_object(&s, a, i)) {
-#define OBJECT_WORD(a, v) object_word(&s, i, (a) - o->addr, (v))
-			SCAN_RANGE(&s, o->addr, o->size, OBJECT_WORD);
-#undef OBJECT_WORD
-		}
-		if (progress && (i & 0xffff) == 0)
-			cprof_progress_update(progress, "scanning objects", i, n);
+	/* The second part on another thread; without one, here after the first. */
+	struct scan b = { .core = core, .objs = objs, .ix = ix, .g = g, .walk = walk,
+			  .last_heap = UINT32_MAX, .hi = (uint32_t)n };
+	pthread_t thread;
+	bool threaded = false;
+	if (!s.oom) {
+		b.maps = s.maps;   /* none is open when there are two parts */
+		s.hi = b.lo = split_point(&s, (uint32_t)n);
+		if (b.lo < n)
+			threaded = !pthread_create(&thread, NULL, scan_part, &b);
 	}
+	scan_objects(&s);
+	if (threaded)
+		pthread_join(thread, NULL);
+	else if (!s.oom)
+		scan_objects(&b);
+	uint64_t first = s.e.n;
+	if (!s.oom && !b.oom && !edges_append(&s.e, &b.e))
+		s.oom = true;
+	s.oom |= b.oom;
+	for (uint32_t i = b.lo; i < n; i++)
+		g->row[i] += first;
 	g->row[n] = s.e.n;
 	if (!s.oom)
 		scan_roots(&s, roots);
@@ -348,6 +452,11 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	g->interior_off = s.e.interior_off;
 	g->n_interior = s.e.n_interior;
 	g->n_edges = s.e.n;
+	g->words_scanned = s.words + b.words;
+	g->bytes_unreadable = s.unreadable + b.unreadable;
+	g->objects_precise = s.precise + b.precise;
+	g->objects_noscan = s.noscan + b.noscan;
+	g->objects_conservative = s.conservative + b.conservative;
 	g->t_scan = cprof_now() - t0;
 	if (s.oom) {
 		cprof_graph_deinit(g);
