@@ -81,22 +81,10 @@ void cprof_graph_drop_edges(struct cprof_graph *g)
 	g->interior_off = NULL;
 }
 
-static int object_cmp(const void *a, const void *b)
-{
-	const struct cprof_object *x = a, *y = b;
-	return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
-
+/* A run of objects in increasing address order. */
 struct run {
 	size_t start, len;
-	uint64_t addr;
 };
-
-static int run_cmp(const void *a, const void *b)
-{
-	const struct run *x = a, *y = b;
-	return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
 
 size_t cprof_objects_first_at(const struct cprof_object *objs, size_t lo, size_t hi,
 			      uint64_t addr)
@@ -111,65 +99,65 @@ size_t cprof_objects_first_at(const struct cprof_object *objs, size_t lo, size_t
 	return lo;
 }
 
-/* A growable array of runs. */
-struct pieces {
-	struct run *p;
-	size_t n, cap;
+/* A binary min-heap of the runs' next objects, by address. */
+struct head {
+	uint64_t addr;
+	size_t run;
 };
 
-static bool add_piece(struct pieces *ps, size_t start, size_t len, uint64_t addr)
+/* a before b: the lower address; the earlier run among equals (objects that
+ * overlap: the walk's first is kept). */
+static bool head_less(const struct head *a, const struct head *b)
 {
-	if (ps->n == ps->cap) {
-		size_t cap = ps->cap ? 2 * ps->cap : 64;
-		struct run *a = realloc(ps->p, cap * sizeof(*a));
-		if (!a)
-			return false;
-		ps->p = a;
-		ps->cap = cap;
+	return a->addr < b->addr || (a->addr == b->addr && a->run < b->run);
+}
+
+static void sift_down(struct head *h, size_t n, size_t i)
+{
+	for (size_t c; (c = 2 * i + 1) < n; i = c) {
+		if (c + 1 < n && head_less(&h[c + 1], &h[c]))
+			c++;
+		if (!head_less(&h[c], &h[i]))
+			return;
+		struct head t = h[i];
+		h[i] = h[c];
+		h[c] = t;
 	}
-	ps->p[ps->n++] = (struct run){ start, len, addr };
-	return true;
 }
 
 /*
- * The runs, ordered by start, cut where another run starts inside their
- * range: a run of several heaps in increasing order can hold another heap's
- * addresses between two of its own (Go's spans come in the order the runtime
- * allocated their records).  The pieces do not interleave; *ret is malloc'd.
+ * The runs merged into out: a k-way merge, O(n log runs).  A run of several
+ * heaps in increasing order can hold another heap's objects between two of
+ * its own (Go's spans come in the order the runtime allocated their
+ * records), so the runs cannot simply be put end to end.
  */
-static bool pieces_of(const struct cprof_object *objs, struct run *runs, size_t n_runs,
-		      struct run **ret, size_t *n_ret)
+static bool merge_runs(const struct cprof_object *objs, struct run *runs, size_t n_runs,
+		       struct cprof_object *out)
 {
-	struct pieces ps = { 0 };
-	bool ok = true;
-	for (size_t i = 0; ok && i < n_runs; i++) {
-		size_t pos = runs[i].start, end = runs[i].start + runs[i].len;
-		for (size_t j = i + 1; ok && j < n_runs && pos < end &&
-				       runs[j].addr <= objs[end - 1].addr; j++) {
-			size_t k = cprof_objects_first_at(objs, pos, end, runs[j].addr);
-			if (k == pos)
-				continue;
-			ok = add_piece(&ps, pos, k - pos, objs[pos].addr);
-			pos = k;
-		}
-		if (ok && pos < end)
-			ok = add_piece(&ps, pos, end - pos, objs[pos].addr);
-	}
-	if (!ok) {
-		free(ps.p);
+	struct head *h = malloc(n_runs * sizeof(*h));
+	if (!h)
 		return false;
+	for (size_t r = 0; r < n_runs; r++)
+		h[r] = (struct head){ objs[runs[r].start].addr, r };
+	size_t n = n_runs, k = 0;
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(h, n, i);
+	while (n) {
+		struct run *r = &runs[h[0].run];
+		out[k++] = objs[r->start++];
+		if (--r->len)
+			h[0].addr = objs[r->start].addr;
+		else
+			h[0] = h[--n];
+		sift_down(h, n, 0);
 	}
-	qsort(ps.p, ps.n, sizeof(*ps.p), run_cmp);
-	*ret = ps.p;
-	*n_ret = ps.n;
+	free(h);
 	return true;
 }
 
 /*
  * Walkers emit each heap in address order, one heap after another: the array
- * is a sequence of sorted runs.  Ordering the runs (cut where they interleave)
- * and copying them is O(n log runs); a full sort is the fallback when objects
- * overlap.
+ * is a sequence of sorted runs, merged in O(n log runs).
  */
 struct cprof_error *cprof_objects_sort(struct cprof_core *core,
 				       struct cprof_object *objs, size_t *n_ret)
@@ -188,35 +176,19 @@ struct cprof_error *cprof_objects_sort(struct cprof_core *core,
 				runs = r;
 			}
 			runs[n_runs].start = i;
-			runs[n_runs].addr = objs[i].addr;
 			n_runs++;
 		}
 		runs[n_runs - 1].len = i - runs[n_runs - 1].start + 1;
 	}
 	if (n_runs > 1) {
-		struct run *pieces;
-		size_t n_pieces;
-		qsort(runs, n_runs, sizeof(*runs), run_cmp);
 		struct cprof_object *tmp = malloc(n * sizeof(*tmp));
-		if (!tmp || !pieces_of(objs, runs, n_runs, &pieces, &n_pieces)) {
+		if (!tmp || !merge_runs(objs, runs, n_runs, tmp)) {
 			free(tmp);
 			free(runs);
 			return &cprof_enomem;
 		}
-		size_t k = 0;
-		for (size_t r = 0; r < n_pieces; r++) {
-			memcpy(&tmp[k], &objs[pieces[r].start], pieces[r].len * sizeof(*tmp));
-			k += pieces[r].len;
-		}
 		memcpy(objs, tmp, n * sizeof(*tmp));
 		free(tmp);
-		free(pieces);
-		for (size_t i = 1; i < n; i++) {
-			if (objs[i].addr < objs[i - 1].addr) {
-				qsort(objs, n, sizeof(*objs), object_cmp);
-				break;
-			}
-		}
 	}
 	free(runs);
 	/* Overlapping objects would make lookups ambiguous: a walker bug or
