@@ -89,6 +89,16 @@ static struct cprof_error *dfs(const struct view *g, uint32_t root,
 			depth--;
 			continue;
 		}
+		if (!f->pos) {
+			/* First visit: the targets' preorder entries and rows,
+			   asked for together (random accesses whose misses would
+			   otherwise come one after the other). */
+			for (uint64_t k = 0; k < deg && k < 8; k++) {
+				__builtin_prefetch(&pre[d[k]]);
+				if (d[k] < g->g->n)
+					__builtin_prefetch(&g->g->row[d[k]]);
+			}
+		}
 		uint32_t w = d[f->pos++];
 		if (pre[w] != NONE)
 			continue;
