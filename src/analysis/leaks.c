@@ -36,6 +36,7 @@ static struct cprof_error *reach(const struct cprof_graph *g, uint8_t *flags,
 		queue[tail++] = r->dst;
 	}
 	while (head < tail) {
+		cprof_graph_prefetch(g, queue, head, tail, flags, sizeof(*flags));
 		uint32_t v = queue[head++];
 		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++) {
 			uint32_t w = g->dst[e];

@@ -393,6 +393,7 @@ static struct cprof_error *shortest_paths(const struct cprof_graph *g,
 		queue[tail++] = v;
 	}
 	while (head < tail) {
+		cprof_graph_prefetch(g, queue, head, tail, rt->distance, sizeof(*rt->distance));
 		uint32_t v = queue[head++];
 		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++) {
 			uint32_t w = g->dst[e];
