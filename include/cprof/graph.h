@@ -118,6 +118,9 @@ struct cprof_error *cprof_object_index_build(const struct cprof_object *objs,
 					     struct cprof_object_index **ret);
 int64_t cprof_object_index_find(const struct cprof_object_index *ix,
 				uint64_t addr);
+/* Every node lies in [*min, *max): a value outside is no pointer to one. */
+void cprof_object_index_bounds(const struct cprof_object_index *ix, uint64_t *min,
+			       uint64_t *max);
 void cprof_object_index_destroy(struct cprof_object_index *ix);
 
 /**

@@ -123,6 +123,13 @@ struct cprof_error *cprof_object_index_build(const struct cprof_object *objs,
 	return NULL;
 }
 
+void cprof_object_index_bounds(const struct cprof_object_index *ix, uint64_t *min,
+			       uint64_t *max)
+{
+	*min = ix->min;
+	*max = ix->max;
+}
+
 int64_t cprof_object_index_find(const struct cprof_object_index *ix,
 				uint64_t addr)
 {

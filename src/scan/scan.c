@@ -79,6 +79,7 @@ struct scan {
 	struct cprof_core *core;
 	const struct cprof_object *objs;
 	const struct cprof_object_index *ix;
+	uint64_t min, max;         /* the index's bounds: most words fall outside */
 	struct cprof_graph *g;
 	struct edges e;
 	size_t cap_root_refs;
@@ -97,10 +98,14 @@ struct scan {
 	uint64_t words, unreadable, precise, noscan, conservative;
 };
 
-/* A word found in memory: an edge when it points into another node. */
+/* A word found in memory: an edge when it points into another node.  The
+ * bounds first, here: nearly every word is outside them (10^7 objects: 3.6 x
+ * 10^8 words scanned for 1.8 x 10^7 pointers), and a call each costs. */
 static inline void object_word(struct scan *s, uint32_t src, uint64_t off,
 			       uint64_t v)
 {
+	if (v < s->min || v >= s->max)
+		return;
 	int64_t j = cprof_object_index_find(s->ix, v);
 	if (j < 0 || (uint32_t)j == src)
 		return;
@@ -414,10 +419,11 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	struct scan s = { .core = core, .objs = objs, .ix = ix, .g = g,
 			  .walk = walk, .last_heap = UINT32_MAX, .hi = (uint32_t)n,
 			  .progress = progress };
+	cprof_object_index_bounds(ix, &s.min, &s.max);
 	s.oom = !open_maps(&s);
 	/* The second part on another thread; without one, here after the first. */
-	struct scan b = { .core = core, .objs = objs, .ix = ix, .g = g, .walk = walk,
-			  .last_heap = UINT32_MAX, .hi = (uint32_t)n };
+	struct scan b = { .core = core, .objs = objs, .ix = ix, .min = s.min, .max = s.max,
+			  .g = g, .walk = walk, .last_heap = UINT32_MAX, .hi = (uint32_t)n };
 	pthread_t thread;
 	bool threaded = false;
 	if (!s.oom) {
