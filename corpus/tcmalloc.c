@@ -16,7 +16,9 @@
  *   - the main thread frees large blocks, returns the page heap's free memory
  *     to the system (MallocExtension_ReleaseFreeMemory: spans on the
  *     returned lists) and frees more (spans on the normal lists).
- * Each worker records its own thread cache's size
+ * The workers wait at a gate until every thread exists (the fifth has
+ * exited), so that no address the program freed becomes the C library's
+ * own.  Each worker records its own thread cache's size
  * (MallocExtension_GetThreadCacheSize) and parks in read(2); once every
  * worker is parked, the main thread records tcmalloc's figures
  * (MallocExtension_GetNumericProperty) - nothing is allocated or freed after
@@ -63,6 +65,12 @@ static uintptr_t rec_freed[N_THREADS][MAX_FREED];
 static int n_held[N_THREADS], n_leaked[N_THREADS], n_freed[N_THREADS];
 static size_t cache_bytes[N_THREADS];
 static int park_pipe[2];
+/* The workers start freeing only once every thread exists: no block the
+ * program freed can then become the C library's (a new thread's DTV), so
+ * every used block after that is one the program recorded. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate_open;
 
 static const char *const props[] = {
 	"generic.current_allocated_bytes", "generic.heap_size",
@@ -153,6 +161,7 @@ static CORPUS_NOINLINE void worker_heap(int w)
 				many[i] = get(48);
 			for (int i = 0; i < 1000; i++)
 				release(w, many[i]);
+			memset(many, 0, sizeof(many));   /* no stale pointer */
 		}
 	}
 }
@@ -167,6 +176,7 @@ static CORPUS_NOINLINE void *exiting(void *arg)
 		many[i] = get(i % 5 ? 64 : 1024);
 	for (int i = 0; i < 1000; i++)
 		release(EXITED, many[i]);
+	memset(many, 0, sizeof(many));           /* no stale pointer */
 	return NULL;
 }
 
@@ -176,6 +186,10 @@ static CORPUS_NOINLINE void *worker(void *arg)
 	static const char *const funcs[] = { "worker", NULL };
 	static const long sys[] = { SYS_read, -1 };
 	corpus_add_thread(1 + w, funcs, sys);
+	pthread_mutex_lock(&gate_lock);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
 	worker_heap(w);
 	cache_bytes[w] = MallocExtension_GetThreadCacheSize();
 	corpus_thread_ready();
@@ -292,9 +306,13 @@ int main(int argc, char **argv)
 	for (int w = 0; w < N_WORKERS; w++)
 		if (pthread_create(&th[w], NULL, worker, (void *)(intptr_t)w))
 			corpus_die("pthread_create");
-	corpus_wait_ready(N_WORKERS);
 	if (pthread_create(&ex, NULL, exiting, NULL) || pthread_join(ex, NULL))
 		corpus_die("pthread_create or pthread_join");
+	pthread_mutex_lock(&gate_lock);
+	gate_open = 1;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+	corpus_wait_ready(N_WORKERS);
 	main_heap();
 	corpus_clear_stack();
 	corpus_wait_blocked();

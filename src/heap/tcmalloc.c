@@ -40,7 +40,9 @@
 enum {
 	MAX_WARNINGS = 100,
 	MAX_THREAD_CACHES = 1 << 16,   /* more threads than any process has */
-	MAX_LIST = 1 << 24,            /* objects in one free list */
+	/* A thread cache list holds at most kMaxDynamicFreeListLength (8192)
+	   objects, and one more while it is being trimmed. */
+	MAX_THREAD_LIST = 1 << 16,
 };
 
 /* Where a free object sits (the object's free_list). */
@@ -564,16 +566,68 @@ static bool add_thread(struct tc *t, uint64_t addr, uint64_t bytes_before, uint6
 	return true;
 }
 
+/* The next thread cache after h, or 0 at the end (or where unreadable). */
+static uint64_t next_cache(struct tc *t, uint64_t h)
+{
+	uint64_t next = 0;
+	if (!h || (h & 7) || !rd64(t, h + t->L.tc_next, &next))
+		return 0;
+	return next;
+}
+
+/*
+ * How many distinct thread caches the list from head holds (Brent's cycle
+ * detection: a list that loops is cut after its last new element), at most
+ * MAX_THREAD_CACHES.
+ */
+static uint64_t count_caches(struct tc *t, uint64_t head, bool *loops)
+{
+	uint64_t power = 1, lam = 1, tortoise = head, hare = next_cache(t, head), n;
+	*loops = false;
+	if (!head)
+		return 0;
+	for (n = 1; hare && hare != tortoise && n < MAX_THREAD_CACHES; n++) {
+		if (power == lam) {
+			tortoise = hare;
+			power *= 2;
+			lam = 0;
+		}
+		hare = next_cache(t, hare);
+		lam++;
+	}
+	if (!hare)
+		return n;          /* a proper end: n elements */
+	if (hare != tortoise)
+		return MAX_THREAD_CACHES;
+	/* A cycle of length lam: the first repeated element is mu steps in. */
+	*loops = true;
+	uint64_t mu = 0;
+	tortoise = hare = head;
+	for (uint64_t i = 0; i < lam; i++)
+		hare = next_cache(t, hare);
+	while (tortoise != hare && mu < MAX_THREAD_CACHES) {
+		tortoise = next_cache(t, tortoise);
+		hare = next_cache(t, hare);
+		mu++;
+	}
+	return mu + lam;
+}
+
 /* Every thread cache, through thread_heaps_ and next_. */
 static bool collect_threads(struct tc *t)
 {
 	const struct tc_layout *L = &t->L;
 	uint64_t h = 0, said_bytes = 0;
+	bool loops;
 	rd64(t, t->thread_heaps, &h);
-	for (uint64_t k = 0; h; k++) {
+	uint64_t n = count_caches(t, h, &loops);
+	if (loops || n == MAX_THREAD_CACHES)
+		tcwarn(t, "the thread cache list (ThreadCache::thread_heaps_) %s; %llu caches read",
+		       loops ? "loops" : "is too long", (unsigned long long)n);
+	for (uint64_t k = 0; h && k < n; k++) {
 		int32_t size = 0;
-		if (k == MAX_THREAD_CACHES || (h & 7)) {
-			tcwarn(t, "the thread cache list loops or is corrupt at 0x%llx; cut there",
+		if (h & 7) {
+			tcwarn(t, "the thread cache list holds a misaligned 0x%llx; cut there",
 			       (unsigned long long)h);
 			break;
 		}
@@ -594,7 +648,7 @@ static bool collect_threads(struct tc *t)
 			uint32_t len;
 			memcpy(&head, fl + L->fl_list, 8);
 			memcpy(&len, fl + L->fl_length, 4);
-			long got = take_list(t, head, c, len < MAX_LIST ? len : MAX_LIST,
+			long got = take_list(t, head, c, len < MAX_THREAD_LIST ? len : MAX_THREAD_LIST,
 					     TC_FREE_THREAD, "thread cache", h);
 			if (got < 0) {
 				free(tc);
