@@ -33,6 +33,7 @@
 #ifndef CPROF_HEAP_H
 #define CPROF_HEAP_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -341,6 +342,12 @@ struct cprof_error *cprof_heap_store(struct cprof_store *st, struct cprof_core *
 const struct cprof_module *cprof_heap_find_malloc(struct cprof_core *core,
 						  const char **how);
 
+/* For providers: the RIP-relative operands (targets) of the instructions of
+ * one kind (CPROF_INSN_LEA, CMP, ...) in m's function fn_name, in order, at
+ * most max of them; 0 when the function is not found or not disassembled. */
+size_t cprof_module_function_refs(struct cprof_core *core, const struct cprof_module *m,
+				  const char *fn_name, enum cprof_insn_kind kind,
+				  uint64_t *out, size_t max);
 /* For providers: whether module m defines (not imports) the symbol name in
  * its dynamic or static symbol table. */
 bool cprof_module_defines(struct cprof_core *core, const struct cprof_module *m,
@@ -351,6 +358,11 @@ bool cprof_module_defines(struct cprof_core *core, const struct cprof_module *m,
 bool cprof_module_version_string(struct cprof_core *core, const struct cprof_module *m,
 				 const char *prefix, char *buf, size_t size);
 
+/* For walkers: a warning "CORE: NAME heap: MESSAGE" on core->warnings, for
+ * the first max of them (*count counts them); past max, one line says the
+ * rest are suppressed. */
+void cprof_heap_vwarn(struct cprof_core *core, const char *name, size_t *count, size_t max,
+		      const char *fmt, va_list ap);
 /* For walkers: adds a heap, returns its index via ret. */
 struct cprof_error *cprof_heap_add(struct cprof_heap_walk *walk,
 				   const struct cprof_heap *heap,

@@ -69,6 +69,22 @@ bool cprof_heap_any_flag(const struct cprof_heap_walk *walk, unsigned flag)
 	return false;
 }
 
+void cprof_heap_vwarn(struct cprof_core *core, const char *name, size_t *count, size_t max,
+		      const char *fmt, va_list ap)
+{
+	if ((*count)++ >= max) {
+		if (*count == max + 1)
+			cprof_warn(core->warnings, "%s: %s heap: further warnings suppressed",
+				   core->path, name);
+		return;
+	}
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return;
+	cprof_warn(core->warnings, "%s: %s heap: %s", core->path, name, msg);
+	free(msg);
+}
+
 struct cprof_error *cprof_heap_add(struct cprof_heap_walk *walk,
 				   const struct cprof_heap *heap, uint32_t *ret)
 {

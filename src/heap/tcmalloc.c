@@ -133,21 +133,10 @@ struct tc {
 static __attribute__((format(printf, 2, 3)))
 void tcwarn(struct tc *t, const char *fmt, ...)
 {
-	if (t->n_warnings++ >= MAX_WARNINGS) {
-		if (t->n_warnings == MAX_WARNINGS + 1)
-			cprof_warn(t->core->warnings, "%s: tcmalloc heap: further warnings suppressed",
-				   t->core->path);
-		return;
-	}
-	char *msg = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&msg, fmt, ap);
+	cprof_heap_vwarn(t->core, "tcmalloc", &t->n_warnings, MAX_WARNINGS, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	cprof_warn(t->core->warnings, "%s: tcmalloc heap: %s", t->core->path, msg);
-	free(msg);
 }
 
 static bool rd(struct tc *t, uint64_t addr, void *buf, size_t len)
@@ -208,27 +197,6 @@ static void read_words(struct tc *t, uint64_t addr, uint64_t *buf, size_t n, siz
 }
 
 /* ---- finding the globals ---- */
-
-/* The lea operands of the exported function `name` in m. */
-static size_t lea_targets(struct tc *t, const struct cprof_module *m, const char *name,
-			  uint64_t *out, size_t max)
-{
-	uint64_t fn, size;
-	if (!cprof_core_find_symbol(t->core, m, name, &fn, &size))
-		return 0;
-	struct cprof_insn *ins;
-	size_t n, k = 0;
-	struct cprof_error *err = cprof_disasm_refs(t->core, fn, size ? size : 1024, &ins, &n);
-	if (err) {
-		cprof_error_destroy(err);
-		return 0;
-	}
-	for (size_t i = 0; i < n && k < max; i++)
-		if (ins[i].kind == CPROF_INSN_LEA && ins[i].target)
-			out[k++] = ins[i].target;
-	free(ins);
-	return k;
-}
 
 /* A SizeMap: classes in [2, 128], class 0 of size 0, the others growing,
  * 8-byte multiples up to 256 KiB, each with its span size and batch size. */
@@ -351,7 +319,8 @@ static bool find_globals(struct tc *t, const struct cprof_allocator *self)
 		return not_walked(t, CPROF_HEAP_NOT_WALKED,
 				  "ThreadCache::thread_heaps_ not found in %s's symbols", m->name);
 	uint64_t c[64];
-	size_t n = lea_targets(t, m, TC_SYM_INIT_STATIC_VARS, c, 64);
+	size_t n = cprof_module_function_refs(core, m, TC_SYM_INIT_STATIC_VARS, CPROF_INSN_LEA,
+					      c, 64);
 	if (!n)
 		return not_walked(t, CPROF_HEAP_NOT_WALKED,
 				  "Static::InitStaticVars not found or not disassembled in %s", m->name);
