@@ -27,6 +27,10 @@ nothing more. From a kernel core and a gcore core of each:
   - leaks by construction: every dropped block is a leak root, every held one
     reachable;
   - the summary has tcmalloc's section under MallocExtension's names.
+tcmalloc-full again with TCMALLOC_SAMPLE_PARAMETER=32768 (sampled allocations in
+spans of their own, flag 0x80): the same figures and sizes, and the used bytes below
+generic.current_allocated_bytes, which counts a sampled allocation's whole span
+(the leak check is left out there: see docs/tcmalloc.md's known limits).
 Then damaged copies of a core (a thread cache's list, a span's free list, the
 thread cache chain made a loop): a warning naming what is wrong, exit status 0,
 and every held block still found with its size.
@@ -43,6 +47,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from cprof_test import *  # noqa: E402,F403
 
 PROGRAMS = ("tcmalloc-minimal", "tcmalloc-full")
+# The full build samples allocations when TCMALLOC_SAMPLE_PARAMETER is set (the
+# minimal one is built without sampling): a sampled allocation gets a span of
+# its own, and tc_malloc_size says its request's class size.
+SAMPLED = "tcmalloc-sampled"
+PROGRAM_ENV[SAMPLED] = {"TCMALLOC_SAMPLE_PARAMETER": "32768"}
 # The free lists, by the property that counts them.
 LISTS = {
     "thread_cache": "tcmalloc.thread_cache_free_bytes",
@@ -56,7 +65,7 @@ def blocks(m, key):
     return {parse_addr(b["addr"]): b for b in m[key]}
 
 
-def check_walk(tag, c, db):
+def check_walk(tag, c, db, sampled=False):
     m = c.manifest
     tc = m["tcmalloc"]
     props = tc["properties"]
@@ -81,8 +90,9 @@ def check_walk(tag, c, db):
     a = al[0]
     check_eq(a.get("MallocExtension"), props,
              "%s: the walk's MallocExtension figures equal the program's" % tag)
-    check_eq(a["used_bytes"], props["generic.current_allocated_bytes"],
-             "%s: used bytes == generic.current_allocated_bytes" % tag)
+    if not sampled:
+        check_eq(a["used_bytes"], props["generic.current_allocated_bytes"],
+                 "%s: used bytes == generic.current_allocated_bytes" % tag)
 
     con = sqlite3.connect(db)
     objs = {addr: (size, state, fl, leak, reach) for addr, size, state, fl, leak, reach in con.execute(
@@ -114,8 +124,12 @@ def check_walk(tag, c, db):
              " object or a recorded block" % (tag, len(freed)))
     check(sum(1 for ad in freed if objs.get(ad, (0, None))[1] == "free") > len(freed) // 2,
           "%s: most freed blocks are free objects of their own" % tag)
-    check_eq([hex(ad) for ad in leaked if objs[ad][3] != "direct"][:5], [],
-             "%s: every dropped block is a leak root" % tag)
+    # With sampling, the StackTrace records of freed sampled allocations
+    # (tcmalloc's metadata, outside the heap) hold stale stack words: a dropped
+    # block may look reachable from there (docs/tcmalloc.md, known limits).
+    if not sampled:
+        check_eq([hex(ad) for ad in leaked if objs[ad][3] != "direct"][:5], [],
+                 "%s: every dropped block is a leak root" % tag)
     check_eq([hex(ad) for ad in held if objs[ad][4] != 1][:5], [],
              "%s: every held block is reachable" % tag)
 
@@ -125,10 +139,13 @@ def check_walk(tag, c, db):
         check_eq(per_list.get(fl, 0), props[prop], "%s: free objects in %s: %s" % (tag, fl, prop))
     total = con.execute("SELECT sum(size) FROM object").fetchone()[0]
     tails = props["generic.heap_size"] - total
-    check(0 <= tails < props["tcmalloc.central_cache_free_bytes"] + 1,
-          "%s: the spans' tails are %d bytes" % (tag, tails))
-    check_eq(per_list.get("central_cache", 0) + tails, props["tcmalloc.central_cache_free_bytes"],
-             "%s: central cache objects and span tails: tcmalloc.central_cache_free_bytes" % tag)
+    if not sampled:   # (a sampled object is smaller than its span)
+        check(0 <= tails < props["tcmalloc.central_cache_free_bytes"] + 1,
+              "%s: the spans' tails are %d bytes" % (tag, tails))
+        check_eq(per_list.get("central_cache", 0) + tails,
+                 props["tcmalloc.central_cache_free_bytes"],
+                 "%s: central cache objects and span tails: tcmalloc.central_cache_free_bytes"
+                 % tag)
     caches = sorted(b for (b,) in con.execute(
         "SELECT free_bytes FROM arena WHERE allocator = 'tcmalloc' AND kind = 'thread_cache'") if b)
     check_eq(caches, sorted(b for b in tc["thread_cache_bytes"] if b),
@@ -141,6 +158,18 @@ def check_walk(tag, c, db):
                           " OR o.addr + o.size > h.end").fetchone()[0]
     check_eq(outside, 0, "%s: every object lies in its tcmalloc heap" % tag)
 
+    if sampled:
+        # tcmalloc counts a sampled allocation's whole span as allocated; its
+        # object is as big as tc_malloc_size says.
+        n = con.execute("SELECT count(*) FROM object WHERE flags = 128").fetchone()[0]
+        rec = set(held) | set(leaked)
+        sampled_rec = [ad for (ad,) in con.execute("SELECT addr FROM object WHERE flags = 128")
+                       if ad in rec]
+        check(len(sampled_rec) >= 10, "%s: %d recorded blocks were sampled (%d objects)"
+              % (tag, len(sampled_rec), n))
+        check(a["used_bytes"] < props["generic.current_allocated_bytes"],
+              "%s: used bytes %d < generic.current_allocated_bytes %d (sampled spans' slack)"
+              % (tag, a["used_bytes"], props["generic.current_allocated_bytes"]))
     rc, text, err = cprof("analyze", c.core, c.exe, "--db", db, expect_rc=0)
     sec = text[text.find("tcmalloc %s (MallocExtension" % version):]
     check(sec and all(p in sec for p in props),
@@ -213,8 +242,7 @@ def check_damaged(tag, c, db):
     con.close()
 
 
-for prog in PROGRAMS:
-    require_corpus_program(prog)
+exes = {prog: require_corpus_program(prog) for prog in PROGRAMS}
 
 for dumper in available_dumpers():
     for prog in PROGRAMS:
@@ -225,5 +253,8 @@ for dumper in available_dumpers():
             check_walk(tag, c, db)
             if dumper == available_dumpers()[0]:
                 check_damaged(tag, c, db)
+    with case("%s/%s" % (SAMPLED, dumper)):
+        c = corpus_core(SAMPLED, dumper=dumper, exe=exes["tcmalloc-full"])
+        check_walk("%s/%s" % (SAMPLED, dumper), c, os.path.join(c.dir, "t0360.db"), sampled=True)
 
 finish()

@@ -109,7 +109,8 @@ bool tc_layout_for_version(int major, int minor, unsigned page_shift,
 	L->tc_next = tid + 16;
 	L->tc_size = align_up(L->tc_next + 16, 64);
 
-	/* StackTrace: size, depth, stack[]. */
+	/* StackTrace: size, depth, stack[kMaxStackDepth = 31]. */
 	L->st_size = 0;
+	L->st_bytes = 8 + 8 + 31 * 8;
 	return true;
 }

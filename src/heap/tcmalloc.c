@@ -86,6 +86,7 @@ struct tc {
 	cprof_object_fn *fn;
 	void *fn_arg;
 	bool stopped;
+	bool oom;                  /* out of memory in a callback of the span walk */
 
 	bool set_up;               /* setup ran (claim or walk) */
 	enum cprof_heap_state state;
@@ -780,6 +781,15 @@ static bool walk_span(struct tc *t, const struct span *s, void *arg)
 	/* A large object; a sampled one is as big as its request says. */
 	skip_cached_below(t, start + bytes);
 	if (s->sample) {
+		/* Its StackTrace is copied whole from a local whose words past
+		   depth are whatever the stack held (stale heap pointers):
+		   metadata, no root. */
+		struct cprof_error *err = cprof_heap_exclude(t->walk, s->objects,
+							     s->objects + t->L.st_bytes);
+		if (err) {
+			t->oom = true;
+			return false;
+		}
 		t->sampled_bytes += bytes;
 		emit(t, start, sampled_size(t, s), true, 0, TC_FLAG_SAMPLED);
 	} else {
@@ -956,7 +966,7 @@ static struct cprof_error *tcmalloc_walk(struct cprof_core *core, struct cprof_h
 	if (t->n_cached)
 		qsort(t->cached, t->n_cached, sizeof(*t->cached), cached_cmp);
 	size_t r = 0;
-	if (!each_span(t, walk_range_span, &r) && !t->stopped) {
+	if ((!each_span(t, walk_range_span, &r) && !t->stopped) || t->oom) {
 		err = &cprof_enomem;
 		goto out;
 	}

@@ -44,7 +44,7 @@ struct tc_layout {
 	uint32_t tc_size, tc_list, tc_size_field, tc_next;
 	uint32_t fl_size, fl_list, fl_length;
 	/* StackTrace (a sampled span's objects) */
-	uint32_t st_size;
+	uint32_t st_size, st_bytes;
 };
 
 /* The layout of gperftools major.minor built with 2^page_shift-byte pages;
