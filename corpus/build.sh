@@ -143,6 +143,22 @@ if [ -n "$JEMALLOC_A" ]; then
 else
 	echo "corpus/build.sh: note: libjemalloc_pic.a (libjemalloc-dev) not found: allocator-jemalloc-static not built" >&2
 fi
+# tcmalloc-minimal, tcmalloc-full: malloc is gperftools' tcmalloc, linked in
+# (-ltcmalloc_minimal, -ltcmalloc; libgoogle-perftools-dev), with tcmalloc's
+# own figures at the dump (tests/t0360). Built only when gperftools' headers
+# are there.
+if [ -e /usr/include/gperftools/malloc_extension_c.h ]; then
+	for v in minimal full; do
+		lib=tcmalloc_minimal
+		[ "$v" = full ] && lib=tcmalloc
+		if needs_build "$OUT/tcmalloc-$v" "$SRC/tcmalloc.c" "$H" "$SELF"; then
+			run "tcmalloc-$v" "$OUT/tcmalloc-$v" $CC $COMMON -pie -fPIE "$SRC/tcmalloc.c" \
+				-o "$OUT/tcmalloc-$v.tmp" -Wl,--no-as-needed -l$lib -ldl
+		fi
+	done
+else
+	echo "corpus/build.sh: note: gperftools' headers (libgoogle-perftools-dev) not found: tcmalloc-minimal and tcmalloc-full not built" >&2
+fi
 # shared: structures held by several roots at once (the summary's top entries), and
 # pointers left in vector register words. shared-stripped: the same, linked with -s
 # (no symbol table, no DWARF; the same code and layout as shared).

@@ -341,6 +341,12 @@ struct cprof_error *cprof_heap_store(struct cprof_store *st, struct cprof_core *
 const struct cprof_module *cprof_heap_find_malloc(struct cprof_core *core,
 						  const char **how);
 
+/* For providers: the RIP-relative operands (targets) of the instructions of
+ * one kind (CPROF_INSN_LEA, CMP, ...) in m's function fn_name, in order, at
+ * most max of them; 0 when the function is not found or not disassembled. */
+size_t cprof_module_function_refs(struct cprof_core *core, const struct cprof_module *m,
+				  const char *fn_name, enum cprof_insn_kind kind,
+				  uint64_t *out, size_t max);
 /* For providers: whether module m defines (not imports) the symbol name in
  * its dynamic or static symbol table. */
 bool cprof_module_defines(struct cprof_core *core, const struct cprof_module *m,

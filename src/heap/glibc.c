@@ -328,22 +328,7 @@ static bool from_debug_info(struct glibc *g, const char *name, uint64_t *ret,
 static size_t function_refs(struct glibc *g, const char *fn_name,
 			    enum cprof_insn_kind kind, uint64_t *out, size_t max)
 {
-	uint64_t fn, size;
-	if (!cprof_core_find_symbol(g->core, g->libc, fn_name, &fn, &size))
-		return 0;
-	struct cprof_insn *ins;
-	size_t n, k = 0;
-	struct cprof_error *err = cprof_disasm_refs(g->core, fn, size ? size : 512,
-						    &ins, &n);
-	if (err) {
-		cprof_error_destroy(err);
-		return 0;
-	}
-	for (size_t i = 0; i < n && k < max; i++)
-		if (ins[i].kind == kind && ins[i].target)
-			out[k++] = ins[i].target;
-	free(ins);
-	return k;
+	return cprof_module_function_refs(g->core, g->libc, fn_name, kind, out, max);
 }
 
 /*
