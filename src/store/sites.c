@@ -9,17 +9,28 @@
 #include "store-internal.h"
 #include "cprof/goruntime.h"
 
-/* "fn (file:line)" of a return address. */
-static void frame_name(struct cprof_core *core, uint64_t pc, char *buf, size_t size)
+/* "fn (file:line)" of a bucket's pc.  The runtime records one pc per call,
+ * inlined ones included (tracebackPCs: the position of the call plus one),
+ * so the call is the innermost one at pc - 1, as runtime.CallersFrames and
+ * pprof take it. */
+static void frame_name(struct cprof_core *core, const struct cprof_go_runtime *go,
+		       uint64_t pc, char *buf, size_t size)
 {
+	struct cprof_go_call calls[16];
 	struct cprof_symbol sym;
 	cprof_core_symbolize(core, pc, true, &sym);
+	if (cprof_go_pc_calls(core, go, pc, true, calls, 16) && strcmp(calls[0].function, "?")) {
+		sym.function = calls[0].function;
+		sym.file = strcmp(calls[0].file, "?") ? calls[0].file : NULL;
+		sym.line = calls[0].line;
+	}
 	cprof_symbol_where(&sym, pc, buf, size);
 }
 
 /* The site's name: its first frame outside the runtime (mallocgc, newobject,
  * makeslice... are how, not where); its stack, a frame a line. */
-static char *site_text(struct cprof_core *core, const struct cprof_go_site *s,
+static char *site_text(struct cprof_core *core, const struct cprof_go_runtime *go,
+		       const struct cprof_go_site *s,
 		       char *name, size_t size)
 {
 	size_t cap = 64 + 200 * s->n_pcs, len = 0;
@@ -30,7 +41,7 @@ static char *site_text(struct cprof_core *core, const struct cprof_go_site *s,
 	name[0] = '\0';
 	for (size_t k = 0; k < s->n_pcs; k++) {
 		char f[400];
-		frame_name(core, s->pcs[k], f, sizeof(f));
+		frame_name(core, go, s->pcs[k], f, sizeof(f));
 		if (!name[0] && strncmp(f, "runtime.", 8))
 			snprintf(name, size, "%s", f);
 		if (len + strlen(f) + 2 > cap)
@@ -69,15 +80,14 @@ struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core 
 	struct cprof_error *err = store_prepare(st, "INSERT INTO site VALUES (?, ?, ?, ?, ?)", &s);
 	if (err)
 		return err;
-	/* OR IGNORE: a record that falls back to slot + 8 may name an object
-	   another record names (a dead, unswept neighbour's record). */
+	/* OR IGNORE: a damaged specials list may name an object twice. */
 	if ((err = store_prepare(st, "INSERT OR IGNORE INTO object_site VALUES (?, ?)", &o))) {
 		sqlite3_finalize(s);
 		return err;
 	}
 	for (size_t i = 0; !err && i < p->n_sites; i++) {
 		char name[400];
-		char *stack = site_text(core, &p->sites[i], name, sizeof(name));
+		char *stack = site_text(core, go, &p->sites[i], name, sizeof(name));
 		if (!stack) {
 			err = &cprof_enomem;
 			break;
@@ -90,14 +100,10 @@ struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core 
 		free(stack);
 		err = store_step(st, s);
 	}
-	/* A record is for the slot; the object starts 8 bytes in when it has
-	   a malloc header. */
 	for (size_t i = 0; !err && i < p->n_samples; i++) {
-		int64_t id = object_at(objs, n, p->samples[i].slot);
+		int64_t id = object_at(objs, n, p->samples[i].object);
 		if (id < 0)
-			id = object_at(objs, n, p->samples[i].slot + 8);
-		if (id < 0)
-			continue;
+			continue;  /* a dead object's record: the sweeper has not run */
 		store_bind_u64(o, 1, (uint64_t)id);
 		store_bind_u64(o, 2, p->samples[i].site);
 		err = store_step(st, o);
