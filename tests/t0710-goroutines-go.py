@@ -9,6 +9,8 @@ its worker's stack keeps it. Its manifest lists every buffer. From its core:
     "chan receive" with main.worker on their stack, and that group alone retains
     exactly the N buffers (retained bytes = the sum of the buffers' sizes, every
     buffer's retaining root a node under the group);
+  - the dead goroutines allgs keeps (at least the 100 the program started together
+    and saw end) are counted in the summary, and none is a warning;
   - the goroutine count is the runtime's own (/sched/goroutines metric, read
     after the last GC);
   - on a kernel core, where the runtime printed every goroutine as it crashed
@@ -23,6 +25,7 @@ its worker's stack keeps it. Its manifest lists every buffer. From its core:
   - `goroutines` prints the group as one line with its count.
 """
 import os
+import re
 import sqlite3
 import sys
 
@@ -54,7 +57,15 @@ for dumper in dumpers:
     m = c.manifest
     n, bufs = m["n"], m["buffers"]
     db = os.path.join(c.dir, "t0710-%s.db" % dumper)
-    cprof("analyze", c.core, c.exe, "--db", db)
+    _, out, err = cprof("analyze", c.core, c.exe, "--db", db)
+    # Dead goroutines (allgs keeps them for reuse) are counted, not warned about.
+    dead = re.search(r"goroutines +\d+ in \d+ groups \(and (\d+) dead", out)
+    check(dead and int(dead.group(1)) >= m["goroutines"]["dead_at_least"] and
+          "bad stack bounds" not in err,
+          "%s: the summary counts the dead goroutines (%s, at least %d started and "
+          "ended), with no warning about their stacks (%d warnings)"
+          % (dumper, dead.group(1) if dead else None, m["goroutines"]["dead_at_least"],
+             err.count("warning:")))
     j = cprof("goroutines", "--db", db, "--json", "--limit", "1000", json=True)
 
     want = m["metrics"].get("/sched/goroutines:goroutines")

@@ -227,13 +227,19 @@ static bool scan_precise(struct scan *s, const struct go_func *f, uint64_t conti
 	return add_objects(s, f, sp, varp, argp);
 }
 
-/* The conservative half of scanframeworker: locals and args, every word. */
+/* The conservative half of scanframeworker: locals and args, every word.
+ * An assembly function interrupted where it stood (a running goroutine's
+ * frame 0; the collector never scans one there) may not say its argument
+ * size: its locals alone then (its arguments were in registers, or are its
+ * caller's words, which that frame's maps cover). */
 static bool scan_conservative(struct scan *s, const struct go_func *f, uint64_t sp,
-			      uint64_t varp, uint64_t argp)
+			      uint64_t varp, uint64_t argp, bool interrupted)
 {
-	if (f->args == (int32_t)s->l->c[C_ARGS_UNKNOWN] || f->args < 0)
+	bool unknown = f->args == (int32_t)s->l->c[C_ARGS_UNKNOWN] || f->args < 0;
+	if (unknown && !interrupted)
 		return false;
-	return mark_all(s, sp, varp) && mark_all(s, argp, argp + (uint64_t)f->args);
+	return mark_all(s, sp, varp) &&
+	       (unknown || mark_all(s, argp, argp + (uint64_t)f->args));
 }
 
 /* The goroutine's frames, from frame 0 to its TOPFRAME function, each
@@ -268,7 +274,7 @@ static bool scan_frames(struct scan *s)
 		   point: its maps do not hold there. */
 		bool anywhere = k == 0 && g->frames[0].exact;
 		bool ok = conservative || async || anywhere
-			? scan_conservative(s, &f, sp, varp, argp)
+			? scan_conservative(s, &f, sp, varp, argp, anywhere)
 			: scan_precise(s, &f, continpc, sp, varp, argp);
 		if (!ok)
 			return false;

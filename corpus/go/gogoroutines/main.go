@@ -15,6 +15,8 @@
 // does not leave the running state), and the process-directed SIGABRT is
 // delivered to the main thread, interrupting it: its registers are in the
 // kernel's signal frame, its innermost function a frameless assembly stub.
+// Before that, Dead goroutines run at once and exit: allgs keeps them, dead
+// (Gdead), for reuse.
 package main
 
 import (
@@ -65,6 +67,30 @@ func parkRunning() {
 	}
 }
 
+// Dead goroutines are started together and exit (none can before the last starts).
+const Dead = 100
+
+func makeDead() {
+	release := make(chan struct{})
+	var done sync.WaitGroup
+	before := runtime.NumGoroutine()
+	done.Add(Dead)
+	for i := 0; i < Dead; i++ {
+		go func() {
+			<-release
+			done.Done()
+		}()
+	}
+	close(release)
+	done.Wait()
+	for try := 0; runtime.NumGoroutine() != before; try++ {
+		if try == 5000 {
+			manifest.Fail("the short-lived goroutines did not exit")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // Marker: a buffer's first 8 bytes are Marker + its worker's index (little endian).
 const Marker = 0x60b0f0000000
 
@@ -111,6 +137,7 @@ func main() {
 	// ready.Done() runs before the receive: wait until every worker is parked in it,
 	// as the runtime's own traceback of every goroutine shows them.
 	frames := waitParked(n)
+	makeDead()
 	inlined := [][]string{waitStack("[sync.WaitGroup.Wait", "\nmain.blockInlined("),
 		waitStack("[chan receive", "\nmain.chainInner(")}
 
@@ -133,6 +160,7 @@ func main() {
 		w.Strs(frames)
 		w.KStr("main_function", "main.main")
 		w.KStr("main_status", "running")
+		w.KInt("dead_at_least", Dead)
 		w.End()
 		// the goroutines parked in inlined code: their stacks as runtime.Stack
 		// prints them (inlined calls included, innermost first, without the
