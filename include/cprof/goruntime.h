@@ -31,6 +31,7 @@
 #include "cprof/core.h"
 #include "cprof/error.h"
 #include "cprof/heap.h"
+#include "cprof/roots.h"
 
 /* One call on a goroutine's stack as its source says: the calls the
  * compiler inlined into a physical frame come before the frame's own
@@ -283,6 +284,20 @@ size_t cprof_go_pc_calls(struct cprof_core *core, const struct cprof_go_runtime 
  * entry; -1 when off is 0 or the table has no value there. */
 int32_t cprof_go_pcvalue(struct cprof_core *core, const struct cprof_go_runtime *rt,
 			 uint32_t off, uint64_t entry, uint64_t targetpc);
+
+/* ---- static objects (src/goruntime/statics.c) ---- */
+
+/*
+ * The composite literals the compiler laid out in the module's .data and
+ * .bss for what package variables point to (`var x = &T{...}`, `var s =
+ * []T{...}`, a literal's pointer fields): objects without a symbol of their
+ * own, each named by the variable and the path to it, typed by the pointer's
+ * target, its words' paths below it (struct cprof_static_object).  Disjoint,
+ * in discovery order; *ret is malloc'd (cprof_roots_add_statics takes it
+ * over).  An error only when out of memory; none without DWARF.
+ */
+struct cprof_error *cprof_go_statics(struct cprof_core *core, const struct cprof_go_runtime *rt,
+				     struct cprof_static_object **ret, size_t *n_ret);
 
 /* ---- precise goroutine stack scanning (src/goruntime/stackmap.c) ---- */
 

@@ -212,6 +212,16 @@ struct cprof_error *go_roots(struct cprof_core *core, struct cprof_allocator *se
 	    (err = cprof_root_claim_data(claims, go->bss, go->ebss)) ||
 	    (err = cprof_root_claim_data(claims, go->noptrbss, go->enoptrbss)))
 		return err;
+	/* The composite literals package variables point to: their slots
+	   named by the variables (they lie in .data and .bss, scanned below). */
+	struct cprof_static_object *st;
+	size_t n_st;
+	if ((err = cprof_go_statics(core, go, &st, &n_st)))
+		return err;
+	err = cprof_roots_add_statics(rs, st, n_st);
+	free(st);
+	if (err)
+		return err;
 	const char *base = strrchr(go->module->name, '/');
 	char label[160];
 	snprintf(label, sizeof(label), "%s .data", base ? base + 1 : go->module->name);

@@ -369,7 +369,24 @@ struct cprof_type_slot types_root_slot(struct cprof_types *t, const struct cprof
 		struct module_vars *mv = &t->priv->mods[r->module];
 		if (!mv->done)
 			module_variables(core, &core->modules[r->module], mv);
-		sl = slot_type(t, find_var(mv->vars, mv->n_vars, ref->slot), ref->slot);
+		const struct variable *v = find_var(mv->vars, mv->n_vars, ref->slot);
+		const struct cprof_static_object *so = v ? NULL : cprof_roots_static(rs, ref->slot);
+		struct variable sv;
+		uint64_t bias;
+		if (so && so->type) {
+			/* a static object a variable points to: its type's, an
+			   array's by its element */
+			uint64_t at = so->start, size = so->end - so->start;
+			if (so->elem_size) {
+				at += (ref->slot - so->start) / so->elem_size * so->elem_size;
+				size = so->elem_size;
+			}
+			sv = (struct variable){ at, size,
+						cprof_core_module_dwarf(core, &core->modules[so->module], &bias),
+						so->type };
+			v = sv.dbg ? &sv : NULL;
+		}
+		sl = slot_type(t, v, ref->slot);
 	} else if (r->kind == CPROF_ROOT_TLS) {
 		/* The executable's TLS block ends at the thread pointer. */
 		const struct cprof_module *exe = cprof_core_executable(core);
