@@ -325,8 +325,11 @@ static bool place(struct reader *r, struct cprof_goroutine *g, const uint8_t *bu
 	bool exact = false;
 	bool syscall = !strcmp(g->status_name, "syscall"),
 	     running = !strcmp(g->status_name, "running");
-	if (syscall && l->g_syscallsp >= 0) {
-		sp = word_at(buf, len, l->g_syscallsp, 8);
+	/* As the runtime's unwinder: a goroutine with a system call's SP
+	   (also one made runnable on its way out, without a P) is there. */
+	uint64_t syscallsp = word_at(buf, len, l->g_syscallsp, 8);
+	if (syscallsp && l->g_syscallsp >= 0) {
+		sp = syscallsp;
 		pc = word_at(buf, len, l->g_syscallpc, 8);
 	}
 	g->sp_known = true;

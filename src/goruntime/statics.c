@@ -26,6 +26,7 @@
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,8 @@ struct finder {
 	uint64_t bias;
 	struct var *vars;          /* every package variable, sorted */
 	size_t n_vars, cap_vars;
+	uint64_t *syms;            /* where ELF symbols of the data start, sorted */
+	size_t n_syms;
 	struct cprof_static_object *out;
 	size_t n, cap;
 	size_t visits;
@@ -230,6 +233,55 @@ static void note_var(struct finder *f, Dwarf_Die *v, uint64_t addr)
 	f->vars[f->n_vars++] = (struct var){ addr, size ? size : 1 };
 }
 
+/* ---- the symbols ---- */
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The start of every symbol of the module in its data (the linker's own
+ * objects have symbols but no DWARF variable). */
+static void read_symbols(struct finder *f)
+{
+	uint64_t bias;
+	Elf *elf = cprof_core_module_elf(f->core, f->rt->module, &bias);
+	Elf_Scn *scn = NULL;
+	size_t cap = 0;
+	while (elf && !f->oom && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !sh.sh_entsize)
+			continue;
+		Elf_Data *data = elf_getdata(scn, NULL);
+		for (size_t i = 0; data && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			uint64_t a;
+			if (!gelf_getsym(data, (int)i, &sym))
+				break;
+			a = sym.st_value + bias;
+			if (a < f->rt->data || a >= f->rt->ebss)
+				continue;
+			if (f->n_syms == cap) {
+				uint64_t *x = realloc(f->syms, (cap = cap ? 2 * cap : 1024) * sizeof(*x));
+				if (!x) {
+					f->oom = true;
+					return;
+				}
+				f->syms = x;
+			}
+			f->syms[f->n_syms++] = a;
+		}
+	}
+	if (f->n_syms)
+		qsort(f->syms, f->n_syms, sizeof(*f->syms), u64_cmp);
+}
+
+static bool symbol_at(const struct finder *f, uint64_t p)
+{
+	return f->n_syms && bsearch(&p, f->syms, f->n_syms, sizeof(*f->syms), u64_cmp);
+}
+
 /* ---- static objects ---- */
 
 static bool in_range(uint64_t p, uint64_t size, uint64_t start, uint64_t end)
@@ -259,8 +311,7 @@ static bool anonymous(struct finder *f, uint64_t p, uint64_t size)
 	for (size_t i = 0; i < f->n; i++)
 		if (p < f->out[i].end && f->out[i].start < p + size)
 			return false;
-	struct cprof_symbol sym;
-	return !cprof_core_symbolize(f->core, p, false, &sym) || !sym.function || sym.offset;
+	return !symbol_at(f, p);
 }
 
 /* Gives each word of s its path below s->name. */
@@ -421,11 +472,13 @@ struct cprof_error *cprof_go_statics(struct cprof_core *core, const struct cprof
 	f.dbg = cprof_core_module_dwarf(core, rt->module, &f.bias);
 	if (!f.dbg || rt->edata <= rt->data)
 		return NULL;
+	read_symbols(&f);
 	each_var(&f, note_var);
 	if (f.n_vars)
 		qsort(f.vars, f.n_vars, sizeof(*f.vars), var_cmp);
 	each_var(&f, walk_var);
 	free(f.vars);
+	free(f.syms);
 	if (f.oom) {
 		for (size_t i = 0; i < f.n; i++) {
 			for (size_t k = 0; k < f.out[i].n_paths; k++)

@@ -1120,7 +1120,9 @@ _GO_REG = re.compile(r"^([a-z0-9]+)\s+(0x[0-9a-f]+)$")
 def go_traceback(text_or_run):
     """Parse the Go runtime's crash report: what a Go corpus program prints when it
     dies of SIGABRT with GOTRACEBACK=crash (a kernel core: the CoreRun's
-    program.out; a gcore core has none). Takes the text or a CoreRun. Returns None
+    program.out; a gcore core has none), or a goroutine dump without a signal
+    (runtime.Stack, /debug/pprof/goroutine?debug=2: one section whose "signal" is
+    None; its frames have no pc). Takes the text or a CoreRun. Returns None
     if there is no report, else {"sections": [...], "goroutines": {goid: g}}.
 
     A section per signal the runtime handled: the first is the one the harness
@@ -1160,7 +1162,12 @@ def go_traceback(text_or_run):
             g = pending = None
             continue
         if sec is None:
-            continue
+            if not _GO_HEADER.match(line):
+                continue
+            # a goroutine dump without a signal (/debug/pprof/goroutine?debug=2)
+            sec = {"signal": None, "description": None, "pc": None, "m": None,
+                   "goroutines": [], "registers": {}}
+            sections.append(sec)
         m = _GO_SIGPC.match(line)
         if m:
             sec["pc"], sec["m"] = int(m.group(1), 16), int(m.group(2))
@@ -1214,7 +1221,7 @@ def go_traceback(text_or_run):
             if x["goid"] != 0 and (x["goid"] not in gs or
                                    (x["frames"] and not gs[x["goid"]]["frames"])):
                 gs[x["goid"]] = x
-    first = sections[0]["goroutines"][:1]
+    first = sections[0]["goroutines"][:1] if sections[0]["signal"] else []
     signalled = first[0]["goid"] if first and first[0]["goid"] != 0 else None
     return {"sections": sections, "goroutines": gs, "signalled": signalled}
 
