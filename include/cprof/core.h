@@ -380,6 +380,15 @@ bool cprof_dwarf_variable(struct cprof_core *core, const struct cprof_module *m,
 			  uint64_t *ret, bool *is_tls);
 
 /**
+ * The run-time address of the static variable whose DIE is at die_offset in
+ * the module's DWARF: its location is DW_OP_addr (Go writes it as
+ * DW_FORM_block1, which libdw takes for no expression: read by hand).  False
+ * when it has no such location (a TLS or register variable).
+ */
+bool cprof_dwarf_variable_address(struct cprof_core *core, const struct cprof_module *m,
+				  uint64_t die_offset, uint64_t *ret);
+
+/**
  * The offset in the module's DWARF (cprof_core_module_dwarf) of the first
  * top-level type DIE named `name` (a struct, pointer, array, base type or
  * typedef: Go names them all, "*main.Block").  False when there is none.

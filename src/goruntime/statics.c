@@ -175,27 +175,6 @@ static int var_cmp(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-/* A top-level variable's static address. */
-static bool var_addr(Dwarf_Die *v, uint64_t *ret)
-{
-	Dwarf_Attribute loc;
-	Dwarf_Op *expr;
-	size_t len;
-	Dwarf_Block blk;
-	if (!dwarf_attr(v, DW_AT_location, &loc))
-		return false;
-	if (dwarf_getlocation(&loc, &expr, &len) == 0) {
-		if (len != 1 || expr[0].atom != DW_OP_addr)
-			return false;
-		*ret = expr[0].number;
-		return true;
-	}
-	if (dwarf_formblock(&loc, &blk) != 0 || blk.length != 9 || blk.data[0] != DW_OP_addr)
-		return false;
-	memcpy(ret, blk.data + 1, 8);
-	return true;
-}
-
 /* Calls fn for every top-level variable with a static address. */
 static void each_var(struct finder *f, void (*fn)(struct finder *, Dwarf_Die *, uint64_t))
 {
@@ -206,8 +185,10 @@ static void each_var(struct finder *f, void (*fn)(struct finder *, Dwarf_Die *, 
 		if (dwarf_offdie(f->dbg, off + hsize, &cu) && dwarf_child(&cu, &v) == 0) {
 			do {
 				uint64_t addr;
-				if (dwarf_tag(&v) == DW_TAG_variable && var_addr(&v, &addr))
-					fn(f, &v, addr + f->bias);
+				if (dwarf_tag(&v) == DW_TAG_variable &&
+				    cprof_dwarf_variable_address(f->core, f->rt->module,
+								 dwarf_dieoffset(&v), &addr))
+					fn(f, &v, addr);
 			} while (!f->oom && dwarf_siblingof(&v, &v) == 0);
 		}
 		off = next;

@@ -64,30 +64,16 @@ static void module_variables(struct cprof_core *core, const struct cprof_module 
 				Dwarf_Die type;
 				Dwarf_Word size = 0;
 				Dwarf_Attribute loc;
-				Dwarf_Block blk;
-				uint64_t gaddr = 0;
 				if (!dwarf_attr(&child, DW_AT_location, &loc) ||
 				    !dwarf_formref_die(dwarf_attr_integrate(&child, DW_AT_type, &a), &type) ||
 				    dwarf_aggregate_size(&type, &size) != 0)
 					continue;
-				if (dwarf_getlocation(&loc, &expr, &len) != 0) {
-					/* Go writes DWARF 5 locations as DW_FORM_block1,
-					   which libdw takes for no expression: read
-					   DW_OP_addr by hand. */
-					if (dwarf_formblock(&loc, &blk) != 0 || blk.length != 9 ||
-					    blk.data[0] != DW_OP_addr)
-						continue;
-					memcpy(&gaddr, blk.data + 1, 8);
-					struct variable v = { gaddr + bias, size, dbg, dwarf_dieoffset(&type) };
-					push_var(&mv->vars, &mv->n_vars, &cap_v, &v);
-					continue;
-				}
 				struct variable v = { 0, size, dbg, dwarf_dieoffset(&type) };
-				if (len == 1 && expr[0].atom == DW_OP_addr) {
-					v.addr = expr[0].number + bias;
+				if (cprof_dwarf_variable_address(core, m, dwarf_dieoffset(&child), &v.addr)) {
 					push_var(&mv->vars, &mv->n_vars, &cap_v, &v);
-				} else if (len == 2 && (expr[1].atom == DW_OP_form_tls_address ||
-							expr[1].atom == DW_OP_GNU_push_tls_address)) {
+				} else if (dwarf_getlocation(&loc, &expr, &len) == 0 && len == 2 &&
+					   (expr[1].atom == DW_OP_form_tls_address ||
+					    expr[1].atom == DW_OP_GNU_push_tls_address)) {
 					v.addr = expr[0].number;
 					push_var(&mv->tls, &mv->n_tls, &cap_t, &v);
 				}
