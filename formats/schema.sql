@@ -64,8 +64,8 @@ CREATE TABLE frame (
   module_id  INTEGER REFERENCES module(id),
   function   TEXT,
   offset     INTEGER,
-  file       TEXT,
-  line       INTEGER,
+  file       TEXT,                 -- file:line of the frame's own function (Go: not of
+  line       INTEGER,              -- a call inlined there; `info` lists those)
   unwound_by TEXT NOT NULL         -- initial | cfi | frame_pointer
 );
 

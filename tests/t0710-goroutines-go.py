@@ -22,7 +22,9 @@ its worker's stack keeps it. Its manifest lists every buffer. From its core:
     (blockInlined; chainOuter -> chainMiddle -> chainInner) are groups named by
     the innermost user function of their stack as runtime.Stack printed it in the
     program, not by the wrapper they started in;
-  - `goroutines` prints the group as one line with its count.
+  - `goroutines` prints the group as one line with its count;
+  - `info` on the gcore core lists the keeper thread's frames with the calls
+    inlined in them, as the kernel core's traceback printed the keeper goroutine.
 """
 import os
 import re
@@ -133,5 +135,40 @@ for dumper in dumpers:
         n_calls = check_go_traceback(db, tb, "kernel: ")
         check(n_calls > 3 * n, "kernel: %d calls compared with the traceback" % n_calls)
     con.close()
+
+# `info` lists the calls inlined into each thread frame: on the gcore core the
+# keeper's thread is stopped in its read(2), and its frames, inlined calls included
+# (syscall.Read into manifest.keeper), with their file:line, are what the kernel
+# core's traceback printed for the keeper goroutine (the same binary, the same code).
+if set(dumpers) >= {"kernel", "gcore"}:
+    with case("info inlined"):
+        tb = go_traceback(corpus_core("gogoroutines", dumper="kernel"))
+        g = corpus_core("gogoroutines", dumper="gcore")
+        keeper = "cprofcorpus/internal/manifest.keeper"
+        theirs = next(([(f["function"], f["file"], f["line"]) for f in x["frames"]]
+                       for x in tb["goroutines"].values()
+                       if any(f["function"] == keeper for f in x["frames"])), None)
+        info = cprof("info", g.core, g.exe, "--json", json=True)
+        calls = None
+        for t in info["threads"]:
+            flat = []
+            for f in t["frames"]:
+                flat += [(go_print_name(i["function"]), i["file"], i["line"])
+                         for i in f["inlined"]]
+                flat.append((go_print_name(f["function"]), f["file"], f["line"]))
+            if any(c[0] == keeper for c in flat):
+                calls = flat
+        check(theirs and calls, "the keeper's stack is in the traceback and a thread of info")
+        if theirs and calls:
+            # the traceback starts the goroutine where it entered the system call
+            # (g.syscallpc, in syscall.Syscall), the thread is deeper inside: from
+            # syscall.Syscall's caller on they are the same
+            theirs = theirs[1:]
+            start = next((i for i, c in enumerate(calls) if c[0] == theirs[0][0]), None)
+            got = calls[start:start + len(theirs)] if start is not None else calls
+            check(got == theirs and any(f["inlined"] for t in info["threads"]
+                                        for f in t["frames"]),
+                  "info: the keeper thread's calls, inlined ones included, are the "
+                  "traceback's: %s against %s" % (got, theirs))
 
 finish()
