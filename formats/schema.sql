@@ -64,8 +64,8 @@ CREATE TABLE frame (
   module_id  INTEGER REFERENCES module(id),
   function   TEXT,
   offset     INTEGER,
-  file       TEXT,
-  line       INTEGER,
+  file       TEXT,                 -- file:line of the frame's own function (Go: not of
+  line       INTEGER,              -- a call inlined there; `info` lists those)
   unwound_by TEXT NOT NULL         -- initial | cfi | frame_pointer
 );
 
@@ -225,17 +225,23 @@ CREATE TABLE goroutine (
   function      TEXT,                -- the function it runs (startpc)
   created_by    TEXT,                -- the go statement: "main.main (main.go:40)"
   parent_goid   INTEGER,
-  root_node_id  INTEGER REFERENCES root_node(id)  -- what it alone retains (NULL: it holds nothing)
+  root_node_id  INTEGER REFERENCES root_node(id), -- what it alone retains (NULL: it holds nothing)
+  signalled     INTEGER NOT NULL     -- 1: the fatal signal interrupted it (a kernel core's
+                                     -- crashing thread ran it: the traceback prints it first)
 );
+-- Its calls, innermost first, as the runtime's traceback prints them: the calls
+-- inlined into a stack frame (inlined = 1, from the pclntab's inline tree) come
+-- before the frame's own function, and share its pc and sp.
 CREATE TABLE goroutine_frame (
   goroutine_id  INTEGER NOT NULL REFERENCES goroutine(id),
   depth         INTEGER NOT NULL,    -- 0: innermost
-  pc            INTEGER NOT NULL,
+  pc            INTEGER NOT NULL,    -- the stack frame's (a return address but in frame 0)
   sp            INTEGER,
   function      TEXT,
-  offset        INTEGER,
+  offset        INTEGER,             -- pc - the function's entry; NULL when inlined
   file          TEXT,
   line          INTEGER,
+  inlined       INTEGER NOT NULL,    -- 1: inlined into the next call (no frame of its own)
   PRIMARY KEY (goroutine_id, depth)
 ) WITHOUT ROWID;
 -- Goroutines with the same status, wait reason and functions on the stack.

@@ -263,6 +263,21 @@ typedef bool cprof_line_fn(struct cprof_core *core, void *arg, uint64_t addr,
 			   const char **file, int *line);
 void cprof_core_set_line_source(struct cprof_core *core, const struct cprof_module *m,
 				cprof_line_fn *fn, void *arg);
+/*
+ * For the line source's module, the calls the compiler inlined at an address
+ * (a Go binary's pclntab has its inline tree): fn fills ret[0..max) innermost
+ * first - each inlined call's function and file:line (strings as above), then
+ * the physical function with the line of its own code there - and returns
+ * how many (0: it knows nothing of addr).  fn NULL removes it.
+ */
+typedef size_t cprof_calls_fn(struct cprof_core *core, void *arg, uint64_t addr,
+			      bool is_return, struct cprof_symbol *ret, size_t max);
+void cprof_core_set_call_source(struct cprof_core *core, cprof_calls_fn *fn, void *arg);
+/* The calls at addr, innermost first: what the call source says, the last
+ * call with cprof_core_symbolize's module and offset; else 1, its answer.  0
+ * when addr is in no module. */
+size_t cprof_core_calls(struct cprof_core *core, uint64_t addr, bool is_return,
+			struct cprof_symbol *ret, size_t max);
 /* A copy of s that lives as long as the core (the same pointer for equal s). */
 const char *cprof_core_intern(struct cprof_core *core, const char *s);
 
@@ -373,6 +388,15 @@ bool cprof_dwarf_constant(struct cprof_core *core, const struct cprof_module *m,
 bool cprof_dwarf_variable(struct cprof_core *core, const struct cprof_module *m,
 			  const char *cu_suffix, const char *name,
 			  uint64_t *ret, bool *is_tls);
+
+/**
+ * The run-time address of the static variable whose DIE is at die_offset in
+ * the module's DWARF: its location is DW_OP_addr (Go writes it as
+ * DW_FORM_block1, which libdw takes for no expression: read by hand).  False
+ * when it has no such location (a TLS or register variable).
+ */
+bool cprof_dwarf_variable_address(struct cprof_core *core, const struct cprof_module *m,
+				  uint64_t die_offset, uint64_t *ret);
 
 /**
  * The offset in the module's DWARF (cprof_core_module_dwarf) of the first

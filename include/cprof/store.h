@@ -27,7 +27,9 @@
 
 struct sqlite3;
 
-enum { CPROF_SCHEMA_VERSION = 3 };   /* 2: the goroutine tables; 3: allocator */
+enum { CPROF_SCHEMA_VERSION = 4 };   /* 2: the goroutine tables; 3: allocator;
+					      4: goroutine_frame.inlined,
+					      goroutine.signalled */
 
 struct cprof_store;
 
@@ -185,6 +187,8 @@ struct cprof_goroutine_group_row {
 	uint64_t retained_bytes, retained_count;   /* what the group alone keeps */
 	uint64_t goids[5];         /* the lowest goroutine ids */
 	size_t n_goids;
+	uint64_t signalled;        /* its goroutine the fatal signal interrupted
+				      (goroutine.signalled), 0 when none */
 };
 /* Every group, the biggest retained first; *ret is malloc'd (free()).  No
  * rows for a process without Go. */

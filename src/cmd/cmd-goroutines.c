@@ -24,13 +24,16 @@ static const char help[] =
 	"(freed if they all returned), the function they run (the innermost one\n"
 	"outside the runtime and the standard library), the one they started in\n"
 	"when it differs, the go statement that made them, their lowest\n"
-	"goroutine ids and their stack.\n\n"
+	"goroutine ids and their stack (the calls inlined into a frame included,\n"
+	"as the runtime's traceback lists them).  In a core the runtime wrote as\n"
+	"it crashed, the goroutine the fatal signal interrupted (the traceback's\n"
+	"first) is marked.\n\n"
 	"  --db FILE            read FILE instead of ./cprof.db\n"
 	"  --limit N            at most N groups (default 20)\n"
 	"  --json               {version, goroutines, groups_total, groups: [{count, status,\n"
 	"                        wait_reason, function, start_function,\n"
 	"                        created_by, stack: [...], stack_bytes, retained_bytes,\n"
-	"                        retained_count, goids: [...]}]}\n";
+	"                        retained_count, goids: [...], signalled}]}\n";
 
 static void print_json(const struct cprof_goroutine_group_row *g, size_t n,
 		       size_t shown, uint64_t total)
@@ -67,6 +70,11 @@ static void print_json(const struct cprof_goroutine_group_row *g, size_t n,
 		for (size_t k = 0; k < g[i].n_goids; k++)
 			json_uint(&j, g[i].goids[k]);
 		json_array_end(&j);
+		json_key(&j, "signalled");
+		if (g[i].signalled)
+			json_uint(&j, g[i].signalled);
+		else
+			json_null(&j);
 		json_object_end(&j);
 	}
 	json_array_end(&j);
@@ -98,6 +106,9 @@ static void print_text(const struct cprof_goroutine_group_row *g, size_t n,
 		for (size_t k = 0; k < g[i].n_goids; k++)
 			printf("%s %llu", k ? "," : "", (unsigned long long)g[i].goids[k]);
 		printf("%s\n", g[i].count > g[i].n_goids ? ", ..." : "");
+		if (g[i].signalled)
+			printf("%*sgoroutine %llu: running when the fatal signal came (the traceback's first)\n",
+			       pad, "", (unsigned long long)g[i].signalled);
 		char stack[sizeof(g[i].stack)];
 		snprintf(stack, sizeof(stack), "%s", g[i].stack);
 		for (char *save, *f = strtok_r(stack, "\n", &save); f;

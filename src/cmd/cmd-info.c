@@ -19,7 +19,7 @@
 static const char usage[] =
 	"cprof-core info CORE [EXE] [--json] [--sysroot DIR] [--debug-dir DIR]";
 
-enum { MAX_FRAMES = 256 };
+enum { MAX_FRAMES = 256, MAX_CALLS = 32 };
 
 static const char *auxv_name(uint64_t type)
 {
@@ -103,9 +103,10 @@ static void json_frames(struct json *j, struct cprof_core *core,
 	json_array_begin(j);
 	for (size_t k = 0; k < bt->n; k++) {
 		const struct cprof_frame *f = &bt->frames[k];
-		struct cprof_symbol sym;
+		struct cprof_symbol calls[MAX_CALLS], sym;
 		char text[512];
-		cprof_core_symbolize(core, f->pc, !f->is_activation, &sym);
+		size_t n = cprof_core_calls(core, f->pc, !f->is_activation, calls, MAX_CALLS);
+		sym = n ? calls[n - 1] : (struct cprof_symbol){ 0 };
 		cprof_symbol_format(&sym, f->pc, text, sizeof(text));
 		json_object_begin(j);
 		json_kv_uint(j, "index", k);
@@ -122,6 +123,19 @@ static void json_frames(struct json *j, struct cprof_core *core,
 		else
 			json_kv_string(j, "line", NULL);
 		json_kv_string(j, "unwound_by", cprof_unwind_method_name(f->method));
+		json_key(j, "inlined");
+		json_array_begin(j);
+		for (size_t i = 0; i + 1 < n; i++) {
+			json_object_begin(j);
+			json_kv_string(j, "function", calls[i].function);
+			json_kv_string(j, "file", calls[i].file);
+			if (calls[i].file)
+				json_kv_int(j, "line", calls[i].line);
+			else
+				json_kv_string(j, "line", NULL);
+			json_object_end(j);
+		}
+		json_array_end(j);
 		json_object_end(j);
 	}
 	json_array_end(j);
@@ -381,9 +395,17 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 		print_vectors(t);
 		for (size_t k = 0; k < bts[i].n; k++) {
 			const struct cprof_frame *f = &bts[i].frames[k];
-			struct cprof_symbol sym;
+			struct cprof_symbol calls[MAX_CALLS], sym;
 			char text[512];
-			cprof_core_symbolize(core, f->pc, !f->is_activation, &sym);
+			size_t n = cprof_core_calls(core, f->pc, !f->is_activation, calls, MAX_CALLS);
+			/* the calls inlined here first, innermost first, as Go's
+			   traceback lists them */
+			for (size_t c = 0; c + 1 < n; c++) {
+				char where[512];
+				cprof_symbol_where(&calls[c], f->pc, where, sizeof(where));
+				printf("         %18s  %s  [inlined]\n", "", where);
+			}
+			sym = n ? calls[n - 1] : (struct cprof_symbol){ 0 };
 			cprof_symbol_format(&sym, f->pc, text, sizeof(text));
 			printf("    #%-3zu 0x%016llx  %s", k,
 			       (unsigned long long)f->pc, text);

@@ -58,6 +58,8 @@ struct cprof_core_dwfl {
 	const struct cprof_module *line_module;
 	cprof_line_fn *line_fn;
 	void *line_arg;
+	cprof_calls_fn *calls_fn;  /* for line_module too */
+	void *calls_arg;
 	char **interned;
 	size_t n_interned, cap_interned;   /* open addressing, cap a power of 2 */
 };
@@ -881,9 +883,40 @@ void cprof_core_set_line_source(struct cprof_core *core, const struct cprof_modu
 	dw->line_module = fn ? m : NULL;
 	dw->line_fn = fn;
 	dw->line_arg = arg;
+	if (!fn)
+		dw->calls_fn = NULL;
 	/* Symbols cached before came without this source. */
 	if (dw->sym_cache)
 		memset(dw->sym_cache, 0, SYM_CACHE_SIZE * sizeof(*dw->sym_cache));
+}
+
+void cprof_core_set_call_source(struct cprof_core *core, cprof_calls_fn *fn, void *arg)
+{
+	if (!core->dw)
+		return;
+	core->dw->calls_fn = fn;
+	core->dw->calls_arg = arg;
+}
+
+size_t cprof_core_calls(struct cprof_core *core, uint64_t addr, bool is_return,
+			struct cprof_symbol *ret, size_t max)
+{
+	struct cprof_symbol sym;
+	struct cprof_core_dwfl *dw = core->dw;
+	if (!max || !cprof_core_symbolize(core, addr, is_return, &sym))
+		return 0;
+	size_t n = 0;
+	if (dw->calls_fn && cprof_core_module(core, addr) == dw->line_module)
+		n = dw->calls_fn(core, dw->calls_arg, addr, is_return, ret, max);
+	if (!n) {
+		ret[0] = sym;
+		return 1;
+	}
+	ret[n - 1].module = sym.module;
+	ret[n - 1].offset = sym.offset;
+	if (!ret[n - 1].function)
+		ret[n - 1].function = sym.function;
+	return n;
 }
 
 const char *cprof_core_intern(struct cprof_core *core, const char *s)

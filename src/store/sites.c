@@ -8,12 +8,16 @@
 
 #include "store-internal.h"
 
-/* "fn (file:line)" of a return address. */
+/* "fn (file:line)" of a return address: the innermost call at pc - 1, an
+ * inlined one where the module's call source knows it (Go: the runtime
+ * records one pc per call, inlined ones included, as runtime.CallersFrames
+ * and pprof take it). */
 static void frame_name(struct cprof_core *core, uint64_t pc, char *buf, size_t size)
 {
-	struct cprof_symbol sym;
-	cprof_core_symbolize(core, pc, true, &sym);
-	cprof_symbol_where(&sym, pc, buf, size);
+	struct cprof_symbol calls[16];
+	if (!cprof_core_calls(core, pc, true, calls, 16))
+		cprof_core_symbolize(core, pc, true, &calls[0]);
+	cprof_symbol_where(&calls[0], pc, buf, size);
 }
 
 /* Whether frame f (at pc) is the allocator's own (Go's mallocgc, newobject,

@@ -78,7 +78,8 @@ __all__ = [
     "stderr_lines", "crash_markers",
     "LeakReport", "valgrind_leaks", "valgrind_log_figures", "lsan_leaks", "fmt_bytes", "X86_64_REGS",
     "CORPUS_ENV", "GO_PROGRAMS", "PROGRAM_ENV", "corpus_env", "require_corpus_program",
-    "go_traceback", "go_heap_profile", "check_go_types", "Damaged", "analyze_damaged",
+    "go_traceback", "go_print_name", "check_go_traceback", "go_heap_profile",
+    "check_go_types", "Damaged", "analyze_damaged",
     "warned", "dump_process",
 ]
 
@@ -102,7 +103,7 @@ CORPUS_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 # The Go programs of the corpus (corpus/go; built only when `go` is on PATH).
 GO_PROGRAMS = ("goblocks", "goblocks-nodwarf", "gogoroutines", "goprofile", "gocgo",
-               "gofinal", "gotypes", "goshared")
+               "gofinal", "gotypes", "goshared", "gostatic")
 
 # Environment added to CORPUS_ENV for some corpus programs, by name. The Go programs:
 # GOTRACEBACK=crash - on SIGABRT the Go runtime prints every goroutine (with their
@@ -112,6 +113,10 @@ GO_PROGRAMS = ("goblocks", "goblocks-nodwarf", "gogoroutines", "goprofile", "goc
 # debug.SetTraceback("crash") themselves); GOMAXPROCS=2 - the same number of Ps
 # (mcaches, GC workers, threads) whatever the machine's CPU count or cgroup limit.
 PROGRAM_ENV = {name: {"GOTRACEBACK": "crash", "GOMAXPROCS": "2"} for name in GO_PROGRAMS}
+# gogoroutines' main goroutine stays running in pause(2) (a raw system call): without
+# asynchronous preemption, sysmon's preemption signal does not wake it every 10 ms,
+# so the harness's SIGABRT always finds it there.
+PROGRAM_ENV["gogoroutines"]["GODEBUG"] = "asyncpreemptoff=1"
 
 
 def corpus_env(name, extra=None):
@@ -1121,7 +1126,9 @@ _GO_REG = re.compile(r"^([a-z0-9]+)\s+(0x[0-9a-f]+)$")
 def go_traceback(text_or_run):
     """Parse the Go runtime's crash report: what a Go corpus program prints when it
     dies of SIGABRT with GOTRACEBACK=crash (a kernel core: the CoreRun's
-    program.out; a gcore core has none). Takes the text or a CoreRun. Returns None
+    program.out; a gcore core has none), or a goroutine dump without a signal
+    (runtime.Stack, /debug/pprof/goroutine?debug=2: one section whose "signal" is
+    None; its frames have no pc). Takes the text or a CoreRun. Returns None
     if there is no report, else {"sections": [...], "goroutines": {goid: g}}.
 
     A section per signal the runtime handled: the first is the one the harness
@@ -1137,7 +1144,11 @@ def go_traceback(text_or_run):
     [{"function", "file", "line", "pc", "sp", "fp"}] innermost first (inlined
     frames have pc/sp/fp None), "created_by": function or None, "created_in":
     goid or None}. "goroutines": every goroutine other than 0, from the first
-    section that prints it."""
+    section that prints its frames (a goroutine running on another thread has
+    none in the first: "stack unavailable"; its M's section prints them), else
+    the first that prints it. "signalled": the first goroutine of the first
+    section (the one the fatal signal interrupted), None when that is an M's
+    own g0 (goroutine 0)."""
     if isinstance(text_or_run, CoreRun):
         path = os.path.join(text_or_run.dir, "program.out")
         try:
@@ -1157,7 +1168,12 @@ def go_traceback(text_or_run):
             g = pending = None
             continue
         if sec is None:
-            continue
+            if not _GO_HEADER.match(line):
+                continue
+            # a goroutine dump without a signal (/debug/pprof/goroutine?debug=2)
+            sec = {"signal": None, "description": None, "pc": None, "m": None,
+                   "goroutines": [], "registers": {}}
+            sections.append(sec)
         m = _GO_SIGPC.match(line)
         if m:
             sec["pc"], sec["m"] = int(m.group(1), 16), int(m.group(2))
@@ -1208,9 +1224,82 @@ def go_traceback(text_or_run):
     gs = {}
     for s in sections:
         for x in s["goroutines"]:
-            if x["goid"] != 0 and x["goid"] not in gs:
+            if x["goid"] != 0 and (x["goid"] not in gs or
+                                   (x["frames"] and not gs[x["goid"]]["frames"])):
                 gs[x["goid"]] = x
-    return {"sections": sections, "goroutines": gs}
+    first = sections[0]["goroutines"][:1] if sections[0]["signal"] else []
+    signalled = first[0]["goid"] if first and first[0]["goid"] != 0 else None
+    return {"sections": sections, "goroutines": gs, "signalled": signalled}
+
+
+def go_print_name(name):
+    """A Go function's name as the runtime's traceback prints it
+    (funcNameForPrint): a generic instantiation's type arguments become
+    "[...]"; an assembly function's ELF symbol loses its ".abi0"."""
+    if name and name.endswith(".abi0"):
+        name = name[:-5]
+    i = (name or "").find("[")
+    j = (name or "").rfind("]")
+    if i >= 0 and j > i:
+        name = name[:i] + "[...]" + name[j + 1:]
+    return name
+
+
+def check_go_traceback(db, tb, label=""):
+    """Checks the goroutine tables of DB (a kernel core's analysis) against TB, the
+    runtime's crash traceback (go_traceback): the same goroutine ids; each one's
+    status or wait reason; frame by frame, every call on its stack - inlined
+    ones included - with its function and file:line, for every goroutine the
+    traceback prints frames of (the running ones too); its creator; and the
+    goroutine the fatal signal interrupted, which the traceback prints first, is
+    the one marked signalled. Returns the number of calls compared."""
+    import sqlite3
+    con = sqlite3.connect(db)
+    ours = {r[0]: r[1:] for r in con.execute(
+        "SELECT goid, status, coalesce(wait_reason, ''), created_by, signalled, id "
+        "FROM goroutine")}
+    calls = {}
+    for gid, fn, file, line, inl in con.execute(
+            "SELECT goroutine_id, function, file, line, inlined FROM goroutine_frame "
+            "ORDER BY goroutine_id, depth"):
+        calls.setdefault(gid, []).append((go_print_name(fn), file, line, inl))
+    con.close()
+    check_eq(sorted(ours), sorted(tb["goroutines"]), "%sthe goroutine ids are the traceback's"
+             % label)
+    bad_status, bad_frames, bad_created, n_calls, n_inlined = [], [], [], 0, 0
+    for goid, g in sorted(tb["goroutines"].items()):
+        if goid not in ours:
+            continue
+        status, reason, created, _, gid = ours[goid]
+        said = g["status"].split(",")[0]
+        if said != (reason or status):
+            bad_status.append((goid, g["status"], status, reason))
+        if g["created_by"] and not (created or "").startswith(g["created_by"]):
+            bad_created.append((goid, g["created_by"], created))
+        if not g["frames"]:
+            continue
+        theirs = [(f["function"], f["file"], f["line"], f["pc"] is None) for f in g["frames"]]
+        mine = [(fn, file, line, bool(inl)) for fn, file, line, inl in calls.get(gid, [])]
+        n_calls += len(theirs)
+        n_inlined += sum(1 for t in theirs if t[3])
+        if theirs != mine:
+            diff = next((i for i, (a, b) in enumerate(zip(theirs, mine)) if a != b),
+                        min(len(theirs), len(mine)))
+            bad_frames.append((goid, status, "call %d" % diff, theirs[diff:diff + 2],
+                               mine[diff:diff + 2], len(theirs), len(mine)))
+    check(not bad_status, "%severy goroutine's status or wait reason is the traceback's "
+          "(wrong: %s)" % (label, bad_status[:3]))
+    check(not bad_frames and n_inlined > 0,
+          "%severy goroutine's calls are the traceback's, inlined ones included, with their "
+          "file:line (%d calls, %d of them inlined; wrong in %d goroutines: %s)"
+          % (label, n_calls, n_inlined, len(bad_frames), bad_frames[:2]))
+    check(not bad_created, "%severy goroutine's creator is the traceback's (wrong: %s)"
+          % (label, bad_created[:3]))
+    marked = sorted(goid for goid, o in ours.items() if o[3])
+    want = [tb["signalled"]] if tb["signalled"] is not None else []
+    check_eq(marked, want, "%sthe goroutine marked signalled is the one the traceback "
+             "prints first" % label)
+    return n_calls
 
 
 def check_go_types(db, manifest, label="", untyped_vias=()):

@@ -6,8 +6,10 @@
 //
 //	main.allocSiteA  4000 x 24 B   *Small  (pointers, no malloc header)
 //	main.allocSiteB   700 x 200 B  []byte  (no pointers, size class 208)
-//	main.allocSiteC   150 x 1000 B *Big    (pointers, > 512 B: an 8-byte malloc
+//	main.newBig       150 x 1000 B *Big    (pointers, > 512 B: an 8-byte malloc
 //	                                        header, the object at slot + 8; class 1024)
+//	                                        inlined into main.allocSiteC: the site is
+//	                                        the inlined call, as pprof says
 //	main.allocSiteD    12 x 50000 B []byte (large: 7 pages, 57344 B)
 //
 // After runtime.GC() the program writes the heap profile the runtime would serve
@@ -53,7 +55,7 @@ type site struct {
 var sites = [...]site{
 	{"main.allocSiteA", 4000, unsafe.Sizeof(Small{}), true},
 	{"main.allocSiteB", 700, 200, false},
-	{"main.allocSiteC", 150, unsafe.Sizeof(Big{}), true},
+	{"main.newBig", 150, unsafe.Sizeof(Big{}), true},
 	{"main.allocSiteD", 12, 50000, false},
 }
 
@@ -75,11 +77,17 @@ func allocSiteB(out [][]byte) {
 	}
 }
 
+// newBig is small enough to be inlined into allocSiteC.
+func newBig() *Big {
+	b := new(Big)
+	b.Tail[0] = 'C'
+	return b
+}
+
 //go:noinline
 func allocSiteC(out []*Big) {
 	for i := range out {
-		out[i] = new(Big)
-		out[i].Tail[0] = 'C'
+		out[i] = newBig()
 	}
 }
 
