@@ -268,6 +268,18 @@ CREATE TABLE object_site (
   object_id  INTEGER PRIMARY KEY REFERENCES object(id),
   site_id    INTEGER NOT NULL REFERENCES site(id)
 );
+-- Each site's stack as frames, innermost first: the program counters the
+-- profiler recorded (return addresses) and what they symbolize to.
+CREATE TABLE site_frame (
+  site_id    INTEGER NOT NULL REFERENCES site(id),
+  depth      INTEGER NOT NULL,     -- 0: innermost (the allocator's own frames included)
+  pc         INTEGER NOT NULL,     -- the return address recorded
+  module_id  INTEGER REFERENCES module(id),
+  function   TEXT,
+  file       TEXT,
+  line       INTEGER,
+  PRIMARY KEY (site_id, depth)
+) WITHOUT ROWID;
 
 -- Pointers between objects (left out with --no-refs).
 CREATE TABLE ref (

@@ -68,4 +68,22 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 			     const struct cprof_leak_row *rows, size_t n,
 			     const struct cprof_allocator_row *al, size_t n_al);
 
+/* ---- pprof renderings (src/report/pprof.c): gzipped profile.proto to out
+ * ("-": stdout), values inuse_objects, inuse_space (own bytes) and
+ * retained_space; comment (may be NULL) says what the file is. ---- */
+
+/* One sample per group of `histogram --by type`, one frame: its key. */
+struct cprof_error *cprof_report_pprof_types(const struct cprof_group_row *g, size_t n,
+					     const char *comment, const char *out);
+/* One sample per allocation stack (groups CPROF_BY_SITE_ID): its frames from
+ * the first outside the allocator, with their addresses (the call: return
+ * address - 1) in the mappings of the modules (with their build ids). */
+struct cprof_error *cprof_report_pprof_sites(const struct cprof_group_row *g, size_t n,
+					     const struct cprof_site_table *sites,
+					     const struct cprof_module_row *m, size_t n_m,
+					     const char *comment, const char *out);
+/* One sample per retention stack that holds objects. */
+struct cprof_error *cprof_report_pprof_retention(const struct cprof_retention_stacks *r,
+						 const char *comment, const char *out);
+
 #endif

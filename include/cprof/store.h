@@ -256,12 +256,15 @@ enum cprof_group_by {
 	CPROF_BY_SIZE,
 	CPROF_BY_ROOT,             /* the retaining root node */
 	CPROF_BY_SITE,             /* Go: the allocation site (profile record) */
+	CPROF_BY_SITE_ID,          /* one allocation stack (site.id in node; the key
+				      its decimal id, or "(no profile record)") */
 };
 
 struct cprof_group_row {
 	char key[256];             /* type name, size, or root node name */
 	char kind[16];             /* by root: the node's kind, "shared" or "leaked" */
-	uint64_t node;             /* by root: root_node id, CPROF_NONE_ID when shared */
+	uint64_t node;             /* by root: root_node id, CPROF_NONE_ID when shared;
+				      by site id: the site's id, CPROF_NONE_ID for none */
 	uint64_t count, self_bytes, retained_bytes;
 	uint64_t guessed;          /* members whose type is a guess (type_source layout) */
 	uint64_t example;          /* an object of the group */
@@ -284,6 +287,68 @@ struct cprof_error *cprof_query_reaching_slots(struct sqlite3 *db, const char *p
 					       const uint64_t *objects, size_t n,
 					       size_t max_names, char ***ret,
 					       size_t *n_ret);
+
+/* ---- stacks, for the pprof reports (src/store/stacks.c) ---- */
+
+/* One frame of an allocation stack (site_frame). */
+struct cprof_frame_row {
+	uint64_t pc;               /* the return address recorded */
+	uint64_t module;           /* module id, CPROF_NONE_ID when in none */
+	char *function, *file;     /* NULL when unknown */
+	int64_t line;              /* 0 when unknown */
+};
+struct cprof_site_row {
+	uint64_t id;
+	char *name, *stack;        /* as the site table has them */
+	struct cprof_frame_row *frames;    /* innermost first */
+	size_t n_frames;
+};
+struct cprof_site_table {
+	struct cprof_site_row *sites;      /* by id */
+	size_t n;
+};
+/* Every allocation site with its frames; free with cprof_site_table_deinit.
+ * A database written before site_frame existed: an error saying so. */
+struct cprof_error *cprof_query_sites(struct sqlite3 *db, const char *path,
+				      struct cprof_site_table *ret);
+void cprof_site_table_deinit(struct cprof_site_table *t);
+const struct cprof_site_row *cprof_site_table_find(const struct cprof_site_table *t, uint64_t id);
+
+struct cprof_module_row {
+	uint64_t id, start, end;
+	char name[256], path[512], build_id[96];   /* build_id "" when none */
+};
+/* The modules (*ret malloc'd, free()). */
+struct cprof_error *cprof_query_modules(struct sqlite3 *db, const char *path,
+					struct cprof_module_row **ret, size_t *n_ret);
+
+/*
+ * Retention stacks: the dominator chain of every used object (reachable,
+ * leaked or garbage) from the root down - the root nodes below the
+ * super-root ("goroutines [...] main.worker", "goroutine 17", its frame; a
+ * module, a global), then the types of the objects on the chain (a run of
+ * one type is one frame; at most 64 types) - interned as a trie.  Objects
+ * only the super-root holds start at "(shared by several roots)", Go's
+ * unreachable ones at "(garbage: the next collection frees it)".  Per
+ * stack, the objects whose stack it is: their count and own bytes, and what
+ * they retain counting nothing twice; so a stack's own bytes summed over it
+ * and the stacks below it are what its last frame retains.
+ */
+struct cprof_retention_stack {
+	uint32_t parent;           /* UINT32_MAX: a stack of one frame */
+	uint32_t frame;            /* index into frames */
+	uint32_t depth;            /* frames, this one included */
+	uint64_t objects, self_bytes, retained_bytes;
+};
+struct cprof_retention_stacks {
+	char **frames;
+	size_t n_frames;
+	struct cprof_retention_stack *stacks;
+	size_t n_stacks;
+};
+struct cprof_error *cprof_query_retention_stacks(struct sqlite3 *db, const char *path,
+						 struct cprof_retention_stacks *ret);
+void cprof_retention_stacks_deinit(struct cprof_retention_stacks *r);
 
 /* A path from a root slot to an object: the slot, then object ids. */
 struct cprof_root_path {

@@ -126,7 +126,7 @@ struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 	static const char sql[] =
 		"SELECT o.id, o.idom, o.size, o.retained_bytes, o.retaining_root,"
 		" coalesce(t.name, '(unknown type)'), coalesce(n.name, ''), coalesce(n.kind, ''),"
-		" coalesce(si.name, '(no profile record)'), o.type_source = 'layout'"
+		" coalesce(si.name, '(no profile record)'), o.type_source = 'layout', os.site_id"
 		" FROM object o LEFT JOIN type t ON t.id = o.type_id"
 		" LEFT JOIN root_node n ON n.id = o.retaining_root"
 		" LEFT JOIN object_site os ON os.object_id = o.id"
@@ -155,6 +155,13 @@ struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 			snprintf(key, sizeof(key), "%s", type);
 		} else if (by == CPROF_BY_SITE) {
 			snprintf(key, sizeof(key), "%s", (const char *)sqlite3_column_text(s, 8));
+		} else if (by == CPROF_BY_SITE_ID) {
+			if (sqlite3_column_type(s, 10) == SQLITE_NULL)
+				snprintf(key, sizeof(key), "(no profile record)");
+			else
+				snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(s, 10));
+			nd = sqlite3_column_type(s, 10) == SQLITE_NULL ? CPROF_NONE_ID :
+			     (uint64_t)sqlite3_column_int64(s, 10);
 		} else if (by == CPROF_BY_SIZE) {
 			snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(s, 2));
 		} else if (sqlite3_column_type(s, 4) == SQLITE_NULL) {
