@@ -39,6 +39,9 @@ struct location {
 
 struct function {
 	int64_t name, file;        /* string indexes */
+	bool named;                /* a name that is no symbol (a type, a root): no
+				      system_name, so that pprof leaves it as it is
+				      (it cuts "<...>" from names it takes for C++) */
 };
 
 struct sample {
@@ -237,13 +240,15 @@ struct cprof_error *cprof_pprof_mapping(struct cprof_pprof *p, uint64_t start, u
 static bool same_function(const struct cprof_pprof *p, uint32_t i, const void *arg)
 {
 	const struct function *f = arg;
-	return p->functions[i].name == f->name && p->functions[i].file == f->file;
+	return p->functions[i].name == f->name && p->functions[i].file == f->file &&
+	       p->functions[i].named == f->named;
 }
 
 /* The id of function (name, file); 0 out of memory. */
-static uint64_t function_id(struct cprof_pprof *p, const char *name, const char *file)
+static uint64_t function_id(struct cprof_pprof *p, const char *name, const char *file,
+			    bool named)
 {
-	struct function f = { intern(p, name ? name : "?"), intern(p, file) };
+	struct function f = { intern(p, name ? name : "?"), intern(p, file), named };
 	if (f.name < 0 || f.file < 0)
 		return 0;
 	uint64_t h = (uint64_t)f.name * 0x9E3779B97F4A7C15ull ^ (uint64_t)f.file;
@@ -281,7 +286,7 @@ struct cprof_error *cprof_pprof_location(struct cprof_pprof *p, uint64_t mapping
 		return &cprof_enomem;
 	size_t first = p->n_lines;
 	for (size_t i = 0; i < n_lines; i++) {
-		uint64_t f = function_id(p, lines[i].function, lines[i].file);
+		uint64_t f = function_id(p, lines[i].function, lines[i].file, !mapping && !address);
 		if (!f)
 			return &cprof_enomem;
 		p->lines[first + i] = (struct line){ f, lines[i].line };
@@ -414,7 +419,8 @@ static bool to_message(const struct cprof_pprof *p, Perftools__Profiles__Profile
 	for (size_t i = 0; i < p->n_functions; i++) {
 		perftools__profiles__function__init(&fs[i]);
 		fs[i].id = i + 1;
-		fs[i].name = fs[i].system_name = p->functions[i].name;
+		fs[i].name = p->functions[i].name;
+		fs[i].system_name = p->functions[i].named ? 0 : p->functions[i].name;
 		fs[i].filename = p->functions[i].file;
 		m->function[i] = &fs[i];
 	}

@@ -103,6 +103,10 @@ static struct cprof_error *site_locations(struct cprof_pprof *p, const struct cp
 	size_t k0 = first_shown(s), n = 0;
 	for (size_t k = k0; !err && k < s->n_frames; k++) {
 		const struct cprof_frame_row *f = &s->frames[k];
+		/* Go's profiles leave out the frame every goroutine ends in */
+		if (f->function && (!strcmp(f->function, "runtime.goexit") ||
+				    !strncmp(f->function, "runtime.goexit.", 15)))
+			continue;
 		struct cprof_pprof_line l = { f->function ? f->function : "?", f->file, f->line };
 		/* the call instruction, as Go's profiles give it */
 		err = cprof_pprof_location(p, mapping_of(m, ids, n_m, f->module), f->pc - 1, &l, 1,
