@@ -256,8 +256,9 @@ else
 	# finalizer and cleanup records), gotypes (objects typed only through the
 	# runtime's words: interfaces, channels, maps, closures, headers), goshared
 	# (a store held by two package variables and a goroutine; goroutines
-	# started by the program's own `go` helper).
-	for prog in goblocks gogoroutines goprofile gofinal gotypes goshared; do
+	# started by the program's own `go` helper), gogrow (dumped twice, with a
+	# known growth in between: t0810).
+	for prog in goblocks gogoroutines goprofile gofinal gotypes goshared gogrow; do
 		if go_needs_build "$OUT/$prog" "$prog"; then
 			run "$prog" "$OUT/$prog" \
 				env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/$prog.tmp" "./$prog"

@@ -86,4 +86,16 @@ struct cprof_error *cprof_report_pprof_sites(const struct cprof_group_row *g, si
 struct cprof_error *cprof_report_pprof_retention(const struct cprof_retention_stacks *r,
 						 const char *comment, const char *out);
 
+/* ---- diff (src/report/diff.c): by is "type", "site" or "root" ---- */
+/* The rows that changed, the biggest growth first, at most limit. */
+void cprof_report_diff(FILE *out, const struct cprof_diff *d, const char *by, size_t limit);
+/* formats/diff.json.md */
+void cprof_report_diff_json(FILE *out, const struct cprof_diff *d, const char *by,
+			    const char *old_path, const char *new_path, size_t limit);
+/* A profile of the difference (new less old): inuse_objects and inuse_space,
+ * one sample per changed key, its frames the key's lines (sites: an
+ * allocation stack, innermost first, from the site's own frame). */
+struct cprof_error *cprof_report_pprof_diff(const struct cprof_diff *d, bool sites,
+					    const char *comment, const char *out);
+
 #endif

@@ -350,6 +350,29 @@ struct cprof_error *cprof_query_retention_stacks(struct sqlite3 *db, const char 
 						 struct cprof_retention_stacks *ret);
 void cprof_retention_stacks_deinit(struct cprof_retention_stacks *r);
 
+/* ---- growth between two databases (src/store/diff.c) ---- */
+
+struct cprof_diff_row {
+	char *key;                 /* type name, allocation stack (frames, a line each),
+				      or retaining root's name */
+	char *name;                /* what to show: the key, or the site's name (by site),
+				      or the root's kind (by root) */
+	uint64_t before_count, before_bytes, after_count, after_bytes;
+	uint64_t site_before, site_after;  /* by site: a site id in each (CPROF_NONE_ID) */
+};
+struct cprof_diff {
+	struct cprof_diff_row *rows;       /* the biggest growth in bytes first */
+	size_t n;
+	uint64_t before_count, before_bytes, after_count, after_bytes;
+};
+/* The used objects of two databases (garbage left out) counted by type name,
+ * allocation stack or retaining root (by: CPROF_BY_TYPE, _SITE, _ROOT),
+ * matched by that key; free with cprof_diff_deinit. */
+struct cprof_error *cprof_query_diff(struct sqlite3 *old_db, const char *old_path,
+				     struct sqlite3 *new_db, const char *new_path,
+				     enum cprof_group_by by, struct cprof_diff *ret);
+void cprof_diff_deinit(struct cprof_diff *d);
+
 /* A path from a root slot to an object: the slot, then object ids. */
 struct cprof_root_path {
 	struct cprof_slot_row slot;

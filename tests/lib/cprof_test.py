@@ -102,7 +102,7 @@ CORPUS_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 # The Go programs of the corpus (corpus/go; built only when `go` is on PATH).
 GO_PROGRAMS = ("goblocks", "goblocks-nodwarf", "gogoroutines", "goprofile", "gocgo",
-               "gofinal", "gotypes", "goshared")
+               "gofinal", "gotypes", "goshared", "gogrow")
 
 # Environment added to CORPUS_ENV for some corpus programs, by name. The Go programs:
 # GOTRACEBACK=crash - on SIGABRT the Go runtime prints every goroutine (with their
