@@ -65,8 +65,9 @@ struct cprof_error *cprof_pprof_write(struct cprof_pprof *p, const char *path);
 
 struct cprof_pprof_sample {
 	uint64_t *addrs;           /* its locations' addresses, leaf first */
-	char **functions;          /* each location's innermost function (not owned:
-				      strings of the profile), NULL when none */
+	char **functions;          /* the function each location's address is in (its
+				      outermost line; not owned: strings of the
+				      profile), NULL when none */
 	size_t n_addrs;
 	int64_t *values;           /* one per sample type */
 	int64_t bytes;             /* the label "bytes" (Go: the object size), 0 when none */

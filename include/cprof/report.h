@@ -27,8 +27,10 @@ size_t cprof_report_not_analyzed(FILE *out, const struct cprof_allocator_row *ro
 void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocator_row *rows,
 				      size_t n);
 /* Each walked allocator's own section of the summary (Go's, in MemStats'
- * terms). */
+ * terms); the JSON: an array of {allocator, title, lines: [{label, text}],
+ * values: {name: number}} (the caller wrote the key). */
 void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a);
+void cprof_report_allocator_sections_json(struct json *j, const struct cprof_analysis *a);
 /* What a mapping is, as the summary's memory categories count it: "heap",
  * "heap reserve" (the no-access rest of a glibc arena heap), "thread stack",
  * "module data", "module code", "file", "anonymous", "no access". */
@@ -45,7 +47,8 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const char *db_path, double seconds,
 			       const struct cprof_leak_totals *lt,
 			       const struct cprof_leak_row *rows, size_t n_rows,
-			       const struct cprof_entries *es);
+			       const struct cprof_entries *es,
+			       const struct cprof_profile_report *profile);
 /* "where the memory is": the dominator tree's top entries (text), for the
  * summary and `top`; the JSON value (an object; the caller wrote the key). */
 void cprof_report_entries(FILE *out, const struct cprof_entries *es);
@@ -85,6 +88,13 @@ struct cprof_error *cprof_report_pprof_sites(const struct cprof_group_row *g, si
 /* One sample per retention stack that holds objects. */
 struct cprof_error *cprof_report_pprof_retention(const struct cprof_retention_stacks *r,
 						 const char *comment, const char *out);
+
+/* ---- a heap profile paired with the core (src/report/profile.c) ---- */
+/* Per site (at most limit) and where the mapped memory is; nothing when the
+ * database has no profile. */
+void cprof_report_profile(FILE *out, const struct cprof_profile_report *r, size_t limit);
+/* The value of the summary's "profile" key (null when none). */
+void cprof_report_profile_json(struct json *j, const struct cprof_profile_report *r);
 
 /* ---- diff (src/report/diff.c): by is "type", "site" or "root" ---- */
 /* The rows that changed, the biggest growth first, at most limit. */

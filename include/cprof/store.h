@@ -118,6 +118,56 @@ struct cprof_sites {
 struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core *core,
 				      const struct cprof_sites *sites,
 				      const struct cprof_object *objs, size_t n);
+/* What pairing a heap profile with the core found. */
+struct cprof_profile_pairing {
+	bool build_id_checked;     /* the profile names a build id */
+	bool same_binary;          /* ... and a module has it (else nothing is paired) */
+	size_t samples, paired;    /* samples, and those matched to a site */
+};
+struct cprof_pprof_profile;
+/* The tables profile and profile_sample: each sample of the profile read
+ * from path matched to the site with its stack (src/store/profile.c); after
+ * the sites are stored. */
+struct cprof_error *cprof_store_profile(struct cprof_store *st, const char *path,
+					const struct cprof_pprof_profile *p,
+					struct cprof_profile_pairing *ret);
+/* A paired profile's figures for one site name (the first frame outside the
+ * allocator): the profile's in-use estimate beside the core's records. */
+struct cprof_profile_site {
+	char name[400];
+	bool in_profile;           /* some sample of the profile is paired with it */
+	int64_t profile_objects, profile_bytes;    /* its samples' inuse_objects, inuse_space */
+	uint64_t objects;          /* used objects of the core with a record of the site */
+	uint64_t bytes;            /* their sizes as the profiler counts (the bucket's size) */
+	uint64_t object_bytes;     /* their usable sizes (the object table's) */
+	uint64_t retained;         /* what they retain, counting nothing twice */
+	char root[320];            /* the root retaining most of their bytes ("(shared)") */
+};
+/* A line of "where the mapped memory is": what, from which figures, bytes. */
+struct cprof_rss_row {
+	char what[64], source[64];
+	int64_t bytes;
+};
+struct cprof_profile_report {
+	bool present;              /* cprof.db has a paired profile */
+	char path[512], format[32], build_id[96], reason[128];
+	int64_t period;
+	bool paired;
+	uint64_t samples, paired_samples;
+	uint64_t unpaired_inuse;   /* samples with objects in use and no site */
+	int64_t inuse_objects, inuse_space;        /* the profile's totals */
+	struct cprof_profile_site *sites;  /* the biggest first */
+	size_t n_sites;
+	struct cprof_rss_row rss[12];      /* these add up to mapped */
+	size_t n_rss;
+	uint64_t mapped;           /* every mapping of the core */
+	int64_t go_sys;            /* Go's Sys (0: no Go) */
+};
+/* The profile paired with the core, if any (ret->present), per site, and
+ * where the mapped memory is (src/store/profile.c). */
+struct cprof_error *cprof_query_profile(struct sqlite3 *db, const char *path,
+					struct cprof_profile_report *ret);
+void cprof_profile_report_deinit(struct cprof_profile_report *r);
 /* The root_node table. */
 struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
 					   const struct cprof_retention *rt);

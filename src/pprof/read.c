@@ -191,7 +191,9 @@ static struct cprof_error *from_proto(const char *path, const uint8_t *data, siz
 				return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: sample %zu names location %" PRIu64 ", which is not in the profile",
 							  path, i, s->location_id[k]);
 			o->addrs[k] = l->address;
-			o->functions[k] = l->n_line ? (char *)pb_function_name(pb, l->line[0]->function_id) : NULL;
+			/* the function the address is in: its outermost line */
+			o->functions[k] = l->n_line ?
+				(char *)pb_function_name(pb, l->line[l->n_line - 1]->function_id) : NULL;
 		}
 		o->n_addrs = s->n_location_id;
 		for (size_t k = 0; k < s->n_label; k++)
