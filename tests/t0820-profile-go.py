@@ -104,6 +104,9 @@ with case("MemProfileRate = 1: every sample pairs, the sites agree exactly"):
                  "%s: profile and core both say %d objects, %d bytes (the manifest's)"
                  % (fn, site["inuse_objects"], site["inuse_bytes"]))
         check_eq(s["root"], "goprofile!main.kept" + fn[-1], "%s: retained by its global" % fn)
+        r = cprof("roots", "--db", db, "--site", fn + " (", "--json", json=True)
+        check_eq([(x["root"], x["count"]) for x in r], [(s["root"], site["inuse_objects"])],
+                 "roots --site '%s (': its objects, all under that global" % fn)
     check("heap profile" in out and "where the mapped memory is" in out,
           "the text summary has the profile's section and the memory table")
     raw = os.path.join(d, "heap.pb")

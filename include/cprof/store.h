@@ -331,6 +331,13 @@ struct cprof_group_row {
 struct cprof_error *cprof_query_groups(struct sqlite3 *db, const char *path,
 				       enum cprof_group_by by, const char *pattern,
 				       struct cprof_group_row **ret, size_t *n_ret);
+/* The same, of the objects whose allocation site's name matches site_pattern
+ * too (a glob with * ? [ over "main.load (db.go:40)", else a substring;
+ * NULL: any): `roots --site`. */
+struct cprof_error *cprof_query_groups_at(struct sqlite3 *db, const char *path,
+					  enum cprof_group_by by, const char *pattern,
+					  const char *site_pattern,
+					  struct cprof_group_row **ret, size_t *n_ret);
 /* Distinct root slots from which some of the objects are reachable (a reverse
  * search over `ref`, bounded): names into *ret (malloc'd strings). */
 struct cprof_error *cprof_query_reaching_slots(struct sqlite3 *db, const char *path,

@@ -91,9 +91,28 @@ static int group_cmp(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+/* A site pattern: a glob over the whole site name ("main.load (db.go:40)"),
+ * or a substring of it. */
+static bool site_matches(const char *name, const char *pattern)
+{
+	if (!pattern)
+		return true;
+	if (strpbrk(pattern, "*?["))
+		return fnmatch(pattern, name, 0) == 0;
+	return strstr(name, pattern) != NULL;
+}
+
 struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 				       enum cprof_group_by by, const char *pattern,
 				       struct cprof_group_row **ret, size_t *n_ret)
+{
+	return cprof_query_groups_at(db, path, by, pattern, NULL, ret, n_ret);
+}
+
+struct cprof_error *cprof_query_groups_at(sqlite3 *db, const char *path,
+					  enum cprof_group_by by, const char *pattern,
+					  const char *site_pattern,
+					  struct cprof_group_row **ret, size_t *n_ret)
 {
 	struct cprof_error *err = NULL;
 	sqlite3_stmt *s = NULL;
@@ -146,7 +165,8 @@ struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 			   (uint32_t)sqlite3_column_int64(s, 1);
 		retained[id] = (uint64_t)sqlite3_column_int64(s, 3);
 		const char *type = (const char *)sqlite3_column_text(s, 5);
-		if (!matches(type ? type : "", pattern))
+		if (!matches(type ? type : "", pattern) ||
+		    !site_matches((const char *)sqlite3_column_text(s, 8), site_pattern))
 			continue;
 		char key[256];
 		const char *kind = NULL;
