@@ -71,6 +71,16 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 			     const struct cprof_leak_row *rows, size_t n,
 			     const struct cprof_allocator_row *al, size_t n_al);
 
+/* ---- histogram (src/report/groups.c): at most limit groups ---- */
+/* After a row of count objects of a type (when types_shown): how many of them
+ * have a type guessed from their layout, if any. */
+void cprof_report_guessed(FILE *out, bool types_shown, uint64_t guessed, uint64_t count);
+void cprof_report_groups(FILE *out, const struct cprof_group_row *g, size_t n,
+			 enum cprof_group_by by, size_t limit);
+/* [{type | size | site, count, self_bytes, retained_bytes, guessed}] */
+void cprof_report_groups_json(FILE *out, const struct cprof_group_row *g, size_t n,
+			      enum cprof_group_by by, size_t limit);
+
 /* ---- pprof renderings (src/report/pprof.c): gzipped profile.proto to out
  * ("-": stdout), values inuse_objects, inuse_space (own bytes) and
  * retained_space; comment (may be NULL) says what the file is. ---- */

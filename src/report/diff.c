@@ -88,7 +88,7 @@ void cprof_report_diff_json(FILE *out, const struct cprof_diff *d, const char *b
 		if (!strcmp(by, "site"))
 			json_kv_string(&j, "site", r->name);
 		if (!strcmp(by, "root"))
-			json_kv_string(&j, "kind", r->name);
+			json_kv_string(&j, "kind", strcmp(r->name, r->key) ? r->name : NULL);
 		json_kv_uint(&j, "before_count", r->before_count);
 		json_kv_uint(&j, "after_count", r->after_count);
 		json_kv_int(&j, "count_growth", delta(r->after_count, r->before_count));
