@@ -1,8 +1,8 @@
 /*
  * pprof.c - the pprof renderings of the reports (include/cprof/report.h):
  * the groups of `histogram` by type and by allocation stack, the retention
- * stacks, and a diff of two databases, each as a profile that `go tool
- * pprof` reads.  Values: inuse_objects (count), inuse_space (the objects'
+ * stacks, and a diff of two databases (new less old, what `go tool pprof
+ * -base OLD NEW` shows), each as a profile that `go tool pprof` reads.  Values: inuse_objects (count), inuse_space (the objects'
  * own bytes) and retained_space (what they retain, counting nothing twice
  * within the sample).
  */
@@ -178,5 +178,54 @@ struct cprof_error *cprof_report_pprof_retention(const struct cprof_retention_st
 	}
 	free(frame_loc);
 	free(locs);
+	return finish(p, err, comment, out);
+}
+
+static int64_t delta(uint64_t after, uint64_t before)
+{
+	return (int64_t)(after - before);
+}
+
+/* The length of s up to its first newline. */
+static int strcspn_nl(const char *s)
+{
+	return (int)strcspn(s, "\n");
+}
+
+struct cprof_error *cprof_report_pprof_diff(const struct cprof_diff *d, bool sites,
+					    const char *comment, const char *out)
+{
+	struct cprof_pprof *p;     /* the first two sample types: no retained_space */
+	struct cprof_error *err = cprof_pprof_create(types, units, 2, "inuse_space", &p);
+	if (err)
+		return err;
+	enum { MAX_FRAMES = 256 };
+	uint64_t locs[MAX_FRAMES];
+	for (size_t i = 0; !err && i < d->n; i++) {
+		const struct cprof_diff_row *r = &d->rows[i];
+		int64_t v[2] = { delta(r->after_count, r->before_count),
+				 delta(r->after_bytes, r->before_bytes) };
+		if (!v[0] && !v[1])
+			continue;
+		/* a key of several lines (an allocation stack) is a frame a line */
+		size_t n = 0;
+		const char *from = r->key;
+		/* an allocation stack starts at its site's frame, as Go's profiles */
+		const char *at = sites && r->name[0] ? strstr(r->key, r->name) : NULL;
+		if (at && (at == r->key || at[-1] == '\n'))
+			from = at;
+		for (const char *s = from; !err && n < MAX_FRAMES; n++) {
+			char frame[512];
+			int len = strcspn_nl(s);
+			snprintf(frame, sizeof(frame), "%.*s", len, s);
+			struct cprof_pprof_line l = { frame, NULL, 0 };
+			err = cprof_pprof_location(p, 0, 0, &l, 1, &locs[n]);
+			if (!s[len])
+				break;
+			s += len + 1;
+		}
+		if (!err)
+			err = cprof_pprof_sample(p, locs, n + (n < MAX_FRAMES), v);
+	}
 	return finish(p, err, comment, out);
 }

@@ -17,13 +17,6 @@ static const char *signed_count(char *buf, size_t size, int64_t v)
 	return buf;
 }
 
-static const char *signed_bytes(char *buf, int64_t v)
-{
-	char b[FMT_BYTES_SIZE];
-	fmt_bytes(b, (uint64_t)(v < 0 ? -v : v));
-	snprintf(buf, FMT_BYTES_SIZE + 2, "%s%s", v < 0 ? "-" : "+", b);
-	return buf;
-}
 
 static void rss_table(FILE *out, const struct cprof_profile_report *r)
 {
@@ -79,7 +72,7 @@ void cprof_report_profile(FILE *out, const struct cprof_profile_report *r, size_
 			s->profile_objects, fmt_bytes(b1, (uint64_t)(s->profile_bytes > 0 ? s->profile_bytes : 0)),
 			s->objects, fmt_bytes(b2, s->bytes), fmt_bytes(b3, s->retained),
 			signed_count(c1, sizeof(c1), (int64_t)s->objects - s->profile_objects),
-			signed_bytes(b4, (int64_t)s->bytes - s->profile_bytes), s->name);
+			fmt_signed_bytes(b4, (int64_t)s->bytes - s->profile_bytes), s->name);
 		if (s->root[0])
 			fprintf(out, "  %71s  held by %s\n", "", s->root);
 	}
