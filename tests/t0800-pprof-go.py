@@ -58,6 +58,17 @@ for by in ("site", "type", "retention"):
             check(rc == 0 and out.strip(), "go tool pprof %s reads it (%s)" % (opt, err[-200:]))
 
 
+with case("-o -: the profile on standard output, byte for byte"):
+    r = subprocess.run([cprof_path(), "pprof", "--db", db, "--by", "type", "-o", "-"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    check_eq(r.returncode, 0, "pprof -o - succeeds")
+    piped = os.path.join(d, "piped.pb.gz")
+    with open(piped, "wb") as f:
+        f.write(r.stdout)
+    check_eq(pprof_raw(piped)["samples"], raw["type"]["samples"],
+             "go tool pprof reads what it wrote to stdout as the file")
+
+
 def totals(samples):
     return tuple(sum(s["values"][k] for s in samples)
                  for k in ("inuse_objects", "inuse_space"))

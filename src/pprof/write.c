@@ -456,19 +456,37 @@ static bool gzip_buffer(const uint8_t *in, size_t n, uint8_t **ret, size_t *n_re
 	return true;
 }
 
+/* To standard output the bytes go to the descriptor itself: stdout is a
+ * stream that escapes control bytes for terminals (cprof/terminal.h). */
+static struct cprof_error *write_stdout(const uint8_t *data, size_t n)
+{
+	fflush(stdout);
+	while (n) {
+		ssize_t w = write(STDOUT_FILENO, data, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return cprof_error_os(errno, "standard output", "cannot write the profile");
+		data += w;
+		n -= (size_t)w;
+	}
+	return NULL;
+}
+
 static struct cprof_error *write_file(const char *path, const uint8_t *data, size_t n)
 {
 	bool out = !strcmp(path, "-");
-	FILE *f = out ? stdout : fopen(path, "wb");
+	if (out)
+		return write_stdout(data, n);
+	FILE *f = fopen(path, "wb");
 	if (!f)
 		return cprof_error_os(errno, path, "cannot create the profile");
 	size_t w = fwrite(data, 1, n, f);
 	int e = errno;
-	if (out ? fflush(f) != 0 : fclose(f) != 0)
+	if (fclose(f) != 0)
 		w = 0, e = errno;
 	if (w != n) {
-		if (!out)
-			unlink(path);
+		unlink(path);
 		return cprof_error_os(e, path, "cannot write the profile");
 	}
 	return NULL;
