@@ -273,8 +273,9 @@ else
 	# runtime's words: interfaces, channels, maps, closures, headers), goshared
 	# (a store held by two package variables and a goroutine; goroutines
 	# started by the program's own `go` helper), gostatic (package variables
-	# pointing to composite literals laid out in .data, heap objects below).
-	for prog in goblocks gogoroutines goprofile gofinal gotypes goshared gostatic; do
+	# pointing to composite literals laid out in .data, heap objects below),
+	# gogrow (dumped twice, with a known growth in between: t0810).
+	for prog in goblocks gogoroutines goprofile gofinal gotypes goshared gostatic gogrow; do
 		if go_needs_build "$OUT/$prog" "$prog"; then
 			run "$prog" "$OUT/$prog" \
 				env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/$prog.tmp" "./$prog"

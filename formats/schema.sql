@@ -274,6 +274,45 @@ CREATE TABLE object_site (
   object_id  INTEGER PRIMARY KEY REFERENCES object(id),
   site_id    INTEGER NOT NULL REFERENCES site(id)
 );
+-- Each site's stack as frames, innermost first: the program counters the
+-- profiler recorded (return addresses) and what they symbolize to.
+CREATE TABLE site_frame (
+  site_id    INTEGER NOT NULL REFERENCES site(id),
+  depth      INTEGER NOT NULL,     -- 0: innermost (the allocator's own frames included)
+  pc         INTEGER NOT NULL,     -- the return address recorded
+  module_id  INTEGER REFERENCES module(id),
+  function   TEXT,
+  file       TEXT,
+  line       INTEGER,
+  inlined    INTEGER NOT NULL,     -- 1: a call inlined into the next row's function: the
+                                   -- same machine frame (pprof: one location, several lines)
+  PRIMARY KEY (site_id, depth)
+) WITHOUT ROWID;
+
+-- A heap profile paired with the core (analyze --profile FILE): one row.
+CREATE TABLE profile (
+  id          INTEGER PRIMARY KEY,
+  path        TEXT NOT NULL,
+  format      TEXT NOT NULL,       -- profile.proto | gperftools heap | jemalloc heap_v2
+  period      INTEGER,             -- Go: MemProfileRate when it was written
+  time_nanos  INTEGER,             -- when it was written (0: not said)
+  build_id    TEXT,                -- its main mapping's build id (NULL: none given)
+  paired      INTEGER NOT NULL,    -- 1: samples were matched to sites; 0: not (reason)
+  reason      TEXT                 -- why not, or what was not checked
+);
+-- Its samples, each matched to the core's allocation record with the same
+-- stack of program counters (site_id; NULL when the core has none).
+CREATE TABLE profile_sample (
+  id            INTEGER PRIMARY KEY,
+  profile_id    INTEGER NOT NULL REFERENCES profile(id),
+  site_id       INTEGER REFERENCES site(id),
+  stack         TEXT NOT NULL,     -- the profile's frames (functions), innermost first, a line each
+  inuse_objects INTEGER,           -- the profile's values (NULL when it has no such type)
+  inuse_space   INTEGER,
+  alloc_objects INTEGER,
+  alloc_space   INTEGER,
+  bytes         INTEGER            -- the label "bytes": Go's object size
+);
 
 -- Pointers between objects (left out with --no-refs).
 CREATE TABLE ref (
@@ -294,3 +333,4 @@ CREATE INDEX object_idom ON object(idom);
 -- index would cost 16 s to build on every analysis.
 CREATE INDEX frame_thread ON frame(thread_id, depth);
 CREATE INDEX goroutine_group_goid ON goroutine(group_id, goid);
+CREATE INDEX profile_sample_site ON profile_sample(site_id);

@@ -194,11 +194,14 @@ struct cprof_root_level {
 };
 enum { CPROF_MAX_ROOT_LEVELS = 4 };
 
-/* A section of the summary in the allocator's own terms. */
+/* A section of the summary in the allocator's own terms: its lines, and the
+ * figures they say as named values (what the JSON carries). */
 struct cprof_summary_section {
 	char title[128];
 	struct { char label[16]; char text[320]; } lines[16];
 	size_t n_lines;
+	struct cprof_stat values[32];
+	size_t n_values;
 };
 
 /* What the analysis knows that an allocator's summary section may cite. */

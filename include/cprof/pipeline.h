@@ -18,6 +18,7 @@
 #include "cprof/heap.h"
 #include "cprof/progress.h"
 #include "cprof/roots.h"
+#include "cprof/store.h"
 #include "cprof/types.h"
 
 struct cprof_analyze_options {
@@ -26,6 +27,9 @@ struct cprof_analyze_options {
 	const char *command_line;  /* recorded in meta */
 	struct cprof_progress *progress;   /* may be NULL */
 	bool no_refs;              /* leave the ref table out (huge cores) */
+	/* a heap profile to pair with the core (analyze --profile), or NULL */
+	const char *profile_path;
+	const struct cprof_pprof_profile *profile;
 };
 
 struct cprof_analysis {
@@ -38,6 +42,7 @@ struct cprof_analysis {
 	struct cprof_retention retention;
 	struct cprof_types types;
 	bool analyzed;                     /* roots, graph, leaks, retention are filled */
+	struct cprof_profile_pairing pairing;      /* with opts->profile */
 	double t_walk, t_roots, t_scan, t_leaks, t_dominators, t_types, t_store;   /* seconds */
 };
 

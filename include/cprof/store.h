@@ -120,6 +120,56 @@ struct cprof_sites {
 struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core *core,
 				      const struct cprof_sites *sites,
 				      const struct cprof_object *objs, size_t n);
+/* What pairing a heap profile with the core found. */
+struct cprof_profile_pairing {
+	bool build_id_checked;     /* the profile names a build id */
+	bool same_binary;          /* ... and a module has it (else nothing is paired) */
+	size_t samples, paired;    /* samples, and those matched to a site */
+};
+struct cprof_pprof_profile;
+/* The tables profile and profile_sample: each sample of the profile read
+ * from path matched to the site with its stack (src/store/profile.c); after
+ * the sites are stored. */
+struct cprof_error *cprof_store_profile(struct cprof_store *st, const char *path,
+					const struct cprof_pprof_profile *p,
+					struct cprof_profile_pairing *ret);
+/* A paired profile's figures for one site name (the first frame outside the
+ * allocator): the profile's in-use estimate beside the core's records. */
+struct cprof_profile_site {
+	char name[400];
+	bool in_profile;           /* some sample of the profile is paired with it */
+	int64_t profile_objects, profile_bytes;    /* its samples' inuse_objects, inuse_space */
+	uint64_t objects;          /* used objects of the core with a record of the site */
+	uint64_t bytes;            /* their sizes as the profiler counts (the bucket's size) */
+	uint64_t object_bytes;     /* their usable sizes (the object table's) */
+	uint64_t retained;         /* what they retain, counting nothing twice */
+	char root[320];            /* the root retaining most of their bytes ("(shared)") */
+};
+/* A line of "where the mapped memory is": what, from which figures, bytes. */
+struct cprof_rss_row {
+	char what[64], source[64];
+	int64_t bytes;
+};
+struct cprof_profile_report {
+	bool present;              /* cprof.db has a paired profile */
+	char path[512], format[32], build_id[96], reason[128];
+	int64_t period;
+	bool paired;
+	uint64_t samples, paired_samples;
+	uint64_t unpaired_inuse;   /* samples with objects in use and no site */
+	int64_t inuse_objects, inuse_space;        /* the profile's totals */
+	struct cprof_profile_site *sites;  /* the biggest first */
+	size_t n_sites;
+	struct cprof_rss_row rss[12];      /* these add up to mapped */
+	size_t n_rss;
+	uint64_t mapped;           /* every mapping of the core */
+	int64_t go_sys;            /* Go's Sys (0: no Go) */
+};
+/* The profile paired with the core, if any (ret->present), per site, and
+ * where the mapped memory is (src/store/profile.c). */
+struct cprof_error *cprof_query_profile(struct sqlite3 *db, const char *path,
+					struct cprof_profile_report *ret);
+void cprof_profile_report_deinit(struct cprof_profile_report *r);
 /* The root_node table. */
 struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
 					   const struct cprof_retention *rt);
@@ -260,12 +310,15 @@ enum cprof_group_by {
 	CPROF_BY_SIZE,
 	CPROF_BY_ROOT,             /* the retaining root node */
 	CPROF_BY_SITE,             /* Go: the allocation site (profile record) */
+	CPROF_BY_SITE_ID,          /* one allocation stack (site.id in node; the key
+				      its decimal id, or "(no profile record)") */
 };
 
 struct cprof_group_row {
 	char key[256];             /* type name, size, or root node name */
 	char kind[16];             /* by root: the node's kind, "shared" or "leaked" */
-	uint64_t node;             /* by root: root_node id, CPROF_NONE_ID when shared */
+	uint64_t node;             /* by root: root_node id, CPROF_NONE_ID when shared;
+				      by site id: the site's id, CPROF_NONE_ID for none */
 	uint64_t count, self_bytes, retained_bytes;
 	uint64_t guessed;          /* members whose type is a guess (type_source layout) */
 	uint64_t example;          /* an object of the group */
@@ -282,12 +335,105 @@ struct cprof_group_row {
 struct cprof_error *cprof_query_groups(struct sqlite3 *db, const char *path,
 				       enum cprof_group_by by, const char *pattern,
 				       struct cprof_group_row **ret, size_t *n_ret);
+/* The same, of the objects whose allocation site's name matches site_pattern
+ * too (a glob with * ? [ over "main.load (db.go:40)", else a substring;
+ * NULL: any): `roots --site`. */
+struct cprof_error *cprof_query_groups_at(struct sqlite3 *db, const char *path,
+					  enum cprof_group_by by, const char *pattern,
+					  const char *site_pattern,
+					  struct cprof_group_row **ret, size_t *n_ret);
 /* Distinct root slots from which some of the objects are reachable (a reverse
  * search over `ref`, bounded): names into *ret (malloc'd strings). */
 struct cprof_error *cprof_query_reaching_slots(struct sqlite3 *db, const char *path,
 					       const uint64_t *objects, size_t n,
 					       size_t max_names, char ***ret,
 					       size_t *n_ret);
+
+/* ---- stacks, for the pprof reports (src/store/stacks.c) ---- */
+
+/* One frame of an allocation stack (site_frame). */
+struct cprof_frame_row {
+	uint64_t pc;               /* the return address recorded */
+	uint64_t module;           /* module id, CPROF_NONE_ID when in none */
+	char *function, *file;     /* NULL when unknown */
+	int64_t line;              /* 0 when unknown */
+	bool inlined;              /* inlined into the next frame's function: one machine frame */
+};
+struct cprof_site_row {
+	uint64_t id;
+	char *name, *stack;        /* as the site table has them */
+	struct cprof_frame_row *frames;    /* innermost first */
+	size_t n_frames;
+};
+struct cprof_site_table {
+	struct cprof_site_row *sites;      /* by id */
+	size_t n;
+};
+/* Every allocation site with its frames; free with cprof_site_table_deinit.
+ * A database written before site_frame existed: an error saying so. */
+struct cprof_error *cprof_query_sites(struct sqlite3 *db, const char *path,
+				      struct cprof_site_table *ret);
+void cprof_site_table_deinit(struct cprof_site_table *t);
+const struct cprof_site_row *cprof_site_table_find(const struct cprof_site_table *t, uint64_t id);
+
+struct cprof_module_row {
+	uint64_t id, start, end;
+	char name[256], path[512], build_id[96];   /* build_id "" when none */
+};
+/* The modules (*ret malloc'd, free()). */
+struct cprof_error *cprof_query_modules(struct sqlite3 *db, const char *path,
+					struct cprof_module_row **ret, size_t *n_ret);
+
+/*
+ * Retention stacks: the dominator chain of every used object (reachable,
+ * leaked or garbage) from the root down - the root nodes below the
+ * super-root ("goroutines [...] main.worker", "goroutine 17", its frame; a
+ * module, a global), then the types of the objects on the chain (a run of
+ * one type is one frame; at most 64 types) - interned as a trie.  Objects
+ * only the super-root holds start at "(shared by several roots)", Go's
+ * unreachable ones at "(garbage: the next collection frees it)".  Per
+ * stack, the objects whose stack it is: their count and own bytes, and what
+ * they retain counting nothing twice; so a stack's own bytes summed over it
+ * and the stacks below it are what its last frame retains.
+ */
+struct cprof_retention_stack {
+	uint32_t parent;           /* UINT32_MAX: a stack of one frame */
+	uint32_t frame;            /* index into frames */
+	uint32_t depth;            /* frames, this one included */
+	uint64_t objects, self_bytes, retained_bytes;
+};
+struct cprof_retention_stacks {
+	char **frames;
+	size_t n_frames;
+	struct cprof_retention_stack *stacks;
+	size_t n_stacks;
+};
+struct cprof_error *cprof_query_retention_stacks(struct sqlite3 *db, const char *path,
+						 struct cprof_retention_stacks *ret);
+void cprof_retention_stacks_deinit(struct cprof_retention_stacks *r);
+
+/* ---- growth between two databases (src/store/diff.c) ---- */
+
+struct cprof_diff_row {
+	char *key;                 /* type name, allocation stack (frames, a line each),
+				      or retaining root's name */
+	char *name;                /* what to show: the key, or the site's name (by site),
+				      or the root's kind (by root) */
+	uint64_t before_count, before_bytes, after_count, after_bytes;
+	uint64_t site_before, site_after;  /* by site: a site id in each (CPROF_NONE_ID) */
+};
+struct cprof_diff {
+	struct cprof_diff_row *rows;       /* the biggest growth in bytes first */
+	size_t n;
+	uint64_t before_count, before_bytes, after_count, after_bytes;
+};
+/* The used objects of two databases (garbage left out) counted by type name,
+ * allocation stack or retaining root (by: CPROF_BY_TYPE, _SITE, _ROOT),
+ * matched by that key; free with cprof_diff_deinit. */
+struct cprof_error *cprof_query_diff(struct sqlite3 *old_db, const char *old_path,
+				     struct sqlite3 *new_db, const char *new_path,
+				     enum cprof_group_by by, struct cprof_diff *ret);
+void cprof_diff_deinit(struct cprof_diff *d);
 
 /* A path from a root slot to an object: the slot, then object ids. */
 struct cprof_root_path {

@@ -18,9 +18,14 @@
 #include "cprof/store.h"
 
 static const char usage[] =
-	"cprof-core roots [--type PATTERN] [--db FILE] [--limit N] [--json]";
+	"cprof-core roots [--type PATTERN] [--site PATTERN] [--db FILE] [--limit N] [--json]";
 
-enum { OPT_TYPE = OPT_FIRST_COMMAND_OPTION, MAX_PATH = 100000, MAX_REACHING = 5 };
+enum { OPT_TYPE = OPT_FIRST_COMMAND_OPTION, OPT_SITE, MAX_PATH = 100000, MAX_REACHING = 5 };
+
+struct roots_opts {
+	const char *pattern;       /* --type */
+	const char *site;          /* --site */
+};
 
 /* The example path's root slot, or why there is none. */
 static const char *example_root(const struct cprof_root_path *p, const struct cprof_obj_row *o)
@@ -42,18 +47,23 @@ static const char help[] =
 	"objects' own bytes, what they retain counting nothing twice, and one\n"
 	"example path.  Without --type, every object.  Objects whose type is a\n"
 	"guess from their layout (no typed pointer reaches them) are counted\n"
-	"as \"guessed\".\n\n"
+	"as \"guessed\".  --site PATTERN keeps the objects allocated at a site\n"
+	"whose name (histogram --by site) matches: a substring, or a glob.\n\n"
 	"  --db FILE            read FILE instead of ./cprof.db\n"
 	"  --limit N            at most N roots (default 20)\n"
 	"  --json               [{root, kind, count, self_bytes, retained_bytes,\n"
 	"                         guessed, shared, path, reached_from}]\n";
 
-/* db_args_parse's callback: --type PATTERN into *ctx (const char *). */
+/* db_args_parse's callback: --type and --site into *ctx (roots_opts). */
 static int roots_option(int opt, const char *arg, void *ctx)
 {
-	if (opt != OPT_TYPE)
+	struct roots_opts *o = ctx;
+	if (opt == OPT_TYPE)
+		o->pattern = arg;
+	else if (opt == OPT_SITE)
+		o->site = arg;
+	else
 		return cmd_usage_error(usage, "bad option");
-	*(const char **)ctx = arg;
 	return -1;
 }
 
@@ -62,11 +72,13 @@ int cmd_roots(int argc, char **argv)
 	static const struct option longopts[] = {
 		DB_LONG_OPTIONS,
 		{ "type", required_argument, NULL, OPT_TYPE },
+		{ "site", required_argument, NULL, OPT_SITE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct db_args a = { "cprof.db", false, 20 };
-	const char *pattern = NULL;
-	int rc = db_args_parse(argc, argv, longopts, &a, usage, help, roots_option, &pattern);
+	struct roots_opts o = { NULL, NULL };
+	int rc = db_args_parse(argc, argv, longopts, &a, usage, help, roots_option, &o);
+	const char *pattern = o.pattern;
 	if (rc >= 0)
 		return rc;
 	const char *path = a.path;
@@ -83,7 +95,8 @@ int cmd_roots(int argc, char **argv)
 		cprof_store_close(db);
 		return EXIT_ERROR;
 	}
-	struct cprof_error *err = cprof_query_groups(db, path, CPROF_BY_ROOT, pattern, &g, &n);
+	struct cprof_error *err = cprof_query_groups_at(db, path, CPROF_BY_ROOT, pattern, o.site,
+						       &g, &n);
 	if (n > limit)
 		n = limit;
 	struct cprof_root_path *ex = calloc(n + 1, sizeof(*ex));

@@ -33,6 +33,8 @@ int cmd_path(int argc, char **argv);
 int cmd_roots(int argc, char **argv);
 int cmd_histogram(int argc, char **argv);
 int cmd_goroutines(int argc, char **argv);
+int cmd_pprof(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 struct sqlite3;
 /* Opens a cprof.db for a query command; prints the error and returns false

@@ -35,7 +35,7 @@ enum { SPAN_START, SPAN_NPAGES, SPAN_FREEINDEX, SPAN_NELEMS, SPAN_ALLOCBITS,
 /* internal/abi.Type members */
 enum { TYPE_SIZE, TYPE_PTRBYTES, TYPE_TFLAG, TYPE_KIND, TYPE_GCDATA, TYPE_STR, TYPE_N };
 enum { SPECIAL_NEXT, SPECIAL_OFFSET, SPECIAL_KIND, SPECIAL_N };    /* runtime.special */
-enum { BUCKET_TYP, BUCKET_SIZE, BUCKET_NSTK, BUCKET_N };           /* runtime.bucket */
+enum { BUCKET_TYP, BUCKET_SIZE, BUCKET_NSTK, BUCKET_ALLNEXT, BUCKET_N };           /* runtime.bucket */
 /* runtime.moduledata members (slices: the pointer; bitvectors: bytedata) */
 enum { MD_DATA, MD_EDATA, MD_BSS, MD_EBSS, MD_NOPTRDATA, MD_ENOPTRDATA, MD_NOPTRBSS,
        MD_ENOPTRBSS, MD_GCDATAMASK, MD_GCBSSMASK, MD_TYPES, MD_ETYPES, MD_FUNCNAMETAB,

@@ -393,7 +393,7 @@ static const char *read_profile_layout(struct cprof_core *core, const struct cpr
 				       struct go_layout *l)
 {
 	static const char *const special[SPECIAL_N] = { "next", "offset", "kind" };
-	static const char *const bucket[BUCKET_N] = { "typ", "size", "nstk" };
+	static const char *const bucket[BUCKET_N] = { "typ", "size", "nstk", "allnext" };
 	static const char *const b[] = { "b" };
 	name_members(l->special, special, SPECIAL_N);
 	name_members(l->bucket, bucket, BUCKET_N);

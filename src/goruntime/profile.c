@@ -28,6 +28,7 @@ enum {
 	SPECIALS_PER_OBJECT = 8,   /* an object may have several kinds (and cleanups) */
 	MAX_SPANS = 1 << 26,       /* 256 TiB of 4 KiB spans: beyond, allspans is bad */
 	MAX_STRUCT = 128,          /* runtime.special is 24 bytes, runtime.bucket 48 */
+	MAX_BUCKETS = 1 << 22,     /* runtime.mbuckets: beyond, the chain is bad */
 };
 
 /* A record found on a span, before its bucket is read. */
@@ -368,6 +369,73 @@ static uint64_t profile_rate(struct cprof_core *core, const struct cprof_go_runt
 	return rate;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Every bucket of the memory profile (runtime.mbuckets, chained by allnext),
+ * the ones no live object's record names too: a heap profile has a sample
+ * per bucket, freed objects' included, and pairing one with the core needs
+ * them all.  They are appended to p->sites (the samples' indexes stay).
+ */
+static struct cprof_error *all_buckets(struct cprof_core *core, const struct cprof_go_runtime *rt,
+				       const struct go_layout *l, struct cprof_go_profile *p)
+{
+	uint64_t head, addr;
+	if (l->bucket[BUCKET_ALLNEXT].off < 0 ||
+	    !cprof_core_find_symbol(core, rt->module, "runtime.mbuckets", &addr, NULL))
+		return NULL;
+	struct cprof_error *e = cprof_core_read_u64(core, addr, &head);
+	if (e) {
+		cprof_warn(core->warnings, "%s: Go memory profile: runtime.mbuckets: %s",
+			   core->path, e->message);
+		cprof_error_destroy(e);
+		return NULL;
+	}
+	uint64_t *known = malloc((p->n_sites + 1) * sizeof(*known));
+	if (!known)
+		return &cprof_enomem;
+	for (size_t i = 0; i < p->n_sites; i++)
+		known[i] = p->sites[i].bucket;
+	size_t n_known = p->n_sites, cap = p->n_sites;
+	qsort(known, n_known, sizeof(*known), u64_cmp);
+	struct cprof_error *err = NULL;
+	uint8_t buf[MAX_STRUCT];
+	size_t n = 0;
+	for (uint64_t b = head; b && !err; n++) {
+		if (n == MAX_BUCKETS) {
+			cprof_warn(core->warnings, "%s: Go memory profile: more than %d buckets in runtime.mbuckets (a cycle?); the rest skipped",
+				   core->path, MAX_BUCKETS);
+			break;
+		}
+		if ((e = cprof_core_read(core, b, buf, l->bucket_size))) {
+			cprof_warn(core->warnings, "%s: Go memory profile: bucket at 0x%llx: %s; the rest of runtime.mbuckets skipped",
+				   core->path, (unsigned long long)b, e->message);
+			cprof_error_destroy(e);
+			break;
+		}
+		uint64_t next = go_get(buf, &l->bucket[BUCKET_ALLNEXT]);
+		if (!bsearch(&b, known, n_known, sizeof(*known), u64_cmp)) {
+			if (p->n_sites == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct cprof_go_site *a = realloc(p->sites, cap * sizeof(*a));
+				if (!a) {
+					err = &cprof_enomem;
+					break;
+				}
+				p->sites = a;
+			}
+			p->n_sites += read_bucket(core, l, b, &p->sites[p->n_sites], &err);
+		}
+		b = next;
+	}
+	free(known);
+	return err;
+}
+
 struct cprof_error *cprof_go_profile_read(struct cprof_core *core,
 					  const struct cprof_go_runtime *rt,
 					  struct cprof_go_profile *ret)
@@ -382,6 +450,8 @@ struct cprof_error *cprof_go_profile_read(struct cprof_core *core,
 	err = all_spans(core, rt, l, &r);
 	if (!err)
 		err = to_profile(core, l, &r, ret);
+	if (!err)
+		err = all_buckets(core, rt, l, ret);
 	free(r.a);
 	ret->specials = r.sp;
 	ret->n_specials = r.n_sp;

@@ -429,6 +429,13 @@ void line(struct cprof_summary_section *sec, const char *label, const char *fmt,
 	sec->n_lines++;
 }
 
+/* A figure a line says, for the JSON. */
+static void value(struct cprof_summary_section *sec, const char *name, uint64_t v)
+{
+	if (sec->n_values < sizeof(sec->values) / sizeof(sec->values[0]))
+		sec->values[sec->n_values++] = (struct cprof_stat){ name, v };
+}
+
 /* The C heap beside Go's (cgo): the walked allocator serving malloc. */
 static const struct cprof_allocator *c_heap(const struct cprof_allocator *self,
 					    const struct cprof_heap_walk *walk)
@@ -485,6 +492,26 @@ static void go_summary(const struct cprof_allocator *g, const struct cprof_heap_
 	if (f->types_computed)
 		line(sec, "typed", "%.1f%% of the reachable objects, %.1f%% of their bytes (untyped: by size class)",
 		     pct(f->typed, f->reachable), pct(f->typed_bytes, f->reachable_bytes));
+	/* the same figures, by name (MemStats' own are the allocator's stats) */
+	for (size_t i = 0; i < g->n_stats; i++)
+		value(sec, g->stats[i].name, g->stats[i].value);
+	if (c) {
+		value(sec, "c_heap_bytes", c->used_bytes);
+		value(sec, "c_heap_chunks", c->used_count);
+	}
+	value(sec, "goroutines", rt->n_goroutines);
+	value(sec, "goroutine_groups", rt->n_groups);
+	value(sec, "stacks_by_stack_maps", rt->stacks_precise);
+	value(sec, "stacks_every_word", rt->stacks_conservative);
+	value(sec, "objects_by_pointer_maps", f->objects_precise);
+	value(sec, "objects_pointer_free", f->objects_noscan);
+	value(sec, "objects_conservative", f->objects_conservative);
+	if (f->types_computed) {
+		value(sec, "reachable", f->reachable);
+		value(sec, "reachable_bytes", f->reachable_bytes);
+		value(sec, "typed", f->typed);
+		value(sec, "typed_bytes", f->typed_bytes);
+	}
 }
 
 /* ---- its tables: goroutines and allocation sites ---- */

@@ -145,6 +145,24 @@ static struct cprof_error *store_meta(struct cprof_store *st,
 	return NULL;
 }
 
+/* The heap profile's samples matched to the sites just stored; a profile of
+ * another binary is a warning (nothing paired). */
+static struct cprof_error *pair_profile(struct cprof_store *st, struct cprof_core *core,
+					const struct cprof_analyze_options *o,
+					struct cprof_analysis *a)
+{
+	struct cprof_error *err = cprof_store_profile(st, o->profile_path, o->profile, &a->pairing);
+	if (err)
+		return err;
+	if (!a->pairing.same_binary)
+		cprof_warn(core->warnings, "%s: the profile's build id is no module's of %s: it is another binary's; not paired",
+			   o->profile_path, core->path);
+	else if (!a->pairing.build_id_checked)
+		cprof_warn(core->warnings, "%s: the profile names no build id: paired by addresses, unchecked",
+			   o->profile_path);
+	return NULL;
+}
+
 struct cprof_error *cprof_analyze(struct cprof_core *core,
 				  const struct cprof_analyze_options *o,
 				  struct cprof_analysis *a)
@@ -169,6 +187,7 @@ struct cprof_error *cprof_analyze(struct cprof_core *core,
 	    (err = cprof_heap_store(st, core, &a->walk, a->objects, a->n_objects,
 				    &a->retention)) ||
 	    (err = cprof_store_types(st, &a->types)) ||
+	    (o->profile && (err = pair_profile(st, core, o, a))) ||
 	    (!o->no_refs &&
 	     (err = cprof_store_refs(st, &a->graph, o->progress ? refs_progress : NULL,
 				     o->progress)))) {

@@ -150,7 +150,8 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const char *db_path, double seconds,
 			       const struct cprof_leak_totals *lt,
 			       const struct cprof_leak_row *rows, size_t n_rows,
-			       const struct cprof_entries *es)
+			       const struct cprof_entries *es,
+			       const struct cprof_profile_report *profile)
 {
 	struct json j;
 	struct cat_totals t;
@@ -188,6 +189,8 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_array_end(&j);
 	json_key(&j, "allocators");
 	cprof_report_allocators_json(&j, &a->walk);
+	json_key(&j, "sections");
+	cprof_report_allocator_sections_json(&j, a);
 	json_kv_uint(&j, "objects", a->n_objects);
 	json_kv_uint(&j, "edges", a->graph.n_edges);
 	json_kv_uint(&j, "root_refs", a->graph.n_root_refs);
@@ -217,6 +220,11 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_object_end(&j);
 	json_key(&j, "top_entries");
 	cprof_report_entries_json(&j, es);
+	json_key(&j, "profile");
+	if (profile)
+		cprof_report_profile_json(&j, profile);
+	else
+		json_null(&j);
 	json_key(&j, "timings");
 	json_object_begin(&j);
 	json_kv_double(&j, "walk", a->t_walk);

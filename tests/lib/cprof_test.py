@@ -80,7 +80,7 @@ __all__ = [
     "CORPUS_ENV", "GO_PROGRAMS", "PROGRAM_ENV", "corpus_env", "require_corpus_program",
     "go_traceback", "go_print_name", "check_go_traceback", "go_heap_profile",
     "check_go_types", "Damaged", "analyze_damaged",
-    "warned", "dump_process",
+    "warned", "dump_process", "go_tool", "pprof_raw", "go_pprof",
 ]
 
 # ---------------------------------------------------------------------------
@@ -103,7 +103,7 @@ CORPUS_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 # The Go programs of the corpus (corpus/go; built only when `go` is on PATH).
 GO_PROGRAMS = ("goblocks", "goblocks-nodwarf", "gogoroutines", "goprofile", "gocgo",
-               "gofinal", "gotypes", "goshared", "gostatic")
+               "gofinal", "gotypes", "goshared", "gostatic", "gogrow")
 
 # Environment added to CORPUS_ENV for some corpus programs, by name. The Go programs:
 # GOTRACEBACK=crash - on SIGABRT the Go runtime prints every goroutine (with their
@@ -1437,6 +1437,77 @@ def go_heap_profile(path):
         samples.append({"values": dict(zip(types, values)), "functions": names,
                         "labels": labels})
     return {"sample_types": types, "units": units, "period": period, "samples": samples}
+
+
+def go_tool():
+    """The go command (PATH, else /usr/local/go/bin/go), or skip the test by name."""
+    g = shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK)
+                               else None)
+    if not g:
+        skip("go not found on PATH nor in /usr/local/go/bin: `go tool pprof` is the client")
+    return g
+
+
+def go_pprof(*args, timeout=120):
+    """Run `go tool pprof ARGS`; returns (rc, stdout, stderr)."""
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", PPROF_TMPDIR=WORK)
+    env.pop("DISPLAY", None)
+    r = subprocess.run([go_tool(), "tool", "pprof"] + [str(a) for a in args],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=timeout)
+    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+
+_RAW_LOC = re.compile(r"^\s*(\d+): 0x([0-9a-f]+)(?: M=(\d+))? (.*?) (\S*):(-?\d+):(-?\d+) s=")
+_RAW_LINE = re.compile(r"^\s+(.*?) (\S*):(-?\d+):(-?\d+) s=")
+_RAW_MAP = re.compile(r"^(\d+): 0x([0-9a-f]+)/0x([0-9a-f]+)/0x([0-9a-f]+) (\S*) ?(\S*)")
+
+
+def pprof_raw(path):
+    """What `go tool pprof -raw PATH` prints, parsed: {"types": [names], "samples":
+    [{"values": {type: int}, "locations": [ids, leaf first]}], "locations": {id:
+    {"address", "mapping", "lines": [(function, file, line), ...]}}, "mappings": {id:
+    {"start", "limit", "file", "build_id"}}, "comments": [...]}: what the real client
+    makes of the file. Fails the case when pprof cannot read it."""
+    rc, out, err = go_pprof("-raw", path)
+    if rc != 0:
+        raise Abort("go tool pprof -raw %s failed (status %d): %s" % (path, rc, err[-2000:]))
+    res = {"types": [], "samples": [], "locations": {}, "mappings": {}}
+    section, loc = None, None
+    for line in out.splitlines():
+        if line in ("Samples:", "Locations", "Mappings"):
+            section = line
+            continue
+        if section == "Samples:":
+            if not res["types"]:
+                res["types"] = [t.split("/")[0] for t in line.split()]
+                continue
+            if ":" not in line or "[" in line.split(":")[0]:
+                continue          # a label line ("bytes:[24]")
+            vals, _, ids = line.partition(":")
+            if not vals.strip() or not all(v.lstrip("-").isdigit() for v in vals.split()):
+                continue
+            res["samples"].append({"values": dict(zip(res["types"], map(int, vals.split()))),
+                                   "locations": [int(x) for x in ids.split()]})
+        elif section == "Locations":
+            m = _RAW_LOC.match(line)
+            if m:
+                loc = {"address": int(m.group(2), 16), "mapping": int(m.group(3) or 0),
+                       "lines": [(m.group(4), m.group(5), int(m.group(6)))]}
+                res["locations"][int(m.group(1))] = loc
+                continue
+            m = _RAW_LINE.match(line)
+            if m and loc:
+                loc["lines"].append((m.group(1), m.group(2), int(m.group(3))))
+        elif section == "Mappings":
+            m = _RAW_MAP.match(line.strip())
+            if m:
+                res["mappings"][int(m.group(1))] = {
+                    "start": int(m.group(2), 16), "limit": int(m.group(3), 16),
+                    "file": m.group(5), "build_id": m.group(6)}
+    for smp in res["samples"]:
+        smp["functions"] = [res["locations"][i]["lines"][0][0] for i in smp["locations"]]
+    return res
 
 
 # ---------------------------------------------------------------------------
