@@ -111,6 +111,19 @@ if needs_build "$OUT/leaks-lsan" "$SRC/leaks.c" "$SRC/libcorpus.h" "$H" "$OUT/li
 	fi
 fi
 
+# libphantom.so: an ELF file phantom maps (one page) without loading it; a 32 MiB
+# .bss makes its program headers span 32 MiB.
+if needs_build "$OUT/libphantom.so" "$SRC/libphantom.c" "$SELF"; then
+	run libphantom.so "$OUT/libphantom.so" \
+		$CC $COMMON -fPIC -shared "$SRC/libphantom.c" -o "$OUT/libphantom.so.tmp"
+fi
+
+# phantom: maps libphantom.so's first page next to libc or to a leaked chunk
+# (tests t0130); includes <valgrind/valgrind.h> when it exists, like leaks.
+if needs_build "$OUT/phantom" "$SRC/phantom.c" "$H" "$SELF"; then
+	run phantom "$OUT/phantom" $CC $COMMON -pie -fPIE "$SRC/phantom.c" -o "$OUT/phantom.tmp"
+fi
+
 # heap: glibc malloc states (heap.c is written separately; built only if present).
 # -O1 and plain flags, linked normally, never with sanitizers.
 if [ -e "$SRC/heap.c" ]; then

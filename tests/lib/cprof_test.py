@@ -1080,6 +1080,36 @@ class Damaged:
     def write64(self, addr, value):
         self.write(addr, struct.pack("<Q", value & (2**64 - 1)))
 
+    def write_at(self, off, data):
+        """Overwrite the core file's bytes at file offset OFF (headers, notes)."""
+        with open(self.path, "r+b") as f:
+            f.seek(off)
+            self.saved.append((off, f.read(len(data))))
+            f.seek(off)
+            f.write(data)
+
+    def rename_files(self, old, new):
+        """Rename every NT_FILE entry named OLD to NEW (bytes of the same length:
+        the note is edited in place). Returns how many were renamed."""
+        if len(old) != len(new):
+            raise Abort("NT_FILE names are edited in place: %r and %r differ in length"
+                        % (old, new))
+        n = 0
+        for name, ntype, desc, off in self.elf.notes():
+            if ntype != NT_FILE:
+                continue
+            namesz = struct.unpack_from("<I", self.elf.read(off, 4))[0]
+            desc_off = off + 12 + ((namesz + 3) & ~3)
+            count = struct.unpack_from("<Q", desc, 0)[0]
+            pos = 16 + 24 * count
+            for _ in range(count):
+                end = desc.index(b"\0", pos)
+                if desc[pos:end] == old:
+                    self.write_at(desc_off + pos, new)
+                    n += 1
+                pos = end + 1
+        return n
+
     def restore(self):
         with open(self.path, "r+b") as f:
             for off, data in reversed(self.saved):
