@@ -86,8 +86,8 @@ if needs_build "$OUT/uselib" "$SRC/uselib.c" "$SRC/libcorpus.h" "$H" "$OUT/libco
 fi
 
 # leaks: heap blocks of known reachability (the leak oracle, tests t05xx); PIE linked
-# against libcorpus.so like uselib. Includes <valgrind/valgrind.h> when it exists
-# (its client requests are no-ops outside valgrind).
+# against libcorpus.so like uselib. corpus.h includes <valgrind/valgrind.h> when it
+# exists (its client requests are no-ops outside valgrind).
 if needs_build "$OUT/leaks" "$SRC/leaks.c" "$SRC/libcorpus.h" "$H" "$OUT/libcorpus.so" "$SELF"; then
 	run leaks "$OUT/leaks" \
 		$CC $COMMON -pie -fPIE "$SRC/leaks.c" -o "$OUT/leaks.tmp" \
@@ -119,7 +119,7 @@ if needs_build "$OUT/libphantom.so" "$SRC/libphantom.c" "$SELF"; then
 fi
 
 # phantom: maps libphantom.so's first page next to libc or to a leaked chunk
-# (tests t0130); includes <valgrind/valgrind.h> when it exists, like leaks.
+# (tests t0130); like leaks, it runs its leak check under valgrind (corpus.h).
 if needs_build "$OUT/phantom" "$SRC/phantom.c" "$H" "$SELF"; then
 	run phantom "$OUT/phantom" $CC $COMMON -pie -fPIE "$SRC/phantom.c" -o "$OUT/phantom.tmp"
 fi

@@ -37,7 +37,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True
@@ -96,9 +95,7 @@ def check_phantom(c, vg):
     check_eq(holder(info, parse_addr(a["addr"])), None, "module holding the leaked chunk A")
 
     db = os.path.join(c.dir, "t0130.db")
-    for p in (db, db + ".old"):
-        if os.path.exists(p):
-            os.unlink(p)
+    remove_db(db)
     cprof("analyze", c.core, c.exe, "--db", db)
     j = cprof("leaks", "--db", db, "--json", json=True)
     s = j.get("summary") or {}
@@ -116,7 +113,7 @@ def check_phantom(c, vg):
     check_eq(roots, [parse_addr(a["addr"])], "leak roots: chunk A")
     reach = s.get("reachable") or {}
     check(reach.get("count", 0) >= 1, "R is reachable (reachable count %s)" % reach.get("count"))
-    os.unlink(db)
+    remove_db(db)
 
 
 def r_debug_of(c, d):
@@ -153,15 +150,13 @@ def check_unreadable_link_map(c, vg):
         a = next(b for b in c.manifest["blocks"] if b["name"] == "A")
         check_eq(holder(info, parse_addr(a["addr"])), None, "module holding the leaked chunk A")
         db = os.path.join(c.dir, "t0130-r_map.db")
-        for p in (db, db + ".old"):
-            if os.path.exists(p):
-                os.unlink(p)
+        remove_db(db)
         cprof("analyze", d.path, c.exe, "--db", db)
         s = cprof("leaks", "--db", db, "--json", json=True).get("summary") or {}
         check_eq(((s.get("direct") or {}).get("count"), (s.get("indirect") or {}).get("count")),
                  (vg["definitely"][1], vg["indirectly"][1]),
                  "direct and indirect leaks, valgrind's definitely and indirectly lost")
-        os.unlink(db)
+        remove_db(db)
     finally:
         os.unlink(d.path)
 
@@ -306,11 +301,7 @@ def check_gdb_core(tmp):
 
 def main():
     cprof_path()
-    dumpers = available_dumpers()
-    if REQUIRE_ALL:
-        check_eq(dumpers, ["kernel", "gcore"], "available dumpers (CPROF_REQUIRE_ALL=1)")
-    if not dumpers:
-        skip("no way to take a core here")
+    dumpers = all_dumpers()
     for placement in ("libc", "heap"):
         with case("phantom/%s/oracle" % placement):
             vg = valgrind_leaks("phantom", (placement,))
@@ -327,11 +318,8 @@ def main():
     with case("gdb/own-core"):
         require_tool("gdb")
         require_tool("gcore")
-        tmp = tempfile.mkdtemp(prefix="t0130-", dir=WORK if os.path.isdir(WORK) else None)
-        try:
+        with scratch("t0130") as tmp:
             check_gdb_core(tmp)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     finish()
 
 

@@ -307,16 +307,68 @@ struct cprof_error *core_open_in_root(const char *root, const char *path,
 
 /* ---- is it a usable ELF file? ---- */
 
-/* Whether [off, off + len) lies in a file of `size` bytes. */
-static bool inside(uint64_t off, uint64_t len, uint64_t size)
+/* Where a file is too short: the first extent its headers declare that
+ * passes its end. */
+struct cut {
+	uint64_t need;
+	const char *what;
+};
+
+/* Whether [off, off + len) passes the end of a file of `size` bytes; if so,
+ * says so in *cut. */
+static bool past_end(uint64_t off, uint64_t len, uint64_t size, const char *what,
+		     struct cut *cut)
 {
-	return off <= size && len <= size - off;
+	if (off <= size && len <= size - off)
+		return false;
+	cut->need = off + len;
+	cut->what = what;
+	return true;
+}
+
+/* Whether the program headers, or a PT_LOAD's bytes, pass the end. */
+static bool segments_cut(const uint8_t *data, uint64_t size, const Elf64_Ehdr *eh,
+			 struct cut *cut)
+{
+	if (!eh->e_phnum || eh->e_phentsize != sizeof(Elf64_Phdr))
+		return false;
+	if (past_end(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), size,
+		     "program headers", cut))
+		return true;
+	for (size_t i = 0; i < eh->e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, data + eh->e_phoff + i * sizeof(ph), sizeof(ph));
+		if (ph.p_type == PT_LOAD &&
+		    past_end(ph.p_offset, ph.p_filesz, size, "loadable segments", cut))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the section headers, or a section's bytes, pass the end. */
+static bool sections_cut(const uint8_t *data, uint64_t size, const Elf64_Ehdr *eh,
+			 struct cut *cut)
+{
+	if (!eh->e_shoff || !eh->e_shnum || eh->e_shentsize != sizeof(Elf64_Shdr))
+		return false;
+	if (past_end(eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr), size,
+		     "section headers", cut))
+		return true;
+	for (size_t i = 0; i < eh->e_shnum; i++) {
+		Elf64_Shdr sh;
+		memcpy(&sh, data + eh->e_shoff + i * sizeof(sh), sizeof(sh));
+		if (sh.sh_type != SHT_NOBITS && sh.sh_type != SHT_NULL &&
+		    past_end(sh.sh_offset, sh.sh_size, size, "sections", cut))
+			return true;
+	}
+	return false;
 }
 
 bool core_elf_problem(const uint8_t *data, uint64_t size, char *buf,
 		      size_t bufsize)
 {
 	Elf64_Ehdr eh;
+	struct cut cut;
 	if (size < SELFMAG || memcmp(data, ELFMAG, SELFMAG)) {
 		snprintf(buf, bufsize, "not an ELF file");
 		return true;
@@ -332,47 +384,9 @@ bool core_elf_problem(const uint8_t *data, uint64_t size, char *buf,
 		snprintf(buf, bufsize, "not an x86-64 ELF file");
 		return true;
 	}
-	/* The furthest byte the headers say the file holds. */
-	uint64_t need = sizeof(eh);
-	const char *what = "ELF header";
-	if (eh.e_phnum && eh.e_phentsize == sizeof(Elf64_Phdr)) {
-		uint64_t len = (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
-		if (!inside(eh.e_phoff, len, size)) {
-			need = eh.e_phoff + len;
-			what = "program headers";
-			goto truncated;
-		}
-		for (size_t i = 0; i < eh.e_phnum; i++) {
-			Elf64_Phdr ph;
-			memcpy(&ph, data + eh.e_phoff + i * sizeof(ph), sizeof(ph));
-			if (ph.p_type == PT_LOAD && !inside(ph.p_offset, ph.p_filesz, size)) {
-				need = ph.p_offset + ph.p_filesz;
-				what = "loadable segments";
-				goto truncated;
-			}
-		}
-	}
-	if (eh.e_shoff && eh.e_shnum && eh.e_shentsize == sizeof(Elf64_Shdr)) {
-		uint64_t len = (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr);
-		if (!inside(eh.e_shoff, len, size)) {
-			need = eh.e_shoff + len;
-			what = "section headers";
-			goto truncated;
-		}
-		for (size_t i = 0; i < eh.e_shnum; i++) {
-			Elf64_Shdr sh;
-			memcpy(&sh, data + eh.e_shoff + i * sizeof(sh), sizeof(sh));
-			if (sh.sh_type != SHT_NOBITS && sh.sh_type != SHT_NULL &&
-			    !inside(sh.sh_offset, sh.sh_size, size)) {
-				need = sh.sh_offset + sh.sh_size;
-				what = "sections";
-				goto truncated;
-			}
-		}
-	}
-	return false;
-truncated:
+	if (!segments_cut(data, size, &eh, &cut) && !sections_cut(data, size, &eh, &cut))
+		return false;
 	snprintf(buf, bufsize, "truncated: its %s end at byte %llu, the file has %llu",
-		 what, (unsigned long long)need, (unsigned long long)size);
+		 cut.what, (unsigned long long)cut.need, (unsigned long long)size);
 	return true;
 }
