@@ -318,6 +318,11 @@ def main():
     with case("gdb/own-core"):
         require_tool("gdb")
         require_tool("gcore")
+        r = subprocess.run(["gdb", "-batch", "-nx", "-ex", "python print(6 * 7)"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        if b"42" not in r.stdout:
+            skip("gdb has no Python (it maps the pages in gdb's own process)")
         with scratch("t0130") as tmp:
             check_gdb_core(tmp)
     finish()

@@ -145,7 +145,7 @@ static char *dir_of(const char *path)
 static int by_debuglink(struct cprof_core *core, const struct core_debug_query *q,
 			const struct want *w, char **ret)
 {
-	if (!q->name || !*q->name || strchr(q->name, '/'))
+	if (!q->name || !*q->name || strchr(q->name, '/') || !q->main_path || !q->core_path)
 		return -1;
 	char *dir = dir_of(q->main_path), *cdir = dir_of(q->core_path);
 	int fd = -1;

@@ -482,11 +482,12 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	GElf_Addr bias;
 	Elf *main_elf = dwfl_module_getelf(mod, &bias);
 	*debuginfo_file_name = NULL;
-	if (!main_elf || m->file < 0)
+	if (!main_elf)
 		return -1;
+	/* The vdso has no file: only its build-id can find a debug file. */
 	struct core_debug_query q = {
-		.core_path = ref->core->files[m->file].path,
-		.main_path = ref->core->files[m->file].open_path,
+		.core_path = m->file >= 0 ? ref->core->files[m->file].path : NULL,
+		.main_path = m->file >= 0 ? ref->core->files[m->file].open_path : NULL,
 		.from_path = file_name,
 		.name = debuglink_file,
 		.crc = debuglink_crc,
