@@ -281,7 +281,7 @@ static void corpus_find_modules(const char *lib)
 
 /* Fills a block with LABEL repeated (printable text: no word of it looks like
  * a pointer), before the links a program sets in it. */
-static void corpus_fill_text(void *block, size_t n, const char *label)
+static inline void corpus_fill_text(void *block, size_t n, const char *label)
 {
 	unsigned char *p = block;
 	size_t len = strlen(label);
