@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""t0210: files that are not what they should be: never a hang, never a file from
+"""t0220: files that are not what they should be: never a hang, never a file from
 outside --sysroot, always a message naming the file.
 
 With a kernel core of corpus program threads (and its EXE), every cprof-core run below
@@ -116,7 +116,7 @@ def run(tmp):
     want = Elf(libc_path).read(text_off, 16).hex()
 
     with case("nt-file/fifo"):
-        d = Damaged(c, "t0210-fifo.core")
+        d = Damaged(c, "t0220-fifo.core")
         short = tempfile.mkdtemp(prefix="c", dir="/tmp")   # names are edited in place
         name = os.path.join(short, "f")
         name += "x" * (len(libc_path) - len(name))
@@ -167,7 +167,7 @@ def run(tmp):
         check_eq(r.get("bytes"), None, "%s: libc's code at %#x is not read" % (label, text))
 
     with case("sysroot/dotdot"):
-        d = Damaged(c, "t0210-dotdot.core")
+        d = Damaged(c, "t0220-dotdot.core")
         tail = "outside/libc.so.6"     # root + "/../" + tail is the outside copy
         name = "/.." + "/" * (len(libc_path) - 3 - len(tail)) + tail
         check_eq(len(name), len(libc_path), "the escaping name %r has libc's name's length" % name)
@@ -213,7 +213,7 @@ def main():
     cprof_path()
     if "kernel" not in available_dumpers():
         skip("kernel core dumps are not available here")
-    with scratch("t0210") as tmp:
+    with scratch("t0220") as tmp:
         run(tmp)
     finish()
 
