@@ -7,7 +7,8 @@ gcore cores): the program maps the first page of libphantom.so (read-only, from 
 or right below the mapping of a leaked 1 MiB chunk, and records dl_iterate_phdr's list.
   - `info --json` lists exactly dl_iterate_phdr's modules: the same load biases, the
     same ranges (the first PT_LOAD's page to the end of the last), the same names
-    (the executable by its path, the vdso as linux-vdso.so.1), each with status ok;
+    (file names: the executable's as it was run, the vdso linux-vdso.so.1), the same
+    files, each with status ok;
     every one from the link map but the vdso (auxv);
   - no module holds the page libphantom.so is mapped on, and none holds the leaked
     chunk;
@@ -20,7 +21,7 @@ loaded, as symbolizers do); gcore dumps gdb itself.  gdb reading that core
 (`info sharedlibrary`, from the link map) is the oracle:
   - every shared object gdb lists is a module of `info` at the place gdb says (its
     .text inside the module's range), and every module is one of those, the
-    executable (/usr/bin/gdb) or the vdso;
+    executable (/usr/bin/gdb) or the vdso; each ends where its file's PT_LOADs end;
   - the two pages Python mapped are in the core (NT_FILE, from offset 0, ELF headers
     in the core's bytes) and are not modules; nor is any other ELF file mapped from
     offset 0 that gdb does not list;
@@ -70,11 +71,11 @@ def check_dl_modules(c, info):
         check_eq(parse_addr(x["end"]), end, "end of module %s" % name)
         check_eq(parse_addr(x.get("load_bias", "0x1")), bias, "load bias of module %s" % name)
         check_eq(x.get("status"), "ok", "status of module %s" % name)
+        check_eq(x.get("name"), os.path.basename(name), "name of the module at %#x" % start)
         if d["name"].startswith("/") or not d["name"]:
-            check_eq(realpath(x.get("name")), realpath(name), "name of the module at %#x" % start)
+            check_eq(realpath(x.get("path")), realpath(name), "file of the module at %#x" % start)
             check_eq(x.get("source"), "link_map", "source of module %s" % name)
         else:
-            check_eq(x.get("name"), d["name"], "name of the module at %#x" % start)
             check_eq(x.get("source"), "auxv", "source of module %s (the vdso)" % name)
 
 
@@ -144,7 +145,7 @@ def check_unreadable_link_map(c, vg):
         check(warned(stderr_lines(err), "r_debug", "cannot be read", "only mapped"),
               "a warning says the link map cannot be read: %s" % stderr_lines(err))
         info = json.loads(out)
-        libc = [m for m in modules_of(info) if os.path.basename(m.get("name") or "") == "libc.so.6"]
+        libc = [m for m in modules_of(info) if m.get("name") == "libc.so.6"]
         check(len(libc) == 1 and libc[0].get("source") == "mapped" and
               libc[0].get("status") == "ok", "libc is a module guessed from the mappings (%s)" % libc)
         a = next(b for b in c.manifest["blocks"] if b["name"] == "A")
@@ -269,6 +270,13 @@ def check_gdb_core(tmp):
             check_eq(realpath(x[0].get("path")), realpath(path), "file of the module at %#x" % lo)
             check_eq(x[0].get("status"), "ok", "status of %s" % path)
             matched.add(x[0]["start"])
+    # every module spans its file's PT_LOADs, .bss included (nothing clipped away:
+    # the kernel merges a .bss with the anonymous mapping after it)
+    for m in mods:
+        if m.get("path") and m.get("status") == "ok":
+            loads = Elf(m["path"]).loads
+            end = parse_addr(m["load_bias"]) + max(p["vaddr"] + p["memsz"] for p in loads)
+            check_eq(parse_addr(m["end"]), end, "end of module %s (its PT_LOADs)" % m["name"])
     for m in mods:
         if m["start"] in matched:
             continue

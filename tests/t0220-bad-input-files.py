@@ -54,7 +54,7 @@ def expect_warning(args, path, words):
 
 def module(info, base):
     for m in info.get("modules") or []:
-        if os.path.basename(m.get("name") or "") == base:
+        if m.get("name") == base:
             return m
     return None
 

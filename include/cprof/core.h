@@ -154,9 +154,9 @@ enum cprof_module_source {
 const char *cprof_module_source_name(enum cprof_module_source s);
 
 struct cprof_module {
-	/* The path the dynamic linker recorded (l_name) when absolute, else
-	   the one NT_FILE records; the vdso's is the linker's name for it
-	   ("linux-vdso.so.1") or "[vdso]". */
+	/* The file name the dynamic linker recorded (l_name: "libc.so.6");
+	   the executable's as it was run (AT_EXECFN), else NT_FILE's; the
+	   vdso's is the linker's name for it ("linux-vdso.so.1") or "[vdso]". */
 	char *name;
 	char *path;                /* the file used, or NULL */
 	/* [start, end): from the mapping of the file's first page to the end

@@ -37,7 +37,7 @@
 
 enum {
 	AT_PHDR_ = 3, AT_PHNUM_ = 5, AT_BASE_ = 7, AT_ENTRY_ = 9,
-	AT_SYSINFO_EHDR_ = 33,
+	AT_EXECFN_ = 31, AT_SYSINFO_EHDR_ = 33,
 	MAX_PHNUM = 1024,              /* real objects have about 15 */
 	MAX_LINK_MAP = 8192,           /* entries over all namespaces */
 	MAX_NAMESPACES = 64,           /* glibc has DL_NNS = 16 */
@@ -142,10 +142,11 @@ bad:
 	return false;
 }
 
-/* Whether [start, end) is anonymous memory the image's PT_LOADs declare
- * beyond their file bytes (.bss past the last file page). */
-static bool is_declared_bss(const struct image *im, uint64_t page,
-			    uint64_t start, uint64_t end)
+/* Whether anonymous memory from `start` is the .bss the image's PT_LOADs
+ * declare beyond their file bytes (the kernel may have merged it with the
+ * anonymous mapping after it: only the declared part is the module's, and
+ * the module's range ends there). */
+static bool is_declared_bss(const struct image *im, uint64_t page, uint64_t start)
 {
 	for (size_t i = 0; i < im->phnum; i++) {
 		const Elf64_Phdr *p = &im->ph[i];
@@ -153,7 +154,7 @@ static bool is_declared_bss(const struct image *im, uint64_t page,
 			continue;
 		uint64_t lo = (im->bias + p->p_vaddr + p->p_filesz + page - 1) & ~(page - 1);
 		uint64_t hi = im->bias + p->p_vaddr + p->p_memsz;
-		if (lo <= start && end <= ((hi + page - 1) & ~(page - 1)))
+		if (lo <= start && start < hi)
 			return true;
 	}
 	return false;
@@ -189,7 +190,7 @@ static uint64_t clipped_end(const struct cprof_core *core, const struct image *i
 		bool anon = s->file < 0;
 		bool gap = anon && !(s->flags & (CPROF_SEG_R | CPROF_SEG_W | CPROF_SEG_X));
 		if (own || (anon && file >= 0 && (gap ||
-		    is_declared_bss(im, core->page_size, s->start, s->end))))
+		    is_declared_bss(im, core->page_size, s->start))))
 			continue;
 		return s->start;
 	}
@@ -246,19 +247,18 @@ static struct cprof_error *push_module(struct cprof_core *core, size_t *cap,
 	return NULL;
 }
 
-/* Adds the module whose image `im` is (the headers owned by nobody after). */
+/* Adds the module whose image `im` is; takes `name` (malloc'd). */
 static struct cprof_error *add_module(struct cprof_core *core, size_t *cap,
-				      const struct image *im, int file,
-				      const char *name,
+				      const struct image *im, int file, char *name,
 				      enum cprof_module_source source)
 {
 	struct cprof_module *m;
-	struct cprof_error *err = push_module(core, cap, &m);
-	if (err)
+	struct cprof_error *err = name ? push_module(core, cap, &m) : &cprof_enomem;
+	if (err) {
+		free(name);
 		return err;
-	m->name = strdup(name);
-	if (!m->name)
-		return &cprof_enomem;
+	}
+	m->name = name;
 	m->start = im->hdr;
 	m->end = clipped_end(core, im, file);
 	m->load_bias = im->bias;
@@ -313,6 +313,31 @@ static char *read_string(const struct cprof_core *core, uint64_t addr)
 	return NULL;
 }
 
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/*
+ * A module's name, the file name a user knows it by: the one the dynamic
+ * linker recorded (l_name: ldd's, "libc.so.6"); for the executable, whose
+ * entry has no name, the one it was run as (AT_EXECFN: "redis-server", where
+ * NT_FILE has the symlink's target); else NT_FILE's.  Malloc'd, or NULL.
+ */
+static char *module_name(const struct cprof_core *core, const char *l_name, int file)
+{
+	if (l_name && *l_name)
+		return strdup(base_name(l_name));
+	uint64_t execfn = core_auxv(core, AT_EXECFN_);
+	int exe = core_file_at(core, core_auxv(core, AT_ENTRY_));
+	char *s = execfn && file >= 0 && file == exe ? read_string(core, execfn) : NULL;
+	char *name = s && *s ? strdup(base_name(s)) :
+		     strdup(file >= 0 ? base_name(core->files[file].path) : "?");
+	free(s);
+	return name;
+}
+
 /* One link_map entry: the module of the file mapped where l_ld is. */
 static struct cprof_error *link_map_entry(struct lm_walk *w, uint64_t l_addr,
 					  uint64_t l_ld, const char *l_name)
@@ -352,11 +377,9 @@ static struct cprof_error *link_map_entry(struct lm_walk *w, uint64_t l_addr,
 			   "%s: the dynamic linker's load address of '%s' (0x%016llx) disagrees with where its file is mapped (load address 0x%016llx); the mapping is used",
 			   core->path, l_name, (unsigned long long)l_addr,
 			   (unsigned long long)im.bias);
-	/* The executable's entry has no name; an absolute l_name is the path
-	   the linker opened (ldd's name); else the path the kernel records. */
-	const char *name = l_name[0] == '/' || file < 0 ? l_name : core->files[file].path;
 	struct cprof_error *err = add_module(core, w->cap, &im, file,
-					     *name ? name : "?", CPROF_MODULE_LINK_MAP);
+					     module_name(core, l_name, file),
+					     CPROF_MODULE_LINK_MAP);
 	free(im.ph);
 	return err;
 }
@@ -516,7 +539,7 @@ static struct cprof_error *mapped_elf_files(struct cprof_core *core, size_t *cap
 		if (r->offset != 0 || !read_image(core, r->start, &im))
 			continue;
 		struct cprof_error *err = add_module(core, cap, &im, (int)r->file,
-						     core->files[r->file].path,
+						     module_name(core, NULL, (int)r->file),
 						     CPROF_MODULE_MAPPED);
 		free(im.ph);
 		if (err)
@@ -535,7 +558,7 @@ static struct cprof_error *static_executable(struct cprof_core *core, size_t *ca
 	if (!hdr || !read_image(core, hdr, &im))
 		return NULL;
 	struct cprof_error *err = add_module(core, cap, &im, file,
-					     core->files[file].path,
+					     module_name(core, NULL, file),
 					     CPROF_MODULE_AUXV);
 	free(im.ph);
 	return err;
@@ -548,7 +571,7 @@ static struct cprof_error *add_vdso(struct cprof_core *core, size_t *cap,
 	if (!vdso || !read_image(core, vdso, &im))
 		return NULL;
 	struct cprof_error *err = add_module(core, cap, &im, -1,
-					     name ? name : "[vdso]",
+					     strdup(name ? name : "[vdso]"),
 					     CPROF_MODULE_AUXV);
 	free(im.ph);
 	return err;
