@@ -86,8 +86,8 @@ if needs_build "$OUT/uselib" "$SRC/uselib.c" "$SRC/libcorpus.h" "$H" "$OUT/libco
 fi
 
 # leaks: heap blocks of known reachability (the leak oracle, tests t05xx); PIE linked
-# against libcorpus.so like uselib. Includes <valgrind/valgrind.h> when it exists
-# (its client requests are no-ops outside valgrind).
+# against libcorpus.so like uselib. corpus.h includes <valgrind/valgrind.h> when it
+# exists (its client requests are no-ops outside valgrind).
 if needs_build "$OUT/leaks" "$SRC/leaks.c" "$SRC/libcorpus.h" "$H" "$OUT/libcorpus.so" "$SELF"; then
 	run leaks "$OUT/leaks" \
 		$CC $COMMON -pie -fPIE "$SRC/leaks.c" -o "$OUT/leaks.tmp" \
@@ -109,6 +109,19 @@ if needs_build "$OUT/leaks-lsan" "$SRC/leaks.c" "$SRC/libcorpus.h" "$H" "$OUT/li
 		rm -f "$OUT/lsan-probe.tmp"
 		echo "corpus/build.sh: note: $CC cannot link -fsanitize=leak; leaks-lsan not built" >&2
 	fi
+fi
+
+# libphantom.so: an ELF file phantom maps (one page) without loading it; a 32 MiB
+# .bss makes its program headers span 32 MiB.
+if needs_build "$OUT/libphantom.so" "$SRC/libphantom.c" "$SELF"; then
+	run libphantom.so "$OUT/libphantom.so" \
+		$CC $COMMON -fPIC -shared "$SRC/libphantom.c" -o "$OUT/libphantom.so.tmp"
+fi
+
+# phantom: maps libphantom.so's first page next to libc or to a leaked chunk
+# (tests t0130); like leaks, it runs its leak check under valgrind (corpus.h).
+if needs_build "$OUT/phantom" "$SRC/phantom.c" "$H" "$SELF"; then
+	run phantom "$OUT/phantom" $CC $COMMON -pie -fPIE "$SRC/phantom.c" -o "$OUT/phantom.tmp"
 fi
 
 # heap: glibc malloc states (heap.c is written separately; built only if present).

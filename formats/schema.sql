@@ -9,14 +9,17 @@
 -- The statements before the line "-- @indexes" run before loading; the ones
 -- after it run once the rows are in (faster than maintaining indexes row by row).
 
--- Key/value facts about the run: schema_version, tool_version, core path,
--- executable, created (UTC, ISO 8601), command line, pid, signal, ...
+-- Key/value facts about the run: schema_version (2), tool_version, core path,
+-- executable, created (UTC, ISO 8601), command line, refs, pid,
+-- process_command, dumper (kernel | gcore | unknown), signal (the one that
+-- killed the process; 0 when not killed: gcore), ...
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT
 );
 
--- ELF objects mapped in the process (executable, shared objects, vdso).
+-- ELF objects the process had loaded (executable, the dynamic linker's list,
+-- vdso); a file that is only mapped is not one.
 CREATE TABLE module (
   id            INTEGER PRIMARY KEY,
   name          TEXT NOT NULL,
@@ -25,7 +28,7 @@ CREATE TABLE module (
   end           INTEGER NOT NULL,
   build_id      TEXT,              -- as the core holds it
   file_build_id TEXT,              -- of the file found
-  status        TEXT NOT NULL,     -- ok | mismatch | missing | unverified
+  status        TEXT NOT NULL,     -- ok | mismatch | missing | unverified | unusable
   debug_file    TEXT               -- separate debug info, when found
 );
 

@@ -57,6 +57,10 @@ struct cprof_file {
 	uint64_t size;             /* of the opened file */
 	const uint8_t *data;       /* mmap of the opened file, or NULL */
 	bool usable;               /* opened and not known to be the wrong file */
+	/* src/core only: why a file that was opened is not usable
+	   (CPROF_MODULE_MISMATCH or CPROF_MODULE_UNUSABLE), else OK */
+	int rejected;
+	uint64_t dev, ino;         /* src/core only: the file opened */
 };
 
 /* One PT_LOAD of the core: one mapping of the process, [start, end). */
@@ -103,7 +107,19 @@ struct cprof_thread {
 	int n_xmm, n_ymmh, n_zmmh_lanes, n_hi16_lanes;
 };
 
+/* Who wrote the core, judged from its notes (docs/core-model.md). */
+enum cprof_dumper {
+	CPROF_DUMPER_UNKNOWN,
+	CPROF_DUMPER_KERNEL,       /* the process died of a signal and the kernel dumped it */
+	CPROF_DUMPER_GCORE,        /* gdb's gcore: a snapshot, the process was not killed */
+};
+const char *cprof_dumper_name(enum cprof_dumper d);
+
 struct cprof_process {
+	enum cprof_dumper dumper;
+	/* The signal that killed the process: 0 when it was not killed (gcore)
+	   or nothing says. */
+	int fatal_signal;
 	int pid, ppid, uid, gid;
 	char command[17];          /* pr_fname */
 	char args[81];             /* pr_psargs, as the kernel truncates it */
@@ -122,19 +138,42 @@ enum cprof_module_status {
 	CPROF_MODULE_MISMATCH,     /* build-ids differ: the file is not used */
 	CPROF_MODULE_MISSING,      /* no file found */
 	CPROF_MODULE_UNVERIFIED,   /* the core holds no build-id to compare */
+	CPROF_MODULE_UNUSABLE,     /* the file found is not a usable ELF file
+				      (not ELF, truncated): not used */
 };
 const char *cprof_module_status_name(enum cprof_module_status s);
 
+/* How a module was found (docs/core-model.md, "Files and modules"). */
+enum cprof_module_source {
+	CPROF_MODULE_LINK_MAP,     /* the dynamic linker's list (r_debug) */
+	CPROF_MODULE_AUXV,         /* the vdso (AT_SYSINFO_EHDR), a static
+				      executable (AT_ENTRY) */
+	CPROF_MODULE_MAPPED,       /* guessed from an ELF file mapped from its
+				      start: the link map was unreadable */
+};
+const char *cprof_module_source_name(enum cprof_module_source s);
+
 struct cprof_module {
-	char *name;                /* as libdwfl reports it */
+	/* The file name the dynamic linker recorded (l_name: "libc.so.6");
+	   the executable's as it was run (AT_EXECFN), else NT_FILE's; the
+	   vdso's is the linker's name for it ("linux-vdso.so.1") or "[vdso]". */
+	char *name;
 	char *path;                /* the file used, or NULL */
+	/* [start, end): from the mapping of the file's first page to the end
+	   of its PT_LOADs, clipped to its own file's mappings and the
+	   anonymous .bss it declares. */
 	uint64_t start, end;
+	uint64_t load_bias;        /* run-time address - link-time address */
+	enum cprof_module_source source;
 	char *build_id;            /* hex, from the core's memory, or NULL */
 	char *file_build_id;       /* hex, of the file found, or NULL */
 	enum cprof_module_status status;
 	char *debug_file;          /* separate debug info found, or NULL */
 	bool has_dwarf;            /* DWARF found, in the file or separate */
-	void *dwfl_module;         /* Dwfl_Module *, for src/core only */
+	/* For src/core only. */
+	int file;                  /* index into core->files, or -1 */
+	uint64_t dwfl_low;         /* where libdwfl places the file */
+	void *dwfl_module;         /* Dwfl_Module * */
 };
 
 struct cprof_core {
@@ -164,6 +203,9 @@ struct cprof_core {
 	struct core_file_range *priv_ranges;   /* NT_FILE entries */
 	size_t n_priv_ranges;
 	struct cprof_core_dwfl *dw;        /* libdwfl state, modules.c */
+	char *sysroot;                     /* --sysroot, or NULL */
+	char **debug_dirs;                 /* where debug files are looked for */
+	size_t n_debug_dirs;
 	struct cprof_dwarf_index *dwarf_index;  /* name lookups, dwarf.c */
 };
 

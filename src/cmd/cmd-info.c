@@ -207,6 +207,8 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 	} else if (core->n_threads) {
 		json_kv_int(&j, "pid", core->threads[0].tid);
 	}
+	json_kv_string(&j, "dumper", cprof_dumper_name(p->dumper));
+	json_kv_bool(&j, "killed", p->fatal_signal != 0);
 	json_key(&j, "signal");
 	if (p->has_siginfo || (core->n_threads && core->threads[0].cursig)) {
 		int signo = p->has_siginfo ? p->signo : core->threads[0].cursig;
@@ -277,6 +279,8 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 		json_kv_string(&j, "path", m->path);
 		json_kv_hex(&j, "start", m->start);
 		json_kv_hex(&j, "end", m->end);
+		json_kv_hex(&j, "load_bias", m->load_bias);
+		json_kv_string(&j, "source", cprof_module_source_name(m->source));
 		json_kv_string(&j, "build_id", m->build_id);
 		json_kv_string(&j, "file_build_id", m->file_build_id);
 		json_kv_string(&j, "status", cprof_module_status_name(m->status));
@@ -366,10 +370,14 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 	if (p->has_psinfo)
 		printf("process  pid %d (%s), ppid %d, uid %d: %s\n", p->pid,
 		       p->command, p->ppid, p->uid, p->args);
-	int signo = p->has_siginfo ? p->signo :
-		    core->n_threads ? core->threads[0].cursig : 0;
+	int signo = p->fatal_signal;
+	char name[32];
+	if (p->dumper == CPROF_DUMPER_GCORE)
+		printf("dumper   gcore: a snapshot, the process was not killed%s%s%s\n",
+		       p->has_siginfo ? " (stopped with " : "",
+		       p->has_siginfo ? fmt_signal(name, sizeof(name), p->signo) : "",
+		       p->has_siginfo ? ")" : "");
 	if (signo) {
-		char name[32];
 		printf("signal   %s (%d)", fmt_signal(name, sizeof(name), signo), signo);
 		if (p->has_siginfo && p->sigaddr &&
 		    (signo == 11 || signo == 7 || signo == 4 || signo == 8))
@@ -441,6 +449,8 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 		printf("  0x%012llx-0x%012llx %-10s %s\n",
 		       (unsigned long long)m->start, (unsigned long long)m->end,
 		       cprof_module_status_name(m->status), m->name);
+		printf("      from %s, load bias 0x%llx\n", cprof_module_source_name(m->source),
+		       (unsigned long long)m->load_bias);
 		printf("      build-id %s", m->build_id ? m->build_id : "(none in core)");
 		if (m->status == CPROF_MODULE_MISMATCH && m->file_build_id)
 			printf(", file has %s", m->file_build_id);

@@ -256,21 +256,9 @@ struct cprof_error *cprof_core_open(const struct cprof_core_options *opts,
 		goto fail;
 	}
 
-	core->fd = open(opts->core_path, O_RDONLY | O_CLOEXEC);
-	if (core->fd < 0) {
-		err = cprof_error_os(errno, opts->core_path, "%s", "");
-		goto fail;
-	}
 	struct stat st;
-	if (fstat(core->fd, &st) < 0) {
-		err = cprof_error_os(errno, opts->core_path, "fstat");
+	if ((err = core_open_regular(opts->core_path, &core->fd, &st)))
 		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = cprof_error_create(CPROF_ERROR_BAD_DATA,
-					 "%s: not a regular file", core->path);
-		goto fail;
-	}
 	core->size = st.st_size;
 	if (core->size == 0) {
 		err = cprof_error_create(CPROF_ERROR_BAD_DATA,

@@ -193,3 +193,23 @@ struct cprof_error *cprof_core_read_u64(const struct cprof_core *core,
 {
 	return cprof_core_read(core, addr, ret, sizeof(*ret));
 }
+
+bool core_read_dumped(const struct cprof_core *core, uint64_t addr, void *buf,
+		      size_t len)
+{
+	uint8_t *out = buf;
+	while (len) {
+		const struct cprof_segment *s = cprof_core_segment(core, addr);
+		uint64_t off = s ? addr - s->start : 0;
+		if (!s || off >= s->core_bytes)
+			return false;
+		uint64_t n = s->core_bytes - off;
+		if (n > len)
+			n = len;
+		memcpy(out, core->data + s->core_offset + off, n);
+		out += n;
+		addr += n;
+		len -= n;
+	}
+	return true;
+}

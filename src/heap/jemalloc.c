@@ -1181,6 +1181,20 @@ static struct cprof_error *jemalloc_detect(struct cprof_core *core, struct cprof
 				 entries[e], m->name);
 		}
 	}
+	/* A library whose file is not to be had (a core from another machine,
+	   a --sysroot without it) has no symbols: jemalloc is then known by
+	   its file name alone, and its heap cannot be walked. */
+	for (size_t i = 0; i < core->n_modules && !*found; i++) {
+		const struct cprof_module *m = &core->modules[i];
+		if ((m->status == CPROF_MODULE_OK || m->status == CPROF_MODULE_UNVERIFIED) ||
+		    strncmp(m->name, "libjemalloc.so", 14))
+			continue;
+		*found = true;
+		self->module = m;
+		snprintf(self->found_by, sizeof(self->found_by),
+			 "the name of its library %s (its file is %s: no symbols)", m->name,
+			 cprof_module_status_name(m->status));
+	}
 	if (!*found)
 		return NULL;
 	if (!find_version(core, self->module, self->version, sizeof(self->version)))

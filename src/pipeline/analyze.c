@@ -133,10 +133,9 @@ static struct cprof_error *store_meta(struct cprof_store *st,
 		    (err = cprof_store_meta(st, "process_command", core->process.args)))
 			return err;
 	}
-	int signo = core->process.has_siginfo ? core->process.signo :
-		    core->n_threads ? core->threads[0].cursig : 0;
-	snprintf(buf, sizeof(buf), "%d", signo);
-	if ((err = cprof_store_meta(st, "signal", buf)))
+	snprintf(buf, sizeof(buf), "%d", core->process.fatal_signal);
+	if ((err = cprof_store_meta(st, "signal", buf)) ||
+	    (err = cprof_store_meta(st, "dumper", cprof_dumper_name(core->process.dumper))))
 		return err;
 	const struct cprof_module *exe = cprof_core_executable(core);
 	if (exe && exe->build_id &&

@@ -82,8 +82,7 @@ static void categorize(struct cprof_core *core, const struct cprof_heap_walk *wa
 
 static int signal_of(const struct cprof_core *core)
 {
-	return core->process.has_siginfo ? core->process.signo :
-	       core->n_threads ? core->threads[0].cursig : 0;
+	return core->process.fatal_signal;
 }
 
 void cprof_report_summary(FILE *out, struct cprof_core *core,
@@ -103,6 +102,8 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	int signo = signal_of(core);
 	if (signo)
 		fprintf(out, "killed by %s, ", fmt_signal(sig, sizeof(sig), signo));
+	else if (p->dumper == CPROF_DUMPER_GCORE)
+		fprintf(out, "dumped by gcore (not killed), ");
 	fprintf(out, "%zu thread%s, %zu modules, %zu mappings\n", core->n_threads,
 		core->n_threads == 1 ? "" : "s", core->n_modules, core->n_segments);
 
@@ -170,6 +171,7 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 		json_kv_string(&j, "args", core->process.args);
 	}
 	json_kv_int(&j, "signal", signal_of(core));
+	json_kv_string(&j, "dumper", cprof_dumper_name(core->process.dumper));
 	json_kv_uint(&j, "threads", core->n_threads);
 	json_object_end(&j);
 	json_key(&j, "memory");

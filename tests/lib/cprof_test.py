@@ -70,7 +70,7 @@ import traceback
 __all__ = [
     "SOURCE_ROOT", "WORK", "REQUIRE_ALL", "TEST_NAME",
     "Abort", "Fatal", "Elf", "ElfError", "CoreRun",
-    "corpus_dir", "corpus_core", "available_dumpers", "require_tool", "skip",
+    "corpus_dir", "corpus_core", "available_dumpers", "all_dumpers", "require_tool", "skip",
     "cprof", "cprof_path",
     "check", "check_eq", "fail", "warn", "note", "case", "finish",
     "is_subsequence", "normalize_function", "parse_addr",
@@ -81,6 +81,7 @@ __all__ = [
     "go_traceback", "go_print_name", "check_go_traceback", "go_heap_profile",
     "check_go_types", "Damaged", "analyze_damaged",
     "warned", "dump_process", "go_tool", "pprof_raw", "go_pprof",
+    "remove_db", "lines_with", "expect_error", "scratch",
 ]
 
 # ---------------------------------------------------------------------------
@@ -701,6 +702,17 @@ def available_dumpers():
     return out
 
 
+def all_dumpers():
+    """available_dumpers(), all of them under CPROF_REQUIRE_ALL=1 (a check), and a
+    skip when there is none."""
+    dumpers = available_dumpers()
+    if REQUIRE_ALL:
+        check_eq(dumpers, ["kernel", "gcore"], "available dumpers (CPROF_REQUIRE_ALL=1)")
+    if not dumpers:
+        skip("no way to take a core here (no usable core_pattern, no gcore)")
+    return dumpers
+
+
 class CoreRun:
     """A corpus program's core: .core, .exe, .manifest (dict), .dir, .dumper,
     .name, .args, .dump_seconds (taking the core), .total_seconds (run + core),
@@ -1070,15 +1082,40 @@ class Damaged:
         return struct.unpack("<Q", self.elf.read(self.offset(addr), 8))[0]
 
     def write(self, addr, data):
-        off = self.offset(addr)
+        self.write_at(self.offset(addr), data)
+
+    def write64(self, addr, value):
+        self.write(addr, struct.pack("<Q", value & (2**64 - 1)))
+
+    def write_at(self, off, data):
+        """Overwrite the core file's bytes at file offset OFF (headers, notes)."""
         with open(self.path, "r+b") as f:
             f.seek(off)
             self.saved.append((off, f.read(len(data))))
             f.seek(off)
             f.write(data)
 
-    def write64(self, addr, value):
-        self.write(addr, struct.pack("<Q", value & (2**64 - 1)))
+    def rename_files(self, old, new):
+        """Rename every NT_FILE entry named OLD to NEW (bytes of the same length:
+        the note is edited in place). Returns how many were renamed."""
+        if len(old) != len(new):
+            raise Abort("NT_FILE names are edited in place: %r and %r differ in length"
+                        % (old, new))
+        n = 0
+        for name, ntype, desc, off in self.elf.notes():
+            if ntype != NT_FILE:
+                continue
+            namesz = struct.unpack_from("<I", self.elf.read(off, 4))[0]
+            desc_off = off + 12 + ((namesz + 3) & ~3)
+            count = struct.unpack_from("<Q", desc, 0)[0]
+            pos = 16 + 24 * count
+            for _ in range(count):
+                end = desc.index(b"\0", pos)
+                if desc[pos:end] == old:
+                    self.write_at(desc_off + pos, new)
+                    n += 1
+                pos = end + 1
+        return n
 
     def restore(self):
         with open(self.path, "r+b") as f:
@@ -1088,12 +1125,47 @@ class Damaged:
         self.saved = []
 
 
-def analyze_damaged(d, c, what, db, timeout=60):
-    """`analyze` the Damaged core D (of CoreRun C) into DB. It must exit 0, or 1
-    with exactly one error line and no database left. Returns (rc, stderr lines)."""
+@contextlib.contextmanager
+def scratch(prefix):
+    """A fresh directory under $CPROF_WORK/tmp, removed afterwards."""
+    work = os.path.join(WORK, "tmp")
+    os.makedirs(work, exist_ok=True)
+    d = tempfile.mkdtemp(prefix=prefix + "-", dir=work)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def remove_db(db):
+    """Remove the database DB and the DB.old an analysis keeps."""
     for p in (db, db + ".old"):
         if os.path.exists(p):
             os.unlink(p)
+
+
+def lines_with(err, prefix):
+    """The lines of ERR (stderr) that begin with PREFIX."""
+    return [l for l in err.splitlines() if l.startswith(prefix)]
+
+
+def expect_error(args, path, words=(), timeout=60):
+    """cprof-core ARGS fails with status 1 and one `cprof-core: error: ` line that
+    names PATH and holds every one of WORDS. Returns (rc, stdout, stderr)."""
+    rc, out, err = cprof(*args, expect_rc=None, timeout=timeout)
+    what = "cprof-core %s" % " ".join(str(a) for a in args)
+    check_eq(rc, 1, "%s: exit status (stderr: %r)" % (what, err[-500:]))
+    errs = lines_with(err, "cprof-core: error: ")
+    if check_eq(len(errs), 1, "%s: number of error lines on stderr %r" % (what, err[-1000:])):
+        check(path in errs[0] and all(w in errs[0] for w in words),
+              "%s: the error line %r names %s and says %s" % (what, errs[0], path, list(words)))
+    return rc, out, err
+
+
+def analyze_damaged(d, c, what, db, timeout=60):
+    """`analyze` the Damaged core D (of CoreRun C) into DB. It must exit 0, or 1
+    with exactly one error line and no database left. Returns (rc, stderr lines)."""
+    remove_db(db)
     rc, out, err = cprof("analyze", d.path, c.exe, "--db", db, expect_rc=None,
                          timeout=timeout)
     lines = stderr_lines(err)
