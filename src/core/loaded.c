@@ -197,19 +197,32 @@ static uint64_t clipped_end(const struct cprof_core *core, const struct image *i
 	return end;
 }
 
-/* The hex GNU build-id in the image's notes, as the core itself holds them
- * (never from a file: that would compare the file with itself), or NULL. */
+/*
+ * The hex GNU build-id in the image's notes, as the core itself holds them
+ * (never from a file: that would compare the file with itself), or NULL.
+ * Go's linker writes .note.gnu.build-id right after .note.go.buildid but
+ * leaves it out of its one PT_NOTE: the notes that follow a PT_NOTE in the
+ * same page are read too (the kernel dumps that first page; the id is then
+ * checked against the file's like any other).
+ */
 static char *core_build_id(const struct cprof_core *core, const struct image *im)
 {
 	for (size_t i = 0; i < im->phnum; i++) {
 		const Elf64_Phdr *p = &im->ph[i];
 		if (p->p_type != PT_NOTE || p->p_filesz < 12 || p->p_filesz > MAX_NOTES)
 			continue;
-		uint8_t *buf = malloc(p->p_filesz);
+		uint64_t start = im->bias + p->p_vaddr, page = core->page_size ? core->page_size : 4096;
+		uint64_t page_end = (start + p->p_filesz + page - 1) / page * page;
+		size_t len = (size_t)(page_end - start);
+		if (len > MAX_NOTES)
+			len = p->p_filesz;
+		uint8_t *buf = malloc(len);
 		if (!buf)
 			return NULL;
 		char *id = NULL;
-		if (core_read_dumped(core, im->bias + p->p_vaddr, buf, p->p_filesz))
+		if (core_read_dumped(core, start, buf, len))
+			id = core_note_build_id(buf, len);
+		else if (len > p->p_filesz && core_read_dumped(core, start, buf, p->p_filesz))
 			id = core_note_build_id(buf, p->p_filesz);
 		free(buf);
 		if (id)
