@@ -141,10 +141,15 @@ with case("the default rate: every sampled object pairs"):
           "every sample pairs (%d of %d)" % (p["paired_samples"], p["samples"]))
     check_eq(p["unpaired_inuse_samples"], 0, "no sample with objects in use is left unpaired")
     con = sqlite3.connect(db)
+    # The manifest is written after the profile, and its writer allocates:
+    # an object it allocated may be sampled (at the default rate, by chance)
+    # at a stack the profile cannot have. Those are left out, by their stack.
     lonely = con.execute(
         "SELECT count(*) FROM object_site os JOIN object o ON o.id = os.object_id"
+        " JOIN site s ON s.id = os.site_id"
         " WHERE o.reachable IS NOT NULL AND os.site_id NOT IN"
-        " (SELECT site_id FROM profile_sample WHERE site_id IS NOT NULL)").fetchone()[0]
+        " (SELECT site_id FROM profile_sample WHERE site_id IS NOT NULL)"
+        " AND s.stack NOT LIKE '%internal/manifest.%'").fetchone()[0]
     sampled = con.execute("SELECT count(*) FROM object_site").fetchone()[0]
     con.close()
     check(sampled > 0, "some objects were sampled (%d)" % sampled)
