@@ -426,6 +426,10 @@ struct cprof_diff {
 	struct cprof_diff_row *rows;       /* the biggest growth in bytes first */
 	size_t n;
 	uint64_t before_count, before_bytes, after_count, after_bytes;
+	/* Whether both are analyses of the same program, by the executable's
+	   build-id in meta: 1 same, 0 different, -1 unknown (one has none). */
+	int same_program;
+	char old_build_id[96], new_build_id[96];    /* "" when unknown */
 };
 /* The used objects of two databases (garbage left out) counted by type name,
  * allocation stack or retaining root (by: CPROF_BY_TYPE, _SITE, _ROOT),
