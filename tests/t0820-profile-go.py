@@ -140,6 +140,17 @@ with case("the default rate: every sampled object pairs"):
     check(p["samples"] > 0 and p["paired_samples"] == p["samples"],
           "every sample pairs (%d of %d)" % (p["paired_samples"], p["samples"]))
     check_eq(p["unpaired_inuse_samples"], 0, "no sample with objects in use is left unpaired")
+    # The profile's figures are estimates (each sample scaled by the rate); the
+    # core's records are the sampled objects: scaled the same way, the program's
+    # own sites have not grown (it allocated nothing there since).
+    by_name = {s["site"].split(" (")[0]: s for s in p["sites"]}
+    for site in cd.manifest["sites"]:
+        s = by_name.get(site["function"])
+        if s and s["in_profile"]:
+            check_eq((s["estimate_objects"], s["estimate_bytes"]),
+                     (s["profile_objects"], s["profile_bytes"]),
+                     "%s: the core's records scaled as the profile's are the profile's figures"
+                     % site["function"])
     con = sqlite3.connect(db)
     # The manifest is written after the profile, and its writer allocates:
     # an object it allocated may be sampled (at the default rate, by chance)

@@ -142,6 +142,9 @@ struct cprof_profile_site {
 	uint64_t objects;          /* used objects of the core with a record of the site */
 	uint64_t bytes;            /* their sizes as the profiler counts (the bucket's size) */
 	uint64_t object_bytes;     /* their usable sizes (the object table's) */
+	int64_t estimate_objects, estimate_bytes;   /* objects, bytes scaled as the profile
+						       scales its samples (= them at period 1):
+						       what the profile would say now */
 	uint64_t retained;         /* what they retain, counting nothing twice */
 	char root[320];            /* the root retaining most of their bytes ("(shared)") */
 };

@@ -14,6 +14,7 @@
  * the site's innermost PC too.  Each sample compares its first PC with each
  * site's (samples x sites; a profile has thousands of each).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,6 +279,25 @@ static struct cprof_profile_site *site_row(struct cprof_profile_report *r, const
 	return a;
 }
 
+/*
+ * What a profiler that samples one allocation per `period` bytes on average
+ * estimates from `count` sampled objects of `bytes` in all: each stands for
+ * 1 / (1 - exp(-avg / period)) of its kind (the scaling of Go's
+ * scaleHeapSample, jeprof's and gperftools' pprof for heap_v2).  Added to
+ * *objects and *bytes; unscaled when every allocation is sampled.
+ */
+static void scale_sample(int64_t count, int64_t bytes, int64_t period, int64_t *objects,
+			 int64_t *ret_bytes)
+{
+	if (count <= 0 || bytes <= 0)
+		return;
+	double scale = 1;
+	if (period > 1)
+		scale = 1 / (1 - exp(-((double)bytes / (double)count) / (double)period));
+	*objects += (int64_t)((double)count * scale);
+	*ret_bytes += (int64_t)((double)bytes * scale);
+}
+
 /* Per site name: the profile's in-use figures (1), the core's records (2),
  * and the root retaining most of them (3). */
 static struct cprof_error *profile_sites(sqlite3 *db, const char *path,
@@ -288,7 +308,7 @@ static struct cprof_error *profile_sites(sqlite3 *db, const char *path,
 		" JOIN site s ON s.id = ps.site_id GROUP BY s.name",
 		"SELECT s.name, count(*), sum(s.size), sum(o.size) FROM object_site os"
 		" JOIN site s ON s.id = os.site_id JOIN object o ON o.id = os.object_id"
-		" WHERE o.reachable IS NOT NULL GROUP BY s.name",
+		" WHERE o.reachable IS NOT NULL GROUP BY s.id",
 		"SELECT coalesce(n.name, '(shared)'), count(*) FROM object o"
 		" JOIN object_site os ON os.object_id = o.id JOIN site s ON s.id = os.site_id"
 		" LEFT JOIN root_node n ON n.id = o.retaining_root"
@@ -310,9 +330,14 @@ static struct cprof_error *profile_sites(sqlite3 *db, const char *path,
 				x->profile_bytes = sqlite3_column_int64(s, 2);
 				x->in_profile = true;
 			} else {
-				x->objects = (uint64_t)sqlite3_column_int64(s, 1);
-				x->bytes = (uint64_t)sqlite3_column_int64(s, 2);
-				x->object_bytes = (uint64_t)sqlite3_column_int64(s, 3);
+				/* one record (Go's bucket) a row, summed by name:
+				   the estimate is scaled per record, as the
+				   profile's samples are */
+				int64_t n = sqlite3_column_int64(s, 1), bytes = sqlite3_column_int64(s, 2);
+				x->objects += (uint64_t)n;
+				x->bytes += (uint64_t)bytes;
+				x->object_bytes += (uint64_t)sqlite3_column_int64(s, 3);
+				scale_sample(n, bytes, r->period, &x->estimate_objects, &x->estimate_bytes);
 			}
 		}
 		sqlite3_finalize(s);
