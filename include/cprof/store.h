@@ -122,8 +122,13 @@ struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core 
 				      const struct cprof_object *objs, size_t n);
 /* What pairing a heap profile with the core found. */
 struct cprof_profile_pairing {
-	bool build_id_checked;     /* the profile names a build id */
-	bool same_binary;          /* ... and a module has it (else nothing is paired) */
+	bool build_id_checked;     /* the profile's binary was checked: it names a build
+				      id, or (a legacy text profile, which names none)
+				      its code mappings were compared with the core's */
+	bool same_binary;          /* false: its build id is no module's (nothing is
+				      paired) */
+	bool paired_any;           /* its samples were matched to sites (else reason) */
+	char reason[200];          /* why not paired, or what was not checked; "" */
 	size_t samples, paired;    /* samples, and those matched to a site */
 };
 struct cprof_pprof_profile;
@@ -152,7 +157,7 @@ struct cprof_rss_row {
 };
 struct cprof_profile_report {
 	bool present;              /* cprof.db has a paired profile */
-	char path[512], format[32], build_id[96], reason[128];
+	char path[512], format[32], build_id[96], reason[200];
 	int64_t period;
 	bool paired;
 	uint64_t samples, paired_samples;
