@@ -35,8 +35,8 @@ core is taken; from its kernel and gcore cores:
     does not read gperftools' heap profiler's table, so the core has no
     allocation records; the reason is stored (profile.reason) and printed.
 """
-import os
 import glob
+import os
 import re
 import signal
 import sqlite3
