@@ -142,3 +142,15 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 	json_object_end(&j);
 	json_finish(&j);
 }
+
+void cprof_report_leak_report(FILE *out, const struct cprof_leak_report *r)
+{
+	cprof_report_not_analyzed(out, r->allocators, r->n_allocators);
+	cprof_report_leaks(out, &r->totals, r->rows, r->n, r->shown_of);
+}
+
+void cprof_report_leak_report_json(FILE *out, const char *db, const struct cprof_leak_report *r)
+{
+	cprof_report_leaks_json(out, db, &r->totals, r->rows, r->n, r->allocators,
+				r->n_allocators);
+}

@@ -62,6 +62,10 @@ void cprof_report_profile(FILE *out, const struct cprof_profile_report *r, size_
 	if (r->unpaired_inuse)
 		fprintf(out, "  %" PRIu64 " samples with objects in use match no record of the core\n",
 			r->unpaired_inuse);
+	if (!r->n_sites) {         /* neither the profile nor the core names a site */
+		rss_table(out, r);
+		return;
+	}
 	fprintf(out, "  %21s  %31s  %16s\n", "profile (in use)", "core (its records, now)", "growth");
 	if (r->period > 1)
 		fprintf(out, "  (the profile samples one allocation per %" PRId64 " bytes and scales; the core's\n"

@@ -116,6 +116,31 @@ void cprof_leak_rows_free(struct cprof_leak_row *rows, size_t n)
 	free(rows);
 }
 
+struct cprof_error *cprof_query_leak_report(sqlite3 *db, const char *path,
+					    uint64_t min_bytes, size_t limit,
+					    struct cprof_leak_report *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	struct cprof_error *err = cprof_query_allocators(db, path, &ret->allocators,
+							 &ret->n_allocators);
+	if (!err)
+		err = cprof_query_leaks(db, path, min_bytes, limit, &ret->totals, &ret->rows,
+					&ret->n);
+	if (err) {
+		cprof_leak_report_deinit(ret);
+		return err;
+	}
+	ret->shown_of = min_bytes ? ret->n : ret->totals.roots;
+	return NULL;
+}
+
+void cprof_leak_report_deinit(struct cprof_leak_report *r)
+{
+	free(r->allocators);
+	cprof_leak_rows_free(r->rows, r->n);
+	memset(r, 0, sizeof(*r));
+}
+
 /* ---- objects, root nodes, references ---- */
 
 #define OBJ_COLUMNS \
