@@ -209,6 +209,10 @@ struct cprof_leak_totals {
 	uint64_t direct_count, direct_bytes, indirect_count, indirect_bytes;
 	uint64_t reachable_count, reachable_bytes, interior_count, interior_bytes;
 	uint64_t garbage_count, garbage_bytes;     /* Go: unreachable, not leaked */
+	/* reachable objects that only anonymous memory no walked allocator
+	   owns keeps alive (retained by a mapping root: another allocator's
+	   arenas - Python's pymalloc -, a cache): whether they leak is unknown */
+	uint64_t unowned_count, unowned_bytes;
 	uint64_t roots;            /* leak roots in the database */
 };
 

@@ -35,6 +35,14 @@ static const char totals_sql[] =
 	" coalesce(sum(size) FILTER (WHERE leak = 'garbage'), 0)"
 	" FROM object WHERE state = 'used'";
 
+/* What only anonymous mappings keep alive: objects whose retaining root is
+ * a mapping root node (memory no walked allocator owns; in a Go process
+ * anonymous memory is no root, so none). */
+static const char unowned_sql[] =
+	"SELECT count(*), coalesce(sum(o.size), 0) FROM object o"
+	" JOIN root_node n ON n.id = o.retaining_root"
+	" WHERE n.kind = 'mapping' AND o.reachable = 1";
+
 static const char rows_sql[] =
 	"SELECT id, addr, size, holds_count, holds_bytes, preview, pointers"
 	" FROM object WHERE leak = 'direct' AND holds_bytes >= ?"
@@ -61,6 +69,13 @@ struct cprof_error *cprof_query_leaks(sqlite3 *db, const char *path,
 	}
 	sqlite3_finalize(s);
 	t->roots = t->direct_count;
+	if (sqlite3_prepare_v2(db, unowned_sql, -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "leak totals");
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		t->unowned_count = (uint64_t)sqlite3_column_int64(s, 0);
+		t->unowned_bytes = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
 
 	if (sqlite3_prepare_v2(db, rows_sql, -1, &s, NULL) != SQLITE_OK)
 		return db_error(db, path, "leak roots");
