@@ -588,6 +588,8 @@ struct cprof_roots_report {
 	size_t n_allocators;
 	struct cprof_root_group *groups;   /* the biggest retained first */
 	size_t n;
+	/* reachable objects with no type: a type pattern cannot match them */
+	uint64_t untyped_count, untyped_bytes;
 };
 struct cprof_error *cprof_query_roots(struct sqlite3 *db, const char *path,
 				      const char *type_pattern, const char *site_pattern,

@@ -40,6 +40,14 @@ void cprof_report_roots(FILE *out, const struct cprof_roots_report *r, const cha
 	if (!r->n)
 		fprintf(out, "(no object%s%s%s)\n", type_pattern ? " of a type matching '" : "",
 			type_pattern ? type_pattern : "", type_pattern ? "'" : "");
+	/* "none" must not read as "there are none": untyped objects may be
+	   of that type */
+	if (type_pattern && r->untyped_count) {
+		char b[FMT_BYTES_SIZE];
+		fprintf(out, "(%" PRIu64 " reachable objects, %s, have no type, and no pattern can match "
+			"them: cprof-core histogram --by size shows them)\n", r->untyped_count,
+			fmt_bytes(b, r->untyped_bytes));
+	}
 }
 
 void cprof_report_roots_json(FILE *out, const struct cprof_roots_report *r)

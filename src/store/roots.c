@@ -5,6 +5,7 @@
  * an example object, the shortest path the analysis stored to it, and when
  * the root is not one slot, root slots from which the example is reachable.
  */
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,21 @@ struct cprof_error *cprof_query_roots(struct sqlite3 *db, const char *path,
 		err = describe(db, path, &ret->groups[i]);
 	}
 	free(g);
+	sqlite3_stmt *s;
+	if (!err && type_pattern) {
+		if (sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(size), 0) FROM object"
+				       " WHERE reachable = 1 AND type_id IS NULL", -1, &s,
+				       NULL) != SQLITE_OK)
+			err = cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: untyped objects: %s", path,
+						 sqlite3_errmsg(db));
+		else {
+			if (sqlite3_step(s) == SQLITE_ROW) {
+				ret->untyped_count = (uint64_t)sqlite3_column_int64(s, 0);
+				ret->untyped_bytes = (uint64_t)sqlite3_column_int64(s, 1);
+			}
+			sqlite3_finalize(s);
+		}
+	}
 	if (err)
 		cprof_roots_report_deinit(ret);
 	return err;
