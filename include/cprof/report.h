@@ -75,6 +75,9 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 /* After a row of count objects of a type (when types_shown): how many of them
  * have a type guessed from their layout, if any. */
 void cprof_report_guessed(FILE *out, bool types_shown, uint64_t guessed, uint64_t count);
+/* Under `histogram --by site`: how many objects have a record, when not
+ * all do (a sampling profiler), and that the rows count only those. */
+void cprof_report_site_coverage(FILE *out, const struct cprof_site_coverage *c);
 void cprof_report_groups(FILE *out, const struct cprof_group_row *g, size_t n,
 			 enum cprof_group_by by, size_t limit);
 /* [{type | size | site, count, self_bytes, retained_bytes, guessed}] */

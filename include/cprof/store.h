@@ -344,6 +344,14 @@ struct cprof_group_row {
  * other member of the group among their dominators add what they retain.
  * Biggest retained first.
  */
+/* How many of the used objects (garbage left out) carry an allocation record
+ * (object_site): a sampling profiler records some, `histogram --by site`
+ * counts only those. */
+struct cprof_site_coverage {
+	uint64_t recorded, objects;
+};
+struct cprof_error *cprof_query_site_coverage(struct sqlite3 *db, const char *path,
+					      struct cprof_site_coverage *ret);
 struct cprof_error *cprof_query_groups(struct sqlite3 *db, const char *path,
 				       enum cprof_group_by by, const char *pattern,
 				       struct cprof_group_row **ret, size_t *n_ret);

@@ -662,3 +662,22 @@ struct cprof_error *cprof_query_shortest_path(sqlite3 *db, const char *path,
 	ret->addrs = addrs;
 	return NULL;
 }
+
+struct cprof_error *cprof_query_site_coverage(sqlite3 *db, const char *path,
+					      struct cprof_site_coverage *ret)
+{
+	sqlite3_stmt *s;
+	memset(ret, 0, sizeof(*ret));
+	if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM object_site os JOIN object o"
+			       " ON o.id = os.object_id WHERE o.reachable IS NOT NULL"
+			       " AND coalesce(o.leak, '') != 'garbage'),"
+			       " (SELECT count(*) FROM object WHERE reachable IS NOT NULL"
+			       " AND coalesce(leak, '') != 'garbage')", -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "allocation records");
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		ret->recorded = (uint64_t)sqlite3_column_int64(s, 0);
+		ret->objects = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return NULL;
+}
