@@ -13,6 +13,7 @@
  * segments (a few hundred at most); hot loops take a pointer once per range
  * with cprof_core_ptr() instead of calling the reader per word.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,21 @@ const struct cprof_segment *cprof_core_segment(const struct cprof_core *core,
 			return s;
 	}
 	return NULL;
+}
+
+/* The first segment that starts above addr, or NULL. */
+static const struct cprof_segment *next_segment(const struct cprof_core *core,
+						uint64_t addr)
+{
+	size_t lo = 0, hi = core->n_segments;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (core->segments[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < core->n_segments ? &core->segments[lo] : NULL;
 }
 
 /*
@@ -93,14 +109,9 @@ void cprof_core_sources(const struct cprof_core *core, uint64_t addr,
 			r = segment_run(core, s, addr);
 		} else {
 			/* A gap up to the next segment, or to the end. */
+			const struct cprof_segment *n = next_segment(core, addr);
 			r.source = CPROF_SOURCE_MISSING;
-			r.end = end;
-			for (size_t i = 0; i < core->n_segments; i++) {
-				if (core->segments[i].start > addr) {
-					r.end = core->segments[i].start;
-					break;
-				}
-			}
+			r.end = n ? n->start : end;
 		}
 		if (r.end > end)
 			r.end = end;
@@ -160,6 +171,45 @@ const void *cprof_core_ptr(const struct cprof_core *core, uint64_t addr,
 	if (!r.ptr || r.end - addr < len)
 		return NULL;
 	return r.ptr;
+}
+
+const void *cprof_core_run(const struct cprof_core *core, uint64_t addr,
+			   uint64_t end, uint64_t *run_end)
+{
+	assert(addr < end);
+	const struct cprof_segment *s = cprof_core_segment(core, addr);
+	struct run r;
+	if (s) {
+		r = segment_run(core, s, addr);
+	} else {
+		const struct cprof_segment *n = next_segment(core, addr);
+		r = (struct run){ CPROF_SOURCE_MISSING, n ? n->start : end, NULL };
+	}
+	*run_end = r.end < end ? r.end : end;
+	assert(*run_end > addr);
+	return r.ptr;
+}
+
+bool cprof_core_try_read(const struct cprof_core *core, uint64_t addr,
+			 void *buf, size_t len)
+{
+	uint8_t *out = buf;
+	while (len) {
+		const struct cprof_segment *s = cprof_core_segment(core, addr);
+		if (!s)
+			return false;
+		struct run r = segment_run(core, s, addr);
+		if (!r.ptr)
+			return false;
+		uint64_t n = r.end - addr;
+		if (n > len)
+			n = len;
+		memcpy(out, r.ptr, n);
+		out += n;
+		addr += n;
+		len -= n;
+	}
+	return true;
 }
 
 struct cprof_error *cprof_core_read(const struct cprof_core *core,

@@ -320,12 +320,9 @@ static void dumper(struct cprof_core *core, const struct note_facts *f)
 struct cprof_error *core_read_notes(struct cprof_core *core)
 {
 	struct cprof_error *err;
-	size_t phnum, thread_cap = 0;
+	size_t phnum = core->phnum, thread_cap = 0;
 	bool have_notes = false;
 	struct note_facts facts = { 0 };
-	if (elf_getphdrnum(core->elf, &phnum))
-		return cprof_error_create(CPROF_ERROR_LIB, "%s: elf_getphdrnum: %s",
-					  core->path, elf_errmsg(-1));
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(core->elf, i, &ph) || ph.p_type != PT_NOTE)

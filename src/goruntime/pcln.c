@@ -39,9 +39,7 @@ static bool tab_read(struct cprof_core *core, const struct go_tab *t, uint64_t o
 		memcpy(buf, t->p + off, len);
 		return true;
 	}
-	struct cprof_error *err = cprof_core_read(core, t->addr + off, buf, len);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, t->addr + off, buf, len);
 }
 
 static bool tab_u32(struct cprof_core *core, const struct go_tab *t, uint64_t off,

@@ -38,16 +38,12 @@
 /* Reads of the core; false when the bytes are not there. */
 static bool rd64(struct cprof_core *core, uint64_t addr, uint64_t *v)
 {
-	struct cprof_error *err = cprof_core_read_u64(core, addr, v);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, addr, v, 8);
 }
 
 static bool rd32(struct cprof_core *core, uint64_t addr, uint32_t *v)
 {
-	struct cprof_error *err = cprof_core_read(core, addr, v, 4);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, addr, v, 4);
 }
 
 /* ---- one goroutine ---- */

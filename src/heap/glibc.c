@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/chain.h"
 #include "glibc.h"
 
 enum {
@@ -115,12 +116,14 @@ struct glibc {
 
 /* ---- reading and warning ---- */
 
-static __attribute__((format(printf, 2, 3)))
-void gwarn(struct glibc *g, const char *fmt, ...)
+/* A warning about the heap's data, with where it was noticed (the macro). */
+#define gwarn(g, ...) gwarn_at((g), __FILE__, __LINE__, __VA_ARGS__)
+static __attribute__((format(printf, 4, 5)))
+void gwarn_at(struct glibc *g, const char *src_file, int src_line, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	cprof_heap_vwarn(g->core, "glibc", &g->n_warnings, MAX_WARNINGS, fmt, ap);
+	cprof_heap_vwarn(g->core, "glibc", &g->n_warnings, MAX_WARNINGS, src_file, src_line, fmt, ap);
 	va_end(ap);
 }
 
@@ -130,22 +133,12 @@ static bool rd64(struct glibc *g, uint64_t addr, uint64_t *v)
 		memcpy(v, g->span + (addr - g->span_start), 8);
 		return true;
 	}
-	struct cprof_error *err = cprof_core_read(g->core, addr, v, 8);
-	if (err) {
-		cprof_error_destroy(err);
-		return false;
-	}
-	return true;
+	return cprof_core_try_read(g->core, addr, v, 8);
 }
 
 static bool rd32(struct glibc *g, uint64_t addr, uint32_t *v)
 {
-	struct cprof_error *err = cprof_core_read(g->core, addr, v, 4);
-	if (err) {
-		cprof_error_destroy(err);
-		return false;
-	}
-	return true;
+	return cprof_core_try_read(g->core, addr, v, 4);
 }
 
 /* Makes [start, end) fast to read when the core holds it in one piece. */
@@ -495,6 +488,14 @@ static struct cprof_error *add_seg(struct glibc *g, struct arena *a,
 	return cprof_heap_add(g->walk, &h, &s->heap_id);
 }
 
+/* heap_info->prev of the heap_info at h (0: the end, or unreadable). */
+static uint64_t heap_prev(void *arg, uint64_t h)
+{
+	struct glibc *g = arg;
+	uint64_t prev;
+	return rd64(g, h + g->L.hi_prev, &prev) ? prev : 0;
+}
+
 /* A non-main arena's heaps, through heap_info->prev from the top's heap. */
 static struct cprof_error *arena_segs(struct glibc *g, struct arena *a)
 {
@@ -502,7 +503,14 @@ static struct cprof_error *arena_segs(struct glibc *g, struct arena *a)
 	struct seg *tmp = NULL;
 	size_t n = 0;
 	struct cprof_error *err = NULL;
-	for (int i = 0; h && i < MAX_HEAPS_PER_ARENA; i++) {
+	/* A list that comes back to a heap it holds would hand out the same
+	   heaps (and their chunks) again and again: each is walked once. */
+	bool loops;
+	uint64_t distinct = cprof_chain_length(heap_prev, g, h, MAX_HEAPS_PER_ARENA, &loops);
+	if (loops)
+		gwarn(g, "arena 0x%llx: its heap_info list (prev) loops after %llu heaps; each is walked once",
+		      (unsigned long long)a->addr, (unsigned long long)distinct);
+	for (uint64_t i = 0; h && i < distinct; i++) {
 		uint64_t ar, prev, size;
 		if (!rd64(g, h + g->L.hi_ar_ptr, &ar) || !rd64(g, h + g->L.hi_prev, &prev) ||
 		    !rd64(g, h + g->L.hi_heap_size, &size)) {
@@ -645,13 +653,10 @@ static bool tcache_bin(struct glibc *g, uint64_t t, uint32_t i, uint64_t *head,
 	uint64_t e, c = 0;
 	if (!rd64(g, t + g->L.tc_entries + 8ull * i, &e))
 		return false;
-	struct cprof_error *err = cprof_core_read(g->core,
+	if (!cprof_core_try_read(g->core,
 		t + g->L.tc_counts + (uint64_t)i * g->L.tc_count_width, &c,
-		g->L.tc_count_width);
-	if (err) {
-		cprof_error_destroy(err);
+		g->L.tc_count_width))
 		return false;
-	}
 	if (g->L.tc_num_slots) {
 		if (c > g->tcache_count)
 			return false;
@@ -1115,6 +1120,17 @@ static bool is_stack(const struct cprof_core *core, const struct cprof_segment *
 	return false;
 }
 
+/* b when the core holds it, else where the run of memory it lacks that
+ * holds b ends (up to end): page-by-page searches jump over what the core
+ * does not hold - 2 GiB of MADV_DONTDUMP cost nothing. */
+static uint64_t held_from(struct glibc *g, uint64_t b, uint64_t end)
+{
+	uint64_t run_end;
+	if (b >= end || cprof_core_run(g->core, b, end, &run_end))
+		return b;
+	return run_end;
+}
+
 /* An mmapped chunk header at c: prev_size == lead, size & 7 == IS_MMAPPED. */
 static bool mmap_header(struct glibc *g, uint64_t c, uint64_t lead,
 			uint64_t limit, uint64_t *size_ret)
@@ -1145,7 +1161,13 @@ static void find_realigned(struct glibc *g, uint64_t b, uint64_t size,
 			o = (o & ~(page - 1)) + page - 32;   /* next: k*page - 16 */
 			continue;
 		}
-		uint64_t sz2;
+		uint64_t sz2, h = held_from(g, b + o, b + size);
+		if (h != b + o) {          /* next candidate past the hole */
+			uint64_t next = ((h - b) + page - 1) & ~(page - 1);
+			if (next - 32 > o)
+				o = next - 32;
+			continue;
+		}
 		if (mmap_header(g, b + o, o, b + size, &sz2) && o + sz2 == size) {
 			*chunk = b + o;
 			*csize = sz2;
@@ -1168,7 +1190,8 @@ static struct cprof_error *walk_mmapped(struct glibc *g)
 		uint64_t b = s->start;
 		while (b < s->end && !g->stopped) {
 			uint64_t skip, size;
-			if (in_arena_heap(g, b, &skip) || claimed_by_other(g, b, &skip)) {
+			if (in_arena_heap(g, b, &skip) || claimed_by_other(g, b, &skip) ||
+			    (skip = held_from(g, b, s->end)) != b) {
 				b = (skip + page - 1) & ~(page - 1);
 				continue;
 			}
@@ -1354,7 +1377,8 @@ static struct cprof_error *scan_runs(struct glibc *g, struct arena *a, struct ru
 		while (b < s->end && rs->steps < rs->budget) {
 			uint64_t skip, end, prev;
 			bool top;
-			if (in_runs(rs, b, &skip) || in_arena_heap(g, b, &skip)) {
+			if (in_runs(rs, b, &skip) || in_arena_heap(g, b, &skip) ||
+			    (skip = held_from(g, b, s->end)) != b) {
 				b = (skip + page - 1) & ~(page - 1);
 				continue;
 			}

@@ -131,23 +131,20 @@ struct tc {
 
 /* ---- reading and warning ---- */
 
-static __attribute__((format(printf, 2, 3)))
-void tcwarn(struct tc *t, const char *fmt, ...)
+/* A warning about the heap's data, with where it was noticed (the macro). */
+#define tcwarn(t, ...) tcwarn_at((t), __FILE__, __LINE__, __VA_ARGS__)
+static __attribute__((format(printf, 4, 5)))
+void tcwarn_at(struct tc *t, const char *src_file, int src_line, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	cprof_heap_vwarn(t->core, "tcmalloc", &t->n_warnings, MAX_WARNINGS, fmt, ap);
+	cprof_heap_vwarn(t->core, "tcmalloc", &t->n_warnings, MAX_WARNINGS, src_file, src_line, fmt, ap);
 	va_end(ap);
 }
 
 static bool rd(struct tc *t, uint64_t addr, void *buf, size_t len)
 {
-	struct cprof_error *err = cprof_core_read(t->core, addr, buf, len);
-	if (err) {
-		cprof_error_destroy(err);
-		return false;
-	}
-	return true;
+	return cprof_core_try_read(t->core, addr, buf, len);
 }
 
 static bool rd64(struct tc *t, uint64_t addr, uint64_t *v)

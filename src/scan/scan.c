@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/format.h"
 #include "cprof/graph.h"
 
 struct edges {
@@ -66,6 +67,7 @@ struct scan {
 	const struct cprof_allocator *last_owner;
 	uint8_t *mask;
 	size_t mask_cap;
+	uint64_t *missing;         /* per segment, + 1: bytes not in the core */
 };
 
 /* A word found in memory: an edge when it points into another node. */
@@ -102,33 +104,107 @@ static void root_word(struct scan *s, uint32_t root, uint64_t slot, uint64_t v)
 	r->dst_off = v - s->objs[j].addr;
 }
 
+/* Bytes a scan meant to read that the core does not hold, counted per
+ * segment (index; the last slot: no segment) for one warning at the end. */
+static void missing_range(struct scan *s, uint64_t start, uint64_t end)
+{
+	s->g->bytes_unreadable += end - start;
+	const struct cprof_segment *seg = cprof_core_segment(s->core, start);
+	size_t i = seg ? (size_t)(seg - s->core->segments) : s->core->n_segments;
+	if (s->missing)
+		s->missing[i] += end - start;
+}
+
+/* One word at a that straddles two runs (a file's end, a cut core). */
+static bool straddling_word(struct scan *s, uint64_t a, uint64_t *v)
+{
+	if (cprof_core_try_read(s->core, a, v, 8))
+		return true;
+	missing_range(s, a, a + 8);
+	return false;
+}
+
 /*
- * Scans [addr, addr + len) word by word, calling fn(arg-specific) for each
- * aligned word.  Uses one pointer into the core when it holds the range
- * whole, else reads each word and counts what is missing.
+ * Scans [addr, addr + len) word by word, calling WORD for each aligned word.
+ * The range is taken run by run (cprof_core_run): a pointer into the core
+ * for each run it holds, and a run it does not hold - 2 GiB of a
+ * MADV_DONTDUMP mapping, a p_memsz nothing backs - is skipped whole and
+ * counted: the work is bounded by the bytes the core holds.
  */
 #define SCAN_RANGE(s, addr, len, WORD)                                          \
 	do {                                                                    \
-		uint64_t a0_ = ((addr) + 7) & ~7ull, end_ = (addr) + (len);     \
-		const uint64_t *p_ = end_ > a0_ ?                               \
-			cprof_core_ptr((s)->core, a0_, end_ - a0_) : NULL;      \
-		for (uint64_t a_ = a0_; a_ + 8 <= end_; a_ += 8) {              \
-			uint64_t v_;                                            \
-			if (p_) {                                               \
-				memcpy(&v_, (const char *)p_ + (a_ - a0_), 8);  \
-			} else {                                                \
-				struct cprof_error *e_ = cprof_core_read(       \
-					(s)->core, a_, &v_, 8);                 \
-				if (e_) {                                       \
-					cprof_error_destroy(e_);                \
-					(s)->g->bytes_unreadable += 8;          \
-					continue;                               \
-				}                                               \
+		uint64_t a_ = ((addr) + 7) & ~7ull, end_ = (addr) + (len);      \
+		if (end_ < (addr) || a_ < (addr))                               \
+			break;                                                  \
+		while (a_ + 8 <= end_) {                                        \
+			uint64_t re_, v_;                                       \
+			const uint8_t *p_ = cprof_core_run((s)->core, a_, end_, &re_); \
+			if (!p_) {                                              \
+				missing_range((s), a_, re_);                    \
+				a_ = (re_ + 7) & ~7ull;                         \
+				continue;                                       \
 			}                                                       \
-			(s)->g->words_scanned++;                                \
-			WORD(a_, v_);                                           \
+			uint64_t base_ = a_;                                    \
+			for (; a_ + 8 <= re_; a_ += 8) {                        \
+				memcpy(&v_, p_ + (a_ - base_), 8);              \
+				(s)->g->words_scanned++;                        \
+				WORD(a_, v_);                                   \
+			}                                                       \
+			if (a_ < re_ && a_ + 8 <= end_) {                       \
+				if (straddling_word((s), a_, &v_)) {            \
+					(s)->g->words_scanned++;                \
+					WORD(a_, v_);                           \
+				}                                               \
+				a_ += 8;                                        \
+			}                                                       \
 		}                                                               \
 	} while (0)
+
+/* The warning for what the scan could not read: its size and the mappings
+ * with the most of it. */
+static void warn_missing(struct scan *s)
+{
+	const struct cprof_core *core = s->core;
+	if (!s->missing || !s->g->bytes_unreadable)
+		return;
+	size_t top[3] = { SIZE_MAX, SIZE_MAX, SIZE_MAX }, n_maps = 0;
+	bool all_rw = true;
+	for (size_t i = 0; i <= core->n_segments; i++) {
+		if (!s->missing[i])
+			continue;
+		n_maps++;
+		if (i == core->n_segments ||
+		    (core->segments[i].flags & (CPROF_SEG_R | CPROF_SEG_W)) != (CPROF_SEG_R | CPROF_SEG_W))
+			all_rw = false;
+		for (size_t k = 0; k < 3; k++) {
+			if (top[k] == SIZE_MAX || s->missing[i] > s->missing[top[k]]) {
+				memmove(&top[k + 1], &top[k], (2 - k) * sizeof(top[0]));
+				top[k] = i;
+				break;
+			}
+		}
+	}
+	char total[FMT_BYTES_SIZE], list[512] = "";
+	size_t len = 0;
+	for (size_t k = 0; k < 3 && top[k] != SIZE_MAX && len < sizeof(list); k++) {
+		char b[FMT_BYTES_SIZE];
+		size_t i = top[k];
+		const struct cprof_segment *seg = i < core->n_segments ? &core->segments[i] : NULL;
+		const char *what = !seg ? "outside every mapping" :
+				   seg->file >= 0 ? core->files[seg->file].path : "anonymous";
+		if (seg)
+			len += snprintf(list + len, sizeof(list) - len, "%s0x%llx-0x%llx %s: %s",
+					k ? ", " : "", (unsigned long long)seg->start,
+					(unsigned long long)seg->end, what, fmt_bytes(b, s->missing[i]));
+		else
+			len += snprintf(list + len, sizeof(list) - len, "%s%s: %s", k ? ", " : "",
+					what, fmt_bytes(b, s->missing[i]));
+	}
+	cprof_warn(core->warnings,
+		   "%s: %s of %smemory is not in the core (MADV_DONTDUMP or truncated): not scanned (%zu mapping%s: %s%s)",
+		   core->path, fmt_bytes(total, s->g->bytes_unreadable), all_rw ? "rw " : "",
+		   n_maps, n_maps == 1 ? "" : "s", list, n_maps > 3 ? ", ..." : "");
+}
 
 /* The allocator of o's heap when it has pointer maps, else NULL.  Objects
  * come in address order, so heap indices repeat in runs: cache the answer. */
@@ -160,13 +236,9 @@ static void scan_masked(struct scan *s, uint32_t i, const uint8_t *mask)
 		uint64_t v;
 		if (p) {
 			memcpy(&v, p + 8 * w, 8);
-		} else {
-			struct cprof_error *e = cprof_core_read(s->core, o->addr + 8 * w, &v, 8);
-			if (e) {
-				cprof_error_destroy(e);
-				s->g->bytes_unreadable += 8;
-				continue;
-			}
+		} else if (!cprof_core_try_read(s->core, o->addr + 8 * w, &v, 8)) {
+			missing_range(s, o->addr + 8 * w, o->addr + 8 * w + 8);
+			continue;
 		}
 		s->g->words_scanned++;
 		object_word(s, i, 8 * w, v);
@@ -293,7 +365,8 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	}
 	struct scan s = { .core = core, .objs = objs, .ix = ix, .g = g,
 			  .walk = walk, .last_heap = UINT32_MAX };
-	s.oom = !open_maps(&s);
+	s.missing = calloc(core->n_segments + 1, sizeof(*s.missing));
+	s.oom = !s.missing || !open_maps(&s);
 	for (uint32_t i = 0; i < n && !s.oom; i++) {
 		g->row[i] = s.e.n;
 		const struct cprof_object *o = &objs[i];
@@ -314,6 +387,9 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	if (progress)
 		cprof_progress_done(progress);
 	close_maps(&s);
+	if (!s.oom)
+		warn_missing(&s);
+	free(s.missing);
 	cprof_object_index_destroy(ix);
 	g->dst = s.e.dst;
 	g->src_off = s.e.src_off;

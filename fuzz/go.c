@@ -1,0 +1,20 @@
+/*
+ * go.c - the go walker's fuzz target: a core of a process whose heap is
+ * go's (seeds: fuzz/make-seeds), opened from memory and analyzed as
+ * `analyze` does, without the store.
+ */
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fuzz_core(data, size, FUZZ_ANALYZE, "go");
+	return 0;
+}
+
+#ifdef CPROF_LIBFUZZER
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,
+			       unsigned int seed)
+{
+	return fuzz_mutate_segments(data, size, max_size, seed);
+}
+#endif
