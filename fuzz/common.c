@@ -8,6 +8,7 @@
  * build-id, so the walkers get as far as on the real core.  Warnings are
  * counted, not printed (CPROF_FUZZ_VERBOSE=1 prints them).
  */
+#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,19 +65,162 @@ static void exercise_analysis(struct cprof_core *core, const char *allocator)
 }
 
 /*
+ * Sparse cores (fuzz/strip-core.py): the walker targets' seeds leave out
+ * zero pages, and their PT_LOADs continue one another (p_paddr PIECE_DATA,
+ * PIECE_ZERO).  expand() rebuilds the core they came from, zeros included,
+ * byte for byte, so that the library sees each mapping as one segment whose
+ * zero pages are there - a page map or a radix tree leaf is mostly zeros,
+ * and a zero entry is not a missing one.  Any other input is used as it is.
+ */
+enum {
+	PIECE_DATA = 0x5044,
+	PIECE_ZERO = 0x505a,
+	EXPANDED_MAX = 1 << 30,    /* a sparse core expands to at most this */
+};
+
+struct piece {                 /* input bytes [from, from + len) at out + to */
+	size_t from, to, len;
+};
+
+struct expansion {
+	uint8_t *buf;
+	size_t size;
+	struct piece *pieces;
+	size_t n_pieces;
+};
+
+static void expansion_release(struct expansion *x)
+{
+	free(x->buf);
+	free(x->pieces);
+	memset(x, 0, sizeof(*x));
+}
+
+static bool identity(const uint8_t *in, size_t n, struct expansion *x)
+{
+	x->buf = malloc(n ? n : 1);
+	x->pieces = malloc(sizeof(*x->pieces));
+	if (!x->buf || !x->pieces)
+		return false;
+	memcpy(x->buf, in, n);
+	x->size = n;
+	x->pieces[0] = (struct piece){ 0, 0, n };
+	x->n_pieces = 1;
+	return true;
+}
+
+static Elf64_Phdr phdr_at(const uint8_t *in, uint64_t phoff, size_t i)
+{
+	Elf64_Phdr ph;
+	memcpy(&ph, in + phoff + i * sizeof(ph), sizeof(ph));
+	return ph;
+}
+
+static bool is_piece(const Elf64_Phdr *ph)
+{
+	return ph->p_type == PT_LOAD && (ph->p_paddr == PIECE_DATA || ph->p_paddr == PIECE_ZERO);
+}
+
+/* The bytes a piece (or a first PT_LOAD) holds in the input; 0 when they
+ * are not all there. */
+static uint64_t piece_bytes(const Elf64_Phdr *ph, size_t n)
+{
+	if (ph->p_paddr == PIECE_ZERO)
+		return ph->p_memsz;
+	return ph->p_offset <= n && ph->p_filesz <= n - ph->p_offset ? ph->p_filesz : 0;
+}
+
+static bool expand(const uint8_t *in, size_t n, struct expansion *x)
+{
+	memset(x, 0, sizeof(*x));
+	Elf64_Ehdr eh;
+	if (n < sizeof(eh))
+		return identity(in, n, x);
+	memcpy(&eh, in, sizeof(eh));
+	uint64_t phbytes = (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > n || phbytes > n - eh.e_phoff)
+		return identity(in, n, x);
+	/* First pass: the expanded size, and whether there is a piece at all. */
+	size_t m = 0, n_pieces = 0;
+	uint64_t size = sizeof(eh);
+	bool sparse = false, open = false;
+	for (size_t i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph = phdr_at(in, eh.e_phoff, i);
+		if (is_piece(&ph) && open) {
+			sparse = true;
+			size += piece_bytes(&ph, n);
+			n_pieces++;
+		} else {
+			m++;
+			open = ph.p_type == PT_LOAD;
+			size += 16 + piece_bytes(&ph, n);
+			n_pieces++;
+		}
+		if (size > EXPANDED_MAX)
+			return identity(in, n, x);
+	}
+	if (!sparse)
+		return identity(in, n, x);
+	size += m * sizeof(Elf64_Phdr);
+	x->buf = calloc(1, size);
+	x->pieces = calloc(n_pieces, sizeof(*x->pieces));
+	if (!x->buf || !x->pieces)
+		return false;
+	/* Second pass: each segment's pieces one after the other. */
+	Elf64_Ehdr out = eh;
+	out.e_phoff = sizeof(eh);
+	out.e_phnum = (uint16_t)m;
+	out.e_shoff = out.e_shnum = out.e_shstrndx = 0;
+	memcpy(x->buf, &out, sizeof(out));
+	size_t pos = sizeof(eh) + m * sizeof(Elf64_Phdr), k = SIZE_MAX;
+	Elf64_Phdr cur = { 0 };
+	open = false;
+	for (size_t i = 0; i <= eh.e_phnum; i++) {
+		Elf64_Phdr ph = i < eh.e_phnum ? phdr_at(in, eh.e_phoff, i) : (Elf64_Phdr){ 0 };
+		if (i < eh.e_phnum && is_piece(&ph) && open) {
+			/* a continuation of cur */
+		} else {
+			if (k != SIZE_MAX)
+				memcpy(x->buf + sizeof(eh) + k * sizeof(cur), &cur, sizeof(cur));
+			if (i == eh.e_phnum)
+				break;
+			k = k == SIZE_MAX ? 0 : k + 1;
+			cur = ph;
+			cur.p_paddr = 0;
+			open = ph.p_type == PT_LOAD;
+			while (open && pos % 16 != ph.p_vaddr % 16)
+				pos++;
+			cur.p_offset = pos;
+			cur.p_filesz = 0;
+			if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE)
+				continue;
+		}
+		uint64_t len = piece_bytes(&ph, n);
+		if (ph.p_paddr != PIECE_ZERO && len) {
+			memcpy(x->buf + pos, in + ph.p_offset, len);
+			x->pieces[x->n_pieces++] = (struct piece){ ph.p_offset, pos, len };
+		}
+		pos += len;
+		cur.p_filesz += len;
+	}
+	x->size = pos;
+	return true;
+}
+
+/*
  * The walker targets keep the last core open while inputs differ from it
  * only in the bytes of its segments (their custom mutator, below, makes
  * such inputs): opening a core - its files, symbol tables, DWARF, libdwfl -
- * costs 5 to 40 ms, ten times the walk of a seed-sized heap, and a campaign
- * of 10^6 runs per target could not afford it.  A new size or a change in
- * the headers or notes opens the input afresh, as the core target always
- * does.  (Static state: the fuzz harness is single-threaded; the library
- * itself keeps none.)
+ * costs 5 to 40 ms, ten times the walk of a seed-sized heap.  A new size or
+ * a change in the headers or notes opens the input afresh, as the core
+ * target always does.  (Static state: the fuzz harness is single-threaded;
+ * the library itself keeps none.)
  */
 struct cached {
 	struct cprof_core *core;
-	uint8_t *buf;              /* the core's bytes (core->data) */
-	size_t size, head;         /* head: headers and notes, [0, head) */
+	struct expansion x;        /* the core's bytes (core->data) */
+	uint8_t *head_bytes;       /* the input's headers and notes */
+	size_t size, head;
 	struct cprof_warnings w;
 };
 static struct cached cache;
@@ -87,54 +231,63 @@ static void print_warning(const char *message, void *arg);
  * cached core for the core to be reused. */
 size_t fuzz_core_head(const uint8_t *data, size_t size)
 {
-	if (size < 64)
+	Elf64_Ehdr eh;
+	if (size < sizeof(eh))
 		return size;
-	uint64_t phoff, head;
-	uint16_t phentsize, phnum;
-	memcpy(&phoff, data + 32, 8);
-	memcpy(&phentsize, data + 54, 2);
-	memcpy(&phnum, data + 56, 2);
-	if (phentsize != 56 || phoff > size || (uint64_t)phnum * 56 > size - phoff)
+	memcpy(&eh, data, sizeof(eh));
+	uint64_t phbytes = (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > size || phbytes > size - eh.e_phoff)
 		return size;
-	head = phoff + (uint64_t)phnum * 56;
-	for (uint16_t i = 0; i < phnum; i++) {
-		const uint8_t *ph = data + phoff + 56 * (uint64_t)i;
-		uint32_t type;
-		uint64_t off, filesz;
-		memcpy(&type, ph, 4);
-		memcpy(&off, ph + 8, 8);
-		memcpy(&filesz, ph + 32, 8);
-		if (type == 4 /* PT_NOTE */ && off <= size && filesz <= size - off &&
-		    off + filesz > head)
-			head = off + filesz;
+	uint64_t head = eh.e_phoff + phbytes;
+	for (size_t i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph = phdr_at(data, eh.e_phoff, i);
+		if (ph.p_type == PT_NOTE && ph.p_offset <= size && ph.p_filesz <= size - ph.p_offset &&
+		    ph.p_offset + ph.p_filesz > head)
+			head = ph.p_offset + ph.p_filesz;
 	}
-	return head > 64 ? head : 64;
+	return head > sizeof(eh) ? head : sizeof(eh);
 }
 
 static void uncache(void)
 {
 	cprof_core_close(cache.core);
 	cprof_warnings_deinit(&cache.w);
-	free(cache.buf);
+	expansion_release(&cache.x);
+	free(cache.head_bytes);
 	memset(&cache, 0, sizeof(cache));
 }
 
-/* An open core holding data[0, size): the cached one with its segments'
- * bytes replaced when the headers and notes are the same, else a new one. */
+/* An open core holding data[0, size), expanded: the cached one with its
+ * segments' bytes replaced when the headers and notes are the same, else a
+ * new one. */
 static struct cprof_core *open_cached(const uint8_t *data, size_t size)
 {
-	if (cache.core && size == cache.size && !memcmp(data, cache.buf, cache.head)) {
-		memcpy(cache.buf + cache.head, data + cache.head, size - cache.head);
+	if (cache.core && size == cache.size && !memcmp(data, cache.head_bytes, cache.head)) {
+		for (size_t i = 0; i < cache.x.n_pieces; i++) {
+			const struct piece *p = &cache.x.pieces[i];
+			memcpy(cache.x.buf + p->to, data + p->from, p->len);
+		}
 		return cache.core;
 	}
 	uncache();
-	if (!(cache.buf = malloc(size ? size : 1)))
+	cache.head = fuzz_core_head(data, size);
+	if (!expand(data, size, &cache.x) || !(cache.head_bytes = malloc(cache.head + 1))) {
+		uncache();
 		return NULL;
-	memcpy(cache.buf, data, size);
+	}
+	memcpy(cache.head_bytes, data, cache.head);
+	const char *dump = getenv("CPROF_FUZZ_EXPANDED");
+	if (dump) {                /* the core as cprof-core would read it */
+		FILE *f = fopen(dump, "wb");
+		if (f) {
+			fwrite(cache.x.buf, 1, cache.x.size, f);
+			fclose(f);
+		}
+	}
 	if (getenv("CPROF_FUZZ_VERBOSE"))
 		cache.w.callback = print_warning;
 	struct cprof_core_options o = {
-		.core_path = "fuzz.core", .core_data = cache.buf, .core_size = size,
+		.core_path = "fuzz.core", .core_data = cache.x.buf, .core_size = cache.x.size,
 		.sysroot = getenv("CPROF_FUZZ_SYSROOT"),
 		.no_default_debug_dirs = getenv("CPROF_FUZZ_NO_DEBUG_DIRS") != NULL,
 		.warnings = &cache.w,
@@ -148,7 +301,6 @@ static struct cprof_core *open_cached(const uint8_t *data, size_t size)
 		return NULL;
 	}
 	cache.size = size;
-	cache.head = fuzz_core_head(data, size);
 	return cache.core;
 }
 

@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""fuzz/strip-core.py CORE OUT [--max-bytes N]: a seed for the fuzz targets from a
-corpus core - the same process in far fewer bytes.
+"""fuzz/strip-core.py CORE OUT: a corpus core as a sparse core, the seed format of the
+walker fuzz targets - the same process in a few hundred KB instead of tens of MB.
 
-The ELF header and the notes are kept as they are; every PT_LOAD keeps its address,
-size and permissions, but runs of 64 or more zero pages in the bytes the core holds
-are left out (their own PT_LOAD with p_filesz 0: memory the core does not hold, as
-a MADV_DONTDUMP or truncated mapping is), so that a core of 80 MB of mostly
-untouched stacks and heap reserves becomes a seed of a few hundred KB whose heap
-metadata, stacks' used parts, modules' first pages and data are those of the
-real core.  Segment data stay 16-byte aligned with their addresses."""
+A sparse core is an ELF core whose zero pages are not written: each PT_LOAD keeps its
+address, size and permissions, and its bytes are described by pieces, the first
+in the PT_LOAD itself and the rest in the PT_LOADs that follow it with p_paddr
+PIECE_DATA (bytes in the file) or PIECE_ZERO (p_memsz zero bytes, nothing in the
+file).  fuzz/common.c expands it back into the core it came from, byte for byte
+(a page the kernel left as a hole in the file reads as zeros there too), before
+the library opens it; read as a plain core (the core target, cprof-core itself) it
+is a core whose zero runs are segments of their own that the core does not hold.
+
+Pieces of zeros are made for runs of whole zero pages of at least ZERO_RUN pages;
+data pieces stay 16-byte aligned with their addresses."""
 
 import struct
 import sys
 
 PAGE = 4096
-ZERO_RUN = 64          # pages: shorter runs of zeros are kept as bytes
+ZERO_RUN = 1           # pages
 PT_LOAD, PT_NOTE = 1, 4
+PIECE_DATA, PIECE_ZERO = 0x5044, 0x505a     # p_paddr of a continuation ("DP", "ZP")
 
 
 def phdrs(data):
@@ -25,33 +30,23 @@ def phdrs(data):
         yield struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
 
 
-def pieces(data, vaddr, offset, filesz, memsz):
-    """(vaddr, bytes or None, size) pieces of one PT_LOAD: None = left out."""
-    held = data[offset:offset + filesz]
-    out, run_start, pos = [], 0, 0
-    zero_page = bytes(PAGE)
-    npages = (len(held) + PAGE - 1) // PAGE
-    i = 0
-    while i < npages:
+def pieces(held):
+    """(bytes or None, size) pieces of a segment's held bytes: None = zeros."""
+    out, i, run = [], 0, 0
+    n = len(held)
+    while i < n:
         j = i
-        while j < npages and held[j * PAGE:(j + 1) * PAGE] == zero_page[:len(held[j * PAGE:(j + 1) * PAGE])]:
-            j += 1
-        if j - i >= ZERO_RUN:
-            if i * PAGE > run_start:
-                out.append((vaddr + run_start, held[run_start:i * PAGE], i * PAGE - run_start))
-            out.append((vaddr + i * PAGE, None, (j - i) * PAGE))
-            run_start = j * PAGE
-            i = j
+        while j < n and j + PAGE <= n and not any(held[j:j + PAGE]):
+            j += PAGE
+        if j - i >= ZERO_RUN * PAGE:
+            if i > run:
+                out.append((held[run:i], i - run))
+            out.append((None, j - i))
+            run = i = j
         else:
-            i = j + 1 if j == i else j
-    end = min(len(held), memsz)
-    if end > run_start:
-        out.append((vaddr + run_start, held[run_start:end], end - run_start))
-    tail = max(memsz, len(held)) - max(end, run_start)
-    if memsz > max(end, run_start):
-        # declared but not held (filesz < memsz): left out as the core had it
-        last = max(end, run_start)
-        out.append((vaddr + last, None, memsz - last))
+            i += PAGE
+    if n > run:
+        out.append((held[run:n], n - run))
     return out
 
 
@@ -61,8 +56,19 @@ def strip(data):
         if p_type == PT_NOTE:
             notes.append((flags, data[offset:offset + filesz], align))
         elif p_type == PT_LOAD:
-            for addr, chunk, size in pieces(data, vaddr, offset, filesz, memsz):
-                loads.append((flags, addr, chunk, size))
+            held = data[offset:offset + min(filesz, memsz)]
+            ps = pieces(held) or [(b"", 0)]
+            addr = vaddr
+            for k, (chunk, size) in enumerate(ps):
+                if k == 0:
+                    first = chunk if chunk is not None else b""
+                    loads.append((flags, vaddr, 0, first, memsz))
+                    if chunk is None:       # a segment that starts with zeros
+                        loads.append((flags, addr, PIECE_ZERO, None, size))
+                else:
+                    loads.append((flags, addr, PIECE_ZERO if chunk is None else PIECE_DATA,
+                                  chunk, size))
+                addr += size
     n = len(notes) + len(loads)
     out = bytearray(data[:64])
     struct.pack_into("<QQ", out, 32, 64, 0)            # e_phoff, e_shoff
@@ -73,13 +79,14 @@ def strip(data):
     for flags, body, align in notes:
         ph.append((PT_NOTE, flags, len(out), 0, 0, len(body), 0, align))
         out += body
-    for flags, addr, chunk, size in loads:
+    for flags, addr, kind, chunk, size in loads:
         if chunk is None:
-            ph.append((PT_LOAD, flags, len(out), addr, 0, 0, size, PAGE))
+            ph.append((PT_LOAD, flags, len(out), addr, kind, 0, size, PAGE))
             continue
         while len(out) % 16 != addr % 16:
             out.append(0)
-        ph.append((PT_LOAD, flags, len(out), addr, 0, len(chunk), size, PAGE))
+        ph.append((PT_LOAD, flags, len(out), addr, kind, len(chunk),
+                   size if kind == 0 else len(chunk), PAGE))
         out += chunk
     for i, p in enumerate(ph):
         struct.pack_into("<IIQQQQQQ", out, 64 + 56 * i, *p)

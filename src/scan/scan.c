@@ -148,7 +148,9 @@ static bool straddling_word(struct scan *s, uint64_t a, uint64_t *v)
 			for (; a_ + 8 <= re_; a_ += 8) {                        \
 				memcpy(&v_, p_ + (a_ - base_), 8);              \
 				(s)->g->words_scanned++;                        \
-				WORD(a_, v_);                                   \
+				if (v_)        /* no object is at 0: the index  \
+						  is not asked of zero words */ \
+					WORD(a_, v_);                           \
 			}                                                       \
 			if (a_ < re_ && a_ + 8 <= end_) {                       \
 				if (straddling_word((s), a_, &v_)) {            \
