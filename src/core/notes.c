@@ -242,6 +242,12 @@ static struct cprof_error *intern_file(struct cprof_core *core, const char *path
 static struct cprof_error *read_nt_file(struct cprof_core *core,
 					const uint8_t *d, size_t size)
 {
+	if (core->priv_ranges) {
+		/* a core has one NT_FILE: a second one would be a second list of
+		   the same mappings (and overrun the first one's array) */
+		cprof_warn(core->warnings, "%s: a second NT_FILE note; ignored", core->path);
+		return NULL;
+	}
 	if (size < 16)
 		goto bad;
 	uint64_t count = get64(d), page = get64(d + 8);
