@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""t0240: the work is bounded by the bytes the core holds, never by what it declares.
+
+Each damaged core is a copy of a kernel core of a corpus program (tests/lib's
+Damaged) with one field changed; `analyze` must finish within LIMIT seconds (the
+issue measured 19 hours, 18 s and 11 s before), exit 0 with the warning that names
+the damage, and walk the same objects as on the undamaged core:
+  - a p_memsz of 1 TiB for the main arena's heap (heap tcache): "1024 GiB of rw
+    memory is not in the core (MADV_DONTDUMP or truncated): not scanned";
+  - e_phnum = 0xffff (PN_XNUM) with no section header to hold the count: the
+    program headers are read up to the first that is not a core's, with a warning;
+  - a heap_info whose prev points to itself (heap threads, an arena's top heap):
+    "its heap_info list (prev) loops", each heap walked once (before: 65,536 times);
+and a process that really has a 2 GiB MADV_DONTDUMP mapping (corpus/dontdump, with
+each dumper): analyze in seconds, with the warning naming 2.00 GiB and the mapping,
+every block the program keeps found reachable, and the block only the left-out
+mapping points to a leak (the core cannot show that pointer).
+"""
+import os
+import sqlite3
+import struct
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+LIMIT = 20.0   # seconds; each run finishes in well under one
+
+
+def objects(db):
+    """The object table, and the heap table (a heap walked twice is two rows)."""
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT addr, size, state FROM object ORDER BY addr").fetchall()
+    heaps = con.execute("SELECT kind, start, end FROM heap ORDER BY start, id").fetchall()
+    con.close()
+    return rows, heaps
+
+
+def timed_analyze(core, exe, db, what):
+    remove_db(db)
+    t0 = time.time()
+    rc, out, err = cprof("analyze", core, exe, "--db", db, timeout=600, expect_rc=None)
+    dt = time.time() - t0
+    check_eq(rc, 0, "%s: analyze exits 0 (stderr %r)" % (what, err[-1000:]))
+    check(dt < LIMIT, "%s: analyze finishes in %.1f s (< %.0f s)" % (what, dt, LIMIT))
+    note("%s: %.2f s" % (what, dt))
+    return stderr_lines(err)
+
+
+def discard(dmg):
+    """Remove a Damaged copy: a full copy of a core (its holes written out)."""
+    if os.path.exists(dmg.path):
+        os.unlink(dmg.path)
+
+
+def phdr_offset(elf, i):
+    return elf.e_phoff + i * elf.e_phentsize
+
+
+with scratch("bounded") as d:
+    with case("p_memsz of 1 TiB"):
+        c = corpus_core("heap", ("tcache",), dumper=available_dumpers()[0])
+        db0 = os.path.join(d, "orig.db")
+        timed_analyze(c.core, c.exe, db0, "undamaged")
+        con = sqlite3.connect(db0)
+        heap_start = con.execute("SELECT start FROM heap WHERE kind = 'main_arena'").fetchone()[0]
+        con.close()
+        dmg = Damaged(c, "tib.core")
+        idx = [i for i, p in enumerate(dmg.elf.phdrs)
+               if p["type"] == 1 and p["vaddr"] <= heap_start < p["vaddr"] + p["memsz"]]
+        check_eq(len(idx), 1, "one PT_LOAD holds the main arena's heap")
+        dmg.write_at(phdr_offset(dmg.elf, idx[0]) + 40, struct.pack("<Q", 1 << 40))
+        db = os.path.join(d, "tib.db")
+        lines = timed_analyze(dmg.path, c.exe, db, "1 TiB p_memsz")
+        check(warned(lines, "1024 GiB of rw memory is not in the core (MADV_DONTDUMP or truncated): not scanned",
+                     "%x" % heap_start),
+              "a warning names the 1024 GiB and the mapping: %s" % lines[:5])
+        check_eq(objects(db), objects(db0), "the same objects as the undamaged core")
+        discard(dmg)
+
+    with case("e_phnum = 0xffff"):
+        dmg = Damaged(c, "xnum.core")
+        dmg.write_at(56, struct.pack("<H", 0xffff))
+        db = os.path.join(d, "xnum.db")
+        lines = timed_analyze(dmg.path, c.exe, db, "e_phnum 0xffff")
+        check(warned(lines, "e_phnum is 0xffff (PN_XNUM)",
+                     "%d program headers read" % Elf(c.core).e_phnum),
+              "a warning says PN_XNUM and how many headers were read: %s" % lines[:5])
+        check_eq(objects(db), objects(db0), "the same objects as the undamaged core")
+        discard(dmg)
+
+    with case("a self-linked heap_info"):
+        c = corpus_core("heap", ("threads",), dumper=available_dumpers()[0])
+        db0 = os.path.join(d, "threads.db")
+        timed_analyze(c.core, c.exe, db0, "undamaged")
+        con = sqlite3.connect(db0)
+        arenas = [r[0] for r in con.execute("SELECT start FROM heap WHERE kind = 'arena'")]
+        con.close()
+        check(arenas, "the threads scenario has non-main arenas")
+        hi = arenas[0] & ~((64 << 20) - 1)       # HEAP_MAX_SIZE-aligned heap_info
+        dmg = Damaged(c, "selflink.core")
+        check_eq(dmg.read64(hi + 8), 0, "the arena's first heap has no prev")
+        dmg.write64(hi + 8, hi)
+        db = os.path.join(d, "selflink.db")
+        lines = timed_analyze(dmg.path, c.exe, db, "self-linked heap_info")
+        check(warned(lines, "its heap_info list (prev) loops after 1 heaps"),
+              "a warning says the heap_info list loops: %s" % lines[:5])
+        check_eq(objects(db), objects(db0), "each heap walked once: the same heaps and objects")
+        discard(dmg)
+
+    exe = require_corpus_program("dontdump")
+    for dumper in all_dumpers():
+        with case("a 2 GiB MADV_DONTDUMP mapping (%s)" % dumper):
+            c = corpus_core("dontdump", dumper=dumper)
+            m = c.manifest
+            start, size = parse_addr(m["dontdump"]["start"]), m["dontdump"]["size"]
+            check_eq(size, 2 << 30, "the program mapped 2 GiB")
+            loads = [p for p in Elf(c.core).loads if p["vaddr"] <= start < p["vaddr"] + p["memsz"]]
+            check(all(p["filesz"] == 0 for p in loads),
+                  "the core holds none of it (%s)" % loads)
+            db = os.path.join(d, "dontdump.db")
+            lines = timed_analyze(c.core, c.exe, db, "2 GiB MADV_DONTDUMP (%s)" % dumper)
+            if loads:
+                check(warned(lines, "2.00 GiB of rw memory is not in the core (MADV_DONTDUMP or truncated): not scanned",
+                             "0x%x-0x%x" % (start, start + size)),
+                      "the warning names 2.00 GiB and the mapping: %s" % lines[:5])
+            else:
+                note("%s leaves the mapping out of the core entirely: nothing to skip" % dumper)
+            con = sqlite3.connect(db)
+            rows = {a: (r, l) for a, r, l in
+                    con.execute("SELECT addr, reachable, leak FROM object WHERE state = 'used'")}
+            con.close()
+            held = [parse_addr(b["addr"]) for b in m["held"]]
+            check_eq([a for a in held if rows.get(a) != (1, None)], [],
+                     "every block the program keeps is reachable")
+            check_eq(rows.get(parse_addr(m["hidden"])), (0, "direct"),
+                     "the block only the left-out mapping points to is a leak")
+
+finish()
