@@ -32,6 +32,7 @@
  * the next chunk whose header chain is sound; a list that loops or leaves the
  * heap is cut where it goes wrong.  Every loop is bounded.
  */
+#include <assert.h>
 #include <gelf.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1490,6 +1491,7 @@ static struct cprof_error *main_segs(struct glibc *g, struct arena *a)
 
 static void stat(struct cprof_allocator *s, const char *name, uint64_t v)
 {
+	assert(s->n_stats < sizeof(s->stats) / sizeof(s->stats[0]));
 	s->stats[s->n_stats].name = name;
 	s->stats[s->n_stats].value = v;
 	s->n_stats++;

@@ -39,6 +39,7 @@
  * Corruption is a warning naming the address; every loop is bounded by the
  * tree's size or the memory it reads.
  */
+#include <assert.h>
 #include <gelf.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1035,6 +1036,7 @@ static struct cprof_error *emit_extent(struct emitter *m, struct cprof_heap_walk
 
 static void stat(struct cprof_allocator *s, const char *name, uint64_t v)
 {
+	assert(s->n_stats < sizeof(s->stats) / sizeof(s->stats[0]));
 	s->stats[s->n_stats].name = name;
 	s->stats[s->n_stats].value = v;
 	s->n_stats++;

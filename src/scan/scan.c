@@ -14,6 +14,7 @@
  * a heap address would otherwise be a false edge - and false edges make
  * objects look shared or retained by the wrong root.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +78,7 @@ static inline void object_word(struct scan *s, uint32_t src, uint64_t off,
 	int64_t j = cprof_object_index_find(s->ix, v);
 	if (j < 0 || (uint32_t)j == src)
 		return;
+	assert((uint64_t)j < s->g->n);
 	if (!edges_push(&s->e, (uint32_t)j, off, v - s->objs[j].addr))
 		s->oom = true;
 }
@@ -86,6 +88,7 @@ static void root_word(struct scan *s, uint32_t root, uint64_t slot, uint64_t v)
 	int64_t j = cprof_object_index_find(s->ix, v);
 	if (j < 0)
 		return;
+	assert((uint64_t)j < s->g->n);
 	struct cprof_graph *g = s->g;
 	if (g->n_root_refs == s->cap_root_refs) {
 		size_t cap = s->cap_root_refs ? 2 * s->cap_root_refs : 1024;
@@ -355,6 +358,10 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 		return cprof_error_create(CPROF_ERROR_UNSUPPORTED,
 					  "%s: %zu objects: more than 32-bit ids can number",
 					  core->path, n);
+	/* the object table's invariant (cprof_objects_sort drops what would
+	   break it, with a warning): ids in address order, no two overlapping */
+	for (size_t i = 1; i < n; i++)
+		assert(objs[i - 1].addr + objs[i - 1].size <= objs[i].addr);
 	struct cprof_object_index *ix;
 	struct cprof_error *err = cprof_object_index_build(objs, n, &ix);
 	if (err)
@@ -370,6 +377,7 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	s.missing = calloc(core->n_segments + 1, sizeof(*s.missing));
 	s.oom = !s.missing || !open_maps(&s);
 	for (uint32_t i = 0; i < n && !s.oom; i++) {
+		assert(i == 0 || g->row[i - 1] <= s.e.n);       /* rows monotonic */
 		g->row[i] = s.e.n;
 		const struct cprof_object *o = &objs[i];
 		if (!cprof_object_is_node(o))
