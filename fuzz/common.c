@@ -43,13 +43,16 @@ static void exercise_core(struct cprof_core *core)
 }
 
 /* Every stage of analyze after the walk, in its order (src/pipeline/analyze.c). */
-static void exercise_analysis(struct cprof_core *core, const char *allocator)
+static void exercise_analysis(struct cprof_core *core, enum fuzz_depth depth,
+			      const char *allocator)
 {
 	struct cprof_analysis a = { 0 };
 	a.walk.only = allocator;
 	struct cprof_error *err = cprof_walk_heaps(core, NULL, &a);
 	if (!err)
 		err = cprof_roots_find(core, &a.walk, &a.roots);
+	if (!err && depth == FUZZ_WALK)
+		goto out;
 	if (!err)
 		err = cprof_graph_build(core, &a.walk, a.objects, a.n_objects, &a.roots,
 					NULL, &a.graph);
@@ -60,6 +63,7 @@ static void exercise_analysis(struct cprof_core *core, const char *allocator)
 					      &a.retention);
 	if (!err)
 		err = cprof_types_compute(core, a.objects, &a.roots, &a.graph, NULL, &a.types);
+out:
 	cprof_error_destroy(err);
 	cprof_analysis_deinit(&a);
 }
@@ -307,11 +311,11 @@ static struct cprof_core *open_cached(const uint8_t *data, size_t size)
 void fuzz_core(const uint8_t *data, size_t size, enum fuzz_depth depth,
 	       const char *allocator)
 {
-	if (depth == FUZZ_ANALYZE) {
+	if (depth != FUZZ_CORE) {
 		struct cprof_core *core = open_cached(data, size);
 		if (core) {
 			exercise_core(core);
-			exercise_analysis(core, allocator);
+			exercise_analysis(core, depth, allocator);
 			/* warnings kept per input, not for the whole campaign */
 			cprof_warnings_deinit(&cache.w);
 			cache.w.callback = getenv("CPROF_FUZZ_VERBOSE") ? print_warning : NULL;

@@ -18,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum fuzz_depth {
 	FUZZ_CORE,                 /* the core model: headers, notes, modules, threads */
+	FUZZ_WALK,                 /* and the heap walk and the roots */
 	FUZZ_ANALYZE,              /* and every stage of analyze but the store */
 };
 
