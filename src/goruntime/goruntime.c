@@ -22,16 +22,12 @@
 static char *read_go_string(struct cprof_core *core, uint64_t addr, size_t max)
 {
 	uint64_t hdr[2];
-	struct cprof_error *err = cprof_core_read(core, addr, hdr, sizeof(hdr));
-	if (err || hdr[1] > max) {
-		cprof_error_destroy(err);
+	if (!cprof_core_try_read(core, addr, hdr, sizeof(hdr)) || hdr[1] > max)
 		return NULL;
-	}
 	char *s = malloc(hdr[1] + 1);
 	if (!s)
 		return NULL;
-	if (hdr[1] && (err = cprof_core_read(core, hdr[0], s, hdr[1]))) {
-		cprof_error_destroy(err);
+	if (hdr[1] && !cprof_core_try_read(core, hdr[0], s, hdr[1])) {
 		free(s);
 		return NULL;
 	}
@@ -312,8 +308,8 @@ uint64_t cprof_go_type_size(struct cprof_core *core, const struct cprof_go_runti
 	const struct go_layout *l = &rt->priv->l;
 	uint64_t size = 0;
 	if (typ && !l->type_missing)
-		cprof_error_destroy(cprof_core_read(core, typ + l->type[TYPE_SIZE].off, &size,
-						    (size_t)l->type[TYPE_SIZE].size));
+		cprof_core_try_read(core, typ + l->type[TYPE_SIZE].off, &size,
+				    (size_t)l->type[TYPE_SIZE].size);
 	return size;
 }
 

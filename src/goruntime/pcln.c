@@ -120,7 +120,7 @@ void go_pcln_open(struct cprof_core *core, struct cprof_go_runtime *rt,
 			memcpy(vals[i], md + l->md[words[i]], 8);
 	uint32_t magic = 0;
 	if (c->pcheader && l->pch_magic >= 0)
-		cprof_error_destroy(cprof_core_read(core, c->pcheader + l->pch_magic, &magic, 4));
+		cprof_core_try_read(core, c->pcheader + l->pch_magic, &magic, 4);
 	go_layout_pcln_constants(&rt->priv->l, magic);
 	c->ok = c->ftab.len >= 2 * l->ft_size;   /* one function and the end */
 }

@@ -144,9 +144,7 @@ static void read_heap_bits(struct cprof_go_ptrmask *p, struct span *s)
 		s->heap_bits = b;
 	}
 	s->n_heap_bits = n;
-	struct cprof_error *err = cprof_core_read(p->core, at, s->heap_bits, n);
-	cprof_error_destroy(err);
-	s->heap_bits_ok = !err;
+	s->heap_bits_ok = cprof_core_try_read(p->core, at, s->heap_bits, n);
 }
 
 static bool read_span(struct cprof_go_ptrmask *p, uint64_t ms, struct span *s)
@@ -231,10 +229,8 @@ static void read_type(struct cprof_go_ptrmask *p, uint64_t t)
 		ty->mask = m;
 		ty->cap = n;
 	}
-	if ((err = cprof_core_read(p->core, gcdata, ty->mask, n))) {
-		cprof_error_destroy(err);
+	if (!cprof_core_try_read(p->core, gcdata, ty->mask, n))
 		return;
-	}
 	ty->known = true;
 }
 

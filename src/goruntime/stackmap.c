@@ -116,9 +116,7 @@ static bool mark_bits(struct scan *s, uint64_t base, uint64_t bits, uint64_t nbi
 	uint8_t buf[256];
 	for (uint64_t i = 0; i < nbit; i += 8 * sizeof(buf)) {
 		uint64_t n = (nbit - i + 7) / 8 < sizeof(buf) ? (nbit - i + 7) / 8 : sizeof(buf);
-		struct cprof_error *err = cprof_core_read(s->core, bits + i / 8, buf, n);
-		cprof_error_destroy(err);
-		if (err)
+		if (!cprof_core_try_read(s->core, bits + i / 8, buf, n))
 			return false;
 		for (uint64_t j = 0; j < 8 * n && i + j < nbit; j++)
 			if ((buf[j / 8] >> (j % 8)) & 1)

@@ -158,13 +158,9 @@ static struct cprof_error *go_claim(struct cprof_core *core, struct cprof_heap_w
 		return err;
 	for (uint64_t i = 0; i < spans[1]; i++) {
 		uint64_t s, base;
-		struct cprof_error *e = cprof_core_read_u64(core, spans[0] + 8 * i, &s);
-		if (!e)
-			e = cprof_core_read_u64(core, s + (uint64_t)l->span[SPAN_START].off, &base);
-		if (e) {           /* the walk says so */
-			cprof_error_destroy(e);
-			continue;
-		}
+		if (!cprof_core_try_read(core, spans[0] + 8 * i, &s, 8) ||
+		    !cprof_core_try_read(core, s + (uint64_t)l->span[SPAN_START].off, &base, 8))
+			continue;          /* the walk says so */
 		/* A span the heap recycled (mSpanDead) keeps startAddr 0: no arena. */
 		if (base && (err = add_arena(rt, base, l->arena_bytes)))
 			return err;
