@@ -11,6 +11,9 @@ the damage, and walk the same objects as on the undamaged core:
     program headers are read up to the first that is not a core's, with a warning;
   - a heap_info whose prev points to itself (heap threads, an arena's top heap):
     "its heap_info list (prev) loops", each heap walked once (before: 65,536 times);
+  - an arena whose malloc_state.next points to itself (the ring never comes back
+    to main_arena): main_arena is not taken (it is only when its ring returns to
+    it), and glibc's heap is reported not walked, never walked 4,096 times;
 and a process that really has a 2 GiB MADV_DONTDUMP mapping (corpus/dontdump, with
 each dumper): analyze in seconds, with the warning naming 2.00 GiB and the mapping,
 every block the program keeps found reachable, and the block only the left-out
@@ -108,6 +111,32 @@ with scratch("bounded") as d:
         check(warned(lines, "its heap_info list (prev) loops after 1 heaps"),
               "a warning says the heap_info list loops: %s" % lines[:5])
         check_eq(objects(db), objects(db0), "each heap walked once: the same heaps and objects")
+        discard(dmg)
+
+    with case("an arena list that loops without coming back to main_arena"):
+        con = sqlite3.connect(db0)
+        main = con.execute("SELECT arena FROM heap WHERE kind = 'main_arena'").fetchone()[0]
+        rings = sorted({r[0] for r in con.execute("SELECT arena FROM heap WHERE kind = 'arena'")})
+        con.close()
+        dmg = Damaged(c, "arenaloop.core")
+        # malloc_state.next: the word of main_arena that holds another arena's address
+        known = set(rings)
+        off = next((o for o in range(0, 4096, 8) if dmg.read64(main + o) in known), None)
+        check(off is not None, "main_arena's next field is found (an arena's address)")
+        first = dmg.read64(main + off)
+        dmg.write64(first + off, first)          # the first arena's next: itself
+        db = os.path.join(d, "arenaloop.db")
+        lines = timed_analyze(dmg.path, c.exe, db, "arena list loop")
+        # main_arena is only taken when its ring comes back to it: a ring that
+        # loops elsewhere is no main_arena, and the heap is said not walked
+        check(warned(lines, "main_arena not found"),
+              "a warning says main_arena is not found: %s" % lines[:5])
+        con = sqlite3.connect(db)
+        state = con.execute("SELECT heap FROM allocator WHERE name = 'glibc'").fetchone()
+        n_heaps = con.execute("SELECT count(*) FROM heap").fetchone()[0]
+        con.close()
+        check_eq((state, n_heaps), (("not_walked",), 0),
+                 "glibc's heap is not walked, and said so (no heap walked or repeated)")
         discard(dmg)
 
     exe = require_corpus_program("dontdump")

@@ -556,10 +556,26 @@ static struct cprof_error *arena_segs(struct glibc *g, struct arena *a)
 	return err;
 }
 
+/* malloc_state.next of the arena at a: 0 at the end of the ring (back at
+ * main_arena) or when unreadable. */
+static uint64_t arena_next(void *arg, uint64_t a)
+{
+	struct glibc *g = arg;
+	uint64_t next;
+	return rd64(g, a + g->L.ms_next, &next) && next != g->main_arena ? next : 0;
+}
+
 static struct cprof_error *read_arenas(struct glibc *g)
 {
 	uint64_t a = g->main_arena;
-	for (int i = 0; i < MAX_ARENAS; i++) {
+	/* A ring that comes back to an arena other than main_arena would hand
+	   out the same arenas (and their heaps) again: each is read once. */
+	bool loops;
+	uint64_t distinct = cprof_chain_length(arena_next, g, a, MAX_ARENAS, &loops);
+	if (loops)
+		gwarn(g, "the arena list (malloc_state.next) loops after %llu arenas without coming back to main_arena; each is read once",
+		      (unsigned long long)distinct);
+	for (uint64_t i = 0; i < distinct; i++) {
 		struct arena *ar = realloc(g->arenas, (g->n_arenas + 1) * sizeof(*ar));
 		if (!ar)
 			return &cprof_enomem;
@@ -583,7 +599,8 @@ static struct cprof_error *read_arenas(struct glibc *g)
 			return NULL;
 		a = next;
 	}
-	gwarn(g, "the arena list does not return to main_arena after %d arenas", MAX_ARENAS);
+	if (!loops && distinct == MAX_ARENAS)
+		gwarn(g, "the arena list does not return to main_arena after %d arenas", MAX_ARENAS);
 	return NULL;
 }
 
