@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/chain.h"
 #include "tcmalloc.h"
 
 enum {
@@ -542,42 +543,20 @@ static uint64_t next_cache(struct tc *t, uint64_t h)
 	return next;
 }
 
+/* next_cache for cprof_chain_length. */
+static uint64_t chain_next_cache(void *arg, uint64_t h)
+{
+	return next_cache(arg, h);
+}
+
 /*
- * How many distinct thread caches the list from head holds (Brent's cycle
- * detection: a list that loops is cut after its last new element), at most
+ * How many distinct thread caches the list from head holds (a list that
+ * loops is cut after its last new element: cprof_chain_length), at most
  * MAX_THREAD_CACHES.
  */
 static uint64_t count_caches(struct tc *t, uint64_t head, bool *loops)
 {
-	uint64_t power = 1, lam = 1, tortoise = head, hare = next_cache(t, head), n;
-	*loops = false;
-	if (!head)
-		return 0;
-	for (n = 1; hare && hare != tortoise && n < MAX_THREAD_CACHES; n++) {
-		if (power == lam) {
-			tortoise = hare;
-			power *= 2;
-			lam = 0;
-		}
-		hare = next_cache(t, hare);
-		lam++;
-	}
-	if (!hare)
-		return n;          /* a proper end: n elements */
-	if (hare != tortoise)
-		return MAX_THREAD_CACHES;
-	/* A cycle of length lam: the first repeated element is mu steps in. */
-	*loops = true;
-	uint64_t mu = 0;
-	tortoise = hare = head;
-	for (uint64_t i = 0; i < lam; i++)
-		hare = next_cache(t, hare);
-	while (tortoise != hare && mu < MAX_THREAD_CACHES) {
-		tortoise = next_cache(t, tortoise);
-		hare = next_cache(t, hare);
-		mu++;
-	}
-	return mu + lam;
+	return cprof_chain_length(chain_next_cache, t, head, MAX_THREAD_CACHES, loops);
 }
 
 /* Every thread cache, through thread_heaps_ and next_. */

@@ -165,8 +165,24 @@ static bool straddling_word(struct scan *s, uint64_t a, uint64_t *v)
 		}                                                               \
 	} while (0)
 
+/*
+ * Whether segment i is a module's .bss that was never written: anonymous,
+ * inside a module, and no byte of it in the core.  The kernel leaves out an
+ * anonymous mapping no page of which was ever written (it reads as zeros)
+ * as it does a MADV_DONTDUMP one, and every process has a few such pages at
+ * the end of some library's .bss: they hold no pointer, and are no news.
+ */
+static bool untouched_bss(const struct cprof_core *core, size_t i)
+{
+	if (i >= core->n_segments)
+		return false;
+	const struct cprof_segment *seg = &core->segments[i];
+	return seg->file < 0 && seg->declared_bytes == 0 && !seg->file_only &&
+	       cprof_core_module(core, seg->start) != NULL;
+}
+
 /* The warning for what the scan could not read: its size and the mappings
- * with the most of it. */
+ * with the most of it (a module's untouched .bss left out). */
 static void warn_missing(struct scan *s)
 {
 	const struct cprof_core *core = s->core;
@@ -174,9 +190,11 @@ static void warn_missing(struct scan *s)
 		return;
 	size_t top[3] = { SIZE_MAX, SIZE_MAX, SIZE_MAX }, n_maps = 0;
 	bool all_rw = true;
+	uint64_t total = 0;
 	for (size_t i = 0; i <= core->n_segments; i++) {
-		if (!s->missing[i])
+		if (!s->missing[i] || untouched_bss(core, i))
 			continue;
+		total += s->missing[i];
 		n_maps++;
 		if (i == core->n_segments ||
 		    (core->segments[i].flags & (CPROF_SEG_R | CPROF_SEG_W)) != (CPROF_SEG_R | CPROF_SEG_W))
@@ -189,7 +207,9 @@ static void warn_missing(struct scan *s)
 			}
 		}
 	}
-	char total[FMT_BYTES_SIZE], list[512] = "";
+	if (!n_maps)
+		return;
+	char total_b[FMT_BYTES_SIZE], list[512] = "";
 	size_t len = 0;
 	for (size_t k = 0; k < 3 && top[k] != SIZE_MAX && len < sizeof(list); k++) {
 		char b[FMT_BYTES_SIZE];
@@ -207,7 +227,7 @@ static void warn_missing(struct scan *s)
 	}
 	cprof_warn(core->warnings,
 		   "%s: %s of %smemory is not in the core (MADV_DONTDUMP or truncated): not scanned (%zu mapping%s: %s%s)",
-		   core->path, fmt_bytes(total, s->g->bytes_unreadable), all_rw ? "rw " : "",
+		   core->path, fmt_bytes(total_b, total), all_rw ? "rw " : "",
 		   n_maps, n_maps == 1 ? "" : "s", list, n_maps > 3 ? ", ..." : "");
 }
 
