@@ -14,12 +14,16 @@ the damage, and walk the same objects as on the undamaged core:
   - an arena whose malloc_state.next points to itself (the ring never comes back
     to main_arena): main_arena is not taken (it is only when its ring returns to
     it), and glibc's heap is reported not walked, never walked 4,096 times;
-and a process that really has a 2 GiB MADV_DONTDUMP mapping (corpus/dontdump, with
+With CPROF_DEBUG=1 the loop's warning, and the error for a core cut inside its program
+headers, end with the place in our source that noticed the bad data
+("[src/heap/glibc.c:511]"); without it, no message shows one.
+And a process that really has a 2 GiB MADV_DONTDUMP mapping (corpus/dontdump, with
 each dumper): analyze in seconds, with the warning naming 2.00 GiB and the mapping,
 every block the program keeps found reachable, and the block only the left-out
 mapping points to a leak (the core cannot show that pointer).
 """
 import os
+import re
 import sqlite3
 import struct
 import sys
@@ -111,6 +115,23 @@ with scratch("bounded") as d:
         check(warned(lines, "its heap_info list (prev) loops after 1 heaps"),
               "a warning says the heap_info list loops: %s" % lines[:5])
         check_eq(objects(db), objects(db0), "each heap walked once: the same heaps and objects")
+        # CPROF_DEBUG=1: where in our source the bad data was noticed
+        check(not any("[src/" in l for l in lines), "no source place without CPROF_DEBUG")
+        os.environ["CPROF_DEBUG"] = "1"
+        try:
+            lines = timed_analyze(dmg.path, c.exe, db, "self-linked heap_info, CPROF_DEBUG=1")
+            cut = os.path.join(d, "cut.core")
+            with open(dmg.path, "rb") as f, open(cut, "wb") as g:
+                g.write(f.read(100))
+            _, _, err = expect_error(["info", cut], cut, ["truncated in its program headers"])
+        finally:
+            del os.environ["CPROF_DEBUG"]
+        check(any(re.search(r"heap_info list \(prev\) loops.* \[src/heap/glibc\.c:\d+\]$", l)
+                  for l in lines),
+              "CPROF_DEBUG=1: the warning ends with its source place: %s" % lines[:3])
+        check(re.search(r"truncated in its program headers.* \[src/core/core\.c:\d+\]$",
+                        lines_with(err, "cprof-core: error: ")[0]),
+              "CPROF_DEBUG=1: the error ends with its source place: %r" % err[-300:])
         discard(dmg)
 
     with case("an arena list that loops without coming back to main_arena"):
