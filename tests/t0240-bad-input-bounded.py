@@ -14,6 +14,9 @@ the damage, and walk the same objects as on the undamaged core:
   - an arena whose malloc_state.next points to itself (the ring never comes back
     to main_arena): main_arena is not taken (it is only when its ring returns to
     it), and glibc's heap is reported not walked, never walked 4,096 times;
+  - runtime.mbuckets' first bucket chained to itself (goprofile: allnext): "loops
+    after 1 buckets", each bucket read once (before: the link was followed 4,194,304
+    times, and a bucket no live object names appended that many times);
 With CPROF_DEBUG=1 the loop's warning, and the error for a core cut inside its program
 headers, end with the place in our source that noticed the bad data
 ("[src/heap/glibc.c:511]"); without it, no message shows one.
@@ -158,6 +161,32 @@ with scratch("bounded") as d:
         con.close()
         check_eq((state, n_heaps), (("not_walked",), 0),
                  "glibc's heap is not walked, and said so (no heap walked or repeated)")
+        discard(dmg)
+
+    with case("a Go memory profile bucket chain that loops"):
+        require_corpus_program("goprofile")
+        c = corpus_core("goprofile", dumper=available_dumpers()[0])
+        db0 = os.path.join(d, "goprofile.db")
+        timed_analyze(c.core, c.exe, db0, "undamaged")
+        con = sqlite3.connect(db0)
+        sites0 = con.execute("SELECT count(*), count(DISTINCT bucket) FROM site").fetchone()
+        con.close()
+        check(sites0[0] > 1 and sites0[0] == sites0[1], "the profile's sites, one per bucket: %s" % (sites0,))
+        mbuckets = [v for v, _, _ in Elf(c.exe).symbols().get("runtime.mbuckets", [])]
+        check_eq(len(mbuckets), 1, "runtime.mbuckets is in the symbol table")
+        dmg = Damaged(c, "buckets.core")
+        head = dmg.read64(mbuckets[0])
+        dmg.write64(head + 8, head)      # runtime.bucket.allnext (after next)
+        db = os.path.join(d, "buckets.db")
+        lines = timed_analyze(dmg.path, c.exe, db, "mbuckets allnext loop")
+        check(warned(lines, "runtime.mbuckets (allnext) loops after 1 buckets"),
+              "a warning says the bucket chain loops: %s" % lines[:5])
+        con = sqlite3.connect(db)
+        sites = con.execute("SELECT count(*), count(DISTINCT bucket) FROM site").fetchone()
+        con.close()
+        check(sites[0] == sites[1] and sites[0] <= sites0[0],
+              "each bucket read once (%s sites; undamaged %s)"
+              % (sites, sites0))
         discard(dmg)
 
     exe = require_corpus_program("dontdump")
