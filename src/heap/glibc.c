@@ -142,6 +142,17 @@ static bool rd32(struct glibc *g, uint64_t addr, uint32_t *v)
 	return cprof_core_try_read(g->core, addr, v, 4);
 }
 
+/* b when the core holds it, else where the run of memory it lacks that
+ * holds b ends (up to end): page-by-page searches jump over what the core
+ * does not hold - 2 GiB of MADV_DONTDUMP cost nothing. */
+static uint64_t held_from(struct glibc *g, uint64_t b, uint64_t end)
+{
+	uint64_t run_end;
+	if (b >= end || cprof_core_run(g->core, b, end, &run_end))
+		return b;
+	return run_end;
+}
+
 /* Makes [start, end) fast to read when the core holds it in one piece. */
 static void set_span(struct glibc *g, uint64_t start, uint64_t end)
 {
@@ -913,11 +924,22 @@ static bool sound_at(struct glibc *g, uint64_t c, uint64_t end, uint64_t top)
 	return true;
 }
 
+/* The next sound chunk after c, at c's alignment; end when there is none.
+ * The search jumps over memory the core does not hold: a segment whose end
+ * came from a damaged size field may declare exabytes. */
 static uint64_t resync(struct glibc *g, uint64_t c, uint64_t end, uint64_t top)
 {
-	for (uint64_t p = c + 16; p < end; p += 16)
+	for (uint64_t p = c + 16; p < end && p > c; p += 16) {
+		uint64_t h = held_from(g, p, end);
+		if (h != p) {
+			if (h >= end)
+				break;
+			p = c + ((h - c + 15) & ~15ull) - 16;   /* the loop adds 16 */
+			continue;
+		}
 		if (sound_at(g, p, end, top))
 			return p;
+	}
 	return end;
 }
 
@@ -1138,17 +1160,6 @@ static bool is_stack(const struct cprof_core *core, const struct cprof_segment *
 	return false;
 }
 
-/* b when the core holds it, else where the run of memory it lacks that
- * holds b ends (up to end): page-by-page searches jump over what the core
- * does not hold - 2 GiB of MADV_DONTDUMP cost nothing. */
-static uint64_t held_from(struct glibc *g, uint64_t b, uint64_t end)
-{
-	uint64_t run_end;
-	if (b >= end || cprof_core_run(g->core, b, end, &run_end))
-		return b;
-	return run_end;
-}
-
 /* An mmapped chunk header at c: prev_size == lead, size & 7 == IS_MMAPPED. */
 static bool mmap_header(struct glibc *g, uint64_t c, uint64_t lead,
 			uint64_t limit, uint64_t *size_ret)
@@ -1352,9 +1363,15 @@ static uint64_t search_run(struct glibc *g, struct arena *a, struct runs *rs,
 {
 	set_span(g, from, limit);
 	uint64_t found = 0;
-	for (uint64_t c = from; c <= to && rs->steps < rs->budget && !found; c += 16) {
-		uint64_t end;
+	for (uint64_t c = from; c <= to && c >= from && rs->steps < rs->budget && !found; c += 16) {
+		uint64_t end, h = held_from(g, c, to + 1 > to ? to + 1 : to);
 		bool top;
+		if (h != c) {              /* over what the core does not hold */
+			if (h > to)
+				break;
+			c = from + ((h - from + 15) & ~15ull) - 16;
+			continue;
+		}
 		if (run_at(g, a, rs, c, limit, &end, &top))
 			found = c;
 	}
