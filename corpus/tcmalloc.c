@@ -12,13 +12,20 @@
  *   - worker 0 also frees 2000 blocks of one class, the others a few hundred
  *     of many classes: their thread caches stay full;
  *   - a fifth thread frees 1000 small blocks and exits: its thread cache's
- *     lists go back in batches, mostly into the transfer cache;
+ *     lists go back in batches, mostly into the transfer cache.  It runs on
+ *     a stack the program maps itself and unmaps once the thread is joined:
+ *     glibc would keep a stack of its own in its cache of dead threads' stacks,
+ *     with stale words of the thread's last calls (into tcmalloc, freeing)
+ *     pointing at addresses handed out again since, some to dropped blocks;
  *   - the main thread frees large blocks, returns the page heap's free memory
  *     to the system (MallocExtension_ReleaseFreeMemory: spans on the
  *     returned lists) and frees more (spans on the normal lists).
  * The workers wait at a gate until every thread exists (the fifth has
  * exited), so that no address the program freed becomes the C library's
- * own.  Each worker records its own thread cache's size
+ * own.  Every block is filled with a letter up to its usable size
+ * (tc_malloc_size, not only the request: the bytes past the request would
+ * keep whatever the memory held before, free list links among them), so that
+ * no block holds a pointer.  Each worker records its own thread cache's size
  * (MallocExtension_GetThreadCacheSize) and parks in read(2); once every
  * worker is parked, the main thread records tcmalloc's figures
  * (MallocExtension_GetNumericProperty) - nothing is allocated or freed after
@@ -26,6 +33,8 @@
  *
  * The manifest adds:
  *   "tcmalloc": {"version": tc_version(), "module": where malloc is,
+ *                "globals": [start, end] of that module's writable segments
+ *                           (its .data and .bss, from dl_iterate_phdr),
  *                "properties": {name: value, ...},
  *                "thread_cache_bytes": [each worker's, 0 for the thread that
  *                                       exited, the main thread's]},
@@ -33,13 +42,22 @@
  *              (0-3 the workers, 4 the thread that exited, 5 main)}, ...],
  *   "leaked": [{"addr", "usable", "request", "thread"}, ...],
  *   "freed":  ["0x...", ...] (freed by the program; tcmalloc may have handed
- *             an address out again: then it is also in held or leaked).
+ *             an address out again: then it is also in held or leaked),
+ *   "exited_stack": ["0x...", "0x..."] (the bounds of the exited thread's
+ *             stack, unmapped before the dump: no core holds it).
+ * By construction no word outside tcmalloc's heap (stacks, registers, the
+ * program's globals, tcmalloc's metadata) and no held block points into a
+ * dropped block: tests/t0360 checks that on every core by a scan of its words.
+ * tcmalloc's own globals are the exception: they keep stale pointers to
+ * objects handed out since (the transfer cache slots past used_slots_), and
+ * the walker never takes its page heap, central cache and size map as roots.
  */
 /* corpus.h is a kit: this program uses part of it. */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "corpus.h"
 
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <gperftools/malloc_extension_c.h>
 #include <gperftools/tcmalloc.h>
 
@@ -51,6 +69,7 @@ enum {
 	MAX_HELD = 700,
 	MAX_LEAKED = 120,
 	MAX_FREED = 3000,
+	EXITED_STACK = 8 << 20,        /* glibc's default thread stack size */
 };
 
 struct block {
@@ -81,6 +100,8 @@ static const char *const props[] = {
 enum { N_PROPS = sizeof(props) / sizeof(props[0]) };
 static size_t prop_value[N_PROPS];
 static char version[64], malloc_module[PATH_MAX];
+static uintptr_t malloc_globals[2];    /* [start, end) of its writable segments */
+static uintptr_t exited_stack[2];      /* [start, end) of the exited thread's stack */
 
 /* A small deterministic generator: the same sizes on every run. */
 static uint32_t next_rand(uint32_t *s)
@@ -89,12 +110,13 @@ static uint32_t next_rand(uint32_t *s)
 	return *s >> 8;
 }
 
+/* A block of req bytes, filled up to its usable size: no pointer in it. */
 static void *get(size_t req)
 {
 	char *p = malloc(req);
 	if (!p)
 		corpus_die("malloc");
-	memset(p, 'a' + (int)(req % 26), req);   /* no pointer in any block */
+	memset(p, 'a' + (int)(req % 26), tc_malloc_size(p));
 	return p;
 }
 
@@ -180,6 +202,27 @@ static CORPUS_NOINLINE void *exiting(void *arg)
 	return NULL;
 }
 
+/* Runs exiting() to its end on a stack of the program's own, then unmaps it:
+ * nothing of that thread's stack is left for the core (after pthread_join,
+ * glibc no longer uses a stack the application gave it). */
+static void run_exiting(void)
+{
+	pthread_attr_t attr;
+	pthread_t ex;
+	void *stack = mmap(NULL, EXITED_STACK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		corpus_die("mmap of a thread stack");
+	if (pthread_attr_init(&attr) || pthread_attr_setstack(&attr, stack, EXITED_STACK) ||
+	    pthread_create(&ex, &attr, exiting, NULL) || pthread_join(ex, NULL) ||
+	    pthread_attr_destroy(&attr))
+		corpus_die("pthread_create or pthread_join");
+	if (munmap(stack, EXITED_STACK))
+		corpus_die("munmap of a thread stack");
+	exited_stack[0] = (uintptr_t)stack;
+	exited_stack[1] = (uintptr_t)stack + EXITED_STACK;
+}
+
 static CORPUS_NOINLINE void *worker(void *arg)
 {
 	int w = (int)(intptr_t)arg;
@@ -238,7 +281,29 @@ static CORPUS_NOINLINE void main_heap(void)
 	cache_bytes[t] = MallocExtension_GetThreadCacheSize();
 }
 
-/* The allocator's own word: its version and where malloc is. */
+/* The writable segments of the module named by data (its globals): from the
+ * start of the first to the end of the last, as the dynamic linker mapped
+ * them. */
+static int globals_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	if (strcmp(info->dlpi_name, (const char *)data))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (!malloc_globals[0] || lo < malloc_globals[0])
+			malloc_globals[0] = lo;
+		if (hi > malloc_globals[1])
+			malloc_globals[1] = hi;
+	}
+	return 1;
+}
+
+/* The allocator's own word: its version and where malloc is (its module, and
+ * that module's globals). */
 static void identify(void)
 {
 	int major, minor;
@@ -249,6 +314,8 @@ static void identify(void)
 	if (!dladdr((void *)fn, &info) || !info.dli_fname)
 		corpus_die("dladdr(malloc) failed");
 	snprintf(malloc_module, sizeof(malloc_module), "%s", info.dli_fname);
+	if (!dl_iterate_phdr(globals_cb, malloc_module) || !malloc_globals[1])
+		corpus_die("no writable segment in malloc's module");
 }
 
 static void put_list(const struct block *b, int n, int t, int *first)
@@ -266,6 +333,8 @@ static void put_tcmalloc(void)
 	corpus_put_str(version);
 	corpus_put(", \"module\": ");
 	corpus_put_str(malloc_module);
+	corpus_put(", \"globals\": [\"0x%lx\", \"0x%lx\"]", (unsigned long)malloc_globals[0],
+		   (unsigned long)malloc_globals[1]);
 	corpus_put(", \"properties\": {");
 	for (int i = 0; i < N_PROPS; i++)
 		corpus_put("%s\"%s\": %zu", i ? ", " : "", props[i], prop_value[i]);
@@ -286,7 +355,8 @@ static void put_tcmalloc(void)
 		for (int i = 0; i < n_freed[t]; i++, k++)
 			corpus_put("%s\"0x%lx\"", k ? (k % 8 ? ", " : ",\n    ") : "\n    ",
 				   (unsigned long)~rec_freed[t][i]);
-	corpus_put("\n  ]");
+	corpus_put("\n  ],\n  \"exited_stack\": [\"0x%lx\", \"0x%lx\"]",
+		   (unsigned long)exited_stack[0], (unsigned long)exited_stack[1]);
 }
 
 int main(int argc, char **argv)
@@ -302,12 +372,11 @@ int main(int argc, char **argv)
 	identify();
 	if (pipe(park_pipe))
 		corpus_die("pipe");
-	pthread_t th[N_WORKERS], ex;
+	pthread_t th[N_WORKERS];
 	for (int w = 0; w < N_WORKERS; w++)
 		if (pthread_create(&th[w], NULL, worker, (void *)(intptr_t)w))
 			corpus_die("pthread_create");
-	if (pthread_create(&ex, NULL, exiting, NULL) || pthread_join(ex, NULL))
-		corpus_die("pthread_create or pthread_join");
+	run_exiting();
 	pthread_mutex_lock(&gate_lock);
 	gate_open = 1;
 	pthread_cond_broadcast(&gate_cond);

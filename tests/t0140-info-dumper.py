@@ -14,10 +14,14 @@ For threads and threads-static, dumped by the kernel (SIGABRT) and by gdb's gcor
   - cprof.db's meta: signal "6" / "0", dumper; schema_version equals the database's
     PRAGMA user_version and the schema version docs/schema.md states; every meta key
     written is in docs/schema.md's meta table.
+And a gcore core of a process run with address space randomization (gdb then writes
+PF_RANDOMIZE in pr_flag) is a gcore snapshot too.
 """
 import os
 import re
 import sqlite3
+import struct
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True
@@ -83,6 +87,38 @@ def check_core(c, d):
     remove_db(db)
 
 
+def gcore_with_aslr():
+    """gdb writes the task's flags as pr_flag: PF_RANDOMIZE (0x400000) whenever
+    address space randomization is on - as it is for every process but the
+    corpus's (the harness runs them without it). A gcore core of such a process
+    must still say gcore."""
+    require_tool("gcore")
+    with open("/proc/sys/kernel/randomize_va_space") as f:
+        if f.read().strip() == "0":
+            skip("address space randomization is off on this machine")
+    with scratch("aslr") as d:
+        p = subprocess.Popen(["sleep", "120"], cwd=d, stdin=subprocess.DEVNULL)
+        try:
+            core = dump_process(p, d, "sleep")
+        finally:
+            p.kill()
+            p.wait()
+        check_aslr_core(core)
+
+
+def check_aslr_core(core):
+    flags = [struct.unpack_from("<Q", desc, 8)[0] for n, t, desc, _ in Elf(core).notes()
+             if t == 3 and n == "CORE" and len(desc) >= 16]   # NT_PRPSINFO's pr_flag
+    check(flags and flags[0] & 0x400000, "gdb wrote PF_RANDOMIZE in pr_flag (%s)"
+          % [hex(x) for x in flags])
+    j = cprof("info", core, "--json", json=True)
+    check_eq((j["process"].get("dumper"), j["process"].get("killed")), ("gcore", False),
+             "info --json: a gcore snapshot, not killed")
+    rc, out, err = cprof("info", core)
+    check("killed by SIGSTOP" not in out and "dumper   gcore" in out,
+          "info says gcore, and no line says the process was killed by SIGSTOP")
+
+
 def main():
     cprof_path()
     dumpers = all_dumpers()
@@ -90,6 +126,8 @@ def main():
         for d in dumpers:
             with case("%s/%s" % (prog, d)):
                 check_core(corpus_core(prog, dumper=d), d)
+    with case("gcore of a process with address space randomization"):
+        gcore_with_aslr()
     finish()
 
 

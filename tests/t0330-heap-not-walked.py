@@ -24,6 +24,8 @@ From each core:
     line anywhere, every dropped block is a leak root and every kept one reachable
     (by construction), malloc's allocator is walked.
 Debian's redis-server (jemalloc) is t0350's.
+And a core cut short before any heap's metadata: every report says that no heap was
+walked (leaks --json and top --json: heap_walked false), never a plain "0 leaks".
 """
 import json
 import os
@@ -205,5 +207,25 @@ for dumper in available_dumpers():
                 check_unwalked(tag + " without its library", db, c, name, "unknown", module,
                                extra=("--sysroot", sysroot))
 
+
+with case("a core cut short before any heap"):
+    # The core of the plain glibc run, cut at 300 KB: no allocator's metadata
+    # is in it. Zero leaks would be no answer: every report says no heap was
+    # walked, and the JSON says so too.
+    c = corpus_core("allocator-glibc", exe=exes["glibc"])
+    cut = os.path.join(c.dir, "t0330-cut.core")
+    with open(c.core, "rb") as f, open(cut, "wb") as g:
+        g.write(f.read(300000))
+    db = os.path.join(c.dir, "t0330-cut.db")
+    none = "no allocator's heap was found and walked: no leak or retention figures"
+    rc, out, err = cprof("analyze", cut, c.exe, "--db", db)
+    check(none in out.splitlines(), "analyze says no heap was walked:\n%s" % out[-1500:])
+    for cmd in ("leaks", "top"):
+        rc, out, err = cprof(cmd, "--db", db)
+        check(none in out.splitlines(), "`%s` says no heap was walked" % cmd)
+        j = cprof(cmd, "--db", db, "--json", json=True)
+        check_eq(j.get("heap_walked"), False, "`%s --json`: heap_walked is false" % cmd)
+    j = cprof("leaks", "--db", os.path.join(c.dir, "t0330.db"), "--json", json=True)
+    check_eq(j.get("heap_walked"), True, "a walked core's leaks --json: heap_walked is true")
 
 finish()

@@ -17,23 +17,27 @@ nothing more. From a kernel core and a gcore core of each:
     central_cache_free_bytes, transfer_cache_free_bytes, thread_cache_free_bytes),
     its used bytes equal generic.current_allocated_bytes, and no warning;
   - cprof.db: every held and dropped block is a used object with the usable size
-    tc_malloc_size gave; every freed address not handed out again is a free
-    object; the free objects' bytes per list equal the matching property
+    tc_malloc_size gave; every freed address not handed out again lies in a free
+    object, a recorded block, or bytes of a span no object holds (a size-class
+    span's tail, a sampled span past its object); the free objects' bytes per
+    list equal the matching property
     (thread_cache, transfer_cache, pageheap, pageheap_unmapped; central_cache
     with the spans' unused tails, which are heap_size less every object's
     bytes); each thread's cache holds the bytes MallocExtension_GetThreadCacheSize
     gave in that thread; every object lies in a heap of tcmalloc's and the heaps
     add up to generic.heap_size;
   - leaks by construction: every dropped block is a leak root, every held one
-    reachable;
+    reachable; the construction itself checked by a scan of the core's words and
+    registers (no pointer into a dropped block outside tcmalloc's heaps and
+    globals or inside a held block; the exited thread's stack not in the core);
   - the summary has tcmalloc's section under MallocExtension's names.
 tcmalloc-full again with TCMALLOC_SAMPLE_PARAMETER=32768 (sampled allocations in
 spans of their own, flag 0x80): the same figures and sizes, and the used bytes below
 generic.current_allocated_bytes, which counts a sampled allocation's whole span
 (the leak check is left out there: see docs/tcmalloc.md's known limits).
-Then damaged copies of a core (a thread cache's list, a span's free list, the
-thread cache chain made a loop): a warning naming what is wrong, exit status 0,
-and every held block still found with its size.
+Then damaged copies of a core (a thread cache's list in its middle and at its end,
+a span's free list, the thread cache chain made a loop): a warning naming what is
+wrong, exit status 0, and every held block still found with its size.
 """
 import bisect
 import json
@@ -63,6 +67,42 @@ LISTS = {
 
 def blocks(m, key):
     return {parse_addr(b["addr"]): b for b in m[key]}
+
+
+def stale_words(c, heaps, held, leaked):
+    """The program's claim that dropped blocks are unreachable, checked on the
+    core without cprof-core's scan: every word of the core's memory, registers
+    and vector registers whose value points into a dropped block, unless it lies
+    in tcmalloc's heaps outside every held block (in a free object, or in another
+    dropped block) or in tcmalloc's own globals (the module's writable segments,
+    as the program found them: stale pointers stay in its transfer cache slots
+    past used_slots_, and docs/tcmalloc.md says its page heap, central cache and
+    size map are never roots); and the exited
+    thread's stack, which the program unmapped, must not be in the core. Returns
+    what is wrong, at most 5 items."""
+    e = Elf(c.core)
+    lo, hi = (parse_addr(x) for x in c.manifest["exited_stack"])
+    bad = ["the core holds memory at the exited thread's stack %#x-%#x" % (lo, hi)
+           for p in e.loads if p["vaddr"] < hi and lo < p["vaddr"] + p["memsz"]][:1]
+    drops = sorted((ad, ad + b["usable"]) for ad, b in leaked.items())
+    holds = sorted((ad, ad + b["usable"]) for ad, b in held.items())
+    tc_lo, tc_hi = (parse_addr(x) for x in c.manifest["tcmalloc"]["globals"])
+
+    def inside(ranges, a):
+        i = bisect.bisect_right(ranges, (a, 2**64)) - 1
+        return i >= 0 and a < ranges[i][1]
+    heaps = sorted(heaps)
+    for w, v, _ in e.core_words_in(drops):
+        if inside(holds, w):
+            bad.append("the word at %#x, in a held block, points to %#x" % (w, v))
+        elif not inside(heaps, w) and not tc_lo <= w < tc_hi:
+            bad.append("the word at %#x, outside the heaps, points to %#x" % (w, v))
+    regs = e.core_registers()
+    for tid, words in e.core_vector_words().items():
+        regs.setdefault(tid, {}).update(words)
+    bad += ["thread %d's %s points to %#x" % (tid, r, v) for tid, rr in sorted(regs.items())
+            for r, v in rr.items() if inside(drops, v)]
+    return bad[:5]
 
 
 def check_walk(tag, c, db, sampled=False):
@@ -95,8 +135,8 @@ def check_walk(tag, c, db, sampled=False):
                  "%s: used bytes == generic.current_allocated_bytes" % tag)
 
     con = sqlite3.connect(db)
-    objs = {addr: (size, state, fl, leak, reach) for addr, size, state, fl, leak, reach in con.execute(
-        "SELECT addr, size, state, free_list, leak, reachable FROM object")}
+    objs = {r[0]: r[1:] for r in con.execute(
+        "SELECT addr, size, state, free_list, leak, reachable, flags FROM object")}
     held, leaked = blocks(m, "held"), blocks(m, "leaked")
     for key, recs in (("held", held), ("leaked", leaked)):
         bad = [(hex(ad), b["usable"], objs.get(ad)) for ad, b in recs.items()
@@ -105,29 +145,56 @@ def check_walk(tag, c, db, sampled=False):
                  % (tag, len(recs), key))
     # A freed block's address is now a free object, or inside one (its span
     # went back to the page heap), or inside a block the program holds (the
-    # span was carved again for another size).
+    # span was carved again for another size), or in bytes of a span that no
+    # object holds (the span was carved again): the tail of a size-class span
+    # (less than one slot, before a span boundary), or, with sampling, what a
+    # sampled allocation's span holds past its object.
     freed = {parse_addr(x) for x in m["freed"]} - set(held) - set(leaked)
     starts = sorted(objs)
     recorded = set(held) | set(leaked)
+    heaps = con.execute("SELECT start, end FROM heap WHERE allocator = 'tcmalloc'").fetchall()
 
     def container(ad):
         i = bisect.bisect_right(starts, ad) - 1
         if i >= 0 and ad < starts[i] + objs[starts[i]][0]:
             return starts[i]
         return None
-    bad = []
+
+    def no_object(ad):
+        """What holds ad, in a heap but in no object: 'tail', 'sampled' or None."""
+        i = bisect.bisect_right(starts, ad) - 1
+        heap_end = [e for s, e in heaps if s <= ad < e]
+        if i < 0 or not heap_end:
+            return None
+        prev, size, flags = starts[i], objs[starts[i]][0], objs[starts[i]][5]
+        gap_end = min(heap_end + starts[i + 1:i + 2])
+        if gap_end % 4096:
+            return None                # no span boundary there
+        if 0 < flags < 128 and gap_end - (prev + size) < size:
+            return "tail"
+        if flags == 128 and sampled:
+            return "sampled"
+        return None
+    bad, gaps = [], {}
     for ad in sorted(freed):
         o = container(ad)
-        if o is None or (objs[o][1] != "free" and o not in recorded):
+        gap = no_object(ad) if o is None else None
+        if gap:
+            gaps[gap] = gaps.get(gap, 0) + 1
+        elif o is None or (objs[o][1] != "free" and o not in recorded):
             bad.append((hex(ad), o and hex(o), o and objs[o][:3]))
     check_eq(bad[:5], [], "%s: each of the %d freed blocks not handed out again lies in a free"
-             " object or a recorded block" % (tag, len(freed)))
+             " object, a recorded block, a span's tail or a sampled span (%s)"
+             % (tag, len(freed), gaps))
     check(sum(1 for ad in freed if objs.get(ad, (0, None))[1] == "free") > len(freed) // 2,
           "%s: most freed blocks are free objects of their own" % tag)
     # With sampling, the StackTrace records of freed sampled allocations
     # (tcmalloc's metadata, outside the heap) hold stale stack words: a dropped
     # block may look reachable from there (docs/tcmalloc.md, known limits).
     if not sampled:
+        check_eq(stale_words(c, heaps, held, leaked), [],
+                 "%s: the core's own words: none outside tcmalloc's heaps, in a held block or"
+                 " in a register points into a dropped block" % tag)
         check_eq([hex(ad) for ad in leaked if objs[ad][3] != "direct"][:5], [],
                  "%s: every dropped block is a leak root" % tag)
     check_eq([hex(ad) for ad in held if objs[ad][4] != 1][:5], [],
@@ -150,8 +217,7 @@ def check_walk(tag, c, db, sampled=False):
         "SELECT free_bytes FROM arena WHERE allocator = 'tcmalloc' AND kind = 'thread_cache'") if b)
     check_eq(caches, sorted(b for b in tc["thread_cache_bytes"] if b),
              "%s: each thread's cache holds what MallocExtension_GetThreadCacheSize said" % tag)
-    heaps = con.execute("SELECT id, start, end FROM heap WHERE allocator = 'tcmalloc'").fetchall()
-    check_eq(sum(e - s for _, s, e in heaps), props["generic.heap_size"],
+    check_eq(sum(e - s for s, e in heaps), props["generic.heap_size"],
              "%s: tcmalloc's heaps add up to generic.heap_size" % tag)
     outside = con.execute("SELECT count(*) FROM object o JOIN heap h ON o.heap_id = h.id"
                           " WHERE h.allocator != 'tcmalloc' OR o.addr < h.start"
@@ -177,10 +243,19 @@ def check_walk(tag, c, db, sampled=False):
     return objs
 
 
-def thread_cache_object(con):
-    """A free object of a thread cache whose list goes on after it."""
-    return con.execute("SELECT addr FROM object WHERE free_list = 'thread_cache'"
-                       " ORDER BY addr LIMIT 1 OFFSET 10").fetchone()[0]
+def thread_cache_objects(con, d):
+    """Two free objects of thread caches, from the walk and the core: one whose
+    link (its first word) is another thread cache object (the list goes on
+    after it), and one whose link is NULL (the last of its list)."""
+    objs = [a for (a,) in con.execute("SELECT addr FROM object WHERE free_list = 'thread_cache'"
+                                      " ORDER BY addr")]
+    cached = set(objs)
+    links = [(a, d.read64(a)) for a in objs]
+    middle = [a for a, nx in links if nx in cached]
+    last = [a for a, nx in links if nx == 0]
+    if not middle or not last:
+        fail("no thread cache list of two objects or more (%d objects)" % len(objs))
+    return middle[len(middle) // 2], last[len(last) // 2]
 
 
 def check_damaged(tag, c, db):
@@ -198,15 +273,21 @@ def check_damaged(tag, c, db):
                  "%s: %s: every held block is still found with its size" % (tag, what))
 
     # A thread cache's list: an object's link made to point into the middle of
-    # another object.
-    ad = thread_cache_object(con)
-    d.write64(ad, ad + 3)
-    rc, lines = analyze_damaged(d, c, "%s: thread cache link" % tag, dbd)
-    check(rc == 0 and warned(lines, "thread cache", "misaligned"),
-          "%s: a broken thread cache link is a warning: %s" % (tag, lines[:3]))
-    if rc == 0:
-        survived("broken thread cache link")
-    d.restore()
+    # another object. In the middle of its list, the walk follows the link and
+    # finds it misaligned; at the end of its list (where the link must be NULL),
+    # the walk, which follows no more links than the list's length_ counts,
+    # finds a list longer than its count.
+    middle, last = thread_cache_objects(con, d)
+    for ad, what, words in ((middle, "in the middle of its list", "misaligned"),
+                            (last, "at the end of its list", "holds more than its")):
+        d.write64(ad, ad + 3)
+        rc, lines = analyze_damaged(d, c, "%s: thread cache link %s" % (tag, what), dbd)
+        check(rc == 0 and warned(lines, "thread cache", words),
+              "%s: a broken thread cache link %s is a warning (%s): %s"
+              % (tag, what, words, lines[:3]))
+        if rc == 0:
+            survived("broken thread cache link %s" % what)
+        d.restore()
 
     # A span's own free list (the central cache) leaving its span.
     ad = con.execute("SELECT addr FROM object WHERE free_list = 'central_cache'"

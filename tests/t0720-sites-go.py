@@ -88,5 +88,17 @@ for dumper in dumpers:
           "inlined calls included (missing: %s)" % (dumper, len(theirs),
                                                     sorted(theirs - ours)[:2]))
     con.close()
+    # The text says the rows count sampled objects when not every object has
+    # a record, with the counts cprof.db has.
+    con = sqlite3.connect(db)
+    rec, objs = con.execute(
+        "SELECT (SELECT count(*) FROM object_site os JOIN object o ON o.id = os.object_id"
+        " WHERE o.reachable IS NOT NULL AND coalesce(o.leak, '') != 'garbage'),"
+        " (SELECT count(*) FROM object WHERE reachable IS NOT NULL"
+        " AND coalesce(leak, '') != 'garbage')").fetchone()
+    con.close()
+    rc, out, err = cprof("histogram", "--db", db, "--by", "site")
+    check(rec < objs and "(%d of the %d objects carry an allocation record" % (rec, objs) in out,
+          "%s: histogram --by site says %d of %d objects have a record" % (dumper, rec, objs))
 
 finish()

@@ -205,4 +205,21 @@ with case("a pprof profile of the difference"):
     check(rc == 0 and line and line[0].split()[0] == str(N),
           "go tool pprof -base OLD NEW: main.grow grew by %d objects (%s)" % (N, line or err[-300:]))
 
+with case("two different programs"):
+    # diff matches by name: two programs' heaps would "differ" by everything.
+    # Same program: same_program true and no warning; another program's
+    # database (goblocks): a warning naming both, same_program false.
+    rc, out, err = cprof("diff", old_db, new_db)
+    check("different programs" not in err, "no warning for two cores of one program")
+    check_eq(diff("type").get("same_program"), True, "same_program is true")
+    require_corpus_program("goblocks")
+    cb = corpus_core("goblocks")
+    other = os.path.join(d, "other.db")
+    cprof("analyze", cb.core, cb.exe, "--db", other)
+    rc, out, err = cprof("diff", old_db, other)
+    check("different programs" in err and old_db in err and other in err,
+          "a warning says they are different programs: %s" % err.strip()[:300])
+    j = cprof("diff", old_db, other, "--json", json=True)
+    check_eq(j.get("same_program"), False, "--json: same_program is false")
+
 finish()

@@ -75,6 +75,9 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 /* After a row of count objects of a type (when types_shown): how many of them
  * have a type guessed from their layout, if any. */
 void cprof_report_guessed(FILE *out, bool types_shown, uint64_t guessed, uint64_t count);
+/* Under `histogram --by site`: how many objects have a record, when not
+ * all do (a sampling profiler), and that the rows count only those. */
+void cprof_report_site_coverage(FILE *out, const struct cprof_site_coverage *c);
 void cprof_report_groups(FILE *out, const struct cprof_group_row *g, size_t n,
 			 enum cprof_group_by by, size_t limit);
 /* [{type | size | site, count, self_bytes, retained_bytes, guessed}] */
@@ -117,5 +120,33 @@ void cprof_report_diff_json(FILE *out, const struct cprof_diff *d, const char *b
  * allocation stack, innermost first, from the site's own frame). */
 struct cprof_error *cprof_report_pprof_diff(const struct cprof_diff *d, bool sites,
 					    const char *comment, const char *out);
+
+/* ---- the query commands: each renders one result of src/store/ (the
+ * structs of include/cprof/store.h), text or JSON ---- */
+
+/* `leaks` (src/report/leaks.c): the line about the allocators not analyzed,
+ * then cprof_report_leaks; the JSON: formats/leaks.json.md. */
+void cprof_report_leak_report(FILE *out, const struct cprof_leak_report *r);
+void cprof_report_leak_report_json(FILE *out, const char *db, const struct cprof_leak_report *r);
+/* `roots` (src/report/roots.c): the line about the allocators not analyzed
+ * (the JSON, an array, leaves it to the command's warnings), then per root;
+ * type_pattern: --type, NULL when none (types are then not marked guessed). */
+void cprof_report_roots(FILE *out, const struct cprof_roots_report *r, const char *type_pattern);
+/* [{root, kind, count, self_bytes, retained_bytes, guessed, shared, path,
+ * reached_from}] */
+void cprof_report_roots_json(FILE *out, const struct cprof_roots_report *r);
+/* `top` (src/report/top.c); the JSON: formats/top.json.md. */
+void cprof_report_top(FILE *out, const struct cprof_top_report *r);
+void cprof_report_top_json(FILE *out, const struct cprof_top_report *r);
+/* `show` (src/report/show.c). */
+void cprof_report_object(FILE *out, const struct cprof_object_report *r);
+void cprof_report_object_json(FILE *out, const struct cprof_object_report *r);
+/* `path` (src/report/path.c); the JSON: formats/path.json.md (one path, or
+ * an array of them when r->all). */
+void cprof_report_object_paths(FILE *out, const struct cprof_path_report *r);
+void cprof_report_object_paths_json(FILE *out, const struct cprof_path_report *r);
+/* `goroutines` (src/report/goroutines.c): at most limit groups. */
+void cprof_report_goroutines(FILE *out, const struct cprof_goroutines_report *r, size_t limit);
+void cprof_report_goroutines_json(FILE *out, const struct cprof_goroutines_report *r, size_t limit);
 
 #endif

@@ -122,8 +122,13 @@ struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core 
 				      const struct cprof_object *objs, size_t n);
 /* What pairing a heap profile with the core found. */
 struct cprof_profile_pairing {
-	bool build_id_checked;     /* the profile names a build id */
-	bool same_binary;          /* ... and a module has it (else nothing is paired) */
+	bool build_id_checked;     /* the profile's binary was checked: it names a build
+				      id, or (a legacy text profile, which names none)
+				      its code mappings were compared with the core's */
+	bool same_binary;          /* false: its build id is no module's (nothing is
+				      paired) */
+	bool paired_any;           /* its samples were matched to sites (else reason) */
+	char reason[200];          /* why not paired, or what was not checked; "" */
 	size_t samples, paired;    /* samples, and those matched to a site */
 };
 struct cprof_pprof_profile;
@@ -142,6 +147,9 @@ struct cprof_profile_site {
 	uint64_t objects;          /* used objects of the core with a record of the site */
 	uint64_t bytes;            /* their sizes as the profiler counts (the bucket's size) */
 	uint64_t object_bytes;     /* their usable sizes (the object table's) */
+	int64_t estimate_objects, estimate_bytes;   /* objects, bytes scaled as the profile
+						       scales its samples (= them at period 1):
+						       what the profile would say now */
 	uint64_t retained;         /* what they retain, counting nothing twice */
 	char root[320];            /* the root retaining most of their bytes ("(shared)") */
 };
@@ -152,7 +160,7 @@ struct cprof_rss_row {
 };
 struct cprof_profile_report {
 	bool present;              /* cprof.db has a paired profile */
-	char path[512], format[32], build_id[96], reason[128];
+	char path[512], format[32], build_id[96], reason[200];
 	int64_t period;
 	bool paired;
 	uint64_t samples, paired_samples;
@@ -201,6 +209,10 @@ struct cprof_leak_totals {
 	uint64_t direct_count, direct_bytes, indirect_count, indirect_bytes;
 	uint64_t reachable_count, reachable_bytes, interior_count, interior_bytes;
 	uint64_t garbage_count, garbage_bytes;     /* Go: unreachable, not leaked */
+	/* reachable objects that only anonymous memory no walked allocator
+	   owns keeps alive (retained by a mapping root: another allocator's
+	   arenas - Python's pymalloc -, a cache): whether they leak is unknown */
+	uint64_t unowned_count, unowned_bytes;
 	uint64_t roots;            /* leak roots in the database */
 };
 
@@ -332,6 +344,14 @@ struct cprof_group_row {
  * other member of the group among their dominators add what they retain.
  * Biggest retained first.
  */
+/* How many of the used objects (garbage left out) carry an allocation record
+ * (object_site): a sampling profiler records some, `histogram --by site`
+ * counts only those. */
+struct cprof_site_coverage {
+	uint64_t recorded, objects;
+};
+struct cprof_error *cprof_query_site_coverage(struct sqlite3 *db, const char *path,
+					      struct cprof_site_coverage *ret);
 struct cprof_error *cprof_query_groups(struct sqlite3 *db, const char *path,
 				       enum cprof_group_by by, const char *pattern,
 				       struct cprof_group_row **ret, size_t *n_ret);
@@ -426,6 +446,10 @@ struct cprof_diff {
 	struct cprof_diff_row *rows;       /* the biggest growth in bytes first */
 	size_t n;
 	uint64_t before_count, before_bytes, after_count, after_bytes;
+	/* Whether both are analyses of the same program, by the executable's
+	   build-id in meta: 1 same, 0 different, -1 unknown (one has none). */
+	int same_program;
+	char old_build_id[96], new_build_id[96];    /* "" when unknown */
 };
 /* The used objects of two databases (garbage left out) counted by type name,
  * allocation stack or retaining root (by: CPROF_BY_TYPE, _SITE, _ROOT),
@@ -523,5 +547,152 @@ struct cprof_error *cprof_query_field(struct sqlite3 *db, const char *path,
 struct cprof_error *cprof_query_edge(struct sqlite3 *db, const char *path,
 				     uint64_t src, uint64_t dst,
 				     uint64_t *src_off, uint64_t *dst_off);
+
+/*
+ * ---- the query commands' results ----
+ *
+ * Each query command is options -> compute -> render: one function here
+ * computes the command's whole result from cprof.db (every query it needs,
+ * nothing printed), and the renderers of src/report/ print that result as
+ * text or JSON (include/cprof/report.h).  Free each with its _deinit, which
+ * accepts a zeroed struct.
+ */
+
+/* The longest path from a root slot that `path` and `roots` follow. */
+enum { CPROF_MAX_PATH = 100000 };
+
+/* `leaks` (src/store/query.c): the allocators (for the line about those not
+ * analyzed), the totals and the leak roots holding at least min_bytes, at
+ * most limit (0: all). */
+struct cprof_leak_report {
+	struct cprof_allocator_row *allocators;
+	size_t n_allocators;
+	struct cprof_leak_totals totals;
+	struct cprof_leak_row *rows;
+	size_t n;
+	size_t shown_of;           /* the leak roots there are to show (to say the
+				      list was cut): all of them, or with min_bytes
+				      the rows found */
+};
+struct cprof_error *cprof_query_leak_report(struct sqlite3 *db, const char *path,
+					    uint64_t min_bytes, size_t limit,
+					    struct cprof_leak_report *ret);
+void cprof_leak_report_deinit(struct cprof_leak_report *r);
+
+/* `roots` (src/store/roots.c): the groups by retaining root of the objects
+ * whose type matches type_pattern and whose site matches site_pattern (as
+ * cprof_query_groups_at), at most limit, each with an example object, the
+ * shortest path to it, and - for a root that is not one slot (shared, a
+ * module, a thread, a goroutine group) - root slots that reach it. */
+struct cprof_root_group {
+	struct cprof_group_row g;
+	struct cprof_obj_row example;
+	struct cprof_root_path path;       /* n 0: none stored */
+	char **reached_from;
+	size_t n_reached;
+};
+struct cprof_roots_report {
+	struct cprof_allocator_row *allocators;
+	size_t n_allocators;
+	struct cprof_root_group *groups;   /* the biggest retained first */
+	size_t n;
+	/* reachable objects with no type: a type pattern cannot match them */
+	uint64_t untyped_count, untyped_bytes;
+};
+struct cprof_error *cprof_query_roots(struct sqlite3 *db, const char *path,
+				      const char *type_pattern, const char *site_pattern,
+				      size_t limit, struct cprof_roots_report *ret);
+void cprof_roots_report_deinit(struct cprof_roots_report *r);
+
+/* `top` (src/store/top.c): where the memory is, the root nodes and the
+ * objects retaining the most (limit of each), and for each one retaining
+ * more than a tenth of the heap its accumulation point: going down the
+ * dominator tree while one child holds most of what its parent retains,
+ * where the memory spreads over many children. */
+struct cprof_accumulation {
+	bool found;                /* the row is a suspect, and this its point */
+	bool is_node;              /* a root node, else an object */
+	uint64_t id, addr, retained, children, biggest;
+	char name[256];            /* of the root node, when is_node */
+	char type[256];            /* of the object, "" when unknown */
+};
+struct cprof_top_report {
+	struct cprof_allocator_row *allocators;
+	size_t n_allocators;
+	uint64_t heap_bytes;       /* used objects, reachable or not */
+	struct cprof_entries entries;
+	struct cprof_node_row *nodes;
+	struct cprof_accumulation *node_points;   /* one per node */
+	size_t n_nodes;
+	struct cprof_obj_row *objs;
+	struct cprof_accumulation *obj_points;    /* one per object */
+	char (*retained_by)[256];  /* per object: its retaining root node's name,
+				      "several roots (shared)" when none, "?" when
+				      the database does not say */
+	size_t n_objs;
+};
+struct cprof_error *cprof_query_top_report(struct sqlite3 *db, const char *path, size_t limit,
+					   size_t max_reached, struct cprof_top_report *ret);
+void cprof_top_report_deinit(struct cprof_top_report *r);
+
+/* `show` (src/store/show.c): one object (spec: an address inside it or its
+ * id), its dominator chain (objects up to its retaining root, then the root
+ * nodes to the top), and at most limit root slots pointing at it and
+ * pointers out of and into it. */
+enum { CPROF_MAX_CHAIN = 64 };
+struct cprof_object_report {
+	struct cprof_obj_row o;
+	struct cprof_obj_row chain[CPROF_MAX_CHAIN];        /* its idom, then its idom's... */
+	size_t n_chain;
+	bool chain_cut;            /* more objects above the last */
+	struct cprof_node_row nodes[CPROF_MAX_CHAIN];       /* the root nodes above them */
+	size_t n_nodes;
+	struct cprof_slot_row *slots;
+	size_t n_slots;
+	struct cprof_ref_row *out, *in;
+	size_t n_out, n_in;
+	uint64_t total_out, total_in;
+	size_t limit;              /* of each list: n_slots == limit may mean more */
+};
+struct cprof_error *cprof_query_show(struct sqlite3 *db, const char *path, const char *spec,
+				     size_t limit, struct cprof_object_report *ret);
+void cprof_object_report_deinit(struct cprof_object_report *r);
+
+/* `path` (src/store/path.c): how the object spec is reached from a root:
+ * the shortest path the analysis stored (all 0), or up to all paths from
+ * distinct root slots.  An object no root reaches is a usage error. */
+struct cprof_path_step {
+	struct cprof_obj_row o;
+	uint64_t entered;          /* where the pointer to it lands: 0 at its start */
+	uint64_t off;              /* the pointer to the next step, in it */
+	char field[256];           /* the member at off ("" when unknown) */
+	int past_type_end;         /* off lies past the end of o's type (1), inside it
+				      (0), or nobody knows (-1: no type, or a guess) */
+};
+struct cprof_object_path {
+	struct cprof_slot_row slot;
+	struct cprof_path_step *steps;     /* from the one the slot points at */
+	size_t n;
+};
+struct cprof_path_report {
+	bool all;                  /* asked for several paths */
+	struct cprof_object_path *paths;
+	size_t n;
+};
+struct cprof_error *cprof_query_object_paths(struct sqlite3 *db, const char *path,
+					     const char *spec, size_t all,
+					     struct cprof_path_report *ret);
+void cprof_path_report_deinit(struct cprof_path_report *r);
+
+/* `goroutines` (src/store/goroutines.c): every group, and how many
+ * goroutines in all (no groups: not a Go process). */
+struct cprof_goroutines_report {
+	struct cprof_goroutine_group_row *groups;  /* the biggest retained first */
+	size_t n;
+	uint64_t goroutines;
+};
+struct cprof_error *cprof_query_goroutines(struct sqlite3 *db, const char *path,
+					   struct cprof_goroutines_report *ret);
+void cprof_goroutines_report_deinit(struct cprof_goroutines_report *r);
 
 #endif

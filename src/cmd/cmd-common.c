@@ -209,8 +209,3 @@ int db_args_parse(int argc, char **argv, const struct option *longopts,
 	}
 	return -1;
 }
-
-void cmd_print_guessed(bool types_shown, uint64_t guessed, uint64_t count)
-{
-	cprof_report_guessed(stdout, types_shown, guessed, count);
-}

@@ -95,6 +95,13 @@ int cmd_diff(int argc, char **argv)
 		return EXIT_ERROR;
 	if (err)
 		return cmd_report_error(err);
+	if (d.same_program == 0)
+		fprintf(stderr, "cprof-core: warning: %s and %s are analyses of different programs "
+			"(executable build-ids %s and %s): the rows compare unrelated heaps\n",
+			old_path, new_path, d.old_build_id, d.new_build_id);
+	else if (d.same_program < 0)
+		fprintf(stderr, "cprof-core: warning: %s or %s records no executable build-id: "
+			"cannot tell whether they are of the same program\n", old_path, new_path);
 	if (o.out) {
 		char comment[1024];
 		snprintf(comment, sizeof(comment), "cprof-core diff --by %s: %s less %s", o.by_name,

@@ -89,14 +89,19 @@ int cmd_histogram(int argc, char **argv)
 		cprof_store_close(db);
 		return EXIT_ERROR;
 	}
+	struct cprof_site_coverage cov = { 0, 0 };
 	struct cprof_error *err = cprof_query_groups(db, path, o.by, o.pattern, &g, &n);
+	if (!err && o.by == CPROF_BY_SITE)
+		err = cprof_query_site_coverage(db, path, &cov);
 	cprof_store_close(db);
 	if (err)
 		return cmd_report_error(err);
-	if (json)
+	if (json) {
 		cprof_report_groups_json(stdout, g, n, o.by, limit);
-	else
+	} else {
 		cprof_report_groups(stdout, g, n, o.by, limit);
+		cprof_report_site_coverage(stdout, &cov);
+	}
 	free(g);
 	return EXIT_OK;
 }

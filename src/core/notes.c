@@ -300,9 +300,12 @@ const char *cprof_dumper_name(enum cprof_dumper d)
  *     NT_SIGINFO, and NT_PRPSINFO's pr_flag is the task's flags: PF_DUMPCORE
  *     (0x200) and PF_SIGNALED (0x400) when the leader is the thread that
  *     took the signal.  The fatal signal is NT_SIGINFO's (else pr_cursig).
- *   - gdb's gcore writes NT_PRPSINFO first (pr_flag 0), an NT_SIGINFO per
- *     thread (the ptrace stop: SIGSTOP, si_code SI_KERNEL) and pr_cursig 0
- *     for a process it attached to.  The process was stopped, not killed.
+ *   - gdb's gcore writes NT_PRPSINFO first, an NT_SIGINFO per thread (the
+ *     ptrace stop: SIGSTOP, si_code SI_KERNEL) and pr_cursig 0 for a process
+ *     it attached to.  Its pr_flag is 0, or the task's flags as /proc says
+ *     them - never PF_DUMPCORE or PF_SIGNALED, but PF_RANDOMIZE (0x400000)
+ *     whenever address space randomization is on.  The process was stopped,
+ *     not killed.
  */
 static void dumper(struct cprof_core *core, const struct note_facts *f)
 {
@@ -314,7 +317,8 @@ static void dumper(struct cprof_core *core, const struct note_facts *f)
 	    (f->first_type == NT_PRSTATUS && f->n_siginfo <= 1 && p->has_psinfo)) {
 		p->dumper = CPROF_DUMPER_KERNEL;
 		p->fatal_signal = signo;
-	} else if (f->first_type == NT_PRPSINFO && f->pr_flag == 0) {
+	} else if (f->first_type == NT_PRPSINFO &&
+		   !(f->pr_flag & (PF_DUMPCORE | PF_SIGNALED))) {
 		p->dumper = CPROF_DUMPER_GCORE;
 		p->fatal_signal = 0;
 	} else {

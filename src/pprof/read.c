@@ -268,6 +268,22 @@ static void parse_map(char *s, struct cprof_pprof_profile *p, char *empty)
 		pos ? s + pos : empty, empty };
 }
 
+/* The sampling period a legacy header names, as go tool pprof reads it:
+ * jemalloc's "heap_v2/RATE"; gperftools' "... @ heapprofile" (its heap
+ * profiler records every allocation: 1), "@ heap_v2/RATE", "@ heap/2RATE". */
+static int64_t header_period(const char *s, bool jemalloc)
+{
+	const char *at = jemalloc ? s : strrchr(s, '@');
+	if (!at)
+		return 0;
+	at += strspn(at, "@ ");
+	if (!strncmp(at, "heapprofile", 11))
+		return 1;
+	const char *r = strchr(at, '/');
+	int64_t rate = r ? strtoll(r + 1, NULL, 10) : 0;
+	return strncmp(at, "heap/", 5) ? rate : rate / 2;
+}
+
 /* The sample being read is complete, with its counts v. */
 static void legacy_sample(struct cprof_pprof_profile *p, int64_t *v)
 {
@@ -307,8 +323,7 @@ static struct cprof_error *from_text(const char *path, char *text, size_t n,
 		if (next)
 			*next++ = '\0';
 		if (ln == 0) {
-			char *r = strchr(s, '/');
-			p->period = r ? strtoll(r + 1, NULL, 10) : 0;
+			p->period = header_period(s, jemalloc);
 			if (jemalloc)
 				continue;
 			char *q = strchr(s, ':');

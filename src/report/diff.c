@@ -63,6 +63,11 @@ void cprof_report_diff_json(FILE *out, const struct cprof_diff *d, const char *b
 	json_kv_string(&j, "old", old_path);
 	json_kv_string(&j, "new", new_path);
 	json_kv_string(&j, "by", by);
+	json_key(&j, "same_program");
+	if (d->same_program < 0)
+		json_null(&j);
+	else
+		json_bool(&j, d->same_program == 1);
 	json_key(&j, "totals");
 	json_object_begin(&j);
 	json_kv_uint(&j, "before_count", d->before_count);

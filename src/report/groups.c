@@ -58,3 +58,17 @@ void cprof_report_groups_json(FILE *out, const struct cprof_group_row *g, size_t
 	json_array_end(&j);
 	json_finish(&j);
 }
+
+void cprof_report_site_coverage(FILE *out, const struct cprof_site_coverage *c)
+{
+	if (!c->recorded && c->objects)
+		fprintf(out, "(no object carries an allocation record: the profiler recorded none - Go:\n"
+			" runtime.MemProfileRate 0, or profiling left out at link time because nothing\n"
+			" uses runtime/pprof; jemalloc: MALLOC_CONF without prof:true)\n");
+	else if (c->recorded < c->objects)
+		fprintf(out, "(%" PRIu64 " of the %" PRIu64 " objects carry an allocation record: the profiler samples\n"
+			" allocations, and the rows count the sampled objects themselves - not an estimate\n"
+			" of all the site allocated, which go tool pprof shows scaled; with every\n"
+			" allocation recorded (runtime.MemProfileRate = 1) the rows are the whole heap)\n",
+			c->recorded, c->objects);
+}

@@ -62,7 +62,15 @@ void cprof_report_profile(FILE *out, const struct cprof_profile_report *r, size_
 	if (r->unpaired_inuse)
 		fprintf(out, "  %" PRIu64 " samples with objects in use match no record of the core\n",
 			r->unpaired_inuse);
+	if (!r->n_sites) {         /* neither the profile nor the core names a site */
+		rss_table(out, r);
+		return;
+	}
 	fprintf(out, "  %21s  %31s  %16s\n", "profile (in use)", "core (its records, now)", "growth");
+	if (r->period > 1)
+		fprintf(out, "  (the profile samples one allocation per %" PRId64 " bytes and scales; the core's\n"
+			"   records are the sampled objects themselves: growth compares the profile with\n"
+			"   the records scaled the same way)\n", r->period);
 	fprintf(out, "  %8s %10s   %8s %10s %10s  %6s %10s  %s\n", "objects", "bytes", "objects",
 		"bytes", "retained", "objs", "bytes", "site, and the root retaining most of it");
 	size_t shown = 0;
@@ -71,8 +79,8 @@ void cprof_report_profile(FILE *out, const struct cprof_profile_report *r, size_
 		fprintf(out, "  %8" PRId64 " %10s   %8" PRIu64 " %10s %10s  %6s %10s  %s\n",
 			s->profile_objects, fmt_bytes(b1, (uint64_t)(s->profile_bytes > 0 ? s->profile_bytes : 0)),
 			s->objects, fmt_bytes(b2, s->bytes), fmt_bytes(b3, s->retained),
-			signed_count(c1, sizeof(c1), (int64_t)s->objects - s->profile_objects),
-			fmt_signed_bytes(b4, (int64_t)s->bytes - s->profile_bytes), s->name);
+			signed_count(c1, sizeof(c1), s->estimate_objects - s->profile_objects),
+			fmt_signed_bytes(b4, s->estimate_bytes - s->profile_bytes), s->name);
 		if (s->root[0])
 			fprintf(out, "  %71s  held by %s\n", "", s->root);
 	}
@@ -111,6 +119,8 @@ void cprof_report_profile_json(struct json *j, const struct cprof_profile_report
 		json_kv_uint(j, "objects", s->objects);
 		json_kv_uint(j, "bytes", s->bytes);
 		json_kv_uint(j, "object_bytes", s->object_bytes);
+		json_kv_int(j, "estimate_objects", s->estimate_objects);
+		json_kv_int(j, "estimate_bytes", s->estimate_bytes);
 		json_kv_uint(j, "retained_bytes", s->retained);
 		json_kv_string(j, "root", s->root[0] ? s->root : NULL);
 		json_object_end(j);

@@ -163,6 +163,19 @@ static struct cprof_error *merge(struct side *a, struct side *b, struct cprof_di
 	return NULL;
 }
 
+/* meta's executable_build_id into buf ("" when absent). */
+static void build_id(sqlite3 *db, char *buf, size_t size)
+{
+	sqlite3_stmt *s;
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'executable_build_id'",
+			       -1, &s, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+}
+
 struct cprof_error *cprof_query_diff(sqlite3 *old_db, const char *old_path, sqlite3 *new_db,
 				     const char *new_path, enum cprof_group_by by,
 				     struct cprof_diff *ret)
@@ -176,6 +189,15 @@ struct cprof_error *cprof_query_diff(sqlite3 *old_db, const char *old_path, sqli
 		err = load(new_db, new_path, by, true, &b);
 	if (!err)
 		err = merge(&a, &b, ret);
+	if (!err) {
+		/* Two different programs' heaps have nothing to diff: the caller
+		   says so (a build-id is the executable's identity; a rebuild of
+		   the same source is another program too). */
+		build_id(old_db, ret->old_build_id, sizeof(ret->old_build_id));
+		build_id(new_db, ret->new_build_id, sizeof(ret->new_build_id));
+		ret->same_program = !ret->old_build_id[0] || !ret->new_build_id[0] ? -1 :
+				    !strcmp(ret->old_build_id, ret->new_build_id);
+	}
 	side_free(&a);
 	side_free(&b);
 	if (err)

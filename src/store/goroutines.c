@@ -251,3 +251,19 @@ struct cprof_error *cprof_query_goroutine_groups(sqlite3 *db, const char *path,
 	*n_ret = n;
 	return NULL;
 }
+
+struct cprof_error *cprof_query_goroutines(sqlite3 *db, const char *path,
+					   struct cprof_goroutines_report *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	struct cprof_error *err = cprof_query_goroutine_groups(db, path, &ret->groups, &ret->n);
+	for (size_t i = 0; !err && i < ret->n; i++)
+		ret->goroutines += ret->groups[i].count;
+	return err;
+}
+
+void cprof_goroutines_report_deinit(struct cprof_goroutines_report *r)
+{
+	free(r->groups);
+	memset(r, 0, sizeof(*r));
+}

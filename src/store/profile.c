@@ -3,7 +3,12 @@
  * include/cprof/store.h): the tables profile and profile_sample.
  *
  * A profile comes from the same binary when its main mapping's build id is
- * a module's (else a warning, and nothing is paired).  A sample is the
+ * a module's (else a warning, and nothing is paired); a legacy text profile
+ * (gperftools', jemalloc's), which names no build id, from the same process
+ * when its code mappings are the core's, file for file at the same address
+ * (else nothing is paired, and the profile's reason says why).  Nothing is
+ * paired either when the core holds no allocation records: gperftools' heap
+ * profiler keeps its own, which cprof-core does not read.  A sample is the
  * core's allocation record (site) with the same stack of program counters:
  * the profile's return addresses (Go writes the call, return address - 1)
  * are the site's PCs from where the profile's stack starts - Go's profiles
@@ -14,6 +19,7 @@
  * the site's innermost PC too.  Each sample compares its first PC with each
  * site's (samples x sites; a profile has thousands of each).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +155,87 @@ static struct cprof_error *check_build_id(struct cprof_store *st,
 	return NULL;
 }
 
+/*
+ * A legacy text profile names no build id but lists the process's code
+ * mappings (MAPPED_LIBRARIES: its /proc/PID/maps): a profile of the core's
+ * process has each of them in the core, the same file at the same address.
+ * Programs run without address randomization put their libraries at the same
+ * addresses: only the whole list tells them apart (their executables).
+ * *same: none of its code mappings of files differs from the core's;
+ * *checked: some were compared; reason: what was found.
+ */
+static struct cprof_error *check_mappings(struct cprof_store *st,
+					  const struct cprof_pprof_profile *p, bool *same,
+					  bool *checked, char *reason, size_t size)
+{
+	sqlite3_stmt *s;
+	struct cprof_error *err = store_prepare(st, "SELECT count(*), count(*) FILTER (WHERE start = ?)"
+						    " FROM mapping WHERE file = ?", &s);
+	size_t n_same = 0;
+	const struct cprof_pprof_mapping *other = NULL;
+	bool elsewhere = false;
+	for (size_t i = 0; !err && i < p->n_mappings && !other; i++) {
+		const struct cprof_pprof_mapping *m = &p->mappings[i];
+		if (m->file[0] != '/')
+			continue;          /* [vdso], anonymous code */
+		store_bind_u64(s, 1, m->start);
+		store_bind_text(s, 2, m->file);
+		if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 1) > 0) {
+			n_same++;
+		} else {
+			other = m;
+			elsewhere = sqlite3_column_int64(s, 0) > 0;
+		}
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	*same = !err && !other;
+	*checked = n_same || other;
+	if (other)
+		snprintf(reason, size, "it maps %s at 0x%llx, %s: another process", other->file,
+			 (unsigned long long)other->start,
+			 elsewhere ? "the core elsewhere" : "which the core does not map");
+	else if (!n_same)
+		snprintf(reason, size, "it names no build id and no code mapping of a file: not checked");
+	else
+		snprintf(reason, size, "no build id; its %zu code mappings of files are the core's, address for address",
+			 n_same);
+	return err;
+}
+
+/* Whether the core has allocation records (sites) to pair with. */
+static const char *no_sites_reason(const struct cprof_pprof_profile *p)
+{
+	if (!strcmp(p->format, "gperftools heap"))
+		return "gperftools' heap profiler keeps its records in its own table, which"
+		       " cprof-core does not read: nothing to pair with";
+	return "the core holds no allocation records to pair with (Go's memory profiler's,"
+	       " jemalloc's prof:true)";
+}
+
+/* Whether the profile is the core's program (ret: same_binary, build_id_checked,
+ * paired_any, reason) and its build id. */
+static struct cprof_error *identify(struct cprof_store *st, const struct cprof_pprof_profile *p,
+				    size_t n_sites, const char **build_id,
+				    struct cprof_profile_pairing *ret)
+{
+	bool same;
+	struct cprof_error *err = check_build_id(st, p, build_id, &same);
+	ret->same_binary = same;
+	ret->build_id_checked = *build_id != NULL;
+	if (!err && !same)
+		snprintf(ret->reason, sizeof(ret->reason), "its build id is no module's: another binary");
+	else if (!err && !*build_id && p->return_addresses)
+		err = check_mappings(st, p, &same, &ret->build_id_checked, ret->reason,
+				     sizeof(ret->reason));
+	else if (!err && !*build_id)
+		snprintf(ret->reason, sizeof(ret->reason), "the profile names no build id: not checked");
+	if (!err && same && !n_sites)
+		snprintf(ret->reason, sizeof(ret->reason), "%s", no_sites_reason(p));
+	ret->paired_any = same && n_sites;
+	return err;
+}
+
 static void bind_value(sqlite3_stmt *s, int col, const struct cprof_pprof_sample *x, int i)
 {
 	if (i < 0)
@@ -223,16 +310,15 @@ struct cprof_error *cprof_store_profile(struct cprof_store *st, const char *path
 {
 	memset(ret, 0, sizeof(*ret));
 	const char *build_id;
-	bool same;
 	struct site_pcs *sites = NULL;
 	size_t n_sites = 0;
-	struct cprof_error *err = check_build_id(st, p, &build_id, &same);
+	struct cprof_error *err = load_sites(st, &sites, &n_sites);
 	if (!err)
-		err = load_sites(st, &sites, &n_sites);
-	if (err)
+		err = identify(st, p, n_sites, &build_id, ret);
+	if (err) {
+		sites_free(sites, n_sites);
 		return err;
-	ret->build_id_checked = build_id != NULL;
-	ret->same_binary = same;
+	}
 	sqlite3_stmt *s;
 	if (!(err = store_prepare(st, "INSERT INTO profile VALUES (0, ?, ?, ?, ?, ?, ?, ?)", &s))) {
 		store_bind_text(s, 1, path);
@@ -240,14 +326,13 @@ struct cprof_error *cprof_store_profile(struct cprof_store *st, const char *path
 		sqlite3_bind_int64(s, 3, p->period);
 		sqlite3_bind_int64(s, 4, p->time_nanos);
 		store_bind_text(s, 5, build_id);
-		sqlite3_bind_int(s, 6, same);
-		store_bind_text(s, 7, !same ? "its build id is no module's: another binary" :
-				      !build_id ? "the profile names no build id: not checked" : NULL);
+		sqlite3_bind_int(s, 6, ret->paired_any);
+		store_bind_text(s, 7, ret->reason[0] ? ret->reason : NULL);
 		err = store_step(st, s);
 		sqlite3_finalize(s);
 	}
 	if (!err)
-		err = insert_samples(st, p, same, sites, n_sites, ret);
+		err = insert_samples(st, p, ret->paired_any, sites, n_sites, ret);
 	sites_free(sites, n_sites);
 	return err;
 }
@@ -278,17 +363,40 @@ static struct cprof_profile_site *site_row(struct cprof_profile_report *r, const
 	return a;
 }
 
+/*
+ * What a profiler that samples one allocation per `period` bytes on average
+ * estimates from `count` sampled objects of `bytes` in all: each stands for
+ * 1 / (1 - exp(-avg / period)) of its kind (the scaling of Go's
+ * scaleHeapSample, jeprof's and gperftools' pprof for heap_v2).  Added to
+ * *objects and *bytes; unscaled when every allocation is sampled.
+ */
+static void scale_sample(int64_t count, int64_t bytes, int64_t period, int64_t *objects,
+			 int64_t *ret_bytes)
+{
+	if (count <= 0 || bytes <= 0)
+		return;
+	double scale = 1;
+	if (period > 1)
+		scale = 1 / (1 - exp(-((double)bytes / (double)count) / (double)period));
+	*objects += (int64_t)((double)count * scale);
+	*ret_bytes += (int64_t)((double)bytes * scale);
+}
+
 /* Per site name: the profile's in-use figures (1), the core's records (2),
  * and the root retaining most of them (3). */
 static struct cprof_error *profile_sites(sqlite3 *db, const char *path,
 					 struct cprof_profile_report *r)
 {
+	/* Go's profile.proto scales its samples by the period; the text
+	   profiles' values are the sampled objects themselves */
+	bool scaled = !strcmp(r->format, "profile.proto");
 	static const char *const sql[3] = {
 		"SELECT s.name, sum(ps.inuse_objects), sum(ps.inuse_space) FROM profile_sample ps"
 		" JOIN site s ON s.id = ps.site_id GROUP BY s.name",
-		"SELECT s.name, count(*), sum(s.size), sum(o.size) FROM object_site os"
+		"SELECT s.name, count(*), sum(coalesce(nullif(s.size, 0), o.size)), sum(o.size)"
+		" FROM object_site os"
 		" JOIN site s ON s.id = os.site_id JOIN object o ON o.id = os.object_id"
-		" WHERE o.reachable IS NOT NULL GROUP BY s.name",
+		" WHERE o.reachable IS NOT NULL GROUP BY s.id",
 		"SELECT coalesce(n.name, '(shared)'), count(*) FROM object o"
 		" JOIN object_site os ON os.object_id = o.id JOIN site s ON s.id = os.site_id"
 		" LEFT JOIN root_node n ON n.id = o.retaining_root"
@@ -310,9 +418,15 @@ static struct cprof_error *profile_sites(sqlite3 *db, const char *path,
 				x->profile_bytes = sqlite3_column_int64(s, 2);
 				x->in_profile = true;
 			} else {
-				x->objects = (uint64_t)sqlite3_column_int64(s, 1);
-				x->bytes = (uint64_t)sqlite3_column_int64(s, 2);
-				x->object_bytes = (uint64_t)sqlite3_column_int64(s, 3);
+				/* one record (Go's bucket) a row, summed by name:
+				   the estimate is scaled per record, as the
+				   profile's samples are */
+				int64_t n = sqlite3_column_int64(s, 1), bytes = sqlite3_column_int64(s, 2);
+				x->objects += (uint64_t)n;
+				x->bytes += (uint64_t)bytes;
+				x->object_bytes += (uint64_t)sqlite3_column_int64(s, 3);
+				scale_sample(n, bytes, scaled ? r->period : 1, &x->estimate_objects,
+					     &x->estimate_bytes);
 			}
 		}
 		sqlite3_finalize(s);
@@ -377,7 +491,8 @@ static void rss_row(struct cprof_profile_report *r, const char *what, const char
 
 /*
  * Where the mapped memory is, from the profile down: every row but the
- * profile's estimate adds up, to the bytes mapped.  Go's rows are MemStats
+ * profile's estimate adds up, to the bytes mapped.  Go's rows (a Go process
+ * only) are MemStats
  * (Sys = HeapSys + StackSys + the runtime's own); the C heap is its
  * allocators' heaps; the mappings split into files, no access and
  * anonymous memory, whose part outside Go's Sys and the C heap is the row
@@ -397,14 +512,17 @@ static void rss(sqlite3 *db, struct cprof_profile_report *r)
 	int64_t anon = one(db, "SELECT sum(end - start) FROM mapping WHERE file IS NULL AND perms != '---'");
 	r->mapped = (uint64_t)one(db, "SELECT sum(end - start) FROM mapping");
 	r->go_sys = sys;
-	rss_row(r, "live heap", "HeapAlloc", alloc);
-	rss_row(r, "free space in used spans", "HeapInuse - HeapAlloc", inuse - alloc);
-	rss_row(r, "idle heap, kept", "HeapIdle - HeapReleased", idle - released);
-	rss_row(r, "idle heap, returned to the OS", "HeapReleased", released);
-	rss_row(r, "goroutine stacks", "StackSys", stacks);
-	rss_row(r, "runtime metadata", "MSpanSys MCacheSys BuckHashSys GCSys OtherSys", meta);
+	if (sys) {                 /* a Go process: MemStats' rows */
+		rss_row(r, "live heap", "HeapAlloc", alloc);
+		rss_row(r, "free space in used spans", "HeapInuse - HeapAlloc", inuse - alloc);
+		rss_row(r, "idle heap, kept", "HeapIdle - HeapReleased", idle - released);
+		rss_row(r, "idle heap, returned to the OS", "HeapReleased", released);
+		rss_row(r, "goroutine stacks", "StackSys", stacks);
+		rss_row(r, "runtime metadata", "MSpanSys MCacheSys BuckHashSys GCSys OtherSys", meta);
+	}
 	rss_row(r, "C heap", "its allocators' heaps", c_heap);
-	rss_row(r, "other anonymous memory", "anonymous mappings - Sys - C heap", anon - sys - c_heap);
+	rss_row(r, "other anonymous memory", sys ? "anonymous mappings - Sys - C heap" :
+		"anonymous mappings - C heap", anon - sys - c_heap);
 	rss_row(r, "files mapped", "code, read-only and module data", files);
 	rss_row(r, "reserved, no access", "mappings ---", none);
 }

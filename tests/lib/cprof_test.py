@@ -812,9 +812,11 @@ def _read_text(path, limit=4000):
         return ""
 
 
-def _run_and_dump(name, args, dumper, d, exe=None):
-    """Run corpus program NAME (its build EXE, when given) in D/run, take its
-    core with DUMPER, kill it. Returns the info dict written to D/result.json."""
+def _run_and_dump(name, args, dumper, d, exe=None, env=None, before_dump=None):
+    """Run corpus program NAME (its build EXE, when given; ENV added to its
+    environment) in D/run, call BEFORE_DUMP(proc, run directory) once it is
+    parked, take its core with DUMPER, kill it. Returns the info dict written to
+    D/result.json."""
     exe = exe or os.path.join(corpus_dir(), name)
     if not os.access(exe, os.X_OK):
         raise Fatal("corpus program %s not found (corpus dir %s)" % (exe, corpus_dir()))
@@ -833,7 +835,7 @@ def _run_and_dump(name, args, dumper, d, exe=None):
     with open(out_path, "w") as out:
         proc = subprocess.Popen(cmd, cwd=run, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=_child_setup(dumper == "kernel"),
-                                close_fds=True, env=corpus_env(name))
+                                close_fds=True, env=corpus_env(name, env))
     try:
         # 1. the manifest
         deadline = time.monotonic() + 20
@@ -865,6 +867,8 @@ def _run_and_dump(name, args, dumper, d, exe=None):
                 raise Abort("%s: threads not all blocked after 10 s: /proc says %s, manifest says %s"
                             % (name, now, want))
             time.sleep(0.005)
+        if before_dump:
+            before_dump(proc, run)
         # 3. the core
         t0 = time.monotonic()
         if dumper == "kernel":
@@ -1004,10 +1008,13 @@ def require_corpus_program(name):
     return exe
 
 
-def corpus_core(name, args=(), dumper=None, exe=None):
+def corpus_core(name, args=(), dumper=None, exe=None, env=None, before_dump=None):
     """Build the corpus if needed, run corpus program NAME with ARGS, take its core
     with DUMPER ('kernel', 'gcore'; None = the first available) and return a CoreRun.
     EXE: another build of the program (another Go toolchain's, say) to run instead.
+    ENV: more environment; BEFORE_DUMP(proc, run directory): called once the
+    program is parked, right before the core is taken (its name and ENV key the
+    cache).
     Results are cached under $CPROF_WORK/cores (shared by parallel tests, locked)."""
     avail = available_dumpers()
     if dumper is None:
@@ -1023,13 +1030,16 @@ def corpus_core(name, args=(), dumper=None, exe=None):
         key += "-" + hashlib.sha1("\0".join(args).encode()).hexdigest()[:12]
     if exe:
         key += "-" + os.path.basename(exe)
+    if env or before_dump:
+        key += "-" + hashlib.sha1(repr((sorted((env or {}).items()),
+                                        getattr(before_dump, "__name__", ""))).encode()).hexdigest()[:12]
     key += "-" + dumper
     d = os.path.join(WORK, "cores", key)
     with _locked(d + ".lock"):
         info = _cached(d)
         if info and info["exe"] == (exe or os.path.join(corpus_dir(), name)):
             return CoreRun(d, info, True)
-        info = _run_and_dump(name, args, dumper, d, exe)
+        info = _run_and_dump(name, args, dumper, d, exe, env, before_dump)
         note("made %s core of %s%s in %.2f s (%.2f s with the run): %s"
              % (dumper, name, " " + " ".join(args) if args else "", info["dump_seconds"],
                 info["total_seconds"], info["core"]))
@@ -1531,6 +1541,7 @@ def go_pprof(*args, timeout=120):
 
 
 _RAW_LOC = re.compile(r"^\s*(\d+): 0x([0-9a-f]+)(?: M=(\d+))? (.*?) (\S*):(-?\d+):(-?\d+) s=")
+_RAW_BARE_LOC = re.compile(r"^\s*(\d+): 0x([0-9a-f]+)(?: M=(\d+))?\s*$")   # not symbolized
 _RAW_LINE = re.compile(r"^\s+(.*?) (\S*):(-?\d+):(-?\d+) s=")
 _RAW_MAP = re.compile(r"^(\d+): 0x([0-9a-f]+)/0x([0-9a-f]+)/0x([0-9a-f]+) (\S*) ?(\S*)")
 
@@ -1538,8 +1549,8 @@ _RAW_MAP = re.compile(r"^(\d+): 0x([0-9a-f]+)/0x([0-9a-f]+)/0x([0-9a-f]+) (\S*) 
 def pprof_raw(path):
     """What `go tool pprof -raw PATH` prints, parsed: {"types": [names], "samples":
     [{"values": {type: int}, "locations": [ids, leaf first]}], "locations": {id:
-    {"address", "mapping", "lines": [(function, file, line), ...]}}, "mappings": {id:
-    {"start", "limit", "file", "build_id"}}, "comments": [...]}: what the real client
+    {"address", "mapping", "lines": [(function, file, line), ...] (none: not symbolized)}},
+    "mappings": {id: {"start", "limit", "file", "build_id"}}, "comments": [...]}: what the real client
     makes of the file. Fails the case when pprof cannot read it."""
     rc, out, err = go_pprof("-raw", path)
     if rc != 0:
@@ -1568,6 +1579,11 @@ def pprof_raw(path):
                        "lines": [(m.group(4), m.group(5), int(m.group(6)))]}
                 res["locations"][int(m.group(1))] = loc
                 continue
+            m = _RAW_BARE_LOC.match(line)
+            if m:
+                loc = {"address": int(m.group(2), 16), "mapping": int(m.group(3) or 0), "lines": []}
+                res["locations"][int(m.group(1))] = loc
+                continue
             m = _RAW_LINE.match(line)
             if m and loc:
                 loc["lines"].append((m.group(1), m.group(2), int(m.group(3))))
@@ -1578,7 +1594,7 @@ def pprof_raw(path):
                     "start": int(m.group(2), 16), "limit": int(m.group(3), 16),
                     "file": m.group(5), "build_id": m.group(6)}
     for smp in res["samples"]:
-        smp["functions"] = [res["locations"][i]["lines"][0][0] for i in smp["locations"]]
+        smp["functions"] = [(res["locations"][i]["lines"] or [("?",)])[0][0] for i in smp["locations"]]
     return res
 
 
