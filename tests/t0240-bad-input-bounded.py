@@ -65,6 +65,15 @@ def discard(dmg):
         os.unlink(dmg.path)
 
 
+def damaged(c, name, edit, d):
+    """A Damaged copy NAME.core of C's core, edited by EDIT(dmg), analyzed into
+    D/NAME.db: returns (dmg, db, stderr lines); discard(dmg) when done."""
+    dmg = Damaged(c, name + ".core")
+    edit(dmg)
+    db = os.path.join(d, name + ".db")
+    return dmg, db, timed_analyze(dmg.path, c.exe, db, name)
+
+
 def phdr_offset(elf, i):
     return elf.e_phoff + i * elf.e_phentsize
 
@@ -77,13 +86,12 @@ with scratch("bounded") as d:
         con = sqlite3.connect(db0)
         heap_start = con.execute("SELECT start FROM heap WHERE kind = 'main_arena'").fetchone()[0]
         con.close()
-        dmg = Damaged(c, "tib.core")
-        idx = [i for i, p in enumerate(dmg.elf.phdrs)
+        elf = Elf(c.core)
+        idx = [i for i, p in enumerate(elf.phdrs)
                if p["type"] == 1 and p["vaddr"] <= heap_start < p["vaddr"] + p["memsz"]]
         check_eq(len(idx), 1, "one PT_LOAD holds the main arena's heap")
-        dmg.write_at(phdr_offset(dmg.elf, idx[0]) + 40, struct.pack("<Q", 1 << 40))
-        db = os.path.join(d, "tib.db")
-        lines = timed_analyze(dmg.path, c.exe, db, "1 TiB p_memsz")
+        dmg, db, lines = damaged(c, "tib", lambda m: m.write_at(
+            phdr_offset(elf, idx[0]) + 40, struct.pack("<Q", 1 << 40)), d)
         check(warned(lines, "1024 GiB of rw memory is not in the core (MADV_DONTDUMP or truncated): not scanned",
                      "%x" % heap_start),
               "a warning names the 1024 GiB and the mapping: %s" % lines[:5])
@@ -91,10 +99,7 @@ with scratch("bounded") as d:
         discard(dmg)
 
     with case("e_phnum = 0xffff"):
-        dmg = Damaged(c, "xnum.core")
-        dmg.write_at(56, struct.pack("<H", 0xffff))
-        db = os.path.join(d, "xnum.db")
-        lines = timed_analyze(dmg.path, c.exe, db, "e_phnum 0xffff")
+        dmg, db, lines = damaged(c, "xnum", lambda m: m.write_at(56, struct.pack("<H", 0xffff)), d)
         check(warned(lines, "e_phnum is 0xffff (PN_XNUM)",
                      "%d program headers read" % Elf(c.core).e_phnum),
               "a warning says PN_XNUM and how many headers were read: %s" % lines[:5])
@@ -110,11 +115,8 @@ with scratch("bounded") as d:
         con.close()
         check(arenas, "the threads scenario has non-main arenas")
         hi = arenas[0] & ~((64 << 20) - 1)       # HEAP_MAX_SIZE-aligned heap_info
-        dmg = Damaged(c, "selflink.core")
-        check_eq(dmg.read64(hi + 8), 0, "the arena's first heap has no prev")
-        dmg.write64(hi + 8, hi)
-        db = os.path.join(d, "selflink.db")
-        lines = timed_analyze(dmg.path, c.exe, db, "self-linked heap_info")
+        check_eq(Damaged(c, "selflink.core").read64(hi + 8), 0, "the arena's first heap has no prev")
+        dmg, db, lines = damaged(c, "selflink", lambda m: m.write64(hi + 8, hi), d)
         check(warned(lines, "its heap_info list (prev) loops after 1 heaps"),
               "a warning says the heap_info list loops: %s" % lines[:5])
         check_eq(objects(db), objects(db0), "each heap walked once: the same heaps and objects")
@@ -122,7 +124,7 @@ with scratch("bounded") as d:
         check(not any("[src/" in l for l in lines), "no source place without CPROF_DEBUG")
         os.environ["CPROF_DEBUG"] = "1"
         try:
-            lines = timed_analyze(dmg.path, c.exe, db, "self-linked heap_info, CPROF_DEBUG=1")
+            lines = timed_analyze(dmg.path, c.exe, db, "selflink, CPROF_DEBUG=1")
             cut = os.path.join(d, "cut.core")
             with open(dmg.path, "rb") as f, open(cut, "wb") as g:
                 g.write(f.read(100))
@@ -142,15 +144,13 @@ with scratch("bounded") as d:
         main = con.execute("SELECT arena FROM heap WHERE kind = 'main_arena'").fetchone()[0]
         rings = sorted({r[0] for r in con.execute("SELECT arena FROM heap WHERE kind = 'arena'")})
         con.close()
-        dmg = Damaged(c, "arenaloop.core")
         # malloc_state.next: the word of main_arena that holds another arena's address
-        known = set(rings)
-        off = next((o for o in range(0, 4096, 8) if dmg.read64(main + o) in known), None)
+        probe = Damaged(c, "arenaloop.core")
+        off = next((o for o in range(0, 4096, 8) if probe.read64(main + o) in set(rings)), None)
         check(off is not None, "main_arena's next field is found (an arena's address)")
-        first = dmg.read64(main + off)
-        dmg.write64(first + off, first)          # the first arena's next: itself
-        db = os.path.join(d, "arenaloop.db")
-        lines = timed_analyze(dmg.path, c.exe, db, "arena list loop")
+        first = probe.read64(main + off)
+        # the first arena's next: itself
+        dmg, db, lines = damaged(c, "arenaloop", lambda m: m.write64(first + off, first), d)
         # main_arena is only taken when its ring comes back to it: a ring that
         # loops elsewhere is no main_arena, and the heap is said not walked
         check(warned(lines, "main_arena not found"),
@@ -174,11 +174,9 @@ with scratch("bounded") as d:
         check(sites0[0] > 1 and sites0[0] == sites0[1], "the profile's sites, one per bucket: %s" % (sites0,))
         mbuckets = [v for v, _, _ in Elf(c.exe).symbols().get("runtime.mbuckets", [])]
         check_eq(len(mbuckets), 1, "runtime.mbuckets is in the symbol table")
-        dmg = Damaged(c, "buckets.core")
-        head = dmg.read64(mbuckets[0])
-        dmg.write64(head + 8, head)      # runtime.bucket.allnext (after next)
-        db = os.path.join(d, "buckets.db")
-        lines = timed_analyze(dmg.path, c.exe, db, "mbuckets allnext loop")
+        head = Damaged(c, "buckets.core").read64(mbuckets[0])
+        # runtime.bucket.allnext (after next): the first bucket's, itself
+        dmg, db, lines = damaged(c, "buckets", lambda m: m.write64(head + 8, head), d)
         check(warned(lines, "runtime.mbuckets (allnext) loops after 1 buckets"),
               "a warning says the bucket chain loops: %s" % lines[:5])
         con = sqlite3.connect(db)
