@@ -137,6 +137,11 @@ if needs_build "$OUT/blocks" "$SRC/blocks.c" "$H" "$SELF"; then
 	run blocks "$OUT/blocks" $CC $COMMON -pie -fPIE -pthread "$SRC/blocks.c" -o "$OUT/blocks.tmp"
 fi
 
+# dontdump: a 2 GiB mapping marked MADV_DONTDUMP (tests/t0240)
+if needs_build "$OUT/dontdump" "$SRC/dontdump.c" "$H" "$SELF"; then
+	run dontdump "$OUT/dontdump" $CC $COMMON -pie -fPIE "$SRC/dontdump.c" -o "$OUT/dontdump.tmp"
+fi
+
 # allocator: which allocator serves malloc and blocks leaked in it, by the
 # process's own word; run as it is and with LD_PRELOAD=libjemalloc.so.2 or a
 # tcmalloc (tests/t0330).

@@ -199,6 +199,8 @@ struct cprof_core {
 
 	/* Private to src/core. */
 	int fd;
+	bool data_borrowed;                /* data is the caller's (core_data) */
+	size_t phnum;                      /* program headers (PN_XNUM resolved) */
 	struct Elf *elf;                   /* libelf's view of data */
 	struct core_file_range *priv_ranges;   /* NT_FILE entries */
 	size_t n_priv_ranges;
@@ -211,6 +213,10 @@ struct cprof_core {
 
 struct cprof_core_options {
 	const char *core_path;
+	/* A core already in memory (a fuzz input): core_path is then only its
+	   name in messages.  The buffer must outlive the core; not copied. */
+	const void *core_data;
+	size_t core_size;
 	const char *exe_path;              /* optional */
 	const char *sysroot;               /* optional: prefix for every file path */
 	const char *const *debug_dirs;     /* searched before the defaults */
@@ -240,6 +246,24 @@ struct cprof_error *cprof_core_read(const struct cprof_core *core,
 				    uint64_t addr, void *buf, size_t len);
 struct cprof_error *cprof_core_read_u64(const struct cprof_core *core,
 					uint64_t addr, uint64_t *ret);
+
+/**
+ * Reads len bytes at addr when the core (or the mapped file) holds them all:
+ * false otherwise, with no error object made - for reads that are expected to
+ * fail (a scan over memory the core may not hold, a guess being checked).
+ */
+bool cprof_core_try_read(const struct cprof_core *core, uint64_t addr,
+			 void *buf, size_t len);
+
+/**
+ * The run of one source at addr, up to end (addr < end): *run_end is where it
+ * stops (> addr, <= end); the result points to its bytes, or is NULL when the
+ * run is missing - then the whole run [addr, *run_end) is, and a walk over
+ * memory skips it at once: its work depends on the bytes the core holds, not
+ * on what it declares.
+ */
+const void *cprof_core_run(const struct cprof_core *core, uint64_t addr,
+			   uint64_t end, uint64_t *run_end);
 
 /**
  * Zero-copy access: a pointer to len bytes at addr when they all come from one

@@ -146,6 +146,9 @@ struct cprof_heap_walk {
 	struct cprof_claim *claims;
 	size_t n_claims;
 	uint32_t current;          /* the allocator whose operation runs */
+	/* Set by the caller: only the provider of this name is asked (a fuzz
+	   target's); NULL: all of them. */
+	const char *only;
 };
 
 /* Whether bit i of a pointer mask (1 bit per word, LSB first) is set. */
@@ -362,9 +365,11 @@ bool cprof_module_version_string(struct cprof_core *core, const struct cprof_mod
 
 /* For walkers: a warning "CORE: NAME heap: MESSAGE" on core->warnings, for
  * the first max of them (*count counts them); past max, one line says the
- * rest are suppressed. */
+ * rest are suppressed.  src_file and src_line: where the walker noticed the
+ * bad data (shown with CPROF_DEBUG=1, as cprof_warn's): each walker's warning
+ * helper is a macro that passes __FILE__ and __LINE__. */
 void cprof_heap_vwarn(struct cprof_core *core, const char *name, size_t *count, size_t max,
-		      const char *fmt, va_list ap);
+		      const char *src_file, int src_line, const char *fmt, va_list ap);
 /* For walkers: adds a heap, returns its index via ret. */
 struct cprof_error *cprof_heap_add(struct cprof_heap_walk *walk,
 				   const struct cprof_heap *heap,

@@ -98,6 +98,9 @@ struct cprof_pprof_profile {
  * Legacy samples get the types inuse_objects, inuse_space, alloc_objects,
  * alloc_space, unscaled.  Bad data: an error naming path. */
 struct cprof_error *cprof_pprof_read(const char *path, struct cprof_pprof_profile *ret);
+/* The same from n bytes in memory (a fuzz input), named name in messages. */
+struct cprof_error *cprof_pprof_read_buffer(const char *name, const void *buf, size_t n,
+					    struct cprof_pprof_profile *ret);
 void cprof_pprof_profile_deinit(struct cprof_pprof_profile *p);
 /* The index of sample type name, or -1. */
 int cprof_pprof_type_index(const struct cprof_pprof_profile *p, const char *name);

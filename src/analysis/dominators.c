@@ -20,12 +20,29 @@
  * The iterative algorithm of Cooper, Harvey and Kennedy is here too, as the
  * independent second opinion the tests compare against on large graphs.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cprof/analysis.h"
 
 static const uint32_t NONE = UINT32_MAX;
+
+/* The CSR's invariants (ours, whatever the core held): rows monotonic from
+ * 0, every target an id below n.  O(n + edges), only with assertions on. */
+static void assert_csr(const struct cprof_csr *g)
+{
+#ifndef NDEBUG
+	assert(g->row[0] == 0);
+	for (uint32_t v = 0; v < g->n; v++) {
+		assert(g->row[v] <= g->row[v + 1]);
+		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++)
+			assert(g->dst[e] < g->n);
+	}
+#else
+	(void)g;
+#endif
+}
 
 /* Preorder from root: pre[v] (NONE when unreachable), vertex[i], parent[i]
  * (in preorder numbers).  Returns the number of reachable nodes. */
@@ -146,6 +163,8 @@ struct cprof_error *cprof_dominators(struct cprof_csr *g, uint32_t root,
 		goto out0;
 	}
 	uint32_t n;
+	assert(root < g->n);
+	assert_csr(g);
 	if ((err = dfs(g, root, pre, vertex, parent, &n)))
 		goto out0;
 	uint64_t *prow;
@@ -191,6 +210,11 @@ struct cprof_error *cprof_dominators(struct cprof_csr *g, uint32_t root,
 	for (uint32_t i = 1; i < n; i++)
 		idom[vertex[i]] = vertex[dom[i]];
 	idom[root] = root;
+	/* the tree's invariants: the root dominates itself, every other
+	   dominator is a vertex reached before the one it dominates */
+	assert(vertex[0] == root);
+	for (uint32_t i = 1; i < n; i++)
+		assert(idom[vertex[i]] < g->n && pre[idom[vertex[i]]] < i);
 	if (order) {
 		memcpy(order, vertex, n * sizeof(*order));
 		*n_order = n;

@@ -94,11 +94,8 @@ static bool read_image(const struct cprof_core *core, uint64_t hdr,
 {
 	memset(im, 0, sizeof(*im));
 	im->hdr = hdr;
-	struct cprof_error *err = cprof_core_read(core, hdr, &im->eh, sizeof(im->eh));
-	if (err) {
-		cprof_error_destroy(err);
+	if (!cprof_core_try_read(core, hdr, &im->eh, sizeof(im->eh)))
 		return false;
-	}
 	const Elf64_Ehdr *eh = &im->eh;
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 ||
@@ -109,10 +106,8 @@ static bool read_image(const struct cprof_core *core, uint64_t hdr,
 	im->ph = calloc(im->phnum, sizeof(*im->ph));
 	if (!im->ph)
 		return false;
-	err = cprof_core_read(core, hdr + eh->e_phoff, im->ph,
-			      im->phnum * sizeof(*im->ph));
-	if (err) {
-		cprof_error_destroy(err);
+	if (!cprof_core_try_read(core, hdr + eh->e_phoff, im->ph,
+				 im->phnum * sizeof(*im->ph))) {
 		free(im->ph);
 		im->ph = NULL;
 		return false;
@@ -296,9 +291,7 @@ struct lm_walk {
 
 static bool read_u64(const struct cprof_core *core, uint64_t addr, uint64_t *ret)
 {
-	struct cprof_error *err = cprof_core_read_u64(core, addr, ret);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, addr, ret, 8);
 }
 
 /* A NUL-terminated string of at most MAX_NAME bytes at addr, or NULL. */
@@ -313,11 +306,8 @@ static char *read_string(const struct cprof_core *core, uint64_t addr)
 		size_t piece = core->page_size - (a & (core->page_size - 1));
 		if (piece > sizeof(buf) - n)
 			piece = sizeof(buf) - n;
-		struct cprof_error *err = cprof_core_read(core, a, buf + n, piece);
-		if (err) {
-			cprof_error_destroy(err);
+		if (!cprof_core_try_read(core, a, buf + n, piece))
 			return NULL;
-		}
 		char *nul = memchr(buf + n, '\0', piece);
 		if (nul)
 			return strdup(buf);

@@ -580,6 +580,23 @@ static struct cprof_error *report_modules(struct cprof_core *core)
 					  core->path, dwfl_errmsg(-1));
 	return NULL;
 }
+/*
+ * Whether libdwfl can be given the threads: it takes a pid of 0 in an
+ * NT_PRSTATUS for the end of the list (and libdw 0.188 then leaks its
+ * thread state), so a core with one is corrupt data we keep from it.
+ */
+static bool unwindable(struct cprof_core *core)
+{
+	for (size_t i = 0; i < core->n_threads; i++) {
+		if (core->threads[i].tid <= 0) {
+			cprof_warn(core->warnings, "%s: thread %zu of NT_PRSTATUS has pid %d: corrupt; no backtraces",
+				   core->path, i, core->threads[i].tid);
+			return false;
+		}
+	}
+	return true;
+}
+
 
 struct cprof_error *core_report_modules(struct cprof_core *core,
 					const struct cprof_core_options *opts)
@@ -598,7 +615,9 @@ struct cprof_error *core_report_modules(struct cprof_core *core,
 	if ((err = report_modules(core)))
 		return err;
 	load_modules(core);
-	if (core->n_threads) {
+	if (core->n_threads && !unwindable(core)) {
+		/* nothing attached: backtraces say so */
+	} else if (core->n_threads) {
 		if (dwfl_core_file_attach(dw->dwfl, core->elf) < 0) {
 			const char *msg = dwfl_errmsg(-1);
 			cprof_warn(core->warnings, "%s: dwfl_core_file_attach: %s; no backtraces",

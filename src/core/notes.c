@@ -242,6 +242,12 @@ static struct cprof_error *intern_file(struct cprof_core *core, const char *path
 static struct cprof_error *read_nt_file(struct cprof_core *core,
 					const uint8_t *d, size_t size)
 {
+	if (core->priv_ranges) {
+		/* a core has one NT_FILE: a second one would be a second list of
+		   the same mappings (and overrun the first one's array) */
+		cprof_warn(core->warnings, "%s: a second NT_FILE note; ignored", core->path);
+		return NULL;
+	}
 	if (size < 16)
 		goto bad;
 	uint64_t count = get64(d), page = get64(d + 8);
@@ -324,12 +330,9 @@ static void dumper(struct cprof_core *core, const struct note_facts *f)
 struct cprof_error *core_read_notes(struct cprof_core *core)
 {
 	struct cprof_error *err;
-	size_t phnum, thread_cap = 0;
+	size_t phnum = core->phnum, thread_cap = 0;
 	bool have_notes = false;
 	struct note_facts facts = { 0 };
-	if (elf_getphdrnum(core->elf, &phnum))
-		return cprof_error_create(CPROF_ERROR_LIB, "%s: elf_getphdrnum: %s",
-					  core->path, elf_errmsg(-1));
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(core->elf, i, &ph) || ph.p_type != PT_NOTE)

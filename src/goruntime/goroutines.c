@@ -68,9 +68,7 @@ struct call_block {
 
 static bool rd64(struct cprof_core *core, uint64_t addr, uint64_t *v)
 {
-	struct cprof_error *err = cprof_core_read_u64(core, addr, v);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, addr, v, 8);
 }
 
 static uint64_t word_at(const uint8_t *buf, size_t len, int64_t off, size_t size)
@@ -418,9 +416,8 @@ static struct cprof_error *read_allgs(struct cprof_core *core, const struct cpro
 	    rd64(core, allglen_addr, &allglen) && allglen < hdr[1])
 		hdr[1] = allglen;
 	if (hdr[1] > (1u << 26) || (hdr[1] && !rd64(core, hdr[0] + 8 * (hdr[1] - 1), &last)))
-		return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: runtime.allgs (%llu goroutines at 0x%llx) is not in the core",
-					  core->path, (unsigned long long)hdr[1],
-					  (unsigned long long)hdr[0]);
+		return cprof_corrupt(core->path, hdr[0], "runtime.allgs (%llu goroutines) is not in the core",
+				     (unsigned long long)hdr[1]);
 	return NULL;
 }
 

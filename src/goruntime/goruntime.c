@@ -22,16 +22,12 @@
 static char *read_go_string(struct cprof_core *core, uint64_t addr, size_t max)
 {
 	uint64_t hdr[2];
-	struct cprof_error *err = cprof_core_read(core, addr, hdr, sizeof(hdr));
-	if (err || hdr[1] > max) {
-		cprof_error_destroy(err);
+	if (!cprof_core_try_read(core, addr, hdr, sizeof(hdr)) || hdr[1] > max)
 		return NULL;
-	}
 	char *s = malloc(hdr[1] + 1);
 	if (!s)
 		return NULL;
-	if (hdr[1] && (err = cprof_core_read(core, hdr[0], s, hdr[1]))) {
-		cprof_error_destroy(err);
+	if (hdr[1] && !cprof_core_try_read(core, hdr[0], s, hdr[1])) {
 		free(s);
 		return NULL;
 	}
@@ -118,9 +114,7 @@ static bool global_word(struct cprof_core *core, const struct cprof_module *m,
 	uint64_t addr;
 	if (off < 0 || !cprof_core_find_symbol(core, m, sym, &addr, NULL))
 		return false;
-	struct cprof_error *err = cprof_core_read_u64(core, addr + (uint64_t)off, ret);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, addr + (uint64_t)off, ret, 8);
 }
 
 static void read_stats(struct cprof_core *core, struct cprof_go_runtime *rt)
@@ -277,11 +271,8 @@ bool cprof_go_type_name(struct cprof_core *core, const struct cprof_go_runtime *
 	if (!typ || l->type_missing || !rt->types || size < 2)
 		return false;
 	uint8_t t[4096];
-	struct cprof_error *err = cprof_core_read(core, typ, t, l->type_size);
-	if (err) {
-		cprof_error_destroy(err);
+	if (l->type_size > sizeof(t) || !cprof_core_try_read(core, typ, t, l->type_size))
 		return false;
-	}
 	int32_t str = (int32_t)go_get(t, &l->type[TYPE_STR]);
 	uint64_t tflag = go_get(t, &l->type[TYPE_TFLAG]);
 	if (str <= 0 || rt->types + (uint64_t)str >= rt->etypes)
@@ -289,10 +280,8 @@ bool cprof_go_type_name(struct cprof_core *core, const struct cprof_go_runtime *
 	/* abi.Name: a flag byte, the length as a uvarint, the bytes. */
 	uint8_t hdr[11];
 	uint64_t name = rt->types + (uint64_t)str;
-	if ((err = cprof_core_read(core, name, hdr, sizeof(hdr)))) {
-		cprof_error_destroy(err);
+	if (!cprof_core_try_read(core, name, hdr, sizeof(hdr)))
 		return false;
-	}
 	uint64_t len = 0;
 	int i = 1, shift = 0;
 	for (; i < 11; i++, shift += 7) {
@@ -305,10 +294,8 @@ bool cprof_go_type_name(struct cprof_core *core, const struct cprof_go_runtime *
 	bool star = l->tflag_extra_star && (tflag & (uint64_t)l->tflag_extra_star);
 	if (len >= size)
 		len = size - 1;
-	if ((err = cprof_core_read(core, name + i + 1, buf, len))) {
-		cprof_error_destroy(err);
+	if (!cprof_core_try_read(core, name + i + 1, buf, len))
 		return false;
-	}
 	buf[len] = '\0';
 	if (star && buf[0] == '*')
 		memmove(buf, buf + 1, len);
@@ -321,8 +308,8 @@ uint64_t cprof_go_type_size(struct cprof_core *core, const struct cprof_go_runti
 	const struct go_layout *l = &rt->priv->l;
 	uint64_t size = 0;
 	if (typ && !l->type_missing)
-		cprof_error_destroy(cprof_core_read(core, typ + l->type[TYPE_SIZE].off, &size,
-						    (size_t)l->type[TYPE_SIZE].size));
+		cprof_core_try_read(core, typ + l->type[TYPE_SIZE].off, &size,
+				    (size_t)l->type[TYPE_SIZE].size);
 	return size;
 }
 

@@ -39,9 +39,7 @@ static bool tab_read(struct cprof_core *core, const struct go_tab *t, uint64_t o
 		memcpy(buf, t->p + off, len);
 		return true;
 	}
-	struct cprof_error *err = cprof_core_read(core, t->addr + off, buf, len);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, t->addr + off, buf, len);
 }
 
 static bool tab_u32(struct cprof_core *core, const struct go_tab *t, uint64_t off,
@@ -122,7 +120,7 @@ void go_pcln_open(struct cprof_core *core, struct cprof_go_runtime *rt,
 			memcpy(vals[i], md + l->md[words[i]], 8);
 	uint32_t magic = 0;
 	if (c->pcheader && l->pch_magic >= 0)
-		cprof_error_destroy(cprof_core_read(core, c->pcheader + l->pch_magic, &magic, 4));
+		cprof_core_try_read(core, c->pcheader + l->pch_magic, &magic, 4);
 	go_layout_pcln_constants(&rt->priv->l, magic);
 	c->ok = c->ftab.len >= 2 * l->ft_size;   /* one function and the end */
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/chain.h"
 #include "goruntime-internal.h"
 
 enum {
@@ -375,6 +376,22 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* A bucket's allnext, for cprof_chain_length (0: unreadable, or the end). */
+struct bucket_chain {
+	struct cprof_core *core;
+	const struct go_layout *l;
+};
+
+static uint64_t bucket_next(void *arg, uint64_t b)
+{
+	const struct bucket_chain *bc = arg;
+	uint8_t buf[MAX_STRUCT];
+	if (bc->l->bucket_size > sizeof(buf) ||
+	    !cprof_core_try_read(bc->core, b, buf, bc->l->bucket_size))
+		return 0;
+	return go_get(buf, &bc->l->bucket[BUCKET_ALLNEXT]);
+}
+
 /*
  * Every bucket of the memory profile (runtime.mbuckets, chained by allnext),
  * the ones no live object's record names too: a heap profile has a sample
@@ -404,13 +421,19 @@ static struct cprof_error *all_buckets(struct cprof_core *core, const struct cpr
 	qsort(known, n_known, sizeof(*known), u64_cmp);
 	struct cprof_error *err = NULL;
 	uint8_t buf[MAX_STRUCT];
-	size_t n = 0;
-	for (uint64_t b = head; b && !err; n++) {
-		if (n == MAX_BUCKETS) {
-			cprof_warn(core->warnings, "%s: Go memory profile: more than %d buckets in runtime.mbuckets (a cycle?); the rest skipped",
-				   core->path, MAX_BUCKETS);
-			break;
-		}
+	/* Each bucket once: a chain that loops would append the same bucket
+	   MAX_BUCKETS times (4M sites) - counted first, cycles cut. */
+	struct bucket_chain bc = { core, l };
+	bool loops;
+	uint64_t distinct = cprof_chain_length(bucket_next, &bc, head, MAX_BUCKETS, &loops);
+	if (loops)
+		cprof_warn(core->warnings, "%s: Go memory profile: runtime.mbuckets (allnext) loops after %llu buckets; each is read once",
+			   core->path, (unsigned long long)distinct);
+	else if (distinct == MAX_BUCKETS)
+		cprof_warn(core->warnings, "%s: Go memory profile: more than %d buckets in runtime.mbuckets; the rest skipped",
+			   core->path, MAX_BUCKETS);
+	uint64_t n = 0;
+	for (uint64_t b = head; b && !err && n < distinct; n++) {
 		if ((e = cprof_core_read(core, b, buf, l->bucket_size))) {
 			cprof_warn(core->warnings, "%s: Go memory profile: bucket at 0x%llx: %s; the rest of runtime.mbuckets skipped",
 				   core->path, (unsigned long long)b, e->message);

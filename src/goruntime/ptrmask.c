@@ -106,9 +106,7 @@ const struct cprof_go_ptrmask_stats *cprof_go_ptrmask_stats(const struct cprof_g
 
 static bool read_u64(struct cprof_core *core, uint64_t addr, uint64_t *v)
 {
-	struct cprof_error *err = cprof_core_read_u64(core, addr, v);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, addr, v, 8);
 }
 
 /* The heapArena holding addr (0 when none), as mheap.go arenaIndex/spanOf. */
@@ -146,20 +144,15 @@ static void read_heap_bits(struct cprof_go_ptrmask *p, struct span *s)
 		s->heap_bits = b;
 	}
 	s->n_heap_bits = n;
-	struct cprof_error *err = cprof_core_read(p->core, at, s->heap_bits, n);
-	cprof_error_destroy(err);
-	s->heap_bits_ok = !err;
+	s->heap_bits_ok = cprof_core_try_read(p->core, at, s->heap_bits, n);
 }
 
 static bool read_span(struct cprof_go_ptrmask *p, uint64_t ms, struct span *s)
 {
 	uint8_t buf[4096];
 	const struct go_layout *l = p->l;
-	struct cprof_error *err = cprof_core_read(p->core, ms, buf, l->span_size);
-	if (err) {
-		cprof_error_destroy(err);
+	if (!cprof_core_try_read(p->core, ms, buf, l->span_size))
 		return false;
-	}
 	s->addr = ms;
 	s->base = go_get(buf, &l->span[SPAN_START]);
 	s->end = s->base + go_get(buf, &l->span[SPAN_NPAGES]) * (uint64_t)l->page_size;
@@ -236,10 +229,8 @@ static void read_type(struct cprof_go_ptrmask *p, uint64_t t)
 		ty->mask = m;
 		ty->cap = n;
 	}
-	if ((err = cprof_core_read(p->core, gcdata, ty->mask, n))) {
-		cprof_error_destroy(err);
+	if (!cprof_core_try_read(p->core, gcdata, ty->mask, n))
 		return;
-	}
 	ty->known = true;
 }
 

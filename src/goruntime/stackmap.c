@@ -38,16 +38,12 @@
 /* Reads of the core; false when the bytes are not there. */
 static bool rd64(struct cprof_core *core, uint64_t addr, uint64_t *v)
 {
-	struct cprof_error *err = cprof_core_read_u64(core, addr, v);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, addr, v, 8);
 }
 
 static bool rd32(struct cprof_core *core, uint64_t addr, uint32_t *v)
 {
-	struct cprof_error *err = cprof_core_read(core, addr, v, 4);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, addr, v, 4);
 }
 
 /* ---- one goroutine ---- */
@@ -120,9 +116,7 @@ static bool mark_bits(struct scan *s, uint64_t base, uint64_t bits, uint64_t nbi
 	uint8_t buf[256];
 	for (uint64_t i = 0; i < nbit; i += 8 * sizeof(buf)) {
 		uint64_t n = (nbit - i + 7) / 8 < sizeof(buf) ? (nbit - i + 7) / 8 : sizeof(buf);
-		struct cprof_error *err = cprof_core_read(s->core, bits + i / 8, buf, n);
-		cprof_error_destroy(err);
-		if (err)
+		if (!cprof_core_try_read(s->core, bits + i / 8, buf, n))
 			return false;
 		for (uint64_t j = 0; j < 8 * n && i + j < nbit; j++)
 			if ((buf[j / 8] >> (j % 8)) & 1)

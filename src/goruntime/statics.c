@@ -352,9 +352,7 @@ static struct cprof_static_object *add_static(struct finder *f, uint64_t p, uint
 
 static bool read_word(struct finder *f, uint64_t addr, uint64_t *v)
 {
-	struct cprof_error *err = cprof_core_read_u64(f->core, addr, v);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(f->core, addr, v, 8);
 }
 
 static void walk(struct finder *f, Dwarf_Die *type, uint64_t addr, const char *var,

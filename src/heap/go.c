@@ -87,11 +87,8 @@ static struct cprof_error *note_type(struct cprof_core *core, struct cprof_go_ru
 				     uint64_t slot, uint64_t addr, uint64_t typ)
 {
 	if (!typ) {
-		struct cprof_error *e = cprof_core_read_u64(core, slot, &typ);
-		if (e) {
-			cprof_error_destroy(e);
+		if (!cprof_core_try_read(core, slot, &typ, 8))
 			return NULL;
-		}
 	}
 	if (!typ)
 		return NULL;
@@ -140,10 +137,9 @@ static struct cprof_error *read_allspans(struct cprof_core *core,
 	if (spans[1] > MAX_SPANS ||
 	    (spans[1] && (err = cprof_core_read_u64(core, spans[0] + 8 * (spans[1] - 1), &last)))) {
 		cprof_error_destroy(err);
-		return cprof_error_create(CPROF_ERROR_BAD_DATA,
-					  "%s: runtime.mheap_.allspans (%llu spans at 0x%llx) is not in the core: the Go heap's metadata is corrupt or missing",
-					  core->path, (unsigned long long)spans[1],
-					  (unsigned long long)spans[0]);
+		return cprof_corrupt(core->path, spans[0],
+				     "runtime.mheap_.allspans (%llu spans) is not in the core: the Go heap's metadata is corrupt or missing",
+				     (unsigned long long)spans[1]);
 	}
 	return NULL;
 }
@@ -162,13 +158,9 @@ static struct cprof_error *go_claim(struct cprof_core *core, struct cprof_heap_w
 		return err;
 	for (uint64_t i = 0; i < spans[1]; i++) {
 		uint64_t s, base;
-		struct cprof_error *e = cprof_core_read_u64(core, spans[0] + 8 * i, &s);
-		if (!e)
-			e = cprof_core_read_u64(core, s + (uint64_t)l->span[SPAN_START].off, &base);
-		if (e) {           /* the walk says so */
-			cprof_error_destroy(e);
-			continue;
-		}
+		if (!cprof_core_try_read(core, spans[0] + 8 * i, &s, 8) ||
+		    !cprof_core_try_read(core, s + (uint64_t)l->span[SPAN_START].off, &base, 8))
+			continue;          /* the walk says so */
 		/* A span the heap recycled (mSpanDead) keeps startAddr 0: no arena. */
 		if (base && (err = add_arena(rt, base, l->arena_bytes)))
 			return err;

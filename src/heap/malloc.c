@@ -62,11 +62,8 @@ static uint64_t got_malloc(struct cprof_core *core, const struct cprof_module *e
 			const char *name = elf_strptr(elf, symsh.sh_link, sym.st_name);
 			if (!name || strcmp(name, "malloc"))
 				continue;
-			struct cprof_error *err = cprof_core_read_u64(core, bias + r.r_offset, &v);
-			if (err) {
-				cprof_error_destroy(err);
+			if (!cprof_core_try_read(core, bias + r.r_offset, &v, 8))
 				return 0;
-			}
 			return v;
 		}
 	}

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/chain.h"
 #include "tcmalloc.h"
 
 enum {
@@ -131,23 +132,20 @@ struct tc {
 
 /* ---- reading and warning ---- */
 
-static __attribute__((format(printf, 2, 3)))
-void tcwarn(struct tc *t, const char *fmt, ...)
+/* A warning about the heap's data, with where it was noticed (the macro). */
+#define tcwarn(t, ...) tcwarn_at((t), __FILE__, __LINE__, __VA_ARGS__)
+static __attribute__((format(printf, 4, 5)))
+void tcwarn_at(struct tc *t, const char *src_file, int src_line, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	cprof_heap_vwarn(t->core, "tcmalloc", &t->n_warnings, MAX_WARNINGS, fmt, ap);
+	cprof_heap_vwarn(t->core, "tcmalloc", &t->n_warnings, MAX_WARNINGS, src_file, src_line, fmt, ap);
 	va_end(ap);
 }
 
 static bool rd(struct tc *t, uint64_t addr, void *buf, size_t len)
 {
-	struct cprof_error *err = cprof_core_read(t->core, addr, buf, len);
-	if (err) {
-		cprof_error_destroy(err);
-		return false;
-	}
-	return true;
+	return cprof_core_try_read(t->core, addr, buf, len);
 }
 
 static bool rd64(struct tc *t, uint64_t addr, uint64_t *v)
@@ -545,42 +543,20 @@ static uint64_t next_cache(struct tc *t, uint64_t h)
 	return next;
 }
 
+/* next_cache for cprof_chain_length. */
+static uint64_t chain_next_cache(void *arg, uint64_t h)
+{
+	return next_cache(arg, h);
+}
+
 /*
- * How many distinct thread caches the list from head holds (Brent's cycle
- * detection: a list that loops is cut after its last new element), at most
+ * How many distinct thread caches the list from head holds (a list that
+ * loops is cut after its last new element: cprof_chain_length), at most
  * MAX_THREAD_CACHES.
  */
 static uint64_t count_caches(struct tc *t, uint64_t head, bool *loops)
 {
-	uint64_t power = 1, lam = 1, tortoise = head, hare = next_cache(t, head), n;
-	*loops = false;
-	if (!head)
-		return 0;
-	for (n = 1; hare && hare != tortoise && n < MAX_THREAD_CACHES; n++) {
-		if (power == lam) {
-			tortoise = hare;
-			power *= 2;
-			lam = 0;
-		}
-		hare = next_cache(t, hare);
-		lam++;
-	}
-	if (!hare)
-		return n;          /* a proper end: n elements */
-	if (hare != tortoise)
-		return MAX_THREAD_CACHES;
-	/* A cycle of length lam: the first repeated element is mu steps in. */
-	*loops = true;
-	uint64_t mu = 0;
-	tortoise = hare = head;
-	for (uint64_t i = 0; i < lam; i++)
-		hare = next_cache(t, hare);
-	while (tortoise != hare && mu < MAX_THREAD_CACHES) {
-		tortoise = next_cache(t, tortoise);
-		hare = next_cache(t, hare);
-		mu++;
-	}
-	return mu + lam;
+	return cprof_chain_length(chain_next_cache, t, head, MAX_THREAD_CACHES, loops);
 }
 
 /* Every thread cache, through thread_heaps_ and next_. */

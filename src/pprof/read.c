@@ -32,6 +32,9 @@ struct priv {
 	size_t cap_samples;        /* legacy: samples allocated (one may be half read) */
 };
 
+static struct cprof_error *parse(const char *path, uint8_t *data, size_t n,
+				 struct cprof_pprof_profile *ret);
+
 static struct cprof_error *read_all(const char *path, uint8_t **ret, size_t *n_ret)
 {
 	FILE *f = fopen(path, "rb");
@@ -373,11 +376,34 @@ static struct cprof_error *from_text(const char *path, char *text, size_t n,
 struct cprof_error *cprof_pprof_read(const char *path, struct cprof_pprof_profile *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	uint8_t *data, *raw = NULL;
+	uint8_t *data;
 	size_t n;
 	struct cprof_error *err = read_all(path, &data, &n);
 	if (err)
 		return err;
+	return parse(path, data, n, ret);
+}
+
+struct cprof_error *cprof_pprof_read_buffer(const char *name, const void *buf, size_t n,
+					    struct cprof_pprof_profile *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	if (n > MAX_FILE)
+		return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: bigger than %d bytes: not a heap profile",
+					  name, MAX_FILE);
+	uint8_t *data = malloc(n + 1);
+	if (!data)
+		return &cprof_enomem;
+	memcpy(data, buf, n);
+	return parse(name, data, n, ret);
+}
+
+/* Parses data[0, n) (n + 1 bytes allocated, owned here). */
+static struct cprof_error *parse(const char *path, uint8_t *data, size_t n,
+				 struct cprof_pprof_profile *ret)
+{
+	uint8_t *raw = NULL;
+	struct cprof_error *err = NULL;
 	if (!(ret->priv = calloc(1, sizeof(struct priv)))) {
 		free(data);
 		return &cprof_enomem;

@@ -65,7 +65,15 @@ static struct cprof_error *shortest(struct sqlite3 *db, const char *path,
 		return &cprof_enomem;
 	struct cprof_error *err = cprof_query_shortest_path(db, path, target->id,
 							    CPROF_MAX_PATH, p);
-	if (!err && !p->n)
+	if (!err && !p->n && target->root_distance != CPROF_NONE_ID &&
+	    target->root_distance <= CPROF_MAX_PATH)
+		/* the walk back along path_parent checks that the distance falls
+		   by one at each step: a loop or a gap stops it */
+		err = cprof_error_create(CPROF_ERROR_BAD_DATA,
+					 "%s: object %llu: its stored path (path_parent) does not lead back to a root in %llu steps: the database is damaged",
+					 path, (unsigned long long)target->id,
+					 (unsigned long long)target->root_distance);
+	else if (!err && !p->n)
 		err = cprof_error_create(CPROF_ERROR_BAD_DATA,
 					 "%s: object %llu: no stored path of at most %d objects", path,
 					 (unsigned long long)target->id, CPROF_MAX_PATH);

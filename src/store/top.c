@@ -45,11 +45,25 @@ static struct cprof_error *accumulation_point(struct sqlite3 *db, const char *pa
 	struct cprof_accumulation a = { .found = true, .is_node = is_node, .id = id,
 					.addr = addr, .retained = retained };
 	snprintf(a.type, sizeof(a.type), "%s", type);
+	/* Brent's cycle check on the way down: a damaged cprof.db whose idom or
+	   parent_id links loop is said to be so, not followed MAX_DEPTH times. */
+	uint64_t tortoise = UINT64_MAX, power = 1, lam = 0;
 	for (int depth = 0; depth < MAX_DEPTH; depth++) {
 		struct cprof_obj_row child;
 		uint64_t n;
 		struct cprof_error *err;
 		bool went = false;
+		uint64_t key = (a.is_node ? 1ull << 63 : 0) | a.id;
+		if (key == tortoise)
+			return cprof_error_create(CPROF_ERROR_BAD_DATA,
+						  "%s: the dominator tree loops at %s %llu (idom or root_node.parent_id): the database is damaged",
+						  path, a.is_node ? "root node" : "object",
+						  (unsigned long long)a.id);
+		if (++lam == power || tortoise == UINT64_MAX) {
+			tortoise = key;
+			power *= 2;
+			lam = 0;
+		}
 		if (a.is_node && (err = down_nodes(db, path, &a, &went)))
 			return err;
 		if (went)
