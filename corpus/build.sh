@@ -86,8 +86,8 @@ if needs_build "$OUT/uselib" "$SRC/uselib.c" "$SRC/libcorpus.h" "$H" "$OUT/libco
 fi
 
 # leaks: heap blocks of known reachability (the leak oracle, tests t05xx); PIE linked
-# against libcorpus.so like uselib. Includes <valgrind/valgrind.h> when it exists
-# (its client requests are no-ops outside valgrind).
+# against libcorpus.so like uselib. corpus.h includes <valgrind/valgrind.h> when it
+# exists (its client requests are no-ops outside valgrind).
 if needs_build "$OUT/leaks" "$SRC/leaks.c" "$SRC/libcorpus.h" "$H" "$OUT/libcorpus.so" "$SELF"; then
 	run leaks "$OUT/leaks" \
 		$CC $COMMON -pie -fPIE "$SRC/leaks.c" -o "$OUT/leaks.tmp" \
@@ -111,6 +111,19 @@ if needs_build "$OUT/leaks-lsan" "$SRC/leaks.c" "$SRC/libcorpus.h" "$H" "$OUT/li
 	fi
 fi
 
+# libphantom.so: an ELF file phantom maps (one page) without loading it; a 32 MiB
+# .bss makes its program headers span 32 MiB.
+if needs_build "$OUT/libphantom.so" "$SRC/libphantom.c" "$SELF"; then
+	run libphantom.so "$OUT/libphantom.so" \
+		$CC $COMMON -fPIC -shared "$SRC/libphantom.c" -o "$OUT/libphantom.so.tmp"
+fi
+
+# phantom: maps libphantom.so's first page next to libc or to a leaked chunk
+# (tests t0130); like leaks, it runs its leak check under valgrind (corpus.h).
+if needs_build "$OUT/phantom" "$SRC/phantom.c" "$H" "$SELF"; then
+	run phantom "$OUT/phantom" $CC $COMMON -pie -fPIE "$SRC/phantom.c" -o "$OUT/phantom.tmp"
+fi
+
 # heap: glibc malloc states (heap.c is written separately; built only if present).
 # -O1 and plain flags, linked normally, never with sanitizers.
 if [ -e "$SRC/heap.c" ]; then
@@ -122,6 +135,11 @@ fi
 # blocks: struct block held by a global, a thread's local, both, and leaked (retention oracle).
 if needs_build "$OUT/blocks" "$SRC/blocks.c" "$H" "$SELF"; then
 	run blocks "$OUT/blocks" $CC $COMMON -pie -fPIE -pthread "$SRC/blocks.c" -o "$OUT/blocks.tmp"
+fi
+
+# dontdump: a 2 GiB mapping marked MADV_DONTDUMP (tests/t0240)
+if needs_build "$OUT/dontdump" "$SRC/dontdump.c" "$H" "$SELF"; then
+	run dontdump "$OUT/dontdump" $CC $COMMON -pie -fPIE "$SRC/dontdump.c" -o "$OUT/dontdump.tmp"
 fi
 
 # allocator: which allocator serves malloc and blocks leaked in it, by the
@@ -142,6 +160,22 @@ if [ -n "$JEMALLOC_A" ]; then
 	fi
 else
 	echo "corpus/build.sh: note: libjemalloc_pic.a (libjemalloc-dev) not found: allocator-jemalloc-static not built" >&2
+fi
+# tcmalloc-minimal, tcmalloc-full: malloc is gperftools' tcmalloc, linked in
+# (-ltcmalloc_minimal, -ltcmalloc; libgoogle-perftools-dev), with tcmalloc's
+# own figures at the dump (tests/t0360). Built only when gperftools' headers
+# are there.
+if [ -e /usr/include/gperftools/malloc_extension_c.h ]; then
+	for v in minimal full; do
+		lib=tcmalloc_minimal
+		[ "$v" = full ] && lib=tcmalloc
+		if needs_build "$OUT/tcmalloc-$v" "$SRC/tcmalloc.c" "$H" "$SELF"; then
+			run "tcmalloc-$v" "$OUT/tcmalloc-$v" $CC $COMMON -pie -fPIE "$SRC/tcmalloc.c" \
+				-o "$OUT/tcmalloc-$v.tmp" -Wl,--no-as-needed -l$lib -ldl
+		fi
+	done
+else
+	echo "corpus/build.sh: note: gperftools' headers (libgoogle-perftools-dev) not found: tcmalloc-minimal and tcmalloc-full not built" >&2
 fi
 # shared: structures held by several roots at once (the summary's top entries), and
 # pointers left in vector register words. shared-stripped: the same, linked with -s
@@ -256,8 +290,10 @@ else
 	# finalizer and cleanup records), gotypes (objects typed only through the
 	# runtime's words: interfaces, channels, maps, closures, headers), goshared
 	# (a store held by two package variables and a goroutine; goroutines
-	# started by the program's own `go` helper).
-	for prog in goblocks gogoroutines goprofile gofinal gotypes goshared; do
+	# started by the program's own `go` helper), gostatic (package variables
+	# pointing to composite literals laid out in .data, heap objects below),
+	# gogrow (dumped twice, with a known growth in between: t0810).
+	for prog in goblocks gogoroutines goprofile gofinal gotypes goshared gostatic gogrow; do
 		if go_needs_build "$OUT/$prog" "$prog"; then
 			run "$prog" "$OUT/$prog" \
 				env CGO_ENABLED=0 "$GO" -C "$SRC/go" build -o "$OUT/$prog.tmp" "./$prog"

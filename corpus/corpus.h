@@ -29,6 +29,20 @@
 #include <time.h>
 #include <unistd.h>
 
+/* <valgrind/valgrind.h> when installed (the valgrind package); its client
+ * requests are no-ops outside valgrind.  Without it, nothing runs under it. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>) && __has_include(<valgrind/memcheck.h>)
+#include <valgrind/valgrind.h>
+#include <valgrind/memcheck.h>
+#define HAVE_VALGRIND_H 1
+#endif
+#endif
+#ifndef HAVE_VALGRIND_H
+#define RUNNING_ON_VALGRIND 0
+#define VALGRIND_DO_LEAK_CHECK do { } while (0)
+#endif
+
 #define CORPUS_NOINLINE __attribute__((noinline, noclone))
 
 #define CORPUS_MAX_THREADS 16
@@ -263,6 +277,16 @@ static void corpus_find_modules(const char *lib)
 		errno = 0;
 		corpus_die("library not found by dl_iterate_phdr");
 	}
+}
+
+/* Fills a block with LABEL repeated (printable text: no word of it looks like
+ * a pointer), before the links a program sets in it. */
+static inline void corpus_fill_text(void *block, size_t n, const char *label)
+{
+	unsigned char *p = block;
+	size_t len = strlen(label);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i % (len + 1) == len ? ' ' : label[i % (len + 1)]);
 }
 
 static void corpus_put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

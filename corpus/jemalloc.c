@@ -22,7 +22,11 @@
  * Each block comes from one of three functions (make_node, make_buffer,
  * make_record: its "site").  Built with -DCORPUS_JE_PROF (jemalloc-prof),
  * the program sets malloc_conf "prof:true,prof_active:true,lg_prof_sample:0":
- * jemalloc's profiler samples every allocation and keeps its stack.
+ * jemalloc's profiler samples every allocation and keeps its stack; once
+ * every tcache is flushed the main thread writes jemalloc's own heap profile
+ * (mallctl "prof.dump": jeprof's heap_v2 text, every stack with its objects
+ * and bytes in use) to MANIFEST_PATH.heap, named in the manifest as
+ * "heap_profile", before it reads the statistics.
  *
  * Every thread but the lazy worker flushes its tcache (thread.tcache.flush)
  * after its last allocation; then the main thread refreshes the statistics
@@ -68,6 +72,7 @@ struct rec {
 #ifdef CORPUS_JE_PROF
 /* jemalloc-prof: every allocation sampled, with its stack */
 const char *malloc_conf = "prof:true,prof_active:true,lg_prof_sample:0";
+static char heap_profile[PATH_MAX];
 #endif
 
 /* Three allocation sites. */
@@ -265,6 +270,19 @@ static void read_arena(int i, struct stats *s)
 	}
 }
 
+#ifdef CORPUS_JE_PROF
+/* jemalloc's own heap profile of what is in use now (prof.dump writes it
+ * with no allocation of the program's: the statistics read after it are
+ * those it describes). */
+static void dump_profile(const char *manifest)
+{
+	const char *path = heap_profile;
+	snprintf(heap_profile, sizeof(heap_profile), "%s.heap", manifest);
+	if (mallctl("prof.dump", NULL, NULL, &path, sizeof(path)))
+		corpus_die("prof.dump");
+}
+#endif
+
 /* jemalloc's own figures, refreshed: nothing allocates after this. */
 static void read_stats(void)
 {
@@ -321,7 +339,8 @@ static void put_jemalloc(void)
 {
 	corpus_put(",\n  \"scenario\": \"%s\"", scenario);
 #ifdef CORPUS_JE_PROF
-	corpus_put(",\n  \"malloc_conf\": \"%s\"", malloc_conf);
+	corpus_put(",\n  \"malloc_conf\": \"%s\", \"heap_profile\": ", malloc_conf);
+	corpus_put_str(heap_profile);
 #endif
 	corpus_put(",\n  \"jemalloc\": {\"version\": ");
 	corpus_put_str(version);
@@ -383,6 +402,9 @@ int main(int argc, char **argv)
 		glibc_blocks();
 	corpus_clear_stack();
 	flush_tcache();
+#ifdef CORPUS_JE_PROF
+	dump_profile(argv[1]);
+#endif
 	read_stats();
 	corpus_write_manifest_with(argv[1], "jemalloc", put_jemalloc);
 	corpus_clear_stack();

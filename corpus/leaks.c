@@ -92,18 +92,6 @@
 
 #include <malloc.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>) && __has_include(<valgrind/memcheck.h>)
-#include <valgrind/valgrind.h>
-#include <valgrind/memcheck.h>
-#define HAVE_VALGRIND_H 1
-#endif
-#endif
-#ifndef HAVE_VALGRIND_H
-#define RUNNING_ON_VALGRIND 0
-#define VALGRIND_DO_LEAK_CHECK do { } while (0)
-#endif
-
 #ifdef CORPUS_LSAN
 #include <sanitizer/lsan_interface.h>
 #endif
@@ -206,9 +194,7 @@ static void *alloc_filled(size_t n, const char *label)
 	unsigned char *p = malloc(n);
 	if (!p)
 		die("malloc failed");
-	size_t len = strlen(label);
-	for (size_t i = 0; i < n; i++)
-		p[i] = (unsigned char)(i % (len + 1) == len ? ' ' : label[i % (len + 1)]);
+	corpus_fill_text(p, n, label);
 	if (malloc_usable_size(p) != n)
 		die("malloc_usable_size differs from the request");
 	return p;

@@ -11,14 +11,17 @@
 -- src/store/bulk.c (which checks their columns against this file), the other
 -- tables by SQLite's inserts.
 
--- Key/value facts about the run: schema_version, tool_version, core path,
--- executable, created (UTC, ISO 8601), command line, pid, signal, ...
+-- Key/value facts about the run: schema_version (2), tool_version, core path,
+-- executable, created (UTC, ISO 8601), command line, refs, pid,
+-- process_command, dumper (kernel | gcore | unknown), signal (the one that
+-- killed the process; 0 when not killed: gcore), ...
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT
 );
 
--- ELF objects mapped in the process (executable, shared objects, vdso).
+-- ELF objects the process had loaded (executable, the dynamic linker's list,
+-- vdso); a file that is only mapped is not one.
 CREATE TABLE module (
   id            INTEGER PRIMARY KEY,
   name          TEXT NOT NULL,
@@ -27,7 +30,7 @@ CREATE TABLE module (
   end           INTEGER NOT NULL,
   build_id      TEXT,              -- as the core holds it
   file_build_id TEXT,              -- of the file found
-  status        TEXT NOT NULL,     -- ok | mismatch | missing | unverified
+  status        TEXT NOT NULL,     -- ok | mismatch | missing | unverified | unusable
   debug_file    TEXT               -- separate debug info, when found
 );
 
@@ -66,8 +69,8 @@ CREATE TABLE frame (
   module_id  INTEGER REFERENCES module(id),
   function   TEXT,
   offset     INTEGER,
-  file       TEXT,
-  line       INTEGER,
+  file       TEXT,                 -- file:line of the frame's own function (Go: not of
+  line       INTEGER,              -- a call inlined there; `info` lists those)
   unwound_by TEXT NOT NULL         -- initial | cfi | frame_pointer
 );
 
@@ -227,17 +230,23 @@ CREATE TABLE goroutine (
   function      TEXT,                -- the function it runs (startpc)
   created_by    TEXT,                -- the go statement: "main.main (main.go:40)"
   parent_goid   INTEGER,
-  root_node_id  INTEGER REFERENCES root_node(id)  -- what it alone retains (NULL: it holds nothing)
+  root_node_id  INTEGER REFERENCES root_node(id), -- what it alone retains (NULL: it holds nothing)
+  signalled     INTEGER NOT NULL     -- 1: the fatal signal interrupted it (a kernel core's
+                                     -- crashing thread ran it: the traceback prints it first)
 );
+-- Its calls, innermost first, as the runtime's traceback prints them: the calls
+-- inlined into a stack frame (inlined = 1, from the pclntab's inline tree) come
+-- before the frame's own function, and share its pc and sp.
 CREATE TABLE goroutine_frame (
   goroutine_id  INTEGER NOT NULL REFERENCES goroutine(id),
   depth         INTEGER NOT NULL,    -- 0: innermost
-  pc            INTEGER NOT NULL,
+  pc            INTEGER NOT NULL,    -- the stack frame's (a return address but in frame 0)
   sp            INTEGER,
   function      TEXT,
-  offset        INTEGER,
+  offset        INTEGER,             -- pc - the function's entry; NULL when inlined
   file          TEXT,
   line          INTEGER,
+  inlined       INTEGER NOT NULL,    -- 1: inlined into the next call (no frame of its own)
   PRIMARY KEY (goroutine_id, depth)
 ) WITHOUT ROWID;
 -- Goroutines with the same status, wait reason and functions on the stack.
@@ -270,6 +279,45 @@ CREATE TABLE object_site (
   object_id  INTEGER PRIMARY KEY REFERENCES object(id),
   site_id    INTEGER NOT NULL REFERENCES site(id)
 );
+-- Each site's stack as frames, innermost first: the program counters the
+-- profiler recorded (return addresses) and what they symbolize to.
+CREATE TABLE site_frame (
+  site_id    INTEGER NOT NULL REFERENCES site(id),
+  depth      INTEGER NOT NULL,     -- 0: innermost (the allocator's own frames included)
+  pc         INTEGER NOT NULL,     -- the return address recorded
+  module_id  INTEGER REFERENCES module(id),
+  function   TEXT,
+  file       TEXT,
+  line       INTEGER,
+  inlined    INTEGER NOT NULL,     -- 1: a call inlined into the next row's function: the
+                                   -- same machine frame (pprof: one location, several lines)
+  PRIMARY KEY (site_id, depth)
+) WITHOUT ROWID;
+
+-- A heap profile paired with the core (analyze --profile FILE): one row.
+CREATE TABLE profile (
+  id          INTEGER PRIMARY KEY,
+  path        TEXT NOT NULL,
+  format      TEXT NOT NULL,       -- profile.proto | gperftools heap | jemalloc heap_v2
+  period      INTEGER,             -- Go: MemProfileRate when it was written
+  time_nanos  INTEGER,             -- when it was written (0: not said)
+  build_id    TEXT,                -- its main mapping's build id (NULL: none given)
+  paired      INTEGER NOT NULL,    -- 1: samples were matched to sites; 0: not (reason)
+  reason      TEXT                 -- why not, or what was not checked
+);
+-- Its samples, each matched to the core's allocation record with the same
+-- stack of program counters (site_id; NULL when the core has none).
+CREATE TABLE profile_sample (
+  id            INTEGER PRIMARY KEY,
+  profile_id    INTEGER NOT NULL REFERENCES profile(id),
+  site_id       INTEGER REFERENCES site(id),
+  stack         TEXT NOT NULL,     -- the profile's frames (functions), innermost first, a line each
+  inuse_objects INTEGER,           -- the profile's values (NULL when it has no such type)
+  inuse_space   INTEGER,
+  alloc_objects INTEGER,
+  alloc_space   INTEGER,
+  bytes         INTEGER            -- the label "bytes": Go's object size
+);
 
 -- Pointers between objects (left out with --no-refs).
 CREATE TABLE ref (
@@ -290,3 +338,4 @@ CREATE INDEX object_idom ON object(idom);
 -- index would cost 16 s to build on every analysis.
 CREATE INDEX frame_thread ON frame(thread_id, depth);
 CREATE INDEX goroutine_group_goid ON goroutine(group_id, goid);
+CREATE INDEX profile_sample_site ON profile_sample(site_id);

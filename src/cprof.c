@@ -57,6 +57,10 @@ static const struct cmd_struct commands[] = {
 	  "how an object is reached from a root (shortest path)" },
 	{ "goroutines", cmd_goroutines, CMD_READS_DB,
 	  "Go: goroutines grouped by state and stack, with what they retain" },
+	{ "diff", cmd_diff, CMD_READS_DB,
+	  "growth between two databases: by type, allocation stack or root" },
+	{ "pprof", cmd_pprof, CMD_READS_DB,
+	  "the objects as a pprof profile: by allocation stack, retention or type" },
 	{ "read", cmd_read, CMD_NEEDS_CORE,
 	  "dump memory of the process, saying where each byte comes from" },
 };

@@ -28,21 +28,6 @@ WARN = "cprof-core: warning: "
 EM_AARCH64 = 183
 
 
-def lines_with(err, prefix):
-    return [l for l in err.splitlines() if l.startswith(prefix)]
-
-
-def expect_error(args, path, label=None):
-    """cprof-core ARGS fails with status 1 and one error line naming PATH."""
-    rc, out, err = cprof(*args, expect_rc=None, timeout=60)
-    what = label or "cprof-core %s" % " ".join(str(a) for a in args)
-    check_eq(rc, 1, "%s: exit status (stderr: %r)" % (what, err[-500:]))
-    errs = lines_with(err, ERR)
-    if check_eq(len(errs), 1, "%s: number of lines beginning %r on stderr %r" % (what, ERR, err[-1000:])):
-        check(path in errs[0], "%s: the error line %r names %s" % (what, errs[0], path))
-    return rc, out, err
-
-
 def copy_prefix(src, dst, n):
     """Copy the first N bytes of SRC to DST, keeping holes (cores are sparse)."""
     with open(src, "rb") as f, open(dst, "wb") as g:

@@ -13,18 +13,23 @@ From each core:
   - `info` (text and JSON) names the allocator serving malloc, its version and its
     module, as the process said; glibc's malloc in the preloaded runs is named as
     never initialized, not as missing;
-  - tcmalloc (whose heap cprof-core does not walk yet): the summary,
+  - an allocator whose heap cprof-core does not walk (the jemalloc core analyzed
+    with an empty --sysroot: libjemalloc.so.2's hidden extent map cannot be
+    found without the library's file): the summary,
     `leaks`, `top`, `roots` and `histogram` each say in one line that malloc's heap
     was not analyzed, and their JSON carries the allocator with "walked": false and
     the reason (roots and histogram, whose JSON is an array: a warning on stderr);
     exit status 0; cprof.db's allocator table says so;
-  - glibc and jemalloc (preloaded and linked in): no such line anywhere, every
-    dropped block is a leak root and every kept one reachable (by
-    construction), malloc's allocator is walked.
+  - glibc, jemalloc (preloaded and linked in) and tcmalloc (preloaded): no such
+    line anywhere, every dropped block is a leak root and every kept one reachable
+    (by construction), malloc's allocator is walked.
 Debian's redis-server (jemalloc) is t0350's.
+And a core cut short before any heap's metadata: every report says that no heap was
+walked (leaks --json and top --json: heap_walked false), never a plain "0 leaks".
 """
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -43,7 +48,7 @@ RUNS = {
 }
 LINE = "its heap is not analyzed: no leak or retention figures"
 # The allocators whose heaps cprof-core walks.
-WALKED = ("glibc", "jemalloc")
+WALKED = ("glibc", "jemalloc", "tcmalloc")
 
 
 def lib_present(name):
@@ -65,17 +70,35 @@ def not_analyzed_lines(text):
     return [l for l in text.splitlines() if LINE in l]
 
 
-def check_unwalked(tag, db, c, name, version, module):
+def sysroot_without(c, prefix):
+    """A sysroot (in C's directory) with every file C's core names (hard links, else
+    copies) but those whose name starts with PREFIX."""
+    root = os.path.join(c.dir, "t0330-sysroot-without-" + prefix)
+    shutil.rmtree(root, ignore_errors=True)
+    for _, _, _, path in Elf(c.core).core_files():
+        dst = root + path
+        if (os.path.basename(path).startswith(prefix) or not path.startswith("/") or
+                not os.path.isfile(path) or os.path.exists(dst)):
+            continue
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        try:
+            os.link(path, dst)
+        except OSError:
+            shutil.copy2(path, dst)
+    return root
+
+
+def check_unwalked(tag, db, c, name, version, module, extra=()):
     title = "%s %s (%s)" % (name, version, module)
     want = "malloc is %s; %s" % (title, LINE)
     # analyze: the summary
-    rc, out, err = cprof("analyze", c.core, c.exe, "--db", db, expect_rc=0)
+    rc, out, err = cprof("analyze", c.core, c.exe, "--db", db, *extra, expect_rc=0)
     check_eq(not_analyzed_lines(out), [want], "%s: the summary says malloc's heap was not analyzed" % tag)
     lines = out.splitlines()
     leaked = [i for i, l in enumerate(lines) if l.startswith("leaked ")]
     check(leaked and lines[leaked[0] - 1] == want,
           "%s: the line comes right before the leak figures" % tag)
-    j = cprof("analyze", c.core, c.exe, "--db", db, "--json", json=True)
+    j = cprof("analyze", c.core, c.exe, "--db", db, "--json", *extra, json=True)
     ours = [a for a in j["allocators"] if a["name"] == name]
     check(len(ours) == 1 and ours[0]["walked"] is False and ours[0]["serves_malloc"] is True
           and ours[0]["reason"], "%s: analyze --json: %s not walked, serving malloc, with a reason: %s"
@@ -172,6 +195,37 @@ for dumper in available_dumpers():
                 check_walked(tag, db, c, name)
             else:
                 check_unwalked(tag, db, c, name, version, module)
+            if run == "jemalloc":
+                # The same core where libjemalloc.so.2 is not to be had (a core
+                # from another machine: a --sysroot, which confines every path
+                # the core names, holding every file but that one): the
+                # allocator is still named, by its library's file name (its
+                # version, read from the file, is unknown), but its hidden
+                # extent map cannot be found, so its heap is not walked - and
+                # every report says so.
+                sysroot = sysroot_without(c, "libjemalloc.so")
+                check_unwalked(tag + " without its library", db, c, name, "unknown", module,
+                               extra=("--sysroot", sysroot))
 
+
+with case("a core cut short before any heap"):
+    # The core of the plain glibc run, cut at 300 KB: no allocator's metadata
+    # is in it. Zero leaks would be no answer: every report says no heap was
+    # walked, and the JSON says so too.
+    c = corpus_core("allocator-glibc", exe=exes["glibc"])
+    cut = os.path.join(c.dir, "t0330-cut.core")
+    with open(c.core, "rb") as f, open(cut, "wb") as g:
+        g.write(f.read(300000))
+    db = os.path.join(c.dir, "t0330-cut.db")
+    none = "no allocator's heap was found and walked: no leak or retention figures"
+    rc, out, err = cprof("analyze", cut, c.exe, "--db", db)
+    check(none in out.splitlines(), "analyze says no heap was walked:\n%s" % out[-1500:])
+    for cmd in ("leaks", "top"):
+        rc, out, err = cprof(cmd, "--db", db)
+        check(none in out.splitlines(), "`%s` says no heap was walked" % cmd)
+        j = cprof(cmd, "--db", db, "--json", json=True)
+        check_eq(j.get("heap_walked"), False, "`%s --json`: heap_walked is false" % cmd)
+    j = cprof("leaks", "--db", os.path.join(c.dir, "t0330.db"), "--json", json=True)
+    check_eq(j.get("heap_walked"), True, "a walked core's leaks --json: heap_walked is true")
 
 finish()

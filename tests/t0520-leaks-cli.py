@@ -177,6 +177,17 @@ with case("all"):
             if len(want) > 1:
                 check_text(out, want, "--min-bytes %d" % n)
 
+    with case("roots --type: untyped objects said"):
+        # leaks.c's blocks have no type (void * globals): a type query that finds
+        # nothing says how many reachable objects no pattern can match.
+        import sqlite3
+        n, b = sqlite3.connect(db).execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM object"
+            " WHERE reachable = 1 AND type_id IS NULL").fetchone()
+        rc, out, err = cprof("roots", "--db", db, "--type", "node")
+        check(n > 0 and ("(%d reachable objects, " % n) in out and "have no type" in out,
+              "roots --type node: says %d reachable objects have no type:\n%s" % (n, out))
+
 with case("missing-db"):
     missing = os.path.join(WORK, "t0520-no-such-dir", "cprof.db")
     rc, out, err = cprof("leaks", "--db", missing, expect_rc=1)

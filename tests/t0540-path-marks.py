@@ -1,6 +1,4 @@
 #!/usr/bin/env python3
---all N is bounded (at most 10000: a usage error above, never an allocation sized
-by the command line).
 """t0540: `cprof-core path` marks interior pointers and words past the end of a type.
 
 corpus/stale.c makes three chunks, each reachable one way only (its manifest gives
@@ -15,6 +13,8 @@ null for an object of unknown type: t0550 checks that on git's core), and the
 text's marks.  The word itself is read
 from the core independently (tests/lib reference_read), so the mark describes a word
 that is there.
+--all N is bounded (at most 10000: a usage error above, never an allocation sized
+by the command line).
 """
 import os
 import sys

@@ -7,8 +7,9 @@ and its core is checked as t0700 and t0710 check the machine's own Go:
   - MemStats HeapObjects, HeapAlloc, HeapInuse and StackInuse exactly;
   - every *Block an object of its size class, typed main.Block, and all of them
     retained through the globals main.store and main.index (`roots --type`);
-  - on a kernel core, the goroutines and their frames are the runtime's own
-    crash traceback's;
+  - on a kernel core, the goroutines and their calls, frame by frame with the
+    inlined ones (each version's inline tree) and their file:line, are the
+    runtime's own crash traceback's;
 and gotypes is built with each and checked as t0760 checks it: objects typed through
 interfaces, channels, maps (the buckets of Go 1.22 and 1.23, the swiss tables of
 1.24 on) and closures (whose captured variables Go's DWARF places from 1.23 on:
@@ -80,18 +81,7 @@ for tc in TOOLCHAINS:
           "%s: ... retained through main.store and main.index (%s)" % (tc, sorted(names)))
     tb = go_traceback(c) if dumper == "kernel" else None
     if tb:
-        ours = {}
-        for goid, st, f in con.execute(
-                "SELECT g.goid, g.status, f.function FROM goroutine g LEFT JOIN goroutine_frame f "
-                "ON f.goroutine_id = g.id ORDER BY g.goid, f.depth"):
-            ours.setdefault(goid, (st, []))[1].append(f[:-5] if f and f.endswith(".abi0") else f)
-        check_eq(sorted(ours), sorted(tb["goroutines"]), "%s: the goroutines are the traceback's" % tc)
-        bad = [(g, [f["function"] for f in x["frames"] if f["pc"] is not None], ours[g][1])
-               for g, x in tb["goroutines"].items() if g in ours
-               and ours[g][0] not in ("running", "syscall")
-               and [f["function"] for f in x["frames"] if f["pc"] is not None] != ours[g][1]]
-        check(not bad, "%s: every parked goroutine's frames are the traceback's (wrong: %s)"
-              % (tc, bad[:2]))
+        check_go_traceback(db, tb, "%s: " % tc)
     con.close()
 
     c = corpus_core("gotypes", dumper=dumper, exe=build(tc, "gotypes"))

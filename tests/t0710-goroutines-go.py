@@ -9,16 +9,25 @@ its worker's stack keeps it. Its manifest lists every buffer. From its core:
     "chan receive" with main.worker on their stack, and that group alone retains
     exactly the N buffers (retained bytes = the sum of the buffers' sizes, every
     buffer's retaining root a node under the group);
+  - the dead goroutines allgs keeps (at least the 100 the program started together
+    and saw end) are counted in the summary, and none is a warning;
   - the goroutine count is the runtime's own (/sched/goroutines metric, read
     after the last GC);
   - on a kernel core, where the runtime printed every goroutine as it crashed
     (GOTRACEBACK=crash): the same goroutine ids, the same status or wait reason,
-    the same functions on every stack (the traceback's physical frames, inlined
-    ones left out) with the same file:line (from the runtime's pclntab), and the
-    same creating function;
-  - `goroutines` prints the group as one line with its count.
+    the same calls on every stack, frame by frame - the calls inlined into a frame
+    included, from the pclntab's inline tree - with the same file:line, the same
+    creating function, and the goroutine the signal interrupted marked;
+  - the goroutines parked in code inlined into their go statement's wrapper
+    (blockInlined; chainOuter -> chainMiddle -> chainInner) are groups named by
+    the innermost user function of their stack as runtime.Stack printed it in the
+    program, not by the wrapper they started in;
+  - `goroutines` prints the group as one line with its count;
+  - `info` on the gcore core lists the keeper thread's frames with the calls
+    inlined in them, as the kernel core's traceback printed the keeper goroutine.
 """
 import os
+import re
 import sqlite3
 import sys
 
@@ -50,7 +59,15 @@ for dumper in dumpers:
     m = c.manifest
     n, bufs = m["n"], m["buffers"]
     db = os.path.join(c.dir, "t0710-%s.db" % dumper)
-    cprof("analyze", c.core, c.exe, "--db", db)
+    _, out, err = cprof("analyze", c.core, c.exe, "--db", db)
+    # Dead goroutines (allgs keeps them for reuse) are counted, not warned about.
+    dead = re.search(r"goroutines +\d+ in \d+ groups \(and (\d+) dead", out)
+    check(dead and int(dead.group(1)) >= m["goroutines"]["dead_at_least"] and
+          "bad stack bounds" not in err,
+          "%s: the summary counts the dead goroutines (%s, at least %d started and "
+          "ended), with no warning about their stacks (%d warnings)"
+          % (dumper, dead.group(1) if dead else None, m["goroutines"]["dead_at_least"],
+             err.count("warning:")))
     j = cprof("goroutines", "--db", db, "--json", "--limit", "1000", json=True)
 
     want = m["metrics"].get("/sched/goroutines:goroutines")
@@ -93,6 +110,19 @@ for dumper in dumpers:
     check_eq(per, (n, bufs[0]["size"], bufs[0]["size"]),
              "%s: every worker alone retains one buffer" % dumper)
 
+    # Goroutines parked in code inlined into their go statement's wrapper: the
+    # group is named by the innermost user function of the program's own record
+    # (runtime.Stack, inlined calls included), not by the wrapper it started in.
+    for rec in m["inlined"]:
+        want = next(f for f in rec["functions"] if f.startswith("main."))
+        grp = [g for g in j["groups"] if is_subsequence(rec["functions"], g["stack"])]
+        check(len(grp) == 1 and grp[0]["function"] == want and
+              grp[0]["start_function"].startswith("main.main.gowrap"),
+              "%s: the goroutine parked in %s (inlined into its go wrapper) is a group "
+              "named %s, started in the wrapper: %s" % (dumper, " <- ".join(rec["functions"]),
+                                                      want, [(g["function"], g["start_function"])
+                                                             for g in grp]))
+
     _, out, _ = cprof("goroutines", "--db", db)
     lines = [l for l in out.splitlines() if l.split()[:1] == [str(n)]]
     check(len(lines) == 1 and "chan receive" in lines[0],
@@ -102,53 +132,43 @@ for dumper in dumpers:
     if dumper == "kernel":
         check(tb is not None, "kernel core: the runtime's crash traceback is in program.out")
     if tb:
-        ours = {r[0]: r[1:] for r in con.execute(
-            "SELECT goid, status, coalesce(wait_reason, ''), created_by FROM goroutine")}
-        check_eq(sorted(ours), sorted(tb["goroutines"]),
-                 "kernel: the goroutine ids are the traceback's")
-        bad_status, bad_frames, bad_created, bad_lines, n_lines = [], [], [], [], [0]
-        for goid, g in tb["goroutines"].items():
-            if goid not in ours:
-                continue
-            status, reason, created = ours[goid]
-            said = g["status"].split(",")[0]
-            if said != (reason or status):
-                bad_status.append((goid, g["status"], status, reason))
-            theirs = [f["function"] for f in g["frames"] if f["pc"] is not None]
-            mine = [func(f) for (f,) in con.execute(
-                "SELECT f.function FROM goroutine_frame f JOIN goroutine g "
-                "ON g.id = f.goroutine_id WHERE g.goid = ? ORDER BY f.depth", (goid,))]
-            if status not in ("running", "syscall") and theirs != mine:
-                bad_frames.append((goid, theirs, mine))
-            # file:line: a physical frame's pc is at the innermost inlined
-            # position, which the traceback prints first among the frames
-            # it expands from that pc.
-            groups, cur = [], []
-            for f in g["frames"]:
-                cur.append(f)
-                if f["pc"] is not None:
-                    groups.append(cur)
-                    cur = []
-            lines = con.execute(
-                "SELECT f.file, f.line FROM goroutine_frame f JOIN goroutine g "
-                "ON g.id = f.goroutine_id WHERE g.goid = ? ORDER BY f.depth", (goid,)).fetchall()
-            if status not in ("running", "syscall"):
-                n_lines[0] += len(groups)
-                for grp, (file, line) in zip(groups, lines):
-                    if (os.path.basename(grp[0]["file"] or ""), grp[0]["line"]) != \
-                            (os.path.basename(file or ""), line):
-                        bad_lines.append((goid, grp[0]["function"], grp[0]["file"],
-                                          grp[0]["line"], file, line))
-            if g["created_by"] and not (created or "").startswith(g["created_by"]):
-                bad_created.append((goid, g["created_by"], created))
-        check(not bad_status, "kernel: every goroutine's status or wait reason is the "
-              "traceback's (wrong: %s)" % bad_status[:3])
-        check(not bad_frames, "kernel: every parked goroutine's functions are the "
-              "traceback's, frame by frame (wrong: %s)" % bad_frames[:2])
-        check(not bad_created, "kernel: every goroutine's creator is the traceback's "
-              "(wrong: %s)" % bad_created[:3])
-        check(not bad_lines and n_lines[0] > n, "kernel: every parked goroutine's frame has "
-              "the traceback's file:line (%d frames; wrong: %s)" % (n_lines[0], bad_lines[:3]))
+        n_calls = check_go_traceback(db, tb, "kernel: ")
+        check(n_calls > 3 * n, "kernel: %d calls compared with the traceback" % n_calls)
     con.close()
+
+# `info` lists the calls inlined into each thread frame: on the gcore core the
+# keeper's thread is stopped in its read(2), and its frames, inlined calls included
+# (syscall.Read into manifest.keeper), with their file:line, are what the kernel
+# core's traceback printed for the keeper goroutine (the same binary, the same code).
+if set(dumpers) >= {"kernel", "gcore"}:
+    with case("info inlined"):
+        tb = go_traceback(corpus_core("gogoroutines", dumper="kernel"))
+        g = corpus_core("gogoroutines", dumper="gcore")
+        keeper = "cprofcorpus/internal/manifest.keeper"
+        theirs = next(([(f["function"], f["file"], f["line"]) for f in x["frames"]]
+                       for x in tb["goroutines"].values()
+                       if any(f["function"] == keeper for f in x["frames"])), None)
+        info = cprof("info", g.core, g.exe, "--json", json=True)
+        calls = None
+        for t in info["threads"]:
+            flat = []
+            for f in t["frames"]:
+                flat += [(go_print_name(i["function"]), i["file"], i["line"])
+                         for i in f["inlined"]]
+                flat.append((go_print_name(f["function"]), f["file"], f["line"]))
+            if any(c[0] == keeper for c in flat):
+                calls = flat
+        check(theirs and calls, "the keeper's stack is in the traceback and a thread of info")
+        if theirs and calls:
+            # the traceback starts the goroutine where it entered the system call
+            # (g.syscallpc, in syscall.Syscall), the thread is deeper inside: from
+            # syscall.Syscall's caller on they are the same
+            theirs = theirs[1:]
+            start = next((i for i, c in enumerate(calls) if c[0] == theirs[0][0]), None)
+            got = calls[start:start + len(theirs)] if start is not None else calls
+            check(got == theirs and any(f["inlined"] for t in info["threads"]
+                                        for f in t["frames"]),
+                  "info: the keeper thread's calls, inlined ones included, are the "
+                  "traceback's: %s against %s" % (got, theirs))
 
 finish()

@@ -10,7 +10,11 @@ before it dies it writes the heap profile the runtime itself would serve
     count equals the profile's inuse_objects and the recorded sizes sum to its
     inuse_space (both summed over the samples whose stack starts at the site);
   - every object the manifest lists for a site is attributed to that site;
-  - the sites' stacks name the site's callers (main.main) below it.
+  - the sites' stacks name the site's callers (main.main) below it;
+  - every stack the profile has in-use objects for is one of the sites' stacks,
+    call by call: the calls the compiler inlined included (main.newBig, inlined
+    into main.allocSiteC, is a site of its own as pprof says), compared as pprof
+    writes them (leading runtime frames and runtime.goexit left out).
 """
 import os
 import sqlite3
@@ -68,6 +72,33 @@ for dumper in dumpers:
             "SELECT stack FROM site WHERE name = ? OR name LIKE ?", (fn, fn + " (%"))]
         check(stacks and all("main.main (" in st for st in stacks),
               "%s: %s: its stack goes on to main.main with file:line" % (dumper, fn))
+    def pprof_stack(functions):
+        """A stack as pprof writes it (runtime/pprof's hideRuntime, goexit)."""
+        i = 0
+        while i < len(functions) and functions[i].startswith("runtime."):
+            i += 1
+        fs = functions[i:] if i < len(functions) else functions
+        return tuple(fs[:fs.index("runtime.goexit")] if "runtime.goexit" in fs else fs)
+
+    ours = {pprof_stack([line.split(" (")[0] for line in st.split("\n")])
+            for (st,) in con.execute("SELECT stack FROM site")}
+    theirs = {tuple(s["functions"]) for s in prof["samples"] if s["values"]["inuse_objects"]}
+    check(theirs and theirs <= ours and any("main.newBig" in t for t in theirs),
+          "%s: every stack of the profile's %d in-use ones is a site's, call by call, "
+          "inlined calls included (missing: %s)" % (dumper, len(theirs),
+                                                    sorted(theirs - ours)[:2]))
     con.close()
+    # The text says the rows count sampled objects when not every object has
+    # a record, with the counts cprof.db has.
+    con = sqlite3.connect(db)
+    rec, objs = con.execute(
+        "SELECT (SELECT count(*) FROM object_site os JOIN object o ON o.id = os.object_id"
+        " WHERE o.reachable IS NOT NULL AND coalesce(o.leak, '') != 'garbage'),"
+        " (SELECT count(*) FROM object WHERE reachable IS NOT NULL"
+        " AND coalesce(leak, '') != 'garbage')").fetchone()
+    con.close()
+    rc, out, err = cprof("histogram", "--db", db, "--by", "site")
+    check(rec < objs and "(%d of the %d objects carry an allocation record" % (rec, objs) in out,
+          "%s: histogram --by site says %d of %d objects have a record" % (dumper, rec, objs))
 
 finish()

@@ -57,6 +57,10 @@ struct cprof_file {
 	uint64_t size;             /* of the opened file */
 	const uint8_t *data;       /* mmap of the opened file, or NULL */
 	bool usable;               /* opened and not known to be the wrong file */
+	/* src/core only: why a file that was opened is not usable
+	   (CPROF_MODULE_MISMATCH or CPROF_MODULE_UNUSABLE), else OK */
+	int rejected;
+	uint64_t dev, ino;         /* src/core only: the file opened */
 };
 
 /* One PT_LOAD of the core: one mapping of the process, [start, end). */
@@ -103,7 +107,19 @@ struct cprof_thread {
 	int n_xmm, n_ymmh, n_zmmh_lanes, n_hi16_lanes;
 };
 
+/* Who wrote the core, judged from its notes (docs/core-model.md). */
+enum cprof_dumper {
+	CPROF_DUMPER_UNKNOWN,
+	CPROF_DUMPER_KERNEL,       /* the process died of a signal and the kernel dumped it */
+	CPROF_DUMPER_GCORE,        /* gdb's gcore: a snapshot, the process was not killed */
+};
+const char *cprof_dumper_name(enum cprof_dumper d);
+
 struct cprof_process {
+	enum cprof_dumper dumper;
+	/* The signal that killed the process: 0 when it was not killed (gcore)
+	   or nothing says. */
+	int fatal_signal;
 	int pid, ppid, uid, gid;
 	char command[17];          /* pr_fname */
 	char args[81];             /* pr_psargs, as the kernel truncates it */
@@ -122,19 +138,42 @@ enum cprof_module_status {
 	CPROF_MODULE_MISMATCH,     /* build-ids differ: the file is not used */
 	CPROF_MODULE_MISSING,      /* no file found */
 	CPROF_MODULE_UNVERIFIED,   /* the core holds no build-id to compare */
+	CPROF_MODULE_UNUSABLE,     /* the file found is not a usable ELF file
+				      (not ELF, truncated): not used */
 };
 const char *cprof_module_status_name(enum cprof_module_status s);
 
+/* How a module was found (docs/core-model.md, "Files and modules"). */
+enum cprof_module_source {
+	CPROF_MODULE_LINK_MAP,     /* the dynamic linker's list (r_debug) */
+	CPROF_MODULE_AUXV,         /* the vdso (AT_SYSINFO_EHDR), a static
+				      executable (AT_ENTRY) */
+	CPROF_MODULE_MAPPED,       /* guessed from an ELF file mapped from its
+				      start: the link map was unreadable */
+};
+const char *cprof_module_source_name(enum cprof_module_source s);
+
 struct cprof_module {
-	char *name;                /* as libdwfl reports it */
+	/* The file name the dynamic linker recorded (l_name: "libc.so.6");
+	   the executable's as it was run (AT_EXECFN), else NT_FILE's; the
+	   vdso's is the linker's name for it ("linux-vdso.so.1") or "[vdso]". */
+	char *name;
 	char *path;                /* the file used, or NULL */
+	/* [start, end): from the mapping of the file's first page to the end
+	   of its PT_LOADs, clipped to its own file's mappings and the
+	   anonymous .bss it declares. */
 	uint64_t start, end;
+	uint64_t load_bias;        /* run-time address - link-time address */
+	enum cprof_module_source source;
 	char *build_id;            /* hex, from the core's memory, or NULL */
 	char *file_build_id;       /* hex, of the file found, or NULL */
 	enum cprof_module_status status;
 	char *debug_file;          /* separate debug info found, or NULL */
 	bool has_dwarf;            /* DWARF found, in the file or separate */
-	void *dwfl_module;         /* Dwfl_Module *, for src/core only */
+	/* For src/core only. */
+	int file;                  /* index into core->files, or -1 */
+	uint64_t dwfl_low;         /* where libdwfl places the file */
+	void *dwfl_module;         /* Dwfl_Module * */
 };
 
 struct cprof_core {
@@ -160,15 +199,24 @@ struct cprof_core {
 
 	/* Private to src/core. */
 	int fd;
+	bool data_borrowed;                /* data is the caller's (core_data) */
+	size_t phnum;                      /* program headers (PN_XNUM resolved) */
 	struct Elf *elf;                   /* libelf's view of data */
 	struct core_file_range *priv_ranges;   /* NT_FILE entries */
 	size_t n_priv_ranges;
 	struct cprof_core_dwfl *dw;        /* libdwfl state, modules.c */
+	char *sysroot;                     /* --sysroot, or NULL */
+	char **debug_dirs;                 /* where debug files are looked for */
+	size_t n_debug_dirs;
 	struct cprof_dwarf_index *dwarf_index;  /* name lookups, dwarf.c */
 };
 
 struct cprof_core_options {
 	const char *core_path;
+	/* A core already in memory (a fuzz input): core_path is then only its
+	   name in messages.  The buffer must outlive the core; not copied. */
+	const void *core_data;
+	size_t core_size;
 	const char *exe_path;              /* optional */
 	const char *sysroot;               /* optional: prefix for every file path */
 	const char *const *debug_dirs;     /* searched before the defaults */
@@ -198,6 +246,24 @@ struct cprof_error *cprof_core_read(const struct cprof_core *core,
 				    uint64_t addr, void *buf, size_t len);
 struct cprof_error *cprof_core_read_u64(const struct cprof_core *core,
 					uint64_t addr, uint64_t *ret);
+
+/**
+ * Reads len bytes at addr when the core (or the mapped file) holds them all:
+ * false otherwise, with no error object made - for reads that are expected to
+ * fail (a scan over memory the core may not hold, a guess being checked).
+ */
+bool cprof_core_try_read(const struct cprof_core *core, uint64_t addr,
+			 void *buf, size_t len);
+
+/**
+ * The run of one source at addr, up to end (addr < end): *run_end is where it
+ * stops (> addr, <= end); the result points to its bytes, or is NULL when the
+ * run is missing - then the whole run [addr, *run_end) is, and a walk over
+ * memory skips it at once: its work depends on the bytes the core holds, not
+ * on what it declares.
+ */
+const void *cprof_core_run(const struct cprof_core *core, uint64_t addr,
+			   uint64_t end, uint64_t *run_end);
 
 /**
  * Zero-copy access: a pointer to len bytes at addr when they all come from one
@@ -263,6 +329,21 @@ typedef bool cprof_line_fn(struct cprof_core *core, void *arg, uint64_t addr,
 			   const char **file, int *line);
 void cprof_core_set_line_source(struct cprof_core *core, const struct cprof_module *m,
 				cprof_line_fn *fn, void *arg);
+/*
+ * For the line source's module, the calls the compiler inlined at an address
+ * (a Go binary's pclntab has its inline tree): fn fills ret[0..max) innermost
+ * first - each inlined call's function and file:line (strings as above), then
+ * the physical function with the line of its own code there - and returns
+ * how many (0: it knows nothing of addr).  fn NULL removes it.
+ */
+typedef size_t cprof_calls_fn(struct cprof_core *core, void *arg, uint64_t addr,
+			      bool is_return, struct cprof_symbol *ret, size_t max);
+void cprof_core_set_call_source(struct cprof_core *core, cprof_calls_fn *fn, void *arg);
+/* The calls at addr, innermost first: what the call source says, the last
+ * call with cprof_core_symbolize's module and offset; else 1, its answer.  0
+ * when addr is in no module. */
+size_t cprof_core_calls(struct cprof_core *core, uint64_t addr, bool is_return,
+			struct cprof_symbol *ret, size_t max);
 /* A copy of s that lives as long as the core (the same pointer for equal s). */
 const char *cprof_core_intern(struct cprof_core *core, const char *s);
 
@@ -373,6 +454,15 @@ bool cprof_dwarf_constant(struct cprof_core *core, const struct cprof_module *m,
 bool cprof_dwarf_variable(struct cprof_core *core, const struct cprof_module *m,
 			  const char *cu_suffix, const char *name,
 			  uint64_t *ret, bool *is_tls);
+
+/**
+ * The run-time address of the static variable whose DIE is at die_offset in
+ * the module's DWARF: its location is DW_OP_addr (Go writes it as
+ * DW_FORM_block1, which libdw takes for no expression: read by hand).  False
+ * when it has no such location (a TLS or register variable).
+ */
+bool cprof_dwarf_variable_address(struct cprof_core *core, const struct cprof_module *m,
+				  uint64_t die_offset, uint64_t *ret);
 
 /**
  * The offset in the module's DWARF (cprof_core_module_dwarf) of the first

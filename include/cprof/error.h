@@ -82,6 +82,11 @@ void cprof_error_fwrite(const struct cprof_error *err, FILE *f);
 #define cprof_corrupt(subject, addr, ...) \
 	cprof_error_at(cprof_error_fault((subject), (addr), __VA_ARGS__), \
 		       CPROF_ERROR_BAD_DATA, __FILE__, __LINE__)
+/* The same for bad data of a file that has no address to give (its
+ * headers): a BAD_DATA error whose message names the file and the offset. */
+#define cprof_corrupt_file(...) \
+	cprof_error_at(cprof_error_create(CPROF_ERROR_BAD_DATA, __VA_ARGS__), \
+		       CPROF_ERROR_BAD_DATA, __FILE__, __LINE__)
 struct cprof_error *cprof_error_at(struct cprof_error *err,
 				   enum cprof_error_code code,
 				   const char *src_file, int src_line);
@@ -102,8 +107,19 @@ struct cprof_warnings {
 
 enum { CPROF_WARNINGS_KEPT_MAX = 10000 };
 
-__attribute__((format(printf, 2, 3)))
-void cprof_warn(struct cprof_warnings *w, const char *fmt, ...);
+/*
+ * A warning, with where in our source it was raised: shown (" [src/heap/
+ * glibc.c:512]" after the message) when CPROF_DEBUG is set, as for
+ * cprof_corrupt's errors - every warning about the data of the core names
+ * the address it is about in its message and its source place this way.
+ */
+#define cprof_warn(w, ...) cprof_warn_at((w), __FILE__, __LINE__, __VA_ARGS__)
+__attribute__((format(printf, 4, 5)))
+void cprof_warn_at(struct cprof_warnings *w, const char *src_file, int src_line,
+		   const char *fmt, ...);
+__attribute__((format(printf, 4, 0)))
+void cprof_vwarn_at(struct cprof_warnings *w, const char *src_file, int src_line,
+		    const char *fmt, va_list ap);
 void cprof_warnings_deinit(struct cprof_warnings *w);
 
 #endif /* CPROF_ERROR_H */

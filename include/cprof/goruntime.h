@@ -31,10 +31,29 @@
 #include "cprof/core.h"
 #include "cprof/error.h"
 #include "cprof/heap.h"
+#include "cprof/roots.h"
 
+/* One call on a goroutine's stack as its source says: the calls the
+ * compiler inlined into a physical frame come before the frame's own
+ * function (the runtime's inline tree, pclntab's FUNCDATA_InlTree). */
+struct cprof_go_call {
+	const char *function;      /* "main.worker"; strings live as long as the core */
+	const char *file;          /* "?" when the tables have no position */
+	int line;
+	bool inlined;              /* inlined into the next call of its frame */
+};
+
+/* A physical frame: a stack frame of its own. */
 struct cprof_go_frame {
-	uint64_t pc;               /* a return address (frame 0: see pc0_exact) */
+	uint64_t pc;               /* a return address, unless exact */
 	uint64_t sp;               /* the frame's lowest address */
+	bool exact;                /* pc is where the code stopped (frame 0 of a
+				      running goroutine, a frame interrupted by a
+				      signal or preempted), not a return address */
+	uint32_t depth;            /* its first call's depth among all calls */
+	const struct cprof_go_call *calls;   /* innermost first; the last is the
+						frame's own function (never NULL) */
+	uint32_t n_calls;
 };
 
 struct cprof_goroutine {
@@ -51,10 +70,13 @@ struct cprof_goroutine {
 	int thread;                /* index into core->threads when running or in a
 				      system call, else -1 */
 	bool sp_known;             /* false: running on a thread we could not place */
-	bool pc0_exact;            /* frame 0's pc is the thread's (else g.sched's:
-				      a return address, like the others) */
-	struct cprof_go_frame *frames;
+	bool signalled;            /* on the thread the fatal signal was delivered to
+				      (the traceback prints it first) */
+	bool frames_complete;      /* unwound to the stack's top frame (goexit) */
+	struct cprof_go_frame *frames;       /* by the pclntab's pcsp tables, as
+						the runtime unwinds */
 	size_t n_frames;
+	size_t n_calls;            /* calls in all its frames */
 	uint32_t group;            /* goroutines with the same status, wait reason
 				      and functions on the stack share a group */
 };
@@ -67,9 +89,10 @@ struct cprof_go_runtime {
 	uint64_t data, edata, bss, ebss, noptrdata, enoptrdata, noptrbss, enoptrbss;
 	uint64_t gcdatamask, gcbssmask;    /* bitmaps, 1 bit per word; 0 when absent */
 	uint64_t types, etypes;    /* type descriptors (for names) */
-	struct cprof_goroutine *goroutines;
+	struct cprof_goroutine *goroutines;     /* the dead ones left out */
 	size_t n_goroutines;
 	size_t n_groups;
+	size_t n_dead;             /* dead goroutines (Gdead: kept for reuse, no stack) */
 	/* the heap arenas (filled by the heap walker): all Go heap memory,
 	   spans, goroutine stacks and free pages */
 	struct cprof_range *arenas;
@@ -176,8 +199,9 @@ void cprof_go_ptrmask_close(struct cprof_go_ptrmask *p);
 
 /* An object with a profile record (a runtime.specialprofile on its span). */
 struct cprof_go_sample {
-	uint64_t slot;             /* the object's slot; with a malloc header the
-				      program's pointer is slot + 8: match either */
+	uint64_t slot;             /* the object's slot */
+	uint64_t object;           /* the object as the heap walk lists it: after
+				      its malloc header, when it has one */
 	uint32_t site;             /* index into cprof_go_profile.sites */
 };
 
@@ -237,29 +261,43 @@ void cprof_go_profile_deinit(struct cprof_go_profile *p);
  * pclntab (runtime.firstmoduledata: funcnametab, cutab, filetab, pctab,
  * pclntable, ftab), for binaries whose DWARF lines libdw cannot read.
  * is_return: pc is a return address (look up pc - 1).  Strings are copied
- * into the caller's buffers (truncated to their size).  Inlining is not
- * expanded: func is the physical function, file:line the innermost inlined
- * position (as `go tool addr2line`).  file is "?" and *line 0 when the tables
- * have no position.  False when pc is in no Go function or the tables are
- * unreadable.  Caches the tables of the last (core, rt): not thread-safe. */
+ * into the caller's buffers (truncated to their size).  func is the physical
+ * function, file:line the innermost inlined position (as `go tool
+ * addr2line`; cprof_go_pc_calls tells the inlined calls apart).  file is "?"
+ * and *line 0 when the tables have no position.  False when pc is in no Go
+ * function or the tables are unreadable. */
 bool cprof_go_pc_info(struct cprof_core *core, const struct cprof_go_runtime *rt,
 		      uint64_t pc, bool is_return, char *func, size_t func_size,
 		      char *file, size_t file_size, int *line);
 
-/* For the stack maps: the Go function holding pc (no pc - 1 here: pass what
- * the runtime's findfunc would get).  *func is the address of its
- * runtime._func record in the pclntab (its pcdata and funcdata offsets
- * follow it), *entry its first instruction; its name goes into name when not
- * NULL.  False when pc is in no Go function or the tables are unreadable. */
-bool cprof_go_func_at(struct cprof_core *core, const struct cprof_go_runtime *rt,
-		      uint64_t pc, uint64_t *func, uint64_t *entry,
-		      char *name, size_t name_size);
+/* The calls at pc, innermost first, as the runtime's traceback and
+ * runtime.CallersFrames name them: the calls inlined there (the inline tree,
+ * each with its own file:line) and last the physical function, whose line is
+ * where it calls the first of them.  is_return: pc is a return address (the
+ * call is at pc - 1).  Fills up to max calls (strings interned in the core);
+ * returns how many, 0 when pc is in no Go function. */
+size_t cprof_go_pc_calls(struct cprof_core *core, const struct cprof_go_runtime *rt,
+			 uint64_t pc, bool is_return, struct cprof_go_call *ret, size_t max);
 
 /* runtime.pcvalue: the value at targetpc of the pctab table at off (a
  * _func's pcsp, or one of its pcdata offsets) of the function starting at
  * entry; -1 when off is 0 or the table has no value there. */
 int32_t cprof_go_pcvalue(struct cprof_core *core, const struct cprof_go_runtime *rt,
 			 uint32_t off, uint64_t entry, uint64_t targetpc);
+
+/* ---- static objects (src/goruntime/statics.c) ---- */
+
+/*
+ * The composite literals the compiler laid out in the module's .data and
+ * .bss for what package variables point to (`var x = &T{...}`, `var s =
+ * []T{...}`, a literal's pointer fields): objects without a symbol of their
+ * own, each named by the variable and the path to it, typed by the pointer's
+ * target, its words' paths below it (struct cprof_static_object).  Disjoint,
+ * in discovery order; *ret is malloc'd (cprof_roots_add_statics takes it
+ * over).  An error only when out of memory; none without DWARF.
+ */
+struct cprof_error *cprof_go_statics(struct cprof_core *core, const struct cprof_go_runtime *rt,
+				     struct cprof_static_object **ret, size_t *n_ret);
 
 /* ---- precise goroutine stack scanning (src/goruntime/stackmap.c) ---- */
 
@@ -274,10 +312,9 @@ int32_t cprof_go_pcvalue(struct cprof_core *core, const struct cprof_go_runtime 
  * mask) that live pointers into the stack reach.  Frames the runtime scans
  * conservatively (asyncPreempt, debugCallV2 and their callers; here also a
  * running goroutine's innermost frame, stopped anywhere) have all their words
- * marked.  Frames are unwound from frame 0 with the pcsp tables, not g's
- * frame pointers.  False when some frame has no usable map, the unwinding
- * fails or the layouts are not in the DWARF: then scan conservatively (mask
- * is undefined).  Caches layouts for the last (core, rt): not thread-safe.
+ * marked.  False when some frame has no usable map, the frames do not reach
+ * the stack's top or the layouts are not in the DWARF: then scan
+ * conservatively (mask is undefined).
  */
 bool cprof_go_stack_mask(struct cprof_core *core, const struct cprof_go_runtime *rt,
 			 const struct cprof_goroutine *g, uint8_t *mask);

@@ -146,6 +146,9 @@ struct cprof_heap_walk {
 	struct cprof_claim *claims;
 	size_t n_claims;
 	uint32_t current;          /* the allocator whose operation runs */
+	/* Set by the caller: only the provider of this name is asked (a fuzz
+	   target's); NULL: all of them. */
+	const char *only;
 };
 
 /* Whether bit i of a pointer mask (1 bit per word, LSB first) is set. */
@@ -194,11 +197,14 @@ struct cprof_root_level {
 };
 enum { CPROF_MAX_ROOT_LEVELS = 4 };
 
-/* A section of the summary in the allocator's own terms. */
+/* A section of the summary in the allocator's own terms: its lines, and the
+ * figures they say as named values (what the JSON carries). */
 struct cprof_summary_section {
 	char title[128];
 	struct { char label[16]; char text[320]; } lines[16];
 	size_t n_lines;
+	struct cprof_stat values[32];
+	size_t n_values;
 };
 
 /* What the analysis knows that an allocator's summary section may cite. */
@@ -341,6 +347,12 @@ struct cprof_error *cprof_heap_store(struct cprof_store *st, struct cprof_core *
 const struct cprof_module *cprof_heap_find_malloc(struct cprof_core *core,
 						  const char **how);
 
+/* For providers: the RIP-relative operands (targets) of the instructions of
+ * one kind (CPROF_INSN_LEA, CMP, ...) in m's function fn_name, in order, at
+ * most max of them; 0 when the function is not found or not disassembled. */
+size_t cprof_module_function_refs(struct cprof_core *core, const struct cprof_module *m,
+				  const char *fn_name, enum cprof_insn_kind kind,
+				  uint64_t *out, size_t max);
 /* For providers: whether module m defines (not imports) the symbol name in
  * its dynamic or static symbol table. */
 bool cprof_module_defines(struct cprof_core *core, const struct cprof_module *m,
@@ -353,9 +365,11 @@ bool cprof_module_version_string(struct cprof_core *core, const struct cprof_mod
 
 /* For walkers: a warning "CORE: NAME heap: MESSAGE" on core->warnings, for
  * the first max of them (*count counts them); past max, one line says the
- * rest are suppressed. */
+ * rest are suppressed.  src_file and src_line: where the walker noticed the
+ * bad data (shown with CPROF_DEBUG=1, as cprof_warn's): each walker's warning
+ * helper is a macro that passes __FILE__ and __LINE__. */
 void cprof_heap_vwarn(struct cprof_core *core, const char *name, size_t *count, size_t max,
-		      const char *fmt, va_list ap);
+		      const char *src_file, int src_line, const char *fmt, va_list ap);
 /* For walkers: adds a heap, returns its index via ret. */
 struct cprof_error *cprof_heap_add(struct cprof_heap_walk *walk,
 				   const struct cprof_heap *heap,

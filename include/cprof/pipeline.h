@@ -36,6 +36,9 @@ struct cprof_analyze_options {
 	const char *command_line;  /* recorded in meta */
 	struct cprof_progress *progress;   /* may be NULL */
 	bool no_refs;              /* leave the ref table out (huge cores) */
+	/* a heap profile to pair with the core (analyze --profile), or NULL */
+	const char *profile_path;
+	const struct cprof_pprof_profile *profile;
 };
 
 /*
@@ -71,6 +74,7 @@ struct cprof_analysis {
 	struct cprof_graph_reverse reverse;   /* the graph reversed: searches back, ref_dst */
 	struct cprof_previews previews;    /* the leak roots' first bytes */
 	struct cprof_store_run *run;       /* cprof.db being written, until cprof_analyze_finish */
+	struct cprof_profile_pairing pairing;      /* with opts->profile */
 	double t_walk, t_roots, t_scan, t_leaks, t_dominators, t_types, t_store;   /* seconds */
 	/* the store's parts: the object table, its indexes, the ref table, its
 	   index, then the other tables, ANALYZE and the rename */

@@ -27,8 +27,10 @@ size_t cprof_report_not_analyzed(FILE *out, const struct cprof_allocator_row *ro
 void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocator_row *rows,
 				      size_t n);
 /* Each walked allocator's own section of the summary (Go's, in MemStats'
- * terms). */
+ * terms); the JSON: an array of {allocator, title, lines: [{label, text}],
+ * values: {name: number}} (the caller wrote the key). */
 void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a);
+void cprof_report_allocator_sections_json(struct json *j, const struct cprof_analysis *a);
 /* What a mapping is, as the summary's memory categories count it: "heap",
  * "heap reserve" (the no-access rest of a glibc arena heap), "thread stack",
  * "module data", "module code", "file", "anonymous", "no access". */
@@ -49,7 +51,8 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const char *db_path, double seconds, double summary_seconds,
 			       const struct cprof_leak_totals *lt,
 			       const struct cprof_leak_row *rows, size_t n_rows,
-			       const struct cprof_entries *es);
+			       const struct cprof_entries *es,
+			       const struct cprof_profile_report *profile);
 /* "where the memory is": the dominator tree's top entries (text), for the
  * summary and `top`; the JSON value (an object; the caller wrote the key). */
 void cprof_report_entries(FILE *out, const struct cprof_entries *es);
@@ -71,5 +74,83 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 			     const struct cprof_leak_totals *t,
 			     const struct cprof_leak_row *rows, size_t n,
 			     const struct cprof_allocator_row *al, size_t n_al);
+
+/* ---- histogram (src/report/groups.c): at most limit groups ---- */
+/* After a row of count objects of a type (when types_shown): how many of them
+ * have a type guessed from their layout, if any. */
+void cprof_report_guessed(FILE *out, bool types_shown, uint64_t guessed, uint64_t count);
+/* Under `histogram --by site`: how many objects have a record, when not
+ * all do (a sampling profiler), and that the rows count only those. */
+void cprof_report_site_coverage(FILE *out, const struct cprof_site_coverage *c);
+void cprof_report_groups(FILE *out, const struct cprof_group_row *g, size_t n,
+			 enum cprof_group_by by, size_t limit);
+/* [{type | size | site, count, self_bytes, retained_bytes, guessed}] */
+void cprof_report_groups_json(FILE *out, const struct cprof_group_row *g, size_t n,
+			      enum cprof_group_by by, size_t limit);
+
+/* ---- pprof renderings (src/report/pprof.c): gzipped profile.proto to out
+ * ("-": stdout), values inuse_objects, inuse_space (own bytes) and
+ * retained_space; comment (may be NULL) says what the file is. ---- */
+
+/* One sample per group of `histogram --by type`, one frame: its key. */
+struct cprof_error *cprof_report_pprof_types(const struct cprof_group_row *g, size_t n,
+					     const char *comment, const char *out);
+/* One sample per allocation stack (groups CPROF_BY_SITE_ID): its frames from
+ * the first outside the allocator, with their addresses (the call: return
+ * address - 1) in the mappings of the modules (with their build ids). */
+struct cprof_error *cprof_report_pprof_sites(const struct cprof_group_row *g, size_t n,
+					     const struct cprof_site_table *sites,
+					     const struct cprof_module_row *m, size_t n_m,
+					     const char *comment, const char *out);
+/* One sample per retention stack that holds objects. */
+struct cprof_error *cprof_report_pprof_retention(const struct cprof_retention_stacks *r,
+						 const char *comment, const char *out);
+
+/* ---- a heap profile paired with the core (src/report/profile.c) ---- */
+/* Per site (at most limit) and where the mapped memory is; nothing when the
+ * database has no profile. */
+void cprof_report_profile(FILE *out, const struct cprof_profile_report *r, size_t limit);
+/* The value of the summary's "profile" key (null when none). */
+void cprof_report_profile_json(struct json *j, const struct cprof_profile_report *r);
+
+/* ---- diff (src/report/diff.c): by is "type", "site" or "root" ---- */
+/* The rows that changed, the biggest growth first, at most limit. */
+void cprof_report_diff(FILE *out, const struct cprof_diff *d, const char *by, size_t limit);
+/* formats/diff.json.md */
+void cprof_report_diff_json(FILE *out, const struct cprof_diff *d, const char *by,
+			    const char *old_path, const char *new_path, size_t limit);
+/* A profile of the difference (new less old): inuse_objects and inuse_space,
+ * one sample per changed key, its frames the key's lines (sites: an
+ * allocation stack, innermost first, from the site's own frame). */
+struct cprof_error *cprof_report_pprof_diff(const struct cprof_diff *d, bool sites,
+					    const char *comment, const char *out);
+
+/* ---- the query commands: each renders one result of src/store/ (the
+ * structs of include/cprof/store.h), text or JSON ---- */
+
+/* `leaks` (src/report/leaks.c): the line about the allocators not analyzed,
+ * then cprof_report_leaks; the JSON: formats/leaks.json.md. */
+void cprof_report_leak_report(FILE *out, const struct cprof_leak_report *r);
+void cprof_report_leak_report_json(FILE *out, const char *db, const struct cprof_leak_report *r);
+/* `roots` (src/report/roots.c): the line about the allocators not analyzed
+ * (the JSON, an array, leaves it to the command's warnings), then per root;
+ * type_pattern: --type, NULL when none (types are then not marked guessed). */
+void cprof_report_roots(FILE *out, const struct cprof_roots_report *r, const char *type_pattern);
+/* [{root, kind, count, self_bytes, retained_bytes, guessed, shared, path,
+ * reached_from}] */
+void cprof_report_roots_json(FILE *out, const struct cprof_roots_report *r);
+/* `top` (src/report/top.c); the JSON: formats/top.json.md. */
+void cprof_report_top(FILE *out, const struct cprof_top_report *r);
+void cprof_report_top_json(FILE *out, const struct cprof_top_report *r);
+/* `show` (src/report/show.c). */
+void cprof_report_object(FILE *out, const struct cprof_object_report *r);
+void cprof_report_object_json(FILE *out, const struct cprof_object_report *r);
+/* `path` (src/report/path.c); the JSON: formats/path.json.md (one path, or
+ * an array of them when r->all). */
+void cprof_report_object_paths(FILE *out, const struct cprof_path_report *r);
+void cprof_report_object_paths_json(FILE *out, const struct cprof_path_report *r);
+/* `goroutines` (src/report/goroutines.c): at most limit groups. */
+void cprof_report_goroutines(FILE *out, const struct cprof_goroutines_report *r, size_t limit);
+void cprof_report_goroutines_json(FILE *out, const struct cprof_goroutines_report *r, size_t limit);
 
 #endif

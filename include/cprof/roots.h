@@ -40,8 +40,9 @@
  *
  * Slot names (`cprof_root_slot_name`) say where a pointer sits: a register
  * name, "thread TID frame N function (file:line)" for a stack slot,
- * "module!symbol+off" for a global, "thread TID tls exe!var" for a TLS
- * variable of the executable.
+ * "module!symbol+off" for a global ("module!var.field[3]" in a static object
+ * a variable points to), "thread TID tls exe!var" for a TLS variable of the
+ * executable.
  */
 #ifndef CPROF_ROOTS_H
 #define CPROF_ROOTS_H
@@ -81,9 +82,33 @@ struct cprof_root {
 /* The kind a user reads: "stack", or the allocator's word ("goroutine"). */
 const char *cprof_root_kind_label(const struct cprof_root *r);
 
+/*
+ * A static object a global variable points to: one the compiler laid out in a
+ * module's data without a symbol of its own (Go's `var x = &T{...}` and
+ * `var s = []T{...}`).  Its slots are named by the variable and the path to
+ * them ("app!main.store.Blocks", "app!main.table[1].Items"), its root node is
+ * the variable's ("app!main.store"), and it is typed as what the variable
+ * points to.
+ */
+struct cprof_static_object {
+	uint64_t start, end;
+	int module;                /* index into core->modules */
+	char var[128];             /* the variable: "main.store" */
+	char name[192];            /* the path to the object: "main.store",
+				      "main.cfg.Limits", "main.table[1]" */
+	uint64_t type;             /* its type's DIE offset in the module's DWARF
+				      (an array's element type), 0 when unknown */
+	uint64_t elem_size;        /* an array's element size; 0: one object */
+	char **paths;              /* per word from start: the path below name
+				      (".Blocks", "[3].Items"), or NULL */
+	size_t n_paths;
+};
+
 struct cprof_roots {
 	struct cprof_root *roots;
 	size_t n, cap;
+	struct cprof_static_object *statics;   /* sorted by start, disjoint */
+	size_t n_statics;
 	/* Backtraces, for naming stack slots: per thread, frames' SPs. */
 	struct cprof_frame **frames;
 	size_t *n_frames;
@@ -131,6 +156,10 @@ size_t cprof_root_slot_frame(const struct cprof_roots *rs,
 bool cprof_root_slot_code(const struct cprof_roots *rs, const struct cprof_root *r,
 			  uint64_t slot, uint64_t *pc, uint64_t *cfa);
 
+/* The static object holding addr, or NULL. */
+const struct cprof_static_object *cprof_roots_static(const struct cprof_roots *rs,
+						     uint64_t addr);
+
 /* The name of the slot at `slot` (an address, or a register word index) of
  * root r, into buf. */
 void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
@@ -142,6 +171,10 @@ void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 struct cprof_root_claims;
 /* Adds a root. */
 struct cprof_error *cprof_roots_add(struct cprof_roots *rs, const struct cprof_root *r);
+/* The roots take the static objects s[0..n) (their paths too: malloc'd);
+ * they must lie in GLOBALS roots and not overlap. */
+struct cprof_error *cprof_roots_add_statics(struct cprof_roots *rs,
+					    struct cprof_static_object *s, size_t n);
 /* The roots keep mask (malloc'd: a root's pointer mask) and free it. */
 struct cprof_error *cprof_roots_keep_mask(struct cprof_roots *rs, uint8_t *mask);
 /* [start, end) is the provider's: no thread's stack or TLS lies there. */

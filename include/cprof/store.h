@@ -30,7 +30,9 @@
 
 struct sqlite3;
 
-enum { CPROF_SCHEMA_VERSION = 3 };   /* 2: the goroutine tables; 3: allocator */
+enum { CPROF_SCHEMA_VERSION = 4 };   /* 2: the goroutine tables; 3: allocator;
+					      4: goroutine_frame.inlined,
+					      goroutine.signalled */
 
 struct cprof_store;
 
@@ -156,6 +158,64 @@ struct cprof_sites {
 struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core *core,
 				      const struct cprof_sites *sites,
 				      const struct cprof_object *objs, size_t n);
+/* What pairing a heap profile with the core found. */
+struct cprof_profile_pairing {
+	bool build_id_checked;     /* the profile's binary was checked: it names a build
+				      id, or (a legacy text profile, which names none)
+				      its code mappings were compared with the core's */
+	bool same_binary;          /* false: its build id is no module's (nothing is
+				      paired) */
+	bool paired_any;           /* its samples were matched to sites (else reason) */
+	char reason[200];          /* why not paired, or what was not checked; "" */
+	size_t samples, paired;    /* samples, and those matched to a site */
+};
+struct cprof_pprof_profile;
+/* The tables profile and profile_sample: each sample of the profile read
+ * from path matched to the site with its stack (src/store/profile.c); after
+ * the sites are stored. */
+struct cprof_error *cprof_store_profile(struct cprof_store *st, const char *path,
+					const struct cprof_pprof_profile *p,
+					struct cprof_profile_pairing *ret);
+/* A paired profile's figures for one site name (the first frame outside the
+ * allocator): the profile's in-use estimate beside the core's records. */
+struct cprof_profile_site {
+	char name[400];
+	bool in_profile;           /* some sample of the profile is paired with it */
+	int64_t profile_objects, profile_bytes;    /* its samples' inuse_objects, inuse_space */
+	uint64_t objects;          /* used objects of the core with a record of the site */
+	uint64_t bytes;            /* their sizes as the profiler counts (the bucket's size) */
+	uint64_t object_bytes;     /* their usable sizes (the object table's) */
+	int64_t estimate_objects, estimate_bytes;   /* objects, bytes scaled as the profile
+						       scales its samples (= them at period 1):
+						       what the profile would say now */
+	uint64_t retained;         /* what they retain, counting nothing twice */
+	char root[320];            /* the root retaining most of their bytes ("(shared)") */
+};
+/* A line of "where the mapped memory is": what, from which figures, bytes. */
+struct cprof_rss_row {
+	char what[64], source[64];
+	int64_t bytes;
+};
+struct cprof_profile_report {
+	bool present;              /* cprof.db has a paired profile */
+	char path[512], format[32], build_id[96], reason[200];
+	int64_t period;
+	bool paired;
+	uint64_t samples, paired_samples;
+	uint64_t unpaired_inuse;   /* samples with objects in use and no site */
+	int64_t inuse_objects, inuse_space;        /* the profile's totals */
+	struct cprof_profile_site *sites;  /* the biggest first */
+	size_t n_sites;
+	struct cprof_rss_row rss[12];      /* these add up to mapped */
+	size_t n_rss;
+	uint64_t mapped;           /* every mapping of the core */
+	int64_t go_sys;            /* Go's Sys (0: no Go) */
+};
+/* The profile paired with the core, if any (ret->present), per site, and
+ * where the mapped memory is (src/store/profile.c). */
+struct cprof_error *cprof_query_profile(struct sqlite3 *db, const char *path,
+					struct cprof_profile_report *ret);
+void cprof_profile_report_deinit(struct cprof_profile_report *r);
 /* The root_node table. */
 struct cprof_error *cprof_store_root_nodes(struct cprof_store *st,
 					   const struct cprof_retention *rt);
@@ -200,6 +260,10 @@ struct cprof_leak_totals {
 	uint64_t direct_count, direct_bytes, indirect_count, indirect_bytes;
 	uint64_t reachable_count, reachable_bytes, interior_count, interior_bytes;
 	uint64_t garbage_count, garbage_bytes;     /* Go: unreachable, not leaked */
+	/* reachable objects that only anonymous memory no walked allocator
+	   owns keeps alive (retained by a mapping root: another allocator's
+	   arenas - Python's pymalloc -, a cache): whether they leak is unknown */
+	uint64_t unowned_count, unowned_bytes;
 	uint64_t roots;            /* leak roots in the database */
 };
 
@@ -236,6 +300,8 @@ struct cprof_goroutine_group_row {
 	uint64_t retained_bytes, retained_count;   /* what the group alone keeps */
 	uint64_t goids[5];         /* the lowest goroutine ids */
 	size_t n_goids;
+	uint64_t signalled;        /* its goroutine the fatal signal interrupted
+				      (goroutine.signalled), 0 when none */
 };
 /* Every group, the biggest retained first; *ret is malloc'd (free()).  No
  * rows for a process without Go. */
@@ -307,12 +373,15 @@ enum cprof_group_by {
 	CPROF_BY_SIZE,
 	CPROF_BY_ROOT,             /* the retaining root node */
 	CPROF_BY_SITE,             /* Go: the allocation site (profile record) */
+	CPROF_BY_SITE_ID,          /* one allocation stack (site.id in node; the key
+				      its decimal id, or "(no profile record)") */
 };
 
 struct cprof_group_row {
 	char key[256];             /* type name, size, or root node name */
 	char kind[16];             /* by root: the node's kind, "shared" or "leaked" */
-	uint64_t node;             /* by root: root_node id, CPROF_NONE_ID when shared */
+	uint64_t node;             /* by root: root_node id, CPROF_NONE_ID when shared;
+				      by site id: the site's id, CPROF_NONE_ID for none */
 	uint64_t count, self_bytes, retained_bytes;
 	uint64_t guessed;          /* members whose type is a guess (type_source layout) */
 	uint64_t example;          /* an object of the group */
@@ -326,15 +395,120 @@ struct cprof_group_row {
  * other member of the group among their dominators add what they retain.
  * Biggest retained first.
  */
+/* How many of the used objects (garbage left out) carry an allocation record
+ * (object_site): a sampling profiler records some, `histogram --by site`
+ * counts only those. */
+struct cprof_site_coverage {
+	uint64_t recorded, objects;
+};
+struct cprof_error *cprof_query_site_coverage(struct sqlite3 *db, const char *path,
+					      struct cprof_site_coverage *ret);
 struct cprof_error *cprof_query_groups(struct sqlite3 *db, const char *path,
 				       enum cprof_group_by by, const char *pattern,
 				       struct cprof_group_row **ret, size_t *n_ret);
+/* The same, of the objects whose allocation site's name matches site_pattern
+ * too (a glob with * ? [ over "main.load (db.go:40)", else a substring;
+ * NULL: any): `roots --site`. */
+struct cprof_error *cprof_query_groups_at(struct sqlite3 *db, const char *path,
+					  enum cprof_group_by by, const char *pattern,
+					  const char *site_pattern,
+					  struct cprof_group_row **ret, size_t *n_ret);
 /* Distinct root slots from which some of the objects are reachable (a reverse
  * search over `ref`, bounded): names into *ret (malloc'd strings). */
 struct cprof_error *cprof_query_reaching_slots(struct sqlite3 *db, const char *path,
 					       const uint64_t *objects, size_t n,
 					       size_t max_names, char ***ret,
 					       size_t *n_ret);
+
+/* ---- stacks, for the pprof reports (src/store/stacks.c) ---- */
+
+/* One frame of an allocation stack (site_frame). */
+struct cprof_frame_row {
+	uint64_t pc;               /* the return address recorded */
+	uint64_t module;           /* module id, CPROF_NONE_ID when in none */
+	char *function, *file;     /* NULL when unknown */
+	int64_t line;              /* 0 when unknown */
+	bool inlined;              /* inlined into the next frame's function: one machine frame */
+};
+struct cprof_site_row {
+	uint64_t id;
+	char *name, *stack;        /* as the site table has them */
+	struct cprof_frame_row *frames;    /* innermost first */
+	size_t n_frames;
+};
+struct cprof_site_table {
+	struct cprof_site_row *sites;      /* by id */
+	size_t n;
+};
+/* Every allocation site with its frames; free with cprof_site_table_deinit.
+ * A database written before site_frame existed: an error saying so. */
+struct cprof_error *cprof_query_sites(struct sqlite3 *db, const char *path,
+				      struct cprof_site_table *ret);
+void cprof_site_table_deinit(struct cprof_site_table *t);
+const struct cprof_site_row *cprof_site_table_find(const struct cprof_site_table *t, uint64_t id);
+
+struct cprof_module_row {
+	uint64_t id, start, end;
+	char name[256], path[512], build_id[96];   /* build_id "" when none */
+};
+/* The modules (*ret malloc'd, free()). */
+struct cprof_error *cprof_query_modules(struct sqlite3 *db, const char *path,
+					struct cprof_module_row **ret, size_t *n_ret);
+
+/*
+ * Retention stacks: the dominator chain of every used object (reachable,
+ * leaked or garbage) from the root down - the root nodes below the
+ * super-root ("goroutines [...] main.worker", "goroutine 17", its frame; a
+ * module, a global), then the types of the objects on the chain (a run of
+ * one type is one frame; at most 64 types) - interned as a trie.  Objects
+ * only the super-root holds start at "(shared by several roots)", Go's
+ * unreachable ones at "(garbage: the next collection frees it)".  Per
+ * stack, the objects whose stack it is: their count and own bytes, and what
+ * they retain counting nothing twice; so a stack's own bytes summed over it
+ * and the stacks below it are what its last frame retains.
+ */
+struct cprof_retention_stack {
+	uint32_t parent;           /* UINT32_MAX: a stack of one frame */
+	uint32_t frame;            /* index into frames */
+	uint32_t depth;            /* frames, this one included */
+	uint64_t objects, self_bytes, retained_bytes;
+};
+struct cprof_retention_stacks {
+	char **frames;
+	size_t n_frames;
+	struct cprof_retention_stack *stacks;
+	size_t n_stacks;
+};
+struct cprof_error *cprof_query_retention_stacks(struct sqlite3 *db, const char *path,
+						 struct cprof_retention_stacks *ret);
+void cprof_retention_stacks_deinit(struct cprof_retention_stacks *r);
+
+/* ---- growth between two databases (src/store/diff.c) ---- */
+
+struct cprof_diff_row {
+	char *key;                 /* type name, allocation stack (frames, a line each),
+				      or retaining root's name */
+	char *name;                /* what to show: the key, or the site's name (by site),
+				      or the root's kind (by root) */
+	uint64_t before_count, before_bytes, after_count, after_bytes;
+	uint64_t site_before, site_after;  /* by site: a site id in each (CPROF_NONE_ID) */
+};
+struct cprof_diff {
+	struct cprof_diff_row *rows;       /* the biggest growth in bytes first */
+	size_t n;
+	uint64_t before_count, before_bytes, after_count, after_bytes;
+	/* Whether both are analyses of the same program, by the executable's
+	   build-id in meta: 1 same, 0 different, -1 unknown (one has none). */
+	int same_program;
+	char old_build_id[96], new_build_id[96];    /* "" when unknown */
+};
+/* The used objects of two databases (garbage left out) counted by type name,
+ * allocation stack or retaining root (by: CPROF_BY_TYPE, _SITE, _ROOT),
+ * matched by that key; free with cprof_diff_deinit. */
+struct cprof_error *cprof_query_diff(struct sqlite3 *old_db, const char *old_path,
+				     struct sqlite3 *new_db, const char *new_path,
+				     enum cprof_group_by by, struct cprof_diff *ret);
+void cprof_diff_deinit(struct cprof_diff *d);
 
 /* A path from a root slot to an object: the slot, then object ids. */
 struct cprof_root_path {
@@ -441,5 +615,151 @@ struct cprof_error *cprof_results_entries(struct cprof_core *core,
 					  const struct cprof_analysis *a, bool refs,
 					  size_t limit, size_t max_reached,
 					  struct cprof_entries *ret);
+/*
+ * ---- the query commands' results ----
+ *
+ * Each query command is options -> compute -> render: one function here
+ * computes the command's whole result from cprof.db (every query it needs,
+ * nothing printed), and the renderers of src/report/ print that result as
+ * text or JSON (include/cprof/report.h).  Free each with its _deinit, which
+ * accepts a zeroed struct.
+ */
+
+/* The longest path from a root slot that `path` and `roots` follow. */
+enum { CPROF_MAX_PATH = 100000 };
+
+/* `leaks` (src/store/query.c): the allocators (for the line about those not
+ * analyzed), the totals and the leak roots holding at least min_bytes, at
+ * most limit (0: all). */
+struct cprof_leak_report {
+	struct cprof_allocator_row *allocators;
+	size_t n_allocators;
+	struct cprof_leak_totals totals;
+	struct cprof_leak_row *rows;
+	size_t n;
+	size_t shown_of;           /* the leak roots there are to show (to say the
+				      list was cut): all of them, or with min_bytes
+				      the rows found */
+};
+struct cprof_error *cprof_query_leak_report(struct sqlite3 *db, const char *path,
+					    uint64_t min_bytes, size_t limit,
+					    struct cprof_leak_report *ret);
+void cprof_leak_report_deinit(struct cprof_leak_report *r);
+
+/* `roots` (src/store/roots.c): the groups by retaining root of the objects
+ * whose type matches type_pattern and whose site matches site_pattern (as
+ * cprof_query_groups_at), at most limit, each with an example object, the
+ * shortest path to it, and - for a root that is not one slot (shared, a
+ * module, a thread, a goroutine group) - root slots that reach it. */
+struct cprof_root_group {
+	struct cprof_group_row g;
+	struct cprof_obj_row example;
+	struct cprof_root_path path;       /* n 0: none stored */
+	char **reached_from;
+	size_t n_reached;
+};
+struct cprof_roots_report {
+	struct cprof_allocator_row *allocators;
+	size_t n_allocators;
+	struct cprof_root_group *groups;   /* the biggest retained first */
+	size_t n;
+	/* reachable objects with no type: a type pattern cannot match them */
+	uint64_t untyped_count, untyped_bytes;
+};
+struct cprof_error *cprof_query_roots(struct sqlite3 *db, const char *path,
+				      const char *type_pattern, const char *site_pattern,
+				      size_t limit, struct cprof_roots_report *ret);
+void cprof_roots_report_deinit(struct cprof_roots_report *r);
+
+/* `top` (src/store/top.c): where the memory is, the root nodes and the
+ * objects retaining the most (limit of each), and for each one retaining
+ * more than a tenth of the heap its accumulation point: going down the
+ * dominator tree while one child holds most of what its parent retains,
+ * where the memory spreads over many children. */
+struct cprof_accumulation {
+	bool found;                /* the row is a suspect, and this its point */
+	bool is_node;              /* a root node, else an object */
+	uint64_t id, addr, retained, children, biggest;
+	char name[256];            /* of the root node, when is_node */
+	char type[256];            /* of the object, "" when unknown */
+};
+struct cprof_top_report {
+	struct cprof_allocator_row *allocators;
+	size_t n_allocators;
+	uint64_t heap_bytes;       /* used objects, reachable or not */
+	struct cprof_entries entries;
+	struct cprof_node_row *nodes;
+	struct cprof_accumulation *node_points;   /* one per node */
+	size_t n_nodes;
+	struct cprof_obj_row *objs;
+	struct cprof_accumulation *obj_points;    /* one per object */
+	char (*retained_by)[256];  /* per object: its retaining root node's name,
+				      "several roots (shared)" when none, "?" when
+				      the database does not say */
+	size_t n_objs;
+};
+struct cprof_error *cprof_query_top_report(struct sqlite3 *db, const char *path, size_t limit,
+					   size_t max_reached, struct cprof_top_report *ret);
+void cprof_top_report_deinit(struct cprof_top_report *r);
+
+/* `show` (src/store/show.c): one object (spec: an address inside it or its
+ * id), its dominator chain (objects up to its retaining root, then the root
+ * nodes to the top), and at most limit root slots pointing at it and
+ * pointers out of and into it. */
+enum { CPROF_MAX_CHAIN = 64 };
+struct cprof_object_report {
+	struct cprof_obj_row o;
+	struct cprof_obj_row chain[CPROF_MAX_CHAIN];        /* its idom, then its idom's... */
+	size_t n_chain;
+	bool chain_cut;            /* more objects above the last */
+	struct cprof_node_row nodes[CPROF_MAX_CHAIN];       /* the root nodes above them */
+	size_t n_nodes;
+	struct cprof_slot_row *slots;
+	size_t n_slots;
+	struct cprof_ref_row *out, *in;
+	size_t n_out, n_in;
+	uint64_t total_out, total_in;
+	size_t limit;              /* of each list: n_slots == limit may mean more */
+};
+struct cprof_error *cprof_query_show(struct sqlite3 *db, const char *path, const char *spec,
+				     size_t limit, struct cprof_object_report *ret);
+void cprof_object_report_deinit(struct cprof_object_report *r);
+
+/* `path` (src/store/path.c): how the object spec is reached from a root:
+ * the shortest path the analysis stored (all 0), or up to all paths from
+ * distinct root slots.  An object no root reaches is a usage error. */
+struct cprof_path_step {
+	struct cprof_obj_row o;
+	uint64_t entered;          /* where the pointer to it lands: 0 at its start */
+	uint64_t off;              /* the pointer to the next step, in it */
+	char field[256];           /* the member at off ("" when unknown) */
+	int past_type_end;         /* off lies past the end of o's type (1), inside it
+				      (0), or nobody knows (-1: no type, or a guess) */
+};
+struct cprof_object_path {
+	struct cprof_slot_row slot;
+	struct cprof_path_step *steps;     /* from the one the slot points at */
+	size_t n;
+};
+struct cprof_path_report {
+	bool all;                  /* asked for several paths */
+	struct cprof_object_path *paths;
+	size_t n;
+};
+struct cprof_error *cprof_query_object_paths(struct sqlite3 *db, const char *path,
+					     const char *spec, size_t all,
+					     struct cprof_path_report *ret);
+void cprof_path_report_deinit(struct cprof_path_report *r);
+
+/* `goroutines` (src/store/goroutines.c): every group, and how many
+ * goroutines in all (no groups: not a Go process). */
+struct cprof_goroutines_report {
+	struct cprof_goroutine_group_row *groups;  /* the biggest retained first */
+	size_t n;
+	uint64_t goroutines;
+};
+struct cprof_error *cprof_query_goroutines(struct sqlite3 *db, const char *path,
+					   struct cprof_goroutines_report *ret);
+void cprof_goroutines_report_deinit(struct cprof_goroutines_report *r);
 
 #endif

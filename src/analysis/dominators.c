@@ -32,6 +32,7 @@
  * The iterative algorithm of Cooper, Harvey and Kennedy is here too, as the
  * independent second opinion the tests compare against on large graphs.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,24 @@ static inline const uint32_t *out_edges(const struct view *x, uint32_t v, uint64
 static uint32_t n_nodes(const struct view *x)
 {
 	return x->g->n + (x->ext ? x->ext->n : 0);
+}
+
+/* The CSR's invariants (ours, whatever the core held): rows monotonic from
+ * 0, every target a node below n_nodes.  O(n + edges), only with assertions
+ * on. */
+static void assert_csr(const struct cprof_csr *g, uint32_t n_nodes)
+{
+#ifndef NDEBUG
+	assert(g->row[0] == 0);
+	for (uint32_t v = 0; v < g->n; v++) {
+		assert(g->row[v] <= g->row[v + 1]);
+		for (uint64_t e = g->row[v]; e < g->row[v + 1]; e++)
+			assert(g->dst[e] < n_nodes);
+	}
+#else
+	(void)g;
+	(void)n_nodes;
+#endif
 }
 
 /* Preorder from root: pre[v] (NONE when unreachable), vertex[i], parent[i]
@@ -208,6 +227,10 @@ struct cprof_error *cprof_dominators_alloc(struct cprof_csr *g, const struct cpr
 		err = &cprof_enomem;
 		goto out;
 	}
+	assert(root < N);
+	assert_csr(g, N);
+	if (ext)
+		assert_csr(ext, N);
 	cprof_huge(pre, N * sizeof(*pre));
 	cprof_huge(vertex, N * sizeof(*vertex));
 	cprof_huge(parent, N * sizeof(*parent));
@@ -273,6 +296,11 @@ struct cprof_error *cprof_dominators_alloc(struct cprof_csr *g, const struct cpr
 	for (uint32_t i = 1; i < n; i++)
 		idom[vertex[i]] = vertex[dom[i]];
 	idom[root] = root;
+	/* the tree's invariants: the root dominates itself, every other
+	   dominator is a vertex reached before the one it dominates */
+	assert(n == 0 || vertex[0] == root);
+	for (uint32_t i = 1; i < n; i++)
+		assert(dom[i] < i);
 	free(dom);
 	uint32_t *order = realloc(vertex, (n ? n : 1) * sizeof(*order));
 	*idom_ret = idom;

@@ -211,9 +211,13 @@ static uint32_t leaf_for(struct builder *b, struct cprof_core *core,
 		break;
 	}
 	case CPROF_ROOT_GLOBALS: {
-		/* One node per global variable (symbol), under its module. */
+		/* One node per global variable (symbol), under its module; a
+		   static object's is the variable pointing to it. */
 		struct cprof_symbol sym;
+		const struct cprof_static_object *so = cprof_roots_static(rs, ref->slot);
 		cprof_core_symbolize(core, ref->slot, false, &sym);
+		if (so)
+			sym.function = so->var;
 		if (b->module_node[r->module] == NONE) {
 			const char *mn = core->modules[r->module].name;
 			const char *base = strrchr(mn, '/');

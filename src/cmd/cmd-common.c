@@ -209,14 +209,3 @@ int db_args_parse(int argc, char **argv, const struct option *longopts,
 	}
 	return -1;
 }
-
-void cmd_print_guessed(bool types_shown, uint64_t guessed, uint64_t count)
-{
-	if (!types_shown || !guessed)
-		return;
-	if (guessed == count)
-		printf("  (type guessed from the layout)");
-	else
-		printf("  (%llu of them: type guessed from the layout)",
-		       (unsigned long long)guessed);
-}

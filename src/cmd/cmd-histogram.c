@@ -1,15 +1,16 @@
 /*
- * cmd-histogram.c - `cprof-core histogram --by type|size`: objects counted
- * by type or by size, with their own bytes and what they retain (counting
- * nothing twice), from cprof.db.
+ * cmd-histogram.c - `cprof-core histogram --by type|size|site`: objects
+ * counted by type, size or allocation site, with their own bytes and what
+ * they retain (counting nothing twice), from cprof.db: options -> compute
+ * (cprof_query_groups) -> render (src/report/groups.c; `cprof-core pprof
+ * --by type|site` renders the same groups as pprof).
  */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "cprof/format.h"
-#include "cprof/json.h"
+#include "cprof/report.h"
 #include "cprof/store.h"
 
 static const char usage[] =
@@ -88,41 +89,18 @@ int cmd_histogram(int argc, char **argv)
 		cprof_store_close(db);
 		return EXIT_ERROR;
 	}
+	struct cprof_site_coverage cov = { 0, 0 };
 	struct cprof_error *err = cprof_query_groups(db, path, o.by, o.pattern, &g, &n);
+	if (!err && o.by == CPROF_BY_SITE)
+		err = cprof_query_site_coverage(db, path, &cov);
 	cprof_store_close(db);
 	if (err)
 		return cmd_report_error(err);
-	size_t shown = n < limit ? n : limit;
-	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE];
 	if (json) {
-		struct json j;
-		json_init(&j, stdout);
-		json_array_begin(&j);
-		for (size_t i = 0; i < shown; i++) {
-			json_object_begin(&j);
-			json_kv_string(&j, o.by == CPROF_BY_TYPE ? "type" :
-					   o.by == CPROF_BY_SITE ? "site" : "size", g[i].key);
-			json_kv_uint(&j, "count", g[i].count);
-			json_kv_uint(&j, "self_bytes", g[i].self_bytes);
-			json_kv_uint(&j, "retained_bytes", g[i].retained_bytes);
-			json_kv_uint(&j, "guessed", g[i].guessed);
-			json_object_end(&j);
-		}
-		json_array_end(&j);
-		json_finish(&j);
+		cprof_report_groups_json(stdout, g, n, o.by, limit);
 	} else {
-		printf("%9s %10s %10s  %s\n", "objects", "self", "retained",
-		       o.by == CPROF_BY_TYPE ? "type" :
-		       o.by == CPROF_BY_SITE ? "allocation site" : "size (bytes)");
-		for (size_t i = 0; i < shown; i++) {
-			printf("%9llu %10s %10s  %s", (unsigned long long)g[i].count,
-			       fmt_bytes(b1, g[i].self_bytes), fmt_bytes(b2, g[i].retained_bytes),
-			       g[i].key);
-			cmd_print_guessed(o.by == CPROF_BY_TYPE, g[i].guessed, g[i].count);
-			putchar('\n');
-		}
-		if (n > shown)
-			printf("(%zu of %zu rows shown)\n", shown, n);
+		cprof_report_groups(stdout, g, n, o.by, limit);
+		cprof_report_site_coverage(stdout, &cov);
 	}
 	free(g);
 	return EXIT_OK;

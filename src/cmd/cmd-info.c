@@ -19,7 +19,7 @@
 static const char usage[] =
 	"cprof-core info CORE [EXE] [--json] [--sysroot DIR] [--debug-dir DIR]";
 
-enum { MAX_FRAMES = 256 };
+enum { MAX_FRAMES = 256, MAX_CALLS = 32 };
 
 static const char *auxv_name(uint64_t type)
 {
@@ -103,9 +103,10 @@ static void json_frames(struct json *j, struct cprof_core *core,
 	json_array_begin(j);
 	for (size_t k = 0; k < bt->n; k++) {
 		const struct cprof_frame *f = &bt->frames[k];
-		struct cprof_symbol sym;
+		struct cprof_symbol calls[MAX_CALLS], sym;
 		char text[512];
-		cprof_core_symbolize(core, f->pc, !f->is_activation, &sym);
+		size_t n = cprof_core_calls(core, f->pc, !f->is_activation, calls, MAX_CALLS);
+		sym = n ? calls[n - 1] : (struct cprof_symbol){ 0 };
 		cprof_symbol_format(&sym, f->pc, text, sizeof(text));
 		json_object_begin(j);
 		json_kv_uint(j, "index", k);
@@ -122,6 +123,19 @@ static void json_frames(struct json *j, struct cprof_core *core,
 		else
 			json_kv_string(j, "line", NULL);
 		json_kv_string(j, "unwound_by", cprof_unwind_method_name(f->method));
+		json_key(j, "inlined");
+		json_array_begin(j);
+		for (size_t i = 0; i + 1 < n; i++) {
+			json_object_begin(j);
+			json_kv_string(j, "function", calls[i].function);
+			json_kv_string(j, "file", calls[i].file);
+			if (calls[i].file)
+				json_kv_int(j, "line", calls[i].line);
+			else
+				json_kv_string(j, "line", NULL);
+			json_object_end(j);
+		}
+		json_array_end(j);
 		json_object_end(j);
 	}
 	json_array_end(j);
@@ -193,6 +207,8 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 	} else if (core->n_threads) {
 		json_kv_int(&j, "pid", core->threads[0].tid);
 	}
+	json_kv_string(&j, "dumper", cprof_dumper_name(p->dumper));
+	json_kv_bool(&j, "killed", p->fatal_signal != 0);
 	json_key(&j, "signal");
 	if (p->has_siginfo || (core->n_threads && core->threads[0].cursig)) {
 		int signo = p->has_siginfo ? p->signo : core->threads[0].cursig;
@@ -263,6 +279,8 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 		json_kv_string(&j, "path", m->path);
 		json_kv_hex(&j, "start", m->start);
 		json_kv_hex(&j, "end", m->end);
+		json_kv_hex(&j, "load_bias", m->load_bias);
+		json_kv_string(&j, "source", cprof_module_source_name(m->source));
 		json_kv_string(&j, "build_id", m->build_id);
 		json_kv_string(&j, "file_build_id", m->file_build_id);
 		json_kv_string(&j, "status", cprof_module_status_name(m->status));
@@ -352,10 +370,14 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 	if (p->has_psinfo)
 		printf("process  pid %d (%s), ppid %d, uid %d: %s\n", p->pid,
 		       p->command, p->ppid, p->uid, p->args);
-	int signo = p->has_siginfo ? p->signo :
-		    core->n_threads ? core->threads[0].cursig : 0;
+	int signo = p->fatal_signal;
+	char name[32];
+	if (p->dumper == CPROF_DUMPER_GCORE)
+		printf("dumper   gcore: a snapshot, the process was not killed%s%s%s\n",
+		       p->has_siginfo ? " (stopped with " : "",
+		       p->has_siginfo ? fmt_signal(name, sizeof(name), p->signo) : "",
+		       p->has_siginfo ? ")" : "");
 	if (signo) {
-		char name[32];
 		printf("signal   %s (%d)", fmt_signal(name, sizeof(name), signo), signo);
 		if (p->has_siginfo && p->sigaddr &&
 		    (signo == 11 || signo == 7 || signo == 4 || signo == 8))
@@ -381,9 +403,17 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 		print_vectors(t);
 		for (size_t k = 0; k < bts[i].n; k++) {
 			const struct cprof_frame *f = &bts[i].frames[k];
-			struct cprof_symbol sym;
+			struct cprof_symbol calls[MAX_CALLS], sym;
 			char text[512];
-			cprof_core_symbolize(core, f->pc, !f->is_activation, &sym);
+			size_t n = cprof_core_calls(core, f->pc, !f->is_activation, calls, MAX_CALLS);
+			/* the calls inlined here first, innermost first, as Go's
+			   traceback lists them */
+			for (size_t c = 0; c + 1 < n; c++) {
+				char where[512];
+				cprof_symbol_where(&calls[c], f->pc, where, sizeof(where));
+				printf("         %18s  %s  [inlined]\n", "", where);
+			}
+			sym = n ? calls[n - 1] : (struct cprof_symbol){ 0 };
 			cprof_symbol_format(&sym, f->pc, text, sizeof(text));
 			printf("    #%-3zu 0x%016llx  %s", k,
 			       (unsigned long long)f->pc, text);
@@ -419,6 +449,8 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 		printf("  0x%012llx-0x%012llx %-10s %s\n",
 		       (unsigned long long)m->start, (unsigned long long)m->end,
 		       cprof_module_status_name(m->status), m->name);
+		printf("      from %s, load bias 0x%llx\n", cprof_module_source_name(m->source),
+		       (unsigned long long)m->load_bias);
 		printf("      build-id %s", m->build_id ? m->build_id : "(none in core)");
 		if (m->status == CPROF_MODULE_MISMATCH && m->file_build_id)
 			printf(", file has %s", m->file_build_id);

@@ -1,10 +1,11 @@
 /*
- * cmd-leaks.c - `cprof-core leaks`: the leak roots, from cprof.db.
+ * cmd-leaks.c - `cprof-core leaks`: the leak roots, from cprof.db: options
+ * -> compute (cprof_query_leak_report) -> render (src/report/leaks.c, the
+ * same rows as the summary's leak section).
  *
  * Reads the database `analyze` wrote; never the core.
  */
 #include <getopt.h>
-#include <stdlib.h>
 
 #include "cmd/cmd.h"
 #include "cprof/report.h"
@@ -47,42 +48,20 @@ int cmd_leaks(int argc, char **argv)
 	int rc = db_args_parse(argc, argv, longopts, &a, usage, help, leaks_option, &min_bytes);
 	if (rc >= 0)
 		return rc;
-	const char *db_path = a.path;
-	bool json = a.json;
-	uint64_t limit = a.limit;
 	if (optind != argc)
 		return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
-
 	struct sqlite3 *db;
-	struct cprof_error *err = cprof_store_open(db_path, &db);
-	if (err) {
-		cprof_error_fwrite(err, stderr);
-		cprof_error_destroy(err);
+	if (!cmd_open_db(a.path, &db))
 		return EXIT_ERROR;
-	}
-	struct cprof_leak_totals t;
-	struct cprof_leak_row *rows;
-	struct cprof_allocator_row *al = NULL;
-	size_t n, n_al = 0;
-	if (!cmd_query_allocators(db, db_path, &al, &n_al)) {
-		cprof_store_close(db);
-		return EXIT_ERROR;
-	}
-	err = cprof_query_leaks(db, db_path, min_bytes, (size_t)limit, &t, &rows, &n);
+	struct cprof_leak_report r;
+	struct cprof_error *err = cprof_query_leak_report(db, a.path, min_bytes, (size_t)a.limit, &r);
 	cprof_store_close(db);
-	if (err) {
-		free(al);
-		cprof_error_fwrite(err, stderr);
-		cprof_error_destroy(err);
-		return EXIT_ERROR;
-	}
-	if (json) {
-		cprof_report_leaks_json(stdout, db_path, &t, rows, n, al, n_al);
-	} else {
-		cmd_say_not_analyzed(al, n_al, false);
-		cprof_report_leaks(stdout, &t, rows, n, min_bytes ? n : t.roots);
-	}
-	cprof_leak_rows_free(rows, n);
-	free(al);
+	if (err)
+		return cmd_report_error(err);
+	if (a.json)
+		cprof_report_leak_report_json(stdout, a.path, &r);
+	else
+		cprof_report_leak_report(stdout, &r);
+	cprof_leak_report_deinit(&r);
 	return EXIT_OK;
 }

@@ -33,6 +33,8 @@ int cmd_path(int argc, char **argv);
 int cmd_roots(int argc, char **argv);
 int cmd_histogram(int argc, char **argv);
 int cmd_goroutines(int argc, char **argv);
+int cmd_pprof(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 struct sqlite3;
 /* Opens a cprof.db for a query command; prints the error and returns false
@@ -123,9 +125,6 @@ struct cprof_error *core_args_open(struct core_args *a, struct cprof_core **ret)
 bool core_args_open_or_report(struct core_args *a, struct cprof_core **ret);
 /* Prints err and frees it; returns EXIT_ERROR. */
 int cmd_report_error(struct cprof_error *err);
-/* After a row of count objects of a type (when types_shown): says how many of
- * them have a type guessed from their layout, if any. */
-void cmd_print_guessed(bool types_shown, uint64_t guessed, uint64_t count);
 void core_args_deinit(struct core_args *a);
 
 /* Usage errors: prints "cprof-core: <msg>" and the usage line to stderr. */

@@ -49,20 +49,60 @@ static const char *machine_name(unsigned machine)
 	return NULL;
 }
 
+/*
+ * How many program headers the core has (core->phnum), before anything
+ * reads them.  e_phnum = 0xffff (PN_XNUM) says that the count is section
+ * header 0's sh_info (a process of 65535 mappings or more); when there is no
+ * section header 0 to say it, the headers are read up to the first that a
+ * core does not have (neither PT_LOAD nor PT_NOTE), with a warning, instead
+ * of taking 65535 headers' worth of the file's bytes for headers.
+ */
+static struct cprof_error *count_phdrs(struct cprof_core *core, Elf *elf,
+				       const GElf_Ehdr *ehdr)
+{
+	if (ehdr->e_phnum && ehdr->e_phentsize != sizeof(Elf64_Phdr))
+		return cprof_corrupt_file("%s: e_phentsize is %u, not %zu: not a core's program headers",
+					  core->path, ehdr->e_phentsize, sizeof(Elf64_Phdr));
+	core->phnum = ehdr->e_phnum;
+	if (ehdr->e_phnum != PN_XNUM)
+		return NULL;
+	GElf_Shdr sh;
+	Elf_Scn *scn0 = ehdr->e_shoff && ehdr->e_shoff < core->size ? elf_getscn(elf, 0) : NULL;
+	if (scn0 && gelf_getshdr(scn0, &sh) && sh.sh_info >= PN_XNUM) {
+		core->phnum = sh.sh_info;
+		return NULL;
+	}
+	uint64_t room = ehdr->e_phoff < core->size ?
+			(core->size - ehdr->e_phoff) / sizeof(Elf64_Phdr) : 0;
+	size_t n = 0;
+	for (; n < PN_XNUM && n < room; n++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, core->data + ehdr->e_phoff + n * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE)
+			break;
+	}
+	core->phnum = n;
+	cprof_warn(core->warnings,
+		   "%s: e_phnum is 0xffff (PN_XNUM) and no section header 0 gives the count: %zu program headers read, up to the first that is neither PT_LOAD nor PT_NOTE",
+		   core->path, n);
+	return NULL;
+}
+
 /* Checks that the file is a 64-bit x86-64 ELF core whose headers are whole. */
 static struct cprof_error *check_header(struct cprof_core *core, Elf *elf)
 {
+	struct cprof_error *err;
 	if (elf_kind(elf) != ELF_K_ELF)
-		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+		return cprof_corrupt_file(
 					  "%s: not an ELF file", core->path);
 	size_t ident_size;
 	const char *ident = elf_getident(elf, &ident_size);
 	if (!ident || ident_size < EI_NIDENT)
-		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+		return cprof_corrupt_file(
 					  "%s: truncated ELF header", core->path);
 	GElf_Ehdr ehdr;
 	if (!gelf_getehdr(elf, &ehdr))
-		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+		return cprof_corrupt_file(
 					  "%s: bad ELF header: %s", core->path,
 					  elf_errmsg(-1));
 	if (ehdr.e_type != ET_CORE) {
@@ -70,7 +110,7 @@ static struct cprof_error *check_header(struct cprof_core *core, Elf *elf)
 				   ehdr.e_type == ET_DYN ? "a shared object or PIE executable" :
 				   ehdr.e_type == ET_REL ? "an object file" :
 				   "an ELF file of unknown type";
-		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+		return cprof_corrupt_file(
 					  "%s: not a core file (it is %s)",
 					  core->path, kind);
 	}
@@ -87,15 +127,15 @@ static struct cprof_error *check_header(struct cprof_core *core, Elf *elf)
 			core->path, m, ident[EI_CLASS] == ELFCLASS32 ? 32 : 64);
 	}
 	if (ident[EI_DATA] != ELFDATA2LSB)
-		return cprof_error_create(CPROF_ERROR_BAD_DATA,
+		return cprof_corrupt_file(
 					  "%s: big-endian x86-64 core", core->path);
-	if (ehdr.e_phoff > core->size ||
-	    (uint64_t)ehdr.e_phnum * ehdr.e_phentsize > core->size - ehdr.e_phoff)
-		return cprof_error_create(CPROF_ERROR_BAD_DATA,
-					  "%s: truncated in its program headers (file has %llu bytes, headers end at %llu)",
-					  core->path, (unsigned long long)core->size,
-					  (unsigned long long)(ehdr.e_phoff +
-					  (uint64_t)ehdr.e_phnum * ehdr.e_phentsize));
+	if ((err = count_phdrs(core, elf, &ehdr)))
+		return err;
+	uint64_t phbytes = (uint64_t)core->phnum * ehdr.e_phentsize;
+	if (ehdr.e_phoff > core->size || phbytes > core->size - ehdr.e_phoff)
+		return cprof_corrupt_file("%s: truncated in its program headers (file has %llu bytes, %zu headers end at %llu)",
+					  core->path, (unsigned long long)core->size, core->phnum,
+					  (unsigned long long)(ehdr.e_phoff + phbytes));
 	return NULL;
 }
 
@@ -109,10 +149,7 @@ static int segment_cmp(const void *a, const void *b)
  * that NT_FILE can name the file behind each segment. */
 static struct cprof_error *read_segments(struct cprof_core *core, Elf *elf)
 {
-	size_t phnum;
-	if (elf_getphdrnum(elf, &phnum))
-		return cprof_error_create(CPROF_ERROR_LIB, "%s: elf_getphdrnum: %s",
-					  core->path, elf_errmsg(-1));
+	size_t phnum = core->phnum;
 	core->segments = calloc(phnum ? phnum : 1, sizeof(*core->segments));
 	if (!core->segments)
 		return &cprof_enomem;
@@ -240,6 +277,34 @@ static struct cprof_error *add_file_only_segments(struct cprof_core *core)
 	return NULL;
 }
 
+/* Maps the core file (a regular file only), or borrows the caller's buffer. */
+static struct cprof_error *map_core(struct cprof_core *core,
+				    const struct cprof_core_options *opts)
+{
+	if (opts->core_data) {
+		core->data = opts->core_data;
+		core->size = opts->core_size;
+		core->data_borrowed = true;
+	} else {
+		struct stat st;
+		struct cprof_error *err = core_open_regular(opts->core_path, &core->fd, &st);
+		if (err)
+			return err;
+		core->size = st.st_size;
+	}
+	if (core->size == 0)
+		return cprof_corrupt_file(
+					  "%s: empty file, not a core", core->path);
+	if (core->data_borrowed)
+		return NULL;
+	core->data = mmap(NULL, core->size, PROT_READ, MAP_PRIVATE, core->fd, 0);
+	if (core->data == MAP_FAILED) {
+		core->data = NULL;
+		return cprof_error_os(errno, core->path, "mmap");
+	}
+	return NULL;
+}
+
 struct cprof_error *cprof_core_open(const struct cprof_core_options *opts,
 				    struct cprof_core **ret)
 {
@@ -256,33 +321,8 @@ struct cprof_error *cprof_core_open(const struct cprof_core_options *opts,
 		goto fail;
 	}
 
-	core->fd = open(opts->core_path, O_RDONLY | O_CLOEXEC);
-	if (core->fd < 0) {
-		err = cprof_error_os(errno, opts->core_path, "%s", "");
+	if ((err = map_core(core, opts)))
 		goto fail;
-	}
-	struct stat st;
-	if (fstat(core->fd, &st) < 0) {
-		err = cprof_error_os(errno, opts->core_path, "fstat");
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = cprof_error_create(CPROF_ERROR_BAD_DATA,
-					 "%s: not a regular file", core->path);
-		goto fail;
-	}
-	core->size = st.st_size;
-	if (core->size == 0) {
-		err = cprof_error_create(CPROF_ERROR_BAD_DATA,
-					 "%s: empty file, not a core", core->path);
-		goto fail;
-	}
-	core->data = mmap(NULL, core->size, PROT_READ, MAP_PRIVATE, core->fd, 0);
-	if (core->data == MAP_FAILED) {
-		core->data = NULL;
-		err = cprof_error_os(errno, core->path, "mmap");
-		goto fail;
-	}
 	elf_version(EV_CURRENT);
 	core->elf = elf_memory((char *)core->data, core->size);
 	if (!core->elf) {
@@ -331,7 +371,7 @@ void cprof_core_close(struct cprof_core *core)
 	free(core->auxv);
 	if (core->elf)
 		elf_end(core->elf);
-	if (core->data)
+	if (core->data && !core->data_borrowed)
 		munmap((void *)core->data, core->size);
 	if (core->fd >= 0)
 		close(core->fd);

@@ -287,6 +287,31 @@ bool cprof_dwarf_variable(struct cprof_core *core, const struct cprof_module *m,
 	return true;
 }
 
+bool cprof_dwarf_variable_address(struct cprof_core *core, const struct cprof_module *m,
+				  uint64_t die_offset, uint64_t *ret)
+{
+	uint64_t bias;
+	Dwarf *dw = cprof_core_module_dwarf(core, m, &bias);
+	Dwarf_Die die;
+	Dwarf_Attribute loc;
+	Dwarf_Op *expr;
+	size_t len;
+	Dwarf_Block blk;
+	if (!dw || !dwarf_offdie(dw, die_offset, &die) || !dwarf_attr(&die, DW_AT_location, &loc))
+		return false;
+	if (dwarf_getlocation(&loc, &expr, &len) == 0) {
+		if (len != 1 || expr[0].atom != DW_OP_addr)
+			return false;
+		*ret = expr[0].number + bias;
+		return true;
+	}
+	if (dwarf_formblock(&loc, &blk) != 0 || blk.length != 9 || blk.data[0] != DW_OP_addr)
+		return false;
+	memcpy(ret, blk.data + 1, 8);
+	*ret += bias;
+	return true;
+}
+
 struct const_query {
 	const char *name;
 	int64_t value;

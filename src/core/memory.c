@@ -13,26 +13,32 @@
  * segments (a few hundred at most); hot loops take a pointer once per range
  * with cprof_core_ptr() instead of calling the reader per word.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core-internal.h"
 
-const struct cprof_segment *cprof_core_segment(const struct cprof_core *core,
-					       uint64_t addr)
+/* The index of the first segment that ends above addr (n_segments: none). */
+static size_t segment_index(const struct cprof_core *core, uint64_t addr)
 {
 	size_t lo = 0, hi = core->n_segments;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct cprof_segment *s = &core->segments[mid];
-		if (addr < s->start)
-			hi = mid;
-		else if (addr >= s->end)
+		if (core->segments[mid].end <= addr)
 			lo = mid + 1;
 		else
-			return s;
+			hi = mid;
 	}
-	return NULL;
+	return lo;
+}
+
+const struct cprof_segment *cprof_core_segment(const struct cprof_core *core,
+					       uint64_t addr)
+{
+	size_t i = segment_index(core, addr);
+	return i < core->n_segments && core->segments[i].start <= addr ?
+	       &core->segments[i] : NULL;
 }
 
 /*
@@ -76,6 +82,22 @@ static struct run segment_run(const struct cprof_core *core,
 	return r;
 }
 
+/* The run at any addr, clipped to end (> addr): outside every segment, a
+ * missing run up to the next segment. */
+static struct run run_at(const struct cprof_core *core, uint64_t addr, uint64_t end)
+{
+	size_t i = segment_index(core, addr);
+	const struct cprof_segment *s = i < core->n_segments ? &core->segments[i] : NULL;
+	struct run r;
+	if (s && s->start <= addr)
+		r = segment_run(core, s, addr);
+	else
+		r = (struct run){ CPROF_SOURCE_MISSING, s ? s->start : end, NULL };
+	if (r.end > end)
+		r.end = end;
+	return r;
+}
+
 void cprof_core_sources(const struct cprof_core *core, uint64_t addr,
 			uint64_t len,
 			void (*cb)(uint64_t start, uint64_t end,
@@ -87,23 +109,7 @@ void cprof_core_sources(const struct cprof_core *core, uint64_t addr,
 	enum cprof_source run_src = CPROF_SOURCE_MISSING;
 	bool have_run = false;
 	while (addr < end) {
-		const struct cprof_segment *s = cprof_core_segment(core, addr);
-		struct run r;
-		if (s) {
-			r = segment_run(core, s, addr);
-		} else {
-			/* A gap up to the next segment, or to the end. */
-			r.source = CPROF_SOURCE_MISSING;
-			r.end = end;
-			for (size_t i = 0; i < core->n_segments; i++) {
-				if (core->segments[i].start > addr) {
-					r.end = core->segments[i].start;
-					break;
-				}
-			}
-		}
-		if (r.end > end)
-			r.end = end;
+		struct run r = run_at(core, addr, end);
 		if (have_run && r.source != run_src) {
 			cb(run_start, addr, run_src, arg);
 			run_start = addr;
@@ -162,21 +168,30 @@ const void *cprof_core_ptr(const struct cprof_core *core, uint64_t addr,
 	return r.ptr;
 }
 
-struct cprof_error *cprof_core_read(const struct cprof_core *core,
-				    uint64_t addr, void *buf, size_t len)
+const void *cprof_core_run(const struct cprof_core *core, uint64_t addr,
+			   uint64_t end, uint64_t *run_end)
+{
+	assert(addr < end);
+	struct run r = run_at(core, addr, end);
+	*run_end = r.end;
+	assert(*run_end > addr);
+	return r.ptr;
+}
+
+/* Copies [addr, addr + len) run by run; false at the first byte no run
+ * holds (*fail: its address, *seg: its segment or NULL). */
+static bool read_runs(const struct cprof_core *core, uint64_t addr, void *buf,
+		      size_t len, uint64_t *fail, const struct cprof_segment **seg)
 {
 	uint8_t *out = buf;
 	while (len) {
 		const struct cprof_segment *s = cprof_core_segment(core, addr);
-		if (!s)
-			return cprof_error_fault(core->path, addr,
-						 "address is not mapped in the core");
-		struct run r = segment_run(core, s, addr);
-		if (!r.ptr)
-			return cprof_error_fault(core->path, addr,
-						 s->file >= 0 && addr - s->start >= s->declared_bytes ?
-						 "memory not saved in the core and its file is not available" :
-						 "memory not saved in the core");
+		struct run r = s ? segment_run(core, s, addr) : (struct run){ 0 };
+		if (!r.ptr) {
+			*fail = addr;
+			*seg = s;
+			return false;
+		}
 		uint64_t n = r.end - addr;
 		if (n > len)
 			n = len;
@@ -185,11 +200,54 @@ struct cprof_error *cprof_core_read(const struct cprof_core *core,
 		addr += n;
 		len -= n;
 	}
-	return NULL;
+	return true;
+}
+
+bool cprof_core_try_read(const struct cprof_core *core, uint64_t addr,
+			 void *buf, size_t len)
+{
+	uint64_t fail;
+	const struct cprof_segment *s;
+	return read_runs(core, addr, buf, len, &fail, &s);
+}
+
+struct cprof_error *cprof_core_read(const struct cprof_core *core,
+				    uint64_t addr, void *buf, size_t len)
+{
+	uint64_t fail;
+	const struct cprof_segment *s;
+	if (read_runs(core, addr, buf, len, &fail, &s))
+		return NULL;
+	if (!s)
+		return cprof_error_fault(core->path, fail, "address is not mapped in the core");
+	return cprof_error_fault(core->path, fail,
+				 s->file >= 0 && fail - s->start >= s->declared_bytes ?
+				 "memory not saved in the core and its file is not available" :
+				 "memory not saved in the core");
 }
 
 struct cprof_error *cprof_core_read_u64(const struct cprof_core *core,
 					uint64_t addr, uint64_t *ret)
 {
 	return cprof_core_read(core, addr, ret, sizeof(*ret));
+}
+
+bool core_read_dumped(const struct cprof_core *core, uint64_t addr, void *buf,
+		      size_t len)
+{
+	uint8_t *out = buf;
+	while (len) {
+		const struct cprof_segment *s = cprof_core_segment(core, addr);
+		uint64_t off = s ? addr - s->start : 0;
+		if (!s || off >= s->core_bytes)
+			return false;
+		uint64_t n = s->core_bytes - off;
+		if (n > len)
+			n = len;
+		memcpy(out, core->data + s->core_offset + off, n);
+		out += n;
+		addr += n;
+		len -= n;
+	}
+	return true;
 }

@@ -1,20 +1,24 @@
 /*
- * modules.c - the files behind the mappings, the ELF modules, their build-id
- * check, debug info, symbols and backtraces.  The only file that calls
- * libdwfl (a convention from drgn's history: keep it behind one door).
+ * modules.c - the files behind the mappings, the ELF modules' libdwfl state,
+ * their build-id check, debug info, symbols and backtraces.  The only file
+ * that calls libdwfl (a convention from drgn's history: keep it behind one
+ * door).
  *
- * Files: every path NT_FILE names is opened under --sysroot (or as given by
- * the EXE argument, for the executable) and mmapped, so that memory.c can read
- * the bytes the core left out.
+ * Files: every path NT_FILE names is opened (files.c: regular files only,
+ * never blocking, resolved under --sysroot without leaving it; the executable
+ * from the EXE argument when given) and mmapped, so that memory.c can read the
+ * bytes the core left out.
  *
- * Modules: libdwfl's dwfl_core_file_report() finds the ELF objects from the
- * core (the link map, NT_FILE, the vdso in memory) and their build-ids as the
- * core holds them.  Our find_elf callback hands it the file we opened, after
- * comparing build-ids: a file whose build-id differs is the wrong file - it is
- * rejected for symbols and for memory reads, with a warning naming both ids.
- * libdwfl calls find_elf lazily, from inside calls that do not let us pass a
- * context, so the core being loaded is kept in a thread-local for the one
- * place where every module's ELF is loaded (load_modules()).
+ * Modules: loaded.c says which they are (the dynamic linker's list, checked
+ * against NT_FILE, and the vdso).  Each is reported to libdwfl with
+ * dwfl_report_module() at its place; libdwfl's dwfl_core_file_report() is not
+ * used, because it takes every ELF header it finds in memory for a module.
+ * libdwfl asks our find_elf callback for a module's ELF: we hand it the file
+ * we mapped once it is a whole ELF file whose build-id is the one the core
+ * holds (else a warning, and the file is used for nothing: a wrong binary's
+ * code would be worse than none), or, for the vdso, its image in the core.
+ * Separate debug files come from our find_debuginfo callback (the search is
+ * debuginfo.c's), never from libdwfl's own, which opens files blindly.
  */
 #include <dwarf.h>
 #include <elfutils/libdwelf.h>
@@ -38,13 +42,20 @@ struct unwound {
 	char *error;
 };
 
+/* libdwfl's userdata of a module: the callbacks get no other context. */
+struct modref {
+	struct cprof_core *core;
+	struct cprof_module *m;
+};
+
 struct cprof_core_dwfl {
 	Dwfl *dwfl;
 	Dwfl_Callbacks callbacks;
-	char *debuginfo_path;
 	bool attached;             /* dwfl_core_file_attach succeeded */
-	char *sysroot;
 	int exe_file;              /* index of the executable in core->files, or -1 */
+	const char *exe_arg;       /* the EXE argument, when it was used */
+	struct modref *refs;       /* one per module */
+	char *vdso_copy;           /* the vdso's image, for libelf */
 	char name_buf[256];        /* a symbol name without its @version */
 	struct unwound *unwound;   /* every thread's backtrace, once unwound */
 	size_t n_unwound;
@@ -58,13 +69,13 @@ struct cprof_core_dwfl {
 	const struct cprof_module *line_module;
 	cprof_line_fn *line_fn;
 	void *line_arg;
+	cprof_calls_fn *calls_fn;  /* for line_module too */
+	void *calls_arg;
 	char **interned;
 	size_t n_interned, cap_interned;   /* open addressing, cap a power of 2 */
 };
 
-enum { SYM_CACHE_SIZE = 1 << 13 };
-
-static __thread struct cprof_core *loading_core;
+enum { SYM_CACHE_SIZE = 1 << 13, AT_ENTRY_ = 9 };
 
 const char *cprof_module_status_name(enum cprof_module_status s)
 {
@@ -73,6 +84,17 @@ const char *cprof_module_status_name(enum cprof_module_status s)
 	case CPROF_MODULE_MISMATCH: return "mismatch";
 	case CPROF_MODULE_MISSING: return "missing";
 	case CPROF_MODULE_UNVERIFIED: return "unverified";
+	case CPROF_MODULE_UNUSABLE: return "unusable";
+	}
+	return "?";
+}
+
+const char *cprof_module_source_name(enum cprof_module_source s)
+{
+	switch (s) {
+	case CPROF_MODULE_LINK_MAP: return "link_map";
+	case CPROF_MODULE_AUXV: return "auxv";
+	case CPROF_MODULE_MAPPED: return "mapped";
 	}
 	return "?";
 }
@@ -104,51 +126,26 @@ static char *hex_string(const unsigned char *bits, size_t n)
 	return s;
 }
 
-static uint64_t auxv_value(const struct cprof_core *core, uint64_t type)
-{
-	for (size_t i = 0; i < core->n_auxv; i++)
-		if (core->auxv[i].type == type)
-			return core->auxv[i].value;
-	return 0;
-}
+/* ---- the files ---- */
 
-/* The file whose mapping holds addr, or -1. */
-static int file_at(const struct cprof_core *core, uint64_t addr)
+/* mmaps fd (a regular file) as f's contents; takes open_path and closes fd. */
+static void map_fd(struct cprof_file *f, int fd, char *open_path)
 {
-	for (size_t i = 0; i < core->n_priv_ranges; i++) {
-		const struct core_file_range *r = &core->priv_ranges[i];
-		if (r->start <= addr && addr < r->end)
-			return (int)r->file;
-	}
-	return -1;
-}
-
-static char *join_path(const char *sysroot, const char *path)
-{
-	char *s = NULL;
-	if (!sysroot || !*sysroot)
-		return strdup(path);
-	if (asprintf(&s, "%s%s%s", sysroot, path[0] == '/' ? "" : "/", path) < 0)
-		return NULL;
-	return s;
-}
-
-static void map_file(struct cprof_file *f, const char *open_path)
-{
-	int fd = open(open_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
 	struct stat st;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-		void *p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (p != MAP_FAILED) {
-			f->data = p;
-			f->size = st.st_size;
-			f->open_path = strdup(open_path);
-			f->usable = f->open_path != NULL;
-		}
-	}
+	void *p = MAP_FAILED;
+	if (fstat(fd, &st) == 0 && st.st_size > 0)
+		p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
+	if (p == MAP_FAILED) {
+		free(open_path);
+		return;
+	}
+	f->data = p;
+	f->size = st.st_size;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->open_path = open_path;
+	f->usable = true;
 }
 
 /* Permissions of a file-only segment: from the ELF program header that maps
@@ -183,50 +180,156 @@ static void file_only_flags(struct cprof_core *core)
 	}
 }
 
+/* Whether the core names a path we may look up on this machine: absolute,
+ * not a System V shm object, a memfd or a device. */
+static bool openable(const char *path)
+{
+	return path[0] == '/' && strncmp(path, "/SYSV", 5) &&
+	       strncmp(path, "/dev/", 5) && strncmp(path, "/memfd:", 7);
+}
+
+/* Opens the file the core names as f->path, under the sysroot (or the EXE
+ * argument, for the executable): *ret and *shown_ret (malloc'd). */
+static struct cprof_error *open_file(struct cprof_core *core, size_t i, int *ret,
+				     char **shown_ret)
+{
+	const struct cprof_file *f = &core->files[i];
+	if ((int)i == core->dw->exe_file && core->dw->exe_arg) {
+		*shown_ret = strdup(core->dw->exe_arg);
+		if (!*shown_ret)
+			return &cprof_enomem;
+		struct cprof_error *err = core_open_regular(core->dw->exe_arg, ret, NULL);
+		if (err) {
+			free(*shown_ret);
+			*shown_ret = NULL;
+		}
+		return err;
+	}
+	char *p = strdup(f->path);
+	if (!p)
+		return &cprof_enomem;
+	static const char deleted[] = " (deleted)";
+	size_t n = strlen(p);
+	if (n > sizeof(deleted) - 1 && !strcmp(p + n - (sizeof(deleted) - 1), deleted))
+		p[n - (sizeof(deleted) - 1)] = '\0';
+	struct cprof_error *err = core_open_in_root(core->sysroot, p, ret, shown_ret);
+	free(p);
+	return err;
+}
+
+/* Opens and maps the file the core names as f->path, under the sysroot. */
+static struct cprof_error *open_named(struct cprof_core *core, size_t i)
+{
+	struct cprof_file *f = &core->files[i];
+	int fd;
+	char *shown;
+	struct cprof_error *err = open_file(core, i, &fd, &shown);
+	if (!err) {
+		map_fd(f, fd, shown);
+		return NULL;
+	}
+	if (err == &cprof_enomem)
+		return err;
+	/* A missing file is reported for the modules that need it (not for
+	   every data file); anything else the core names is said here. */
+	if (!(err->code == CPROF_ERROR_OS && err->errnum == ENOENT))
+		cprof_warn(core->warnings, "%s: a file the core names cannot be used: %s",
+			   core->path, err->message);
+	cprof_error_destroy(err);
+	return NULL;
+}
+
+/* The EXE argument: it must be a regular file (else an error); a file that
+ * is not a whole ELF file is a warning, and is not used. */
+static struct cprof_error *open_exe_arg(struct cprof_core *core,
+					struct cprof_file *f, const char *exe_path)
+{
+	int fd;
+	struct cprof_error *err = core_open_regular(exe_path, &fd, NULL);
+	if (err)
+		return err;
+	char *copy = strdup(exe_path);
+	if (!copy) {
+		close(fd);
+		return &cprof_enomem;
+	}
+	map_fd(f, fd, copy);
+	char why[160];
+	if (!f->data)
+		snprintf(why, sizeof(why), "empty file, not an ELF file");
+	if (!f->data || core_elf_problem(f->data, f->size, why, sizeof(why))) {
+		cprof_warn(core->warnings, "%s: %s; it is not used (symbols, types and the code the core left out are unavailable)",
+			   exe_path, why);
+		f->usable = false;
+		f->rejected = CPROF_MODULE_UNUSABLE;
+		if (!f->open_path)
+			f->open_path = strdup(exe_path);
+	}
+	return NULL;
+}
+
+/* Where debug files are looked for: the --debug-dir ones, then (unless
+ * --no-default-debug-dirs) SYSROOT/usr/lib/debug and /usr/lib/debug. */
+static struct cprof_error *debug_dirs(struct cprof_core *core,
+				      const struct cprof_core_options *opts)
+{
+	size_t n = opts->n_debug_dirs + 2;
+	core->debug_dirs = calloc(n, sizeof(*core->debug_dirs));
+	if (!core->debug_dirs)
+		return &cprof_enomem;
+	for (size_t i = 0; i < opts->n_debug_dirs; i++)
+		if (!(core->debug_dirs[core->n_debug_dirs++] = strdup(opts->debug_dirs[i])))
+			return &cprof_enomem;
+	if (opts->no_default_debug_dirs)
+		return NULL;
+	if (opts->sysroot &&
+	    asprintf(&core->debug_dirs[core->n_debug_dirs++], "%s/usr/lib/debug",
+		     opts->sysroot) < 0) {
+		core->debug_dirs[--core->n_debug_dirs] = NULL;
+		return &cprof_enomem;
+	}
+	if (!(core->debug_dirs[core->n_debug_dirs++] = strdup("/usr/lib/debug")))
+		return &cprof_enomem;
+	return NULL;
+}
+
 struct cprof_error *core_open_files(struct cprof_core *core,
 				    const struct cprof_core_options *opts)
 {
+	struct cprof_error *err;
 	core->dw = calloc(1, sizeof(*core->dw));
 	if (!core->dw)
 		return &cprof_enomem;
 	core->dw->exe_file = -1;
-	if (opts->sysroot && !(core->dw->sysroot = strdup(opts->sysroot)))
+	if (opts->sysroot && !(core->sysroot = strdup(opts->sysroot)))
 		return &cprof_enomem;
+	if ((err = debug_dirs(core, opts)))
+		return err;
 
 	/* The executable is the file that maps the entry point (AT_ENTRY). */
-	uint64_t entry = auxv_value(core, 9 /* AT_ENTRY */);
+	uint64_t entry = core_auxv(core, AT_ENTRY_);
 	if (entry)
-		core->dw->exe_file = file_at(core, entry);
-
-	if (opts->exe_path) {
-		if (access(opts->exe_path, R_OK) < 0)
-			return cprof_error_os(errno, opts->exe_path, "%s", "");
-		if (core->dw->exe_file < 0)
-			cprof_warn(core->warnings,
-				   "%s: the core does not say which mapping is the executable; %s is used only for symbols",
-				   core->path, opts->exe_path);
+		core->dw->exe_file = core_file_at(core, entry);
+	if (opts->exe_path && core->dw->exe_file < 0) {
+		/* Still an error when it cannot be opened: the user named it. */
+		int fd;
+		if ((err = core_open_regular(opts->exe_path, &fd, NULL)))
+			return err;
+		close(fd);
+		cprof_warn(core->warnings,
+			   "%s: the core does not say which mapping is the executable; %s is not used",
+			   core->path, opts->exe_path);
 	}
 	for (size_t i = 0; i < core->n_files; i++) {
 		struct cprof_file *f = &core->files[i];
 		if ((int)i == core->dw->exe_file && opts->exe_path) {
-			map_file(f, opts->exe_path);
-			continue;
+			core->dw->exe_arg = opts->exe_path;
+			err = open_exe_arg(core, f, opts->exe_path);
+		} else {
+			err = openable(f->path) ? open_named(core, i) : NULL;
 		}
-		/* Files are searched only by absolute path (not "/SYSV..." shm
-		   objects or "[...]" names). */
-		if (f->path[0] != '/' || !strncmp(f->path, "/SYSV", 5) ||
-		    !strncmp(f->path, "/dev/", 5) || !strncmp(f->path, "/memfd:", 7))
-			continue;
-		char *p = join_path(opts->sysroot, f->path);
-		if (!p)
-			return &cprof_enomem;
-		size_t n = strlen(p);
-		static const char deleted[] = " (deleted)";
-		if (n > sizeof(deleted) - 1 &&
-		    !strcmp(p + n - (sizeof(deleted) - 1), deleted))
-			p[n - (sizeof(deleted) - 1)] = '\0';
-		map_file(f, p);
-		free(p);
+		if (err)
+			return err;
 	}
 	file_only_flags(core);
 	return NULL;
@@ -236,6 +339,8 @@ void core_file_reject(struct cprof_core *core, size_t file)
 {
 	struct cprof_file *f = &core->files[file];
 	f->usable = false;
+	if (!f->rejected)
+		f->rejected = CPROF_MODULE_MISMATCH;
 }
 
 /* The hex build-id of an ELF image in memory, or NULL. */
@@ -251,108 +356,157 @@ static char *image_build_id(const uint8_t *data, size_t size)
 	return s;
 }
 
+/* ---- libdwfl's callbacks ---- */
+
+/* The vdso's ELF image, as the core holds it (it has no file), copied:
+ * libelf may write into an image it did not read from a descriptor. */
+static Elf *vdso_elf(struct cprof_core *core, const struct cprof_module *m)
+{
+	const struct cprof_segment *s = cprof_core_segment(core, m->start);
+	if (!s || s->start + s->core_bytes <= m->start || core->dw->vdso_copy)
+		return NULL;
+	uint64_t size = s->start + s->core_bytes - m->start;
+	const void *p = size <= (1u << 20) ? cprof_core_ptr(core, m->start, size) : NULL;
+	if (!p || !(core->dw->vdso_copy = malloc(size)))
+		return NULL;
+	memcpy(core->dw->vdso_copy, p, size);
+	return elf_memory(core->dw->vdso_copy, size);
+}
+
+/* The module's file opened again for libdwfl (which reads it with libelf
+ * from a descriptor): the same file we mapped, or -1. */
+static int reopen_file(struct cprof_core *core, size_t i)
+{
+	const struct cprof_file *f = &core->files[i];
+	int fd;
+	char *shown;
+	struct cprof_error *err = open_file(core, i, &fd, &shown);
+	if (err) {
+		cprof_error_destroy(err);
+		return -1;
+	}
+	free(shown);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_dev != f->dev ||
+	    (uint64_t)st.st_ino != f->ino || (uint64_t)st.st_size != f->size) {
+		cprof_warn(core->warnings, "%s: changed while it was read; it is not used for symbols",
+			   f->open_path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /*
- * libdwfl's find_elf callback: hands libdwfl the file we mapped for this
- * module, when its build-id agrees with the one in the core.
+ * Checks the module's file before libdwfl uses it: a whole ELF file whose
+ * build-id is the one the core holds.  Otherwise a warning, and the file is
+ * rejected for symbols and for memory reads.  False when rejected.
+ */
+static bool check_module_file(struct cprof_core *core, struct cprof_module *m)
+{
+	struct cprof_file *f = &core->files[m->file];
+	bool is_exe_arg = m->file == core->dw->exe_file && core->dw->exe_arg;
+	char why[160];
+	if (core_elf_problem(f->data, f->size, why, sizeof(why))) {
+		cprof_warn(core->warnings, "%s: %s; it is not used for %s",
+			   f->open_path, why, f->path);
+		f->usable = false;
+		f->rejected = CPROF_MODULE_UNUSABLE;
+		return false;
+	}
+	if (!m->build_id)
+		return true;
+	char *have = image_build_id(f->data, f->size);
+	bool same = have && !strcmp(have, m->build_id);
+	if (!same && is_exe_arg)
+		cprof_warn(core->warnings,
+			   "%s: build-id %s does not match the core's %s: not the executable that dumped this core; it is not used",
+			   f->open_path, have ? have : "(none)", m->build_id);
+	else if (!same)
+		cprof_warn(core->warnings,
+			   "%s: build-id %s does not match the core's %s for %s; the file is not used (pass the right binary, or --sysroot)",
+			   f->open_path, have ? have : "(none)", m->build_id, f->path);
+	free(have);
+	if (!same)
+		core_file_reject(core, m->file);
+	return same;
+}
+
+/*
+ * libdwfl's find_elf callback: the module's file (after check_module_file),
+ * opened again the safe way, or the vdso's image from the core.  libdwfl
+ * opens nothing itself.
  */
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
 		    Dwarf_Addr base, char **file_name, Elf **elfp)
 {
-	(void)userdata;
-	(void)base;
+	(void)mod;
 	(void)modname;
-	struct cprof_core *core = loading_core;
+	(void)base;
+	struct modref *ref = *userdata;
+	struct cprof_module *m = ref->m;
 	*elfp = NULL;
-	if (!core)
+	*file_name = NULL;
+	if (m->file < 0) {
+		if (m->source == CPROF_MODULE_AUXV)
+			*elfp = vdso_elf(ref->core, m);
 		return -1;
-	Dwarf_Addr start;
-	dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
-	int fi = file_at(core, start);
-	if (fi < 0 || !core->files[fi].usable)
-		return -1;
-	struct cprof_file *f = &core->files[fi];
-	const unsigned char *bits;
-	GElf_Addr vaddr;
-	int n = dwfl_module_build_id(mod, &bits, &vaddr);
-	if (n > 0) {
-		char *want = hex_string(bits, n);
-		char *have = image_build_id(f->data, f->size);
-		bool same = want && have && !strcmp(want, have);
-		if (!same) {
-			cprof_warn(core->warnings,
-				   "%s: build-id %s does not match the core's %s for %s; the file is not used (pass the right binary, or --sysroot)",
-				   f->open_path, have ? have : "(none)",
-				   want ? want : "?", f->path);
-			core_file_reject(core, fi);
-		}
-		free(want);
-		free(have);
-		if (!same)
-			return -1;
 	}
-	int fd = open(f->open_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	struct cprof_file *f = &ref->core->files[m->file];
+	if (!f->usable || !f->data || !check_module_file(ref->core, m))
 		return -1;
-	*file_name = strdup(f->open_path);
+	int fd = reopen_file(ref->core, (size_t)m->file);
+	if (fd >= 0 && !(*file_name = strdup(f->open_path))) {
+		close(fd);
+		fd = -1;
+	}
 	return fd;
 }
 
-static char *debuginfo_path_for(const struct cprof_core_options *opts)
+/*
+ * libdwfl's find_debuginfo callback.  Called for a module's separate debug
+ * file (debuglink_file is its .gnu_debuglink, maybe NULL) and for the dwz
+ * file its DWARF refers to (.gnu_debugaltlink: debuglink_file is that name,
+ * crc 0).  The search and the checks are debuginfo.c's; only a verified
+ * regular file comes back.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  GElf_Addr base, const char *file_name,
+			  const char *debuglink_file, GElf_Word debuglink_crc,
+			  char **debuginfo_file_name)
 {
-	/* libdwfl's syntax: a colon-separated list; a leading '+' checks the
-	   .gnu_debuglink CRC.  Build-id lookups use <dir>/.build-id/xx/yyy.debug
-	   under each absolute entry. */
-	size_t len = 16;
-	for (size_t i = 0; i < opts->n_debug_dirs; i++)
-		len += strlen(opts->debug_dirs[i]) + 1;
-	if (opts->sysroot)
-		len += strlen(opts->sysroot) + 32;
-	len += 32;
-	char *s = malloc(len);
-	if (!s)
-		return NULL;
-	strcpy(s, "+:.debug");
-	for (size_t i = 0; i < opts->n_debug_dirs; i++) {
-		strcat(s, ":");
-		strcat(s, opts->debug_dirs[i]);
+	(void)modname;
+	(void)base;
+	struct modref *ref = *userdata;
+	struct cprof_module *m = ref->m;
+	GElf_Addr bias;
+	Elf *main_elf = dwfl_module_getelf(mod, &bias);
+	*debuginfo_file_name = NULL;
+	if (!main_elf)
+		return -1;
+	/* The vdso has no file: only its build-id can find a debug file. */
+	struct core_debug_query q = {
+		.core_path = m->file >= 0 ? ref->core->files[m->file].path : NULL,
+		.main_path = m->file >= 0 ? ref->core->files[m->file].open_path : NULL,
+		.from_path = file_name,
+		.name = debuglink_file,
+		.crc = debuglink_crc,
+	};
+	GElf_Word own_crc = 0;
+	const char *own_link = dwelf_elf_gnu_debuglink(main_elf, &own_crc);
+	/* Not the main file's debuglink: the dwz file of some DWARF. */
+	q.alt = debuglink_file && (!own_link || strcmp(own_link, debuglink_file) ||
+				   own_crc != debuglink_crc);
+	const void *bits;
+	ssize_t n = dwelf_elf_gnu_build_id(main_elf, &bits);
+	if (!q.alt && n > 0) {
+		q.build_id = bits;
+		q.build_id_len = (size_t)n;
 	}
-	if (!opts->no_default_debug_dirs) {
-		if (opts->sysroot) {
-			strcat(s, ":");
-			strcat(s, opts->sysroot);
-			strcat(s, "/usr/lib/debug");
-		}
-		strcat(s, ":/usr/lib/debug");
-	}
-	return s;
+	return core_find_debug_file(ref->core, &q, debuginfo_file_name);
 }
 
-static int module_cmp(const void *a, const void *b)
-{
-	const struct cprof_module *x = a, *y = b;
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-static int collect_module(Dwfl_Module *mod, void **userdata, const char *name,
-			  Dwarf_Addr start, void *arg)
-{
-	(void)userdata;
-	struct cprof_core *core = arg;
-	struct cprof_module *m = realloc(core->modules,
-					 (core->n_modules + 1) * sizeof(*m));
-	if (!m)
-		return DWARF_CB_ABORT;
-	core->modules = m;
-	m = &core->modules[core->n_modules++];
-	memset(m, 0, sizeof(*m));
-	m->dwfl_module = mod;
-	m->name = strdup(name ? name : "?");
-	m->start = start;
-	Dwarf_Addr end;
-	dwfl_module_info(mod, NULL, NULL, &end, NULL, NULL, NULL, NULL);
-	m->end = end;
-	return DWARF_CB_OK;
-}
+/* ---- the modules ---- */
 
 /* Loads each module's ELF (our find_elf runs here) and its debug info. */
 static void load_modules(struct cprof_core *core)
@@ -360,14 +514,9 @@ static void load_modules(struct cprof_core *core)
 	for (size_t i = 0; i < core->n_modules; i++) {
 		struct cprof_module *m = &core->modules[i];
 		Dwfl_Module *mod = m->dwfl_module;
-		const unsigned char *bits;
-		GElf_Addr vaddr;
-		int n = dwfl_module_build_id(mod, &bits, &vaddr);
-		if (n > 0)
-			m->build_id = hex_string(bits, n);
-		int fi = file_at(core, m->start);
+		const struct cprof_file *f = m->file >= 0 ? &core->files[m->file] : NULL;
 		GElf_Addr bias;
-		Elf *elf = dwfl_module_getelf(mod, &bias);
+		Elf *elf = mod ? dwfl_module_getelf(mod, &bias) : NULL;
 		const char *mainfile = NULL, *debugfile = NULL;
 		if (elf) {
 			const void *b;
@@ -379,101 +528,96 @@ static void load_modules(struct cprof_core *core)
 					 &mainfile, &debugfile);
 			if (mainfile)
 				m->path = strdup(mainfile);
-			else if (fi >= 0 && core->files[fi].open_path)
-				m->path = strdup(core->files[fi].open_path);
 			if (debugfile)
 				m->debug_file = strdup(debugfile);
 			m->status = m->build_id ? CPROF_MODULE_OK :
 						  CPROF_MODULE_UNVERIFIED;
-		} else if (fi >= 0 && core->files[fi].open_path &&
-			   !core->files[fi].usable) {
-			m->status = CPROF_MODULE_MISMATCH;
-			m->path = strdup(core->files[fi].open_path);
-			m->file_build_id = image_build_id(core->files[fi].data,
-							  core->files[fi].size);
-		} else if (fi >= 0 || m->name[0] == '/') {
+		} else if (f && f->open_path && f->rejected) {
+			m->status = f->rejected;
+			m->path = strdup(f->open_path);
+			if (f->data)
+				m->file_build_id = image_build_id(f->data, f->size);
+		} else if (f || m->source != CPROF_MODULE_AUXV) {
 			m->status = CPROF_MODULE_MISSING;
 			cprof_warn(core->warnings,
 				   "%s: not found%s%s; its symbols and the code the core left out are unavailable",
-				   fi >= 0 ? core->files[fi].path : m->name,
-				   core->dw->sysroot ? " under sysroot " : "",
-				   core->dw->sysroot ? core->dw->sysroot : "");
+				   f ? f->path : m->name,
+				   core->sysroot ? " under sysroot " : "",
+				   core->sysroot ? core->sysroot : "");
 		} else {
-			/* The vdso and other images that live only in memory:
-			   libdwfl reads them from the core. */
-			m->status = m->build_id ? CPROF_MODULE_OK :
-						  CPROF_MODULE_UNVERIFIED;
+			/* the vdso, whose image the core lacks */
+			m->status = CPROF_MODULE_MISSING;
 		}
 	}
 }
 
-/*
- * The EXE argument against the core: libdwfl may have found the executable
- * on its own at the path the core records, so the file the user named is
- * checked here, and a mismatch is reported even then.
- */
-static void check_exe_arg(struct cprof_core *core, const char *exe_path)
+/* Reports the modules to libdwfl, each at its place. */
+static struct cprof_error *report_modules(struct cprof_core *core)
 {
-	int fi = core->dw->exe_file;
-	uint64_t entry = auxv_value(core, 9 /* AT_ENTRY */);
-	struct cprof_module *m = NULL;
-	for (size_t i = 0; i < core->n_modules; i++)
-		if (core->modules[i].start <= entry && entry < core->modules[i].end)
-			m = &core->modules[i];
-	if (!exe_path || fi < 0 || !m || !m->build_id || !core->files[fi].data)
-		return;
-	char *have = image_build_id(core->files[fi].data, core->files[fi].size);
-	if (have && !strcmp(have, m->build_id)) {
-		free(have);
-		return;
+	struct cprof_core_dwfl *dw = core->dw;
+	dw->refs = calloc(core->n_modules ? core->n_modules : 1, sizeof(*dw->refs));
+	if (!dw->refs)
+		return &cprof_enomem;
+	dwfl_report_begin(dw->dwfl);
+	for (size_t i = 0; i < core->n_modules; i++) {
+		struct cprof_module *m = &core->modules[i];
+		uint64_t hi = m->end > m->dwfl_low ? m->end : m->dwfl_low + 1;
+		Dwfl_Module *mod = dwfl_report_module(dw->dwfl, m->name, m->dwfl_low, hi);
+		if (!mod) {
+			cprof_warn(core->warnings, "%s: module %s at 0x%016llx: dwfl_report_module: %s",
+				   core->path, m->name, (unsigned long long)m->start,
+				   dwfl_errmsg(-1));
+			continue;
+		}
+		void **userdata;
+		dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+		dw->refs[i] = (struct modref){ core, m };
+		*userdata = &dw->refs[i];
+		m->dwfl_module = mod;
 	}
-	cprof_warn(core->warnings,
-		   "%s: build-id %s does not match the core's %s: not the executable that dumped this core; it is not used%s",
-		   exe_path, have ? have : "(none)", m->build_id,
-		   m->path && strcmp(m->path, exe_path) ?
-		   " (symbols come from the file at the path the core records, whose build-id matches)" : "");
-	core_file_reject(core, fi);
-	m->status = CPROF_MODULE_MISMATCH;
-	free(m->file_build_id);
-	m->file_build_id = have;
-	free(m->path);
-	m->path = strdup(exe_path);
+	if (dwfl_report_end(dw->dwfl, NULL, NULL) != 0)
+		return cprof_error_create(CPROF_ERROR_LIB, "%s: dwfl_report_end: %s",
+					  core->path, dwfl_errmsg(-1));
+	return NULL;
 }
+/*
+ * Whether libdwfl can be given the threads: it takes a pid of 0 in an
+ * NT_PRSTATUS for the end of the list (and libdw 0.188 then leaks its
+ * thread state), so a core with one is corrupt data we keep from it.
+ */
+static bool unwindable(struct cprof_core *core)
+{
+	for (size_t i = 0; i < core->n_threads; i++) {
+		if (core->threads[i].tid <= 0) {
+			cprof_warn(core->warnings, "%s: thread %zu of NT_PRSTATUS has pid %d: corrupt; no backtraces",
+				   core->path, i, core->threads[i].tid);
+			return false;
+		}
+	}
+	return true;
+}
+
 
 struct cprof_error *core_report_modules(struct cprof_core *core,
 					const struct cprof_core_options *opts)
 {
+	(void)opts;
 	struct cprof_core_dwfl *dw = core->dw;
-	dw->debuginfo_path = debuginfo_path_for(opts);
-	if (!dw->debuginfo_path)
-		return &cprof_enomem;
+	struct cprof_error *err = core_find_modules(core);
+	if (err)
+		return err;
 	dw->callbacks.find_elf = find_elf;
-	dw->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
-	dw->callbacks.debuginfo_path = &dw->debuginfo_path;
+	dw->callbacks.find_debuginfo = find_debuginfo;
 	dw->dwfl = dwfl_begin(&dw->callbacks);
 	if (!dw->dwfl)
 		return cprof_error_create(CPROF_ERROR_LIB, "dwfl_begin: %s",
 					  dwfl_errmsg(-1));
-	loading_core = core;
-	dwfl_report_begin(dw->dwfl);
-	const char *exe = dw->exe_file >= 0 && core->files[dw->exe_file].usable ?
-			  core->files[dw->exe_file].open_path : NULL;
-	int n = dwfl_core_file_report(dw->dwfl, core->elf, exe);
-	if (n < 0)
-		cprof_warn(core->warnings, "%s: dwfl_core_file_report: %s; no modules, symbols or backtraces",
-			   core->path, dwfl_errmsg(-1));
-	dwfl_report_end(dw->dwfl, NULL, NULL);
-	if (dwfl_getmodules(dw->dwfl, collect_module, core, 0) != 0) {
-		loading_core = NULL;
-		return &cprof_enomem;
-	}
-	if (core->n_modules)
-		qsort(core->modules, core->n_modules, sizeof(*core->modules),
-		      module_cmp);
+	if ((err = report_modules(core)))
+		return err;
 	load_modules(core);
-	loading_core = NULL;
-	check_exe_arg(core, opts->exe_path);
-	if (core->n_threads) {
+	if (core->n_threads && !unwindable(core)) {
+		/* nothing attached: backtraces say so */
+	} else if (core->n_threads) {
 		if (dwfl_core_file_attach(dw->dwfl, core->elf) < 0) {
 			const char *msg = dwfl_errmsg(-1);
 			cprof_warn(core->warnings, "%s: dwfl_core_file_attach: %s; no backtraces",
@@ -496,6 +640,10 @@ void core_modules_release(struct cprof_core *core)
 		free(m->debug_file);
 	}
 	free(core->modules);
+	for (size_t i = 0; i < core->n_debug_dirs; i++)
+		free(core->debug_dirs[i]);
+	free(core->debug_dirs);
+	free(core->sysroot);
 	if (core->dw) {
 		for (size_t i = 0; i < core->dw->n_unwound; i++) {
 			free(core->dw->unwound[i].frames);
@@ -504,8 +652,8 @@ void core_modules_release(struct cprof_core *core)
 		free(core->dw->unwound);
 		if (core->dw->dwfl)
 			dwfl_end(core->dw->dwfl);
-		free(core->dw->debuginfo_path);
-		free(core->dw->sysroot);
+		free(core->dw->refs);
+		free(core->dw->vdso_copy);
 		free(core->dw->sym_cache);
 		for (size_t i = 0; i < core->dw->cap_interned; i++)
 			free(core->dw->interned[i]);
@@ -533,7 +681,7 @@ const struct cprof_module *cprof_core_module(const struct cprof_core *core,
 
 const struct cprof_module *cprof_core_executable(const struct cprof_core *core)
 {
-	uint64_t entry = auxv_value(core, 9 /* AT_ENTRY */);
+	uint64_t entry = core_auxv(core, AT_ENTRY_);
 	return entry ? cprof_core_module(core, entry) : NULL;
 }
 
@@ -881,9 +1029,40 @@ void cprof_core_set_line_source(struct cprof_core *core, const struct cprof_modu
 	dw->line_module = fn ? m : NULL;
 	dw->line_fn = fn;
 	dw->line_arg = arg;
+	if (!fn)
+		dw->calls_fn = NULL;
 	/* Symbols cached before came without this source. */
 	if (dw->sym_cache)
 		memset(dw->sym_cache, 0, SYM_CACHE_SIZE * sizeof(*dw->sym_cache));
+}
+
+void cprof_core_set_call_source(struct cprof_core *core, cprof_calls_fn *fn, void *arg)
+{
+	if (!core->dw)
+		return;
+	core->dw->calls_fn = fn;
+	core->dw->calls_arg = arg;
+}
+
+size_t cprof_core_calls(struct cprof_core *core, uint64_t addr, bool is_return,
+			struct cprof_symbol *ret, size_t max)
+{
+	struct cprof_symbol sym;
+	struct cprof_core_dwfl *dw = core->dw;
+	if (!max || !cprof_core_symbolize(core, addr, is_return, &sym))
+		return 0;
+	size_t n = 0;
+	if (dw->calls_fn && cprof_core_module(core, addr) == dw->line_module)
+		n = dw->calls_fn(core, dw->calls_arg, addr, is_return, ret, max);
+	if (!n) {
+		ret[0] = sym;
+		return 1;
+	}
+	ret[n - 1].module = sym.module;
+	ret[n - 1].offset = sym.offset;
+	if (!ret[n - 1].function)
+		ret[n - 1].function = sym.function;
+	return n;
 }
 
 const char *cprof_core_intern(struct cprof_core *core, const char *s)

@@ -13,6 +13,7 @@
  */
 #include <elf.h>
 #include <gelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,7 @@ enum {
 /* struct elf_prpsinfo (x86-64) */
 enum {
 	PRPSINFO_SIZE = 136,
+	PRPSINFO_FLAG = 8,         /* the task's flags (unsigned long) */
 	PRPSINFO_UID = 16, PRPSINFO_GID = 20, PRPSINFO_PID = 24,
 	PRPSINFO_PPID = 28, PRPSINFO_FNAME = 40, PRPSINFO_PSARGS = 56,
 };
@@ -63,6 +65,7 @@ _Static_assert(offsetof(struct elf_prstatus, pr_cursig) == PRSTATUS_CURSIG, "cur
 _Static_assert(sizeof(struct elf_prpsinfo) == PRPSINFO_SIZE, "prpsinfo");
 _Static_assert(offsetof(struct elf_prpsinfo, pr_psargs) == PRPSINFO_PSARGS, "psargs");
 _Static_assert(offsetof(struct elf_prpsinfo, pr_fname) == PRPSINFO_FNAME, "fname");
+_Static_assert(offsetof(struct elf_prpsinfo, pr_flag) == PRPSINFO_FLAG, "flag");
 #endif
 
 static uint64_t get64(const uint8_t *p)
@@ -146,11 +149,21 @@ static void add_xstate(struct cprof_thread *t, const uint8_t *d, size_t size)
 		copy_lanes(t, &t->n_hi16_lanes, d + XSAVE_HI16_ZMM, 64);
 }
 
-static void read_psinfo(struct cprof_core *core, const uint8_t *d, size_t size)
+/* What the notes say about who wrote them (see dumper()). */
+struct note_facts {
+	bool any;                  /* a note was seen */
+	uint32_t first_type;       /* the type of the first note */
+	unsigned n_siginfo;
+	uint64_t pr_flag;          /* NT_PRPSINFO's */
+};
+
+static void read_psinfo(struct cprof_core *core, const uint8_t *d, size_t size,
+			struct note_facts *facts)
 {
 	if (size < PRPSINFO_SIZE)
 		return;
 	struct cprof_process *p = &core->process;
+	facts->pr_flag = get64(d + PRPSINFO_FLAG);
 	p->has_psinfo = true;
 	p->uid = (int)get32(d + PRPSINFO_UID);
 	p->gid = (int)get32(d + PRPSINFO_GID);
@@ -229,6 +242,12 @@ static struct cprof_error *intern_file(struct cprof_core *core, const char *path
 static struct cprof_error *read_nt_file(struct cprof_core *core,
 					const uint8_t *d, size_t size)
 {
+	if (core->priv_ranges) {
+		/* a core has one NT_FILE: a second one would be a second list of
+		   the same mappings (and overrun the first one's array) */
+		cprof_warn(core->warnings, "%s: a second NT_FILE note; ignored", core->path);
+		return NULL;
+	}
 	if (size < 16)
 		goto bad;
 	uint64_t count = get64(d), page = get64(d + 8);
@@ -265,14 +284,55 @@ bad:
 	return NULL;
 }
 
+const char *cprof_dumper_name(enum cprof_dumper d)
+{
+	switch (d) {
+	case CPROF_DUMPER_UNKNOWN: return "unknown";
+	case CPROF_DUMPER_KERNEL: return "kernel";
+	case CPROF_DUMPER_GCORE: return "gcore";
+	}
+	return "?";
+}
+
+/*
+ * Who wrote the core, and the signal that killed the process.
+ *   - The kernel writes the dumping thread's NT_PRSTATUS first and one
+ *     NT_SIGINFO, and NT_PRPSINFO's pr_flag is the task's flags: PF_DUMPCORE
+ *     (0x200) and PF_SIGNALED (0x400) when the leader is the thread that
+ *     took the signal.  The fatal signal is NT_SIGINFO's (else pr_cursig).
+ *   - gdb's gcore writes NT_PRPSINFO first, an NT_SIGINFO per thread (the
+ *     ptrace stop: SIGSTOP, si_code SI_KERNEL) and pr_cursig 0 for a process
+ *     it attached to.  Its pr_flag is 0, or the task's flags as /proc says
+ *     them - never PF_DUMPCORE or PF_SIGNALED, but PF_RANDOMIZE (0x400000)
+ *     whenever address space randomization is on.  The process was stopped,
+ *     not killed.
+ */
+static void dumper(struct cprof_core *core, const struct note_facts *f)
+{
+	enum { PF_DUMPCORE = 0x200, PF_SIGNALED = 0x400 };
+	struct cprof_process *p = &core->process;
+	int signo = p->has_siginfo ? p->signo :
+		    core->n_threads ? core->threads[0].cursig : 0;
+	if ((f->pr_flag & (PF_DUMPCORE | PF_SIGNALED)) ||
+	    (f->first_type == NT_PRSTATUS && f->n_siginfo <= 1 && p->has_psinfo)) {
+		p->dumper = CPROF_DUMPER_KERNEL;
+		p->fatal_signal = signo;
+	} else if (f->first_type == NT_PRPSINFO &&
+		   !(f->pr_flag & (PF_DUMPCORE | PF_SIGNALED))) {
+		p->dumper = CPROF_DUMPER_GCORE;
+		p->fatal_signal = 0;
+	} else {
+		p->dumper = CPROF_DUMPER_UNKNOWN;
+		p->fatal_signal = signo;
+	}
+}
+
 struct cprof_error *core_read_notes(struct cprof_core *core)
 {
 	struct cprof_error *err;
-	size_t phnum, thread_cap = 0;
+	size_t phnum = core->phnum, thread_cap = 0;
 	bool have_notes = false;
-	if (elf_getphdrnum(core->elf, &phnum))
-		return cprof_error_create(CPROF_ERROR_LIB, "%s: elf_getphdrnum: %s",
-					  core->path, elf_errmsg(-1));
+	struct note_facts facts = { 0 };
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(core->elf, i, &ph) || ph.p_type != PT_NOTE)
@@ -308,11 +368,17 @@ struct cprof_error *core_read_notes(struct cprof_core *core)
 			bool is_linux = nh.n_namesz == 6 && !memcmp(name, "LINUX", 6);
 			struct cprof_thread *cur = core->n_threads ?
 				&core->threads[core->n_threads - 1] : NULL;
+			if (!facts.any) {
+				facts.any = true;
+				facts.first_type = is_core ? nh.n_type : 0;
+			}
+			if (is_core && nh.n_type == NT_SIGINFO)
+				facts.n_siginfo++;
 			err = NULL;
 			if (is_core && nh.n_type == NT_PRSTATUS)
 				err = add_thread(core, desc, dsz, &thread_cap);
 			else if (is_core && nh.n_type == NT_PRPSINFO)
-				read_psinfo(core, desc, dsz);
+				read_psinfo(core, desc, dsz, &facts);
 			else if (is_core && nh.n_type == NT_SIGINFO)
 				read_siginfo(core, desc, dsz);
 			else if (is_core && nh.n_type == NT_AUXV)
@@ -331,11 +397,37 @@ struct cprof_error *core_read_notes(struct cprof_core *core)
 		if (core->auxv[i].type == 6 /* AT_PAGESZ */ && core->auxv[i].value >= 4096 &&
 		    !(core->auxv[i].value & (core->auxv[i].value - 1)))
 			core->page_size = core->auxv[i].value;
+	dumper(core, &facts);
 	if (!have_notes)
 		cprof_warn(core->warnings, "%s: core has no notes: no threads, registers or mapped file names",
 			   core->path);
 	else if (core->n_threads == 0)
 		cprof_warn(core->warnings, "%s: core has no thread (no NT_PRSTATUS note)",
 			   core->path);
+	return NULL;
+}
+
+char *core_note_build_id(const uint8_t *notes, size_t size)
+{
+	size_t off = 0;
+	while (size - off >= 12) {
+		uint32_t namesz = get32(notes + off), descsz = get32(notes + off + 4),
+			 type = get32(notes + off + 8);
+		size_t name_off = off + 12;
+		size_t desc_off = name_off + ((namesz + 3ull) & ~3ull);
+		if (namesz > size || descsz > size || desc_off > size ||
+		    descsz > size - desc_off)
+			return NULL;
+		if (type == NT_GNU_BUILD_ID && namesz == 4 &&
+		    !memcmp(notes + name_off, "GNU", 4) && descsz > 0 && descsz <= 64) {
+			char *s = malloc(2 * descsz + 1);
+			if (!s)
+				return NULL;
+			for (size_t i = 0; i < descsz; i++)
+				snprintf(s + 2 * i, 3, "%02x", notes[desc_off + i]);
+			return s;
+		}
+		off = desc_off + ((descsz + 3ull) & ~3ull);
+	}
 	return NULL;
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/chain.h"
 #include "goruntime-internal.h"
 
 enum {
@@ -28,29 +29,12 @@ enum {
 	SPECIALS_PER_OBJECT = 8,   /* an object may have several kinds (and cleanups) */
 	MAX_SPANS = 1 << 26,       /* 256 TiB of 4 KiB spans: beyond, allspans is bad */
 	MAX_STRUCT = 128,          /* runtime.special is 24 bytes, runtime.bucket 48 */
-};
-
-enum { SPAN_START, SPAN_NPAGES, SPAN_SPECIALS, SPAN_STATE, SPAN_CLASS, SPAN_ELEMSIZE,
-       SPAN_NELEMS, SPAN_N };
-enum { SPECIAL_NEXT, SPECIAL_OFFSET, SPECIAL_KIND, SPECIAL_N };
-enum { BUCKET_TYP, BUCKET_SIZE, BUCKET_NSTK, BUCKET_N };
-
-struct layout {
-	struct go_member span[SPAN_N], special[SPECIAL_N], bucket[BUCKET_N];
-	uint64_t span_size, special_size, bucket_size;
-	int64_t allspans;          /* offsetof(mheap, allspans) */
-	int64_t profile_b;         /* offsetof(specialprofile, b) */
-	int64_t in_use, kind_profile, page_size, min_header, header_size;
-	int64_t mem_profile;       /* bucketType memProfile; -1 when unknown */
-	int64_t max_stack;         /* maxProfStackDepth */
-	/* root specials: kind constant, and the offset and length of the
-	   words the collector scans in the record (-1: not in this Go) */
-	struct { int64_t kind, off, len; } roots[3];   /* enum cprof_go_special_kind */
+	MAX_BUCKETS = 1 << 22,     /* runtime.mbuckets: beyond, the chain is bad */
 };
 
 /* A record found on a span, before its bucket is read. */
 struct raw {
-	uint64_t slot, bucket;
+	uint64_t slot, object, bucket;
 };
 
 struct raws {
@@ -62,92 +46,28 @@ struct raws {
 
 /* ---- layouts ---- */
 
-/* The specials the collector scans as roots, and which of their words. */
-static void read_root_specials(struct cprof_core *core, const struct cprof_module *m,
-			       struct layout *l)
+/* The layout's profile part (src/goruntime/layout.c), or why it is missing. */
+static struct cprof_error *read_layout(const struct cprof_go_runtime *rt,
+				       const struct go_layout **ret)
 {
-	static const struct { const char *kind, *type, *member; } k[3] = {
-		[CPROF_GO_FINALIZER] = { "runtime._KindSpecialFinalizer", "runtime.specialfinalizer", "fn" },
-		[CPROF_GO_CLEANUP] = { "runtime._KindSpecialCleanup", "runtime.specialCleanup", "cleanup" },
-		[CPROF_GO_WEAK_HANDLE] = { "runtime._KindSpecialWeakHandle", "runtime.specialWeakHandle", "handle" },
-	};
-	for (int i = 0; i < 3; i++) {
-		struct cprof_dwarf_member mem = { k[i].member, -1, -1 };
-		uint64_t size;
-		l->roots[i].kind = go_constant(core, m, k[i].kind, -1);
-		l->roots[i].off = l->roots[i].len = -1;
-		if (l->roots[i].kind >= 0 &&
-		    cprof_dwarf_struct(core, m, NULL, k[i].type, &mem, 1, &size) &&
-		    mem.offset >= 0 && mem.size > 0 && mem.size <= 64) {
-			l->roots[i].off = mem.offset;
-			l->roots[i].len = mem.size;
-		}
-	}
-}
-
-static struct cprof_error *missing(const struct cprof_module *m, const char *what)
-{
-	return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
-				  "%s: %s is not in its DWARF: the memory profile cannot be read",
-				  m->name, what);
-}
-
-static struct cprof_error *read_layout(struct cprof_core *core, const struct cprof_module *m,
-				       struct layout *l)
-{
-	static const char *const span[SPAN_N] = { "startAddr", "npages", "specials",
-						  "state", "spanclass", "elemsize", "nelems" };
-	static const char *const special[SPECIAL_N] = { "next", "offset", "kind" };
-	static const char *const bucket[BUCKET_N] = { "typ", "size", "nstk" };
-	for (size_t i = 0; i < SPAN_N; i++)
-		l->span[i] = (struct go_member){ span[i], -1, -1 };
-	for (size_t i = 0; i < SPECIAL_N; i++)
-		l->special[i] = (struct go_member){ special[i], -1, -1 };
-	for (size_t i = 0; i < BUCKET_N; i++)
-		l->bucket[i] = (struct go_member){ bucket[i], -1, -1 };
-	struct go_member b = { "b", -1, -1 };
-	uint64_t heap_size, sp_size;
-	if (!go_read_members(core, m, "runtime.mspan", l->span, SPAN_N, &l->span_size))
-		return missing(m, "runtime.mspan");
-	if (!go_read_members(core, m, "runtime.special", l->special, SPECIAL_N, &l->special_size))
-		return missing(m, "runtime.special");
-	if (!go_read_members(core, m, "runtime.bucket", l->bucket, BUCKET_N, &l->bucket_size))
-		return missing(m, "runtime.bucket");
-	if (!go_read_members(core, m, "runtime.specialprofile", &b, 1, &sp_size))
-		return missing(m, "runtime.specialprofile");
+	const struct go_layout *l = &rt->priv->l;
+	*ret = l;
+	if (l->profile_missing)
+		return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
+					  "%s: %s is not in its DWARF: the memory profile cannot be read",
+					  rt->module->name, l->profile_missing);
 	/* Specials and bucket headers are read into stack buffers. */
 	if (l->special_size > MAX_STRUCT || l->bucket_size > MAX_STRUCT)
 		return cprof_error_create(CPROF_ERROR_UNSUPPORTED,
 					  "%s: runtime.special or runtime.bucket is bigger than %d bytes",
-					  m->name, MAX_STRUCT);
-	/* allspans is a slice (24 bytes): read_members takes integers only. */
-	struct cprof_dwarf_member hm = { "allspans", -1, -1 };
-	if (!cprof_dwarf_struct(core, m, NULL, "runtime.mheap", &hm, 1, &heap_size) ||
-	    hm.offset < 0)
-		return missing(m, "runtime.mheap.allspans");
-	l->allspans = hm.offset;
-	l->profile_b = b.off;
-	/* state is mSpanStateBox{s atomic.Uint8{value uint8}}: its first byte. */
-	l->span[SPAN_STATE].size = 1;
-	l->in_use = go_constant(core, m, "runtime.mSpanInUse", -1);
-	l->kind_profile = go_constant(core, m, "runtime._KindSpecialProfile", -1);
-	l->page_size = go_constant(core, m, "runtime._PageSize", -1);
-	if (l->in_use < 0 || l->kind_profile < 0 || l->page_size <= 0)
-		return missing(m, "runtime.mSpanInUse, _KindSpecialProfile or _PageSize");
-	l->min_header = go_constant(core, m, "runtime.minSizeForMallocHeader", 512);
-	l->header_size = go_constant(core, m, "internal/runtime/gc.MallocHeaderSize",
-				  go_constant(core, m, "runtime.mallocHeaderSize", 8));
-	read_root_specials(core, m, l);
-	l->mem_profile = go_constant(core, m, "runtime.memProfile", -1);
-	l->max_stack = go_constant(core, m, "runtime.maxProfStackDepth", 1024);
-	if (l->max_stack <= 0 || l->max_stack > 1 << 16)
-		l->max_stack = 1024;
+					  rt->module->name, MAX_STRUCT);
 	return NULL;
 }
 
 /* ---- the specials of the spans ---- */
 
-static struct cprof_error *raws_add(struct raws *r, uint64_t slot, uint64_t bucket)
+static struct cprof_error *raws_add(struct raws *r, uint64_t slot, uint64_t object,
+				    uint64_t bucket)
 {
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? 2 * r->cap : 1024;
@@ -157,7 +77,7 @@ static struct cprof_error *raws_add(struct raws *r, uint64_t slot, uint64_t buck
 		r->a = a;
 		r->cap = cap;
 	}
-	r->a[r->n++] = (struct raw){ slot, bucket };
+	r->a[r->n++] = (struct raw){ slot, object, bucket };
 	return NULL;
 }
 
@@ -182,7 +102,7 @@ struct span {
 
 /* The slot holding the object at span offset off, or false when off is not
  * where the runtime would have put an object. */
-static bool slot_of(const struct layout *l, const struct span *s, uint64_t off,
+static bool slot_of(const struct go_layout *l, const struct span *s, uint64_t off,
 		    uint64_t *slot)
 {
 	if (off >= s->bytes)
@@ -195,7 +115,7 @@ static bool slot_of(const struct layout *l, const struct span *s, uint64_t off,
 }
 
 /* Keeps the specialprofile at p (span offset off): its slot and bucket. */
-static struct cprof_error *keep_record(struct cprof_core *core, const struct layout *l,
+static struct cprof_error *keep_record(struct cprof_core *core, const struct go_layout *l,
 				       const struct span *s, uint64_t p, uint64_t off,
 				       struct raws *out)
 {
@@ -207,13 +127,13 @@ static struct cprof_error *keep_record(struct cprof_core *core, const struct lay
 	}
 	if (!read_warn(core, p + l->profile_b, &b, 8, "a profile record (skipped)", s->base) || !b)
 		return NULL;
-	return raws_add(out, slot, b);
+	return raws_add(out, slot, slot + (s->header ? l->header_size : 0), b);
 }
 
 /* Keeps the special at p (span offset off) when the collector scans it as a
  * root; the object is the one whose slot holds off (a finalizer may be set
  * on an inner byte). */
-static struct cprof_error *keep_root_special(const struct layout *l, const struct span *s,
+static struct cprof_error *keep_root_special(const struct go_layout *l, const struct span *s,
 					     uint64_t p, uint64_t off, uint64_t kind,
 					     struct raws *out)
 {
@@ -243,7 +163,7 @@ static struct cprof_error *keep_root_special(const struct layout *l, const struc
 
 /* Walks one span's specials list, keeping the profile records.  The list is
  * sorted by (offset, kind): going backwards means a corrupt list (or a cycle). */
-static struct cprof_error *span_specials(struct cprof_core *core, const struct layout *l,
+static struct cprof_error *span_specials(struct cprof_core *core, const struct go_layout *l,
 					 const struct span *s, struct raws *out)
 {
 	/* nelems is a uint16: a bad npages cannot make this bound huge. */
@@ -285,7 +205,7 @@ static struct cprof_error *span_specials(struct cprof_core *core, const struct l
 }
 
 /* Reads the in-use span at addr and its records; bad spans are warned about. */
-static struct cprof_error *one_span(struct cprof_core *core, const struct layout *l,
+static struct cprof_error *one_span(struct cprof_core *core, const struct go_layout *l,
 				    uint64_t addr, uint8_t *buf, struct raws *out)
 {
 	struct cprof_error *e = cprof_core_read(core, addr, buf, l->span_size);
@@ -295,7 +215,7 @@ static struct cprof_error *one_span(struct cprof_core *core, const struct layout
 		cprof_error_destroy(e);
 		return NULL;
 	}
-	if (go_get(buf, &l->span[SPAN_STATE]) != (uint64_t)l->in_use)
+	if (go_get(buf, &l->span[SPAN_STATE]) != (uint64_t)l->span_in_use)
 		return NULL;
 	uint64_t cls = go_get(buf, &l->span[SPAN_CLASS]);
 	struct span s = {
@@ -321,10 +241,10 @@ static struct cprof_error *one_span(struct cprof_core *core, const struct layout
 
 /* Every in-use span of mheap_.allspans ({array, len, cap}). */
 static struct cprof_error *all_spans(struct cprof_core *core, const struct cprof_go_runtime *rt,
-				     const struct layout *l, struct raws *out)
+				     const struct go_layout *l, struct raws *out)
 {
 	uint64_t spans[2];
-	struct cprof_error *err = cprof_core_read(core, rt->mheap + l->allspans, spans, sizeof(spans));
+	struct cprof_error *err = cprof_core_read(core, rt->mheap + l->h_allspans, spans, sizeof(spans));
 	if (err)
 		return cprof_error_prefix(err, "%s: runtime.mheap_.allspans", rt->module->name);
 	if (spans[1] > MAX_SPANS) {
@@ -354,7 +274,7 @@ static struct cprof_error *all_spans(struct cprof_core *core, const struct cprof
 
 /* Reads the bucket at addr into site; false (with a warning) when it is
  * unreadable or not a memory-profile bucket. */
-static bool read_bucket(struct cprof_core *core, const struct layout *l, uint64_t addr,
+static bool read_bucket(struct cprof_core *core, const struct go_layout *l, uint64_t addr,
 			struct cprof_go_site *site, struct cprof_error **err)
 {
 	uint8_t buf[MAX_STRUCT];
@@ -403,7 +323,7 @@ static int sample_by_slot(const void *a, const void *b)
 
 /* Turns the records into samples and one site per bucket (read once: the
  * records are sorted by bucket first). */
-static struct cprof_error *to_profile(struct cprof_core *core, const struct layout *l,
+static struct cprof_error *to_profile(struct cprof_core *core, const struct go_layout *l,
 				      struct raws *r, struct cprof_go_profile *p)
 {
 	if (r->n)          /* qsort's array may not be NULL, even empty */
@@ -426,7 +346,7 @@ static struct cprof_error *to_profile(struct cprof_core *core, const struct layo
 		}
 		if (ok)
 			p->samples[p->n_samples++] = (struct cprof_go_sample){
-				r->a[i].slot, (uint32_t)(p->n_sites - 1) };
+				r->a[i].slot, r->a[i].object, (uint32_t)(p->n_sites - 1) };
 	}
 	qsort(p->samples, p->n_samples, sizeof(*p->samples), sample_by_slot);
 	return NULL;
@@ -450,20 +370,111 @@ static uint64_t profile_rate(struct cprof_core *core, const struct cprof_go_runt
 	return rate;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A bucket's allnext, for cprof_chain_length (0: unreadable, or the end). */
+struct bucket_chain {
+	struct cprof_core *core;
+	const struct go_layout *l;
+};
+
+static uint64_t bucket_next(void *arg, uint64_t b)
+{
+	const struct bucket_chain *bc = arg;
+	uint8_t buf[MAX_STRUCT];
+	if (bc->l->bucket_size > sizeof(buf) ||
+	    !cprof_core_try_read(bc->core, b, buf, bc->l->bucket_size))
+		return 0;
+	return go_get(buf, &bc->l->bucket[BUCKET_ALLNEXT]);
+}
+
+/*
+ * Every bucket of the memory profile (runtime.mbuckets, chained by allnext),
+ * the ones no live object's record names too: a heap profile has a sample
+ * per bucket, freed objects' included, and pairing one with the core needs
+ * them all.  They are appended to p->sites (the samples' indexes stay).
+ */
+static struct cprof_error *all_buckets(struct cprof_core *core, const struct cprof_go_runtime *rt,
+				       const struct go_layout *l, struct cprof_go_profile *p)
+{
+	uint64_t head, addr;
+	if (l->bucket[BUCKET_ALLNEXT].off < 0 ||
+	    !cprof_core_find_symbol(core, rt->module, "runtime.mbuckets", &addr, NULL))
+		return NULL;
+	struct cprof_error *e = cprof_core_read_u64(core, addr, &head);
+	if (e) {
+		cprof_warn(core->warnings, "%s: Go memory profile: runtime.mbuckets: %s",
+			   core->path, e->message);
+		cprof_error_destroy(e);
+		return NULL;
+	}
+	uint64_t *known = malloc((p->n_sites + 1) * sizeof(*known));
+	if (!known)
+		return &cprof_enomem;
+	for (size_t i = 0; i < p->n_sites; i++)
+		known[i] = p->sites[i].bucket;
+	size_t n_known = p->n_sites, cap = p->n_sites;
+	qsort(known, n_known, sizeof(*known), u64_cmp);
+	struct cprof_error *err = NULL;
+	uint8_t buf[MAX_STRUCT];
+	/* Each bucket once: a chain that loops would append the same bucket
+	   MAX_BUCKETS times (4M sites) - counted first, cycles cut. */
+	struct bucket_chain bc = { core, l };
+	bool loops;
+	uint64_t distinct = cprof_chain_length(bucket_next, &bc, head, MAX_BUCKETS, &loops);
+	if (loops)
+		cprof_warn(core->warnings, "%s: Go memory profile: runtime.mbuckets (allnext) loops after %llu buckets; each is read once",
+			   core->path, (unsigned long long)distinct);
+	else if (distinct == MAX_BUCKETS)
+		cprof_warn(core->warnings, "%s: Go memory profile: more than %d buckets in runtime.mbuckets; the rest skipped",
+			   core->path, MAX_BUCKETS);
+	uint64_t n = 0;
+	for (uint64_t b = head; b && !err && n < distinct; n++) {
+		if ((e = cprof_core_read(core, b, buf, l->bucket_size))) {
+			cprof_warn(core->warnings, "%s: Go memory profile: bucket at 0x%llx: %s; the rest of runtime.mbuckets skipped",
+				   core->path, (unsigned long long)b, e->message);
+			cprof_error_destroy(e);
+			break;
+		}
+		uint64_t next = go_get(buf, &l->bucket[BUCKET_ALLNEXT]);
+		if (!bsearch(&b, known, n_known, sizeof(*known), u64_cmp)) {
+			if (p->n_sites == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct cprof_go_site *a = realloc(p->sites, cap * sizeof(*a));
+				if (!a) {
+					err = &cprof_enomem;
+					break;
+				}
+				p->sites = a;
+			}
+			p->n_sites += read_bucket(core, l, b, &p->sites[p->n_sites], &err);
+		}
+		b = next;
+	}
+	free(known);
+	return err;
+}
+
 struct cprof_error *cprof_go_profile_read(struct cprof_core *core,
 					  const struct cprof_go_runtime *rt,
 					  struct cprof_go_profile *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	struct layout l;
-	struct cprof_error *err = read_layout(core, rt->module, &l);
+	const struct go_layout *l;
+	struct cprof_error *err = read_layout(rt, &l);
 	if (err)
 		return err;
 	ret->rate = profile_rate(core, rt);
 	struct raws r = { 0 };
-	err = all_spans(core, rt, &l, &r);
+	err = all_spans(core, rt, l, &r);
 	if (!err)
-		err = to_profile(core, &l, &r, ret);
+		err = to_profile(core, l, &r, ret);
+	if (!err)
+		err = all_buckets(core, rt, l, ret);
 	free(r.a);
 	ret->specials = r.sp;
 	ret->n_specials = r.n_sp;

@@ -28,8 +28,6 @@
 
 #include "goruntime-internal.h"
 
-enum { SPAN_START, SPAN_NPAGES, SPAN_CLASS, SPAN_ELEMSIZE, SPAN_LARGETYPE, SPAN_N };
-enum { TYPE_SIZE, TYPE_PTRBYTES, TYPE_TFLAG, TYPE_KIND, TYPE_GCDATA, TYPE_N };
 
 struct span {
 	uint64_t addr;             /* the mspan, 0 when none cached */
@@ -52,14 +50,7 @@ struct type {
 struct cprof_go_ptrmask {
 	struct cprof_core *core;
 	uint64_t mheap;
-	struct go_member span_m[SPAN_N], type_m[TYPE_N];
-	uint64_t span_size, type_size;
-	int64_t h_arenas, ha_spans;        /* mheap.arenas, heapArena.spans */
-	uint64_t page_size, pages_per_arena, arena_bytes, arena_base_offset;
-	int64_t l1_bits, l2_bits;
-	uint64_t min_header, header_size;
-	uint64_t inline_size;              /* sizeof(spanInlineMarkBits); 0 without green tea */
-	uint64_t tflag_on_demand, kind_gcprog;  /* 0 when the version has none */
+	const struct go_layout *l;         /* the runtime's */
 	/* caches */
 	uint64_t arena_index, arena;       /* the last heapArena looked up */
 	struct span span;
@@ -67,87 +58,11 @@ struct cprof_go_ptrmask {
 	struct cprof_go_ptrmask_stats stats;
 };
 
-static int64_t member_offset(struct cprof_core *core, const struct cprof_module *m,
-			     const char *type, const char *name)
-{
-	struct cprof_dwarf_member d = { name, -1, -1 };
-	uint64_t size;
-	if (!cprof_dwarf_struct(core, m, NULL, type, &d, 1, &size))
-		return -1;
-	return d.offset;
-}
-
 static struct cprof_error *missing(const struct cprof_module *m, const char *what)
 {
 	return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
 				  "%s: %s is not in the Go runtime's DWARF: Go heap objects are scanned conservatively",
 				  m->name, what);
-}
-
-/* The arena index geometry (mheap.go arenaIndex). */
-static struct cprof_error *read_arena_layout(struct cprof_go_ptrmask *p,
-					     const struct cprof_module *m)
-{
-	struct cprof_core *core = p->core;
-	int64_t page, arena, l2;
-	if (!cprof_dwarf_constant(core, m, "runtime._PageSize", &page) || page <= 0 ||
-	    !cprof_dwarf_constant(core, m, "runtime.heapArenaBytes", &arena) ||
-	    arena < page || !cprof_dwarf_constant(core, m, "runtime.arenaL2Bits", &l2))
-		return missing(m, "the arena geometry (_PageSize, heapArenaBytes, arenaL2Bits)");
-	p->page_size = (uint64_t)page;
-	p->arena_bytes = (uint64_t)arena;
-	p->pages_per_arena = (uint64_t)go_constant(core, m, "runtime.pagesPerArena", arena / page);
-	p->l1_bits = go_constant(core, m, "runtime.arenaL1Bits", 0);
-	p->l2_bits = l2;
-	/* an int64 constant in DWARF; the runtime uses it as a uintptr */
-	p->arena_base_offset = (uint64_t)go_constant(core, m, "runtime.arenaBaseOffsetUintptr", 0);
-	p->h_arenas = member_offset(core, m, "runtime.mheap", "arenas");
-	p->ha_spans = member_offset(core, m, "runtime.heapArena", "spans");
-	if (p->h_arenas < 0 || p->ha_spans < 0 || p->l1_bits < 0 || p->l1_bits > 32 ||
-	    p->l2_bits <= 0 || p->l2_bits > 40 || !p->pages_per_arena)
-		return missing(m, "mheap.arenas or heapArena.spans");
-	return NULL;
-}
-
-static struct cprof_error *read_layouts(struct cprof_go_ptrmask *p,
-					const struct cprof_module *m)
-{
-	struct cprof_core *core = p->core;
-	static const char *const sn[SPAN_N] = { "startAddr", "npages", "spanclass",
-						"elemsize", "largeType" };
-	static const char *const tn[TYPE_N] = { "Size_", "PtrBytes", "TFlag", "Kind_",
-						"GCData" };
-	for (int i = 0; i < SPAN_N; i++)
-		p->span_m[i] = (struct go_member){ sn[i], -1, -1 };
-	for (int i = 0; i < TYPE_N; i++)
-		p->type_m[i] = (struct go_member){ tn[i], -1, -1 };
-	/* largeType arrived with the allocation headers (Go 1.22): without it
-	   the pointer metadata is laid out differently. */
-	if (!go_read_members(core, m, "runtime.mspan", p->span_m, SPAN_N, &p->span_size) ||
-	    p->span_size > 4096)
-		return missing(m, "runtime.mspan with largeType (Go 1.22+)");
-	if (!go_read_members(core, m, "internal/abi.Type", p->type_m, TYPE_N, &p->type_size) ||
-	    p->type_size > 4096)
-		return missing(m, "internal/abi.Type");
-	struct cprof_error *err = read_arena_layout(p, m);
-	if (err)
-		return err;
-	p->min_header = (uint64_t)go_constant(core, m, "runtime.minSizeForMallocHeader", 512);
-	p->header_size = (uint64_t)go_constant(core, m, "runtime.mallocHeaderSize", 8);
-	/* green tea: 128 bytes of inline mark bits follow the heap bits; the
-	   struct is empty or absent when the collector is not compiled in */
-	struct cprof_dwarf_member none = { "marks", -1, -1 };
-	if (!cprof_dwarf_struct(core, m, NULL, "runtime.spanInlineMarkBits", &none, 1,
-				&p->inline_size))
-		p->inline_size = 0;
-	/* 1.24+: GCData may point to the mask's pointer.  Those masks replaced
-	   the GC programs of 1.22/1.23, so look for the program kind (a full
-	   DWARF search when absent) only without them. */
-	p->tflag_on_demand = (uint64_t)go_constant(core, m, "internal/abi.TFlagGCMaskOnDemand", 0);
-	if (!p->tflag_on_demand)
-		p->kind_gcprog = (uint64_t)go_constant(core, m, "internal/abi.KindGCProg",
-						    go_constant(core, m, "runtime.kindGCProg", 0));
-	return NULL;
 }
 
 struct cprof_error *cprof_go_ptrmask_open(struct cprof_core *core,
@@ -158,14 +73,17 @@ struct cprof_error *cprof_go_ptrmask_open(struct cprof_core *core,
 	struct cprof_go_ptrmask *p = calloc(1, sizeof(*p));
 	if (!p)
 		return &cprof_enomem;
+	const struct go_layout *l = &rt->priv->l;
+	const char *what = l->heap_missing ? l->heap_missing : l->arenas_missing ?
+			   l->arenas_missing : l->type_missing;
+	if (what || l->span_size > 4096) {
+		free(p);
+		return missing(rt->module, what ? what : "runtime.mspan (too big)");
+	}
 	p->core = core;
 	p->mheap = rt->mheap;
+	p->l = l;
 	p->arena_index = UINT64_MAX;
-	struct cprof_error *err = read_layouts(p, rt->module);
-	if (err) {
-		free(p);
-		return err;
-	}
 	*ret = p;
 	return NULL;
 }
@@ -188,22 +106,21 @@ const struct cprof_go_ptrmask_stats *cprof_go_ptrmask_stats(const struct cprof_g
 
 static bool read_u64(struct cprof_core *core, uint64_t addr, uint64_t *v)
 {
-	struct cprof_error *err = cprof_core_read_u64(core, addr, v);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, addr, v, 8);
 }
 
 /* The heapArena holding addr (0 when none), as mheap.go arenaIndex/spanOf. */
 static uint64_t arena_of(struct cprof_go_ptrmask *p, uint64_t addr)
 {
-	uint64_t ri = (addr - p->arena_base_offset) / p->arena_bytes;
+	const struct go_layout *l = p->l;
+	uint64_t ri = (addr - l->arena_base_offset) / l->arena_bytes;
 	if (ri == p->arena_index)
 		return p->arena;
-	uint64_t l1 = p->l1_bits ? ri >> p->l2_bits : 0;
-	uint64_t l2 = ri & ((1ull << p->l2_bits) - 1);
+	uint64_t l1 = l->l1_bits ? ri >> l->l2_bits : 0;
+	uint64_t l2 = ri & ((1ull << l->l2_bits) - 1);
 	uint64_t l2map = 0, ha = 0;
-	if (l1 >> p->l1_bits ||
-	    !read_u64(p->core, p->mheap + (uint64_t)p->h_arenas + 8 * l1, &l2map) || !l2map ||
+	if (l1 >> l->l1_bits ||
+	    !read_u64(p->core, p->mheap + (uint64_t)l->h_arenas + 8 * l1, &l2map) || !l2map ||
 	    !read_u64(p->core, l2map + 8 * l2, &ha))
 		ha = 0;
 	p->arena_index = ri;
@@ -217,8 +134,8 @@ static void read_heap_bits(struct cprof_go_ptrmask *p, struct span *s)
 	uint64_t span_bytes = s->end - s->base;
 	uint64_t n = span_bytes / 8 / 8;
 	uint64_t at = s->end - n;
-	if (p->inline_size && s->elemsize >= 16)
-		at -= p->inline_size;      /* gcUsesSpanInlineMarkBits */
+	if (p->l->inline_size && s->elemsize >= 16)
+		at -= p->l->inline_size;   /* gcUsesSpanInlineMarkBits */
 	s->heap_bits_ok = false;
 	if (n > s->n_heap_bits) {
 		uint8_t *b = realloc(s->heap_bits, n);
@@ -227,28 +144,24 @@ static void read_heap_bits(struct cprof_go_ptrmask *p, struct span *s)
 		s->heap_bits = b;
 	}
 	s->n_heap_bits = n;
-	struct cprof_error *err = cprof_core_read(p->core, at, s->heap_bits, n);
-	cprof_error_destroy(err);
-	s->heap_bits_ok = !err;
+	s->heap_bits_ok = cprof_core_try_read(p->core, at, s->heap_bits, n);
 }
 
 static bool read_span(struct cprof_go_ptrmask *p, uint64_t ms, struct span *s)
 {
 	uint8_t buf[4096];
-	struct cprof_error *err = cprof_core_read(p->core, ms, buf, p->span_size);
-	if (err) {
-		cprof_error_destroy(err);
+	const struct go_layout *l = p->l;
+	if (!cprof_core_try_read(p->core, ms, buf, l->span_size))
 		return false;
-	}
 	s->addr = ms;
-	s->base = go_get(buf, &p->span_m[SPAN_START]);
-	s->end = s->base + go_get(buf, &p->span_m[SPAN_NPAGES]) * p->page_size;
-	s->spanclass = (uint8_t)go_get(buf, &p->span_m[SPAN_CLASS]);
-	s->elemsize = go_get(buf, &p->span_m[SPAN_ELEMSIZE]);
-	s->large_type = go_get(buf, &p->span_m[SPAN_LARGETYPE]);
+	s->base = go_get(buf, &l->span[SPAN_START]);
+	s->end = s->base + go_get(buf, &l->span[SPAN_NPAGES]) * (uint64_t)l->page_size;
+	s->spanclass = (uint8_t)go_get(buf, &l->span[SPAN_CLASS]);
+	s->elemsize = go_get(buf, &l->span[SPAN_ELEMSIZE]);
+	s->large_type = go_get(buf, &l->span[SPAN_LARGETYPE]);
 	s->heap_bits_ok = false;
 	bool small_scan = !(s->spanclass & 1) && s->spanclass >> 1 &&
-			  s->elemsize <= p->min_header;
+			  s->elemsize <= l->min_header;
 	if (small_scan && s->end > s->base)
 		read_heap_bits(p, s);
 	return s->end > s->base && s->elemsize;
@@ -260,9 +173,10 @@ static const struct span *span_of(struct cprof_go_ptrmask *p, uint64_t addr)
 	struct span *s = &p->span;
 	if (s->addr && addr >= s->base && addr < s->end)
 		return s;
+	const struct go_layout *l = p->l;
 	uint64_t ha = arena_of(p, addr), ms = 0;
-	uint64_t page = (addr / p->page_size) % p->pages_per_arena;
-	if (!ha || !read_u64(p->core, ha + (uint64_t)p->ha_spans + 8 * page, &ms) || !ms)
+	uint64_t page = (addr / (uint64_t)l->page_size) % l->pages_per_arena;
+	if (!ha || !read_u64(p->core, ha + (uint64_t)l->ha_spans + 8 * page, &ms) || !ms)
 		return NULL;
 	if (!read_span(p, ms, s) || addr < s->base || addr >= s->end) {
 		s->addr = 0;
@@ -277,25 +191,26 @@ static const struct span *span_of(struct cprof_go_ptrmask *p, uint64_t addr)
  * runtime has none to give: a GC program, an on-demand mask not built). */
 static void read_type(struct cprof_go_ptrmask *p, uint64_t t)
 {
+	const struct go_layout *l = p->l;
 	struct type *ty = &p->type;
 	uint8_t buf[4096];
 	ty->addr = t;
 	ty->known = false;
 	ty->why = &p->stats.bad_type;
-	struct cprof_error *err = cprof_core_read(p->core, t, buf, p->type_size);
+	struct cprof_error *err = cprof_core_read(p->core, t, buf, l->type_size);
 	if (err) {
 		cprof_error_destroy(err);
 		return;
 	}
-	ty->size = go_get(buf, &p->type_m[TYPE_SIZE]);
-	ty->words = go_get(buf, &p->type_m[TYPE_PTRBYTES]) / 8;
-	uint64_t tflag = go_get(buf, &p->type_m[TYPE_TFLAG]);
-	uint64_t gcdata = go_get(buf, &p->type_m[TYPE_GCDATA]);
-	if (p->kind_gcprog && (go_get(buf, &p->type_m[TYPE_KIND]) & p->kind_gcprog)) {
+	ty->size = go_get(buf, &l->type[TYPE_SIZE]);
+	ty->words = go_get(buf, &l->type[TYPE_PTRBYTES]) / 8;
+	uint64_t tflag = go_get(buf, &l->type[TYPE_TFLAG]);
+	uint64_t gcdata = go_get(buf, &l->type[TYPE_GCDATA]);
+	if (l->kind_gcprog && (go_get(buf, &l->type[TYPE_KIND]) & (uint64_t)l->kind_gcprog)) {
 		ty->why = &p->stats.gc_program;
 		return;
 	}
-	if (p->tflag_on_demand && (tflag & p->tflag_on_demand) &&
+	if (l->tflag_on_demand && (tflag & (uint64_t)l->tflag_on_demand) &&
 	    (!read_u64(p->core, gcdata, &gcdata) || !gcdata)) {
 		ty->why = &p->stats.mask_not_built;
 		return;
@@ -314,10 +229,8 @@ static void read_type(struct cprof_go_ptrmask *p, uint64_t t)
 		ty->mask = m;
 		ty->cap = n;
 	}
-	if ((err = cprof_core_read(p->core, gcdata, ty->mask, n))) {
-		cprof_error_destroy(err);
+	if (!cprof_core_try_read(p->core, gcdata, ty->mask, n))
 		return;
-	}
 	ty->known = true;
 }
 
@@ -378,13 +291,13 @@ enum cprof_go_ptrs cprof_go_object_pointers(struct cprof_go_ptrmask *p, uint64_t
 	if (s->spanclass & 1)
 		return CPROF_GO_PTRS_NONE;
 	memset(mask, 0, (size_t)(words + 7) / 8);
-	if (s->spanclass >> 1 && s->elemsize <= p->min_header)
+	if (s->spanclass >> 1 && s->elemsize <= p->l->min_header)
 		return small_mask(s, addr, words, mask);
 	uint64_t t = s->large_type, data = s->base;
 	if (s->spanclass >> 1) {
 		/* mallocgc's header: the slot's first word is the *abi.Type */
 		uint64_t slot = s->base + (addr - s->base) / s->elemsize * s->elemsize;
-		data = slot + p->header_size;
+		data = slot + p->l->header_size;
 		if (!read_u64(p->core, slot, &t))
 			t = 0;
 	}

@@ -32,11 +32,13 @@
  * the next chunk whose header chain is sound; a list that loops or leaves the
  * heap is cut where it goes wrong.  Every loop is bounded.
  */
+#include <assert.h>
 #include <gelf.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/chain.h"
 #include "glibc.h"
 
 enum {
@@ -115,12 +117,14 @@ struct glibc {
 
 /* ---- reading and warning ---- */
 
-static __attribute__((format(printf, 2, 3)))
-void gwarn(struct glibc *g, const char *fmt, ...)
+/* A warning about the heap's data, with where it was noticed (the macro). */
+#define gwarn(g, ...) gwarn_at((g), __FILE__, __LINE__, __VA_ARGS__)
+static __attribute__((format(printf, 4, 5)))
+void gwarn_at(struct glibc *g, const char *src_file, int src_line, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	cprof_heap_vwarn(g->core, "glibc", &g->n_warnings, MAX_WARNINGS, fmt, ap);
+	cprof_heap_vwarn(g->core, "glibc", &g->n_warnings, MAX_WARNINGS, src_file, src_line, fmt, ap);
 	va_end(ap);
 }
 
@@ -130,22 +134,23 @@ static bool rd64(struct glibc *g, uint64_t addr, uint64_t *v)
 		memcpy(v, g->span + (addr - g->span_start), 8);
 		return true;
 	}
-	struct cprof_error *err = cprof_core_read(g->core, addr, v, 8);
-	if (err) {
-		cprof_error_destroy(err);
-		return false;
-	}
-	return true;
+	return cprof_core_try_read(g->core, addr, v, 8);
 }
 
 static bool rd32(struct glibc *g, uint64_t addr, uint32_t *v)
 {
-	struct cprof_error *err = cprof_core_read(g->core, addr, v, 4);
-	if (err) {
-		cprof_error_destroy(err);
-		return false;
-	}
-	return true;
+	return cprof_core_try_read(g->core, addr, v, 4);
+}
+
+/* b when the core holds it, else where the run of memory it lacks that
+ * holds b ends (up to end): page-by-page searches jump over what the core
+ * does not hold - 2 GiB of MADV_DONTDUMP cost nothing. */
+static uint64_t held_from(struct glibc *g, uint64_t b, uint64_t end)
+{
+	uint64_t run_end;
+	if (b >= end || cprof_core_run(g->core, b, end, &run_end))
+		return b;
+	return run_end;
 }
 
 /* Makes [start, end) fast to read when the core holds it in one piece. */
@@ -328,22 +333,7 @@ static bool from_debug_info(struct glibc *g, const char *name, uint64_t *ret,
 static size_t function_refs(struct glibc *g, const char *fn_name,
 			    enum cprof_insn_kind kind, uint64_t *out, size_t max)
 {
-	uint64_t fn, size;
-	if (!cprof_core_find_symbol(g->core, g->libc, fn_name, &fn, &size))
-		return 0;
-	struct cprof_insn *ins;
-	size_t n, k = 0;
-	struct cprof_error *err = cprof_disasm_refs(g->core, fn, size ? size : 512,
-						    &ins, &n);
-	if (err) {
-		cprof_error_destroy(err);
-		return 0;
-	}
-	for (size_t i = 0; i < n && k < max; i++)
-		if (ins[i].kind == kind && ins[i].target)
-			out[k++] = ins[i].target;
-	free(ins);
-	return k;
+	return cprof_module_function_refs(g->core, g->libc, fn_name, kind, out, max);
 }
 
 /*
@@ -510,6 +500,14 @@ static struct cprof_error *add_seg(struct glibc *g, struct arena *a,
 	return cprof_heap_add(g->walk, &h, &s->heap_id);
 }
 
+/* heap_info->prev of the heap_info at h (0: the end, or unreadable). */
+static uint64_t heap_prev(void *arg, uint64_t h)
+{
+	struct glibc *g = arg;
+	uint64_t prev;
+	return rd64(g, h + g->L.hi_prev, &prev) ? prev : 0;
+}
+
 /* A non-main arena's heaps, through heap_info->prev from the top's heap. */
 static struct cprof_error *arena_segs(struct glibc *g, struct arena *a)
 {
@@ -517,7 +515,14 @@ static struct cprof_error *arena_segs(struct glibc *g, struct arena *a)
 	struct seg *tmp = NULL;
 	size_t n = 0;
 	struct cprof_error *err = NULL;
-	for (int i = 0; h && i < MAX_HEAPS_PER_ARENA; i++) {
+	/* A list that comes back to a heap it holds would hand out the same
+	   heaps (and their chunks) again and again: each is walked once. */
+	bool loops;
+	uint64_t distinct = cprof_chain_length(heap_prev, g, h, MAX_HEAPS_PER_ARENA, &loops);
+	if (loops)
+		gwarn(g, "arena 0x%llx: its heap_info list (prev) loops after %llu heaps; each is walked once",
+		      (unsigned long long)a->addr, (unsigned long long)distinct);
+	for (uint64_t i = 0; h && i < distinct; i++) {
 		uint64_t ar, prev, size;
 		if (!rd64(g, h + g->L.hi_ar_ptr, &ar) || !rd64(g, h + g->L.hi_prev, &prev) ||
 		    !rd64(g, h + g->L.hi_heap_size, &size)) {
@@ -562,10 +567,26 @@ static struct cprof_error *arena_segs(struct glibc *g, struct arena *a)
 	return err;
 }
 
+/* malloc_state.next of the arena at a: 0 at the end of the ring (back at
+ * main_arena) or when unreadable. */
+static uint64_t arena_next(void *arg, uint64_t a)
+{
+	struct glibc *g = arg;
+	uint64_t next;
+	return rd64(g, a + g->L.ms_next, &next) && next != g->main_arena ? next : 0;
+}
+
 static struct cprof_error *read_arenas(struct glibc *g)
 {
 	uint64_t a = g->main_arena;
-	for (int i = 0; i < MAX_ARENAS; i++) {
+	/* A ring that comes back to an arena other than main_arena would hand
+	   out the same arenas (and their heaps) again: each is read once. */
+	bool loops;
+	uint64_t distinct = cprof_chain_length(arena_next, g, a, MAX_ARENAS, &loops);
+	if (loops)
+		gwarn(g, "the arena list (malloc_state.next) loops after %llu arenas without coming back to main_arena; each is read once",
+		      (unsigned long long)distinct);
+	for (uint64_t i = 0; i < distinct; i++) {
 		struct arena *ar = realloc(g->arenas, (g->n_arenas + 1) * sizeof(*ar));
 		if (!ar)
 			return &cprof_enomem;
@@ -589,7 +610,8 @@ static struct cprof_error *read_arenas(struct glibc *g)
 			return NULL;
 		a = next;
 	}
-	gwarn(g, "the arena list does not return to main_arena after %d arenas", MAX_ARENAS);
+	if (!loops && distinct == MAX_ARENAS)
+		gwarn(g, "the arena list does not return to main_arena after %d arenas", MAX_ARENAS);
 	return NULL;
 }
 
@@ -660,13 +682,10 @@ static bool tcache_bin(struct glibc *g, uint64_t t, uint32_t i, uint64_t *head,
 	uint64_t e, c = 0;
 	if (!rd64(g, t + g->L.tc_entries + 8ull * i, &e))
 		return false;
-	struct cprof_error *err = cprof_core_read(g->core,
+	if (!cprof_core_try_read(g->core,
 		t + g->L.tc_counts + (uint64_t)i * g->L.tc_count_width, &c,
-		g->L.tc_count_width);
-	if (err) {
-		cprof_error_destroy(err);
+		g->L.tc_count_width))
 		return false;
-	}
 	if (g->L.tc_num_slots) {
 		if (c > g->tcache_count)
 			return false;
@@ -905,11 +924,22 @@ static bool sound_at(struct glibc *g, uint64_t c, uint64_t end, uint64_t top)
 	return true;
 }
 
+/* The next sound chunk after c, at c's alignment; end when there is none.
+ * The search jumps over memory the core does not hold: a segment whose end
+ * came from a damaged size field may declare exabytes. */
 static uint64_t resync(struct glibc *g, uint64_t c, uint64_t end, uint64_t top)
 {
-	for (uint64_t p = c + 16; p < end; p += 16)
+	for (uint64_t p = c + 16; p < end && p > c; p += 16) {
+		uint64_t h = held_from(g, p, end);
+		if (h != p) {
+			if (h >= end)
+				break;
+			p = c + ((h - c + 15) & ~15ull) - 16;   /* the loop adds 16 */
+			continue;
+		}
 		if (sound_at(g, p, end, top))
 			return p;
+	}
 	return end;
 }
 
@@ -1160,7 +1190,13 @@ static void find_realigned(struct glibc *g, uint64_t b, uint64_t size,
 			o = (o & ~(page - 1)) + page - 32;   /* next: k*page - 16 */
 			continue;
 		}
-		uint64_t sz2;
+		uint64_t sz2, h = held_from(g, b + o, b + size);
+		if (h != b + o) {          /* next candidate past the hole */
+			uint64_t next = ((h - b) + page - 1) & ~(page - 1);
+			if (next - 32 > o)
+				o = next - 32;
+			continue;
+		}
 		if (mmap_header(g, b + o, o, b + size, &sz2) && o + sz2 == size) {
 			*chunk = b + o;
 			*csize = sz2;
@@ -1183,7 +1219,8 @@ static struct cprof_error *walk_mmapped(struct glibc *g)
 		uint64_t b = s->start;
 		while (b < s->end && !g->stopped) {
 			uint64_t skip, size;
-			if (in_arena_heap(g, b, &skip) || claimed_by_other(g, b, &skip)) {
+			if (in_arena_heap(g, b, &skip) || claimed_by_other(g, b, &skip) ||
+			    (skip = held_from(g, b, s->end)) != b) {
 				b = (skip + page - 1) & ~(page - 1);
 				continue;
 			}
@@ -1326,9 +1363,15 @@ static uint64_t search_run(struct glibc *g, struct arena *a, struct runs *rs,
 {
 	set_span(g, from, limit);
 	uint64_t found = 0;
-	for (uint64_t c = from; c <= to && rs->steps < rs->budget && !found; c += 16) {
-		uint64_t end;
+	for (uint64_t c = from; c <= to && c >= from && rs->steps < rs->budget && !found; c += 16) {
+		uint64_t end, h = held_from(g, c, to + 1 > to ? to + 1 : to);
 		bool top;
+		if (h != c) {              /* over what the core does not hold */
+			if (h > to)
+				break;
+			c = from + ((h - from + 15) & ~15ull) - 16;
+			continue;
+		}
 		if (run_at(g, a, rs, c, limit, &end, &top))
 			found = c;
 	}
@@ -1369,7 +1412,8 @@ static struct cprof_error *scan_runs(struct glibc *g, struct arena *a, struct ru
 		while (b < s->end && rs->steps < rs->budget) {
 			uint64_t skip, end, prev;
 			bool top;
-			if (in_runs(rs, b, &skip) || in_arena_heap(g, b, &skip)) {
+			if (in_runs(rs, b, &skip) || in_arena_heap(g, b, &skip) ||
+			    (skip = held_from(g, b, s->end)) != b) {
 				b = (skip + page - 1) & ~(page - 1);
 				continue;
 			}
@@ -1481,6 +1525,7 @@ static struct cprof_error *main_segs(struct glibc *g, struct arena *a)
 
 static void stat(struct cprof_allocator *s, const char *name, uint64_t v)
 {
+	assert(s->n_stats < sizeof(s->stats) / sizeof(s->stats[0]));
 	s->stats[s->n_stats].name = name;
 	s->stats[s->n_stats].value = v;
 	s->n_stats++;

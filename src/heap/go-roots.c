@@ -212,6 +212,16 @@ struct cprof_error *go_roots(struct cprof_core *core, struct cprof_allocator *se
 	    (err = cprof_root_claim_data(claims, go->bss, go->ebss)) ||
 	    (err = cprof_root_claim_data(claims, go->noptrbss, go->enoptrbss)))
 		return err;
+	/* The composite literals package variables point to: their slots
+	   named by the variables (they lie in .data and .bss, scanned below). */
+	struct cprof_static_object *st;
+	size_t n_st;
+	if ((err = cprof_go_statics(core, go, &st, &n_st)))
+		return err;
+	err = cprof_roots_add_statics(rs, st, n_st);
+	free(st);
+	if (err)
+		return err;
 	const char *base = strrchr(go->module->name, '/');
 	char label[160];
 	snprintf(label, sizeof(label), "%s .data", base ? base + 1 : go->module->name);
@@ -305,12 +315,18 @@ void go_slot_name(struct cprof_core *core, const struct cprof_allocator *self,
 			 (unsigned long long)(slot - g->stack_lo));
 		return;
 	}
-	size_t k = goroutine_frame(g, slot);
-	struct cprof_symbol sym;
+	/* The slot is in the physical frame's own function (the last of its
+	   calls; inlined code keeps its locals there), numbered as the calls
+	   of the goroutine's stack are (goroutine_frame.depth). */
+	const struct cprof_go_frame *f = &g->frames[goroutine_frame(g, slot)];
+	const struct cprof_go_call *c = &f->calls[f->n_calls - 1];
+	struct cprof_symbol sym = { .function = strcmp(c->function, "?") ? c->function : NULL,
+				    .file = strcmp(c->file, "?") ? c->file : NULL,
+				    .line = c->line };
 	char where[320];
-	cprof_core_symbolize(core, g->frames[k].pc, k > 0 || !g->pc0_exact, &sym);
-	cprof_symbol_where(&sym, g->frames[k].pc, where, sizeof(where));
-	snprintf(buf, size, "goroutine %llu frame %zu %s", (unsigned long long)g->goid, k, where);
+	cprof_symbol_where(&sym, f->pc, where, sizeof(where));
+	snprintf(buf, size, "goroutine %llu frame %u %s", (unsigned long long)g->goid,
+		 f->depth + f->n_calls - 1, where);
 }
 
 /* A goroutine frame's CFA is its caller's SP. */
@@ -324,7 +340,7 @@ bool go_slot_frame(const struct cprof_allocator *self, const struct cprof_root *
 	size_t k = goroutine_frame(g, slot);
 	if (k + 1 >= g->n_frames)
 		return false;
-	*pc = g->frames[k].pc - (k > 0 || !g->pc0_exact);
+	*pc = g->frames[k].pc - !g->frames[k].exact;
 	*cfa = g->frames[k + 1].sp;
 	return true;
 }

@@ -42,52 +42,16 @@ enum {
 	MAX_SPAN_WARNINGS = 20,
 };
 
-/* runtime.mspan members the walk reads */
-enum { S_START, S_NPAGES, S_FREEINDEX, S_NELEMS, S_ALLOCBITS, S_GCMARKBITS, S_SWEEPGEN,
-       S_SPANCLASS, S_STATE, S_ELEMSIZE, S_LARGETYPE, SPAN_N };
-
-struct go_layout {
-	uint64_t span_size;
-	struct go_member span[SPAN_N];
-	int64_t h_sweepgen, h_allspans;    /* in runtime.mheap */
-	int64_t page_size, span_in_use, span_manual, min_header;
-	uint64_t inline_size;      /* sizeof(runtime.spanInlineMarkBits), 0 before green tea */
-	int64_t inline_marks;      /* offsetof(marks) */
-};
-
-static struct cprof_error *layout(struct cprof_core *core, const struct cprof_module *m,
-				  struct go_layout *l)
+/* The heap's layout (src/goruntime/layout.c), or an error saying what is
+ * missing. */
+static struct cprof_error *layout(const struct cprof_go_runtime *rt, const struct go_layout **ret)
 {
-	static const char *const names[SPAN_N] = {
-		"startAddr", "npages", "freeindex", "nelems", "allocBits", "gcmarkBits",
-		"sweepgen", "spanclass", "state", "elemsize", "largeType",
-	};
-	static const char *const heap[] = { "sweepgen", "allspans" };
-	int64_t h[2];
-	for (int i = 0; i < SPAN_N; i++)
-		l->span[i] = (struct go_member){ names[i], -1, -1 };
-	if (!go_read_members(core, m, "runtime.mspan", l->span, SPAN_N, &l->span_size) ||
-	    !go_offsets(core, m, "runtime.mheap", heap, h, 2, NULL) || h[0] < 0 || h[1] < 0)
+	const struct go_layout *l = &rt->priv->l;
+	*ret = l;
+	if (l->heap_missing)
 		return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
-					  "%s: a Go program without DWARF (built with -ldflags=-w?): its heap cannot be walked; rebuild without -w (the runtime's layouts come from DWARF)",
-					  m->name);
-	/* state is mSpanStateBox{s atomic.Uint8{value uint8}}: its first byte. */
-	l->span[S_STATE].size = 1;
-	l->h_sweepgen = h[0];
-	l->h_allspans = h[1];
-	l->page_size = go_constant(core, m, "runtime._PageSize", -1);
-	l->span_in_use = go_constant(core, m, "runtime.mSpanInUse", -1);
-	if (l->page_size <= 0 || l->span_in_use < 0)
-		return cprof_error_create(CPROF_ERROR_MISSING_DEBUG_INFO,
-					  "%s: the runtime constants _PageSize and mSpanInUse are not in its DWARF",
-					  m->name);
-	l->span_manual = go_constant(core, m, "runtime.mSpanManual", 2);
-	l->min_header = go_constant(core, m, "runtime.minSizeForMallocHeader", 512);
-	static const char *const marks[] = { "marks" };
-	uint64_t isize = 0;
-	if (go_offsets(core, m, "runtime.spanInlineMarkBits", marks, &l->inline_marks, 1, &isize) &&
-	    l->inline_marks >= 0)
-		l->inline_size = isize;
+					  "%s: %s is not in its DWARF: the Go heap cannot be walked",
+					  rt->module->name, l->heap_missing);
 	return NULL;
 }
 
@@ -123,11 +87,8 @@ static struct cprof_error *note_type(struct cprof_core *core, struct cprof_go_ru
 				     uint64_t slot, uint64_t addr, uint64_t typ)
 {
 	if (!typ) {
-		struct cprof_error *e = cprof_core_read_u64(core, slot, &typ);
-		if (e) {
-			cprof_error_destroy(e);
+		if (!cprof_core_try_read(core, slot, &typ, 8))
 			return NULL;
-		}
 	}
 	if (!typ)
 		return NULL;
@@ -176,10 +137,9 @@ static struct cprof_error *read_allspans(struct cprof_core *core,
 	if (spans[1] > MAX_SPANS ||
 	    (spans[1] && (err = cprof_core_read_u64(core, spans[0] + 8 * (spans[1] - 1), &last)))) {
 		cprof_error_destroy(err);
-		return cprof_error_create(CPROF_ERROR_BAD_DATA,
-					  "%s: runtime.mheap_.allspans (%llu spans at 0x%llx) is not in the core: the Go heap's metadata is corrupt or missing",
-					  core->path, (unsigned long long)spans[1],
-					  (unsigned long long)spans[0]);
+		return cprof_corrupt(core->path, spans[0],
+				     "runtime.mheap_.allspans (%llu spans) is not in the core: the Go heap's metadata is corrupt or missing",
+				     (unsigned long long)spans[1]);
 	}
 	return NULL;
 }
@@ -190,28 +150,19 @@ static struct cprof_error *go_claim(struct cprof_core *core, struct cprof_heap_w
 				    struct cprof_allocator *self)
 {
 	struct cprof_go_runtime *rt = self->state;
-	struct go_layout l;
-	memset(&l, 0, sizeof(l));
+	const struct go_layout *l;
 	uint32_t hsg = 0;
 	uint64_t spans[2] = { 0, 0 };
-	struct cprof_error *err = layout(core, rt->module, &l);
-	if (err || (err = read_allspans(core, rt, &l, &hsg, spans)))
+	struct cprof_error *err = layout(rt, &l);
+	if (err || (err = read_allspans(core, rt, l, &hsg, spans)))
 		return err;
-	int64_t arena_bytes;
-	if (!cprof_dwarf_constant(core, rt->module, "runtime.heapArenaBytes", &arena_bytes) ||
-	    arena_bytes <= 0 || (arena_bytes & (arena_bytes - 1)))
-		arena_bytes = 64 << 20;
 	for (uint64_t i = 0; i < spans[1]; i++) {
 		uint64_t s, base;
-		struct cprof_error *e = cprof_core_read_u64(core, spans[0] + 8 * i, &s);
-		if (!e)
-			e = cprof_core_read_u64(core, s + (uint64_t)l.span[S_START].off, &base);
-		if (e) {           /* the walk says so */
-			cprof_error_destroy(e);
-			continue;
-		}
+		if (!cprof_core_try_read(core, spans[0] + 8 * i, &s, 8) ||
+		    !cprof_core_try_read(core, s + (uint64_t)l->span[SPAN_START].off, &base, 8))
+			continue;          /* the walk says so */
 		/* A span the heap recycled (mSpanDead) keeps startAddr 0: no arena. */
-		if (base && (err = add_arena(rt, base, (uint64_t)arena_bytes)))
+		if (base && (err = add_arena(rt, base, l->arena_bytes)))
 			return err;
 	}
 	for (size_t i = 0; i < rt->n_arenas; i++)
@@ -226,16 +177,14 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 				   cprof_object_fn *fn, void *arg)
 {
 	struct cprof_go_runtime *rt = self->state;
-	const struct cprof_module *m = rt->module;
-	struct go_layout l;
-	memset(&l, 0, sizeof(l));
+	const struct go_layout *l;
 	uint32_t hsg = 0;
 	uint64_t spans[2] = { 0, 0 };      /* allspans: array, len */
-	struct cprof_error *err = layout(core, m, &l);
-	if (err || (err = read_allspans(core, rt, &l, &hsg, spans)))
+	struct cprof_error *err = layout(rt, &l);
+	if (err || (err = read_allspans(core, rt, l, &hsg, spans)))
 		return err;
 
-	uint8_t *sp = malloc(l.span_size);
+	uint8_t *sp = malloc(l->span_size);
 	uint8_t *alloc = NULL, *marks = NULL;
 	size_t bits_cap = 0;
 	if (!sp)
@@ -246,7 +195,7 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 		uint64_t s;
 		struct cprof_error *e = cprof_core_read_u64(core, spans[0] + 8 * i, &s);
 		if (!e)
-			e = cprof_core_read(core, s, sp, l.span_size);
+			e = cprof_core_read(core, s, sp, l->span_size);
 		if (e) {
 			if (++bad_spans <= MAX_SPAN_WARNINGS)
 				cprof_warn(core->warnings, "%s: Go heap: span %llu of allspans: %s%s",
@@ -256,22 +205,22 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 			cprof_error_destroy(e);
 			continue;
 		}
-		uint64_t state = go_get(sp, &l.span[S_STATE]);
-		uint64_t base = go_get(sp, &l.span[S_START]);
-		uint64_t npages = go_get(sp, &l.span[S_NPAGES]);
-		uint64_t span_bytes = npages * (uint64_t)l.page_size;
-		if (state == (uint64_t)l.span_manual)
+		uint64_t state = go_get(sp, &l->span[SPAN_STATE]);
+		uint64_t base = go_get(sp, &l->span[SPAN_START]);
+		uint64_t npages = go_get(sp, &l->span[SPAN_NPAGES]);
+		uint64_t span_bytes = npages * (uint64_t)l->page_size;
+		if (state == (uint64_t)l->span_manual)
 			stacks += span_bytes;
-		if (state != (uint64_t)l.span_in_use)
+		if (state != (uint64_t)l->span_in_use)
 			continue;
 		n_spans++;
 		inuse += span_bytes;
-		uint64_t elemsize = go_get(sp, &l.span[S_ELEMSIZE]);
-		uint64_t nelems = go_get(sp, &l.span[S_NELEMS]);
-		uint64_t freeindex = go_get(sp, &l.span[S_FREEINDEX]);
-		uint64_t sizeclass = go_get(sp, &l.span[S_SPANCLASS]) >> 1;
-		bool noscan = go_get(sp, &l.span[S_SPANCLASS]) & 1;
-		uint32_t sg = (uint32_t)go_get(sp, &l.span[S_SWEEPGEN]);
+		uint64_t elemsize = go_get(sp, &l->span[SPAN_ELEMSIZE]);
+		uint64_t nelems = go_get(sp, &l->span[SPAN_NELEMS]);
+		uint64_t freeindex = go_get(sp, &l->span[SPAN_FREEINDEX]);
+		uint64_t sizeclass = go_get(sp, &l->span[SPAN_CLASS]) >> 1;
+		bool noscan = go_get(sp, &l->span[SPAN_CLASS]) & 1;
+		uint32_t sg = (uint32_t)go_get(sp, &l->span[SPAN_SWEEPGEN]);
 		bool swept = sg == hsg || sg == hsg + 3;
 		if (!elemsize || nelems > span_bytes / 8 + 1) {
 			cprof_warn(core->warnings, "%s: Go heap: span at 0x%llx has a bad elemsize %llu or nelems %llu; skipped",
@@ -292,8 +241,8 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 			marks = b;
 			bits_cap = nbytes;
 		}
-		struct cprof_error *eb = cprof_core_read(core, go_get(sp, &l.span[swept ? S_ALLOCBITS :
-										       S_GCMARKBITS]),
+		struct cprof_error *eb = cprof_core_read(core, go_get(sp, &l->span[swept ? SPAN_ALLOCBITS :
+										       SPAN_GCMARKBITS]),
 							 alloc, nbytes);
 		if (eb) {
 			cprof_warn(core->warnings, "%s: Go heap: span at 0x%llx: its %s are not in the core; skipped",
@@ -303,11 +252,11 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 			continue;
 		}
 		/* Green tea keeps an unswept small span's marks inline. */
-		bool inline_marks = !swept && l.inline_size && elemsize >= 16 &&
-				    elemsize <= (uint64_t)l.min_header;
+		bool inline_marks = !swept && l->inline_size && elemsize >= 16 &&
+				    elemsize <= (uint64_t)l->min_header;
 		if (inline_marks) {
 			struct cprof_error *ei = cprof_core_read(
-				core, base + l.page_size - l.inline_size + l.inline_marks,
+				core, base + l->page_size - l->inline_size + l->inline_marks,
 				marks, nbytes);
 			if (ei) {
 				cprof_error_destroy(ei);
@@ -322,7 +271,7 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 			break;
 		/* Only objects with pointers carry a type header (mallocgc's
 		 * "heapBitsInSpan" cut-off); noscan objects start at the slot. */
-		bool header = sizeclass && !noscan && elemsize > (uint64_t)l.min_header;
+		bool header = sizeclass && !noscan && elemsize > (uint64_t)l->min_header;
 		for (uint64_t k = 0; k < nelems && !stop; k++) {
 			bool live = swept ? (k < freeindex || bit(alloc, k)) :
 					    (bit(alloc, k) || (inline_marks && bit(marks, k)));
@@ -330,8 +279,8 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 				continue;
 			uint64_t size = sizeclass ? elemsize : span_bytes;
 			struct cprof_object o = {
-				.addr = base + k * elemsize + (header ? 8 : 0),
-				.size = size - (header ? 8 : 0),
+				.addr = base + k * elemsize + (header ? l->header_size : 0),
+				.size = size - (header ? l->header_size : 0),
 				.heap = heap_id, .state = CPROF_OBJECT_USED,
 				.flags = CPROF_OBJECT_COLLECTED,
 			};
@@ -339,7 +288,7 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 			alloc_bytes += size;
 			if (!noscan && (header || !sizeclass) &&
 			    (err = note_type(core, rt, base + k * elemsize, o.addr,
-					     header ? 0 : go_get(sp, &l.span[S_LARGETYPE])))) {
+					     header ? 0 : go_get(sp, &l->span[SPAN_LARGETYPE])))) {
 				stop = true;
 				break;
 			}
@@ -472,6 +421,13 @@ void line(struct cprof_summary_section *sec, const char *label, const char *fmt,
 	sec->n_lines++;
 }
 
+/* A figure a line says, for the JSON. */
+static void value(struct cprof_summary_section *sec, const char *name, uint64_t v)
+{
+	if (sec->n_values < sizeof(sec->values) / sizeof(sec->values[0]))
+		sec->values[sec->n_values++] = (struct cprof_stat){ name, v };
+}
+
 /* The C heap beside Go's (cgo): the walked allocator serving malloc. */
 static const struct cprof_allocator *c_heap(const struct cprof_allocator *self,
 					    const struct cprof_heap_walk *walk)
@@ -517,14 +473,37 @@ static void go_summary(const struct cprof_allocator *g, const struct cprof_heap_
 	if (c)
 		line(sec, "C heap", "%s in %llu chunks (%s malloc, cgo: not in Sys)",
 		     fmt_bytes(b1, c->used_bytes), (unsigned long long)c->used_count, c->name);
-	line(sec, "goroutines", "%zu in %zu groups: cprof-core goroutines; stacks scanned by their stack maps: %zu, every word: %zu",
-	     rt->n_goroutines, rt->n_groups, rt->stacks_precise, rt->stacks_conservative);
+	char dead[64] = "";
+	if (rt->n_dead)
+		snprintf(dead, sizeof(dead), " (and %zu dead, kept for reuse)", rt->n_dead);
+	line(sec, "goroutines", "%zu in %zu groups%s: cprof-core goroutines; stacks scanned by their stack maps: %zu, every word: %zu",
+	     rt->n_goroutines, rt->n_groups, dead, rt->stacks_precise, rt->stacks_conservative);
 	line(sec, "scanned", "%llu objects by the runtime's pointer maps, %llu pointer-free, %llu conservatively (no metadata)",
 	     (unsigned long long)f->objects_precise, (unsigned long long)f->objects_noscan,
 	     (unsigned long long)f->objects_conservative);
 	if (f->types_computed)
 		line(sec, "typed", "%.1f%% of the reachable objects, %.1f%% of their bytes (untyped: by size class)",
 		     pct(f->typed, f->reachable), pct(f->typed_bytes, f->reachable_bytes));
+	/* the same figures, by name (MemStats' own are the allocator's stats) */
+	for (size_t i = 0; i < g->n_stats; i++)
+		value(sec, g->stats[i].name, g->stats[i].value);
+	if (c) {
+		value(sec, "c_heap_bytes", c->used_bytes);
+		value(sec, "c_heap_chunks", c->used_count);
+	}
+	value(sec, "goroutines", rt->n_goroutines);
+	value(sec, "goroutine_groups", rt->n_groups);
+	value(sec, "stacks_by_stack_maps", rt->stacks_precise);
+	value(sec, "stacks_every_word", rt->stacks_conservative);
+	value(sec, "objects_by_pointer_maps", f->objects_precise);
+	value(sec, "objects_pointer_free", f->objects_noscan);
+	value(sec, "objects_conservative", f->objects_conservative);
+	if (f->types_computed) {
+		value(sec, "reachable", f->reachable);
+		value(sec, "reachable_bytes", f->reachable_bytes);
+		value(sec, "typed", f->typed);
+		value(sec, "typed_bytes", f->typed_bytes);
+	}
 }
 
 /* ---- its tables: goroutines and allocation sites ---- */
@@ -539,9 +518,10 @@ static struct cprof_error *go_store(struct cprof_store *st, struct cprof_core *c
 	const struct cprof_go_profile *p = go ? go->profile : NULL;
 	if (err || !p || !p->n_sites)
 		return err;
-	/* The profile's buckets and samples, as the store takes them: a
-	   record is for the slot, the object starts 8 bytes in when it has a
-	   malloc header. */
+	/* The profile's buckets and samples, as the store takes them: each
+	   sample names the object as the walk lists it (after its malloc
+	   header); a dead object's record (the sweeper has not run) names
+	   none. */
 	struct cprof_site_record *sites = calloc(p->n_sites, sizeof(*sites));
 	struct cprof_site_sample *samples = calloc(p->n_samples + 1, sizeof(*samples));
 	if (!sites || !samples) {
@@ -553,8 +533,8 @@ static struct cprof_error *go_store(struct cprof_store *st, struct cprof_core *c
 		sites[i] = (struct cprof_site_record){ p->sites[i].bucket, p->sites[i].pcs,
 						       p->sites[i].n_pcs, p->sites[i].size };
 	for (size_t i = 0; i < p->n_samples; i++)
-		samples[i] = (struct cprof_site_sample){ p->samples[i].slot, p->samples[i].site };
-	struct cprof_sites si = { sites, p->n_sites, samples, p->n_samples, 8, NULL, "runtime." };
+		samples[i] = (struct cprof_site_sample){ p->samples[i].object, p->samples[i].site };
+	struct cprof_sites si = { sites, p->n_sites, samples, p->n_samples, 0, NULL, "runtime." };
 	err = cprof_store_sites(st, core, &si, objs, n);
 	free(sites);
 	free(samples);

@@ -70,7 +70,7 @@ bool cprof_heap_any_flag(const struct cprof_heap_walk *walk, unsigned flag)
 }
 
 void cprof_heap_vwarn(struct cprof_core *core, const char *name, size_t *count, size_t max,
-		      const char *fmt, va_list ap)
+		      const char *src_file, int src_line, const char *fmt, va_list ap)
 {
 	if ((*count)++ >= max) {
 		if (*count == max + 1)
@@ -81,7 +81,7 @@ void cprof_heap_vwarn(struct cprof_core *core, const char *name, size_t *count, 
 	char *msg = NULL;
 	if (vasprintf(&msg, fmt, ap) < 0)
 		return;
-	cprof_warn(core->warnings, "%s: %s heap: %s", core->path, name, msg);
+	cprof_warn_at(core->warnings, src_file, src_line, "%s: %s heap: %s", core->path, name, msg);
 	free(msg);
 }
 
@@ -190,6 +190,8 @@ static struct cprof_error *detect_all(struct cprof_core *core, struct cprof_heap
 {
 	for (size_t i = 0; cprof_heap_providers[i]; i++) {
 		const struct cprof_heap_provider *p = cprof_heap_providers[i];
+		if (walk->only && strcmp(walk->only, p->name))
+			continue;
 		struct cprof_allocator a = { .provider = p, .name = p->name,
 					     .heap_state = CPROF_HEAP_NOT_WALKED };
 		bool found = false;

@@ -39,6 +39,7 @@
  * Corruption is a warning naming the address; every loop is bounded by the
  * tree's size or the memory it reads.
  */
+#include <assert.h>
 #include <gelf.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -160,23 +161,20 @@ struct jem {
 	int64_t tctx_gctx, gctx_bt;  /* offsets found in the data, -1 until then */
 };
 
-static __attribute__((format(printf, 2, 3)))
-void jwarn(struct jem *j, const char *fmt, ...)
+/* A warning about the heap's data, with where it was noticed (the macro). */
+#define jwarn(j, ...) jwarn_at((j), __FILE__, __LINE__, __VA_ARGS__)
+static __attribute__((format(printf, 4, 5)))
+void jwarn_at(struct jem *j, const char *src_file, int src_line, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	cprof_heap_vwarn(j->core, "jemalloc", &j->n_warnings, MAX_WARNINGS, fmt, ap);
+	cprof_heap_vwarn(j->core, "jemalloc", &j->n_warnings, MAX_WARNINGS, src_file, src_line, fmt, ap);
 	va_end(ap);
 }
 
 static bool rd(struct jem *j, uint64_t addr, void *buf, size_t len)
 {
-	struct cprof_error *err = cprof_core_read(j->core, addr, buf, len);
-	if (err) {
-		cprof_error_destroy(err);
-		return false;
-	}
-	return true;
+	return cprof_core_try_read(j->core, addr, buf, len);
 }
 
 static bool rd64(struct jem *j, uint64_t addr, uint64_t *v)
@@ -1038,6 +1036,7 @@ static struct cprof_error *emit_extent(struct emitter *m, struct cprof_heap_walk
 
 static void stat(struct cprof_allocator *s, const char *name, uint64_t v)
 {
+	assert(s->n_stats < sizeof(s->stats) / sizeof(s->stats[0]));
 	s->stats[s->n_stats].name = name;
 	s->stats[s->n_stats].value = v;
 	s->n_stats++;
@@ -1180,6 +1179,20 @@ static struct cprof_error *jemalloc_detect(struct cprof_core *core, struct cprof
 			snprintf(self->found_by, sizeof(self->found_by), "the symbol %s in %s",
 				 entries[e], m->name);
 		}
+	}
+	/* A library whose file is not to be had (a core from another machine,
+	   a --sysroot without it) has no symbols: jemalloc is then known by
+	   its file name alone, and its heap cannot be walked. */
+	for (size_t i = 0; i < core->n_modules && !*found; i++) {
+		const struct cprof_module *m = &core->modules[i];
+		if ((m->status == CPROF_MODULE_OK || m->status == CPROF_MODULE_UNVERIFIED) ||
+		    strncmp(m->name, "libjemalloc.so", 14))
+			continue;
+		*found = true;
+		self->module = m;
+		snprintf(self->found_by, sizeof(self->found_by),
+			 "the name of its library %s (its file is %s: no symbols)", m->name,
+			 cprof_module_status_name(m->status));
 	}
 	if (!*found)
 		return NULL;

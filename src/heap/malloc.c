@@ -14,6 +14,7 @@
  * so a definition outside libc wins over libc's.
  */
 #include <gelf.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cprof/heap.h"
@@ -61,11 +62,8 @@ static uint64_t got_malloc(struct cprof_core *core, const struct cprof_module *e
 			const char *name = elf_strptr(elf, symsh.sh_link, sym.st_name);
 			if (!name || strcmp(name, "malloc"))
 				continue;
-			struct cprof_error *err = cprof_core_read_u64(core, bias + r.r_offset, &v);
-			if (err) {
-				cprof_error_destroy(err);
+			if (!cprof_core_try_read(core, bias + r.r_offset, &v, 8))
 				return 0;
-			}
 			return v;
 		}
 	}
@@ -100,6 +98,27 @@ const struct cprof_module *cprof_heap_find_malloc(struct cprof_core *core,
 	}
 	*how = "libc defines malloc and no other library does";
 	return libc;
+}
+
+size_t cprof_module_function_refs(struct cprof_core *core, const struct cprof_module *m,
+				  const char *fn_name, enum cprof_insn_kind kind,
+				  uint64_t *out, size_t max)
+{
+	uint64_t fn, size;
+	if (!cprof_core_find_symbol(core, m, fn_name, &fn, &size))
+		return 0;
+	struct cprof_insn *ins;
+	size_t n, k = 0;
+	struct cprof_error *err = cprof_disasm_refs(core, fn, size ? size : 512, &ins, &n);
+	if (err) {
+		cprof_error_destroy(err);
+		return 0;
+	}
+	for (size_t i = 0; i < n && k < max; i++)
+		if (ins[i].kind == kind && ins[i].target)
+			out[k++] = ins[i].target;
+	free(ins);
+	return k;
 }
 
 bool cprof_module_version_string(struct cprof_core *core, const struct cprof_module *m,

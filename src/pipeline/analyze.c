@@ -139,10 +139,9 @@ static struct cprof_error *store_meta(struct cprof_store *st,
 		    (err = cprof_store_meta(st, "process_command", core->process.args)))
 			return err;
 	}
-	int signo = core->process.has_siginfo ? core->process.signo :
-		    core->n_threads ? core->threads[0].cursig : 0;
-	snprintf(buf, sizeof(buf), "%d", signo);
-	if ((err = cprof_store_meta(st, "signal", buf)))
+	snprintf(buf, sizeof(buf), "%d", core->process.fatal_signal);
+	if ((err = cprof_store_meta(st, "signal", buf)) ||
+	    (err = cprof_store_meta(st, "dumper", cprof_dumper_name(core->process.dumper))))
 		return err;
 	const struct cprof_module *exe = cprof_core_executable(core);
 	if (exe && exe->build_id &&
@@ -313,6 +312,26 @@ static struct cprof_error *prepare_results(struct cprof_core *core, struct cprof
 	return NULL;
 }
 
+/* The heap profile's samples matched to the sites just stored; a profile of
+ * another binary is a warning (nothing paired). */
+static struct cprof_error *pair_profile(struct cprof_store *st, struct cprof_core *core,
+					const struct cprof_analyze_options *o,
+					struct cprof_analysis *a)
+{
+	struct cprof_error *err = cprof_store_profile(st, o->profile_path, o->profile, &a->pairing);
+	if (err)
+		return err;
+	/* the reason says how it was told: a build id, or a text profile's
+	   mappings (another process's) */
+	if (!a->pairing.same_binary)
+		cprof_warn(core->warnings, "%s: not the program of %s (%s); not paired",
+			   o->profile_path, core->path, a->pairing.reason);
+	else if (!a->pairing.build_id_checked)
+		cprof_warn(core->warnings, "%s: paired by addresses, unchecked (%s)",
+			   o->profile_path, a->pairing.reason);
+	return NULL;
+}
+
 struct cprof_error *cprof_analyze(struct cprof_core *core,
 				  const struct cprof_analyze_options *o,
 				  struct cprof_analysis *a)
@@ -381,7 +400,8 @@ struct cprof_error *cprof_analyze_finish(struct cprof_core *core,
 	    (err = cprof_store_root_nodes(st, &a->retention)) ||
 	    (err = cprof_heap_store(st, core, &a->walk, a->objects, a->n_objects,
 				    &a->retention)) ||
-	    (err = cprof_store_types(st, &a->types))) {
+	    (err = cprof_store_types(st, &a->types)) ||
+	    (o->profile && (err = pair_profile(st, core, o, a)))) {
 		cprof_store_abort(st);
 		if (o->progress)
 			cprof_progress_done(o->progress);

@@ -130,6 +130,16 @@ void cprof_report_allocators_json(struct json *j, const struct cprof_heap_walk *
 	json_array_end(j);
 }
 
+/* Whether some allocator's heap is in the figures (a truncated core may have
+ * none: its zero leaks are then no answer). */
+static bool any_walked(const struct cprof_allocator_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(rows[i].heap, "walked"))
+			return true;
+	return false;
+}
+
 size_t cprof_report_not_analyzed(FILE *out, const struct cprof_allocator_row *rows, size_t n)
 {
 	size_t said = 0;
@@ -145,6 +155,13 @@ size_t cprof_report_not_analyzed(FILE *out, const struct cprof_allocator_row *ro
 		else
 			fprintf(out, "%s is in the process; its heap is not analyzed: no leak or retention figures for it\n",
 				t);
+		said++;
+	}
+	/* No heap at all was read and no line above says why (a truncated core,
+	   an allocator nothing detects): the figures below cover nothing, and
+	   must not read as "no leak". */
+	if (!said && !any_walked(rows, n)) {
+		fprintf(out, "no allocator's heap was found and walked: no leak or retention figures\n");
 		said++;
 	}
 	return said;
@@ -163,9 +180,11 @@ void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocat
 		json_object_end(j);
 	}
 	json_array_end(j);
+	json_kv_bool(j, "heap_walked", any_walked(rows, n));
 }
 
-void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a)
+/* Allocator i's section (n_lines 0: none). */
+static void section(const struct cprof_analysis *a, size_t i, struct cprof_summary_section *sec)
 {
 	struct cprof_summary_facts f = {
 		.reachable = a->leaks.reachable.count,
@@ -175,6 +194,10 @@ void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a)
 		.objects_noscan = a->graph.objects_noscan,
 		.objects_conservative = a->graph.objects_conservative,
 	};
+	const struct cprof_allocator *al = &a->walk.allocators[i];
+	memset(sec, 0, sizeof(*sec));
+	if (al->heap_state != CPROF_HEAP_WALKED || !al->provider->summary)
+		return;
 	/* The typed fraction is of what a root keeps: garbage and leaks are
 	   typed only where something typed points to them. */
 	for (size_t o = 0; f.types_computed && o < a->n_objects; o++)
@@ -182,16 +205,48 @@ void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a)
 			f.typed++;
 			f.typed_bytes += a->objects[o].size;
 		}
+	al->provider->summary(al, &a->walk, &f, sec);
+}
+
+void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a)
+{
 	for (size_t i = 0; i < a->walk.n_allocators; i++) {
-		const struct cprof_allocator *al = &a->walk.allocators[i];
-		struct cprof_summary_section sec = { .n_lines = 0 };
-		if (al->heap_state != CPROF_HEAP_WALKED || !al->provider->summary)
-			continue;
-		al->provider->summary(al, &a->walk, &f, &sec);
+		struct cprof_summary_section sec;
+		section(a, i, &sec);
 		if (!sec.n_lines)
 			continue;
 		fprintf(out, "\n%s\n", sec.title);
 		for (size_t k = 0; k < sec.n_lines; k++)
 			fprintf(out, "  %-13s %s\n", sec.lines[k].label, sec.lines[k].text);
 	}
+}
+
+void cprof_report_allocator_sections_json(struct json *j, const struct cprof_analysis *a)
+{
+	json_array_begin(j);
+	for (size_t i = 0; i < a->walk.n_allocators; i++) {
+		struct cprof_summary_section sec;
+		section(a, i, &sec);
+		if (!sec.n_lines)
+			continue;
+		json_object_begin(j);
+		json_kv_string(j, "allocator", a->walk.allocators[i].name);
+		json_kv_string(j, "title", sec.title);
+		json_key(j, "lines");
+		json_array_begin(j);
+		for (size_t k = 0; k < sec.n_lines; k++) {
+			json_object_begin(j);
+			json_kv_string(j, "label", sec.lines[k].label);
+			json_kv_string(j, "text", sec.lines[k].text);
+			json_object_end(j);
+		}
+		json_array_end(j);
+		json_key(j, "values");
+		json_object_begin(j);
+		for (size_t k = 0; k < sec.n_values; k++)
+			json_kv_uint(j, sec.values[k].name, sec.values[k].value);
+		json_object_end(j);
+		json_object_end(j);
+	}
+	json_array_end(j);
 }

@@ -64,6 +64,17 @@ void cprof_report_path(FILE *out, const struct cprof_root_path *p, const char *i
 	fputc('\n', out);
 }
 
+/* Whether a root's name already says its kind as a word ("thread 12 tls",
+ * "module app"): "held by tls thread 12 tls" says it twice. */
+static bool says_kind(const char *name, const char *kind)
+{
+	size_t k = strlen(kind);
+	for (const char *p = name; k && (p = strstr(p, kind)); p++)
+		if ((p == name || p[-1] == ' ') && (!p[k] || p[k] == ' '))
+			return true;
+	return false;
+}
+
 void cprof_report_entries(FILE *out, const struct cprof_entries *es)
 {
 	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE];
@@ -84,7 +95,7 @@ void cprof_report_entries(FILE *out, const struct cprof_entries *es)
 		what(out, e);
 		if (e->shared)
 			fprintf(out, ": shared by several roots\n");
-		else if (!strncmp(e->holder.name, e->holder.kind, strlen(e->holder.kind)))
+		else if (says_kind(e->holder.name, e->holder.kind))
 			fprintf(out, ": held by %s\n", e->holder.name);
 		else
 			fprintf(out, ": held by %s %s\n", e->holder.kind, e->holder.name);

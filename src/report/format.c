@@ -43,3 +43,11 @@ void fmt_hex(char *buf, const uint8_t *bytes, size_t n)
 	}
 	buf[2 * n] = '\0';
 }
+
+char *fmt_signed_bytes(char *buf, int64_t n)
+{
+	char b[FMT_BYTES_SIZE];
+	fmt_bytes(b, n < 0 ? -(uint64_t)n : (uint64_t)n);
+	snprintf(buf, FMT_BYTES_SIZE + 2, "%s%s", n > 0 ? "+" : n < 0 ? "-" : "", b);
+	return buf;
+}

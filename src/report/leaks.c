@@ -43,6 +43,11 @@ void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 			(unsigned long long)t->interior_count,
 			fmt_bytes(b2, t->interior_bytes));
 	fputc('\n', out);
+	if (t->unowned_count)
+		fprintf(out, "          %llu of them (%s) kept alive only by anonymous memory no walked allocator\n"
+			"          owns (another allocator's arenas - Python's, a custom pool -, a cache):\n"
+			"          whether they leak cannot be told (cprof-core top: held by mapping ...)\n",
+			(unsigned long long)t->unowned_count, fmt_bytes(b1, t->unowned_bytes));
 	if (t->garbage_count)
 		fprintf(out, "garbage   %llu objects, %s: unreachable Go objects the next collection frees (not leaks)\n",
 			(unsigned long long)t->garbage_count, fmt_bytes(b1, t->garbage_bytes));
@@ -79,15 +84,17 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 	cprof_report_allocator_rows_json(&j, al, n_al);
 	json_key(&j, "summary");
 	json_object_begin(&j);
-	const char *names[] = { "direct", "indirect", "reachable", "interior_only", "garbage" };
+	const char *names[] = { "direct", "indirect", "reachable", "interior_only", "garbage",
+				"unowned" };
 	uint64_t vals[][2] = {
 		{ t->direct_count, t->direct_bytes },
 		{ t->indirect_count, t->indirect_bytes },
 		{ t->reachable_count, t->reachable_bytes },
 		{ t->interior_count, t->interior_bytes },
 		{ t->garbage_count, t->garbage_bytes },
+		{ t->unowned_count, t->unowned_bytes },
 	};
-	for (int k = 0; k < 5; k++) {
+	for (int k = 0; k < 6; k++) {
 		json_key(&j, names[k]);
 		json_object_begin(&j);
 		json_kv_uint(&j, "count", vals[k][0]);
@@ -141,4 +148,16 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 	json_array_end(&j);
 	json_object_end(&j);
 	json_finish(&j);
+}
+
+void cprof_report_leak_report(FILE *out, const struct cprof_leak_report *r)
+{
+	cprof_report_not_analyzed(out, r->allocators, r->n_allocators);
+	cprof_report_leaks(out, &r->totals, r->rows, r->n, r->shown_of);
+}
+
+void cprof_report_leak_report_json(FILE *out, const char *db, const struct cprof_leak_report *r)
+{
+	cprof_report_leaks_json(out, db, &r->totals, r->rows, r->n, r->allocators,
+				r->n_allocators);
 }

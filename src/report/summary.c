@@ -82,8 +82,7 @@ static void categorize(struct cprof_core *core, const struct cprof_heap_walk *wa
 
 static int signal_of(const struct cprof_core *core)
 {
-	return core->process.has_siginfo ? core->process.signo :
-	       core->n_threads ? core->threads[0].cursig : 0;
+	return core->process.fatal_signal;
 }
 
 void cprof_report_summary(FILE *out, struct cprof_core *core,
@@ -103,6 +102,8 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	int signo = signal_of(core);
 	if (signo)
 		fprintf(out, "killed by %s, ", fmt_signal(sig, sizeof(sig), signo));
+	else if (p->dumper == CPROF_DUMPER_GCORE)
+		fprintf(out, "dumped by gcore (not killed), ");
 	fprintf(out, "%zu thread%s, %zu modules, %zu mappings\n", core->n_threads,
 		core->n_threads == 1 ? "" : "s", core->n_modules, core->n_segments);
 
@@ -157,7 +158,8 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 			       const char *db_path, double seconds, double summary_seconds,
 			       const struct cprof_leak_totals *lt,
 			       const struct cprof_leak_row *rows, size_t n_rows,
-			       const struct cprof_entries *es)
+			       const struct cprof_entries *es,
+			       const struct cprof_profile_report *profile)
 {
 	struct json j;
 	struct cat_totals t;
@@ -176,6 +178,7 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 		json_kv_string(&j, "args", core->process.args);
 	}
 	json_kv_int(&j, "signal", signal_of(core));
+	json_kv_string(&j, "dumper", cprof_dumper_name(core->process.dumper));
 	json_kv_uint(&j, "threads", core->n_threads);
 	json_object_end(&j);
 	json_key(&j, "memory");
@@ -195,6 +198,8 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_array_end(&j);
 	json_key(&j, "allocators");
 	cprof_report_allocators_json(&j, &a->walk);
+	json_key(&j, "sections");
+	cprof_report_allocator_sections_json(&j, a);
 	json_kv_uint(&j, "objects", a->n_objects);
 	json_kv_uint(&j, "edges", a->graph.n_edges);
 	json_kv_uint(&j, "root_refs", a->graph.n_root_refs);
@@ -224,6 +229,11 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_object_end(&j);
 	json_key(&j, "top_entries");
 	cprof_report_entries_json(&j, es);
+	json_key(&j, "profile");
+	if (profile)
+		cprof_report_profile_json(&j, profile);
+	else
+		json_null(&j);
 	json_key(&j, "timings");
 	json_object_begin(&j);
 	json_kv_double(&j, "walk", a->t_walk);

@@ -7,6 +7,7 @@
  * which becomes a `mapping` root.  Claimed ranges are kept in one sorted array
  * and subtracted from each candidate, so no byte is scanned twice.
  */
+#include <assert.h>
 #include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,55 @@ struct cprof_error *cprof_roots_keep_mask(struct cprof_roots *rs, uint8_t *mask)
 	rs->masks = a;
 	rs->masks[rs->n_masks++] = mask;
 	return NULL;
+}
+
+/* ---- static objects ---- */
+
+static void static_free(struct cprof_static_object *s)
+{
+	for (size_t k = 0; k < s->n_paths; k++)
+		free(s->paths[k]);
+	free(s->paths);
+}
+
+static int static_cmp(const void *a, const void *b)
+{
+	const struct cprof_static_object *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+struct cprof_error *cprof_roots_add_statics(struct cprof_roots *rs,
+					    struct cprof_static_object *s, size_t n)
+{
+	if (!n)
+		return NULL;
+	struct cprof_static_object *a = realloc(rs->statics, (rs->n_statics + n) * sizeof(*a));
+	if (!a) {
+		for (size_t i = 0; i < n; i++)
+			static_free(&s[i]);
+		return &cprof_enomem;
+	}
+	rs->statics = a;
+	memcpy(a + rs->n_statics, s, n * sizeof(*s));
+	rs->n_statics += n;
+	qsort(rs->statics, rs->n_statics, sizeof(*rs->statics), static_cmp);
+	for (size_t i = 1; i < rs->n_statics; i++)   /* the provider's promise */
+		assert(rs->statics[i - 1].end <= rs->statics[i].start);
+	return NULL;
+}
+
+const struct cprof_static_object *cprof_roots_static(const struct cprof_roots *rs,
+						     uint64_t addr)
+{
+	size_t lo = 0, hi = rs->n_statics;
+	while (lo < hi) {          /* the first object starting above addr */
+		size_t mid = lo + (hi - lo) / 2;
+		if (rs->statics[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && addr < rs->statics[lo - 1].end ? &rs->statics[lo - 1] : NULL;
 }
 
 /* ---- claimed ranges ---- */
@@ -469,6 +519,9 @@ void cprof_roots_deinit(struct cprof_roots *rs)
 	for (size_t i = 0; i < rs->n_masks; i++)
 		free(rs->masks[i]);
 	free(rs->masks);
+	for (size_t i = 0; i < rs->n_statics; i++)
+		static_free(&rs->statics[i]);
+	free(rs->statics);
 	memset(rs, 0, sizeof(*rs));
 }
 
@@ -613,6 +666,18 @@ void cprof_root_slot_name(struct cprof_core *core, const struct cprof_roots *rs,
 	case CPROF_ROOT_GLOBALS: {
 		struct cprof_symbol sym;
 		char text[256];
+		const struct cprof_static_object *so = cprof_roots_static(rs, slot);
+		if (so) {          /* "app!main.store.Blocks" */
+			size_t w = (slot - so->start) / 8;
+			const char *path = w < so->n_paths ? so->paths[w] : NULL;
+			const char *mn = core->modules[so->module].name, *b = strrchr(mn, '/');
+			if (path)
+				snprintf(buf, size, "%s!%s%s", b ? b + 1 : mn, so->name, path);
+			else
+				snprintf(buf, size, "%s!%s+0x%llx", b ? b + 1 : mn, so->name,
+					 (unsigned long long)(slot - so->start));
+			return;
+		}
 		cprof_core_symbolize(core, slot, false, &sym);
 		cprof_symbol_format(&sym, slot, text, sizeof(text));
 		snprintf(buf, size, "%s", text);

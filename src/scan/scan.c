@@ -14,11 +14,13 @@
  * a heap address would otherwise be a false edge - and false edges make
  * objects look shared or retained by the wrong root.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cprof/bigmem.h"
+#include "cprof/format.h"
 #include "cprof/graph.h"
 
 struct edges {
@@ -96,6 +98,7 @@ struct scan {
 	uint32_t lo, hi;
 	struct cprof_progress *progress;
 	uint64_t words, unreadable, precise, noscan, conservative;
+	uint64_t *missing;         /* per segment, + 1: bytes not in the core */
 };
 
 /* A word found in memory: an edge when it points into another node.  The
@@ -109,6 +112,7 @@ static inline void object_word(struct scan *s, uint32_t src, uint64_t off,
 	int64_t j = cprof_object_index_find(s->ix, v);
 	if (j < 0 || (uint32_t)j == src)
 		return;
+	assert((uint64_t)j < s->g->n);
 	if (!edges_push(&s->e, (uint32_t)j, off, v - s->objs[j].addr))
 		s->oom = true;
 }
@@ -118,6 +122,7 @@ static void root_word(struct scan *s, uint32_t root, uint64_t slot, uint64_t v)
 	int64_t j = cprof_object_index_find(s->ix, v);
 	if (j < 0)
 		return;
+	assert((uint64_t)j < s->g->n);
 	struct cprof_graph *g = s->g;
 	if (g->n_root_refs == s->cap_root_refs) {
 		size_t cap = s->cap_root_refs ? 2 * s->cap_root_refs : 1024;
@@ -136,33 +141,129 @@ static void root_word(struct scan *s, uint32_t root, uint64_t slot, uint64_t v)
 	r->dst_off = v - s->objs[j].addr;
 }
 
+/* Bytes a scan meant to read that the core does not hold, counted per
+ * segment (index; the last slot: no segment) for one warning at the end. */
+static void missing_range(struct scan *s, uint64_t start, uint64_t end)
+{
+	s->unreadable += end - start;
+	const struct cprof_segment *seg = cprof_core_segment(s->core, start);
+	size_t i = seg ? (size_t)(seg - s->core->segments) : s->core->n_segments;
+	if (s->missing)
+		s->missing[i] += end - start;
+}
+
+/* One word at a that straddles two runs (a file's end, a cut core). */
+static bool straddling_word(struct scan *s, uint64_t a, uint64_t *v)
+{
+	if (cprof_core_try_read(s->core, a, v, 8))
+		return true;
+	missing_range(s, a, a + 8);
+	return false;
+}
+
 /*
- * Scans [addr, addr + len) word by word, calling fn(arg-specific) for each
- * aligned word.  Uses one pointer into the core when it holds the range
- * whole, else reads each word and counts what is missing.
+ * Scans [addr, addr + len) word by word, calling WORD for each aligned word.
+ * The range is taken run by run (cprof_core_run): a pointer into the core
+ * for each run it holds, and a run it does not hold - 2 GiB of a
+ * MADV_DONTDUMP mapping, a p_memsz nothing backs - is skipped whole and
+ * counted: the work is bounded by the bytes the core holds.
  */
 #define SCAN_RANGE(s, addr, len, WORD)                                          \
 	do {                                                                    \
-		uint64_t a0_ = ((addr) + 7) & ~7ull, end_ = (addr) + (len);     \
-		const uint64_t *p_ = end_ > a0_ ?                               \
-			cprof_core_ptr((s)->core, a0_, end_ - a0_) : NULL;      \
-		for (uint64_t a_ = a0_; a_ + 8 <= end_; a_ += 8) {              \
-			uint64_t v_;                                            \
-			if (p_) {                                               \
-				memcpy(&v_, (const char *)p_ + (a_ - a0_), 8);  \
-			} else {                                                \
-				struct cprof_error *e_ = cprof_core_read(       \
-					(s)->core, a_, &v_, 8);                 \
-				if (e_) {                                       \
-					cprof_error_destroy(e_);                \
-					(s)->unreadable += 8;                   \
-					continue;                               \
-				}                                               \
+		uint64_t a_ = ((addr) + 7) & ~7ull, end_ = (addr) + (len);      \
+		if (end_ < (addr) || a_ < (addr))                               \
+			break;                                                  \
+		while (a_ + 8 <= end_) {                                        \
+			uint64_t re_, v_;                                       \
+			const uint8_t *p_ = cprof_core_run((s)->core, a_, end_, &re_); \
+			if (!p_) {                                              \
+				missing_range((s), a_, re_);                    \
+				a_ = (re_ + 7) & ~7ull;                         \
+				continue;                                       \
 			}                                                       \
-			(s)->words++;                                           \
-			WORD(a_, v_);                                           \
+			uint64_t base_ = a_;                                    \
+			for (; a_ + 8 <= re_; a_ += 8) {                        \
+				memcpy(&v_, p_ + (a_ - base_), 8);              \
+				(s)->words++;                           \
+				if (v_)        /* no object is at 0: the index  \
+						  is not asked of zero words */ \
+					WORD(a_, v_);                           \
+			}                                                       \
+			if (a_ < re_ && a_ + 8 <= end_) {                       \
+				if (straddling_word((s), a_, &v_)) {            \
+					(s)->words++;                   \
+					WORD(a_, v_);                           \
+				}                                               \
+				a_ += 8;                                        \
+			}                                                       \
 		}                                                               \
 	} while (0)
+
+/*
+ * Whether segment i is a module's .bss that was never written: anonymous,
+ * inside a module, and no byte of it in the core.  The kernel leaves out an
+ * anonymous mapping no page of which was ever written (it reads as zeros)
+ * as it does a MADV_DONTDUMP one, and every process has a few such pages at
+ * the end of some library's .bss: they hold no pointer, and are no news.
+ */
+static bool untouched_bss(const struct cprof_core *core, size_t i)
+{
+	if (i >= core->n_segments)
+		return false;
+	const struct cprof_segment *seg = &core->segments[i];
+	return seg->file < 0 && seg->declared_bytes == 0 && !seg->file_only &&
+	       cprof_core_module(core, seg->start) != NULL;
+}
+
+/* The warning for what the scan could not read: its size and the mappings
+ * with the most of it (a module's untouched .bss left out). */
+static void warn_missing(struct scan *s)
+{
+	const struct cprof_core *core = s->core;
+	if (!s->missing || !s->unreadable)
+		return;
+	size_t top[3] = { SIZE_MAX, SIZE_MAX, SIZE_MAX }, n_maps = 0;
+	bool all_rw = true;
+	uint64_t total = 0;
+	for (size_t i = 0; i <= core->n_segments; i++) {
+		if (!s->missing[i] || untouched_bss(core, i))
+			continue;
+		total += s->missing[i];
+		n_maps++;
+		if (i == core->n_segments ||
+		    (core->segments[i].flags & (CPROF_SEG_R | CPROF_SEG_W)) != (CPROF_SEG_R | CPROF_SEG_W))
+			all_rw = false;
+		for (size_t k = 0; k < 3; k++) {
+			if (top[k] == SIZE_MAX || s->missing[i] > s->missing[top[k]]) {
+				memmove(&top[k + 1], &top[k], (2 - k) * sizeof(top[0]));
+				top[k] = i;
+				break;
+			}
+		}
+	}
+	if (!n_maps)
+		return;
+	char total_b[FMT_BYTES_SIZE], list[512] = "";
+	size_t len = 0;
+	for (size_t k = 0; k < 3 && top[k] != SIZE_MAX && len < sizeof(list); k++) {
+		char b[FMT_BYTES_SIZE];
+		size_t i = top[k];
+		const struct cprof_segment *seg = i < core->n_segments ? &core->segments[i] : NULL;
+		const char *what = !seg ? "outside every mapping" :
+				   seg->file >= 0 ? core->files[seg->file].path : "anonymous";
+		if (seg)
+			len += snprintf(list + len, sizeof(list) - len, "%s0x%llx-0x%llx %s: %s",
+					k ? ", " : "", (unsigned long long)seg->start,
+					(unsigned long long)seg->end, what, fmt_bytes(b, s->missing[i]));
+		else
+			len += snprintf(list + len, sizeof(list) - len, "%s%s: %s", k ? ", " : "",
+					what, fmt_bytes(b, s->missing[i]));
+	}
+	cprof_warn(core->warnings,
+		   "%s: %s of %smemory is not in the core (MADV_DONTDUMP or truncated): not scanned (%zu mapping%s: %s%s)",
+		   core->path, fmt_bytes(total_b, total), all_rw ? "rw " : "",
+		   n_maps, n_maps == 1 ? "" : "s", list, n_maps > 3 ? ", ..." : "");
+}
 
 /* The allocator of o's heap when it has pointer maps, else NULL.  Objects
  * come in address order, so heap indices repeat in runs: cache the answer. */
@@ -194,13 +295,9 @@ static void scan_masked(struct scan *s, uint32_t i, const uint8_t *mask)
 		uint64_t v;
 		if (p) {
 			memcpy(&v, p + 8 * w, 8);
-		} else {
-			struct cprof_error *e = cprof_core_read(s->core, o->addr + 8 * w, &v, 8);
-			if (e) {
-				cprof_error_destroy(e);
-				s->unreadable += 8;
-				continue;
-			}
+		} else if (!cprof_core_try_read(s->core, o->addr + 8 * w, &v, 8)) {
+			missing_range(s, o->addr + 8 * w, o->addr + 8 * w + 8);
+			continue;
 		}
 		s->words++;
 		object_word(s, i, 8 * w, v);
@@ -308,6 +405,7 @@ static void scan_objects(struct scan *s)
 {
 	struct cprof_graph *g = s->g;
 	for (uint32_t i = s->lo; i < s->hi && !s->oom; i++) {
+		assert(i == s->lo || g->row[i - 1] <= s->e.n);  /* rows monotonic */
 		g->row[i] = s->e.n;
 		const struct cprof_object *o = &s->objs[i];
 		if (!cprof_object_is_node(o))
@@ -405,6 +503,10 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 		return cprof_error_create(CPROF_ERROR_UNSUPPORTED,
 					  "%s: %zu objects: more than 32-bit ids can number",
 					  core->path, n);
+	/* the object table's invariant (cprof_objects_sort drops what would
+	   break it, with a warning): ids in address order, no two overlapping */
+	for (size_t i = 1; i < n; i++)
+		assert(objs[i - 1].addr + objs[i - 1].size <= objs[i].addr);
 	struct cprof_object_index *ix;
 	struct cprof_error *err = cprof_object_index_build(objs, n, &ix);
 	if (err)
@@ -420,12 +522,15 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 			  .walk = walk, .last_heap = UINT32_MAX, .hi = (uint32_t)n,
 			  .progress = progress };
 	cprof_object_index_bounds(ix, &s.min, &s.max);
-	s.oom = !open_maps(&s);
+	s.missing = calloc(core->n_segments + 1, sizeof(*s.missing));
+	s.oom = !s.missing || !open_maps(&s);
 	/* The second part on another thread; without one, here after the first. */
 	struct scan b = { .core = core, .objs = objs, .ix = ix, .min = s.min, .max = s.max,
 			  .g = g, .walk = walk, .last_heap = UINT32_MAX, .hi = (uint32_t)n };
 	pthread_t thread;
 	bool threaded = false;
+	b.missing = calloc(core->n_segments + 1, sizeof(*b.missing));
+	s.oom |= !b.missing;
 	if (!s.oom) {
 		b.maps = s.maps;   /* none is open when there are two parts */
 		s.hi = b.lo = split_point(&s, (uint32_t)n);
@@ -449,6 +554,14 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	if (progress)
 		cprof_progress_done(progress);
 	close_maps(&s);
+	/* the second part's counts into the first's, for one warning */
+	s.unreadable += b.unreadable;
+	for (size_t i = 0; s.missing && b.missing && i <= core->n_segments; i++)
+		s.missing[i] += b.missing[i];
+	if (!s.oom)
+		warn_missing(&s);
+	free(s.missing);
+	free(b.missing);
 	cprof_object_index_destroy(ix);
 	if (!s.oom && !s.e.cap && !edges_grow(&s.e))
 		s.oom = true;
@@ -459,7 +572,7 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	g->n_interior = s.e.n_interior;
 	g->n_edges = s.e.n;
 	g->words_scanned = s.words + b.words;
-	g->bytes_unreadable = s.unreadable + b.unreadable;
+	g->bytes_unreadable = s.unreadable;
 	g->objects_precise = s.precise + b.precise;
 	g->objects_noscan = s.noscan + b.noscan;
 	g->objects_conservative = s.conservative + b.conservative;

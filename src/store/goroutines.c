@@ -26,25 +26,33 @@ static const char *function_at(struct cprof_core *core, uint64_t pc)
 	return sym.function;
 }
 
+/* One row per call: a frame's inlined calls, then its own function. */
 static struct cprof_error *store_frames(struct cprof_store *st, sqlite3_stmt *f,
 					struct cprof_core *core, size_t id,
 					const struct cprof_goroutine *g)
 {
 	struct cprof_error *err = NULL;
 	for (size_t k = 0; !err && k < g->n_frames; k++) {
+		const struct cprof_go_frame *fr = &g->frames[k];
 		struct cprof_symbol sym;
-		cprof_core_symbolize(core, g->frames[k].pc, k > 0 || !g->pc0_exact, &sym);
-		store_bind_u64(f, 1, id);
-		store_bind_u64(f, 2, k);
-		store_bind_u64(f, 3, g->frames[k].pc);
-		store_bind_u64(f, 4, g->frames[k].sp);
-		store_bind_text(f, 5, sym.function);
-		if (sym.function)
-			store_bind_u64(f, 6, sym.offset);
-		store_bind_text(f, 7, sym.file);
-		if (sym.file)
-			sqlite3_bind_int(f, 8, sym.line);
-		err = store_step(st, f);
+		cprof_core_symbolize(core, fr->pc, !fr->exact, &sym);
+		for (uint32_t i = 0; !err && i < fr->n_calls; i++) {
+			const struct cprof_go_call *c = &fr->calls[i];
+			bool known = strcmp(c->function, "?");
+			store_bind_u64(f, 1, id);
+			store_bind_u64(f, 2, fr->depth + i);
+			store_bind_u64(f, 3, fr->pc);
+			store_bind_u64(f, 4, fr->sp);
+			store_bind_text(f, 5, known ? c->function : sym.function);
+			if (!c->inlined && sym.function)
+				store_bind_u64(f, 6, sym.offset);
+			if (known && strcmp(c->file, "?")) {
+				store_bind_text(f, 7, c->file);
+				sqlite3_bind_int(f, 8, c->line);
+			}
+			sqlite3_bind_int(f, 9, c->inlined);
+			err = store_step(st, f);
+		}
 	}
 	return err;
 }
@@ -122,8 +130,8 @@ struct cprof_error *cprof_store_goroutines(struct cprof_store *st,
 			 !strcmp(nd->kind_name, "goroutines"))
 			grnode[nd->key] = (uint32_t)i;
 	}
-	if ((err = store_prepare(st, "INSERT INTO goroutine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &s)) ||
-	    (err = store_prepare(st, "INSERT INTO goroutine_frame VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &f)))
+	if ((err = store_prepare(st, "INSERT INTO goroutine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &s)) ||
+	    (err = store_prepare(st, "INSERT INTO goroutine_frame VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", &f)))
 		goto out;
 	for (size_t i = 0; !err && i < go->n_goroutines; i++) {
 		const struct cprof_goroutine *g = &go->goroutines[i];
@@ -147,6 +155,7 @@ struct cprof_error *cprof_store_goroutines(struct cprof_store *st,
 		if (g->parent_goid)
 			store_bind_u64(s, 13, g->parent_goid);
 		store_bind_opt_u32(s, 14, gnode[i]);
+		sqlite3_bind_int(s, 15, g->signalled);
 		if (!(err = store_step(st, s)))
 			err = store_frames(st, f, core, i, g);
 	}
@@ -167,7 +176,8 @@ static const char groups_sql[] =
 	" coalesce(g.function, '?'), coalesce(g.created_by, ''), coalesce(g.stack, ''),"
 	" g.stack_bytes, coalesce(r.retained_bytes, 0), coalesce(r.retained_count, 0),"
 	" coalesce((SELECT x.function FROM goroutine x WHERE x.group_id = g.id"
-	" ORDER BY x.goid LIMIT 1), '')"
+	" ORDER BY x.goid LIMIT 1), ''),"
+	" coalesce((SELECT x.goid FROM goroutine x WHERE x.group_id = g.id AND x.signalled), 0)"
 	" FROM goroutine_group g LEFT JOIN root_node r ON r.id = g.root_node_id"
 	" ORDER BY 9 DESC, g.count DESC, g.id";
 
@@ -229,6 +239,7 @@ struct cprof_error *cprof_query_goroutine_groups(sqlite3 *db, const char *path,
 		r->retained_bytes = (uint64_t)sqlite3_column_int64(s, 8);
 		r->retained_count = (uint64_t)sqlite3_column_int64(s, 9);
 		copy_col(s, 10, r->start_function, sizeof(r->start_function));
+		r->signalled = (uint64_t)sqlite3_column_int64(s, 11);
 		err = group_goids(db, path, r);
 	}
 	sqlite3_finalize(s);
@@ -239,4 +250,20 @@ struct cprof_error *cprof_query_goroutine_groups(sqlite3 *db, const char *path,
 	*ret = rows;
 	*n_ret = n;
 	return NULL;
+}
+
+struct cprof_error *cprof_query_goroutines(sqlite3 *db, const char *path,
+					   struct cprof_goroutines_report *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	struct cprof_error *err = cprof_query_goroutine_groups(db, path, &ret->groups, &ret->n);
+	for (size_t i = 0; !err && i < ret->n; i++)
+		ret->goroutines += ret->groups[i].count;
+	return err;
+}
+
+void cprof_goroutines_report_deinit(struct cprof_goroutines_report *r)
+{
+	free(r->groups);
+	memset(r, 0, sizeof(*r));
 }

@@ -91,9 +91,28 @@ static int group_cmp(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+/* A site pattern: a glob over the whole site name ("main.load (db.go:40)"),
+ * or a substring of it. */
+static bool site_matches(const char *name, const char *pattern)
+{
+	if (!pattern)
+		return true;
+	if (strpbrk(pattern, "*?["))
+		return fnmatch(pattern, name, 0) == 0;
+	return strstr(name, pattern) != NULL;
+}
+
 struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 				       enum cprof_group_by by, const char *pattern,
 				       struct cprof_group_row **ret, size_t *n_ret)
+{
+	return cprof_query_groups_at(db, path, by, pattern, NULL, ret, n_ret);
+}
+
+struct cprof_error *cprof_query_groups_at(sqlite3 *db, const char *path,
+					  enum cprof_group_by by, const char *pattern,
+					  const char *site_pattern,
+					  struct cprof_group_row **ret, size_t *n_ret)
 {
 	struct cprof_error *err = NULL;
 	sqlite3_stmt *s = NULL;
@@ -126,7 +145,7 @@ struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 	static const char sql[] =
 		"SELECT o.id, o.idom, o.size, o.retained_bytes, o.retaining_root,"
 		" coalesce(t.name, '(unknown type)'), coalesce(n.name, ''), coalesce(n.kind, ''),"
-		" coalesce(si.name, '(no profile record)'), o.type_source = 'layout'"
+		" coalesce(si.name, '(no profile record)'), o.type_source = 'layout', os.site_id"
 		" FROM object o LEFT JOIN type t ON t.id = o.type_id"
 		" LEFT JOIN root_node n ON n.id = o.retaining_root"
 		" LEFT JOIN object_site os ON os.object_id = o.id"
@@ -146,7 +165,8 @@ struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 			   (uint32_t)sqlite3_column_int64(s, 1);
 		retained[id] = (uint64_t)sqlite3_column_int64(s, 3);
 		const char *type = (const char *)sqlite3_column_text(s, 5);
-		if (!matches(type ? type : "", pattern))
+		if (!matches(type ? type : "", pattern) ||
+		    !site_matches((const char *)sqlite3_column_text(s, 8), site_pattern))
 			continue;
 		char key[256];
 		const char *kind = NULL;
@@ -155,6 +175,13 @@ struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 			snprintf(key, sizeof(key), "%s", type);
 		} else if (by == CPROF_BY_SITE) {
 			snprintf(key, sizeof(key), "%s", (const char *)sqlite3_column_text(s, 8));
+		} else if (by == CPROF_BY_SITE_ID) {
+			if (sqlite3_column_type(s, 10) == SQLITE_NULL)
+				snprintf(key, sizeof(key), "(no profile record)");
+			else
+				snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(s, 10));
+			nd = sqlite3_column_type(s, 10) == SQLITE_NULL ? CPROF_NONE_ID :
+			     (uint64_t)sqlite3_column_int64(s, 10);
 		} else if (by == CPROF_BY_SIZE) {
 			snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(s, 2));
 		} else if (sqlite3_column_type(s, 4) == SQLITE_NULL) {

@@ -335,6 +335,17 @@ struct cprof_error *cprof_results_leaks(const struct cprof_analysis *a,
 	t->garbage_count = l->garbage.count;
 	t->garbage_bytes = l->garbage.bytes;
 	t->roots = t->direct_count;
+	/* what only anonymous mappings keep alive (as cprof_query_leaks'
+	   unowned_sql): reachable objects retained by a mapping root node */
+	const struct cprof_retention *rt = &a->retention;
+	for (size_t i = 0; l->flags && rt->retaining && i < a->n_objects; i++) {
+		uint32_t r = rt->retaining[i];
+		if ((l->flags[i] & CPROF_REACHABLE) && r < rt->n_nodes &&
+		    rt->nodes[r].kind == CPROF_RN_MAPPING) {
+			t->unowned_count++;
+			t->unowned_bytes += a->objects[i].size;
+		}
+	}
 	size_t n = limit && limit < l->n_roots ? limit : l->n_roots;
 	struct cprof_leak_row *rows = calloc(n ? n : 1, sizeof(*rows));
 	if (!rows)

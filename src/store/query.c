@@ -35,6 +35,14 @@ static const char totals_sql[] =
 	" coalesce(sum(size) FILTER (WHERE leak = 'garbage'), 0)"
 	" FROM object WHERE state = 'used'";
 
+/* What only anonymous mappings keep alive: objects whose retaining root is
+ * a mapping root node (memory no walked allocator owns; in a Go process
+ * anonymous memory is no root, so none). */
+static const char unowned_sql[] =
+	"SELECT count(*), coalesce(sum(o.size), 0) FROM object o"
+	" JOIN root_node n ON n.id = o.retaining_root"
+	" WHERE n.kind = 'mapping' AND o.reachable = 1";
+
 static const char rows_sql[] =
 	"SELECT id, addr, size, holds_count, holds_bytes, preview, pointers"
 	" FROM object WHERE leak = 'direct' AND holds_bytes >= ?"
@@ -61,6 +69,13 @@ struct cprof_error *cprof_query_leaks(sqlite3 *db, const char *path,
 	}
 	sqlite3_finalize(s);
 	t->roots = t->direct_count;
+	if (sqlite3_prepare_v2(db, unowned_sql, -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "leak totals");
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		t->unowned_count = (uint64_t)sqlite3_column_int64(s, 0);
+		t->unowned_bytes = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
 
 	if (sqlite3_prepare_v2(db, rows_sql, -1, &s, NULL) != SQLITE_OK)
 		return db_error(db, path, "leak roots");
@@ -114,6 +129,31 @@ void cprof_leak_rows_free(struct cprof_leak_row *rows, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(rows[i].pointers);
 	free(rows);
+}
+
+struct cprof_error *cprof_query_leak_report(sqlite3 *db, const char *path,
+					    uint64_t min_bytes, size_t limit,
+					    struct cprof_leak_report *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	struct cprof_error *err = cprof_query_allocators(db, path, &ret->allocators,
+							 &ret->n_allocators);
+	if (!err)
+		err = cprof_query_leaks(db, path, min_bytes, limit, &ret->totals, &ret->rows,
+					&ret->n);
+	if (err) {
+		cprof_leak_report_deinit(ret);
+		return err;
+	}
+	ret->shown_of = min_bytes ? ret->n : ret->totals.roots;
+	return NULL;
+}
+
+void cprof_leak_report_deinit(struct cprof_leak_report *r)
+{
+	free(r->allocators);
+	cprof_leak_rows_free(r->rows, r->n);
+	memset(r, 0, sizeof(*r));
 }
 
 /* ---- objects, root nodes, references ---- */
@@ -749,6 +789,25 @@ static struct cprof_error *db_totals(void *arg, uint64_t *heap_bytes, uint64_t *
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		*heap_bytes = (uint64_t)sqlite3_column_int64(s, 0);
 		*reachable_bytes = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return NULL;
+}
+
+struct cprof_error *cprof_query_site_coverage(sqlite3 *db, const char *path,
+					      struct cprof_site_coverage *ret)
+{
+	sqlite3_stmt *s;
+	memset(ret, 0, sizeof(*ret));
+	if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM object_site os JOIN object o"
+			       " ON o.id = os.object_id WHERE o.reachable IS NOT NULL"
+			       " AND coalesce(o.leak, '') != 'garbage'),"
+			       " (SELECT count(*) FROM object WHERE reachable IS NOT NULL"
+			       " AND coalesce(leak, '') != 'garbage')", -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "allocation records");
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		ret->recorded = (uint64_t)sqlite3_column_int64(s, 0);
+		ret->objects = (uint64_t)sqlite3_column_int64(s, 1);
 	}
 	sqlite3_finalize(s);
 	return NULL;

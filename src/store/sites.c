@@ -9,14 +9,6 @@
 #include "store-internal.h"
 #include "cprof/graph.h"
 
-/* "fn (file:line)" of a return address. */
-static void frame_name(struct cprof_core *core, uint64_t pc, char *buf, size_t size)
-{
-	struct cprof_symbol sym;
-	cprof_core_symbolize(core, pc, true, &sym);
-	cprof_symbol_where(&sym, pc, buf, size);
-}
-
 /* Whether frame f (at pc) is the allocator's own (Go's mallocgc, newobject,
  * makeslice, jemalloc's prof_backtrace, imalloc...: how, not where). */
 static bool own_frame(struct cprof_core *core, const struct cprof_sites *si, uint64_t pc,
@@ -27,31 +19,70 @@ static bool own_frame(struct cprof_core *core, const struct cprof_sites *si, uin
 	return si->skip_module && cprof_core_module(core, pc - 1) == si->skip_module;
 }
 
-/* The site's name: its first frame outside the allocator; its stack, a
- * frame a line. */
-static char *site_text(struct cprof_core *core, const struct cprof_sites *si,
-		       const struct cprof_site_record *s, char *name, size_t size)
+/*
+ * Site i's frames (site_frame: each return address and what it symbolizes
+ * to) and its text: its name, the first frame outside the allocator, and its
+ * stack, a frame a line.  Frames come from cprof_core_calls, so that what
+ * symbolizes a PC (Go's inline tree) reaches every report.
+ */
+static struct cprof_error *site_frames(struct cprof_store *st, struct cprof_core *core,
+				       const struct cprof_sites *si, size_t i, sqlite3_stmt *fr,
+				       char *name, size_t size, char **ret)
 {
+	const struct cprof_site_record *s = &si->sites[i];
 	size_t cap = 64 + 200 * s->n_pcs, len = 0;
 	char *stack = malloc(cap);
+	struct cprof_error *err = NULL;
 	if (!stack)
-		return NULL;
+		return &cprof_enomem;
 	stack[0] = '\0';
 	name[0] = '\0';
-	for (size_t k = 0; k < s->n_pcs; k++) {
+	for (size_t k = 0; !err && k < s->n_pcs; k++) {
 		char f[400];
-		frame_name(core, s->pcs[k], f, sizeof(f));
-		if (!name[0] && !own_frame(core, si, s->pcs[k], f))
+		struct cprof_symbol calls[16], sym;
+		uint64_t pc = s->pcs[k];
+		/* the innermost call at pc - 1, an inlined one where the module's
+		   call source knows it: Go's runtime records one pc per call,
+		   inlined ones included, as runtime.CallersFrames and pprof take
+		   it */
+		size_t n_calls = cprof_core_calls(core, pc, true, calls, 16);
+		bool known = n_calls > 0;
+		sym = calls[0];
+		if (!known)
+			known = cprof_core_symbolize(core, pc, true, &sym);
+		cprof_symbol_where(&sym, pc, f, sizeof(f));
+		if (!name[0] && !own_frame(core, si, pc, f))
 			snprintf(name, size, "%s", f);
-		if (len + strlen(f) + 2 > cap)
-			break;
-		len += (size_t)sprintf(stack + len, "%s%s", k ? "\n" : "", f);
+		if (len + strlen(f) + 2 <= cap)
+			len += (size_t)sprintf(stack + len, "%s%s", k ? "\n" : "", f);
+		const struct cprof_module *m = cprof_core_module(core, pc - 1);
+		store_bind_u64(fr, 1, i);
+		store_bind_u64(fr, 2, k);
+		store_bind_u64(fr, 3, pc);
+		if (m)
+			store_bind_u64(fr, 4, (uint64_t)(m - core->modules));
+		else
+			sqlite3_bind_null(fr, 4);
+		store_bind_text(fr, 5, known ? sym.function : NULL);
+		store_bind_text(fr, 6, known ? sym.file : NULL);
+		if (known && sym.file && sym.line > 0)
+			sqlite3_bind_int(fr, 7, sym.line);
+		else
+			sqlite3_bind_null(fr, 7);
+		/* the runtime records the calls it inlined into one machine frame
+		   as pcs of their own, innermost first: the next pc is the caller's */
+		store_bind_u64(fr, 8, n_calls > 1);
+		err = store_step(st, fr);
 	}
 	if (!name[0]) {            /* only the allocator's frames: the innermost */
 		size_t first = strcspn(stack, "\n");
 		snprintf(name, size, "%.*s", (int)first, first ? stack : "?");
 	}
-	return stack;
+	if (err)
+		free(stack);
+	else
+		*ret = stack;
+	return err;
 }
 
 /* The object at addr (objs sorted by address), or -1. */
@@ -67,23 +98,19 @@ struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core 
 {
 	if (!si || !si->n_sites)
 		return NULL;
-	sqlite3_stmt *s, *o;
+	sqlite3_stmt *s = NULL, *o = NULL, *fr = NULL;
 	struct cprof_error *err = store_prepare(st, "INSERT INTO site VALUES (?, ?, ?, ?, ?)", &s);
-	if (err)
-		return err;
 	/* OR IGNORE: a record that falls back to addr + header may name an
 	   object another record names (Go: a dead, unswept neighbour's record). */
-	if ((err = store_prepare(st, "INSERT OR IGNORE INTO object_site VALUES (?, ?)", &o))) {
-		sqlite3_finalize(s);
-		return err;
-	}
+	if (!err)
+		err = store_prepare(st, "INSERT OR IGNORE INTO object_site VALUES (?, ?)", &o);
+	if (!err)
+		err = store_prepare(st, "INSERT INTO site_frame VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &fr);
 	for (size_t i = 0; !err && i < si->n_sites; i++) {
 		char name[400];
-		char *stack = site_text(core, si, &si->sites[i], name, sizeof(name));
-		if (!stack) {
-			err = &cprof_enomem;
+		char *stack = NULL;
+		if ((err = site_frames(st, core, si, i, fr, name, sizeof(name), &stack)))
 			break;
-		}
 		store_bind_u64(s, 1, i);
 		store_bind_text(s, 2, name);
 		store_bind_text(s, 3, stack);
@@ -104,5 +131,6 @@ struct cprof_error *cprof_store_sites(struct cprof_store *st, struct cprof_core 
 	}
 	sqlite3_finalize(s);
 	sqlite3_finalize(o);
+	sqlite3_finalize(fr);
 	return err;
 }

@@ -394,9 +394,13 @@ static struct cprof_error *store_threads(struct cprof_store *st,
 		cprof_error_destroy(cprof_core_backtrace(core, th->tid, MAX_FRAMES,
 							 &frames, &n));
 		for (size_t k = 0; !err && k < n; k++) {
-			struct cprof_symbol sym;
-			cprof_core_symbolize(core, frames[k].pc,
-					     !frames[k].is_activation, &sym);
+			/* the frame's own function and line (as `info` shows it),
+			   not a call inlined there */
+			struct cprof_symbol calls[32], sym = { 0 };
+			size_t nc = cprof_core_calls(core, frames[k].pc, !frames[k].is_activation,
+						     calls, 32);
+			if (nc)
+				sym = calls[nc - 1];
 			store_bind_u64(f, 1, i);
 			store_bind_u64(f, 2, k);
 			store_bind_u64(f, 3, frames[k].pc);

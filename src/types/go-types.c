@@ -161,9 +161,7 @@ static uint32_t runtime_type(struct cprof_types *t, uint64_t typ)
 
 bool types_read_word(struct cprof_core *core, uint64_t addr, uint64_t *w)
 {
-	struct cprof_error *err = cprof_core_read_u64(core, addr, w);
-	cprof_error_destroy(err);
-	return !err;
+	return cprof_core_try_read(core, addr, w, 8);
 }
 
 /* The type of what an interface's data word points to; word0 is at addr. */

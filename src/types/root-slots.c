@@ -64,30 +64,16 @@ static void module_variables(struct cprof_core *core, const struct cprof_module 
 				Dwarf_Die type;
 				Dwarf_Word size = 0;
 				Dwarf_Attribute loc;
-				Dwarf_Block blk;
-				uint64_t gaddr = 0;
 				if (!dwarf_attr(&child, DW_AT_location, &loc) ||
 				    !dwarf_formref_die(dwarf_attr_integrate(&child, DW_AT_type, &a), &type) ||
 				    dwarf_aggregate_size(&type, &size) != 0)
 					continue;
-				if (dwarf_getlocation(&loc, &expr, &len) != 0) {
-					/* Go writes DWARF 5 locations as DW_FORM_block1,
-					   which libdw takes for no expression: read
-					   DW_OP_addr by hand. */
-					if (dwarf_formblock(&loc, &blk) != 0 || blk.length != 9 ||
-					    blk.data[0] != DW_OP_addr)
-						continue;
-					memcpy(&gaddr, blk.data + 1, 8);
-					struct variable v = { gaddr + bias, size, dbg, dwarf_dieoffset(&type) };
-					push_var(&mv->vars, &mv->n_vars, &cap_v, &v);
-					continue;
-				}
 				struct variable v = { 0, size, dbg, dwarf_dieoffset(&type) };
-				if (len == 1 && expr[0].atom == DW_OP_addr) {
-					v.addr = expr[0].number + bias;
+				if (cprof_dwarf_variable_address(core, m, dwarf_dieoffset(&child), &v.addr)) {
 					push_var(&mv->vars, &mv->n_vars, &cap_v, &v);
-				} else if (len == 2 && (expr[1].atom == DW_OP_form_tls_address ||
-							expr[1].atom == DW_OP_GNU_push_tls_address)) {
+				} else if (dwarf_getlocation(&loc, &expr, &len) == 0 && len == 2 &&
+					   (expr[1].atom == DW_OP_form_tls_address ||
+					    expr[1].atom == DW_OP_GNU_push_tls_address)) {
 					v.addr = expr[0].number;
 					push_var(&mv->tls, &mv->n_tls, &cap_t, &v);
 				}
@@ -355,7 +341,24 @@ struct cprof_type_slot types_root_slot(struct cprof_types *t, const struct cprof
 		struct module_vars *mv = &t->priv->mods[r->module];
 		if (!mv->done)
 			module_variables(core, &core->modules[r->module], mv);
-		sl = slot_type(t, find_var(mv->vars, mv->n_vars, ref->slot), ref->slot);
+		const struct variable *v = find_var(mv->vars, mv->n_vars, ref->slot);
+		const struct cprof_static_object *so = v ? NULL : cprof_roots_static(rs, ref->slot);
+		struct variable sv;
+		uint64_t bias;
+		if (so && so->type) {
+			/* a static object a variable points to: its type's, an
+			   array's by its element */
+			uint64_t at = so->start, size = so->end - so->start;
+			if (so->elem_size) {
+				at += (ref->slot - so->start) / so->elem_size * so->elem_size;
+				size = so->elem_size;
+			}
+			sv = (struct variable){ at, size,
+						cprof_core_module_dwarf(core, &core->modules[so->module], &bias),
+						so->type };
+			v = sv.dbg ? &sv : NULL;
+		}
+		sl = slot_type(t, v, ref->slot);
 	} else if (r->kind == CPROF_ROOT_TLS) {
 		/* The executable's TLS block ends at the thread pointer. */
 		const struct cprof_module *exe = cprof_core_executable(core);

@@ -121,23 +121,44 @@ void cprof_error_destroy(struct cprof_error *err)
 	free(err);
 }
 
+/* The build's path of a source file ("../src/heap/glibc.c") from the top. */
+static const char *source_name(const char *src_file)
+{
+	while (!strncmp(src_file, "../", 3))
+		src_file += 3;
+	return src_file;
+}
+
 void cprof_error_fwrite(const struct cprof_error *err, FILE *f)
 {
 	fprintf(f, "cprof-core: error: %s", err->message);
 	if (err->src_file && getenv("CPROF_DEBUG"))
-		fprintf(f, " [%s:%d]", err->src_file, err->src_line);
+		fprintf(f, " [%s:%d]", source_name(err->src_file), err->src_line);
 	fputc('\n', f);
 }
 
-void cprof_warn(struct cprof_warnings *w, const char *fmt, ...)
+void cprof_warn_at(struct cprof_warnings *w, const char *src_file, int src_line,
+		   const char *fmt, ...)
 {
-	char *msg = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&msg, fmt, ap);
+	cprof_vwarn_at(w, src_file, src_line, fmt, ap);
 	va_end(ap);
+}
+
+void cprof_vwarn_at(struct cprof_warnings *w, const char *src_file, int src_line,
+		    const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+	int n = vasprintf(&msg, fmt, ap);
 	if (n < 0)
 		return;
+	char *located;
+	if (getenv("CPROF_DEBUG") &&
+	    asprintf(&located, "%s [%s:%d]", msg, source_name(src_file), src_line) >= 0) {
+		free(msg);
+		msg = located;
+	}
 	if (w->callback)
 		w->callback(msg, w->arg);
 	if (w->count >= CPROF_WARNINGS_KEPT_MAX) {

@@ -70,7 +70,7 @@ import traceback
 __all__ = [
     "SOURCE_ROOT", "WORK", "REQUIRE_ALL", "TEST_NAME",
     "Abort", "Fatal", "Elf", "ElfError", "CoreRun",
-    "corpus_dir", "corpus_core", "available_dumpers", "require_tool", "skip",
+    "corpus_dir", "corpus_core", "available_dumpers", "all_dumpers", "require_tool", "skip",
     "cprof", "cprof_path",
     "check", "check_eq", "fail", "warn", "note", "case", "finish",
     "is_subsequence", "normalize_function", "parse_addr",
@@ -78,8 +78,10 @@ __all__ = [
     "stderr_lines", "crash_markers",
     "LeakReport", "valgrind_leaks", "valgrind_log_figures", "lsan_leaks", "fmt_bytes", "X86_64_REGS",
     "CORPUS_ENV", "GO_PROGRAMS", "PROGRAM_ENV", "corpus_env", "require_corpus_program",
-    "go_traceback", "go_heap_profile", "check_go_types", "Damaged", "analyze_damaged",
-    "warned", "dump_process",
+    "go_traceback", "go_print_name", "check_go_traceback", "go_heap_profile",
+    "check_go_types", "Damaged", "analyze_damaged",
+    "warned", "dump_process", "go_tool", "pprof_raw", "go_pprof",
+    "remove_db", "lines_with", "expect_error", "scratch",
 ]
 
 # ---------------------------------------------------------------------------
@@ -102,7 +104,7 @@ CORPUS_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 # The Go programs of the corpus (corpus/go; built only when `go` is on PATH).
 GO_PROGRAMS = ("goblocks", "goblocks-nodwarf", "gogoroutines", "goprofile", "gocgo",
-               "gofinal", "gotypes", "goshared")
+               "gofinal", "gotypes", "goshared", "gostatic", "gogrow")
 
 # Environment added to CORPUS_ENV for some corpus programs, by name. The Go programs:
 # GOTRACEBACK=crash - on SIGABRT the Go runtime prints every goroutine (with their
@@ -112,6 +114,10 @@ GO_PROGRAMS = ("goblocks", "goblocks-nodwarf", "gogoroutines", "goprofile", "goc
 # debug.SetTraceback("crash") themselves); GOMAXPROCS=2 - the same number of Ps
 # (mcaches, GC workers, threads) whatever the machine's CPU count or cgroup limit.
 PROGRAM_ENV = {name: {"GOTRACEBACK": "crash", "GOMAXPROCS": "2"} for name in GO_PROGRAMS}
+# gogoroutines' main goroutine stays running in pause(2) (a raw system call): without
+# asynchronous preemption, sysmon's preemption signal does not wake it every 10 ms,
+# so the harness's SIGABRT always finds it there.
+PROGRAM_ENV["gogoroutines"]["GODEBUG"] = "asyncpreemptoff=1"
 
 
 def corpus_env(name, extra=None):
@@ -138,6 +144,12 @@ def _say(msg):
 
 class Abort(Exception):
     """Stop the current case (or the test, outside case()) with a failure."""
+
+
+class Unsettled(Abort):
+    """The program changed after writing its manifest (a Go runtime started one
+    more thread, which allocates its M): the manifest no longer describes the
+    process, so the run is taken again rather than checked against it."""
 
 
 class Fatal(Abort):
@@ -696,6 +708,17 @@ def available_dumpers():
     return out
 
 
+def all_dumpers():
+    """available_dumpers(), all of them under CPROF_REQUIRE_ALL=1 (a check), and a
+    skip when there is none."""
+    dumpers = available_dumpers()
+    if REQUIRE_ALL:
+        check_eq(dumpers, ["kernel", "gcore"], "available dumpers (CPROF_REQUIRE_ALL=1)")
+    if not dumpers:
+        skip("no way to take a core here (no usable core_pattern, no gcore)")
+    return dumpers
+
+
 class CoreRun:
     """A corpus program's core: .core, .exe, .manifest (dict), .dir, .dumper,
     .name, .args, .dump_seconds (taking the core), .total_seconds (run + core),
@@ -795,9 +818,11 @@ def _read_text(path, limit=4000):
         return ""
 
 
-def _run_and_dump(name, args, dumper, d, exe=None):
-    """Run corpus program NAME (its build EXE, when given) in D/run, take its
-    core with DUMPER, kill it. Returns the info dict written to D/result.json."""
+def _run_and_dump(name, args, dumper, d, exe=None, env=None, before_dump=None):
+    """Run corpus program NAME (its build EXE, when given; ENV added to its
+    environment) in D/run, call BEFORE_DUMP(proc, run directory) once it is
+    parked, take its core with DUMPER, kill it. Returns the info dict written to
+    D/result.json."""
     exe = exe or os.path.join(corpus_dir(), name)
     if not os.access(exe, os.X_OK):
         raise Fatal("corpus program %s not found (corpus dir %s)" % (exe, corpus_dir()))
@@ -816,7 +841,7 @@ def _run_and_dump(name, args, dumper, d, exe=None):
     with open(out_path, "w") as out:
         proc = subprocess.Popen(cmd, cwd=run, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=_child_setup(dumper == "kernel"),
-                                close_fds=True, env=corpus_env(name))
+                                close_fds=True, env=corpus_env(name, env))
     try:
         # 1. the manifest
         deadline = time.monotonic() + 20
@@ -845,9 +870,12 @@ def _run_and_dump(name, args, dumper, d, exe=None):
                 raise Abort("%s died before being dumped (status %s):\n%s"
                             % (name, proc.returncode, _read_text(out_path)))
             if time.monotonic() > deadline:
-                raise Abort("%s: threads not all blocked after 10 s: /proc says %s, manifest says %s"
-                            % (name, now, want))
+                why = Unsettled if want and set(now) > set(want) else Abort
+                raise why("%s: threads not all blocked after 10 s: /proc says %s, manifest says %s"
+                          % (name, now, want))
             time.sleep(0.005)
+        if before_dump:
+            before_dump(proc, run)
         # 3. the core
         t0 = time.monotonic()
         if dumper == "kernel":
@@ -987,10 +1015,13 @@ def require_corpus_program(name):
     return exe
 
 
-def corpus_core(name, args=(), dumper=None, exe=None):
+def corpus_core(name, args=(), dumper=None, exe=None, env=None, before_dump=None):
     """Build the corpus if needed, run corpus program NAME with ARGS, take its core
     with DUMPER ('kernel', 'gcore'; None = the first available) and return a CoreRun.
     EXE: another build of the program (another Go toolchain's, say) to run instead.
+    ENV: more environment; BEFORE_DUMP(proc, run directory): called once the
+    program is parked, right before the core is taken (its name and ENV key the
+    cache).
     Results are cached under $CPROF_WORK/cores (shared by parallel tests, locked)."""
     avail = available_dumpers()
     if dumper is None:
@@ -1006,13 +1037,23 @@ def corpus_core(name, args=(), dumper=None, exe=None):
         key += "-" + hashlib.sha1("\0".join(args).encode()).hexdigest()[:12]
     if exe:
         key += "-" + os.path.basename(exe)
+    if env or before_dump:
+        key += "-" + hashlib.sha1(repr((sorted((env or {}).items()),
+                                        getattr(before_dump, "__name__", ""))).encode()).hexdigest()[:12]
     key += "-" + dumper
     d = os.path.join(WORK, "cores", key)
     with _locked(d + ".lock"):
         info = _cached(d)
         if info and info["exe"] == (exe or os.path.join(corpus_dir(), name)):
             return CoreRun(d, info, True)
-        info = _run_and_dump(name, args, dumper, d, exe)
+        for attempt in range(1, 4):
+            try:
+                info = _run_and_dump(name, args, dumper, d, exe, env, before_dump)
+                break
+            except Unsettled as e:
+                if attempt == 3:
+                    raise
+                note("run %d of %s not used (taken again): %s" % (attempt, name, e))
         note("made %s core of %s%s in %.2f s (%.2f s with the run): %s"
              % (dumper, name, " " + " ".join(args) if args else "", info["dump_seconds"],
                 info["total_seconds"], info["core"]))
@@ -1065,15 +1106,40 @@ class Damaged:
         return struct.unpack("<Q", self.elf.read(self.offset(addr), 8))[0]
 
     def write(self, addr, data):
-        off = self.offset(addr)
+        self.write_at(self.offset(addr), data)
+
+    def write64(self, addr, value):
+        self.write(addr, struct.pack("<Q", value & (2**64 - 1)))
+
+    def write_at(self, off, data):
+        """Overwrite the core file's bytes at file offset OFF (headers, notes)."""
         with open(self.path, "r+b") as f:
             f.seek(off)
             self.saved.append((off, f.read(len(data))))
             f.seek(off)
             f.write(data)
 
-    def write64(self, addr, value):
-        self.write(addr, struct.pack("<Q", value & (2**64 - 1)))
+    def rename_files(self, old, new):
+        """Rename every NT_FILE entry named OLD to NEW (bytes of the same length:
+        the note is edited in place). Returns how many were renamed."""
+        if len(old) != len(new):
+            raise Abort("NT_FILE names are edited in place: %r and %r differ in length"
+                        % (old, new))
+        n = 0
+        for name, ntype, desc, off in self.elf.notes():
+            if ntype != NT_FILE:
+                continue
+            namesz = struct.unpack_from("<I", self.elf.read(off, 4))[0]
+            desc_off = off + 12 + ((namesz + 3) & ~3)
+            count = struct.unpack_from("<Q", desc, 0)[0]
+            pos = 16 + 24 * count
+            for _ in range(count):
+                end = desc.index(b"\0", pos)
+                if desc[pos:end] == old:
+                    self.write_at(desc_off + pos, new)
+                    n += 1
+                pos = end + 1
+        return n
 
     def restore(self):
         with open(self.path, "r+b") as f:
@@ -1083,12 +1149,47 @@ class Damaged:
         self.saved = []
 
 
-def analyze_damaged(d, c, what, db, timeout=60):
-    """`analyze` the Damaged core D (of CoreRun C) into DB. It must exit 0, or 1
-    with exactly one error line and no database left. Returns (rc, stderr lines)."""
+@contextlib.contextmanager
+def scratch(prefix):
+    """A fresh directory under $CPROF_WORK/tmp, removed afterwards."""
+    work = os.path.join(WORK, "tmp")
+    os.makedirs(work, exist_ok=True)
+    d = tempfile.mkdtemp(prefix=prefix + "-", dir=work)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def remove_db(db):
+    """Remove the database DB and the DB.old an analysis keeps."""
     for p in (db, db + ".old"):
         if os.path.exists(p):
             os.unlink(p)
+
+
+def lines_with(err, prefix):
+    """The lines of ERR (stderr) that begin with PREFIX."""
+    return [l for l in err.splitlines() if l.startswith(prefix)]
+
+
+def expect_error(args, path, words=(), timeout=60):
+    """cprof-core ARGS fails with status 1 and one `cprof-core: error: ` line that
+    names PATH and holds every one of WORDS. Returns (rc, stdout, stderr)."""
+    rc, out, err = cprof(*args, expect_rc=None, timeout=timeout)
+    what = "cprof-core %s" % " ".join(str(a) for a in args)
+    check_eq(rc, 1, "%s: exit status (stderr: %r)" % (what, err[-500:]))
+    errs = lines_with(err, "cprof-core: error: ")
+    if check_eq(len(errs), 1, "%s: number of error lines on stderr %r" % (what, err[-1000:])):
+        check(path in errs[0] and all(w in errs[0] for w in words),
+              "%s: the error line %r names %s and says %s" % (what, errs[0], path, list(words)))
+    return rc, out, err
+
+
+def analyze_damaged(d, c, what, db, timeout=60):
+    """`analyze` the Damaged core D (of CoreRun C) into DB. It must exit 0, or 1
+    with exactly one error line and no database left. Returns (rc, stderr lines)."""
+    remove_db(db)
     rc, out, err = cprof("analyze", d.path, c.exe, "--db", db, expect_rc=None,
                          timeout=timeout)
     lines = stderr_lines(err)
@@ -1121,7 +1222,9 @@ _GO_REG = re.compile(r"^([a-z0-9]+)\s+(0x[0-9a-f]+)$")
 def go_traceback(text_or_run):
     """Parse the Go runtime's crash report: what a Go corpus program prints when it
     dies of SIGABRT with GOTRACEBACK=crash (a kernel core: the CoreRun's
-    program.out; a gcore core has none). Takes the text or a CoreRun. Returns None
+    program.out; a gcore core has none), or a goroutine dump without a signal
+    (runtime.Stack, /debug/pprof/goroutine?debug=2: one section whose "signal" is
+    None; its frames have no pc). Takes the text or a CoreRun. Returns None
     if there is no report, else {"sections": [...], "goroutines": {goid: g}}.
 
     A section per signal the runtime handled: the first is the one the harness
@@ -1137,7 +1240,11 @@ def go_traceback(text_or_run):
     [{"function", "file", "line", "pc", "sp", "fp"}] innermost first (inlined
     frames have pc/sp/fp None), "created_by": function or None, "created_in":
     goid or None}. "goroutines": every goroutine other than 0, from the first
-    section that prints it."""
+    section that prints its frames (a goroutine running on another thread has
+    none in the first: "stack unavailable"; its M's section prints them), else
+    the first that prints it. "signalled": the first goroutine of the first
+    section (the one the fatal signal interrupted), None when that is an M's
+    own g0 (goroutine 0)."""
     if isinstance(text_or_run, CoreRun):
         path = os.path.join(text_or_run.dir, "program.out")
         try:
@@ -1157,7 +1264,12 @@ def go_traceback(text_or_run):
             g = pending = None
             continue
         if sec is None:
-            continue
+            if not _GO_HEADER.match(line):
+                continue
+            # a goroutine dump without a signal (/debug/pprof/goroutine?debug=2)
+            sec = {"signal": None, "description": None, "pc": None, "m": None,
+                   "goroutines": [], "registers": {}}
+            sections.append(sec)
         m = _GO_SIGPC.match(line)
         if m:
             sec["pc"], sec["m"] = int(m.group(1), 16), int(m.group(2))
@@ -1208,9 +1320,82 @@ def go_traceback(text_or_run):
     gs = {}
     for s in sections:
         for x in s["goroutines"]:
-            if x["goid"] != 0 and x["goid"] not in gs:
+            if x["goid"] != 0 and (x["goid"] not in gs or
+                                   (x["frames"] and not gs[x["goid"]]["frames"])):
                 gs[x["goid"]] = x
-    return {"sections": sections, "goroutines": gs}
+    first = sections[0]["goroutines"][:1] if sections[0]["signal"] else []
+    signalled = first[0]["goid"] if first and first[0]["goid"] != 0 else None
+    return {"sections": sections, "goroutines": gs, "signalled": signalled}
+
+
+def go_print_name(name):
+    """A Go function's name as the runtime's traceback prints it
+    (funcNameForPrint): a generic instantiation's type arguments become
+    "[...]"; an assembly function's ELF symbol loses its ".abi0"."""
+    if name and name.endswith(".abi0"):
+        name = name[:-5]
+    i = (name or "").find("[")
+    j = (name or "").rfind("]")
+    if i >= 0 and j > i:
+        name = name[:i] + "[...]" + name[j + 1:]
+    return name
+
+
+def check_go_traceback(db, tb, label=""):
+    """Checks the goroutine tables of DB (a kernel core's analysis) against TB, the
+    runtime's crash traceback (go_traceback): the same goroutine ids; each one's
+    status or wait reason; frame by frame, every call on its stack - inlined
+    ones included - with its function and file:line, for every goroutine the
+    traceback prints frames of (the running ones too); its creator; and the
+    goroutine the fatal signal interrupted, which the traceback prints first, is
+    the one marked signalled. Returns the number of calls compared."""
+    import sqlite3
+    con = sqlite3.connect(db)
+    ours = {r[0]: r[1:] for r in con.execute(
+        "SELECT goid, status, coalesce(wait_reason, ''), created_by, signalled, id "
+        "FROM goroutine")}
+    calls = {}
+    for gid, fn, file, line, inl in con.execute(
+            "SELECT goroutine_id, function, file, line, inlined FROM goroutine_frame "
+            "ORDER BY goroutine_id, depth"):
+        calls.setdefault(gid, []).append((go_print_name(fn), file, line, inl))
+    con.close()
+    check_eq(sorted(ours), sorted(tb["goroutines"]), "%sthe goroutine ids are the traceback's"
+             % label)
+    bad_status, bad_frames, bad_created, n_calls, n_inlined = [], [], [], 0, 0
+    for goid, g in sorted(tb["goroutines"].items()):
+        if goid not in ours:
+            continue
+        status, reason, created, _, gid = ours[goid]
+        said = g["status"].split(",")[0]
+        if said != (reason or status):
+            bad_status.append((goid, g["status"], status, reason))
+        if g["created_by"] and not (created or "").startswith(g["created_by"]):
+            bad_created.append((goid, g["created_by"], created))
+        if not g["frames"]:
+            continue
+        theirs = [(f["function"], f["file"], f["line"], f["pc"] is None) for f in g["frames"]]
+        mine = [(fn, file, line, bool(inl)) for fn, file, line, inl in calls.get(gid, [])]
+        n_calls += len(theirs)
+        n_inlined += sum(1 for t in theirs if t[3])
+        if theirs != mine:
+            diff = next((i for i, (a, b) in enumerate(zip(theirs, mine)) if a != b),
+                        min(len(theirs), len(mine)))
+            bad_frames.append((goid, status, "call %d" % diff, theirs[diff:diff + 2],
+                               mine[diff:diff + 2], len(theirs), len(mine)))
+    check(not bad_status, "%severy goroutine's status or wait reason is the traceback's "
+          "(wrong: %s)" % (label, bad_status[:3]))
+    check(not bad_frames and n_inlined > 0,
+          "%severy goroutine's calls are the traceback's, inlined ones included, with their "
+          "file:line (%d calls, %d of them inlined; wrong in %d goroutines: %s)"
+          % (label, n_calls, n_inlined, len(bad_frames), bad_frames[:2]))
+    check(not bad_created, "%severy goroutine's creator is the traceback's (wrong: %s)"
+          % (label, bad_created[:3]))
+    marked = sorted(goid for goid, o in ours.items() if o[3])
+    want = [tb["signalled"]] if tb["signalled"] is not None else []
+    check_eq(marked, want, "%sthe goroutine marked signalled is the one the traceback "
+             "prints first" % label)
+    return n_calls
 
 
 def check_go_types(db, manifest, label="", untyped_vias=()):
@@ -1348,6 +1533,83 @@ def go_heap_profile(path):
         samples.append({"values": dict(zip(types, values)), "functions": names,
                         "labels": labels})
     return {"sample_types": types, "units": units, "period": period, "samples": samples}
+
+
+def go_tool():
+    """The go command (PATH, else /usr/local/go/bin/go), or skip the test by name."""
+    g = shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK)
+                               else None)
+    if not g:
+        skip("go not found on PATH nor in /usr/local/go/bin: `go tool pprof` is the client")
+    return g
+
+
+def go_pprof(*args, timeout=120):
+    """Run `go tool pprof ARGS`; returns (rc, stdout, stderr)."""
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="", PPROF_TMPDIR=WORK)
+    env.pop("DISPLAY", None)
+    r = subprocess.run([go_tool(), "tool", "pprof"] + [str(a) for a in args],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=timeout)
+    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+
+_RAW_LOC = re.compile(r"^\s*(\d+): 0x([0-9a-f]+)(?: M=(\d+))? (.*?) (\S*):(-?\d+):(-?\d+) s=")
+_RAW_BARE_LOC = re.compile(r"^\s*(\d+): 0x([0-9a-f]+)(?: M=(\d+))?\s*$")   # not symbolized
+_RAW_LINE = re.compile(r"^\s+(.*?) (\S*):(-?\d+):(-?\d+) s=")
+_RAW_MAP = re.compile(r"^(\d+): 0x([0-9a-f]+)/0x([0-9a-f]+)/0x([0-9a-f]+) (\S*) ?(\S*)")
+
+
+def pprof_raw(path):
+    """What `go tool pprof -raw PATH` prints, parsed: {"types": [names], "samples":
+    [{"values": {type: int}, "locations": [ids, leaf first]}], "locations": {id:
+    {"address", "mapping", "lines": [(function, file, line), ...] (none: not symbolized)}},
+    "mappings": {id: {"start", "limit", "file", "build_id"}}, "comments": [...]}: what the real client
+    makes of the file. Fails the case when pprof cannot read it."""
+    rc, out, err = go_pprof("-raw", path)
+    if rc != 0:
+        raise Abort("go tool pprof -raw %s failed (status %d): %s" % (path, rc, err[-2000:]))
+    res = {"types": [], "samples": [], "locations": {}, "mappings": {}}
+    section, loc = None, None
+    for line in out.splitlines():
+        if line in ("Samples:", "Locations", "Mappings"):
+            section = line
+            continue
+        if section == "Samples:":
+            if not res["types"]:
+                res["types"] = [t.split("/")[0] for t in line.split()]
+                continue
+            if ":" not in line or "[" in line.split(":")[0]:
+                continue          # a label line ("bytes:[24]")
+            vals, _, ids = line.partition(":")
+            if not vals.strip() or not all(v.lstrip("-").isdigit() for v in vals.split()):
+                continue
+            res["samples"].append({"values": dict(zip(res["types"], map(int, vals.split()))),
+                                   "locations": [int(x) for x in ids.split()]})
+        elif section == "Locations":
+            m = _RAW_LOC.match(line)
+            if m:
+                loc = {"address": int(m.group(2), 16), "mapping": int(m.group(3) or 0),
+                       "lines": [(m.group(4), m.group(5), int(m.group(6)))]}
+                res["locations"][int(m.group(1))] = loc
+                continue
+            m = _RAW_BARE_LOC.match(line)
+            if m:
+                loc = {"address": int(m.group(2), 16), "mapping": int(m.group(3) or 0), "lines": []}
+                res["locations"][int(m.group(1))] = loc
+                continue
+            m = _RAW_LINE.match(line)
+            if m and loc:
+                loc["lines"].append((m.group(1), m.group(2), int(m.group(3))))
+        elif section == "Mappings":
+            m = _RAW_MAP.match(line.strip())
+            if m:
+                res["mappings"][int(m.group(1))] = {
+                    "start": int(m.group(2), 16), "limit": int(m.group(3), 16),
+                    "file": m.group(5), "build_id": m.group(6)}
+    for smp in res["samples"]:
+        smp["functions"] = [(res["locations"][i]["lines"] or [("?",)])[0][0] for i in smp["locations"]]
+    return res
 
 
 # ---------------------------------------------------------------------------

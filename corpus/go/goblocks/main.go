@@ -5,6 +5,9 @@
 // blocks), small ones, and every 1000th one large (> 32 KiB, its own span). Block
 // i points to block i-1 (Next) unless i%10 == 0 (chains of 10); every 100th block
 // has a Tags map. The manifest lists every block (see corpus/README.md).
+// One more goroutine parks in a channel receive inside calls the compiler
+// inlined (parkOuter -> parkInner, into the go statement's wrapper): its
+// traceback lists inlined calls, with each Go release's inline tree.
 package main
 
 import (
@@ -24,6 +27,14 @@ type Block struct {
 
 var store []*Block
 var index map[int64]*Block
+
+var (
+	parkCh   = make(chan int) // nobody sends
+	parkSink int
+)
+
+func parkInner(c chan int) int { return <-c }
+func parkOuter(c chan int)     { parkSink = parkInner(c) + 1 }
 
 // IDBase + i is block i's ID; its payload starts with the ID (8 bytes, little
 // endian) when it has room, and the rest is 'a' + i%26.
@@ -52,6 +63,7 @@ func main() {
 	manifest.Start()
 	args := manifest.Args("[N]")
 	n := manifest.IntArg(args, 0, 10000)
+	go parkOuter(parkCh)
 
 	index = make(map[int64]*Block)
 	r := uint64(0x9e3779b97f4a7c15)

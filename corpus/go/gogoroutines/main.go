@@ -5,6 +5,18 @@
 // and its sudog), odd-numbered ones from one shared channel (a global). The buffer
 // is used after the receive, so the only thing keeping it alive is the worker's
 // stack. The manifest lists every buffer and channel (see corpus/README.md).
+//
+// Two more goroutines park in code the compiler inlined: blockInlined (a
+// sync.WaitGroup.Wait, inlined into its go statement's wrapper) and chainOuter
+// -> chainMiddle -> chainInner (a channel receive; all three inlined into the
+// wrapper), so the runtime's traceback of them lists inlined calls that have no
+// frame of their own. The main goroutine, locked to the main thread, ends in
+// pause(2) through syscall.RawSyscall: it stays "running" (a raw system call
+// does not leave the running state), and the process-directed SIGABRT is
+// delivered to the main thread, interrupting it: its registers are in the
+// kernel's signal frame, its innermost function a frameless assembly stub.
+// Before that, Dead goroutines run at once and exit: allgs keeps them, dead
+// (Gdead), for reuse.
 package main
 
 import (
@@ -12,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -25,6 +38,58 @@ var (
 	chAddr  []uintptr
 	sink    int
 )
+
+func init() {
+	// the main goroutine runs on the main thread, which process-directed
+	// signals go to first
+	runtime.LockOSThread()
+}
+
+var (
+	never     sync.WaitGroup // Add(1), never Done
+	chainCh   = make(chan int)
+	chainSink int
+)
+
+// Small enough for the compiler to inline into the go statements' wrappers.
+func blockInlined(wg *sync.WaitGroup) { wg.Wait() }
+func chainInner(c chan int) int     { return <-c }
+func chainMiddle(c chan int) int    { return chainInner(c) + 1 }
+func chainOuter(c chan int)         { chainSink = chainMiddle(c) }
+
+// parkRunning blocks the main goroutine in pause(2) without leaving the running
+// state (RawSyscall does not call entersyscall).
+//
+//go:noinline
+func parkRunning() {
+	for {
+		syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
+	}
+}
+
+// Dead goroutines are started together and exit (none can before the last starts).
+const Dead = 100
+
+func makeDead() {
+	release := make(chan struct{})
+	var done sync.WaitGroup
+	before := runtime.NumGoroutine()
+	done.Add(Dead)
+	for i := 0; i < Dead; i++ {
+		go func() {
+			<-release
+			done.Done()
+		}()
+	}
+	close(release)
+	done.Wait()
+	for try := 0; runtime.NumGoroutine() != before; try++ {
+		if try == 5000 {
+			manifest.Fail("the short-lived goroutines did not exit")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 // Marker: a buffer's first 8 bytes are Marker + its worker's index (little endian).
 const Marker = 0x60b0f0000000
@@ -66,9 +131,15 @@ func main() {
 		go worker(i, size, c)
 	}
 	ready.Wait()
+	never.Add(1)
+	go blockInlined(&never)
+	go chainOuter(chainCh)
 	// ready.Done() runs before the receive: wait until every worker is parked in it,
 	// as the runtime's own traceback of every goroutine shows them.
 	frames := waitParked(n)
+	makeDead()
+	inlined := [][]string{waitStack("[sync.WaitGroup.Wait", "\nmain.blockInlined("),
+		waitStack("[chan receive", "\nmain.chainInner(")}
 
 	bufSize, _, _ := manifest.Slot(uintptr(size), false)
 	for i, a := range bufAddr {
@@ -88,8 +159,21 @@ func main() {
 		w.Key("functions")
 		w.Strs(frames)
 		w.KStr("main_function", "main.main")
-		w.KStr("main_wait_reason", "select (no cases)")
+		w.KStr("main_status", "running")
+		w.KInt("dead_at_least", Dead)
 		w.End()
+		// the goroutines parked in inlined code: their stacks as runtime.Stack
+		// prints them (inlined calls included, innermost first, without the
+		// runtime's frames)
+		w.Key("inlined")
+		w.Arr()
+		for _, f := range inlined {
+			w.Obj()
+			w.Key("functions")
+			w.Strs(f)
+			w.End()
+		}
+		w.EndArr()
 		w.Key("globals")
 		w.Obj()
 		w.KAddr("shared", uintptr(unsafe.Pointer(&shared)))
@@ -109,7 +193,25 @@ func main() {
 		}
 		w.EndArr()
 	})
-	select {}
+	parkRunning()
+}
+
+// waitStack waits until runtime.Stack shows a goroutine whose header contains
+// STATE and whose stack contains CALL, and returns its functions.
+func waitStack(state, call string) []string {
+	buf := make([]byte, 1<<22)
+	for try := 0; try < 5000; try++ {
+		text := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(text, "\n\n") {
+			lines := strings.Split(g, "\n")
+			if strings.Contains(lines[0], state) && strings.Contains(g, call) {
+				return manifest.StackFrames(lines)
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	manifest.Fail("no goroutine " + state + " in " + call + " after 5 s")
+	return nil
 }
 
 // waitParked waits until runtime.Stack shows N goroutines of main.worker in

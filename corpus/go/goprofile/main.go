@@ -1,13 +1,16 @@
-// goprofile MANIFEST_PATH: the Go heap profile as an oracle. runtime.MemProfileRate
-// = 1 first thing in main, so every allocation after it is sampled (a profile
+// goprofile MANIFEST_PATH [default]: the Go heap profile as an oracle.
+// runtime.MemProfileRate = 1 first thing in main (unless "default": the
+// runtime's rate), so every allocation after it is sampled (a profile
 // record - a "special" on the object's span - per object, and a bucket per call
 // stack); then four call sites allocate distinct numbers of objects of distinct
 // kinds and sizes, kept in globals:
 //
 //	main.allocSiteA  4000 x 24 B   *Small  (pointers, no malloc header)
 //	main.allocSiteB   700 x 200 B  []byte  (no pointers, size class 208)
-//	main.allocSiteC   150 x 1000 B *Big    (pointers, > 512 B: an 8-byte malloc
+//	main.newBig       150 x 1000 B *Big    (pointers, > 512 B: an 8-byte malloc
 //	                                        header, the object at slot + 8; class 1024)
+//	                                        inlined into main.allocSiteC: the site is
+//	                                        the inlined call, as pprof says
 //	main.allocSiteD    12 x 50000 B []byte (large: 7 pages, 57344 B)
 //
 // After runtime.GC() the program writes the heap profile the runtime would serve
@@ -53,7 +56,7 @@ type site struct {
 var sites = [...]site{
 	{"main.allocSiteA", 4000, unsafe.Sizeof(Small{}), true},
 	{"main.allocSiteB", 700, 200, false},
-	{"main.allocSiteC", 150, unsafe.Sizeof(Big{}), true},
+	{"main.newBig", 150, unsafe.Sizeof(Big{}), true},
 	{"main.allocSiteD", 12, 50000, false},
 }
 
@@ -75,11 +78,17 @@ func allocSiteB(out [][]byte) {
 	}
 }
 
+// newBig is small enough to be inlined into allocSiteC.
+func newBig() *Big {
+	b := new(Big)
+	b.Tail[0] = 'C'
+	return b
+}
+
 //go:noinline
 func allocSiteC(out []*Big) {
 	for i := range out {
-		out[i] = new(Big)
-		out[i].Tail[0] = 'C'
+		out[i] = newBig()
 	}
 }
 
@@ -92,9 +101,13 @@ func allocSiteD(out [][]byte) {
 }
 
 func main() {
-	runtime.MemProfileRate = 1
+	// "default": the runtime's own rate (one sample per 512 KiB allocated),
+	// for pairing a profile whose figures are estimates (t0820).
+	if len(os.Args) < 3 || os.Args[2] != "default" {
+		runtime.MemProfileRate = 1
+	}
 	manifest.Start()
-	manifest.Args("")
+	manifest.Args("[default]")
 
 	// The holders are allocated here (site main.main), not in the sites.
 	keptA = make([]*Small, sites[0].count)

@@ -427,6 +427,9 @@ func Finish(body func(w *Writer)) {
 	}
 	prep.goVersion = runtime.Version()
 	prep.loadBias = loadBias()
+	// A program that writes its manifest twice (gogrow) appends into the same
+	// array: the second Finish allocates no more than the first.
+	prep.build = prep.build[:0]
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			prep.build = append(prep.build, [2]string{s.Key, s.Value})

@@ -1,0 +1,143 @@
+/*
+ * top.c - `top`'s renderings (cprof_query_top_report): where the memory is,
+ * then the roots and the objects retaining the most with their share of the
+ * heap, the suspects with their accumulation points; text and JSON
+ * (formats/top.json.md).
+ */
+#include <inttypes.h>
+
+#include "cprof/format.h"
+#include "cprof/report.h"
+
+/* Where the accumulation point's line starts. */
+static const char INDENT[] = "                                   ";
+
+static double pct(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+/* "... retains 142 KiB; directly below it 1000 objects, the biggest
+ * retaining 208 B" - or that nothing is below it. */
+static void accumulation(FILE *out, const struct cprof_accumulation *a)
+{
+	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE];
+	fprintf(out, "%saccumulation point: ", INDENT);
+	if (a->is_node)
+		fprintf(out, "root %s", a->name);
+	else
+		fprintf(out, "object %" PRIu64 " at 0x%" PRIx64 " (%s)", a->id, a->addr,
+			a->type[0] ? a->type : "unknown type");
+	fprintf(out, " retains %s", fmt_bytes(b1, a->retained));
+	if (a->children == 1)
+		fprintf(out, "; directly below it 1 object, retaining %s\n", fmt_bytes(b2, a->biggest));
+	else if (a->children)
+		fprintf(out, "; directly below it %" PRIu64 " objects, the biggest retaining %s\n",
+			a->children, fmt_bytes(b2, a->biggest));
+	else if (a->is_node)
+		fprintf(out, ", spread over the roots below it\n");
+	else
+		fprintf(out, ": itself, nothing below it\n");
+}
+
+void cprof_report_top(FILE *out, const struct cprof_top_report *r)
+{
+	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE];
+	uint64_t heap = r->heap_bytes;
+	cprof_report_not_analyzed(out, r->allocators, r->n_allocators);
+	fprintf(out, "heap: %s in used chunks (reachable and leaked)\n", fmt_bytes(b1, heap));
+	cprof_report_entries(out, &r->entries);
+	fprintf(out, "\nroots retaining the most\n%10s %6s %9s  %-10s %s\n", "retained", "heap",
+		"objects", "kind", "root");
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		const struct cprof_node_row *nd = &r->nodes[i];
+		bool suspect = r->node_points[i].found;
+		fprintf(out, "%10s %5.1f%% %9" PRIu64 "  %-10s %s%s\n", fmt_bytes(b1, nd->retained_bytes),
+			pct(nd->retained_bytes, heap), nd->retained_count, nd->kind, nd->name,
+			suspect ? "   <- suspect" : "");
+		if (suspect)
+			accumulation(out, &r->node_points[i]);
+	}
+	fprintf(out, "\nobjects retaining the most\n%10s %6s %9s %10s  %-18s  %s\n", "retained",
+		"heap", "objects", "self", "address", "type, retained by");
+	for (size_t i = 0; i < r->n_objs; i++) {
+		const struct cprof_obj_row *o = &r->objs[i];
+		bool suspect = r->obj_points[i].found;
+		fprintf(out, "%10s %5.1f%% %9" PRIu64 " %10s  0x%016" PRIx64 "  %s, %s%s\n",
+			fmt_bytes(b1, o->retained_bytes), pct(o->retained_bytes, heap),
+			o->retained_count, fmt_bytes(b2, o->size), o->addr,
+			o->type[0] ? o->type : "(unknown type)",
+			o->leak[0] ? "leaked" : r->retained_by[i], suspect ? "   <- suspect" : "");
+		if (suspect)
+			accumulation(out, &r->obj_points[i]);
+	}
+}
+
+static void accumulation_json(struct json *j, const struct cprof_accumulation *a)
+{
+	json_key(j, "accumulation_point");
+	if (!a->found) {
+		json_null(j);
+		return;
+	}
+	json_object_begin(j);
+	json_kv_bool(j, "is_root", a->is_node);
+	if (a->is_node) {
+		json_kv_uint(j, "root_node", a->id);
+		json_kv_string(j, "name", a->name);
+	} else {
+		json_kv_uint(j, "id", a->id);
+		json_kv_hex(j, "addr", a->addr);
+		json_kv_string(j, "type", a->type[0] ? a->type : NULL);
+	}
+	json_kv_uint(j, "retained_bytes", a->retained);
+	json_kv_uint(j, "children", a->children);
+	json_kv_uint(j, "biggest_child_bytes", a->biggest);
+	json_object_end(j);
+}
+
+void cprof_report_top_json(FILE *out, const struct cprof_top_report *r)
+{
+	struct json j;
+	json_init(&j, out);
+	json_object_begin(&j);
+	json_kv_int(&j, "version", 1);
+	json_kv_uint(&j, "heap_bytes", r->heap_bytes);
+	cprof_report_allocator_rows_json(&j, r->allocators, r->n_allocators);
+	json_key(&j, "top_entries");
+	cprof_report_entries_json(&j, &r->entries);
+	json_key(&j, "roots");
+	json_array_begin(&j);
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		const struct cprof_node_row *nd = &r->nodes[i];
+		json_object_begin(&j);
+		json_kv_uint(&j, "root_node", nd->id);
+		json_kv_string(&j, "kind", nd->kind);
+		json_kv_string(&j, "name", nd->name);
+		json_kv_uint(&j, "retained_bytes", nd->retained_bytes);
+		json_kv_uint(&j, "retained_count", nd->retained_count);
+		json_kv_bool(&j, "suspect", r->node_points[i].found);
+		accumulation_json(&j, &r->node_points[i]);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_key(&j, "objects");
+	json_array_begin(&j);
+	for (size_t i = 0; i < r->n_objs; i++) {
+		const struct cprof_obj_row *o = &r->objs[i];
+		json_object_begin(&j);
+		json_kv_uint(&j, "id", o->id);
+		json_kv_hex(&j, "addr", o->addr);
+		json_kv_uint(&j, "size", o->size);
+		json_kv_string(&j, "type", o->type[0] ? o->type : NULL);
+		json_kv_uint(&j, "retained_bytes", o->retained_bytes);
+		json_kv_uint(&j, "retained_count", o->retained_count);
+		json_kv_string(&j, "retained_by", r->retained_by[i]);
+		json_kv_bool(&j, "suspect", r->obj_points[i].found);
+		accumulation_json(&j, &r->obj_points[i]);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
+	json_finish(&j);
+}

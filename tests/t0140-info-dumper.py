@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""t0140: who dumped the core, and what killed the process, as each output says it.
+
+For threads and threads-static, dumped by the kernel (SIGABRT) and by gdb's gcore
+(the harness knows which: the oracle):
+  - `info --json`: process.dumper is "kernel" or "gcore"; process.killed is true for
+    the kernel core (signal 6) and false for the gcore one (gdb stops the process
+    with SIGSTOP to dump it: that signal killed nothing);
+  - `info` (text): the gcore core says "dumper   gcore ... not killed", and no line
+    says the process was killed by SIGSTOP;
+  - `analyze` (text summary): "killed by SIGABRT" for the kernel core, "dumped by
+    gcore (not killed)" and no "killed by" for the gcore one; `analyze --json`:
+    process.signal 6 / 0 and process.dumper;
+  - cprof.db's meta: signal "6" / "0", dumper; schema_version equals the database's
+    PRAGMA user_version and the schema version docs/schema.md states; every meta key
+    written is in docs/schema.md's meta table.
+And a gcore core of a process run with address space randomization (gdb then writes
+PF_RANDOMIZE in pr_flag) is a gcore snapshot too.
+"""
+import os
+import re
+import sqlite3
+import struct
+import subprocess
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from cprof_test import *  # noqa: E402,F401,F403
+
+
+def documented_meta():
+    """(the keys of docs/schema.md's meta table, the schema_version it states)."""
+    with open(os.path.join(SOURCE_ROOT, "docs", "schema.md")) as f:
+        text = f.read()
+    section = text[text.index("### meta"):]
+    section = section[:section.index("\n### ", 5)]
+    keys, version = set(), None
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for k in re.findall(r"`([a-z_]+)`", cells[0]):
+            keys.add(k)
+        if cells[0] == "`schema_version`":
+            version = re.match(r"\d+", cells[1]).group(0)
+    return keys, version
+
+
+def check_core(c, d):
+    killed = d == "kernel"
+    info = cprof("info", c.core, c.exe, "--json", json=True)
+    p = info.get("process") or {}
+    check_eq(p.get("dumper"), d, "info: process.dumper")
+    check_eq(p.get("killed"), killed, "info: process.killed")
+    if killed:
+        check_eq((p.get("signal") or {}).get("number"), 6, "info: process.signal.number")
+    _, out, _ = cprof("info", c.core, c.exe)
+    if d == "gcore":
+        check(re.search(r"^dumper +gcore\b.*not killed", out, re.M) is not None,
+              "info says the gcore core is a snapshot: %r" % out[:400])
+        check(re.search(r"^signal ", out, re.M) is None,
+              "info prints no signal line for gcore: %r" % out[:400])
+
+    db = os.path.join(c.dir, "t0140.db")
+    remove_db(db)
+    _, out, _ = cprof("analyze", c.core, c.exe, "--db", db)
+    if killed:
+        check("killed by SIGABRT" in out, "the summary says killed by SIGABRT: %r" % out[:500])
+    else:
+        check("dumped by gcore (not killed)" in out and "killed by" not in out,
+              "the summary says dumped by gcore, not killed by: %r" % out[:500])
+    con = sqlite3.connect(db)
+    meta = dict(con.execute("SELECT key, value FROM meta"))
+    user_version = con.execute("PRAGMA user_version").fetchone()[0]
+    con.close()
+    check_eq(meta.get("signal"), "6" if killed else "0", "meta signal")
+    check_eq(meta.get("dumper"), d, "meta dumper")
+    keys, version = documented_meta()
+    check_eq(meta.get("schema_version"), str(user_version), "meta schema_version, PRAGMA user_version")
+    check_eq(version, meta.get("schema_version"), "the schema version docs/schema.md states")
+    check_eq(sorted(set(meta) - keys), [], "meta keys docs/schema.md does not document")
+    j = cprof("analyze", c.core, c.exe, "--db", db, "--json", json=True)
+    jp = j.get("process") or {}
+    check_eq(jp.get("signal"), 6 if killed else 0, "analyze --json: process.signal")
+    check_eq(jp.get("dumper"), d, "analyze --json: process.dumper")
+    remove_db(db)
+
+
+def gcore_with_aslr():
+    """gdb writes the task's flags as pr_flag: PF_RANDOMIZE (0x400000) whenever
+    address space randomization is on - as it is for every process but the
+    corpus's (the harness runs them without it). A gcore core of such a process
+    must still say gcore."""
+    require_tool("gcore")
+    with open("/proc/sys/kernel/randomize_va_space") as f:
+        if f.read().strip() == "0":
+            skip("address space randomization is off on this machine")
+    with scratch("aslr") as d:
+        p = subprocess.Popen(["sleep", "120"], cwd=d, stdin=subprocess.DEVNULL)
+        try:
+            core = dump_process(p, d, "sleep")
+        finally:
+            p.kill()
+            p.wait()
+        check_aslr_core(core)
+
+
+def check_aslr_core(core):
+    flags = [struct.unpack_from("<Q", desc, 8)[0] for n, t, desc, _ in Elf(core).notes()
+             if t == 3 and n == "CORE" and len(desc) >= 16]   # NT_PRPSINFO's pr_flag
+    check(flags and flags[0] & 0x400000, "gdb wrote PF_RANDOMIZE in pr_flag (%s)"
+          % [hex(x) for x in flags])
+    j = cprof("info", core, "--json", json=True)
+    check_eq((j["process"].get("dumper"), j["process"].get("killed")), ("gcore", False),
+             "info --json: a gcore snapshot, not killed")
+    rc, out, err = cprof("info", core)
+    check("killed by SIGSTOP" not in out and "dumper   gcore" in out,
+          "info says gcore, and no line says the process was killed by SIGSTOP")
+
+
+def main():
+    cprof_path()
+    dumpers = all_dumpers()
+    for prog in ("threads", "threads-static"):
+        for d in dumpers:
+            with case("%s/%s" % (prog, d)):
+                check_core(corpus_core(prog, dumper=d), d)
+    with case("gcore of a process with address space randomization"):
+        gcore_with_aslr()
+    finish()
+
+
+main()
