@@ -26,13 +26,16 @@ those N blocks (the manifest writer checks that its own runs allocate nothing).
     for each thread the runtime added - and by root one more PER_THREAD: an M's
     structures move between gogrow!runtime.allm and "(shared)" as its thread
     parks and wakes, new thread or not - and the totals grow by N blocks within
-    that tolerance;
+    that tolerance (a pair of dumps between which the runtime started a thread
+    is taken again, up to three times: the new M re-parents 40 KiB or more of
+    runtime objects between those roots);
   - `diff -o` writes the difference as a pprof profile that `go tool pprof` reads,
     with main.grow's N blocks; `go tool pprof -base OLD NEW` over `cprof-core pprof
     --by site` of each database gives main.grow the same growth.
 """
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import shutil
@@ -91,30 +94,48 @@ def take_core(p, name):
     return final
 
 
-p = subprocess.Popen([exe, manifest, str(N)], cwd=run_dir, stdin=subprocess.DEVNULL,
-                     stdout=open(os.path.join(d, "program.out"), "w"), stderr=subprocess.STDOUT,
-                     preexec_fn=ct._child_setup(False), env=corpus_env("gogrow"))
-try:
-    m1 = wait_for(manifest, p, "manifest")
-    old_core = take_core(p, "core.old")
-    os.kill(p.pid, signal.SIGUSR1)
-    m2 = wait_for(manifest + ".2", p, "second manifest")
-    new_core = take_core(p, "core.new")
-finally:
-    p.kill()
-    p.wait()
+def run_twice():
+    """Runs gogrow, dumps it, makes it grow, dumps it again; analyzes both.
+    Returns (m1, m2, old_db, new_db, threads in each core)."""
+    for f in os.listdir(run_dir):
+        os.remove(os.path.join(run_dir, f))
+    p = subprocess.Popen([exe, manifest, str(N)], cwd=run_dir, stdin=subprocess.DEVNULL,
+                         stdout=open(os.path.join(d, "program.out"), "w"),
+                         stderr=subprocess.STDOUT, preexec_fn=ct._child_setup(False),
+                         env=corpus_env("gogrow"))
+    try:
+        m1 = wait_for(manifest, p, "manifest")
+        old_core = take_core(p, "core.old")
+        os.kill(p.pid, signal.SIGUSR1)
+        m2 = wait_for(manifest + ".2", p, "second manifest")
+        new_core = take_core(p, "core.new")
+    finally:
+        p.kill()
+        p.wait()
+    old_db, new_db = os.path.join(d, "old.db"), os.path.join(d, "new.db")
+    cprof("analyze", old_core, exe, "--db", old_db)
+    cprof("analyze", new_core, exe, "--db", new_db)
+    threads = [sqlite3.connect(x).execute("SELECT count(*) FROM thread").fetchone()[0]
+               for x in (old_db, new_db)]
+    return m1, m2, old_db, new_db, threads
+
+
+# A Go runtime may start one more thread between the dumps (its M, g0 and
+# signal stack are new objects, and linking it into allm moves runtime
+# objects between the module and shared roots): that is not the growth the
+# program made, so such a pair is taken again; the third time, the noise
+# tolerance grows by what a thread costs.
+for attempt in range(1, 4):
+    m1, m2, old_db, new_db, threads = run_twice()
+    if threads[0] == threads[1]:
+        break
+    note("run %d: threads %d then %d: taken again" % (attempt, threads[0], threads[1]))
 
 check_eq((m1["phase"], m1["grown"], m2["phase"], m2["grown"]), (1, 0, 2, N),
          "the program grew by %d blocks between its two manifests" % N)
 check_eq(m2["block_size"], BLOCK, "a block is %d bytes" % BLOCK)
-old_db, new_db = os.path.join(d, "old.db"), os.path.join(d, "new.db")
-cprof("analyze", old_core, exe, "--db", old_db)
-cprof("analyze", new_core, exe, "--db", new_db)
 
 
-import sqlite3
-threads = [sqlite3.connect(x).execute("SELECT count(*) FROM thread").fetchone()[0]
-           for x in (old_db, new_db)]
 extra = max(0, threads[1] - threads[0])
 NOISE_OBJECTS += PER_THREAD[0] * extra
 NOISE_BYTES += PER_THREAD[1] * extra
