@@ -290,6 +290,10 @@ struct cprof_core_totals {
 void cprof_core_segment_totals(const struct cprof_core *core,
 			       const struct cprof_segment *seg,
 			       struct cprof_core_totals *ret);
+/* The same for the part [start, end) of segment seg (inside it). */
+void cprof_core_part_totals(const struct cprof_core *core,
+			    const struct cprof_segment *seg, uint64_t start,
+			    uint64_t end, struct cprof_core_totals *ret);
 void cprof_core_totals(const struct cprof_core *core,
 		       struct cprof_core_totals *ret);
 

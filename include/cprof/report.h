@@ -31,12 +31,25 @@ void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocat
  * values: {name: number}} (the caller wrote the key). */
 void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a);
 void cprof_report_allocator_sections_json(struct json *j, const struct cprof_analysis *a);
-/* What a mapping is, as the summary's memory categories count it: "heap",
- * "heap reserve" (the no-access rest of a glibc arena heap), "thread stack",
- * "module data", "module code", "file", "anonymous", "no access". */
-const char *cprof_report_mapping_role(struct cprof_core *core,
-				      const struct cprof_heap_walk *walk,
-				      const struct cprof_segment *s);
+/* What each mapping is, as the summary's memory categories count it (one per
+ * core segment, freed by the caller).  role: what its bytes outside every
+ * walked heap are - "heap reserve" (the no-access rest of a glibc arena heap),
+ * "thread stack", "module data", "module code", "file", "anonymous", "no
+ * access" - or "heap" when walked heaps cover all of it; heap_bytes: its bytes
+ * inside walked heaps (the kernel merges neighbouring anonymous mappings: one
+ * may hold a glibc mmapped chunk and Python's pymalloc arenas). */
+struct cprof_mapping_role {
+	const char *role;
+	uint64_t heap_bytes;
+};
+struct cprof_error *cprof_report_mapping_roles(struct cprof_core *core,
+					       const struct cprof_heap_walk *walk,
+					       struct cprof_mapping_role **ret);
+/* The role as `info` prints it: r->role, or for a mapping partly in heaps
+ * "heap 1.00 MiB + anonymous 4.00 MiB" (written to buf). */
+const char *cprof_report_mapping_role_text(const struct cprof_mapping_role *r,
+					   const struct cprof_segment *s,
+					   char *buf, size_t n);
 
 /* The main job's summary: as text, printed while the database is written
  * (seconds: until the analysis was done), then the line saying it is; as
