@@ -103,10 +103,13 @@ void cprof_report_groups_json(FILE *out, const struct cprof_group_row *g, size_t
 
 /* ---- pprof renderings (src/report/pprof.c): gzipped profile.proto to out
  * ("-": stdout), values inuse_objects, inuse_space (own bytes) and
- * retained_space; comment (may be NULL) says what the file is. ---- */
+ * retained_space; comment (may be NULL) says what the file is; m: the
+ * modules, each a mapping, the executable's first (go tool pprof's main
+ * binary). ---- */
 
 /* One sample per group of `histogram --by type`, one frame: its key. */
 struct cprof_error *cprof_report_pprof_types(const struct cprof_group_row *g, size_t n,
+					     const struct cprof_module_row *m, size_t n_m,
 					     const char *comment, const char *out);
 /* One sample per allocation stack (groups CPROF_BY_SITE_ID): its frames from
  * the first outside the allocator, with their addresses (the call: return
@@ -117,6 +120,7 @@ struct cprof_error *cprof_report_pprof_sites(const struct cprof_group_row *g, si
 					     const char *comment, const char *out);
 /* One sample per retention stack that holds objects. */
 struct cprof_error *cprof_report_pprof_retention(const struct cprof_retention_stacks *r,
+						 const struct cprof_module_row *m, size_t n_m,
 						 const char *comment, const char *out);
 
 /* ---- a heap profile paired with the core (src/report/profile.c) ---- */
@@ -136,6 +140,7 @@ void cprof_report_diff_json(FILE *out, const struct cprof_diff *d, const char *b
  * one sample per changed key, its frames the key's lines (sites: an
  * allocation stack, innermost first, from the site's own frame). */
 struct cprof_error *cprof_report_pprof_diff(const struct cprof_diff *d, bool sites,
+					    const struct cprof_module_row *m, size_t n_m,
 					    const char *comment, const char *out);
 
 /* ---- the query commands: each renders one result of src/store/ (the
