@@ -51,6 +51,10 @@ const char *cprof_report_mapping_role_text(const struct cprof_mapping_role *r,
 					   const struct cprof_segment *s,
 					   char *buf, size_t n);
 
+/* What follows a command line (cprof_process.args) in the text: "" or, when
+ * the kernel's 79 bytes are full, "... (the kernel keeps 79 bytes)". */
+const char *cprof_report_args_cut(const struct cprof_process *p);
+
 /* The main job's summary: as text, printed while the database is written
  * (seconds: until the analysis was done), then the line saying it is; as
  * JSON once it is (seconds: the whole run; summary_seconds: until the

@@ -206,6 +206,7 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 		json_kv_int(&j, "gid", p->gid);
 		json_kv_string(&j, "command", p->command);
 		json_kv_string(&j, "args", p->args);
+		json_kv_bool(&j, "args_truncated", p->args_truncated);
 	} else if (core->n_threads) {
 		json_kv_int(&j, "pid", core->threads[0].tid);
 	}
@@ -372,8 +373,8 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 	cprof_core_totals(core, &tot);
 
 	if (p->has_psinfo)
-		printf("process  pid %d (%s), ppid %d, uid %d: %s\n", p->pid,
-		       p->command, p->ppid, p->uid, p->args);
+		printf("process  pid %d (%s), ppid %d, uid %d: %s%s\n", p->pid,
+		       p->command, p->ppid, p->uid, p->args, cprof_report_args_cut(p));
 	int signo = p->fatal_signal;
 	char name[32];
 	if (p->dumper == CPROF_DUMPER_GCORE)

@@ -209,6 +209,11 @@ static struct cprof_error *categorize(struct cprof_core *core,
 	return NULL;
 }
 
+const char *cprof_report_args_cut(const struct cprof_process *p)
+{
+	return p->args_truncated ? "... (the kernel keeps 79 bytes)" : "";
+}
+
 static int signal_of(const struct cprof_core *core)
 {
 	return core->process.fatal_signal;
@@ -227,7 +232,8 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 		seconds, db_path);
 	fprintf(out, "process   ");
 	if (p->has_psinfo)
-		fprintf(out, "pid %d (%s): %s\n          ", p->pid, p->command, p->args);
+		fprintf(out, "pid %d (%s): %s%s\n          ", p->pid, p->command, p->args,
+			cprof_report_args_cut(p));
 	int signo = signal_of(core);
 	if (signo)
 		fprintf(out, "killed by %s, ", fmt_signal(sig, sizeof(sig), signo));
@@ -309,6 +315,7 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 		json_kv_int(&j, "pid", core->process.pid);
 		json_kv_string(&j, "command", core->process.command);
 		json_kv_string(&j, "args", core->process.args);
+		json_kv_bool(&j, "args_truncated", core->process.args_truncated);
 	}
 	json_kv_int(&j, "signal", signal_of(core));
 	json_kv_string(&j, "dumper", cprof_dumper_name(core->process.dumper));
