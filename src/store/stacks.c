@@ -174,6 +174,7 @@ struct cprof_error *cprof_query_modules(sqlite3 *db, const char *path,
 		r->start = (uint64_t)sqlite3_column_int64(s, 3);
 		r->end = (uint64_t)sqlite3_column_int64(s, 4);
 		snprintf(r->build_id, sizeof(r->build_id), "%s", (const char *)sqlite3_column_text(s, 5));
+		r->executable = false;     /* mark_executable's */
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
