@@ -16,9 +16,17 @@ For threads and threads-static, dumped by the kernel (SIGABRT) and by gdb's gcor
     written is in docs/schema.md's meta table.
 And a gcore core of a process run with address space randomization (gdb then writes
 PF_RANDOMIZE in pr_flag) is a gcore snapshot too.
+
+The command line: the kernel keeps its first 79 bytes (NT_PRPSINFO's pr_psargs). Kernel
+cores of /bin/sh run with command lines of 40, 77, 78, 79, 80 and 300 characters (the
+oracle: /proc/PID/cmdline, read before the dump): `info --json` and `analyze --json`
+give process.args as the first 79 characters and args_truncated true exactly when the
+line fills them (78 characters or more: the kernel's own copy ends with a space
+otherwise); `info` and the summary end a full one with "...".
 """
 import os
 import re
+import resource
 import sqlite3
 import struct
 import subprocess
@@ -119,6 +127,45 @@ def check_aslr_core(core):
           "info says gcore, and no line says the process was killed by SIGSTOP")
 
 
+def shell_core(d, length):
+    """A kernel core of /bin/sh whose command line has LENGTH characters, and that
+    line as /proc/PID/cmdline says it (NULs as spaces)."""
+    argv = ["/bin/sh", "-c", "read x; kill -ABRT $$", "sh"]
+    fill = length - len(" ".join(argv)) - 1
+    argv.append("x" * fill)
+    p = subprocess.Popen(argv, cwd=d, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         preexec_fn=lambda: resource.setrlimit(
+                             resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)))
+    with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+        line = f.read().rstrip(b"\0").replace(b"\0", b" ").decode()
+    p.communicate(b"\n", timeout=60)
+    cores = [f for f in os.listdir(d) if f.startswith("core")]
+    if p.returncode != -6 or not cores:
+        fail("sh did not die of SIGABRT with a core (status %s, %s)" % (p.returncode, cores))
+    check_eq(len(line), length, "the command line's length")
+    return os.path.join(d, cores[0]), line
+
+
+def command_lines():
+    if "kernel" not in available_dumpers():
+        fail("no kernel cores here (the command line cases need them)")
+    for length in (40, 77, 78, 79, 80, 300):
+        with scratch("psargs-%d" % length) as d:
+            core, line = shell_core(d, length)
+            full = length >= 78
+            for cmd in ("info", "analyze"):
+                extra = ["--db", os.path.join(d, "cprof.db")] if cmd == "analyze" else []
+                p = cprof(cmd, core, "/bin/dash", "--json", *extra, json=True)["process"]
+                check_eq((p.get("args"), p.get("args_truncated")), (line[:79], full),
+                         "%d characters: %s --json: process.args, args_truncated" % (length, cmd))
+                _, out, _ = cprof(cmd, core, "/bin/dash", *extra)
+                first = [l for l in out.splitlines() if line[:20] in l][:1]
+                end = line[:79] + ("... (the kernel keeps 79 bytes)" if full else "")
+                check(first and first[0].endswith(end),
+                      "%d characters: %s ends the command line %s: %s"
+                      % (length, cmd, "with ..." if full else "as it is", first))
+
+
 def main():
     cprof_path()
     dumpers = all_dumpers()
@@ -126,6 +173,8 @@ def main():
         for d in dumpers:
             with case("%s/%s" % (prog, d)):
                 check_core(corpus_core(prog, dumper=d), d)
+    with case("the command line the kernel cut"):
+        command_lines()
     with case("gcore of a process with address space randomization"):
         gcore_with_aslr()
     finish()

@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """t0320: glibc heaps of real programs from Debian's packages, not ours.
 
-Two programs build a large structure and wait on their standard input: the sqlite3
-shell after loading a table of 100000 rows with an index, and perl after building a
-hash of 200000 strings and 50000 arrays.  glibc's own mallinfo2() is taken inside the
+Three programs build a large structure and wait on their standard input: the sqlite3
+shell after loading a table of 100000 rows with an index, perl after building a
+hash of 200000 strings and 50000 arrays, and python3 after making 200000 small tuples
+(pymalloc's arenas, anonymous mmaps glibc does not own) and a bytearray of 1 MiB (a glibc
+mmapped chunk, in the same mapping as arenas once the kernel merges them).  glibc's own mallinfo2() is taken inside the
 process just before the dump, by corpus/mallinfo-oracle.c (preloaded; SIGUSR1 makes it
 call mallinfo2 and write the figures; it allocates nothing, and the program goes back
 to its read()).  Then the core is taken with gcore (the kernel when gdb is missing).
 `cprof-core analyze` must reproduce all ten mallinfo2 fields, with and without libc's
-debug info, without a walker warning.
+debug info, without a walker warning; and the heap bytes of the summary's memory by
+category and of `info`'s mappings must be mallinfo2's arena + hblkhd: the walked heaps'
+bytes, never the whole of a mapping a heap shares with other memory.
 
 (gdb's own `call mallinfo2()` would be the simpler oracle, but gdb 13 cannot make
 inferior calls on kernels whose XSAVE area it cannot write back - "Couldn't write
 extended state status" - so the preloaded library stands in.)
 """
+import json as _json
 import os
 import re
 import shutil
@@ -42,6 +47,13 @@ PROGRAMS = {
               'my %h; $h{"key$_"} = "v" x ($_ % 300) for 1 .. 200000; '
               'my @a = map { [$_, "x$_"] } 1 .. 50000; $| = 1; print "ready\\n"; '
               'my $in = <STDIN>; print scalar(keys %h) + @a;'], ""),
+    # pymalloc's arenas (1 MiB anonymous mmaps) next to glibc's mmapped chunk of a
+    # 1 MiB bytearray: the kernel merges them into one mapping, of which only the
+    # chunk is a walked heap.
+    "python3": (["/usr/bin/python3", "-c",
+                 'import sys; objs = [(i, str(i)) for i in range(200000)]; '
+                 'big = bytearray(1 << 20); print("ready", flush=True); '
+                 'sys.stdin.read(1); print(len(objs) + len(big))'], ""),
 }
 
 
@@ -94,7 +106,8 @@ for name in PROGRAMS:
         note("%s: mallinfo2 in the process: %s" % (name, mi))
         for tag, extra in (("debug", []), ("nodebug", ["--no-default-debug-dirs"])):
             db = os.path.join(os.path.dirname(core), "cprof-%s.db" % tag)
-            rc, out, err = cprof("analyze", core, exe, "--db", db, *extra, timeout=600)
+            rc, out, err = cprof("analyze", core, exe, "--db", db, "--json", *extra,
+                                 timeout=600)
             ww = [l for l in stderr_lines(err) if "glibc heap" in l]
             check(not ww, "%s/%s: no walker warning (got %s)" % (name, tag, ww[:3]))
             con = sqlite3.connect(db)
@@ -105,4 +118,14 @@ for name in PROGRAMS:
             note("%s/%s: %d objects" % (name, tag, n))
             for k in MALLINFO:
                 check_eq(got.get(k), mi[k], "%s/%s: mallinfo2.%s" % (name, tag, k))
+            # The heap bytes are the walked heaps' (arenas' and mmapped chunks'),
+            # never a whole mapping a heap merely overlaps.
+            heaps = [m for m in _json.loads(out)["memory"] if m["category"] == "heaps"]
+            check_eq(heaps[0]["mapped_bytes"] if heaps else None, mi["arena"] + mi["hblkhd"],
+                     "%s/%s: the summary's heap bytes (mallinfo2 arena + hblkhd)" % (name, tag))
+        info = cprof("info", core, exe, "--json", json=True)
+        check_eq(sum(m["heap_bytes"] for m in info["mappings"]), mi["arena"] + mi["hblkhd"],
+                 "%s: info's heap bytes of the mappings (mallinfo2 arena + hblkhd)" % name)
+        check(all(m["role"] != "heap" or m["heap_bytes"] == parse_addr(m["end"]) - parse_addr(m["start"])
+                  for m in info["mappings"]), "%s: info's heap mappings are heap whole" % name)
 finish()

@@ -16,7 +16,10 @@ the program wrote its own heap profile just before the dump):
     under its frame (pprof's cum) equal what `roots` says it retains; under
     goprofile!main.keptD, the manifest's 12 blocks of 57344 bytes;
   - the retention flame graph renders: `go tool pprof -svg` (graphviz) and the
-    flame graph page of `go tool pprof -http` fetched on 127.0.0.1.
+    flame graph page of `go tool pprof -http` fetched on 127.0.0.1;
+  - each file's first mapping is the main binary, with its file and build id:
+    go tool pprof says nothing of it ("Main binary filename not available" when a
+    profile has none), for this Go program and for a C one (corpus/leaks).
 """
 import os
 import socket
@@ -43,6 +46,21 @@ LIMIT = "1000000"
 by_type = cprof("histogram", "--db", db, "--by", "type", "--json", "--limit", LIMIT, json=True)
 by_site = cprof("histogram", "--db", db, "--by", "site", "--json", "--limit", LIMIT, json=True)
 roots = cprof("roots", "--db", db, "--json", "--limit", LIMIT, json=True)
+
+
+def check_main_binary(r, exe):
+    """go tool pprof's main binary (the first mapping) is EXE, with its build id."""
+    check("Main binary filename not available" not in r["stderr"],
+          "go tool pprof -raw says nothing of the main binary (%s)" % r["stderr"][-300:])
+    first = r["mappings"].get(1, {})
+    check_eq(os.path.basename(first.get("file", "")), os.path.basename(exe),
+             "the first mapping is the executable")
+    bid = Elf(exe).build_id()
+    bid = bid.hex() if isinstance(bid, bytes) else bid
+    check(bid and first.get("build_id") == bid,
+          "the first mapping has the executable's build id %s (%s)" % (bid, first.get("build_id")))
+
+
 files = {}
 raw = {}
 for by in ("site", "type", "retention"):
@@ -56,6 +74,17 @@ for by in ("site", "type", "retention"):
         for opt in ("-top", "-traces"):
             rc, out, err = go_pprof(opt, f)
             check(rc == 0 and out.strip(), "go tool pprof %s reads it (%s)" % (opt, err[-200:]))
+        check_main_binary(raw[by], c.exe)
+
+
+with case("a C program's profiles: its main binary"):
+    cc = corpus_core("leaks", ("all",))
+    cdb = os.path.join(d, "c.db")
+    cprof("analyze", cc.core, cc.exe, "--db", cdb)
+    for by in ("site", "type", "retention"):
+        f = os.path.join(d, "c-%s.pb.gz" % by)
+        cprof("pprof", "--db", cdb, "--by", by, "-o", f)
+        check_main_binary(pprof_raw(f), cc.exe)
 
 
 with case("-o -: the profile on standard output, byte for byte"):

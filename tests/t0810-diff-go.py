@@ -213,6 +213,10 @@ with case("a pprof profile of the difference"):
     f = os.path.join(d, "diff.pb.gz")
     cprof("diff", old_db, new_db, "--by", "site", "-o", f)
     r = pprof_raw(f)
+    check("Main binary filename not available" not in r["stderr"] and
+          os.path.basename(r["mappings"].get(1, {}).get("file", "")) == "gogrow",
+          "its first mapping is the main binary, gogrow (%s; %s)"
+          % (r["mappings"].get(1), r["stderr"][-200:]))
     mine = [s for s in r["samples"] if s["functions"][0] == "main.grow (main.go:50)"
             or s["functions"][0].startswith("main.grow (")]
     check_eq((sum(s["values"]["inuse_objects"] for s in mine),

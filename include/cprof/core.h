@@ -123,6 +123,10 @@ struct cprof_process {
 	int pid, ppid, uid, gid;
 	char command[17];          /* pr_fname */
 	char args[81];             /* pr_psargs, as the kernel truncates it */
+	/* pr_psargs was full: the kernel keeps the first 79 bytes of the
+	   command line (argv joined by spaces), and cut what followed, if
+	   anything did (a line of 78 or 79 characters fills them too). */
+	bool args_truncated;
 	bool has_psinfo;
 	bool has_siginfo;
 	int signo, sigcode;
@@ -290,6 +294,10 @@ struct cprof_core_totals {
 void cprof_core_segment_totals(const struct cprof_core *core,
 			       const struct cprof_segment *seg,
 			       struct cprof_core_totals *ret);
+/* The same for the part [start, end) of segment seg (inside it). */
+void cprof_core_part_totals(const struct cprof_core *core,
+			    const struct cprof_segment *seg, uint64_t start,
+			    uint64_t end, struct cprof_core_totals *ret);
 void cprof_core_totals(const struct cprof_core *core,
 		       struct cprof_core_totals *ret);
 

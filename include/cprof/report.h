@@ -31,12 +31,29 @@ void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocat
  * values: {name: number}} (the caller wrote the key). */
 void cprof_report_allocator_sections(FILE *out, const struct cprof_analysis *a);
 void cprof_report_allocator_sections_json(struct json *j, const struct cprof_analysis *a);
-/* What a mapping is, as the summary's memory categories count it: "heap",
- * "heap reserve" (the no-access rest of a glibc arena heap), "thread stack",
- * "module data", "module code", "file", "anonymous", "no access". */
-const char *cprof_report_mapping_role(struct cprof_core *core,
-				      const struct cprof_heap_walk *walk,
-				      const struct cprof_segment *s);
+/* What each mapping is, as the summary's memory categories count it (one per
+ * core segment, freed by the caller).  role: what its bytes outside every
+ * walked heap are - "heap reserve" (the no-access rest of a glibc arena heap),
+ * "thread stack", "module data", "module code", "file", "anonymous", "no
+ * access" - or "heap" when walked heaps cover all of it; heap_bytes: its bytes
+ * inside walked heaps (the kernel merges neighbouring anonymous mappings: one
+ * may hold a glibc mmapped chunk and Python's pymalloc arenas). */
+struct cprof_mapping_role {
+	const char *role;
+	uint64_t heap_bytes;
+};
+struct cprof_error *cprof_report_mapping_roles(struct cprof_core *core,
+					       const struct cprof_heap_walk *walk,
+					       struct cprof_mapping_role **ret);
+/* The role as `info` prints it: r->role, or for a mapping partly in heaps
+ * "heap 1.00 MiB + anonymous 4.00 MiB" (written to buf). */
+const char *cprof_report_mapping_role_text(const struct cprof_mapping_role *r,
+					   const struct cprof_segment *s,
+					   char *buf, size_t n);
+
+/* What follows a command line (cprof_process.args) in the text: "" or, when
+ * the kernel's 79 bytes are full, "... (the kernel keeps 79 bytes)". */
+const char *cprof_report_args_cut(const struct cprof_process *p);
 
 /* The main job's summary: as text, printed while the database is written
  * (seconds: until the analysis was done), then the line saying it is; as
@@ -90,10 +107,13 @@ void cprof_report_groups_json(FILE *out, const struct cprof_group_row *g, size_t
 
 /* ---- pprof renderings (src/report/pprof.c): gzipped profile.proto to out
  * ("-": stdout), values inuse_objects, inuse_space (own bytes) and
- * retained_space; comment (may be NULL) says what the file is. ---- */
+ * retained_space; comment (may be NULL) says what the file is; m: the
+ * modules, each a mapping, the executable's first (go tool pprof's main
+ * binary). ---- */
 
 /* One sample per group of `histogram --by type`, one frame: its key. */
 struct cprof_error *cprof_report_pprof_types(const struct cprof_group_row *g, size_t n,
+					     const struct cprof_module_row *m, size_t n_m,
 					     const char *comment, const char *out);
 /* One sample per allocation stack (groups CPROF_BY_SITE_ID): its frames from
  * the first outside the allocator, with their addresses (the call: return
@@ -104,6 +124,7 @@ struct cprof_error *cprof_report_pprof_sites(const struct cprof_group_row *g, si
 					     const char *comment, const char *out);
 /* One sample per retention stack that holds objects. */
 struct cprof_error *cprof_report_pprof_retention(const struct cprof_retention_stacks *r,
+						 const struct cprof_module_row *m, size_t n_m,
 						 const char *comment, const char *out);
 
 /* ---- a heap profile paired with the core (src/report/profile.c) ---- */
@@ -123,6 +144,7 @@ void cprof_report_diff_json(FILE *out, const struct cprof_diff *d, const char *b
  * one sample per changed key, its frames the key's lines (sites: an
  * allocation stack, innermost first, from the site's own frame). */
 struct cprof_error *cprof_report_pprof_diff(const struct cprof_diff *d, bool sites,
+					    const struct cprof_module_row *m, size_t n_m,
 					    const char *comment, const char *out);
 
 /* ---- the query commands: each renders one result of src/store/ (the

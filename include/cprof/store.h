@@ -450,6 +450,8 @@ const struct cprof_site_row *cprof_site_table_find(const struct cprof_site_table
 struct cprof_module_row {
 	uint64_t id, start, end;
 	char name[256], path[512], build_id[96];   /* build_id "" when none */
+	bool executable;           /* the program's own: its build id is meta's
+				      executable_build_id */
 };
 /* The modules (*ret malloc'd, free()). */
 struct cprof_error *cprof_query_modules(struct sqlite3 *db, const char *path,

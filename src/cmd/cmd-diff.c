@@ -87,14 +87,18 @@ int cmd_diff(int argc, char **argv)
 	bool ok = cmd_say_not_analyzed_db(old_db, old_path, true) &&
 		  cmd_say_not_analyzed_db(new_db, new_path, true);
 	struct cprof_diff d;
-	struct cprof_error *err = ok ? cprof_query_diff(old_db, old_path, new_db, new_path, o.by, &d) :
-				       NULL;
+	struct cprof_module_row *m = NULL;   /* the new one's, for the profile */
+	size_t n_m = 0;
+	struct cprof_error *err = ok && o.out ? cprof_query_modules(new_db, new_path, &m, &n_m) :
+				  NULL;
+	if (ok && !err)
+		err = cprof_query_diff(old_db, old_path, new_db, new_path, o.by, &d);
 	cprof_store_close(old_db);
 	cprof_store_close(new_db);
-	if (!ok)
-		return EXIT_ERROR;
-	if (err)
-		return cmd_report_error(err);
+	if (!ok || err) {
+		free(m);
+		return ok ? cmd_report_error(err) : EXIT_ERROR;
+	}
 	if (d.same_program == 0)
 		fprintf(stderr, "cprof-core: warning: %s and %s are analyses of different programs "
 			"(executable build-ids %s and %s): the rows compare unrelated heaps\n",
@@ -106,8 +110,9 @@ int cmd_diff(int argc, char **argv)
 		char comment[1024];
 		snprintf(comment, sizeof(comment), "cprof-core diff --by %s: %s less %s", o.by_name,
 			 new_path, old_path);
-		err = cprof_report_pprof_diff(&d, o.by == CPROF_BY_SITE, comment, o.out);
+		err = cprof_report_pprof_diff(&d, o.by == CPROF_BY_SITE, m, n_m, comment, o.out);
 	}
+	free(m);
 	if (!err && a.json)
 		cprof_report_diff_json(stdout, &d, o.by_name, old_path, new_path, a.limit);
 	else if (!err)

@@ -173,7 +173,9 @@ static void json_vec(struct json *j, const struct cprof_thread *t)
 }
 
 static void print_json(struct cprof_core *core, const struct thread_bt *bts,
-		       const struct cprof_analysis *an, const struct cprof_warnings *w)
+		       const struct cprof_analysis *an,
+		       const struct cprof_mapping_role *roles,
+		       const struct cprof_warnings *w)
 {
 	struct json j;
 	struct cprof_core_totals tot;
@@ -204,6 +206,7 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 		json_kv_int(&j, "gid", p->gid);
 		json_kv_string(&j, "command", p->command);
 		json_kv_string(&j, "args", p->args);
+		json_kv_bool(&j, "args_truncated", p->args_truncated);
 	} else if (core->n_threads) {
 		json_kv_int(&j, "pid", core->threads[0].tid);
 	}
@@ -262,7 +265,8 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 		if (s->file >= 0)
 			json_kv_uint(&j, "offset", s->file_offset);
 		json_kv_string(&j, "source", segment_source(&t));
-		json_kv_string(&j, "role", cprof_report_mapping_role(core, &an->walk, s));
+		json_kv_string(&j, "role", roles[i].role);
+		json_kv_uint(&j, "heap_bytes", roles[i].heap_bytes);
 		json_kv_uint(&j, "core_bytes", t.in_core);
 		json_kv_uint(&j, "file_bytes", t.from_file);
 		json_kv_uint(&j, "missing_bytes", t.missing);
@@ -359,7 +363,8 @@ static void print_vectors(const struct cprof_thread *t)
 }
 
 static void print_text(struct cprof_core *core, const struct thread_bt *bts,
-		       const struct cprof_analysis *an)
+		       const struct cprof_analysis *an,
+		       const struct cprof_mapping_role *roles)
 {
 	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], b3[FMT_BYTES_SIZE],
 	     b4[FMT_BYTES_SIZE], b5[FMT_BYTES_SIZE];
@@ -368,8 +373,8 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 	cprof_core_totals(core, &tot);
 
 	if (p->has_psinfo)
-		printf("process  pid %d (%s), ppid %d, uid %d: %s\n", p->pid,
-		       p->command, p->ppid, p->uid, p->args);
+		printf("process  pid %d (%s), ppid %d, uid %d: %s%s\n", p->pid,
+		       p->command, p->ppid, p->uid, p->args, cprof_report_args_cut(p));
 	int signo = p->fatal_signal;
 	char name[32];
 	if (p->dumper == CPROF_DUMPER_GCORE)
@@ -437,10 +442,12 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 		cprof_core_segment_totals(core, s, &t);
 		perms(s, pm);
 		const char *file = segment_file(core, s);
+		char role[80];
 		printf("  0x%012llx-0x%012llx %s %10s  %-7s %-13s %s\n",
 		       (unsigned long long)s->start, (unsigned long long)s->end,
 		       pm, fmt_bytes(b1, s->end - s->start), segment_source(&t),
-		       cprof_report_mapping_role(core, &an->walk, s), file ? file : "");
+		       cprof_report_mapping_role_text(&roles[i], s, role, sizeof(role)),
+		       file ? file : "");
 	}
 
 	printf("\nmodules (%zu)\n", core->n_modules);
@@ -521,10 +528,15 @@ int cmd_info(int argc, char **argv)
 		cprof_warn(&a.warnings, "%s: heap walk: %s", core->path, err->message);
 		cprof_error_destroy(err);
 	}
-	if (json)
-		print_json(core, bts, &an, &a.warnings);
+	struct cprof_mapping_role *roles = NULL;
+	err = cprof_report_mapping_roles(core, &an.walk, &roles);
+	if (err)
+		cprof_error_fwrite(err, stderr);
+	else if (json)
+		print_json(core, bts, &an, roles, &a.warnings);
 	else
-		print_text(core, bts, &an);
+		print_text(core, bts, &an, roles);
+	free(roles);
 	cprof_analysis_deinit(&an);
 	for (size_t i = 0; i < core->n_threads; i++) {
 		free(bts[i].frames);
@@ -533,5 +545,9 @@ int cmd_info(int argc, char **argv)
 	free(bts);
 	cprof_core_close(core);
 	core_args_deinit(&a);
+	if (err) {
+		cprof_error_destroy(err);
+		return EXIT_ERROR;
+	}
 	return EXIT_OK;
 }

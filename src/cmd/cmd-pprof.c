@@ -60,23 +60,43 @@ static int pprof_option(int opt, const char *arg, void *ctx)
 }
 
 /* --by site: the groups by allocation stack, their frames and the modules. */
-static struct cprof_error *by_site(struct sqlite3 *db, const char *path, const char *comment,
-				   const char *out)
+static struct cprof_error *by_site(struct sqlite3 *db, const char *path,
+				   const struct cprof_module_row *m, size_t n_m,
+				   const char *comment, const char *out)
 {
 	struct cprof_group_row *g = NULL;
-	struct cprof_module_row *m = NULL;
 	struct cprof_site_table sites = { 0 };
-	size_t n = 0, n_m = 0;
+	size_t n = 0;
 	struct cprof_error *err = cprof_query_sites(db, path, &sites);
-	if (!err)
-		err = cprof_query_modules(db, path, &m, &n_m);
 	if (!err)
 		err = cprof_query_groups(db, path, CPROF_BY_SITE_ID, NULL, &g, &n);
 	if (!err)
 		err = cprof_report_pprof_sites(g, n, &sites, m, n_m, comment, out);
 	cprof_site_table_deinit(&sites);
-	free(m);
 	free(g);
+	return err;
+}
+
+static struct cprof_error *by_what(struct sqlite3 *db, const char *path, enum by by,
+				   const struct cprof_module_row *m, size_t n_m,
+				   const char *comment, const char *out)
+{
+	if (by == BY_SITE)
+		return by_site(db, path, m, n_m, comment, out);
+	if (by == BY_TYPE) {
+		struct cprof_group_row *g = NULL;
+		size_t n = 0;
+		struct cprof_error *err = cprof_query_groups(db, path, CPROF_BY_TYPE, NULL, &g, &n);
+		if (!err)
+			err = cprof_report_pprof_types(g, n, m, n_m, comment, out);
+		free(g);
+		return err;
+	}
+	struct cprof_retention_stacks r;
+	struct cprof_error *err = cprof_query_retention_stacks(db, path, &r);
+	if (!err)
+		err = cprof_report_pprof_retention(&r, m, n_m, comment, out);
+	cprof_retention_stacks_deinit(&r);
 	return err;
 }
 
@@ -90,22 +110,12 @@ static struct cprof_error *run(struct sqlite3 *db, const char *path, enum by by,
 	};
 	char comment[1024];
 	snprintf(comment, sizeof(comment), "%s, from %s", what[by], path);
-	if (by == BY_SITE)
-		return by_site(db, path, comment, out);
-	if (by == BY_TYPE) {
-		struct cprof_group_row *g = NULL;
-		size_t n = 0;
-		struct cprof_error *err = cprof_query_groups(db, path, CPROF_BY_TYPE, NULL, &g, &n);
-		if (!err)
-			err = cprof_report_pprof_types(g, n, comment, out);
-		free(g);
-		return err;
-	}
-	struct cprof_retention_stacks r;
-	struct cprof_error *err = cprof_query_retention_stacks(db, path, &r);
+	struct cprof_module_row *m = NULL;
+	size_t n_m = 0;
+	struct cprof_error *err = cprof_query_modules(db, path, &m, &n_m);
 	if (!err)
-		err = cprof_report_pprof_retention(&r, comment, out);
-	cprof_retention_stacks_deinit(&r);
+		err = by_what(db, path, by, m, n_m, comment, out);
+	free(m);
 	return err;
 }
 

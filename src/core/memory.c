@@ -126,11 +126,21 @@ void cprof_core_segment_totals(const struct cprof_core *core,
 			       const struct cprof_segment *s,
 			       struct cprof_core_totals *t)
 {
-	uint64_t addr = s->start;
+	cprof_core_part_totals(core, s, s->start, s->end, t);
+}
+
+void cprof_core_part_totals(const struct cprof_core *core,
+			    const struct cprof_segment *s, uint64_t start,
+			    uint64_t end, struct cprof_core_totals *t)
+{
+	assert(s->start <= start && start <= end && end <= s->end);
+	uint64_t addr = start;
 	memset(t, 0, sizeof(*t));
-	t->mapped = s->end - s->start;
-	while (addr < s->end) {
+	t->mapped = end - start;
+	while (addr < end) {
 		struct run r = segment_run(core, s, addr);
+		if (r.end > end)
+			r.end = end;
 		uint64_t n = r.end - addr;
 		if (r.source == CPROF_SOURCE_CORE)
 			t->in_core += n;

@@ -20,6 +20,7 @@
  * Separate debug files come from our find_debuginfo callback (the search is
  * debuginfo.c's), never from libdwfl's own, which opens files blindly.
  */
+#include <assert.h>
 #include <dwarf.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
@@ -42,10 +43,15 @@ struct unwound {
 	char *error;
 };
 
+struct sym_index;
+static void sym_index_destroy(struct sym_index *x);
+
 /* libdwfl's userdata of a module: the callbacks get no other context. */
 struct modref {
 	struct cprof_core *core;
 	struct cprof_module *m;
+	struct sym_index *syms;    /* built on the first lookup in the module */
+	bool syms_failed;          /* out of memory: libdwfl answers instead */
 };
 
 struct cprof_core_dwfl {
@@ -571,7 +577,7 @@ static struct cprof_error *report_modules(struct cprof_core *core)
 		}
 		void **userdata;
 		dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
-		dw->refs[i] = (struct modref){ core, m };
+		dw->refs[i] = (struct modref){ .core = core, .m = m };
 		*userdata = &dw->refs[i];
 		m->dwfl_module = mod;
 	}
@@ -652,6 +658,8 @@ void core_modules_release(struct cprof_core *core)
 		free(core->dw->unwound);
 		if (core->dw->dwfl)
 			dwfl_end(core->dw->dwfl);
+		for (size_t i = 0; core->dw->refs && i < core->n_modules; i++)
+			sym_index_destroy(core->dw->refs[i].syms);
 		free(core->dw->refs);
 		free(core->dw->vdso_copy);
 		free(core->dw->sym_cache);
@@ -691,6 +699,357 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
+/* ---- a module's symbols by address ---- */
+
+/*
+ * dwfl_module_addrinfo reads every symbol of the module on each call
+ * (measured: 92% of analyze's time on a core of Debian's redis-server, whose
+ * thousands of root slots in .data and .bss each miss the cache), so each
+ * module's symbols are sorted once, on its first lookup, and a lookup is a
+ * binary search.  The answer is libdwfl's (elfutils 0.188,
+ * dwfl_module_addrsym.c), which searches in two passes - the global part of
+ * the table, then, if no symbol with a size there holds addr, the locals:
+ *   - the symbol with a size that holds addr and starts highest; at the same
+ *     start the smaller, then the better bound (global, weak, local), then
+ *     the first in the table;
+ *   - else a sizeless symbol (an assembly label): the one starting highest
+ *     at or below addr of those the passes read, if no symbol they read
+ *     below addr reaches past it, and it lies in addr's section (libdwfl's
+ *     sections: the loaded ones by address, each with its end, unless the
+ *     next starts there); of several at one address the last read.
+ * The one difference: libdwfl, reading in table order, may prefer a global
+ * holding addr from further below to a weak one closer; this says the
+ * closer.
+ */
+struct sym {
+	uint64_t value, end;       /* [value, end): end == value when sizeless */
+	const char *name;
+	uint32_t order;            /* in the order libdwfl reads the table */
+	int32_t section;           /* a label's section (index into secs), -1:
+				      none, -2: absolute (only its own address) */
+	uint8_t rank;              /* GLOBAL 3, WEAK 2, LOCAL 1, other 0 */
+};
+
+/* A run of addresses that one sized symbol holds. */
+struct sym_span {
+	uint64_t start, end;
+	const struct sym *sym;
+};
+
+/* The symbols of one pass, sorted by value, best first. */
+struct sym_table {
+	struct sym *syms;
+	uint64_t *max_end;         /* max_end[i]: the highest end of syms[0..i] */
+	size_t n;
+	struct sym_span *spans;    /* sorted, disjoint */
+	size_t n_spans;
+};
+
+struct sym_index {
+	struct sym_table pass[2];  /* the global part, the locals */
+	struct sec_range { uint64_t start, end; } *secs;  /* the loaded sections */
+	size_t n_secs;
+};
+
+static void sym_index_destroy(struct sym_index *x)
+{
+	if (!x)
+		return;
+	for (int p = 0; p < 2; p++) {
+		free(x->pass[p].syms);
+		free(x->pass[p].max_end);
+		free(x->pass[p].spans);
+	}
+	free(x->secs);
+	free(x);
+}
+
+static int sym_cmp(const void *a, const void *b)
+{
+	const struct sym *x = a, *y = b;
+	if (x->value != y->value)
+		return x->value < y->value ? -1 : 1;
+	if (x->end != y->end)
+		return x->end < y->end ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank > y->rank ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct sec_range *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static uint8_t bind_rank(const GElf_Sym *s)
+{
+	switch (GELF_ST_BIND(s->st_info)) {
+	case STB_GLOBAL: return 3;
+	case STB_WEAK: return 2;
+	case STB_LOCAL: return 1;
+	}
+	return 0;
+}
+
+/* The loaded sections of the module's ELF file, sorted by address. */
+static bool collect_sections(Dwfl_Module *mod, struct sym_index *x)
+{
+	GElf_Addr bias = 0;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	size_t n = 0;
+	if (elf && elf_getshdrnum(elf, &n) != 0)
+		n = 0;
+	x->secs = malloc((n + 1) * sizeof(*x->secs));
+	if (!x->secs)
+		return false;
+	Elf_Scn *scn = NULL;
+	while (elf && (scn = elf_nextscn(elf, scn)) && x->n_secs < n) {
+		GElf_Shdr sh;
+		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_ALLOC) &&
+		    sh.sh_addr + sh.sh_size >= sh.sh_addr)
+			x->secs[x->n_secs++] = (struct sec_range){ sh.sh_addr + bias,
+								     sh.sh_addr + bias + sh.sh_size };
+	}
+	qsort(x->secs, x->n_secs, sizeof(*x->secs), range_cmp);
+	return true;
+}
+
+/* The section holding a, as libdwfl's find_section says: its end belongs
+ * to it unless the next one starts there; -1 for none. */
+static int32_t section_of(const struct sym_index *x, uint64_t a)
+{
+	size_t lo = 0, hi = x->n_secs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a < x->secs[mid].start)
+			hi = mid;
+		else if (a > x->secs[mid].end)
+			lo = mid + 1;
+		else {
+			if (a == x->secs[mid].end && mid + 1 < x->n_secs &&
+			    a == x->secs[mid + 1].start)
+				mid++;
+			return (int32_t)mid;
+		}
+	}
+	return -1;
+}
+
+/* The symbols libdwfl would consider for an address, each in its pass. */
+static bool collect_syms(Dwfl_Module *mod, struct sym_index *x)
+{
+	int n = dwfl_module_getsymtab(mod);
+	int first_global = dwfl_module_getsymtab_first_global(mod);
+	if (first_global < 1)
+		first_global = 1;
+	for (int p = 0; p < 2; p++) {
+		x->pass[p].syms = malloc((n > 0 ? (size_t)n : 1) * sizeof(struct sym));
+		if (!x->pass[p].syms)
+			return false;
+	}
+	for (int i = 1; i < n; i++) {
+		GElf_Sym s;
+		GElf_Addr value;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(mod, i, &s, &value, &shndx,
+							   NULL, NULL);
+		int type = GELF_ST_TYPE(s.st_info);
+		if (!name || !name[0] || s.st_shndx == SHN_UNDEF || type == STT_SECTION ||
+		    type == STT_FILE || type == STT_TLS || value + s.st_size < value)
+			continue;
+		bool global = i >= first_global;
+		struct sym_table *t = &x->pass[global ? 0 : 1];
+		int32_t section = -1;
+		if (!s.st_size)
+			section = shndx >= SHN_LORESERVE && shndx != SHN_XINDEX ? -2 :
+				  section_of(x, value);
+		t->syms[t->n++] = (struct sym){
+			.value = value, .end = value + s.st_size, .name = name,
+			.order = (uint32_t)i, .section = section, .rank = bind_rank(&s),
+		};
+	}
+	return true;
+}
+
+/* The spans: a sweep over the sized symbols by start, with a stack of those
+ * still open whose ends decrease upwards: the top holds the addresses.  At one
+ * start the best symbol holds its run, a worse one only what lies past it. */
+static bool build_spans(struct sym_table *t)
+{
+	const struct sym **stack = malloc((t->n + 1) * sizeof(*stack));
+	const struct sym **group = malloc((t->n + 1) * sizeof(*group));
+	t->spans = malloc((2 * t->n + 1) * sizeof(*t->spans));
+	if (!stack || !group || !t->spans) {
+		free(stack);
+		free(group);
+		return false;
+	}
+	size_t depth = 0;
+	uint64_t cur = 0;
+#define EMIT(a, b, s) do { \
+		if ((a) < (b)) \
+			t->spans[t->n_spans++] = (struct sym_span){ (a), (b), (s) }; \
+	} while (0)
+	for (size_t i = 0, j; i < t->n; i = j) {
+		uint64_t v = t->syms[i].value, reach = v;
+		size_t n_group = 0;
+		/* the group at v, best first: each one kept reaches further */
+		for (j = i; j < t->n && t->syms[j].value == v; j++)
+			if (t->syms[j].end > reach) {
+				group[n_group++] = &t->syms[j];
+				reach = t->syms[j].end;
+			}
+		if (!n_group)
+			continue;
+		while (depth && stack[depth - 1]->end <= v) {
+			EMIT(cur, stack[depth - 1]->end, stack[depth - 1]);
+			cur = stack[--depth]->end;
+		}
+		if (depth)
+			EMIT(cur, v, stack[depth - 1]);
+		while (depth && stack[depth - 1]->end <= reach)
+			depth--;
+		while (n_group)
+			stack[depth++] = group[--n_group];
+		cur = v;
+	}
+	while (depth) {
+		EMIT(cur, stack[depth - 1]->end, stack[depth - 1]);
+		cur = stack[--depth]->end;
+	}
+#undef EMIT
+	free(stack);
+	free(group);
+	assert(t->n_spans <= 2 * t->n);
+	return true;
+}
+
+static bool build_table(struct sym_table *t)
+{
+	qsort(t->syms, t->n, sizeof(*t->syms), sym_cmp);
+	t->max_end = malloc((t->n + 1) * sizeof(*t->max_end));
+	if (!t->max_end)
+		return false;
+	for (size_t i = 0; i < t->n; i++)
+		t->max_end[i] = i && t->max_end[i - 1] > t->syms[i].end ?
+				t->max_end[i - 1] : t->syms[i].end;
+	return build_spans(t);
+}
+
+static struct sym_index *sym_index_create(Dwfl_Module *mod)
+{
+	struct sym_index *x = calloc(1, sizeof(*x));
+	if (!x || !collect_sections(mod, x) || !collect_syms(mod, x) ||
+	    !build_table(&x->pass[0]) || !build_table(&x->pass[1])) {
+		sym_index_destroy(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* The sized symbol of t holding addr, or NULL. */
+static const struct sym *span_find(const struct sym_table *t, uint64_t addr)
+{
+	size_t lo = 0, hi = t->n_spans;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->spans[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < t->n_spans && t->spans[lo].start <= addr ? t->spans[lo].sym : NULL;
+}
+
+/* How many symbols of t start at or below addr. */
+static size_t count_below(const struct sym_table *t, uint64_t addr)
+{
+	size_t lo = 0, hi = t->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->syms[mid].value <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Of the labels of t at v, the last read that lies in addr's section. */
+static const struct sym *label_at(const struct sym_table *t, size_t below, uint64_t v,
+				  int32_t addr_section, uint64_t addr)
+{
+	const struct sym *best = NULL;
+	for (size_t i = below; i-- && t->syms[i].value == v;) {
+		const struct sym *s = &t->syms[i];
+		bool same = s->section == -2 ? v == addr : s->section == addr_section;
+		if (same && (!best || s->order > best->order))
+			best = s;
+	}
+	return best;
+}
+
+/* The symbol libdwfl would name addr with, or NULL. */
+static const struct sym *sym_index_find(const struct sym_index *x, uint64_t addr)
+{
+	const struct sym_table *g = &x->pass[0], *l = &x->pass[1];
+	const struct sym *s = span_find(g, addr);
+	if (s)
+		return s;
+	size_t ng = count_below(g, addr), nl = count_below(l, addr);
+	/* a global label right at addr: the locals are not read */
+	bool locals = !(ng && g->syms[ng - 1].value == addr && g->max_end[ng - 1] <= addr);
+	if (locals && (s = span_find(l, addr)))
+		return s;
+	if (!locals)
+		nl = 0;
+	uint64_t v = 0;
+	if (ng)
+		v = g->syms[ng - 1].value;
+	if (nl && l->syms[nl - 1].value > v)
+		v = l->syms[nl - 1].value;
+	/* nothing read below addr may reach past the label: no sized symbol
+	   at v either */
+	if ((!ng && !nl) || (ng && g->max_end[ng - 1] > v) || (nl && l->max_end[nl - 1] > v))
+		return NULL;
+	int32_t sec = section_of(x, addr);
+	s = nl ? label_at(l, nl, v, sec, addr) : NULL;
+	return s ? s : label_at(g, ng, v, sec, addr);
+}
+
+/* The module's index, built once; NULL when memory ran out. */
+static const struct sym_index *module_syms(struct cprof_core *core,
+					   const struct cprof_module *m)
+{
+	struct modref *r = &core->dw->refs[m - core->modules];
+	if (!r->syms && !r->syms_failed) {
+		r->syms = sym_index_create(m->dwfl_module);
+		r->syms_failed = !r->syms;
+	}
+	return r->syms;
+}
+
+/* The name of the symbol holding lookup and lookup's offset from it. */
+static const char *symbol_at(struct cprof_core *core, const struct cprof_module *m,
+			     uint64_t lookup, uint64_t *off)
+{
+	const struct sym_index *x = module_syms(core, m);
+	if (!x) {
+		GElf_Off o;
+		GElf_Sym sym;
+		const char *name = dwfl_module_addrinfo(m->dwfl_module, lookup, &o, &sym,
+							NULL, NULL, NULL);
+		*off = o;
+		return name;
+	}
+	const struct sym *s = sym_index_find(x, lookup);
+	if (!s)
+		return NULL;
+	*off = lookup - s->value;
+	return s->name;
+}
+
 bool cprof_core_symbolize(struct cprof_core *core, uint64_t addr,
 			  bool is_return, struct cprof_symbol *ret)
 {
@@ -714,10 +1073,8 @@ bool cprof_core_symbolize(struct cprof_core *core, uint64_t addr,
 	uint64_t lookup = is_return && addr > m->start ? addr - 1 : addr;
 	ret->module = base_name(m->name);
 	ret->offset = addr - m->start;
-	GElf_Off off;
-	GElf_Sym sym;
-	const char *name = dwfl_module_addrinfo(mod, lookup, &off, &sym, NULL,
-						NULL, NULL);
+	uint64_t off = 0;
+	const char *name = symbol_at(core, m, lookup, &off);
 	if (name) {
 		/* "__libc_start_main@@GLIBC_2.34": the version is noise here. */
 		const char *at = strchr(name, '@');

@@ -175,6 +175,7 @@ static void read_psinfo(struct cprof_core *core, const uint8_t *d, size_t size,
 	p->args[80] = '\0';
 	/* The kernel joins argv with spaces but leaves a trailing one. */
 	size_t n = strlen(p->args);
+	p->args_truncated = n == 79;
 	while (n && p->args[n - 1] == ' ')
 		p->args[--n] = '\0';
 }

@@ -45,13 +45,36 @@ static struct cprof_error *finish(struct cprof_pprof *p, struct cprof_error *err
 	return err;
 }
 
+/* The mappings of the modules, the executable's first: go tool pprof takes
+ * the first for the main binary (its file and build id head every report;
+ * without one it says "Main binary filename not available").  ids[k] is
+ * module m[k]'s mapping (ids may be NULL). */
+static struct cprof_error *mappings(struct cprof_pprof *p, const struct cprof_module_row *m,
+				    size_t n, uint64_t *ids)
+{
+	struct cprof_error *err = NULL;
+	for (int exe = 1; exe >= 0; exe--)
+		for (size_t i = 0; !err && i < n; i++) {
+			uint64_t id;
+			if (m[i].executable != exe)
+				continue;
+			err = cprof_pprof_mapping(p, m[i].start, m[i].end, 0, m[i].path,
+						  m[i].build_id[0] ? m[i].build_id : NULL, &id);
+			if (ids)
+				ids[i] = id;
+		}
+	return err;
+}
+
 struct cprof_error *cprof_report_pprof_types(const struct cprof_group_row *g, size_t n,
+					     const struct cprof_module_row *m, size_t n_m,
 					     const char *comment, const char *out)
 {
 	struct cprof_pprof *p;
 	struct cprof_error *err = create(&p);
 	if (err)
 		return err;
+	err = mappings(p, m, n_m, NULL);
 	for (size_t i = 0; !err && i < n; i++) {
 		uint64_t loc;
 		err = name_location(p, g[i].key, &loc);
@@ -59,17 +82,6 @@ struct cprof_error *cprof_report_pprof_types(const struct cprof_group_row *g, si
 			err = group_sample(p, &loc, 1, &g[i]);
 	}
 	return finish(p, err, comment, out);
-}
-
-/* The mappings of the modules: ids[k] is module rows[k]'s mapping. */
-static struct cprof_error *mappings(struct cprof_pprof *p, const struct cprof_module_row *m,
-				    size_t n, uint64_t *ids)
-{
-	struct cprof_error *err = NULL;
-	for (size_t i = 0; !err && i < n; i++)
-		err = cprof_pprof_mapping(p, m[i].start, m[i].end, 0, m[i].path,
-					  m[i].build_id[0] ? m[i].build_id : NULL, &ids[i]);
-	return err;
 }
 
 static uint64_t mapping_of(const struct cprof_module_row *m, const uint64_t *ids, size_t n,
@@ -165,6 +177,7 @@ struct cprof_error *cprof_report_pprof_sites(const struct cprof_group_row *g, si
 }
 
 struct cprof_error *cprof_report_pprof_retention(const struct cprof_retention_stacks *r,
+						 const struct cprof_module_row *m, size_t n_m,
 						 const char *comment, const char *out)
 {
 	struct cprof_pprof *p;
@@ -176,6 +189,8 @@ struct cprof_error *cprof_report_pprof_retention(const struct cprof_retention_st
 	uint64_t *locs = malloc((70 + 64) * sizeof(*locs));
 	if (!frame_loc || !locs)
 		err = &cprof_enomem;
+	if (!err)
+		err = mappings(p, m, n_m, NULL);
 	for (size_t i = 0; !err && i < r->n_frames; i++)
 		err = name_location(p, r->frames[i], &frame_loc[i]);
 	for (size_t i = 0; !err && i < r->n_stacks; i++) {
@@ -206,12 +221,14 @@ static int strcspn_nl(const char *s)
 }
 
 struct cprof_error *cprof_report_pprof_diff(const struct cprof_diff *d, bool sites,
+					    const struct cprof_module_row *m, size_t n_m,
 					    const char *comment, const char *out)
 {
 	struct cprof_pprof *p;     /* the first two sample types: no retained_space */
 	struct cprof_error *err = cprof_pprof_create(types, units, 2, "inuse_space", &p);
 	if (err)
 		return err;
+	err = mappings(p, m, n_m, NULL);
 	enum { MAX_FRAMES = 256 };
 	uint64_t locs[MAX_FRAMES];
 	for (size_t i = 0; !err && i < d->n; i++) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/error.h"
 #include "cprof/format.h"
 #include "cprof/report.h"
 
@@ -29,10 +30,93 @@ struct cat_totals {
 	uint64_t count[N_CATS], mapped[N_CATS], in_core[N_CATS];
 };
 
+/*
+ * The walked heaps' ranges and the memory their allocators claimed (Go's heap
+ * arenas, with their goroutine stacks and idle pages; jemalloc's extents and
+ * metadata), sorted by start and merged.  The part of a
+ * mapping they cover is heap, the rest is what the mapping otherwise is: the
+ * kernel merges neighbouring anonymous mappings, so one mapping may hold a
+ * glibc mmapped chunk and memory no walked allocator owns (Python's pymalloc
+ * arenas), and calling all of it heap would count bytes nobody walked.
+ */
+struct heap_cover {
+	struct cprof_range *r;
+	size_t n;
+};
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct cprof_range *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static struct cprof_error *cover_init(struct heap_cover *c,
+				      const struct cprof_heap_walk *walk)
+{
+	c->n = 0;
+	c->r = malloc((walk->n_heaps + walk->n_claims + 1) * sizeof(*c->r));
+	if (!c->r)
+		return &cprof_enomem;
+	for (size_t i = 0; i < walk->n_heaps; i++)
+		if (walk->heaps[i].start < walk->heaps[i].end)
+			c->r[c->n++] = (struct cprof_range){ walk->heaps[i].start,
+							     walk->heaps[i].end };
+	for (size_t i = 0; i < walk->n_claims; i++)
+		if (walk->claims[i].start < walk->claims[i].end)
+			c->r[c->n++] = (struct cprof_range){ walk->claims[i].start,
+							     walk->claims[i].end };
+	qsort(c->r, c->n, sizeof(*c->r), range_cmp);
+	size_t m = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if (m && c->r[i].start <= c->r[m - 1].end) {
+			if (c->r[i].end > c->r[m - 1].end)
+				c->r[m - 1].end = c->r[i].end;
+		} else {
+			c->r[m++] = c->r[i];
+		}
+	}
+	c->n = m;
+	return NULL;
+}
+
+static void cover_deinit(struct heap_cover *c)
+{
+	free(c->r);
+}
+
+/* The bytes of segment s inside the heaps (all 0 when none). */
+static void cover_part(const struct heap_cover *c, const struct cprof_core *core,
+		       const struct cprof_segment *s, struct cprof_core_totals *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	size_t lo = 0, hi = c->n;    /* the first range ending after s->start */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->r[mid].end <= s->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < c->n && c->r[i].start < s->end; i++) {
+		struct cprof_core_totals t;
+		uint64_t a = c->r[i].start > s->start ? c->r[i].start : s->start;
+		uint64_t b = c->r[i].end < s->end ? c->r[i].end : s->end;
+		cprof_core_part_totals(core, s, a, b, &t);
+		ret->mapped += t.mapped;
+		ret->in_core += t.in_core;
+		ret->from_file += t.from_file;
+		ret->missing += t.missing;
+	}
+}
+
+/* What segment s is outside the heaps; *heap: its part inside them. */
 static enum category classify(struct cprof_core *core,
 			      const struct cprof_heap_walk *walk,
-			      const struct cprof_segment *s)
+			      const struct heap_cover *cover,
+			      const struct cprof_segment *s,
+			      struct cprof_core_totals *heap)
 {
+	memset(heap, 0, sizeof(*heap));
 	if (!(s->flags & (CPROF_SEG_R | CPROF_SEG_W | CPROF_SEG_X))) {
 		/* A glibc arena heap is mapped PROT_NONE up to its maximum size
 		   and made accessible as it grows: the rest is its reserve, right
@@ -42,9 +126,9 @@ static enum category classify(struct cprof_core *core,
 				return CAT_HEAP_RESERVE;
 		return CAT_RESERVED;
 	}
-	for (size_t i = 0; i < walk->n_heaps; i++)
-		if (walk->heaps[i].start < s->end && s->start < walk->heaps[i].end)
-			return CAT_HEAP;
+	cover_part(cover, core, s, heap);
+	if (heap->mapped == s->end - s->start)
+		return CAT_HEAP;
 	for (size_t i = 0; i < core->n_threads; i++) {
 		uint64_t sp = core->threads[i].regs[CPROF_REG_RSP];
 		if (s->start <= sp && sp < s->end)
@@ -58,26 +142,76 @@ static enum category classify(struct cprof_core *core,
 	return CAT_ANON;
 }
 
-const char *cprof_report_mapping_role(struct cprof_core *core,
-				      const struct cprof_heap_walk *walk,
-				      const struct cprof_segment *s)
+struct cprof_error *cprof_report_mapping_roles(struct cprof_core *core,
+					       const struct cprof_heap_walk *walk,
+					       struct cprof_mapping_role **ret)
 {
-	return cat_roles[classify(core, walk, s)];
+	struct heap_cover cover;
+	struct cprof_error *err = cover_init(&cover, walk);
+	if (err)
+		return err;
+	struct cprof_mapping_role *r = calloc(core->n_segments ? core->n_segments : 1,
+					      sizeof(*r));
+	if (!r) {
+		cover_deinit(&cover);
+		return &cprof_enomem;
+	}
+	for (size_t i = 0; i < core->n_segments; i++) {
+		struct cprof_core_totals h;
+		r[i].role = cat_roles[classify(core, walk, &cover, &core->segments[i], &h)];
+		r[i].heap_bytes = h.mapped;
+	}
+	cover_deinit(&cover);
+	*ret = r;
+	return NULL;
 }
 
-static void categorize(struct cprof_core *core, const struct cprof_heap_walk *walk,
-		       struct cat_totals *t)
+const char *cprof_report_mapping_role_text(const struct cprof_mapping_role *r,
+					   const struct cprof_segment *s,
+					   char *buf, size_t n)
 {
+	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE];
+	uint64_t size = s->end - s->start;
+	if (!r->heap_bytes || r->heap_bytes == size)
+		return r->role;
+	snprintf(buf, n, "heap %s + %s %s", fmt_bytes(b1, r->heap_bytes), r->role,
+		 fmt_bytes(b2, size - r->heap_bytes));
+	return buf;
+}
+
+static struct cprof_error *categorize(struct cprof_core *core,
+				      const struct cprof_heap_walk *walk,
+				      struct cat_totals *t)
+{
+	struct heap_cover cover;
+	struct cprof_error *err = cover_init(&cover, walk);
+	if (err)
+		return err;
 	memset(t, 0, sizeof(*t));
 	for (size_t i = 0; i < core->n_segments; i++) {
 		const struct cprof_segment *s = &core->segments[i];
-		enum category c = classify(core, walk, s);
-		struct cprof_core_totals st;
+		struct cprof_core_totals st, h;
+		enum category c = classify(core, walk, &cover, s, &h);
 		cprof_core_segment_totals(core, s, &st);
-		t->count[c]++;
-		t->mapped[c] += st.mapped;
-		t->in_core[c] += st.in_core;
+		/* a mapping partly in heaps counts in both categories */
+		if (h.mapped) {
+			t->count[CAT_HEAP]++;
+			t->mapped[CAT_HEAP] += h.mapped;
+			t->in_core[CAT_HEAP] += h.in_core;
+		}
+		if (h.mapped < st.mapped) {
+			t->count[c]++;
+			t->mapped[c] += st.mapped - h.mapped;
+			t->in_core[c] += st.in_core - h.in_core;
+		}
 	}
+	cover_deinit(&cover);
+	return NULL;
+}
+
+const char *cprof_report_args_cut(const struct cprof_process *p)
+{
+	return p->args_truncated ? "... (the kernel keeps 79 bytes)" : "";
 }
 
 static int signal_of(const struct cprof_core *core)
@@ -92,13 +226,14 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], sig[32];
 	const struct cprof_process *p = &core->process;
 	struct cat_totals t;
-	categorize(core, &a->walk, &t);
+	struct cprof_error *cat_err = categorize(core, &a->walk, &t);
 
 	fprintf(out, "cprof-core: %s analyzed in %.2f s; writing %s\n\n", core->path,
 		seconds, db_path);
 	fprintf(out, "process   ");
 	if (p->has_psinfo)
-		fprintf(out, "pid %d (%s): %s\n          ", p->pid, p->command, p->args);
+		fprintf(out, "pid %d (%s): %s%s\n          ", p->pid, p->command, p->args,
+			cprof_report_args_cut(p));
 	int signo = signal_of(core);
 	if (signo)
 		fprintf(out, "killed by %s, ", fmt_signal(sig, sizeof(sig), signo));
@@ -108,7 +243,11 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 		core->n_threads == 1 ? "" : "s", core->n_modules, core->n_segments);
 
 	fprintf(out, "\nmemory by category          mappings        mapped   in the core\n");
-	for (int c = 0; c < N_CATS; c++) {
+	if (cat_err) {
+		fprintf(out, "  (not counted: %s)\n", cat_err->message);
+		cprof_error_destroy(cat_err);
+	}
+	for (int c = 0; cat_err == NULL && c < N_CATS; c++) {
 		if (!t.count[c])
 			continue;
 		fprintf(out, "  %-30s %6llu %12s  %12s\n", cat_names[c],
@@ -163,7 +302,7 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 {
 	struct json j;
 	struct cat_totals t;
-	categorize(core, &a->walk, &t);
+	struct cprof_error *cat_err = categorize(core, &a->walk, &t);
 	json_init(&j, out);
 	json_object_begin(&j);
 	json_kv_int(&j, "version", 1);
@@ -176,6 +315,7 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 		json_kv_int(&j, "pid", core->process.pid);
 		json_kv_string(&j, "command", core->process.command);
 		json_kv_string(&j, "args", core->process.args);
+		json_kv_bool(&j, "args_truncated", core->process.args_truncated);
 	}
 	json_kv_int(&j, "signal", signal_of(core));
 	json_kv_string(&j, "dumper", cprof_dumper_name(core->process.dumper));
@@ -187,7 +327,9 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 		"heaps", "heap_reserves", "stacks", "module_data", "module_code", "file",
 		"anonymous", "no_access",
 	};
-	for (int c = 0; c < N_CATS; c++) {
+	/* out of memory: no row rather than wrong ones */
+	cprof_error_destroy(cat_err);
+	for (int c = 0; !cat_err && c < N_CATS; c++) {
 		json_object_begin(&j);
 		json_kv_string(&j, "category", keys[c]);
 		json_kv_uint(&j, "mappings", t.count[c]);

@@ -132,6 +132,23 @@ const struct cprof_site_row *cprof_site_table_find(const struct cprof_site_table
 	return lo < t->n && t->sites[lo].id == id ? &t->sites[lo] : NULL;
 }
 
+/* The module whose build id is meta's executable_build_id (none without). */
+static void mark_executable(sqlite3 *db, struct cprof_module_row *rows, size_t n)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'executable_build_id'",
+			       -1, &s, NULL) != SQLITE_OK)
+		return;
+	const char *id = sqlite3_step(s) == SQLITE_ROW ?
+			 (const char *)sqlite3_column_text(s, 0) : NULL;
+	for (size_t i = 0; id && id[0] && i < n; i++)
+		if (!strcmp(rows[i].build_id, id)) {
+			rows[i].executable = true;
+			break;
+		}
+	sqlite3_finalize(s);
+}
+
 struct cprof_error *cprof_query_modules(sqlite3 *db, const char *path,
 					struct cprof_module_row **ret, size_t *n_ret)
 {
@@ -157,12 +174,14 @@ struct cprof_error *cprof_query_modules(sqlite3 *db, const char *path,
 		r->start = (uint64_t)sqlite3_column_int64(s, 3);
 		r->end = (uint64_t)sqlite3_column_int64(s, 4);
 		snprintf(r->build_id, sizeof(r->build_id), "%s", (const char *)sqlite3_column_text(s, 5));
+		r->executable = false;     /* mark_executable's */
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
 		free(rows);
 		return db_error(db, path, "modules");
 	}
+	mark_executable(db, rows, n);
 	*ret = rows;
 	*n_ret = n;
 	return NULL;

@@ -1564,12 +1564,13 @@ def pprof_raw(path):
     """What `go tool pprof -raw PATH` prints, parsed: {"types": [names], "samples":
     [{"values": {type: int}, "locations": [ids, leaf first]}], "locations": {id:
     {"address", "mapping", "lines": [(function, file, line), ...] (none: not symbolized)}},
-    "mappings": {id: {"start", "limit", "file", "build_id"}}, "comments": [...]}: what the real client
-    makes of the file. Fails the case when pprof cannot read it."""
+    "mappings": {id: {"start", "limit", "file", "build_id"}}, "comments": [...], "stderr":
+    what pprof said}: what the real client makes of the file. Fails the case when pprof
+    cannot read it."""
     rc, out, err = go_pprof("-raw", path)
     if rc != 0:
         raise Abort("go tool pprof -raw %s failed (status %d): %s" % (path, rc, err[-2000:]))
-    res = {"types": [], "samples": [], "locations": {}, "mappings": {}}
+    res = {"types": [], "samples": [], "locations": {}, "mappings": {}, "stderr": err}
     section, loc = None, None
     for line in out.splitlines():
         if line in ("Samples:", "Locations", "Mappings"):
