@@ -264,7 +264,8 @@ static void probe_leaf(struct jem *j, uint64_t leaf, struct leaf_probe *p)
 	size_t missing;
 	if (leaf % 8 || !words(j, leaf, (size_t)1 << LEAF_BITS, &w, &missing))
 		return;
-	for (size_t i = 0; i < ((size_t)1 << LEAF_BITS); i++) {
+	const size_t n = (size_t)1 << LEAF_BITS;
+	for (size_t i = cprof_next_nonzero(w, 0, n); i < n; i = cprof_next_nonzero(w, i + 1, n)) {
 		if (!leaf_edata(w[i]))
 			continue;
 		uint64_t e[3];
@@ -298,7 +299,8 @@ static bool valid_rtree(struct jem *j, uint64_t r)
 	struct leaf_probe probes[64];
 	size_t pos[64], n = 0;
 	const uint64_t leaf_bytes = 8ull << LEAF_BITS;
-	for (size_t i = 2; i < span; i++) {
+	for (size_t i = cprof_next_nonzero(w, 2, span); i < span;
+	     i = cprof_next_nonzero(w, i + 1, span)) {
 		uint64_t v = w[i], x;
 		/* a leaf: cache-line aligned, leaf_bytes of memory (other
 		   globals lie around the root: skipped) */
@@ -438,7 +440,8 @@ static struct cprof_error *leaf_extents(struct jem *j, uint64_t ri, uint64_t lea
 		jwarn(j, "extent map leaf 0x%llx: %zu pages not in the core",
 		      (unsigned long long)leaf, missing);
 	uint64_t last = 0;
-	for (size_t i = 0; i < ((size_t)1 << LEAF_BITS); i++) {
+	const size_t n = (size_t)1 << LEAF_BITS;
+	for (size_t i = cprof_next_nonzero(w, 0, n); i < n; i = cprof_next_nonzero(w, i + 1, n)) {
 		uint64_t v = w[i], edata = leaf_edata(v);
 		/* no edata: a cleared entry (its size class says none) */
 		if (!edata || edata == last)
@@ -487,9 +490,9 @@ static struct cprof_error *read_extents(struct jem *j)
 		return &cprof_enomem;
 	memcpy(leaves, w, n_root * 8);
 	struct cprof_error *err = NULL;
-	for (size_t i = 0; i < n_root && !err; i++)
-		if (leaves[i])
-			err = leaf_extents(j, i, leaves[i]);
+	for (size_t i = cprof_next_nonzero(leaves, 0, n_root); i < n_root && !err;
+	     i = cprof_next_nonzero(leaves, i + 1, n_root))
+		err = leaf_extents(j, i, leaves[i]);
 	free(leaves);
 	return err;
 }
@@ -571,9 +574,9 @@ static struct cprof_error *find_blocks(struct jem *j)
 	size_t missing;
 	const size_t n_root = (size_t)1 << ROOT_BITS;
 	words(j, j->root, n_root, &w, &missing);
-	for (size_t i = 0; i < n_root && !err; i++)
-		if (w[i])
-			err = block_of(j, w[i]);
+	for (size_t i = cprof_next_nonzero(w, 0, n_root); i < n_root && !err;
+	     i = cprof_next_nonzero(w, i + 1, n_root))
+		err = block_of(j, w[i]);
 	for (size_t i = 0; i < j->n_ext && !err; i++)
 		err = block_of(j, j->ext[i].edata);
 	if (!err && j->n_blocks)

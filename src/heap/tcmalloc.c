@@ -365,19 +365,20 @@ static bool each_span(struct tc *t, span_fn *fn, void *arg)
 		tcwarn(t, "out of memory reading the page map");
 		return false;
 	}
-	for (uint64_t r = 0; r < (1ull << L->root_bits) && go_on; r++) {
-		if (!t->root[r])
-			continue;
+	const size_t n_root = (size_t)1 << L->root_bits;
+	for (size_t r = cprof_next_nonzero(t->root, 0, n_root); r < n_root && go_on;
+	     r = cprof_next_nonzero(t->root, r + 1, n_root)) {
 		if (t->root[r] & 7) {
 			tcwarn(t, "page map root entry %llu is misaligned (0x%llx)",
 			       (unsigned long long)r, (unsigned long long)t->root[r]);
 			continue;
 		}
 		read_words(t, t->root[r], leaf, leaf_len, &missing);
-		for (uint64_t i = 0; i < leaf_len && go_on; i++) {
-			uint64_t page = (r << L->leaf_bits) | i;
+		for (size_t i = cprof_next_nonzero(leaf, 0, leaf_len); i < leaf_len && go_on;
+		     i = cprof_next_nonzero(leaf, i + 1, leaf_len)) {
+			uint64_t page = ((uint64_t)r << L->leaf_bits) | i;
 			struct span s;
-			if (!leaf[i] || page < next_page)
+			if (page < next_page)
 				continue;
 			if (!read_span(t, leaf[i], &s)) {
 				tcwarn(t, "page 0x%llx: its Span at 0x%llx is not in the core",
