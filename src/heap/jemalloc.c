@@ -219,18 +219,36 @@ static bool words(struct jem *j, uint64_t addr, size_t n, const uint64_t **ret,
 {
 	*missing = 0;
 	const uint64_t *p = cprof_core_ptr(j->core, addr, n * 8);
-	if (p) {
+	if (p && (uintptr_t)p % 8 == 0) {  /* a core may place a segment anywhere */
 		*ret = p;
 		return true;
 	}
-	for (size_t off = 0; off < n * 8; off += PAGE) {
-		size_t len = n * 8 - off < PAGE ? n * 8 - off : PAGE;
-		if (!rd(j, addr + off, (uint8_t *)j->buf + off, len)) {
-			memset((uint8_t *)j->buf + off, 0, len);
-			(*missing)++;
-		}
-	}
+	/* Run by run (a page at a time cost a lookup per page, 512 per
+	   root); each PAGE-sized piece that lacks a byte reads as zeros. */
+	uint8_t *out = (uint8_t *)j->buf;
+	uint64_t len = n * 8, zero_to = 0;  /* [0, zero_to): zeroed pieces */
 	*ret = j->buf;
+	if (addr + len < addr) {
+		memset(out, 0, len);
+		*missing = (len + PAGE - 1) / PAGE;
+		return false;
+	}
+	for (uint64_t a = addr, run_end; a < addr + len; a = run_end) {
+		const uint8_t *src = cprof_core_run(j->core, a, addr + len, &run_end);
+		uint64_t from = a - addr, to = run_end - addr;
+		if (src) {
+			if (to > zero_to)
+				memcpy(out + (from > zero_to ? from : zero_to),
+				       src + (from > zero_to ? 0 : zero_to - from),
+				       to - (from > zero_to ? from : zero_to));
+			continue;
+		}
+		uint64_t zs = from / PAGE * PAGE, ze = ((to - 1) / PAGE + 1) * PAGE;
+		ze = ze < len ? ze : len;
+		*missing += (ze - zs + PAGE - 1) / PAGE - (zs < zero_to);
+		memset(out + zs, 0, ze - zs);
+		zero_to = ze;
+	}
 	return *missing == 0;
 }
 
