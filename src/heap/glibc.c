@@ -166,6 +166,14 @@ static bool mapped(struct glibc *g, uint64_t addr)
 	return cprof_core_segment(g->core, addr) != NULL;
 }
 
+/* Whether a chunk of size at c ends by limit: c + size <= limit without
+ * wrapping (a damaged size near 2^64 made c + size small, the walk went
+ * backwards and never ended: a glibc fuzz target timeout). */
+static bool ends_by(uint64_t c, uint64_t size, uint64_t limit)
+{
+	return c <= limit && size <= limit - c;
+}
+
 /* chunksize(p) with the flag bits, or false when unreadable. */
 static bool chunk_size_field(struct glibc *g, uint64_t chunk, uint64_t *ret)
 {
@@ -917,7 +925,7 @@ static bool sound_at(struct glibc *g, uint64_t c, uint64_t end, uint64_t top)
 		if (!chunk_size_field(g, c, &size))
 			return false;
 		size &= ~7ull;
-		if (size < MINSIZE || (size & 15) || c + size > end)
+		if (size < MINSIZE || (size & 15) || !ends_by(c, size, end))
 			return false;
 		c += size;
 	}
@@ -1026,7 +1034,7 @@ static void walk_seg(struct glibc *g, struct arena *a, const struct seg *s)
 		}
 		uint64_t next_field = 0;
 		uint64_t limit = top ? top : end;
-		bool bad = size < MINSIZE || (size & 15) || c + size > limit ||
+		bool bad = size < MINSIZE || (size & 15) || !ends_by(c, size, limit) ||
 			   !chunk_size_field(g, c + size, &next_field) ||
 			   (field & IS_MMAPPED);
 		if (bad) {
@@ -1102,7 +1110,7 @@ static struct cprof_error *tcaches_from_chunks(struct glibc *g)
 					c += 16;
 					continue;
 				}
-				if (size < MINSIZE || (size & 15) || c + size > end) {
+				if (size < MINSIZE || (size & 15) || !ends_by(c, size, end)) {
 					c = resync(g, c, end, s->has_top ? a->top : 0);
 					continue;
 				}
@@ -1349,7 +1357,7 @@ static enum run_end follow_run(struct glibc *g, uint64_t c, uint64_t limit,
 			continue;
 		}
 		after_fence = false;
-		if (size < MINSIZE || (size & 15) || c + size > limit ||
+		if (size < MINSIZE || (size & 15) || !ends_by(c, size, limit) ||
 		    (field & (IS_MMAPPED | NON_MAIN_ARENA))) {
 			if (!tolerant)
 				break;
