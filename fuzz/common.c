@@ -212,22 +212,29 @@ static bool expand(const uint8_t *in, size_t n, struct expansion *x)
 }
 
 /*
- * The walker targets keep the last core open while inputs differ from it
- * only in the bytes of its segments (their custom mutator, below, makes
- * such inputs): opening a core - its files, symbol tables, DWARF, libdwfl -
- * costs 5 to 40 ms, ten times the walk of a seed-sized heap.  A new size or
- * a change in the headers or notes opens the input afresh, as the core
- * target always does.  (Static state: the fuzz harness is single-threaded;
- * the library itself keeps none.)
+ * The walker targets keep the cores of the last few seeds open, and reuse
+ * one while inputs differ from it only in the bytes of its segments (their
+ * custom mutator, below, makes such inputs): opening a core - its files,
+ * symbol tables, DWARF, libdwfl - costs 5 to 40 ms, and its expansion
+ * touches tens of MB of fresh zero pages, ten times the walk of a seed-sized
+ * heap.  libFuzzer takes a corpus input at random for every few runs, so one
+ * open core per seed (CACHED_CORES, least recently used out) is what makes
+ * nearly every run a reuse.  A new size or a change in the headers or notes
+ * opens the input afresh, as the core target always does.  (Static state:
+ * the fuzz harness is single-threaded; the library itself keeps none.)
  */
+enum { CACHED_CORES = 8 };
+
 struct cached {
 	struct cprof_core *core;
 	struct expansion x;        /* the core's bytes (core->data) */
 	uint8_t *head_bytes;       /* the input's headers and notes */
 	size_t size, head;
+	uint64_t used;             /* when last used (a count of opens) */
 	struct cprof_warnings w;
 };
-static struct cached cache;
+static struct cached cache[CACHED_CORES];
+static uint64_t cache_clock;
 
 static void print_warning(const char *message, void *arg);
 
@@ -252,73 +259,91 @@ size_t fuzz_core_head(const uint8_t *data, size_t size)
 	return head > sizeof(eh) ? head : sizeof(eh);
 }
 
-static void uncache(void)
+static void uncache(struct cached *c)
 {
-	cprof_core_close(cache.core);
-	cprof_warnings_deinit(&cache.w);
-	expansion_release(&cache.x);
-	free(cache.head_bytes);
-	memset(&cache, 0, sizeof(cache));
+	cprof_core_close(c->core);
+	cprof_warnings_deinit(&c->w);
+	expansion_release(&c->x);
+	free(c->head_bytes);
+	memset(c, 0, sizeof(*c));
 }
 
-/* An open core holding data[0, size), expanded: the cached one with its
- * segments' bytes replaced when the headers and notes are the same, else a
- * new one. */
-static struct cprof_core *open_cached(const uint8_t *data, size_t size)
+/* The open core of an input with data's headers and notes and size, else
+ * the slot to open it in (an empty one, or the least recently used). */
+static struct cached *cache_slot(const uint8_t *data, size_t size)
 {
-	if (cache.core && size == cache.size && !memcmp(data, cache.head_bytes, cache.head)) {
-		for (size_t i = 0; i < cache.x.n_pieces; i++) {
-			const struct piece *p = &cache.x.pieces[i];
-			memcpy(cache.x.buf + p->to, data + p->from, p->len);
-		}
-		return cache.core;
+	struct cached *victim = NULL;
+	for (size_t i = 0; i < CACHED_CORES; i++) {
+		struct cached *c = &cache[i];
+		if (c->core && size == c->size && !memcmp(data, c->head_bytes, c->head))
+			return c;
+		if (!victim || (victim->core && (!c->core || c->used < victim->used)))
+			victim = c;
 	}
-	uncache();
-	cache.head = fuzz_core_head(data, size);
-	if (!expand(data, size, &cache.x) || !(cache.head_bytes = malloc(cache.head + 1))) {
-		uncache();
+	return victim;
+}
+
+/* An open core holding data[0, size), expanded: a cached one with its
+ * segments' bytes replaced when the headers and notes are the same, else a
+ * new one; with its warnings, or NULL when the input does not open. */
+static struct cached *open_cached(const uint8_t *data, size_t size)
+{
+	struct cached *c = cache_slot(data, size);
+	c->used = ++cache_clock;
+	if (c->core) {
+		for (size_t i = 0; i < c->x.n_pieces; i++) {
+			const struct piece *p = &c->x.pieces[i];
+			memcpy(c->x.buf + p->to, data + p->from, p->len);
+		}
+		return c;
+	}
+	uncache(c);
+	c->head = fuzz_core_head(data, size);
+	if (!expand(data, size, &c->x) || !(c->head_bytes = malloc(c->head + 1))) {
+		uncache(c);
 		return NULL;
 	}
-	memcpy(cache.head_bytes, data, cache.head);
+	memcpy(c->head_bytes, data, c->head);
 	const char *dump = getenv("CPROF_FUZZ_EXPANDED");
 	if (dump) {                /* the core as cprof-core would read it */
 		FILE *f = fopen(dump, "wb");
 		if (f) {
-			fwrite(cache.x.buf, 1, cache.x.size, f);
+			fwrite(c->x.buf, 1, c->x.size, f);
 			fclose(f);
 		}
 	}
 	if (getenv("CPROF_FUZZ_VERBOSE"))
-		cache.w.callback = print_warning;
+		c->w.callback = print_warning;
 	struct cprof_core_options o = {
-		.core_path = "fuzz.core", .core_data = cache.x.buf, .core_size = cache.x.size,
+		.core_path = "fuzz.core", .core_data = c->x.buf, .core_size = c->x.size,
 		.sysroot = getenv("CPROF_FUZZ_SYSROOT"),
 		.no_default_debug_dirs = getenv("CPROF_FUZZ_NO_DEBUG_DIRS") != NULL,
-		.warnings = &cache.w,
+		.warnings = &c->w,
 	};
-	struct cprof_error *err = cprof_core_open(&o, &cache.core);
+	struct cprof_error *err = cprof_core_open(&o, &c->core);
 	if (err) {
 		if (getenv("CPROF_FUZZ_VERBOSE"))
 			cprof_error_fwrite(err, stderr);
 		cprof_error_destroy(err);
-		uncache();
+		uncache(c);
 		return NULL;
 	}
-	cache.size = size;
-	return cache.core;
+	c->size = size;
+	c->used = ++cache_clock;
+	return c;
 }
 
 void fuzz_core(const uint8_t *data, size_t size, enum fuzz_depth depth,
 	       const char *allocator)
 {
 	if (depth != FUZZ_CORE) {
-		struct cprof_core *core = open_cached(data, size);
-		if (core) {
-			exercise_core(core);
-			exercise_analysis(core, depth, allocator);
+		struct cached *c = open_cached(data, size);
+		if (c) {
+			exercise_core(c->core);
+			exercise_analysis(c->core, depth, allocator);
 			/* warnings kept per input, not for the whole campaign */
-			cprof_warnings_deinit(&cache.w);
-			cache.w.callback = getenv("CPROF_FUZZ_VERBOSE") ? print_warning : NULL;
+			cprof_warnings_deinit(&c->w);
+			c->w.callback = getenv("CPROF_FUZZ_VERBOSE") ? print_warning : NULL;
 		}
 		return;
 	}

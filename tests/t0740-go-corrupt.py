@@ -11,6 +11,11 @@ complete and readable) or 1 (exactly one error line, no database).
   - allgs claiming 2^26 goroutines (allglen bounds it), a stack top not 8-aligned
     (the stack is not scanned: its mask would overflow), edata 64 GiB past data
     (the data is scanned word by word, not over 64 GiB): each a warning at most;
+  - a small span's elemsize made 256 GiB, a large span's npages made 2^25 (256 GiB of
+    8 KiB pages; both found by the go fuzz target: the object index sized its table
+    by that one object, 4 GiB): each span skipped with a warning, every object of
+    the others kept, and every object inside the core's readable mappings (read from
+    its program headers here);
   - random words (random.Random(11)) written over runtime.mheap_ (the heap's own
     metadata: spans, arenas, sweep generation), over runtime.firstmoduledata (the
     module's tables: pointer masks, pclntab) and over the goroutines' g structs.
@@ -18,6 +23,7 @@ complete and readable) or 1 (exactly one error line, no database).
 import os
 import random
 import sqlite3
+import struct
 import sys
 
 sys.dont_write_bytecode = True
@@ -110,6 +116,84 @@ with case("edata 64 GiB past data"):
         check(rc == 0 and warned(lines, "firstmoduledata"),
               "a warning says the data sections are bad (%s)" % lines[:2])
         check_eq(n, m["memstats"]["HeapObjects"], "the heap is still walked whole")
+        d.restore()
+
+def span_struct(start, end):
+    """The address of the runtime.mspan whose startAddr and npages (two words, at
+    +24 and +32 of every Go version cprof-core reads) describe [start, end): found
+    by value in the core file."""
+    key = struct.pack("<QQ", start, (end - start) // 8192)
+    found = []
+    for p in d.elf.loads:
+        data = d.elf.read(p["offset"], p["filesz"])
+        at = data.find(key)
+        while at >= 0:
+            if at % 8 == 0:
+                found.append(p["vaddr"] + at - 24)
+            at = data.find(key, at + 8)
+    return found[0] if len(found) == 1 else None
+
+
+def objects_in_mappings(db):
+    """Objects that do not lie inside the core's readable PT_LOADs (contiguous)."""
+    loads = sorted((p["vaddr"], p["vaddr"] + p["memsz"]) for p in d.elf.loads
+                   if p["flags"] & 4)
+    con = sqlite3.connect(db)
+    bad = []
+    for addr, size in con.execute("SELECT addr, size FROM object"):
+        at, end = addr, addr + size
+        for lo, hi in loads:
+            if lo <= at < hi:
+                at = hi
+            if at >= end:
+                break
+        if at < end:
+            bad.append((addr, size))
+    con.close()
+    return bad
+
+
+clean_db = os.path.join(c.dir, "t0740-clean.db")
+remove_db(clean_db)
+cprof("analyze", c.core, c.exe, "--db", clean_db)
+con = sqlite3.connect(clean_db)
+spans = con.execute(
+    "SELECT h.kind, h.start, h.end, count(o.id), min(o.size), max(o.size) FROM heap h "
+    "JOIN object o ON o.heap_id = h.id WHERE h.allocator = 'go' GROUP BY h.id "
+    "ORDER BY count(o.id) DESC").fetchall()
+con.close()
+small = [x for x in spans if x[0] == "span" and x[3] >= 2 and x[4] == x[5]]
+large = [x for x in spans if x[0] == "large"]
+
+for what, pick, field, value in (
+        ("a small span's elemsize of 256 GiB", small, "elemsize", 1 << 38),
+        ("a large span's npages of 2^25", large, "npages", 1 << 25)):
+    with case(what):
+        target = None
+        for kind, start, end, count, size, _ in pick:
+            ms = span_struct(start, end)
+            if ms is None:
+                continue
+            if field == "npages":
+                target = (ms + 32, count)
+                break
+            # elemsize: the one word of the mspan's first 200 bytes equal to the
+            # objects' size (a noscan span: no type header before each object)
+            at = [ms + k for k in range(40, 200, 8) if d.read64(ms + k) == size]
+            if len(at) == 1:
+                target = (at[0], count)
+                break
+        check(target is not None, "an mspan found by its startAddr and npages")
+        if target is None:
+            continue
+        d.write64(target[0], value)
+        rc, lines, n = run(d, c, what)
+        check(rc == 0 and warned(lines, "Go heap: span"),
+              "a warning names the span (%s)" % lines[:3])
+        check_eq(n, m["memstats"]["HeapObjects"] - target[1],
+                 "every object of the other spans")
+        check_eq(objects_in_mappings(os.path.join(c.dir, "t0740.db")), [],
+                 "every object inside the core's readable mappings")
         d.restore()
 
 rnd = random.Random(11)

@@ -157,6 +157,33 @@ static inline bool cprof_mask_bit(const uint8_t *mask, uint64_t i)
 	return (mask[i / 8] >> (i % 8)) & 1;
 }
 
+/*
+ * The index of the first nonzero word of w[i, n), or n (i <= n).  Page maps
+ * and radix-tree leaves are arrays of 2^18 words, nearly all zero, read at
+ * each walk: 32 words are tested at once (one branch instead of 32).  A fuzz
+ * build (clang) leaves this loop out of its comparison tracing and pointer
+ * checks, which made it most of the jemalloc and tcmalloc targets' time:
+ * which zero words it skips is no coverage worth having; AddressSanitizer
+ * still checks every read.
+ */
+#if defined(__clang__)
+__attribute__((no_sanitize("coverage", "pointer-overflow"), noinline))
+#endif
+static inline size_t cprof_next_nonzero(const uint64_t *w, size_t i, size_t n)
+{
+	for (; n - i >= 32; i += 32) {
+		uint64_t any = 0;
+		for (size_t k = 0; k < 32; k++)    /* unrolled by the compiler */
+			any |= w[i + k];
+		if (any)
+			break;
+	}
+	for (; i < n; i++)
+		if (w[i])
+			return i;
+	return n;
+}
+
 /* ---- the provider interface ---- */
 
 /* What an allocator's metadata says about an object's pointers. */

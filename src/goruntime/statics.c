@@ -47,6 +47,7 @@ enum {
 
 struct var {
 	uint64_t addr, size;
+	Dwarf_Off die;
 };
 
 struct finder {
@@ -62,7 +63,14 @@ struct finder {
 	size_t n, cap;
 	size_t visits;
 	bool oom;
+	/* types known to hold no pointer and no slice (walk has nothing to do
+	   in them), by DIE offset + 1: open addressing, 0 = empty */
+	uint64_t *flat;
+	uint8_t *flat_state;       /* enum flat_state */
+	size_t cap_flat, n_flat;
 };
+
+enum flat_state { FLAT_UNKNOWN, FLAT_BUSY, FLAT_YES, FLAT_NO };
 
 /* ---- DWARF ---- */
 
@@ -167,6 +175,91 @@ static void path_at(Dwarf_Die *t, uint64_t off, char *buf, size_t len, size_t si
 	}
 }
 
+/* ---- types without pointers ---- */
+
+/*
+ * Most of what the variables' types hold is no pointer: integers, floats,
+ * strings, arrays of them.  walk() descends into a member or an element only
+ * when its type may hold one, known once per type: walking every member and
+ * element of the runtime's big structs and arrays, a name formatted for
+ * each, was most of the Go fuzz target's time.
+ */
+static uint8_t *flat_slot(struct finder *f, uint64_t key)
+{
+	if (2 * (f->n_flat + 1) > f->cap_flat) {
+		size_t cap = f->cap_flat ? 2 * f->cap_flat : 1024;
+		uint64_t *keys = calloc(cap, sizeof(*keys));
+		uint8_t *state = calloc(cap, 1);
+		if (!keys || !state) {
+			free(keys);
+			free(state);
+			f->oom = true;
+			return NULL;
+		}
+		for (size_t i = 0; i < f->cap_flat; i++) {
+			if (!f->flat[i])
+				continue;
+			size_t h = (size_t)(f->flat[i] * 0x9e3779b97f4a7c15ull) & (cap - 1);
+			while (keys[h])
+				h = (h + 1) & (cap - 1);
+			keys[h] = f->flat[i];
+			state[h] = f->flat_state[i];
+		}
+		free(f->flat);
+		free(f->flat_state);
+		f->flat = keys;
+		f->flat_state = state;
+		f->cap_flat = cap;
+	}
+	size_t h = (size_t)(key * 0x9e3779b97f4a7c15ull) & (f->cap_flat - 1);
+	while (f->flat[h] && f->flat[h] != key)
+		h = (h + 1) & (f->cap_flat - 1);
+	if (!f->flat[h]) {
+		f->flat[h] = key;
+		f->n_flat++;
+	}
+	return &f->flat_state[h];
+}
+
+/* Whether a value of type t holds no pointer and no slice (nothing walk()
+ * follows); false when unsure. */
+static bool flat_type(struct finder *f, Dwarf_Die *t, int depth)
+{
+	Dwarf_Die d = *t, m;
+	if (depth > 4 * MAX_DEPTH || !strip(&d))
+		return false;
+	uint8_t *st = flat_slot(f, dwarf_dieoffset(&d) + 1);
+	if (!st || *st == FLAT_BUSY)
+		return false;
+	if (*st != FLAT_UNKNOWN)
+		return *st == FLAT_YES;
+	*st = FLAT_BUSY;
+	int tag = dwarf_tag(&d);
+	uint64_t kind = uattr(&d, DW_AT_GO_KIND);
+	bool flat = true;
+	if (tag == DW_TAG_pointer_type) {
+		flat = false;
+	} else if (tag == DW_TAG_structure_type && kind == GO_KIND_SLICE) {
+		flat = false;
+	} else if (tag == DW_TAG_structure_type && (kind == GO_KIND_STRUCT || !kind)) {
+		if (dwarf_child(&d, &m) == 0) {
+			do {
+				Dwarf_Die mt;
+				if (dwarf_tag(&m) == DW_TAG_member && ref_attr(&m, DW_AT_type, &mt) &&
+				    !flat_type(f, &mt, depth + 1))
+					flat = false;
+			} while (flat && dwarf_siblingof(&m, &m) == 0);
+		}
+	} else if (tag == DW_TAG_array_type) {
+		flat = ref_attr(&d, DW_AT_type, &m) && flat_type(f, &m, depth + 1);
+	}
+	/* the table may have moved: look the slot up again */
+	st = flat_slot(f, dwarf_dieoffset(&d) + 1);
+	if (st)
+		*st = flat ? FLAT_YES : FLAT_NO;
+	return flat;
+}
+
 /* ---- the variables ---- */
 
 static int var_cmp(const void *a, const void *b)
@@ -211,7 +304,7 @@ static void note_var(struct finder *f, Dwarf_Die *v, uint64_t addr)
 		f->cap_vars = cap;
 	}
 	uint64_t size = size_of(&t);
-	f->vars[f->n_vars++] = (struct var){ addr, size ? size : 1 };
+	f->vars[f->n_vars++] = (struct var){ addr, size ? size : 1, dwarf_dieoffset(v) };
 }
 
 /* ---- the symbols ---- */
@@ -385,6 +478,8 @@ static void walk_slice(struct finder *f, Dwarf_Die *sl, uint64_t addr, const cha
 	if (!es || !cap || cap > (f->rt->ebss - f->rt->data) / es || !anonymous(f, p, cap * es) ||
 	    !add_static(f, p, cap * es, var, name, &elem, es))
 		return;
+	if (flat_type(f, &elem, 0))
+		return;
 	for (uint64_t i = 0; i < cap && i < MAX_ELEMS && !f->oom; i++) {
 		char n[192];
 		snprintf(n, sizeof(n), "%s[%llu]", name, (unsigned long long)i);
@@ -414,13 +509,14 @@ static void walk(struct finder *f, Dwarf_Die *type, uint64_t addr, const char *v
 			const char *mn = dwarf_diename(&m);
 			if (dwarf_tag(&m) != DW_TAG_member || !mn ||
 			    dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a), &o) != 0 ||
-			    !ref_attr(&m, DW_AT_type, &mt))
+			    !ref_attr(&m, DW_AT_type, &mt) || flat_type(f, &mt, 0))
 				continue;
 			char n[192];
 			snprintf(n, sizeof(n), "%s.%s", name, mn);
 			walk(f, &mt, addr + o, var, n, depth + 1);
 		} while (!f->oom && dwarf_siblingof(&m, &m) == 0);
-	} else if (tag == DW_TAG_array_type && ref_attr(&d, DW_AT_type, &m)) {
+	} else if (tag == DW_TAG_array_type && ref_attr(&d, DW_AT_type, &m) &&
+		   !flat_type(f, &m, 0)) {
 		uint64_t es = size_of(&m), count = array_count(&d);
 		for (uint64_t i = 0; es && i < count && i < MAX_ELEMS && !f->oom; i++) {
 			char n[192];
@@ -437,7 +533,8 @@ static void walk_var(struct finder *f, Dwarf_Die *v, uint64_t addr)
 	const char *name = dwarf_diename(v);
 	Dwarf_Die t;
 	if (!name || !ref_attr(v, DW_AT_type, &t) ||
-	    (!in_range(addr, 8, rt->data, rt->edata) && !in_range(addr, 8, rt->bss, rt->ebss)))
+	    (!in_range(addr, 8, rt->data, rt->edata) && !in_range(addr, 8, rt->bss, rt->ebss)) ||
+	    flat_type(f, &t, 0))
 		return;
 	walk(f, &t, addr, name, name, 0);
 }
@@ -453,11 +550,26 @@ struct cprof_error *cprof_go_statics(struct cprof_core *core, const struct cprof
 		return NULL;
 	read_symbols(&f);
 	each_var(&f, note_var);
+	/* walked in the DWARF's order (which static object is found first
+	   decides its name), from the list: a second pass over every DIE of
+	   every unit costs more than the walk */
+	struct var *in_order = malloc((f.n_vars ? f.n_vars : 1) * sizeof(*in_order));
+	if (!in_order)
+		f.oom = true;
+	else if (f.n_vars)
+		memcpy(in_order, f.vars, f.n_vars * sizeof(*in_order));
 	if (f.n_vars)
 		qsort(f.vars, f.n_vars, sizeof(*f.vars), var_cmp);
-	each_var(&f, walk_var);
+	for (size_t i = 0; i < f.n_vars && !f.oom; i++) {
+		Dwarf_Die v;
+		if (dwarf_offdie(f.dbg, in_order[i].die, &v))
+			walk_var(&f, &v, in_order[i].addr);
+	}
+	free(in_order);
 	free(f.vars);
 	free(f.syms);
+	free(f.flat);
+	free(f.flat_state);
 	if (f.oom) {
 		for (size_t i = 0; i < f.n; i++) {
 			for (size_t k = 0; k < f.out[i].n_paths; k++)

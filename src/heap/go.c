@@ -171,6 +171,23 @@ static struct cprof_error *go_claim(struct cprof_core *core, struct cprof_heap_w
 	return NULL;
 }
 
+/* Whether the process maps every byte of [start, start + len) readable: a
+ * span in use does.  A damaged npages or startAddr reaching past the
+ * mappings made a 256 GiB object, and the object index, whose tables follow
+ * the objects' address range, asked for 4 GiB (a go fuzz target finding). */
+static bool mapped_readable(const struct cprof_core *core, uint64_t start, uint64_t len)
+{
+	if (start + len < start)
+		return false;
+	for (uint64_t end = start + len; start < end;) {
+		const struct cprof_segment *s = cprof_core_segment(core, start);
+		if (!s || !(s->flags & CPROF_SEG_R))
+			return false;
+		start = s->end;
+	}
+	return true;
+}
+
 static struct cprof_error *go_walk(struct cprof_core *core,
 				   struct cprof_heap_walk *walk,
 				   struct cprof_allocator *self,
@@ -222,10 +239,18 @@ static struct cprof_error *go_walk(struct cprof_core *core,
 		bool noscan = go_get(sp, &l->span[SPAN_CLASS]) & 1;
 		uint32_t sg = (uint32_t)go_get(sp, &l->span[SPAN_SWEEPGEN]);
 		bool swept = sg == hsg || sg == hsg + 3;
-		if (!elemsize || nelems > span_bytes / 8 + 1) {
+		/* a small span's objects lie in it (a bigger elemsize made one
+		   object of 256 GiB) */
+		if (!elemsize || nelems > span_bytes / 8 + 1 ||
+		    (sizeclass && nelems > span_bytes / elemsize)) {
 			cprof_warn(core->warnings, "%s: Go heap: span at 0x%llx has a bad elemsize %llu or nelems %llu; skipped",
 				   core->path, (unsigned long long)base,
 				   (unsigned long long)elemsize, (unsigned long long)nelems);
+			continue;
+		}
+		if (npages > UINT64_MAX / (uint64_t)l->page_size || !mapped_readable(core, base, span_bytes)) {
+			cprof_warn(core->warnings, "%s: Go heap: span at 0x%llx of %llu pages is not in the process's readable mappings; skipped",
+				   core->path, (unsigned long long)base, (unsigned long long)npages);
 			continue;
 		}
 		size_t nbytes = (size_t)(nelems + 7) / 8;

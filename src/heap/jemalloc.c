@@ -219,18 +219,36 @@ static bool words(struct jem *j, uint64_t addr, size_t n, const uint64_t **ret,
 {
 	*missing = 0;
 	const uint64_t *p = cprof_core_ptr(j->core, addr, n * 8);
-	if (p) {
+	if (p && (uintptr_t)p % 8 == 0) {  /* a core may place a segment anywhere */
 		*ret = p;
 		return true;
 	}
-	for (size_t off = 0; off < n * 8; off += PAGE) {
-		size_t len = n * 8 - off < PAGE ? n * 8 - off : PAGE;
-		if (!rd(j, addr + off, (uint8_t *)j->buf + off, len)) {
-			memset((uint8_t *)j->buf + off, 0, len);
-			(*missing)++;
-		}
-	}
+	/* Run by run (a page at a time cost a lookup per page, 512 per
+	   root); each PAGE-sized piece that lacks a byte reads as zeros. */
+	uint8_t *out = (uint8_t *)j->buf;
+	uint64_t len = n * 8, zero_to = 0;  /* [0, zero_to): zeroed pieces */
 	*ret = j->buf;
+	if (addr + len < addr) {
+		memset(out, 0, len);
+		*missing = (len + PAGE - 1) / PAGE;
+		return false;
+	}
+	for (uint64_t a = addr, run_end; a < addr + len; a = run_end) {
+		const uint8_t *src = cprof_core_run(j->core, a, addr + len, &run_end);
+		uint64_t from = a - addr, to = run_end - addr;
+		if (src) {
+			if (to > zero_to)
+				memcpy(out + (from > zero_to ? from : zero_to),
+				       src + (from > zero_to ? 0 : zero_to - from),
+				       to - (from > zero_to ? from : zero_to));
+			continue;
+		}
+		uint64_t zs = from / PAGE * PAGE, ze = ((to - 1) / PAGE + 1) * PAGE;
+		ze = ze < len ? ze : len;
+		*missing += (ze - zs + PAGE - 1) / PAGE - (zs < zero_to);
+		memset(out + zs, 0, ze - zs);
+		zero_to = ze;
+	}
 	return *missing == 0;
 }
 
@@ -264,7 +282,8 @@ static void probe_leaf(struct jem *j, uint64_t leaf, struct leaf_probe *p)
 	size_t missing;
 	if (leaf % 8 || !words(j, leaf, (size_t)1 << LEAF_BITS, &w, &missing))
 		return;
-	for (size_t i = 0; i < ((size_t)1 << LEAF_BITS); i++) {
+	const size_t n = (size_t)1 << LEAF_BITS;
+	for (size_t i = cprof_next_nonzero(w, 0, n); i < n; i = cprof_next_nonzero(w, i + 1, n)) {
 		if (!leaf_edata(w[i]))
 			continue;
 		uint64_t e[3];
@@ -298,7 +317,8 @@ static bool valid_rtree(struct jem *j, uint64_t r)
 	struct leaf_probe probes[64];
 	size_t pos[64], n = 0;
 	const uint64_t leaf_bytes = 8ull << LEAF_BITS;
-	for (size_t i = 2; i < span; i++) {
+	for (size_t i = cprof_next_nonzero(w, 2, span); i < span;
+	     i = cprof_next_nonzero(w, i + 1, span)) {
 		uint64_t v = w[i], x;
 		/* a leaf: cache-line aligned, leaf_bytes of memory (other
 		   globals lie around the root: skipped) */
@@ -438,7 +458,8 @@ static struct cprof_error *leaf_extents(struct jem *j, uint64_t ri, uint64_t lea
 		jwarn(j, "extent map leaf 0x%llx: %zu pages not in the core",
 		      (unsigned long long)leaf, missing);
 	uint64_t last = 0;
-	for (size_t i = 0; i < ((size_t)1 << LEAF_BITS); i++) {
+	const size_t n = (size_t)1 << LEAF_BITS;
+	for (size_t i = cprof_next_nonzero(w, 0, n); i < n; i = cprof_next_nonzero(w, i + 1, n)) {
 		uint64_t v = w[i], edata = leaf_edata(v);
 		/* no edata: a cleared entry (its size class says none) */
 		if (!edata || edata == last)
@@ -487,9 +508,9 @@ static struct cprof_error *read_extents(struct jem *j)
 		return &cprof_enomem;
 	memcpy(leaves, w, n_root * 8);
 	struct cprof_error *err = NULL;
-	for (size_t i = 0; i < n_root && !err; i++)
-		if (leaves[i])
-			err = leaf_extents(j, i, leaves[i]);
+	for (size_t i = cprof_next_nonzero(leaves, 0, n_root); i < n_root && !err;
+	     i = cprof_next_nonzero(leaves, i + 1, n_root))
+		err = leaf_extents(j, i, leaves[i]);
 	free(leaves);
 	return err;
 }
@@ -571,9 +592,9 @@ static struct cprof_error *find_blocks(struct jem *j)
 	size_t missing;
 	const size_t n_root = (size_t)1 << ROOT_BITS;
 	words(j, j->root, n_root, &w, &missing);
-	for (size_t i = 0; i < n_root && !err; i++)
-		if (w[i])
-			err = block_of(j, w[i]);
+	for (size_t i = cprof_next_nonzero(w, 0, n_root); i < n_root && !err;
+	     i = cprof_next_nonzero(w, i + 1, n_root))
+		err = block_of(j, w[i]);
 	for (size_t i = 0; i < j->n_ext && !err; i++)
 		err = block_of(j, j->ext[i].edata);
 	if (!err && j->n_blocks)

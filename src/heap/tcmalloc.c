@@ -195,6 +195,22 @@ static void read_words(struct tc *t, uint64_t addr, uint64_t *buf, size_t n, siz
 	}
 }
 
+/* The n words at addr: the core's own bytes when it holds them in one piece,
+ * else read into *buf as read_words does (allocated here the first time: a
+ * fresh 2 MiB buffer per walk of the page map was a fuzz run's page faults);
+ * NULL when out of memory. */
+static const uint64_t *words_at(struct tc *t, uint64_t addr, uint64_t **buf, size_t n,
+				size_t *missing)
+{
+	const uint64_t *p = cprof_core_ptr(t->core, addr, n * 8);
+	if (p && (uintptr_t)p % 8 == 0)    /* a core may place a segment anywhere */
+		return p;
+	if (!*buf && !(*buf = malloc(n * 8)))
+		return NULL;
+	read_words(t, addr, *buf, n, missing);
+	return *buf;
+}
+
 /* ---- finding the globals ---- */
 
 /* A SizeMap: classes in [2, 128], class 0 of size 0, the others growing,
@@ -358,26 +374,27 @@ static bool each_span(struct tc *t, span_fn *fn, void *arg)
 {
 	const struct tc_layout *L = &t->L;
 	uint64_t leaf_len = 1ull << L->leaf_bits, next_page = 0;
-	uint64_t *leaf = malloc(leaf_len * 8);
+	uint64_t *buf = NULL;
 	size_t missing = 0;
 	bool go_on = true;
-	if (!leaf) {
-		tcwarn(t, "out of memory reading the page map");
-		return false;
-	}
-	for (uint64_t r = 0; r < (1ull << L->root_bits) && go_on; r++) {
-		if (!t->root[r])
-			continue;
+	const size_t n_root = (size_t)1 << L->root_bits;
+	for (size_t r = cprof_next_nonzero(t->root, 0, n_root); r < n_root && go_on;
+	     r = cprof_next_nonzero(t->root, r + 1, n_root)) {
 		if (t->root[r] & 7) {
 			tcwarn(t, "page map root entry %llu is misaligned (0x%llx)",
 			       (unsigned long long)r, (unsigned long long)t->root[r]);
 			continue;
 		}
-		read_words(t, t->root[r], leaf, leaf_len, &missing);
-		for (uint64_t i = 0; i < leaf_len && go_on; i++) {
-			uint64_t page = (r << L->leaf_bits) | i;
+		const uint64_t *leaf = words_at(t, t->root[r], &buf, leaf_len, &missing);
+		if (!leaf) {
+			tcwarn(t, "out of memory reading the page map");
+			return false;
+		}
+		for (size_t i = cprof_next_nonzero(leaf, 0, leaf_len); i < leaf_len && go_on;
+		     i = cprof_next_nonzero(leaf, i + 1, leaf_len)) {
+			uint64_t page = ((uint64_t)r << L->leaf_bits) | i;
 			struct span s;
-			if (!leaf[i] || page < next_page)
+			if (page < next_page)
 				continue;
 			if (!read_span(t, leaf[i], &s)) {
 				tcwarn(t, "page 0x%llx: its Span at 0x%llx is not in the core",
@@ -403,7 +420,7 @@ static bool each_span(struct tc *t, span_fn *fn, void *arg)
 	if (missing)
 		tcwarn(t, "%zu pieces of the page map are not in the core; spans there are not walked",
 		       missing);
-	free(leaf);
+	free(buf);
 	return go_on;
 }
 
