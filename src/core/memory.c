@@ -17,20 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cprof/search.h"
 #include "core-internal.h"
 
 /* The index of the first segment that ends above addr (n_segments: none). */
 static size_t segment_index(const struct cprof_core *core, uint64_t addr)
 {
-	size_t lo = 0, hi = core->n_segments;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (core->segments[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return CPROF_FIRST_ABOVE(core->segments, core->n_segments, end, addr);
 }
 
 const struct cprof_segment *cprof_core_segment(const struct cprof_core *core,

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "cprof/hash.h"
+#include "cprof/search.h"
 #include "core-internal.h"
 
 struct unwound {
@@ -951,29 +952,14 @@ static struct sym_index *sym_index_create(Dwfl_Module *mod)
 /* The sized symbol of t holding addr, or NULL. */
 static const struct sym *span_find(const struct sym_table *t, uint64_t addr)
 {
-	size_t lo = 0, hi = t->n_spans;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (t->spans[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = CPROF_FIRST_ABOVE(t->spans, t->n_spans, end, addr);
 	return lo < t->n_spans && t->spans[lo].start <= addr ? t->spans[lo].sym : NULL;
 }
 
 /* How many symbols of t start at or below addr. */
 static size_t count_below(const struct sym_table *t, uint64_t addr)
 {
-	size_t lo = 0, hi = t->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (t->syms[mid].value <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return CPROF_FIRST_ABOVE(t->syms, t->n, value, addr);
 }
 
 /* Of the labels of t at v, the last read that lies in addr's section. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cprof/heap.h"
+#include "cprof/search.h"
 
 extern const struct cprof_heap_provider cprof_glibc_provider;
 extern const struct cprof_heap_provider cprof_jemalloc_provider;
@@ -152,14 +153,7 @@ static int claim_cmp(const void *a, const void *b)
 const struct cprof_claim *cprof_heap_claimed(const struct cprof_heap_walk *walk,
 					     uint64_t addr)
 {
-	size_t lo = 0, hi = walk->n_claims;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (walk->claims[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = CPROF_FIRST_ABOVE(walk->claims, walk->n_claims, end, addr);
 	return lo < walk->n_claims && walk->claims[lo].start <= addr ? &walk->claims[lo] : NULL;
 }
 
