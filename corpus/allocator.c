@@ -3,14 +3,16 @@
  *
  * Usage: allocator MANIFEST_PATH
  *
- * Run as it is (glibc), or with LD_PRELOAD=libjemalloc.so.2 or
- * LD_PRELOAD=libtcmalloc_minimal.so.4 (tests/t0330): the manifest says
+ * Run as it is (glibc), or with LD_PRELOAD of libjemalloc.so.2,
+ * libtcmalloc_minimal.so.4, libtcmalloc_debug.so.4 or libmimalloc.so.2
+ * (tests/t0330): the manifest says
  *   - "malloc_module": the file the dynamic linker bound malloc to (dladdr of
  *     the program's own &malloc, which goes through its GOT);
  *   - "allocator": {"name", "version"} by the allocator itself: jemalloc's
  *     mallctl("version"), gperftools' tc_version(), glibc's
  *     gnu_get_libc_version() (looked up with dlsym, so the program links
- *     with none of them);
+ *     with none of them); "unknown" with no version when malloc is neither
+ *     glibc's nor answers to those (mimalloc);
  *   - "held" and "leaked": 200 blocks a global array keeps and 50 whose
  *     pointers the program dropped (their addresses kept complemented, so
  *     that its own bookkeeping points to none of them), each with its
@@ -59,6 +61,10 @@ static void identify(void)
 		snprintf(alloc_name, sizeof(alloc_name), "tcmalloc");
 		snprintf(alloc_version, sizeof(alloc_version), "%s",
 			 tc_version(&major, &minor, &patch));
+	} else if (!strstr(malloc_module, "/libc.so")) {
+		/* another allocator (mimalloc...): it has no version call we know */
+		snprintf(alloc_name, sizeof(alloc_name), "unknown");
+		alloc_version[0] = '\0';
 	} else {
 		snprintf(alloc_name, sizeof(alloc_name), "glibc");
 		snprintf(alloc_version, sizeof(alloc_version), "%s", gnu_get_libc_version());

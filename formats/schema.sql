@@ -79,7 +79,8 @@ CREATE TABLE frame (
 -- this database: every report of leaks, sizes or retention says so.
 CREATE TABLE allocator (
   id            INTEGER PRIMARY KEY,  -- heap.allocator names it by name
-  name          TEXT NOT NULL,     -- glibc | jemalloc | tcmalloc | go
+  name          TEXT NOT NULL,     -- glibc | jemalloc | tcmalloc | go | unknown (malloc
+                                   -- resolves to a module no walker knows: mimalloc...)
   version       TEXT,              -- "2.36", "5.3.0", "1.26.8"; NULL when unknown
   module        TEXT,              -- the module its code is in: "libjemalloc.so.2"
   serves_malloc INTEGER NOT NULL,  -- 1: the process's malloc resolves to it

@@ -5,21 +5,27 @@ not walked (corpus/allocator.c).
 allocator records, before it allocates, the file the dynamic linker bound its
 malloc to (dladdr of its own &malloc) and what the allocator says it is (jemalloc's
 mallctl("version"), gperftools' tc_version(), glibc's gnu_get_libc_version()), then
-keeps 200 blocks in a global array and drops 50. It runs four times: as it is
+keeps 200 blocks in a global array and drops 50. It runs six times: as it is
 (glibc), with LD_PRELOAD=libjemalloc.so.2, with LD_PRELOAD=libtcmalloc_minimal.so.4,
-and built with jemalloc linked in (allocator-jemalloc-static: malloc is the
-executable's own).
+built with jemalloc linked in (allocator-jemalloc-static: malloc is the
+executable's own), with LD_PRELOAD=libtcmalloc_debug.so.4 (gperftools' debug
+allocator: blocks behind MallocBlock headers, freed ones queued - not walked) and
+with LD_PRELOAD=libmimalloc.so.2 (an allocator cprof-core does not know: named
+"unknown" by the library malloc resolves to, never taken for an empty heap).
 From each core:
   - `info` (text and JSON) names the allocator serving malloc, its version and its
     module, as the process said; glibc's malloc in the preloaded runs is named as
     never initialized, not as missing;
-  - an allocator whose heap cprof-core does not walk (the jemalloc core analyzed
-    with an empty --sysroot: libjemalloc.so.2's hidden extent map cannot be
-    found without the library's file): the summary,
+  - an allocator whose heap cprof-core does not walk (tcmalloc's debug allocator,
+    mimalloc, and the jemalloc core analyzed with a --sysroot without
+    libjemalloc.so.2, whose hidden extent map cannot be found without the
+    library's file): the summary,
     `leaks`, `top`, `roots` and `histogram` each say in one line that malloc's heap
     was not analyzed, and their JSON carries the allocator with "walked": false and
     the reason (roots and histogram, whose JSON is an array: a warning on stderr);
-    exit status 0; cprof.db's allocator table says so;
+    exit status 0; cprof.db's allocator table says so; with no heap walked at all,
+    no leak figures and no "where the memory is" follow (zeros that answer
+    nothing);
   - glibc, jemalloc (preloaded and linked in) and tcmalloc (preloaded): no such
     line anywhere, every dropped block is a leak root and every kept one reachable
     (by construction), malloc's allocator is walked.
@@ -45,10 +51,12 @@ RUNS = {
     "tcmalloc": ("allocator", "libtcmalloc_minimal.so.4"),
     # jemalloc linked into the executable: malloc is the executable's own
     "jemalloc-static": ("allocator-jemalloc-static", None),
+    "tcmalloc-debug": ("allocator", "libtcmalloc_debug.so.4"),
+    "unknown-mimalloc": ("allocator", "libmimalloc.so.2"),
 }
 LINE = "its heap is not analyzed: no leak or retention figures"
-# The allocators whose heaps cprof-core walks.
-WALKED = ("glibc", "jemalloc", "tcmalloc")
+# The runs whose malloc's heap cprof-core walks.
+WALKED = ("glibc", "jemalloc", "tcmalloc", "jemalloc-static")
 
 
 def lib_present(name):
@@ -63,6 +71,8 @@ def expected_version(name, said):
         return said.split("-")[0]
     if name == "tcmalloc":        # "gperftools 2.10"
         return said.split()[-1]
+    if name == "unknown":         # the program knows no more either
+        return ""
     return said                    # glibc: "2.36"
 
 
@@ -88,17 +98,28 @@ def sysroot_without(c, prefix):
     return root
 
 
+def title(name, version, module):
+    return "%s%s (%s)" % (name, " " + version if version else "", module)
+
+
 def check_unwalked(tag, db, c, name, version, module, extra=()):
-    title = "%s %s (%s)" % (name, version, module)
-    want = "malloc is %s; %s" % (title, LINE)
+    want = "malloc is %s; %s" % (title(name, version, module), LINE)
     # analyze: the summary
     rc, out, err = cprof("analyze", c.core, c.exe, "--db", db, *extra, expect_rc=0)
     check_eq(not_analyzed_lines(out), [want], "%s: the summary says malloc's heap was not analyzed" % tag)
     lines = out.splitlines()
     leaked = [i for i, l in enumerate(lines) if l.startswith("leaked ")]
-    check(leaked and lines[leaked[0] - 1] == want,
-          "%s: the line comes right before the leak figures" % tag)
     j = cprof("analyze", c.core, c.exe, "--db", db, "--json", *extra, json=True)
+    if any(a["walked"] for a in j["allocators"]):
+        check(leaked and lines[leaked[0] - 1] == want,
+              "%s: the line comes right before the leak figures" % tag)
+    else:
+        check(not leaked and not any(l.startswith("reachable ") for l in lines) and
+              "where the memory is" not in out,
+              "%s: no heap walked: no leak figures follow the line (zeros answer nothing)" % tag)
+        rc, out, err = cprof("leaks", "--db", db, expect_rc=0)
+        check(not any(l.startswith(("leaked ", "reachable ")) for l in out.splitlines()),
+              "%s: `leaks` prints no zero figures" % tag)
     ours = [a for a in j["allocators"] if a["name"] == name]
     check(len(ours) == 1 and ours[0]["walked"] is False and ours[0]["serves_malloc"] is True
           and ours[0]["reason"], "%s: analyze --json: %s not walked, serving malloc, with a reason: %s"
@@ -121,7 +142,9 @@ def check_unwalked(tag, db, c, name, version, module, extra=()):
     con = sqlite3.connect(db)
     rows = con.execute("SELECT name, version, module, serves_malloc, heap, reason"
                        " FROM allocator ORDER BY id").fetchall()
-    check([r for r in rows if r[0] == name and r[1:5] == (version, module, 1, "not_walked") and r[5]],
+    # (no version is NULL: the allocator said none)
+    check([r for r in rows if r[0] == name and r[1:5] == (version or None, module, 1, "not_walked")
+           and r[5]],
           "%s: cprof.db's allocator table: %s" % (tag, rows))
     # Nothing of that heap is in the object table: no figure pretends to cover it.
     leaked = {parse_addr(b["addr"]) for b in c.manifest["leaked"]}
@@ -162,6 +185,7 @@ for dumper in available_dumpers():
     for run, (prog, lib) in RUNS.items():
         tag = "%s/%s" % (run, dumper)
         name = run.split("-")[0]
+        walked = run in WALKED
         with case(tag):
             c = corpus_core("allocator-" + run, dumper=dumper, exe=exes[run])
             m = c.manifest
@@ -174,7 +198,7 @@ for dumper in available_dumpers():
                      [(name, version, module)],
                      "info --json: malloc is the process's own allocator, version and module")
             _, text, _ = cprof("info", c.core, c.exe)
-            check("  malloc is %s %s (%s): " % (name, version, module) in text,
+            check("  malloc is %s: " % title(name, version, module) in text,
                   "info names malloc's allocator: %s" %
                   [l for l in text.splitlines() if "malloc is" in l])
             glibc = [a for a in info["allocators"] if a["name"] == "glibc"]
@@ -191,7 +215,7 @@ for dumper in available_dumpers():
                 check(len(g2) == 1 and g2[0]["heap"] == "unused",
                       "without libc's debug info, glibc is still 'unused': %s" % g2)
             db = os.path.join(c.dir, "t0330.db")
-            if name in WALKED:
+            if walked:
                 check_walked(tag, db, c, name)
             else:
                 check_unwalked(tag, db, c, name, version, module)

@@ -23,6 +23,10 @@ void cprof_report_allocators_json(struct json *j, const struct cprof_heap_walk *
  * jemalloc 5.3.0 (libjemalloc.so.2); its heap is not analyzed: ..."), for
  * every report of leaks, sizes or retention; returns how many. */
 size_t cprof_report_not_analyzed(FILE *out, const struct cprof_allocator_row *rows, size_t n);
+/* Whether some allocator's heap is in cprof.db's figures: with none (a
+ * truncated core, only allocators cprof-core does not walk) the figures are
+ * zeros that answer nothing, and the reports leave them out. */
+bool cprof_report_heap_walked(const struct cprof_allocator_row *rows, size_t n);
 /* The key "allocators" and their rows, for those reports' JSON. */
 void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocator_row *rows,
 				      size_t n);
@@ -82,11 +86,12 @@ void cprof_report_next(FILE *out, const char *core, const char *exe,
 		       const char *db);
 
 /* The leak report (formats/leaks.json.md); shown_of: how many leak roots
- * there are in all (to say when the list was cut); al: the allocators, for
- * the JSON (the text's line about them is cprof_report_not_analyzed's). */
+ * there are in all (to say when the list was cut); walked: whether any heap
+ * is in the figures (cprof_report_heap_walked: else the totals, all zero,
+ * are left out: the line about the allocators not analyzed says why). */
 void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 			const struct cprof_leak_row *rows, size_t n,
-			size_t shown_of);
+			size_t shown_of, bool walked);
 void cprof_report_leaks_json(FILE *out, const char *db,
 			     const struct cprof_leak_totals *t,
 			     const struct cprof_leak_row *rows, size_t n,

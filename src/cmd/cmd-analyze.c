@@ -154,8 +154,10 @@ int cmd_analyze(int argc, char **argv)
 			cprof_report_summary(stdout, core, &an, db, a.exe, t_summary);
 			printf("\n");
 			cmd_say_not_analyzed(al, n_al, false);
-			cprof_report_leaks(stdout, &lt, rows, n_rows, lt.roots);
-			cprof_report_entries(stdout, &es);
+			bool walked = cprof_report_heap_walked(al, n_al);
+			cprof_report_leaks(stdout, &lt, rows, n_rows, lt.roots, walked);
+			if (walked)
+				cprof_report_entries(stdout, &es);
 			if (!profile)
 				cprof_report_next(stdout, core->path, a.exe, db);
 			fflush(stdout);

@@ -210,8 +210,15 @@ static struct cprof_error *detect_all(struct cprof_core *core, struct cprof_heap
 	return NULL;
 }
 
+/* An allocator no provider knows (mimalloc, ASan's, a program's own): it
+ * is only named, as the module malloc resolves to, so that no report takes
+ * the heaps it did not read for the process's whole heap. */
+static const struct cprof_heap_provider unknown_provider = {
+	.name = "unknown",
+};
+
 /* 2. Which of them malloc resolves to. */
-static void find_malloc(struct cprof_core *core, struct cprof_heap_walk *walk)
+static struct cprof_error *find_malloc(struct cprof_core *core, struct cprof_heap_walk *walk)
 {
 	const char *how = NULL;
 	const struct cprof_module *m = cprof_heap_find_malloc(core, &how);
@@ -223,10 +230,26 @@ static void find_malloc(struct cprof_core *core, struct cprof_heap_walk *walk)
 		if (a->module == m && (!best || (best->provider->flags & CPROF_PROVIDER_LIBC)))
 			best = a;
 	}
+	if (!best && m && !walk->only) {
+		struct cprof_allocator *all = realloc(walk->allocators,
+						      (walk->n_allocators + 1) * sizeof(*all));
+		if (!all)
+			return &cprof_enomem;
+		walk->allocators = all;
+		best = &walk->allocators[walk->n_allocators++];
+		*best = (struct cprof_allocator){ .provider = &unknown_provider,
+						  .name = unknown_provider.name, .module = m,
+						  .heap_state = CPROF_HEAP_NOT_WALKED };
+		snprintf(best->found_by, sizeof(best->found_by),
+			 "malloc resolves to %s, which no walker recognizes", m->name);
+		snprintf(best->reason, sizeof(best->reason),
+			 "%s's malloc is an allocator cprof-core does not know", m->name);
+	}
 	if (best) {
 		best->serves_malloc = true;
 		snprintf(best->malloc_how, sizeof(best->malloc_how), "%s", how);
 	}
+	return NULL;
 }
 
 /* After the walks: a heap inside memory another allocator claimed. */
@@ -250,7 +273,8 @@ struct cprof_error *cprof_heap_walk_all(struct cprof_core *core,
 	struct cprof_error *err = detect_all(core, walk);
 	if (err)
 		return err;
-	find_malloc(core, walk);
+	if ((err = find_malloc(core, walk)))
+		return err;
 	for (size_t i = 0; i < walk->n_allocators; i++) {
 		struct cprof_allocator *a = &walk->allocators[i];
 		walk->current = (uint32_t)i;
@@ -263,8 +287,9 @@ struct cprof_error *cprof_heap_walk_all(struct cprof_core *core,
 		struct cprof_allocator *a = &walk->allocators[i];
 		walk->current = (uint32_t)i;
 		if (!a->provider->walk) {
-			snprintf(a->reason, sizeof(a->reason),
-				 "cprof-core has no walker for %s yet", a->name);
+			if (!a->reason[0])
+				snprintf(a->reason, sizeof(a->reason),
+					 "cprof-core has no walker for %s yet", a->name);
 			continue;
 		}
 		if ((err = a->provider->walk(core, walk, a, fn, arg)))

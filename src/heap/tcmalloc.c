@@ -324,6 +324,15 @@ static bool find_globals(struct tc *t, const struct cprof_allocator *self)
 	if (sscanf(self->version, "%d.%d", &major, &minor) != 2)
 		return not_walked(t, CPROF_HEAP_NOT_WALKED, "unknown gperftools version '%s'",
 				  self->version);
+	/* libtcmalloc_debug (and _minimal_debug) wrap tcmalloc: each block the
+	   program holds sits behind a MallocBlock header inside a bigger
+	   tcmalloc object, and freed blocks wait in a queue, filled with 0xcd,
+	   still allocated for tcmalloc.  Walking tcmalloc's spans would call
+	   those blocks used and every object "reached only inside": say no. */
+	if (cprof_module_defines(core, m, TC_SYM_DEBUG_ALLOC_MAP))
+		return not_walked(t, CPROF_HEAP_NOT_WALKED,
+				  "it is gperftools' debug allocator (blocks behind MallocBlock "
+				  "headers, freed ones held in a queue), which cprof-core does not walk");
 	uint64_t inited_addr;
 	uint8_t inited = 1;
 	if (cprof_core_find_symbol(core, m, TC_SYM_INITED, &inited_addr, NULL) &&

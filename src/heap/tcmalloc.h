@@ -23,6 +23,8 @@ enum {
 #define TC_SYM_THREAD_HEAPS "_ZN8tcmalloc11ThreadCache13thread_heaps_E"
 #define TC_SYM_INITED "_ZN8tcmalloc6Static7inited_E"
 #define TC_SYM_INIT_STATIC_VARS "_ZN8tcmalloc6Static14InitStaticVarsEv"
+/* MallocBlock::alloc_map_: only the debug allocator (debugallocation.cc) has it. */
+#define TC_SYM_DEBUG_ALLOC_MAP "_ZN11MallocBlock10alloc_map_E"
 
 /* x86-64 offsets and sizes of what the walker reads. */
 struct tc_layout {

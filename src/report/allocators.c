@@ -130,9 +130,7 @@ void cprof_report_allocators_json(struct json *j, const struct cprof_heap_walk *
 	json_array_end(j);
 }
 
-/* Whether some allocator's heap is in the figures (a truncated core may have
- * none: its zero leaks are then no answer). */
-static bool any_walked(const struct cprof_allocator_row *rows, size_t n)
+bool cprof_report_heap_walked(const struct cprof_allocator_row *rows, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(rows[i].heap, "walked"))
@@ -160,7 +158,7 @@ size_t cprof_report_not_analyzed(FILE *out, const struct cprof_allocator_row *ro
 	/* No heap at all was read and no line above says why (a truncated core,
 	   an allocator nothing detects): the figures below cover nothing, and
 	   must not read as "no leak". */
-	if (!said && !any_walked(rows, n)) {
+	if (!said && !cprof_report_heap_walked(rows, n)) {
 		fprintf(out, "no allocator's heap was found and walked: no leak or retention figures\n");
 		said++;
 	}
@@ -180,7 +178,7 @@ void cprof_report_allocator_rows_json(struct json *j, const struct cprof_allocat
 		json_object_end(j);
 	}
 	json_array_end(j);
-	json_kv_bool(j, "heap_walked", any_walked(rows, n));
+	json_kv_bool(j, "heap_walked", cprof_report_heap_walked(rows, n));
 }
 
 /* Allocator i's section (n_lines 0: none). */

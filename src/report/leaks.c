@@ -28,9 +28,11 @@ static void hex_and_text(const struct cprof_leak_row *r, size_t n, char *hex,
 
 void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 			const struct cprof_leak_row *rows, size_t n,
-			size_t shown_of)
+			size_t shown_of, bool walked)
 {
 	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE], b3[FMT_BYTES_SIZE];
+	if (!walked)
+		return;
 	fprintf(out, "leaked    %llu chunks, %s: %llu leak roots (direct, %s) holding %llu more (indirect, %s)\n",
 		(unsigned long long)(t->direct_count + t->indirect_count),
 		fmt_bytes(b1, t->direct_bytes + t->indirect_bytes),
@@ -153,7 +155,8 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 void cprof_report_leak_report(FILE *out, const struct cprof_leak_report *r)
 {
 	cprof_report_not_analyzed(out, r->allocators, r->n_allocators);
-	cprof_report_leaks(out, &r->totals, r->rows, r->n, r->shown_of);
+	cprof_report_leaks(out, &r->totals, r->rows, r->n, r->shown_of,
+			   cprof_report_heap_walked(r->allocators, r->n_allocators));
 }
 
 void cprof_report_leak_report_json(FILE *out, const char *db, const struct cprof_leak_report *r)
