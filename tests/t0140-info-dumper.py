@@ -17,6 +17,14 @@ For threads and threads-static, dumped by the kernel (SIGABRT) and by gdb's gcor
 And a gcore core of a process run with address space randomization (gdb then writes
 PF_RANDOMIZE in pr_flag) is a gcore snapshot too.
 
+Mappings with no access: gdb's gcore writes them as readable (PF_R) anonymous
+memory, full of zeros. For heap threads (four glibc arenas, each heap mapped
+PROT_NONE up to its maximum size: a reserve) and threads (stack guards), the kernel's
+core is the oracle (p_flags 0: `info --json` perms "---"): each such mapping has the
+same role, "heap reserve" or "no access", in the gcore core of the same program (the
+corpus runs without address randomization: the same addresses), and the summaries'
+"heap reserves" and "guards" lines count the same mappings and bytes.
+
 The command line: the kernel keeps its first 79 bytes (NT_PRPSINFO's pr_psargs). Kernel
 cores of /bin/sh run with command lines of 40, 77, 78, 79, 80 and 300 characters (the
 oracle: /proc/PID/cmdline, read before the dump): `info --json` and `analyze --json`
@@ -166,6 +174,28 @@ def command_lines():
                       % (length, cmd, "with ..." if full else "as it is", first))
 
 
+def no_access_roles():
+    for prog, args in (("heap", ("threads",)), ("threads", ())):
+        roles, lines = {}, {}
+        for d in ("kernel", "gcore"):
+            c = corpus_core(prog, args, dumper=d)
+            info = cprof("info", c.core, c.exe, "--json", json=True)
+            roles[d] = {(m["start"], m["end"]): (m["perms"], m["role"]) for m in info["mappings"]}
+            db = os.path.join(c.dir, "t0140-roles.db")
+            _, out, _ = cprof("analyze", c.core, c.exe, "--db", db)
+            remove_db(db)
+            lines[d] = [re.split(r"  +", l.strip())[:3] for l in out.splitlines()
+                        if l.startswith(("  heap reserves", "  no access"))]
+        oracle = {k: r for k, (p, r) in roles["kernel"].items() if p == "---"}
+        want = {"heap reserve"} if prog == "heap" else {"no access"}
+        check(want <= set(oracle.values()),
+              "%s: the kernel core has no-access mappings of kind %s: %s" % (prog, want, oracle))
+        check_eq({k: roles["gcore"].get(k, ("", "(absent)"))[1] for k in oracle}, oracle,
+                 "%s: the gcore core's roles of the kernel core's no-access mappings" % prog)
+        check_eq(lines["gcore"], lines["kernel"],
+                 "%s: the summaries' no-access lines (mappings, mapped bytes)" % prog)
+
+
 def main():
     cprof_path()
     dumpers = all_dumpers()
@@ -175,6 +205,9 @@ def main():
                 check_core(corpus_core(prog, dumper=d), d)
     with case("the command line the kernel cut"):
         command_lines()
+    if "kernel" in dumpers and "gcore" in dumpers:   # else all_dumpers failed already
+        with case("mappings with no access, kernel and gcore"):
+            no_access_roles()
     with case("gcore of a process with address space randomization"):
         gcore_with_aslr()
     finish()

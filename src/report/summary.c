@@ -109,6 +109,61 @@ static void cover_part(const struct heap_cover *c, const struct cprof_core *core
 	}
 }
 
+/* Whether a thread's stack pointer lies in [start, end). */
+static bool holds_stack(const struct cprof_core *core, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < core->n_threads; i++) {
+		uint64_t sp = core->threads[i].regs[CPROF_REG_RSP];
+		if (start <= sp && sp < end)
+			return true;
+	}
+	return false;
+}
+
+/* Whether s lies right below a thread's stack: its guard, when no access. */
+static bool below_stack(const struct cprof_core *core, const struct cprof_segment *s)
+{
+	const struct cprof_segment *next = s + 1;
+	return next < core->segments + core->n_segments && next->start == s->end &&
+	       (next->flags & CPROF_SEG_W) && holds_stack(core, next->start, next->end);
+}
+
+/* Whether s lies right after a glibc arena heap: an arena heap is mapped
+ * PROT_NONE up to its maximum size and made accessible as it grows, so the
+ * rest, when no access, is its reserve. */
+static bool after_arena_heap(const struct cprof_heap_walk *walk, const struct cprof_segment *s)
+{
+	for (size_t i = 0; i < walk->n_heaps; i++)
+		if (walk->heaps[i].end == s->start && !strcmp(walk->heaps[i].allocator, "glibc") &&
+		    !strcmp(walk->heaps[i].kind, "arena"))
+			return true;
+	return false;
+}
+
+/* What a mapping with no access is. */
+static enum category no_access(const struct cprof_core *core,
+			       const struct cprof_heap_walk *walk, const struct cprof_segment *s)
+{
+	return !below_stack(core, s) && after_arena_heap(walk, s) ? CAT_HEAP_RESERVE
+								   : CAT_RESERVED;
+}
+
+/*
+ * Whether s, readable in the core, is a mapping with no access that gdb's
+ * gcore wrote: gcore gives every PT_LOAD PF_R and dumps its (zero) bytes, so
+ * no access reads as read-only anonymous memory.  Only those known by where
+ * they lie are told apart (the kernel's cores of the same processes say they
+ * are no access): an arena heap's reserve, a stack's guard.
+ */
+static bool gcore_no_access(const struct cprof_core *core, const struct cprof_heap_walk *walk,
+			    const struct cprof_segment *s)
+{
+	return core->process.dumper == CPROF_DUMPER_GCORE &&
+	       !(s->flags & (CPROF_SEG_W | CPROF_SEG_X)) && s->file < 0 &&
+	       !cprof_core_module(core, s->start) &&
+	       (below_stack(core, s) || after_arena_heap(walk, s));
+}
+
 /* What segment s is outside the heaps; *heap: its part inside them. */
 static enum category classify(struct cprof_core *core,
 			      const struct cprof_heap_walk *walk,
@@ -117,23 +172,15 @@ static enum category classify(struct cprof_core *core,
 			      struct cprof_core_totals *heap)
 {
 	memset(heap, 0, sizeof(*heap));
-	if (!(s->flags & (CPROF_SEG_R | CPROF_SEG_W | CPROF_SEG_X))) {
-		/* A glibc arena heap is mapped PROT_NONE up to its maximum size
-		   and made accessible as it grows: the rest is its reserve, right
-		   after the part in use. */
-		for (size_t i = 0; i < walk->n_heaps; i++)
-			if (walk->heaps[i].end == s->start)
-				return CAT_HEAP_RESERVE;
-		return CAT_RESERVED;
-	}
+	if (!(s->flags & (CPROF_SEG_R | CPROF_SEG_W | CPROF_SEG_X)))
+		return no_access(core, walk, s);
+	if (gcore_no_access(core, walk, s))
+		return no_access(core, walk, s);
 	cover_part(cover, core, s, heap);
 	if (heap->mapped == s->end - s->start)
 		return CAT_HEAP;
-	for (size_t i = 0; i < core->n_threads; i++) {
-		uint64_t sp = core->threads[i].regs[CPROF_REG_RSP];
-		if (s->start <= sp && sp < s->end)
-			return CAT_STACK;
-	}
+	if (holds_stack(core, s->start, s->end))
+		return CAT_STACK;
 	if (s->file >= 0 || cprof_core_module(core, s->start)) {
 		if (!cprof_core_module(core, s->start))
 			return CAT_FILE;
