@@ -54,11 +54,20 @@ void cprof_report_allocators(FILE *out, const struct cprof_heap_walk *walk)
 		fprintf(out, "    found by: %s\n", s->found_by);
 		for (size_t k = 0; k < s->n_arenas; k++) {
 			const struct cprof_arena_summary *a = &s->arenas[k];
-			fprintf(out, "    %-10s 0x%012llx  system_mem %9s  heaps %llu  used %llu (%s)  free %llu (%s)\n",
-				a->kind, (unsigned long long)a->addr,
-				fmt_bytes(b1, a->system_mem), (unsigned long long)a->n_heaps,
-				(unsigned long long)a->used_count, fmt_bytes(b2, a->used_bytes),
-				(unsigned long long)a->free_count, fmt_bytes(b3, a->free_bytes));
+			/* what an allocator's arena has: jemalloc's are numbered,
+			   not placed; a tcmalloc thread cache holds no memory of
+			   its own, only free objects */
+			fprintf(out, "    %-10s", a->kind);
+			if (a->addr)
+				fprintf(out, " 0x%012llx", (unsigned long long)a->addr);
+			if (a->system_mem || a->n_heaps)
+				fprintf(out, "  system_mem %9s  heaps %llu", fmt_bytes(b1, a->system_mem),
+					(unsigned long long)a->n_heaps);
+			if (a->used_count)
+				fprintf(out, "  used %llu (%s)", (unsigned long long)a->used_count,
+					fmt_bytes(b2, a->used_bytes));
+			fprintf(out, "  free %llu (%s)\n", (unsigned long long)a->free_count,
+				fmt_bytes(b3, a->free_bytes));
 		}
 		if (s->n_stats) {
 			fprintf(out, "    %s:", s->stats_name);
