@@ -17,6 +17,7 @@ that is there.
 by the command line).
 """
 import os
+import sqlite3
 import sys
 
 sys.dont_write_bytecode = True
@@ -97,6 +98,31 @@ with case("--all bounds"):
         check("at most 10000 paths" in err, "--all %s: a usage error (%r)" % (n, err.strip()))
     js = cprof("path", "0x%x" % chain_target, "--all", "10000", "--db", db, "--json", json=True)
     check_eq(len(js), 1, "--all 10000: the one path")
+
+with case("the root slot's address"):
+    # Several slots of one stack frame share its name: the path gives each
+    # slot's address (root_ref.slot), in the text unless the name has an offset.
+    # leaks all: chunks held by a global, a stack slot and a TLS variable
+    lc = corpus_core("leaks", ("all",))
+    ldb = os.path.join(lc.dir, "cprof-t0540-slots-%d.db" % os.getpid())
+    cprof("analyze", lc.core, lc.exe, "--db", ldb)
+    con = sqlite3.connect(ldb)
+    rows = con.execute("SELECT rr.dst, rr.slot, rr.slot_name, r.kind FROM root_ref rr "
+                       "JOIN root r ON r.id = rr.root_id WHERE r.kind != 'registers' "
+                       "ORDER BY r.kind = 'globals', rr.id LIMIT 12").fetchall()
+    con.close()
+    check({"stack", "globals"} <= {r[3] for r in rows}, "stack and global root slots: %s"
+          % sorted({r[3] for r in rows}))
+    for dst, slot, name, kind in rows:
+        js = cprof("path", str(dst), "--all", "100", "--db", ldb, "--json", json=True)
+        mine = [p for p in js if p["root"] == name and p["path"][0]["id"] == dst]
+        check("0x%x" % slot in [p.get("slot") for p in mine],
+              "path --json gives slot 0x%x of %s: %s" % (slot, name, [p.get("slot") for p in mine]))
+        _, text, _ = cprof("path", str(dst), "--all", "100", "--db", ldb)
+        line = "%s, slot 0x%x (%s)" % (name, slot, kind) if "+0x" not in name else \
+            "%s (%s)" % (name, kind)
+        check(line in text.splitlines(), "path's text names the slot: %r" % line)
+    os.unlink(ldb)
 
 os.unlink(db)
 finish()

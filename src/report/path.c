@@ -5,14 +5,25 @@
  * text and JSON (formats/path.json.md).
  */
 #include <inttypes.h>
+#include <string.h>
 
 #include "cprof/format.h"
 #include "cprof/report.h"
 
+/* Whether the slot's address says more than its name: a stack slot named by
+ * its frame alone, a thread's TLS (a register's "slot" is its index). */
+static bool slot_address_shown(const struct cprof_slot_row *s)
+{
+	return strcmp(s->root_kind, "registers") && !strstr(s->slot_name, "+0x");
+}
+
 static void path_text(FILE *out, const struct cprof_object_path *p)
 {
 	char b1[FMT_BYTES_SIZE];
-	fprintf(out, "%s (%s)\n", p->slot.slot_name, p->slot.root_kind);
+	fprintf(out, "%s", p->slot.slot_name);
+	if (slot_address_shown(&p->slot))
+		fprintf(out, ", slot 0x%" PRIx64, p->slot.slot);
+	fprintf(out, " (%s)\n", p->slot.root_kind);
 	for (size_t i = 0; i < p->n; i++) {
 		const struct cprof_path_step *st = &p->steps[i];
 		bool next = i + 1 < p->n;
@@ -45,6 +56,8 @@ static void path_json(struct json *j, const struct cprof_object_path *p)
 	json_object_begin(j);
 	json_kv_string(j, "root", p->slot.slot_name);
 	json_kv_string(j, "root_kind", p->slot.root_kind);
+	if (strcmp(p->slot.root_kind, "registers"))
+		json_kv_hex(j, "slot", p->slot.slot);
 	json_key(j, "path");
 	json_array_begin(j);
 	for (size_t i = 0; i < p->n; i++) {
