@@ -12,7 +12,10 @@ Targeted cases, each with the warning it must give and what must survive:
   - a chunk whose size runs past the end of its heap: a warning, the walk goes on;
   - a cycle in a tcache list and in a fastbin: a warning, no hang;
   - a broken back link in a bin: a warning names the bin;
-  - main_arena.next pointing nowhere: the walk still finishes.
+  - main_arena.next pointing nowhere: the walk still finishes;
+  - a page of anonymous memory that reads as an mmapped chunk (prev_size 0, size
+    4096 | IS_MMAPPED), which glibc's own count (mp_.n_mmaps, mmapped_mem) has no
+    room for: a warning names it, it is no object, and the counts agree.
 Then 120 random cases (random.Random(7)): 8 random bytes written over a random
 8-byte-aligned word of a heap chunk header region or of an arena, or a random bit
 flipped.
@@ -120,6 +123,30 @@ with case("bin back link"):
         d.restore()
     else:
         fail("the threads scenario has no binned chunk to damage")
+
+with case("a page that reads as an mmapped chunk"):
+    # Memory no walker claims may hold a page whose first 16 bytes read as a
+    # fresh mmapped chunk's header (a Go runtime's span structures in a cgo
+    # process did): glibc's own count (mp_.n_mmaps, mp_.mmapped_mem) has no
+    # room for it, so it is left out, with a warning naming it.
+    info = cprof("info", c.core, c.exe, "--json", json=True)
+    anon = [parse_addr(mp["start"]) for mp in info["mappings"]
+            if mp["role"] == "anonymous" and mp["perms"] == "rw-" and mp["source"] == "core"
+            and parse_addr(mp["end"]) - parse_addr(mp["start"]) >= 4096]
+    page = [a for a in anon if d.read64(a) == 0 and d.read64(a + 8) == 0][:1]
+    check(page, "an anonymous rw page to write a fake header on: %s" % [hex(a) for a in anon])
+    if page:
+        fake = page[0]
+        d.write64(fake, 0)
+        d.write64(fake + 8, 4096 | 2)           # size 4096, IS_MMAPPED
+        rc, lines, objs = run(d, c, "fake mmapped chunk")
+        check(warned(lines, "%x reads as an mmapped chunk" % fake, "not glibc's memory, left out"),
+              "a warning names the fake chunk 0x%x: %s" % (fake, lines[:4]))
+        check(objs is not None and fake + 16 not in objs,
+              "the fake chunk at 0x%x is no object" % fake)
+        if objs is not None:
+            check(not warned(lines, "but the scan found"), "mp_'s counts agree with the walk: %s" % lines[:4])
+        d.restore()
 
 with case("main_arena.next"):
     # offset of next in malloc_state: 2160 on glibc >= 2.27

@@ -96,6 +96,7 @@ struct glibc {
 	uint64_t main_arena, mp;
 	uint64_t sbrk_base, mmapped_mem, tcache_count, heap_max;
 	int64_t n_mmaps;
+	bool mmap_counted;         /* n_mmaps and mmapped_mem were read */
 	bool mangled;
 
 	struct arena *arenas;
@@ -1245,17 +1246,70 @@ static uint64_t next_mmap_candidate(const struct glibc *g, uint64_t b, uint64_t 
 	return end;
 }
 
-static struct cprof_error *walk_mmapped(struct glibc *g)
+/* A page that reads as an mmapped chunk: the mapping's start b, its size,
+ * and the chunk in it (memalign's realigned one, past a stale header). */
+struct mmap_candidate {
+	uint64_t b, size, chunk, csize;
+};
+
+/*
+ * glibc counts its mmapped chunks (mp_.n_mmaps, mp_.mmapped_mem).  Memory
+ * no walker claims can hold a page that reads as one (a Go runtime's span
+ * structures in a cgo process did: prev_size 0, a size with IS_MMAPPED):
+ * when the pages found are more than glibc counts and leaving out one set
+ * of the surplus makes both counts agree, that set is not glibc's.  With
+ * glibc counting none, every candidate goes; with a surplus of one, the one
+ * candidate whose size is the difference, if exactly one is.  Otherwise
+ * they all stay, and the summary's check warns that the counts differ.
+ */
+static void reconcile_mmapped(struct glibc *g, struct mmap_candidate *c, size_t *n)
+{
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < *n; i++)
+		bytes += c[i].size;
+	if (!g->mmap_counted || g->n_mmaps < 0 || (uint64_t)g->n_mmaps >= *n ||
+	    bytes <= g->mmapped_mem)
+		return;
+	size_t drop = SIZE_MAX;
+	if (!g->n_mmaps && !g->mmapped_mem) {
+		for (size_t i = 0; i < *n; i++)
+			gwarn(g, "0x%llx reads as an mmapped chunk of %llu bytes, but mp_ counts none: "
+			      "not glibc's memory, left out", (unsigned long long)c[i].chunk,
+			      (unsigned long long)c[i].size);
+		*n = 0;
+		return;
+	}
+	if ((uint64_t)g->n_mmaps + 1 != *n)
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (c[i].size == bytes - g->mmapped_mem) {
+			if (drop != SIZE_MAX)
+				return;    /* two fit: which is not glibc's is unknown */
+			drop = i;
+		}
+	if (drop == SIZE_MAX)
+		return;
+	gwarn(g, "0x%llx reads as an mmapped chunk of %llu bytes, but mp_ counts %lld chunks "
+	      "(%llu bytes), which are the others: not glibc's memory, left out",
+	      (unsigned long long)c[drop].chunk, (unsigned long long)c[drop].size,
+	      (long long)g->n_mmaps, (unsigned long long)g->mmapped_mem);
+	memmove(c + drop, c + drop + 1, (*n - drop - 1) * sizeof(*c));
+	(*n)--;
+}
+
+/* Every page of anonymous rw memory that reads as an mmapped chunk. */
+static struct cprof_error *find_mmapped(struct glibc *g, struct mmap_candidate **ret,
+					size_t *n_ret)
 {
 	struct cprof_core *core = g->core;
 	uint64_t page = core->page_size;
-	struct arena none = { 0 };
+	struct mmap_candidate *c = NULL;
+	size_t n = 0, cap = 0;
 	for (size_t i = 0; i < core->n_segments && !g->stopped; i++) {
 		const struct cprof_segment *s = &core->segments[i];
 		if (s->file >= 0 || (s->flags & (CPROF_SEG_R | CPROF_SEG_W)) !=
 		    (CPROF_SEG_R | CPROF_SEG_W) || is_stack(core, s))
 			continue;
-		uint32_t heap_id;
 		uint64_t b = s->start;
 		while ((b = next_mmap_candidate(g, b, s->end)) < s->end && !g->stopped) {
 			uint64_t skip, size;
@@ -1273,32 +1327,59 @@ static struct cprof_error *walk_mmapped(struct glibc *g)
 				b += page;
 				continue;
 			}
+			if (n == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct mmap_candidate *m = realloc(c, cap * sizeof(*c));
+				if (!m) {
+					free(c);
+					return &cprof_enomem;
+				}
+				c = m;
+			}
 			/* memalign leaves the original header at the mapping's start
 			   stale; the real chunk sits at b + lead with prev_size ==
 			   lead and the same end. */
-			uint64_t chunk = b, csize = size;
-			find_realigned(g, b, size, &chunk, &csize);
-			/* One heap row per mapping of a chunk: the kernel may merge
-			   neighbouring mappings, and what lies between chunks is
-			   not the allocator's. */
-			struct cprof_heap h = { .allocator = "glibc",
-						.start = b, .end = b + size };
-			strcpy(h.kind, "mmap");
-			struct cprof_error *err = cprof_heap_add(g->walk, &h, &heap_id);
-			if (err)
-				return err;
-			struct cprof_object o = {
-				.addr = chunk + 16, .size = csize - 16, .heap = heap_id,
-				.state = CPROF_OBJECT_USED, .flags = IS_MMAPPED,
-			};
-			g->mmap_count++;
-			g->mmap_bytes += size;
-			g->mmap_used_bytes += o.size;
-			emit(g, &none, &o, csize);
+			c[n] = (struct mmap_candidate){ b, size, b, size };
+			find_realigned(g, b, size, &c[n].chunk, &c[n].csize);
+			n++;
 			b += size;
 		}
 	}
+	*ret = c;
+	*n_ret = n;
 	return NULL;
+}
+
+static struct cprof_error *walk_mmapped(struct glibc *g)
+{
+	struct arena none = { 0 };
+	struct mmap_candidate *c;
+	size_t n;
+	struct cprof_error *err = find_mmapped(g, &c, &n);
+	if (err)
+		return err;
+	reconcile_mmapped(g, c, &n);
+	for (size_t i = 0; i < n && !err && !g->stopped; i++) {
+		/* One heap row per mapping of a chunk: the kernel may merge
+		   neighbouring mappings, and what lies between chunks is not
+		   the allocator's. */
+		struct cprof_heap h = { .allocator = "glibc",
+					.start = c[i].b, .end = c[i].b + c[i].size };
+		strcpy(h.kind, "mmap");
+		uint32_t heap_id;
+		if ((err = cprof_heap_add(g->walk, &h, &heap_id)))
+			break;
+		struct cprof_object o = {
+			.addr = c[i].chunk + 16, .size = c[i].csize - 16, .heap = heap_id,
+			.state = CPROF_OBJECT_USED, .flags = IS_MMAPPED,
+		};
+		g->mmap_count++;
+		g->mmap_bytes += c[i].size;
+		g->mmap_used_bytes += o.size;
+		emit(g, &none, &o, c[i].csize);
+	}
+	free(c);
+	return err;
 }
 
 /* ---- the main arena's segments ---- */
@@ -1707,9 +1788,9 @@ static bool setup(struct glibc *g, struct cprof_allocator *self)
 	}
 	uint32_t nmm = 0;
 	rd64(g, g->mp + g->L.mp_sbrk_base, &g->sbrk_base);
-	rd32(g, g->mp + g->L.mp_n_mmaps, &nmm);
+	g->mmap_counted = rd32(g, g->mp + g->L.mp_n_mmaps, &nmm) &&
+			  rd64(g, g->mp + g->L.mp_mmapped_mem, &g->mmapped_mem);
 	g->n_mmaps = (int32_t)nmm;
-	rd64(g, g->mp + g->L.mp_mmapped_mem, &g->mmapped_mem);
 	if (g->L.has_tcache)
 		rd64(g, g->mp + g->L.mp_tcache_count, &g->tcache_count);
 	g->heap_max = DEFAULT_HEAP_MAX;
