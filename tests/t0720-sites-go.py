@@ -43,6 +43,15 @@ for dumper in dumpers:
                  json=True)
     con = sqlite3.connect(db)
     check_eq(m["mem_profile_rate"], 1, "%s: the program sampled every allocation" % dumper)
+    # A site is named by its first frame outside the allocator: neither the
+    # runtime's nor, since Go 1.24, the maps' (internal/runtime/maps.newarray
+    # is how a map grows, not where), as Go's own heap profiles hide them.
+    runtime = ("runtime.", "internal/runtime/")
+    misnamed = [name for name, stack in con.execute("SELECT name, stack FROM site")
+                if name.startswith(runtime) and
+                any(not f.startswith(runtime) for f in stack.split("\n"))]
+    check(not misnamed, "%s: no site named by a runtime frame when its stack has another: %s"
+          % (dumper, misnamed[:3]))
     for site in m["sites"]:
         fn = site["function"]
         want_n = sum(s["values"]["inuse_objects"] for s in prof["samples"]

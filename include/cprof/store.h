@@ -149,9 +149,10 @@ struct cprof_sites {
 	uint64_t header;           /* a sample at addr may be the object at addr + header
 				      (Go: its malloc header, 8) */
 	/* A site's name is its first frame that is not the allocator's own:
-	   neither in skip_module's code nor named with skip_prefix. */
+	   neither in skip_module's code nor named with one of skip_prefixes
+	   (a NULL-terminated list, or NULL). */
 	const struct cprof_module *skip_module;
-	const char *skip_prefix;
+	const char *const *skip_prefixes;
 };
 /* An allocator's allocation sites and which objects have one
  * (src/store/sites.c): the tables site and object_site. */

@@ -559,7 +559,12 @@ static struct cprof_error *go_store(struct cprof_store *st, struct cprof_core *c
 						       p->sites[i].n_pcs, p->sites[i].size };
 	for (size_t i = 0; i < p->n_samples; i++)
 		samples[i] = (struct cprof_site_sample){ p->samples[i].object, p->samples[i].site };
-	struct cprof_sites si = { sites, p->n_sites, samples, p->n_samples, 0, NULL, "runtime." };
+	/* how, not where: the runtime's allocation frames, and since Go 1.24
+	   the maps' (internal/runtime/maps.newarray...), which Go's own heap
+	   profiles leave out at the top of a stack too */
+	static const char *const runtime_frames[] = { "runtime.", "internal/runtime/", NULL };
+	struct cprof_sites si = { sites, p->n_sites, samples, p->n_samples, 0, NULL,
+				  runtime_frames };
 	err = cprof_store_sites(st, core, &si, objs, n);
 	free(sites);
 	free(samples);

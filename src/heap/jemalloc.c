@@ -913,8 +913,9 @@ static struct cprof_error *jemalloc_store(struct cprof_store *st, struct cprof_c
 	(void)owner;
 	(void)rt;
 	const struct jem *j = self->state;
+	static const char *const own[] = { "je_", NULL };
 	struct cprof_sites si = { j->sites, j->n_sites, j->samples, j->n_samples, 0,
-				  j->module, "je_" };
+				  j->module, own };
 	return cprof_store_sites(st, core, &si, objs, n);
 }
 

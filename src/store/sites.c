@@ -14,8 +14,9 @@
 static bool own_frame(struct cprof_core *core, const struct cprof_sites *si, uint64_t pc,
 		      const char *f)
 {
-	if (si->skip_prefix && !strncmp(f, si->skip_prefix, strlen(si->skip_prefix)))
-		return true;
+	for (const char *const *p = si->skip_prefixes; p && *p; p++)
+		if (!strncmp(f, *p, strlen(*p)))
+			return true;
 	return si->skip_module && cprof_core_module(core, pc - 1) == si->skip_module;
 }
 
