@@ -144,4 +144,27 @@ if os.path.exists(os.path.join(corpus_dir(), "goblocks-nodwarf")):
     check("DWARF" in err and "goblocks-nodwarf" in err,
           "no DWARF: the message names the binary and the missing DWARF (%r)" % err.strip())
     check(not os.path.exists(db), "no DWARF: no database is left behind")
+
+# Another executable than the one that dumped the core: it is not used (its
+# build-id differs), so the Go runtime's heap cannot be found - and every
+# report says so, instead of a process with a few C chunks and no Go heap.
+with case("the wrong executable"):
+    c = corpus_core("goblocks", dumper=dumpers[0])
+    other = require_corpus_program("gofinal")
+    db = os.path.join(c.dir, "t0700-wrong-exe.db")
+    _, out, err = cprof("analyze", c.core, other, "--db", db)
+    check("does not match the core" in err, "a warning says gofinal is not the executable: %r"
+          % err.strip()[:300])
+    want = "goblocks: the executable's file was not read (mismatch): a heap its own code keeps"
+    check(any(l.startswith(want) for l in out.splitlines()),
+          "the summary says the executable's heap is not analyzed: %s"
+          % [l for l in out.splitlines() if "not" in l][:5])
+    for cmd in ("leaks", "top"):
+        j = cprof(cmd, "--db", db, "--json", json=True)
+        rows = [a for a in j["allocators"] if a["name"] == "unknown"]
+        check(len(rows) == 1 and rows[0]["module"] == "goblocks" and rows[0]["walked"] is False,
+              "%s --json: the executable's row, not walked: %s" % (cmd, j["allocators"]))
+        _, text, _ = cprof(cmd, "--db", db)
+        check(any(l.startswith(want) for l in text.splitlines()), "`%s` says it too" % cmd)
+    remove_db(db)
 finish()

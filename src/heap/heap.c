@@ -217,6 +217,50 @@ static const struct cprof_heap_provider unknown_provider = {
 	.name = "unknown",
 };
 
+/* Appends an allocator row for the unknown allocator of module m. */
+static struct cprof_allocator *add_unknown(struct cprof_heap_walk *walk,
+					   const struct cprof_module *m)
+{
+	struct cprof_allocator *all = realloc(walk->allocators,
+					      (walk->n_allocators + 1) * sizeof(*all));
+	if (!all)
+		return NULL;
+	walk->allocators = all;
+	struct cprof_allocator *a = &walk->allocators[walk->n_allocators++];
+	*a = (struct cprof_allocator){ .provider = &unknown_provider,
+				       .name = unknown_provider.name, .module = m,
+				       .heap_state = CPROF_HEAP_NOT_WALKED };
+	return a;
+}
+
+/*
+ * 3. An executable whose file was not read (another build of it, missing,
+ * not ELF): a heap its own code keeps - a Go runtime's, a malloc linked in -
+ * cannot be found, and without this row nothing would say so (a Go
+ * program's core with the wrong EXE showed 5 glibc chunks and no word of
+ * its 120 MiB Go heap).
+ */
+static struct cprof_error *unread_executable(struct cprof_core *core,
+					     struct cprof_heap_walk *walk)
+{
+	const struct cprof_module *exe = cprof_core_executable(core);
+	if (!exe || walk->only || exe->status == CPROF_MODULE_OK ||
+	    exe->status == CPROF_MODULE_UNVERIFIED)
+		return NULL;
+	for (size_t i = 0; i < walk->n_allocators; i++)
+		if (walk->allocators[i].module == exe)
+			return NULL;
+	struct cprof_allocator *a = add_unknown(walk, exe);
+	if (!a)
+		return &cprof_enomem;
+	snprintf(a->found_by, sizeof(a->found_by), "the executable %s was not read (%s)",
+		 exe->name, cprof_module_status_name(exe->status));
+	snprintf(a->reason, sizeof(a->reason),
+		 "the executable's file was not read (%s): a heap its own code keeps "
+		 "(Go's, a malloc linked in) would not be found", cprof_module_status_name(exe->status));
+	return NULL;
+}
+
 /* 2. Which of them malloc resolves to. */
 static struct cprof_error *find_malloc(struct cprof_core *core, struct cprof_heap_walk *walk)
 {
@@ -231,15 +275,8 @@ static struct cprof_error *find_malloc(struct cprof_core *core, struct cprof_hea
 			best = a;
 	}
 	if (!best && m && !walk->only) {
-		struct cprof_allocator *all = realloc(walk->allocators,
-						      (walk->n_allocators + 1) * sizeof(*all));
-		if (!all)
+		if (!(best = add_unknown(walk, m)))
 			return &cprof_enomem;
-		walk->allocators = all;
-		best = &walk->allocators[walk->n_allocators++];
-		*best = (struct cprof_allocator){ .provider = &unknown_provider,
-						  .name = unknown_provider.name, .module = m,
-						  .heap_state = CPROF_HEAP_NOT_WALKED };
 		snprintf(best->found_by, sizeof(best->found_by),
 			 "malloc resolves to %s, which no walker recognizes", m->name);
 		snprintf(best->reason, sizeof(best->reason),
@@ -273,7 +310,7 @@ struct cprof_error *cprof_heap_walk_all(struct cprof_core *core,
 	struct cprof_error *err = detect_all(core, walk);
 	if (err)
 		return err;
-	if ((err = find_malloc(core, walk)))
+	if ((err = find_malloc(core, walk)) || (err = unread_executable(core, walk)))
 		return err;
 	for (size_t i = 0; i < walk->n_allocators; i++) {
 		struct cprof_allocator *a = &walk->allocators[i];

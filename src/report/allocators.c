@@ -159,6 +159,9 @@ size_t cprof_report_not_analyzed(FILE *out, const struct cprof_allocator_row *ro
 		if (r->serves_malloc)
 			fprintf(out, "malloc is %s; its heap is not analyzed: no leak or retention figures\n",
 				t);
+		else if (!strcmp(r->name, "unknown"))    /* an executable not read */
+			fprintf(out, "%s: %s; no leak or retention figures for such a heap\n",
+				r->module, r->reason);
 		else
 			fprintf(out, "%s is in the process; its heap is not analyzed: no leak or retention figures for it\n",
 				t);
