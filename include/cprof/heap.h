@@ -204,6 +204,11 @@ enum cprof_provider_flags {
 	/* The C library's own malloc: another allocator found in the same
 	   module (a static executable) is the one malloc resolves to. */
 	CPROF_PROVIDER_LIBC = 1 << 2,
+	/* Its runtime maps no anonymous memory read-only (Go reserves address
+	   space with no access and maps what it uses read-write): in a gcore
+	   core, which writes no-access mappings readable, read-only anonymous
+	   memory of its process had no access. */
+	CPROF_PROVIDER_NO_READONLY = 1 << 3,
 };
 
 /* Which registers of a thread are roots (thread_registers). */

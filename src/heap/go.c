@@ -573,7 +573,7 @@ static struct cprof_error *go_store(struct cprof_store *st, struct cprof_core *c
 
 const struct cprof_heap_provider cprof_go_provider = {
 	.name = "go",
-	.flags = CPROF_PROVIDER_COLLECTED | CPROF_PROVIDER_OWN_ROOTS,
+	.flags = CPROF_PROVIDER_COLLECTED | CPROF_PROVIDER_OWN_ROOTS | CPROF_PROVIDER_NO_READONLY,
 	.detect = go_detect,
 	.claim = go_claim,
 	.walk = go_walk,

@@ -153,7 +153,10 @@ static enum category no_access(const struct cprof_core *core,
  * gcore wrote: gcore gives every PT_LOAD PF_R and dumps its (zero) bytes, so
  * no access reads as read-only anonymous memory.  Only those known by where
  * they lie are told apart (the kernel's cores of the same processes say they
- * are no access): an arena heap's reserve, a stack's guard.
+ * are no access): an arena heap's reserve, a stack's guard, and the part of
+ * memory an allocator claimed that it has not made accessible yet (a Go heap
+ * arena's unused tail: no allocator maps its memory read-only); in a process
+ * whose runtime maps no anonymous memory read-only (Go's), all of it.
  */
 static bool gcore_no_access(const struct cprof_core *core, const struct cprof_heap_walk *walk,
 			    const struct cprof_segment *s)
@@ -161,7 +164,9 @@ static bool gcore_no_access(const struct cprof_core *core, const struct cprof_he
 	return core->process.dumper == CPROF_DUMPER_GCORE &&
 	       !(s->flags & (CPROF_SEG_W | CPROF_SEG_X)) && s->file < 0 &&
 	       !cprof_core_module(core, s->start) &&
-	       (below_stack(core, s) || after_arena_heap(walk, s));
+	       (below_stack(core, s) || after_arena_heap(walk, s) ||
+		cprof_heap_claimed(walk, s->start) ||
+		cprof_heap_any_flag(walk, CPROF_PROVIDER_NO_READONLY));
 }
 
 /* What segment s is outside the heaps; *heap: its part inside them. */
