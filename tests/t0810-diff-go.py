@@ -35,6 +35,7 @@ those N blocks (the manifest writer checks that its own runs allocate nothing).
     --by site` of each database gives main.grow the same growth.
 """
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -194,6 +195,9 @@ for by, match, want_before in (
                 a["before_count"] += r["before_count"]
             rows = sorted(named.values(), key=lambda r: (-r["bytes_growth"], r["key"]))
         if by == "root":              # "(shared)" and the module's root summed
+            ids = [r["key"] for r in rows if re.search(r"(goroutine|thread) [0-9]|0x[0-9a-f]", r["key"])]
+            check(not ids, "--by root: keys carry no goroutine or thread id, no address "
+                  "(they differ from run to run): %s" % ids[:3])
             rows = sum_shared_and_module(rows)
         known = [r for r in rows if match(r)]
         check_eq(len(known), 1, "one row for the growth")

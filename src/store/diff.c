@@ -3,14 +3,17 @@
  * (cprof_query_diff, include/cprof/store.h): the used objects of each
  * database counted by a key that survives a new process image - the type's
  * name, the allocation stack (its frames as text: function, file:line), the
- * retaining root's name - never by address; then the two lists merged by key
+ * retaining root's name with its ids and addresses masked (root_key) - never
+ * by address; then the two lists merged by key
  * (sorted, one pass) and sorted by growth.
  *
  * Garbage (Go: unreachable, freed by the next collection) is left out: it is
  * what the collector had not reclaimed yet when the core was taken, not what
  * the program holds.
  */
+#include <ctype.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +47,67 @@ struct side {
 static int key_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct cprof_diff_row *)a)->key, ((const struct cprof_diff_row *)b)->key);
+}
+
+/*
+ * A root's name made to survive a new process: goroutine and thread ids and
+ * addresses ("goroutine 17 frame 2 main.worker", "thread 4242 tls",
+ * "cleanup of 0x7f...") differ from run to run, so they become "goroutine N",
+ * "thread N" and "0x_" (in place: never longer).
+ */
+static void root_key(char *k)
+{
+	static const char *const ids[] = { "goroutine ", "thread " };
+	char *w = k;
+	for (const char *r = k; *r;) {
+		bool id = false;
+		for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]) && !id; i++) {
+			size_t n = strlen(ids[i]);
+			if (!strncmp(r, ids[i], n) && r[n] >= '0' && r[n] <= '9' &&
+			    (r == k || r[-1] == ' ')) {
+				memmove(w, r, n);
+				w += n;
+				r += n;
+				while (*r >= '0' && *r <= '9')
+					r++;
+				*w++ = 'N';
+				id = true;
+			}
+		}
+		if (id)
+			continue;
+		if (r[0] == '0' && r[1] == 'x' && isxdigit((unsigned char)r[2])) {
+			r += 2;
+			while (isxdigit((unsigned char)*r))
+				r++;
+			memcpy(w, "0x_", 3);
+			w += 3;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+}
+
+/* Sums the rows of a sorted side that have the same key into the first. */
+static void merge_same_keys(struct side *s)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		struct cprof_diff_row *r = &s->r[i];
+		if (m && !strcmp(s->r[m - 1].key, r->key)) {
+			struct cprof_diff_row *into = &s->r[m - 1];
+			into->before_count += r->before_count;
+			into->before_bytes += r->before_bytes;
+			into->after_count += r->after_count;
+			into->after_bytes += r->after_bytes;
+			free(r->key);
+			free(r->name);
+			continue;
+		}
+		s->r[m++] = *r;
+	}
+	s->n = m;
 }
 
 static void side_free(struct side *s)
@@ -82,6 +146,8 @@ static struct cprof_error *load(sqlite3 *db, const char *path, enum cprof_group_
 		const char *nm = (const char *)sqlite3_column_text(s, 1);
 		r->key = strdup(k ? k : "");
 		r->name = strdup(nm ? nm : k ? k : "");
+		if (r->key && by == CPROF_BY_ROOT)
+			root_key(r->key);
 		uint64_t count = (uint64_t)sqlite3_column_int64(s, 2);
 		uint64_t bytes = (uint64_t)sqlite3_column_int64(s, 3);
 		if (after) {
@@ -103,8 +169,10 @@ static struct cprof_error *load(sqlite3 *db, const char *path, enum cprof_group_
 	if (!err && rc != SQLITE_DONE)
 		err = cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s", path, sqlite3_errmsg(db));
 	sqlite3_finalize(s);
-	if (!err && ret->n)
+	if (!err && ret->n) {
 		qsort(ret->r, ret->n, sizeof(*ret->r), key_cmp);
+		merge_same_keys(ret);
+	}
 	return err;
 }
 
