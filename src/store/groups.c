@@ -288,15 +288,28 @@ out:
 
 /* The search back from the objects: a queue of at most MAX_VISITS ids and
  * a visited set (open addressing, at most half full). */
-enum { MAX_VISITS = 200000, SEEN_CAP = 1 << 19 };
+enum { MAX_VISITS = 200000, SEEN_CAP = 1 << 19, EXTRA_VISITS = 5000 };
 
 struct reach {
 	uint64_t *queue, *seen;
 	size_t head, tail;
-	char **names;
+	char **names;              /* one slot per owner, in the order reached */
 	size_t k, max_names;
+	char **more;               /* further slots of owners already named */
+	size_t n_more;
 	bool oom;
 };
+
+/* Whether two slot names are one owner's: the same goroutine or thread
+ * ("goroutine 45 frame 2 ...", "thread 1234 tls"); a global is its own. */
+static bool same_owner(const char *a, const char *b)
+{
+	const char *sp = strchr(a, ' ');
+	if (!sp || !(sp = strchr(sp + 1, ' ')))
+		return !strcmp(a, b);
+	size_t n = (size_t)(sp - a);
+	return !strncmp(a, b, n) && b[n] == ' ';
+}
 
 /* Marks id seen; false when it was already. */
 static bool see(struct reach *r, uint64_t id)
@@ -320,19 +333,34 @@ static bool reach_source(void *arg, uint64_t src)
 	return true;
 }
 
+/* A slot reached: named if its owner is new, else kept aside (the names
+ * show who holds the objects: five slots of one goroutine's frames hid the
+ * global that held them too). */
 static bool reach_name(void *arg, const char *name)
 {
 	struct reach *r = arg;
 	if (r->k >= r->max_names)
 		return false;
-	for (size_t j = 0; j < r->k; j++)
+	bool known = false;
+	for (size_t j = 0; j < r->k; j++) {
 		if (!strcmp(r->names[j], name))
 			return true;
-	if (!(r->names[r->k] = strdup(name))) {
+		known = known || same_owner(r->names[j], name);
+	}
+	for (size_t j = 0; j < r->n_more; j++)
+		if (!strcmp(r->more[j], name))
+			return true;
+	char **to = known ? &r->more[r->n_more] : &r->names[r->k];
+	if (known && r->n_more >= r->max_names)
+		return true;
+	if (!(*to = strdup(name))) {
 		r->oom = true;
 		return false;
 	}
-	r->k++;
+	if (known)
+		r->n_more++;
+	else
+		r->k++;
 	return true;
 }
 
@@ -343,17 +371,22 @@ struct cprof_error *store_reaching_slots(const struct store_source *src,
 	struct reach r = { .max_names = max_names };
 	struct cprof_error *err = NULL;
 	r.names = calloc(max_names + 1, sizeof(*r.names));
+	r.more = calloc(max_names + 1, sizeof(*r.more));
 	r.queue = malloc(MAX_VISITS * sizeof(*r.queue));
 	r.seen = calloc(SEEN_CAP, sizeof(*r.seen));
 	*ret = NULL;
 	*n_ret = 0;
-	if (!r.names || !r.queue || !r.seen)
+	if (!r.names || !r.more || !r.queue || !r.seen)
 		err = &cprof_enomem;
 	for (size_t i = 0; !err && i < n && r.tail < MAX_VISITS; i++)
 		r.queue[r.tail++] = objects[i];
 	for (size_t i = 0; !err && i < r.tail; i++)
 		see(&r, r.queue[i]);
-	while (!err && r.head < r.tail && r.k < max_names) {
+	/* once max_names slots are in hand, a few more visits for other owners */
+	size_t stop = MAX_VISITS;
+	while (!err && r.head < r.tail && r.k < max_names && r.head < stop) {
+		if (stop == MAX_VISITS && r.k + r.n_more >= max_names)
+			stop = r.head + EXTRA_VISITS;
 		uint64_t v = r.queue[r.head++];
 		if (!(err = src->ops->slot_names(src->arg, v, reach_name, &r)) && r.oom)
 			err = &cprof_enomem;
@@ -362,6 +395,14 @@ struct cprof_error *store_reaching_slots(const struct store_source *src,
 	}
 	free(r.queue);
 	free(r.seen);
+	/* the other owners' slots first, then more of the first ones' */
+	for (size_t j = 0; r.more && j < r.n_more; j++) {
+		if (!err && r.k < max_names)
+			r.names[r.k++] = r.more[j];
+		else
+			free(r.more[j]);
+	}
+	free(r.more);
 	if (err) {
 		for (size_t j = 0; r.names && j < r.k; j++)
 			free(r.names[j]);
