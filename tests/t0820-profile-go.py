@@ -152,6 +152,16 @@ with case("the default rate: every sampled object pairs"):
                      "%s: the core's records scaled as the profile's are the profile's figures"
                      % site["function"])
     con = sqlite3.connect(db)
+    # The core's side of each site counts what the program holds: Go's garbage
+    # (freed by the next collection) is no growth.
+    held = dict(con.execute(
+        "SELECT s.name, count(*) FROM object_site os JOIN object o ON o.id = os.object_id"
+        " JOIN site s ON s.id = os.site_id WHERE o.reachable IS NOT NULL"
+        " AND coalesce(o.leak, '') != 'garbage' GROUP BY s.name"))
+    wrong = [(x["site"], x["objects"], held.get(x["site"], 0)) for x in p["sites"]
+             if x["objects"] != held.get(x["site"], 0)]
+    check(not wrong, "each site's core objects are its records' objects that are not garbage: %s"
+          % wrong[:3])
     # The manifest is written after the profile, and its writer allocates:
     # an object it allocated may be sampled (at the default rate, by chance)
     # at a stack the profile cannot have. Those are left out, by their stack,
