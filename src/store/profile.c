@@ -30,6 +30,7 @@ struct site_pcs {
 	uint64_t id;
 	uint64_t *pcs;
 	bool *hidden;              /* Go's profiles show none of these frames */
+	bool *inlined;             /* a call inlined into the next pc's frame */
 	size_t n, shown;           /* pcs, the first not hidden */
 };
 
@@ -38,6 +39,7 @@ static void sites_free(struct site_pcs *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(s[i].pcs);
 		free(s[i].hidden);
+		free(s[i].inlined);
 	}
 	free(s);
 }
@@ -52,7 +54,7 @@ static bool runtime_frame(const char *f)
 static struct cprof_error *load_sites(struct cprof_store *st, struct site_pcs **ret, size_t *n_ret)
 {
 	sqlite3_stmt *s;
-	struct cprof_error *err = store_prepare(st, "SELECT site_id, pc, function FROM site_frame"
+	struct cprof_error *err = store_prepare(st, "SELECT site_id, pc, function, inlined FROM site_frame"
 						    " ORDER BY site_id, depth", &s);
 	struct site_pcs *a = NULL;
 	size_t n = 0, cap = 0;
@@ -73,14 +75,17 @@ static struct cprof_error *load_sites(struct cprof_store *st, struct site_pcs **
 		struct site_pcs *x = &a[n - 1];
 		uint64_t *p = realloc(x->pcs, (x->n + 1) * sizeof(*p));
 		bool *h = realloc(x->hidden, (x->n + 1) * sizeof(*h));
+		bool *in = h ? realloc(x->inlined, (x->n + 1) * sizeof(*in)) : NULL;
 		x->pcs = p ? p : x->pcs;
 		x->hidden = h ? h : x->hidden;
-		if (!p || !h) {
+		x->inlined = in ? in : x->inlined;
+		if (!p || !h || !in) {
 			err = &cprof_enomem;
 			break;
 		}
 		const char *f = (const char *)sqlite3_column_text(s, 2);
 		x->pcs[x->n] = (uint64_t)sqlite3_column_int64(s, 1);
+		x->inlined[x->n] = sqlite3_column_int(s, 3) != 0;
 		x->hidden[x->n++] = runtime_frame(f);
 	}
 	sqlite3_finalize(s);
@@ -110,6 +115,10 @@ static bool same_stack(const struct site_pcs *s, size_t k, const uint64_t *pcs, 
 			return false;
 	if (j < n)
 		return false;
+	/* the calls the last matched one was inlined into: one machine frame,
+	   one pc in the profile (its innermost call's) */
+	while (k < s->n && s->inlined[k - 1])
+		k++;
 	/* what is left of the site: the frame every goroutine ends in */
 	for (; k < s->n; k++)
 		if (!s->hidden[k])
@@ -125,8 +134,16 @@ static const struct site_pcs *match(const struct site_pcs *sites, size_t n_sites
 		return NULL;
 	for (size_t i = 0; i < n_sites; i++) {
 		const struct site_pcs *s = &sites[i];
-		if (s->shown < s->n && s->pcs[s->shown] == pcs[0] && same_stack(s, s->shown, pcs, n))
-			return s;
+		/* the first frame shown may be an inlined call's pc: a profile
+		   that holds one pc for the machine frame starts at any of its
+		   calls (a channel made in context.(*cancelCtx).Done inlined into
+		   a badger goroutine paired with nothing) */
+		for (size_t k = s->shown; k < s->n; k++) {
+			if (s->pcs[k] == pcs[0] && same_stack(s, k, pcs, n))
+				return s;
+			if (!s->inlined[k])
+				break;
+		}
 		if (legacy && s->n && s->pcs[0] == pcs[0] && same_stack(s, 0, pcs, n))
 			return s;
 	}
