@@ -188,16 +188,17 @@ def no_access_roles():
             lines[d] = [re.split(r"  +", l.strip())[:3] for l in out.splitlines()
                         if l.startswith(("  heap reserves", "  no access"))]
         if prog == "goblocks":
-            # The Go runtime picks its arenas' addresses at random: the two
-            # cores' mappings differ, but not in kind. It maps no anonymous
-            # memory read-only: each read-only anonymous mapping of the gcore
-            # core had no access, as many as the kernel's core has.
+            # The Go runtime picks its arenas' addresses at random and the
+            # two cores come from two runs: their mappings differ (8 or 9
+            # reservations), but not in kind. It maps no anonymous memory
+            # read-only: each read-only anonymous mapping of the gcore core
+            # had no access, as each of the kernel core's is.
             ro = [(k, r) for k, (p, r) in roles["gcore"].items()
                   if p == "r--" and r in ("anonymous", "no access")]
             check(ro and all(r == "no access" for k, r in ro),
                   "goblocks: the gcore core's read-only anonymous mappings are no access: %s" % ro)
-            check_eq(len(ro), sum(1 for p, r in roles["kernel"].values() if p == "---"),
-                     "goblocks: as many as the kernel core's no-access mappings")
+            check(all(r == "no access" for p, r in roles["kernel"].values() if p == "---"),
+                  "goblocks: the kernel core's no-access mappings are no access")
             continue
         oracle = {k: r for k, (p, r) in roles["kernel"].items() if p == "---"}
         want = {"heap reserve"} if prog == "heap" else {"no access"}
