@@ -75,6 +75,21 @@ static bool tab_str(struct cprof_core *core, const struct go_tab *t, uint64_t of
 	return true;
 }
 
+/* Function nameoff's name as the runtime prints it (funcNameForPrint, and
+ * runtime.Func.Name, so pprof too): a generic instantiation's shape
+ * arguments become "[...]" ("Cache[go.shape.string,go.shape.int].Get" is
+ * "Cache[...].Get"); false as tab_str. */
+static bool func_name(struct cprof_core *core, const struct go_tab *t, uint64_t off,
+		      char *buf, size_t size)
+{
+	if (!tab_str(core, t, off, buf, size))
+		return false;
+	char *open = strchr(buf, '['), *close = strrchr(buf, ']');
+	if (open && close > open + 3)
+		memmove(open + 4, close, strlen(close) + 1), memcpy(open + 1, "...", 3);
+	return true;
+}
+
 void go_pcln_open(struct cprof_core *core, struct cprof_go_runtime *rt,
 		  const uint8_t *md)
 {
@@ -265,7 +280,7 @@ bool cprof_go_pc_info(struct cprof_core *core, const struct cprof_go_runtime *rt
 	if (is_return)
 		pc--;   /* the call, not the instruction after it */
 	if (!read_func(core, &rt->priv->l, c, pc, &f) ||
-	    !tab_str(core, &c->funcnametab, f.nameoff, func, func_size))
+	    !func_name(core, &c->funcnametab, f.nameoff, func, func_size))
 		return false;
 	file_line(core, c, &f, pc, file, file_size, line);
 	return true;
@@ -337,8 +352,8 @@ size_t cprof_go_pc_calls(struct cprof_core *core, const struct cprof_go_runtime 
 		}
 		memcpy(&nameoff, rec + l->inl_name, 4);
 		memcpy(&parentpc, rec + l->inl_parentpc, 4);
-		if (nameoff < 0 || !tab_str(core, &c->funcnametab, (uint64_t)nameoff, name,
-					    sizeof(name)))
+		if (nameoff < 0 || !func_name(core, &c->funcnametab, (uint64_t)nameoff, name,
+					      sizeof(name)))
 			snprintf(name, sizeof(name), "?");
 		file_line(core, c, &f, pc, file, sizeof(file), &line);
 		n = add_call(core, ret, n, max, name, file, line, true);
@@ -349,7 +364,7 @@ size_t cprof_go_pc_calls(struct cprof_core *core, const struct cprof_go_runtime 
 	}
 	if (n >= max)
 		n = max - 1;       /* room for the physical function */
-	if (!tab_str(core, &c->funcnametab, f.nameoff, name, sizeof(name)))
+	if (!func_name(core, &c->funcnametab, f.nameoff, name, sizeof(name)))
 		snprintf(name, sizeof(name), "?");   /* f.name may be truncated */
 	file_line(core, c, &f, pc, file, sizeof(file), &line);
 	return add_call(core, ret, n, max, name, file, line, false);
