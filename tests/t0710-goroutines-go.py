@@ -59,6 +59,15 @@ for dumper in dumpers:
     m = c.manifest
     n, bufs = m["n"], m["buffers"]
     db = os.path.join(c.dir, "t0710-%s.db" % dumper)
+    # Every thread's frames past the first are calls: their pcs lie in code.
+    # Past runtime.mcall (which switches to g0's stack) an unwinder reads a
+    # stack address as a return address; that ends the backtrace.
+    inf = cprof("info", c.core, c.exe, "--json", json=True)
+    code = [(parse_addr(mp["start"]), parse_addr(mp["end"])) for mp in inf["mappings"]
+            if "x" in mp["perms"]]
+    stray = [(t["tid"], f["index"], f["pc"]) for t in inf["threads"] for f in t["frames"]
+             if f["index"] > 0 and not any(a <= parse_addr(f["pc"]) - 1 < b for a, b in code)]
+    check(not stray, "%s: every caller's pc lies in code (%s)" % (dumper, stray[:3]))
     _, out, err = cprof("analyze", c.core, c.exe, "--db", db)
     # Dead goroutines (allgs keeps them for reuse) are counted, not warned about.
     dead = re.search(r"goroutines +\d+ in \d+ groups \(and (\d+) dead", out)

@@ -1170,6 +1170,15 @@ static int frame_cb(Dwfl_Frame *state, void *arg)
 	bool activation;
 	if (!dwfl_frame_pc(state, &pc, &activation))
 		return DWARF_CB_ABORT;
+	/* a caller's pc lies in code: one that does not (a stack address, read
+	   past a frame that switched stacks, as Go's runtime.mcall does) ends
+	   the unwind rather than showing garbage as a frame */
+	if (bt->n > 0) {
+		const struct cprof_segment *seg = cprof_core_segment(bt->core,
+								     activation ? pc : pc - 1);
+		if (!seg || !(seg->flags & CPROF_SEG_X))
+			return DWARF_CB_ABORT;
+	}
 	if (bt->n == bt->cap) {
 		size_t cap = bt->cap ? 2 * bt->cap : 32;
 		struct cprof_frame *f = realloc(bt->frames, cap * sizeof(*f));
