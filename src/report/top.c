@@ -46,7 +46,8 @@ void cprof_report_top(FILE *out, const struct cprof_top_report *r)
 	uint64_t heap = r->heap_bytes;
 	cprof_report_not_analyzed(out, r->allocators, r->n_allocators);
 	if (cprof_report_heap_walked(r->allocators, r->n_allocators)) {
-		fprintf(out, "heap: %s in used chunks (reachable and leaked)\n", fmt_bytes(b1, heap));
+		fprintf(out, "heap: %s in used objects, reachable or not (leaked, or garbage a collector frees)\n",
+			fmt_bytes(b1, heap));
 		cprof_report_entries(out, &r->entries);
 	}
 	fprintf(out, "\nroots retaining the most\n%10s %6s %9s  %-10s %s\n", "retained", "heap",
