@@ -114,6 +114,27 @@ with case("MemProfileRate = 1: every sample pairs, the sites agree exactly"):
     check_eq((p2["samples"], p2["paired_samples"], p2["sites"]),
              (p["samples"], p["paired_samples"], p["sites"]), "the same profile ungzipped pairs the same")
 
+with case("top: a root's biggest root below it"):
+    # goprofile's module root holds its four kept* globals, none 80% of it:
+    # its accumulation point stays at the module and names the biggest of
+    # them, as root_node's hierarchy says, beside the objects directly below.
+    db = os.path.join(d, "rate1.db")
+    j = cprof("top", "--db", db, "--json", json=True)
+    con = sqlite3.connect(db)
+    points = [r["accumulation_point"] for r in j["roots"]
+              if r.get("accumulation_point") and r["accumulation_point"]["is_root"]]
+    check(points, "some suspect root stays a root: %s" % [r["name"] for r in j["roots"]])
+    for a in points:
+        child = con.execute("SELECT name, retained_bytes FROM root_node WHERE parent_id = ?"
+                            " ORDER BY retained_bytes DESC LIMIT 1", (a["root_node"],)).fetchone()
+        got = (a.get("biggest_root_below"), a.get("biggest_root_below_bytes"))
+        check_eq(got, tuple(child) if child else (None, None),
+                 "%s: its biggest root below it" % a["name"])
+    con.close()
+    _, text, _ = cprof("top", "--db", db)
+    check("; the biggest root below it, goprofile!main.keptD, retains" in text,
+          "top's text names it")
+
 with case("where the mapped memory is"):
     mem = p["memory"]
     rows = {r["what"]: r["bytes"] for r in mem}

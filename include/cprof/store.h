@@ -683,6 +683,9 @@ struct cprof_accumulation {
 	bool found;                /* the row is a suspect, and this its point */
 	bool is_node;              /* a root node, else an object */
 	uint64_t id, addr, retained, children, biggest;
+	/* a root node's biggest child node (module -> global), none: 0 */
+	uint64_t biggest_node;
+	char biggest_node_name[256];
 	char name[256];            /* of the root node, when is_node */
 	char type[256];            /* of the object, "" when unknown */
 };

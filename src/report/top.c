@@ -29,6 +29,9 @@ static void accumulation(FILE *out, const struct cprof_accumulation *a)
 		fprintf(out, "object %" PRIu64 " at 0x%" PRIx64 " (%s)", a->id, a->addr,
 			a->type[0] ? a->type : "unknown type");
 	fprintf(out, " retains %s", fmt_bytes(b1, a->retained));
+	if (a->is_node && a->biggest_node)
+		fprintf(out, "; the biggest root below it, %s, retains %s", a->biggest_node_name,
+			fmt_bytes(b2, a->biggest_node));
 	if (a->children == 1)
 		fprintf(out, "; directly below it 1 object, retaining %s\n", fmt_bytes(b2, a->biggest));
 	else if (a->children)
@@ -96,6 +99,10 @@ static void accumulation_json(struct json *j, const struct cprof_accumulation *a
 	json_kv_uint(j, "retained_bytes", a->retained);
 	json_kv_uint(j, "children", a->children);
 	json_kv_uint(j, "biggest_child_bytes", a->biggest);
+	if (a->is_node && a->biggest_node) {
+		json_kv_string(j, "biggest_root_below", a->biggest_node_name);
+		json_kv_uint(j, "biggest_root_below_bytes", a->biggest_node);
+	}
 	json_object_end(j);
 }
 

@@ -29,6 +29,14 @@ static struct cprof_error *down_nodes(struct sqlite3 *db, const char *path,
 	struct cprof_error *err = cprof_query_biggest_child_node(db, path, a->id, &cn);
 	*went = !err && cn.id != CPROF_NONE_ID &&
 		(double)cn.retained_bytes >= DESCEND * (double)a->retained;
+	a->biggest_node = 0;
+	if (!err && !*went && cn.id != CPROF_NONE_ID) {
+		/* it stays here: say what its roots below hold too, not only
+		   the objects directly below it (gopls' module root kept 152 of
+		   its 159 MiB under two globals) */
+		a->biggest_node = cn.retained_bytes;
+		snprintf(a->biggest_node_name, sizeof(a->biggest_node_name), "%s", cn.name);
+	}
 	if (*went) {
 		a->id = cn.id;
 		a->retained = cn.retained_bytes;
