@@ -90,7 +90,7 @@ static struct cprof_error *store_groups(struct cprof_store *st, struct cprof_cor
 		store_bind_text(s, 3, *first->wait_reason ? first->wait_reason : NULL);
 		store_bind_u64(s, 4, count);
 		store_bind_text(s, 5, cprof_go_function(core, first));
-		store_bind_text(s, 6, first->gopc ? created : NULL);
+		store_bind_text(s, 6, first->gopc && first->goid != 1 ? created : NULL);
 		store_bind_text(s, 7, stack);
 		store_bind_u64(s, 8, stack_bytes);
 		store_bind_opt_u32(s, 9, group_node[grp]);
@@ -151,7 +151,9 @@ struct cprof_error *cprof_store_goroutines(struct cprof_store *st,
 			store_bind_u64(s, 10, g->sp);
 		}
 		store_bind_text(s, 11, function_at(core, g->startpc));
-		store_bind_text(s, 12, g->gopc ? created : NULL);
+		/* goroutine 1 (main's) is started by the runtime's assembly
+		   (rt0_go): its traceback names no creator, nor does this */
+		store_bind_text(s, 12, g->gopc && g->goid != 1 ? created : NULL);
 		if (g->parent_goid)
 			store_bind_u64(s, 13, g->parent_goid);
 		store_bind_opt_u32(s, 14, gnode[i]);

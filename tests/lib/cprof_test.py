@@ -1372,6 +1372,8 @@ def check_go_traceback(db, tb, label=""):
             bad_status.append((goid, g["status"], status, reason))
         if g["created_by"] and not (created or "").startswith(g["created_by"]):
             bad_created.append((goid, g["created_by"], created))
+        if goid == 1 and created:          # the runtime names no creator for main's
+            bad_created.append((goid, g["created_by"], created))
         if not g["frames"]:
             continue
         theirs = [(f["function"], f["file"], f["line"], f["pc"] is None) for f in g["frames"]]
