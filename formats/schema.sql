@@ -46,7 +46,11 @@ CREATE TABLE mapping (
   core_bytes    INTEGER NOT NULL,  -- bytes held in the core
   file_bytes    INTEGER NOT NULL,  -- bytes read from the file instead
   missing_bytes INTEGER NOT NULL,  -- bytes nowhere to be had
-  module_id     INTEGER REFERENCES module(id)
+  module_id     INTEGER REFERENCES module(id),
+  role          TEXT               -- what it is, as info says: heap | heap reserve |
+                                   -- thread stack | module data | module code | file |
+                                   -- anonymous | no access (gcore writes no-access
+                                   -- mappings readable: perms say r--, role no access)
 );
 
 -- Threads, in the core's order (the signaled one first).

@@ -184,6 +184,13 @@ def no_access_roles():
             roles[d] = {(m["start"], m["end"]): (m["perms"], m["role"]) for m in info["mappings"]}
             db = os.path.join(c.dir, "t0140-roles.db")
             _, out, _ = cprof("analyze", c.core, c.exe, "--db", db)
+            con = sqlite3.connect(db)
+            u64 = (1 << 64) - 1       # SQLite's integers are signed: the vsyscall page
+            stored = {("0x%x" % (a & u64), "0x%x" % (b & u64)): r for a, b, r in
+                      con.execute("SELECT start, end, role FROM mapping")}
+            con.close()
+            check_eq(stored, {k: r for k, (p, r) in roles[d].items()},
+                     "%s/%s: cprof.db's mapping.role is info's role of each mapping" % (prog, d))
             remove_db(db)
             lines[d] = [re.split(r"  +", l.strip())[:3] for l in out.splitlines()
                         if l.startswith(("  heap reserves", "  no access"))]

@@ -36,7 +36,7 @@ check(not [f for f in os.listdir(d) if ".tmp-" in f], "no temporary file left")
 
 con = sqlite3.connect(db)
 check_eq(con.execute("PRAGMA application_id").fetchone()[0], 0x63707266, "application_id")
-check_eq(con.execute("PRAGMA user_version").fetchone()[0], 4, "schema version")
+check_eq(con.execute("PRAGMA user_version").fetchone()[0], 5, "schema version")
 check_eq(con.execute("PRAGMA page_size").fetchone()[0], 65536, "page_size")
 tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
           if not r[0].startswith("sqlite_")}

@@ -30,9 +30,9 @@
 
 struct sqlite3;
 
-enum { CPROF_SCHEMA_VERSION = 4 };   /* 2: the goroutine tables; 3: allocator;
+enum { CPROF_SCHEMA_VERSION = 5 };   /* 2: the goroutine tables; 3: allocator;
 					      4: goroutine_frame.inlined,
-					      goroutine.signalled */
+					      goroutine.signalled; 5: mapping.role */
 
 struct cprof_store;
 
@@ -58,9 +58,10 @@ struct cprof_error *cprof_store_commit(struct cprof_store *st);
 
 struct cprof_error *cprof_store_meta(struct cprof_store *st, const char *key,
 				     const char *value);
-/* module, mapping, thread and frame tables, from the core model. */
+/* module, mapping, thread and frame tables, from the core model; roles:
+ * each segment's role (cprof_report_mapping_roles), or NULL. */
 struct cprof_error *cprof_store_core(struct cprof_store *st,
-				     struct cprof_core *core);
+				     struct cprof_core *core, const char *const *roles);
 /* heap, arena and allocator_stat tables. */
 struct cprof_error *cprof_store_heaps(struct cprof_store *st,
 				      const struct cprof_heap_walk *walk);

@@ -9,6 +9,7 @@
 
 #include "cprof/bigmem.h"
 #include "cprof/pipeline.h"
+#include "cprof/report.h"
 #include "cprof/store.h"
 
 struct collect {
@@ -390,10 +391,19 @@ struct cprof_error *cprof_analyze_finish(struct cprof_core *core,
 	a->t_ref_index = ss.t_ref_index;
 	a->mem.store = ss.working_bytes;
 	a->mem.rss_store = cprof_rss_anon();
+	/* each mapping's role, as info and the summary tell it (a gcore core's
+	   no-access mappings read r--: the role says what they were) */
+	struct cprof_mapping_role *mr = NULL;
+	const char **roles = NULL;
+	if (!err && !(err = cprof_report_mapping_roles(core, &a->walk, &mr))) {
+		roles = calloc(core->n_segments + 1, sizeof(*roles));
+		for (size_t i = 0; roles && i < core->n_segments; i++)
+			roles[i] = mr[i].role;
+	}
 	if (err ||
 	    (err = cprof_store_begin_tables(st)) ||
 	    (err = store_meta(st, core, o)) ||
-	    (err = cprof_store_core(st, core)) ||
+	    (err = cprof_store_core(st, core, roles)) ||
 	    (err = cprof_store_heaps(st, &a->walk)) ||
 	    (err = cprof_store_allocators(st, &a->walk)) ||
 	    (err = cprof_store_roots(st, core, &a->roots, &a->graph)) ||
@@ -402,11 +412,15 @@ struct cprof_error *cprof_analyze_finish(struct cprof_core *core,
 				    &a->retention)) ||
 	    (err = cprof_store_types(st, &a->types)) ||
 	    (o->profile && (err = pair_profile(st, core, o, a)))) {
+		free(roles);
+		free(mr);
 		cprof_store_abort(st);
 		if (o->progress)
 			cprof_progress_done(o->progress);
 		return err;
 	}
+	free(roles);
+	free(mr);
 	err = cprof_store_commit(st);
 	if (o->progress)
 		cprof_progress_done(o->progress);

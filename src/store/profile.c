@@ -528,9 +528,13 @@ static void rss(sqlite3 *db, struct cprof_profile_report *r)
 		       GO("OtherSys");
 #undef GO
 	int64_t c_heap = one(db, "SELECT sum(end - start) FROM heap WHERE allocator != 'go'");
-	int64_t files = one(db, "SELECT sum(end - start) FROM mapping WHERE file IS NOT NULL AND perms != '---'");
-	int64_t none = one(db, "SELECT sum(end - start) FROM mapping WHERE perms = '---'");
-	int64_t anon = one(db, "SELECT sum(end - start) FROM mapping WHERE file IS NULL AND perms != '---'");
+	/* no access by its role (a gcore core writes such mappings readable),
+	   else by its permissions */
+#define NONE "coalesce(role IN ('no access', 'heap reserve'), perms = '---')"
+	int64_t files = one(db, "SELECT sum(end - start) FROM mapping WHERE file IS NOT NULL AND NOT " NONE);
+	int64_t none = one(db, "SELECT sum(end - start) FROM mapping WHERE " NONE);
+	int64_t anon = one(db, "SELECT sum(end - start) FROM mapping WHERE file IS NULL AND NOT " NONE);
+#undef NONE
 	r->mapped = (uint64_t)one(db, "SELECT sum(end - start) FROM mapping");
 	r->go_sys = sys;
 	if (sys) {                 /* a Go process: MemStats' rows */
@@ -545,7 +549,7 @@ static void rss(sqlite3 *db, struct cprof_profile_report *r)
 	rss_row(r, "other anonymous memory", sys ? "anonymous mappings - Sys - C heap" :
 		"anonymous mappings - C heap", anon - sys - c_heap);
 	rss_row(r, "files mapped", "code, read-only and module data", files);
-	rss_row(r, "reserved, no access", "mappings ---", none);
+	rss_row(r, "reserved, no access", "mappings with no access", none);
 }
 
 struct cprof_error *cprof_query_profile(sqlite3 *db, const char *path,

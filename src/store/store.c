@@ -330,11 +330,11 @@ static void bind_module(sqlite3_stmt *s, int i, const struct cprof_core *core,
 }
 
 static struct cprof_error *store_mappings(struct cprof_store *st,
-					  struct cprof_core *core)
+					  struct cprof_core *core, const char *const *roles)
 {
 	sqlite3_stmt *s;
 	struct cprof_error *err = store_prepare(st,
-		"INSERT INTO mapping VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
+		"INSERT INTO mapping VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &s);
 	for (size_t i = 0; !err && i < core->n_segments; i++) {
 		const struct cprof_segment *g = &core->segments[i];
 		struct cprof_core_totals t;
@@ -357,6 +357,8 @@ static struct cprof_error *store_mappings(struct cprof_store *st,
 		store_bind_u64(s, 9, t.from_file);
 		store_bind_u64(s, 10, t.missing);
 		bind_module(s, 11, core, g->start);
+		if (roles)
+			store_bind_text(s, 12, roles[i]);
 		err = store_step(st, s);
 	}
 	sqlite3_finalize(s);
@@ -424,10 +426,10 @@ static struct cprof_error *store_threads(struct cprof_store *st,
 }
 
 struct cprof_error *cprof_store_core(struct cprof_store *st,
-				     struct cprof_core *core)
+				     struct cprof_core *core, const char *const *roles)
 {
 	struct cprof_error *err;
-	if ((err = store_modules(st, core)) || (err = store_mappings(st, core)) ||
+	if ((err = store_modules(st, core)) || (err = store_mappings(st, core, roles)) ||
 	    (err = store_threads(st, core)))
 		return err;
 	return NULL;
