@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """t0230: every input the fuzz targets ever failed on, and their seeds, run clean.
 
-fuzz/ holds one LLVMFuzzerTestOneInput per target (core, glibc, go, jemalloc,
-tcmalloc, pprof); every build links each with fuzz/driver.c (fuzz-TARGET, no clang
+fuzz/ holds one LLVMFuzzerTestOneInput per target (core, glibc, go, go-walk,
+jemalloc, tcmalloc, pprof); every build links each with fuzz/driver.c (fuzz-TARGET, no clang
 needed), which runs files through it.  Here, in the plain and the ASan+UBSan builds:
   - regression cases: each file of tests/fuzz-regressions/TARGET/ through fuzz-TARGET,
     with the environment its campaign had (fuzz/campaign: the core target with an
@@ -27,7 +27,7 @@ from cprof_test import crash_markers  # noqa: E402
 FUZZ = os.environ.get("CPROF_FUZZ_DIR") or os.path.join(os.path.dirname(cprof_path()), "fuzz")
 REGRESSIONS = os.path.join(SOURCE_ROOT, "tests", "fuzz-regressions")
 STRIP = os.path.join(SOURCE_ROOT, "fuzz", "strip-core.py")
-TARGETS = ("core", "glibc", "go", "jemalloc", "tcmalloc", "pprof")
+TARGETS = ("core", "glibc", "go", "go-walk", "jemalloc", "tcmalloc", "pprof")
 LIMIT = 10.0   # seconds per input: the issue's bound for a seed-sized core
 
 
@@ -81,7 +81,7 @@ with scratch("fuzz") as d:
         note("%d regression cases" % total)
 
     SEEDS = [("glibc", "allocator", (), None), ("glibc", "heap", ("threads",), None),
-             ("go", "goblocks", ("64",), None),
+             ("go", "goblocks", ("64",), None), ("go-walk", "goblocks", ("64",), None),
              ("jemalloc", "allocator", (), "libjemalloc.so.2"),
              ("tcmalloc", "allocator", (), "libtcmalloc_minimal.so.4")]
     for target, prog, args, preload in SEEDS:
