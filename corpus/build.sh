@@ -204,6 +204,53 @@ else
 	echo "corpus/build.sh: note: jemalloc/jemalloc.h (libjemalloc-dev) not found: jemalloc not built" >&2
 fi
 
+# jemalloc-je, jemalloc-je-prof: corpus/jemalloc.c on a jemalloc built here from
+# Debian's source package (jemalloc_5.3.0.orig.tar.bz2, which
+# scripts/install-deps --tests fetches into the cache named below) with what
+# Debian's build does not have: the je_ API prefix (linked into the executable,
+# so malloc stays glibc's), LG_QUANTUM 3 (235 size classes, not 232),
+# --enable-debug (nstime_t grows a magic word: e_prof_tctx moves from offset 80
+# to 88) and debug information (the walker reads these layouts from DWARF).
+# LG_VADDR is set to 48, Debian's: configure takes it from the CPU, and on a
+# machine whose CPU has 57-bit addresses the extent map has three levels, which
+# cprof-core does not read (it says so: "built for 57-bit addresses").
+JE_TARBALL=${CPROF_JEMALLOC_TARBALL:-${XDG_CACHE_HOME:-$HOME/.cache}/cprof-core/jemalloc_5.3.0.orig.tar.bz2}
+JE_SHA256=2db82d1e7119df3e71b7640219b6dfe84789bc0537983c3b7ac4f7189aecfeaa
+JE_CONF="--with-jemalloc-prefix=je_ --with-lg-quantum=3 --with-lg-vaddr=48 --enable-debug --enable-prof --disable-cxx"
+JE_DIR=$OUT/jemalloc-je-src
+if [ -f "$JE_TARBALL" ]; then
+	if [ "$(sha256sum "$JE_TARBALL" | cut -d' ' -f1)" != "$JE_SHA256" ]; then
+		echo "corpus/build.sh: error: $JE_TARBALL: not Debian's jemalloc_5.3.0.orig.tar.bz2 (sha256 differs)" >&2
+		exit 1
+	fi
+	# built once per configuration (the stamp), into a temporary tree renamed when done
+	if [ "$(cat "$JE_DIR/.stamp" 2>/dev/null)" != "$JE_SHA256 $JE_CONF" ]; then
+		echo "corpus/build.sh: building jemalloc 5.3.0 from $JE_TARBALL ($JE_CONF): about 2 minutes" >&2
+		rm -rf "$JE_DIR" "$JE_DIR.tmp"
+		mkdir -p "$JE_DIR.tmp"
+		# shellcheck disable=SC2086
+		if ! (tar -xjf "$JE_TARBALL" -C "$JE_DIR.tmp" --strip-components=1 &&
+		      cd "$JE_DIR.tmp" && CC=$CC ./configure $JE_CONF > configure.log 2>&1 &&
+		      make -j"$(nproc)" lib/libjemalloc_pic.a > make.log 2>&1); then
+			echo "corpus/build.sh: error: building jemalloc from $JE_TARBALL failed (logs in $JE_DIR.tmp)" >&2
+			exit 1
+		fi
+		echo "$JE_SHA256 $JE_CONF" > "$JE_DIR.tmp/.stamp"
+		mv "$JE_DIR.tmp" "$JE_DIR"
+	fi
+	for v in jemalloc-je jemalloc-je-prof; do
+		if needs_build "$OUT/$v" "$SRC/jemalloc.c" "$H" "$SELF" "$JE_DIR/.stamp"; then
+			prof=""
+			[ "$v" = jemalloc-je-prof ] && prof=-DCORPUS_JE_PROF
+			run "$v" "$OUT/$v" $CC $COMMON -pie -fPIE -DCORPUS_JE_MANGLE $prof \
+				-I"$JE_DIR/include" "$SRC/jemalloc.c" -o "$OUT/$v.tmp" \
+				"$JE_DIR/lib/libjemalloc_pic.a" -lm -ldl
+		fi
+	done
+else
+	echo "corpus/build.sh: note: $JE_TARBALL (Debian's jemalloc source: scripts/install-deps --tests) not found: jemalloc-je not built" >&2
+fi
+
 # shapes: polymorphic C++ objects (typing from vtables); needs g++.
 if command -v "${CXX:-g++}" >/dev/null 2>&1; then
 	if needs_build "$OUT/shapes" "$SRC/shapes.cpp" "$SELF"; then

@@ -44,13 +44,18 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#ifdef CORPUS_JE_MANGLE
+/* a build with --with-jemalloc-prefix=je_: malloc, free, mallctl... are
+   its je_ names (jemalloc_mangle.h), and the process's malloc stays glibc's */
+#define JEMALLOC_MANGLE
+#endif
 #include <jemalloc/jemalloc.h>
 
 enum {
 	N_SIZES = 24,
 	MAX_RECS = 4096,
 	N_WORKERS = 3,
-	NBINS = 36,                /* arenas.nbins of jemalloc 5.3 */
+	MAX_NBINS = 64,            /* arenas.nbins: 36 in jemalloc 5.3's default build */
 	MAX_ARENAS = 64,
 	ARENAS_ALL = 4096,         /* MALLCTL_ARENAS_ALL */
 	N_GLIBC = 40,
@@ -86,7 +91,7 @@ struct stats {
 	int index;
 	uint64_t small_nmalloc, small_ndalloc, large_nmalloc, large_ndalloc;
 	size_t small_allocated, large_allocated, pdirty, pmuzzy, tcache_bytes;
-	size_t curregs[NBINS];
+	size_t curregs[MAX_NBINS];
 };
 
 static void *held[MAX_RECS];    /* the global that keeps the held blocks */
@@ -106,7 +111,8 @@ static unsigned narenas;
 static struct stats arena_stats[MAX_ARENAS + 1];
 static int n_arena_stats;
 static unsigned manual_arena;
-static size_t bin_sizes[NBINS], large_minclass;
+static size_t bin_sizes[MAX_NBINS], large_minclass;
+static unsigned nbins;
 static const char *scenario;
 
 static void ctl(const char *name, void *out, size_t size)
@@ -264,7 +270,7 @@ static void read_arena(int i, struct stats *s)
 	ARENA_STAT(pmuzzy, "pmuzzy");
 	ARENA_STAT(tcache_bytes, "tcache_bytes");
 #undef ARENA_STAT
-	for (int b = 0; b < NBINS; b++) {
+	for (int b = 0; b < (int)nbins; b++) {
 		snprintf(name, sizeof(name), "stats.arenas.%d.bins.%d.curregs", i, b);
 		ctl(name, &s->curregs[b], sizeof(s->curregs[b]));
 	}
@@ -294,8 +300,11 @@ static void read_stats(void)
 	ctl("stats.active", &st_active, sizeof(st_active));
 	ctl("stats.retained", &st_retained, sizeof(st_retained));
 	ctl("arenas.narenas", &narenas, sizeof(narenas));
+	ctl("arenas.nbins", &nbins, sizeof(nbins));
+	if (nbins > MAX_NBINS)
+		corpus_die("arenas.nbins is above MAX_NBINS");
 	ctl("arenas.lextent.0.size", &large_minclass, sizeof(large_minclass));
-	for (int b = 0; b < NBINS; b++) {
+	for (int b = 0; b < (int)nbins; b++) {
 		char name[64];
 		snprintf(name, sizeof(name), "arenas.bin.%d.size", b);
 		ctl(name, &bin_sizes[b], sizeof(bin_sizes[b]));
@@ -330,7 +339,7 @@ static void put_stats(const struct stats *s)
 		   (unsigned long long)s->small_ndalloc, (unsigned long long)s->large_nmalloc,
 		   (unsigned long long)s->large_ndalloc, s->small_allocated, s->large_allocated,
 		   s->pdirty, s->pmuzzy, s->tcache_bytes);
-	for (int b = 0; b < NBINS; b++)
+	for (int b = 0; b < (int)nbins; b++)
 		corpus_put("%s%zu", b ? ", " : "", s->curregs[b]);
 	corpus_put("]}");
 }
@@ -352,7 +361,7 @@ static void put_jemalloc(void)
 		put_stats(&arena_stats[i]);
 	}
 	corpus_put("\n  ], \"bin_sizes\": [");
-	for (int b = 0; b < NBINS; b++)
+	for (int b = 0; b < (int)nbins; b++)
 		corpus_put("%s%zu", b ? ", " : "", bin_sizes[b]);
 	corpus_put("]}");
 	put_recs("held", rec_held, n_held);

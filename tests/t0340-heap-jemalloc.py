@@ -14,6 +14,12 @@ Three scenarios, each dumped by the kernel and by gcore:
   prof     basic built as jemalloc-prof (malloc_conf prof:true,
            lg_prof_sample:0: jemalloc samples every allocation and keeps its
            stack).
+jemalloc-je and jemalloc-je-prof run basic and threads (prof: basic) on a
+jemalloc built from Debian's source package with the je_ prefix, LG_QUANTUM 3
+and --enable-debug, linked into the executable (corpus/build.sh): malloc
+stays glibc's; the walker must take the layouts from the executable's DWARF
+(e_prof_tctx moves to 88) and the 235 size classes from je_sz_index2size_tab,
+and every check below holds as on Debian's library.
 From each core:
   - jemalloc serves malloc and is walked; its mallctl figures equal what
     mallctl said right before the dump: stats.allocated, stats.active,
@@ -61,13 +67,14 @@ def objects(db):
     return [dict(zip(keys, r)) for r in rows]
 
 
-def check_jemalloc(tag, m, j, objs):
+def check_jemalloc(tag, m, j, objs, serves_malloc=True):
     je = m["jemalloc"]
     merged = [a for a in je["arenas"] if a["index"] == 4096][0]
     arenas = [a for a in je["arenas"] if a["index"] != 4096]
     ours = [a for a in j["allocators"] if a["name"] == "jemalloc"]
-    check(len(ours) == 1 and ours[0]["walked"] and ours[0]["serves_malloc"],
-          "jemalloc is walked and serves malloc: %s" % [(a["name"], a["heap"], a.get("reason")) for a in ours])
+    check(len(ours) == 1 and ours[0]["walked"] and ours[0]["serves_malloc"] == serves_malloc,
+          "jemalloc is walked and %s malloc: %s" % ("serves" if serves_malloc else "does not serve",
+          [(a["name"], a["heap"], a.get("reason"), a["serves_malloc"]) for a in ours]))
     if not ours or not ours[0]["walked"]:
         return
     st = ours[0].get("mallctl", {})
@@ -206,10 +213,31 @@ def check_damaged(c, objs):
         d.restore()
 
 
-for prog in ("jemalloc", "jemalloc-prof"):
+def check_je_build(m, j, text):
+    """jemalloc-je: Debian's source built with the je_ prefix, LG_QUANTUM 3 and
+    --enable-debug, linked into the executable.  The walker must read its
+    layouts from the executable's DWARF (e_prof_tctx at 88, not the table's
+    80) and its 235 size classes from je_sz_index2size_tab; malloc stays
+    glibc's, and both heaps are listed."""
+    ours = [a for a in j["allocators"] if a["name"] == "jemalloc"]
+    how = ours[0].get("found_by", "") if ours else ""
+    check("extent map: symbol je_arena_emap_global;" in how,
+          "the extent map by its je_ symbol: %s" % how)
+    check("layout: its DWARF; 235 size classes (39 small): its sz_index2size_tab" in how,
+          "layouts from DWARF, size classes from je_sz_index2size_tab: %s" % how)
+    check_eq(len(m["jemalloc"]["bin_sizes"]), 39, "arenas.nbins (the program's word)")
+    check_eq(m["jemalloc"]["bin_sizes"][:3], [8, 16, 24], "LG_QUANTUM 3's first size classes")
+    g = [a for a in j["allocators"] if a["name"] == "glibc"]
+    check(len(g) == 1 and g[0]["serves_malloc"],
+          "glibc serves malloc: %s" % [(a["heap"], a["serves_malloc"]) for a in g])
+    check("  malloc is glibc " in text, "the summary names glibc as malloc's allocator")
+
+
+for prog in ("jemalloc", "jemalloc-prof", "jemalloc-je", "jemalloc-je-prof"):
     require_corpus_program(prog)
 RUNS = (("jemalloc", "basic"), ("jemalloc", "threads"), ("jemalloc", "mixed"),
-        ("jemalloc-prof", "basic"))
+        ("jemalloc-prof", "basic"), ("jemalloc-je", "basic"), ("jemalloc-je", "threads"),
+        ("jemalloc-je-prof", "basic"))
 for dumper in available_dumpers():
     for prog, scenario in RUNS:
         with case("%s/%s/%s" % (prog, scenario, dumper)):
@@ -221,10 +249,13 @@ for dumper in available_dumpers():
                      "no jemalloc warning")
             j = cprof("analyze", c.core, c.exe, "--db", db, "--json", json=True)
             objs = objects(db)
-            check_jemalloc(scenario, m, j, objs)
+            je_build = prog.startswith("jemalloc-je")
+            check_jemalloc(scenario, m, j, objs, serves_malloc=not je_build)
+            if je_build:
+                check_je_build(m, j, text)
             if scenario == "mixed":
                 check_mixed(scenario, m, j, objs, text)
-            if prog == "jemalloc-prof":
+            if prog.endswith("-prof"):
                 check_sites(m, db)
             if (prog, scenario) == ("jemalloc", "basic"):
                 check_damaged(c, objs)

@@ -438,7 +438,9 @@ struct cprof_dwarf_member {
 /**
  * Finds struct `name` in the compile unit whose name ends with cu_suffix (or
  * any unit when cu_suffix is NULL), fills the members asked for and the
- * struct's size.  False when the struct is not found.
+ * struct's size.  A member's name may be a path ("e_slab_data.e_bitmap": a
+ * member of a member), and the members of an anonymous struct or union are
+ * found as the struct's own.  False when the struct is not found.
  */
 bool cprof_dwarf_struct(struct cprof_core *core, const struct cprof_module *m,
 			const char *cu_suffix, const char *name,

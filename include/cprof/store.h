@@ -154,6 +154,11 @@ struct cprof_sites {
 	   (a NULL-terminated list, or NULL). */
 	const struct cprof_module *skip_module;
 	const char *const *skip_prefixes;
+	/* The allocator's entry points (malloc, je_malloc...; NULL-terminated,
+	   or NULL), for an allocator linked into a module with other code (no
+	   skip_module): the site is then the frame right after the outermost
+	   of them, when the stack has one. */
+	const char *const *entries;
 };
 /* An allocator's allocation sites and which objects have one
  * (src/store/sites.c): the tables site and object_site. */

@@ -163,6 +163,75 @@ struct struct_query {
 	uint64_t size;
 };
 
+/* die's type with typedefs and qualifiers peeled; false when it has none. */
+static bool peel_type(Dwarf_Die *die, Dwarf_Die *ret)
+{
+	Dwarf_Attribute a;
+	if (!dwarf_formref_die(dwarf_attr(die, DW_AT_type, &a), ret))
+		return false;
+	for (int depth = 0; depth < 16; depth++) {
+		int tag = dwarf_tag(ret);
+		if (tag != DW_TAG_typedef && tag != DW_TAG_const_type &&
+		    tag != DW_TAG_volatile_type && tag != DW_TAG_restrict_type &&
+		    tag != DW_TAG_atomic_type)
+			return true;
+		if (!dwarf_formref_die(dwarf_attr(ret, DW_AT_type, &a), ret))
+			return false;
+	}
+	return false;
+}
+
+/*
+ * Finds member `path` of the struct or union type: a name, or names joined
+ * by dots ("e_slab_data.e_bitmap": a member of a member); the members of an
+ * anonymous struct or union count as the type's own (C11).  Adds its offset
+ * to *off and sets *size.  Bounded: a path has few parts, an anonymous
+ * member nests a few levels.
+ */
+static bool find_member(Dwarf_Die *type, const char *path, int depth, int64_t *off,
+			int64_t *size)
+{
+	size_t len = strcspn(path, ".");
+	Dwarf_Die m;
+	if (depth > 8 || dwarf_child(type, &m) != 0)
+		return false;
+	do {
+		if (dwarf_tag(&m) != DW_TAG_member)
+			continue;
+		Dwarf_Attribute a;
+		Dwarf_Word loc = 0;
+		if ((dwarf_attr(&m, DW_AT_data_member_location, &a) &&
+		     dwarf_formudata(&a, &loc) != 0) || dwarf_hasattr(&m, DW_AT_data_bit_offset))
+			continue;          /* a location expression or a bit-field: no byte offset */
+		const char *name = dwarf_diename(&m);
+		Dwarf_Die mt;
+		bool has_type = peel_type(&m, &mt);
+		bool aggregate = has_type && (dwarf_tag(&mt) == DW_TAG_structure_type ||
+					      dwarf_tag(&mt) == DW_TAG_union_type);
+		int64_t sub = 0;
+		if (!name) {
+			if (aggregate && find_member(&mt, path, depth + 1, &sub, size)) {
+				*off += (int64_t)loc + sub;
+				return true;
+			}
+			continue;
+		}
+		if (strlen(name) != len || strncmp(name, path, len))
+			continue;
+		if (path[len] == '.') {
+			if (!aggregate || !find_member(&mt, path + len + 1, depth + 1, &sub, size))
+				return false;
+			*off += (int64_t)loc + sub;
+			return true;
+		}
+		Dwarf_Word msize;
+		*size = has_type && dwarf_aggregate_size(&mt, &msize) == 0 ? (int64_t)msize : -1;
+		*off += (int64_t)loc;
+		return true;
+	} while (dwarf_siblingof(&m, &m) == 0);
+	return false;
+}
+
 static bool match_struct(Dwarf_Die *die, void *arg)
 {
 	struct struct_query *q = arg;
@@ -187,30 +256,13 @@ static bool match_struct(Dwarf_Die *die, void *arg)
 	if (dwarf_aggregate_size(&type, &size) != 0)
 		return false;
 	q->size = size;
-	Dwarf_Die m;
-	if (dwarf_child(&type, &m) != 0)
-		return true;
-	do {
-		if (dwarf_tag(&m) != DW_TAG_member)
-			continue;
-		const char *mname = dwarf_diename(&m);
-		if (!mname)
-			continue;
-		for (size_t i = 0; i < q->n_members; i++) {
-			if (strcmp(mname, q->members[i].name))
-				continue;
-			Dwarf_Attribute a;
-			Dwarf_Word loc;
-			if (dwarf_formudata(dwarf_attr(&m, DW_AT_data_member_location, &a),
-					    &loc) == 0)
-				q->members[i].offset = (int64_t)loc;
-			Dwarf_Die mt;
-			Dwarf_Word msize;
-			if (dwarf_formref_die(dwarf_attr(&m, DW_AT_type, &a), &mt) &&
-			    dwarf_aggregate_size(&mt, &msize) == 0)
-				q->members[i].size = (int64_t)msize;
+	for (size_t i = 0; i < q->n_members; i++) {
+		int64_t off = 0, msize = -1;
+		if (find_member(&type, q->members[i].name, 0, &off, &msize)) {
+			q->members[i].offset = off;
+			q->members[i].size = msize;
 		}
-	} while (dwarf_siblingof(&m, &m) == 0);
+	}
 	return true;
 }
 

@@ -564,7 +564,7 @@ static struct cprof_error *go_store(struct cprof_store *st, struct cprof_core *c
 	   profiles leave out at the top of a stack too */
 	static const char *const runtime_frames[] = { "runtime.", "internal/runtime/", NULL };
 	struct cprof_sites si = { sites, p->n_sites, samples, p->n_samples, 0, NULL,
-				  runtime_frames };
+				  runtime_frames, NULL };
 	err = cprof_store_sites(st, core, &si, objs, n);
 	free(sites);
 	free(samples);

@@ -34,8 +34,13 @@
  * "tcache"), every large allocation (used, or cached), and every dirty,
  * muzzy or retained extent as one free object.
  *
- * Layouts: jemalloc 5.3 on x86-64 (LG_PAGE 12, LG_VADDR 48, LG_QUANTUM 4),
- * the table below; nothing else is assumed and everything read is checked.
+ * Layouts: jemalloc 5.3 on x86-64 (LG_PAGE 12, LG_VADDR 48).  The offsets
+ * and sizes of edata_t, cache_bin_t, tcache_t and base_block_t come from
+ * jemalloc's DWARF when the module has it (a -g build, a debug file), else
+ * from the table below (Debian's build: stripped, no dbgsym package); the
+ * size classes from sz_index2size_tab when the module has that symbol (a
+ * build that keeps .symtab, a debug file: any LG_QUANTUM), else computed for
+ * LG_QUANTUM 4.  Nothing else is assumed and everything read is checked.
  * Corruption is a warning naming the address; every loop is bounded by the
  * tree's size or the memory it reads.
  */
@@ -56,13 +61,12 @@ enum {
 	LG_VADDR = 48,
 	ROOT_BITS = 18,            /* rtree levels for 36 significant bits: 18 + 18 */
 	LEAF_BITS = 18,
-	NSIZES = 232,              /* SC_NSIZES */
-	NBINS = 36,                /* SC_NBINS: size classes served by slabs */
+	MAX_NSIZES = 256,          /* SC_NSIZES fits EDATA_BITS_SZIND_WIDTH, 8 bits */
+	LARGE_MINCLASS = 4 * PAGE, /* SC_LARGE_MINCLASS: smaller classes are slabs' */
 	SLAB_MAXREGS = 512,
-	EDATA_SIZE = 128,          /* sizeof(edata_t), its alignment too */
-	TCACHE_NBINS_MAX = 73,
-	CACHE_BIN_SIZE = 24,       /* sizeof(cache_bin_t) */
-	BASE_HEADER = 144,         /* sizeof(base_block_t) */
+	EDATA_ALIGN = 128,         /* EDATA_ALIGNMENT: the extent map's low bits */
+	MAX_TCACHE_NBINS = 256,
+	MAX_CACHE_BIN = 64,
 	HUGEPAGE = 2 << 20,        /* base blocks are aligned to it */
 	TLS_WINDOW = 64 << 10,     /* searched below each thread's fs_base */
 	MAX_ROOT_OFFSET = 1024,    /* rtree_t.root: after base and init_lock */
@@ -71,10 +75,8 @@ enum {
 };
 static const uint64_t MAX_EXTENT = 1ull << 46;    /* half the address space */
 
-/* edata_t */
+/* edata_t's e_bits (EDATA_BITS_*: macros, in no DWARF) */
 enum {
-	E_BITS = 0, E_ADDR = 8, E_SIZE = 16, E_BITMAP = 64,
-	E_PROF_TCTX = 80,          /* e_prof_info.e_prof_tctx: large extents */
 	ARENA_SHIFT = 0, ARENA_BITS = 12,
 	SLAB_SHIFT = 12,
 	STATE_SHIFT = 17, STATE_BITS = 3,
@@ -83,10 +85,27 @@ enum {
 };
 /* rtree leaf entry (RTREE_LEAF_COMPACT): edata | szind << 48 | state << 2 | head << 1 | slab */
 enum { LEAF_STATE_SHIFT = 2 };
-/* cache_bin_t */
-enum { CB_STACK_HEAD = 0, CB_LOW_FULL = 18, CB_LOW_EMPTY = 20 };
-/* base_block_t: size, next, then the edata_t of its unused tail */
-enum { BB_SIZE = 0, BB_NEXT = 8, BB_TAIL_ADDR = 16 + E_ADDR, BB_TAIL_SIZE = 16 + E_SIZE };
+/*
+ * The offsets and sizes the walker reads (bytes).  The table's values are
+ * jemalloc 5.3.0's on x86-64 (Debian's libjemalloc2, checked against a -g
+ * build of Debian's source by t0340).
+ */
+struct je_layout {
+	/* edata_t: e_bits, e_addr, e_size_esn, e_slab_data.bitmap,
+	   e_prof_info.e_prof_tctx (large extents) */
+	uint32_t e_bits, e_addr, e_size, e_bitmap, e_prof_tctx;
+	/* cache_bin_t: stack_head, low_bits_full, low_bits_empty; its size */
+	uint32_t cb_stack_head, cb_low_full, cb_low_empty, cb_size;
+	uint32_t tc_bins, tc_nbins;            /* tcache_t.bins: where, how many */
+	/* base_block_t: size, next, the edata_t of its tail; its size */
+	uint32_t bb_size, bb_next, bb_edata, bb_header;
+};
+static const struct je_layout je53_table = {
+	.e_bits = 0, .e_addr = 8, .e_size = 16, .e_bitmap = 64, .e_prof_tctx = 80,
+	.cb_stack_head = 0, .cb_low_full = 18, .cb_low_empty = 20, .cb_size = 24,
+	.tc_bins = 8, .tc_nbins = 73,
+	.bb_size = 0, .bb_next = 8, .bb_edata = 16, .bb_header = 144,
+};
 
 enum extent_state { ST_ACTIVE, ST_DIRTY, ST_MUZZY, ST_RETAINED, ST_N };
 
@@ -135,7 +154,10 @@ struct jem {
 	char why[200];             /* why not, when not */
 
 	uint64_t rtree, root;      /* &arena_emap_global.rtree, &rtree->root[0] */
-	uint64_t sizes[NSIZES];    /* sz_index2size */
+	struct je_layout lay;
+	char how_layout[160];
+	uint64_t sizes[MAX_NSIZES]; /* sz_index2size */
+	uint32_t nsizes, nbins;    /* SC_NSIZES, SC_NBINS */
 
 	struct extent *ext;        /* in address order */
 	size_t n_ext, cap_ext;
@@ -197,16 +219,18 @@ static bool grow(void **a, size_t n, size_t *cap, size_t sz)
 }
 
 /* The size classes of LG_QUANTUM 4, LG_PAGE 12 (sc.c): 8; 16, 32, 48, 64;
- * then four per doubling, 2^g + k 2^(g-2) for k = 1..4. */
-static void size_classes(uint64_t *sz)
+ * then four per doubling, 2^g + k 2^(g-2) for k = 1..4: 232 of them. */
+static uint32_t size_classes(uint64_t *sz)
 {
-	size_t k = 0;
+	enum { NSIZES_Q4 = 232 };
+	uint32_t k = 0;
 	sz[k++] = 8;
 	for (uint64_t n = 1; n <= 4; n++)
 		sz[k++] = 16 * n;
-	for (unsigned g = 6; k < NSIZES; g++)
-		for (uint64_t n = 1; n <= 4 && k < NSIZES; n++)
+	for (unsigned g = 6; k < NSIZES_Q4; g++)
+		for (uint64_t n = 1; n <= 4 && k < NSIZES_Q4; n++)
 			sz[k++] = (1ull << g) + (n << (g - 2));
+	return k;
 }
 
 /*
@@ -256,13 +280,35 @@ static bool words(struct jem *j, uint64_t addr, size_t n, const uint64_t **ret,
 static uint64_t leaf_edata(uint64_t v)
 {
 	return (uint64_t)((int64_t)(v << (64 - LG_VADDR)) >> (64 - LG_VADDR)) &
-	       ~(uint64_t)(EDATA_SIZE - 1);
+	       ~(uint64_t)(EDATA_ALIGN - 1);
 }
 
 /* The page a leaf entry describes. */
 static uint64_t leaf_key(uint64_t root_index, uint64_t leaf_index)
 {
 	return ((root_index << LEAF_BITS) | leaf_index) << LG_PAGE;
+}
+
+/* The words of an edata_t that name its extent. */
+struct edata_head {
+	uint64_t bits, addr, size;
+};
+
+/* Reads edata_t e's head: one read of its first bytes up to the last of
+ * the three words. */
+static bool read_head(struct jem *j, uint64_t e, struct edata_head *h)
+{
+	const struct je_layout *l = &j->lay;
+	uint32_t end = l->e_bits > l->e_addr ? l->e_bits : l->e_addr;
+	end = (end > l->e_size ? end : l->e_size) + 8;
+	uint8_t buf[EDATA_ALIGN];
+	assert(end <= sizeof(buf));
+	if (!rd(j, e, buf, end))
+		return false;
+	memcpy(&h->bits, buf + l->e_bits, 8);
+	memcpy(&h->addr, buf + l->e_addr, 8);
+	memcpy(&h->size, buf + l->e_size, 8);
+	return true;
 }
 
 /* ---- finding the extent map ---- */
@@ -286,12 +332,12 @@ static void probe_leaf(struct jem *j, uint64_t leaf, struct leaf_probe *p)
 	for (size_t i = cprof_next_nonzero(w, 0, n); i < n; i = cprof_next_nonzero(w, i + 1, n)) {
 		if (!leaf_edata(w[i]))
 			continue;
-		uint64_t e[3];
-		if (!rd(j, leaf_edata(w[i]), e, sizeof(e)))
+		struct edata_head e;
+		if (!read_head(j, leaf_edata(w[i]), &e))
 			return;
 		p->first = i;
-		p->base = e[1] & ~(uint64_t)(PAGE - 1);
-		p->size = e[2] & ~(uint64_t)(PAGE - 1);
+		p->base = e.addr & ~(uint64_t)(PAGE - 1);
+		p->size = e.size & ~(uint64_t)(PAGE - 1);
 		p->ok = p->size && p->base + p->size > p->base;
 		return;
 	}
@@ -409,19 +455,19 @@ static bool find_rtree(struct jem *j)
 
 /* ---- the extents ---- */
 
-/* Checks edata e (its first 24 bytes) as leaf entry v names it. */
-static bool sound_extent(struct jem *j, uint64_t edata, const uint64_t *e, uint64_t v,
-			 struct extent *x)
+/* Checks edata e's head as leaf entry v names it. */
+static bool sound_extent(struct jem *j, uint64_t edata, const struct edata_head *e,
+			 uint64_t v, struct extent *x)
 {
-	uint64_t state = bits(e[E_BITS / 8], STATE_SHIFT, STATE_BITS);
+	uint64_t state = bits(e->bits, STATE_SHIFT, STATE_BITS);
 	*x = (struct extent){
 		.edata = edata,
-		.addr = e[E_ADDR / 8],
-		.base = e[E_ADDR / 8] & ~(uint64_t)(PAGE - 1),
-		.size = e[E_SIZE / 8] & ~(uint64_t)(PAGE - 1),
-		.arena = (uint32_t)bits(e[E_BITS / 8], ARENA_SHIFT, ARENA_BITS),
-		.szind = (uint16_t)bits(e[E_BITS / 8], SZIND_SHIFT, SZIND_BITS),
-		.slab = bits(e[E_BITS / 8], SLAB_SHIFT, 1),
+		.addr = e->addr,
+		.base = e->addr & ~(uint64_t)(PAGE - 1),
+		.size = e->size & ~(uint64_t)(PAGE - 1),
+		.arena = (uint32_t)bits(e->bits, ARENA_SHIFT, ARENA_BITS),
+		.szind = (uint16_t)bits(e->bits, SZIND_SHIFT, SZIND_BITS),
+		.slab = bits(e->bits, SLAB_SHIFT, 1),
 		.state = (uint8_t)state,
 	};
 	const char *bad = NULL;
@@ -433,11 +479,11 @@ static bool sound_extent(struct jem *j, uint64_t edata, const uint64_t *e, uint6
 		bad = "impossible size";
 	else if (!cprof_core_segment(j->core, x->base))
 		bad = "not in the process's mappings";
-	else if (state == ST_ACTIVE && (x->szind >= NSIZES || x->szind != v >> LG_VADDR ||
+	else if (state == ST_ACTIVE && (x->szind >= j->nsizes || x->szind != v >> LG_VADDR ||
 					x->slab != (v & 1)))
 		bad = "its size class or slab flag differs from the extent map's";
 	else if (state == ST_ACTIVE && x->slab &&
-		 (x->szind >= NBINS || x->size / j->sizes[x->szind] > SLAB_MAXREGS ||
+		 (x->szind >= j->nbins || x->size / j->sizes[x->szind] > SLAB_MAXREGS ||
 		  x->addr != x->base))
 		bad = "a slab with an impossible size class";
 	else if (state == ST_ACTIVE && !x->slab &&
@@ -465,22 +511,23 @@ static struct cprof_error *leaf_extents(struct jem *j, uint64_t ri, uint64_t lea
 		if (!edata || edata == last)
 			continue;
 		last = edata;
-		uint64_t e[3], key = leaf_key(ri, i);
+		uint64_t key = leaf_key(ri, i);
+		struct edata_head e;
 		struct extent x;
-		if (!rd(j, edata, e, sizeof(e))) {
+		if (!read_head(j, edata, &e)) {
 			jwarn(j, "page 0x%llx: its edata 0x%llx is not in the core",
 			      (unsigned long long)key, (unsigned long long)edata);
 			continue;
 		}
-		if ((e[E_ADDR / 8] & ~(uint64_t)(PAGE - 1)) != key) {
+		if ((e.addr & ~(uint64_t)(PAGE - 1)) != key) {
 			/* a large or free extent's last page: seen at its first */
 			if (!j->n_ext || j->ext[j->n_ext - 1].edata != edata)
 				jwarn(j, "page 0x%llx: its extent (edata 0x%llx) starts at 0x%llx, whose page is not in the map",
 				      (unsigned long long)key, (unsigned long long)edata,
-				      (unsigned long long)e[E_ADDR / 8]);
+				      (unsigned long long)e.addr);
 			continue;
 		}
-		if (!sound_extent(j, edata, e, v, &x))
+		if (!sound_extent(j, edata, &e, v, &x))
 			continue;
 		if (j->n_ext && x.base < j->ext[j->n_ext - 1].base + j->ext[j->n_ext - 1].size) {
 			jwarn(j, "extent 0x%llx overlaps the one before it; skipped",
@@ -528,14 +575,16 @@ static bool in_blocks(const struct jem *j, uint64_t a)
 /* Whether a base block starts at b (and holds a when a is nonzero). */
 static bool base_block(struct jem *j, uint64_t b, uint64_t a, uint64_t *size)
 {
-	uint64_t h[5];
-	if (b % HUGEPAGE || !rd(j, b, h, sizeof(h)))
+	const struct je_layout *l = &j->lay;
+	uint64_t next;
+	struct edata_head tail;
+	if (b % HUGEPAGE || !rd64(j, b + l->bb_size, size) || !rd64(j, b + l->bb_next, &next) ||
+	    !read_head(j, b + l->bb_edata, &tail))
 		return false;
-	*size = h[BB_SIZE / 8];
-	uint64_t tail = h[BB_TAIL_ADDR / 8], tail_size = h[BB_TAIL_SIZE / 8];
 	return *size && *size % HUGEPAGE == 0 && *size <= (1ull << 40) &&
-	       h[BB_NEXT / 8] % HUGEPAGE == 0 && (!a || a < b + *size) &&
-	       tail >= b + BASE_HEADER && tail <= b + *size && tail + tail_size == b + *size;
+	       next % HUGEPAGE == 0 && (!a || a < b + *size) &&
+	       tail.addr >= b + l->bb_header && tail.addr <= b + *size &&
+	       tail.addr + tail.size == b + *size;
 }
 
 static struct cprof_error *add_block(struct jem *j, uint64_t b, uint64_t size)
@@ -561,7 +610,7 @@ static struct cprof_error *block_of(struct jem *j, uint64_t a)
 			if ((err = add_block(j, b, size)))
 				return err;
 			uint64_t next;
-			if (!rd64(j, b + BB_NEXT, &next) || !next)
+			if (!rd64(j, b + j->lay.bb_next, &next) || !next)
 				break;
 			if (!base_block(j, next, 0, &size)) {
 				jwarn(j, "base block 0x%llx: its next link 0x%llx is no block",
@@ -607,15 +656,17 @@ static struct cprof_error *find_blocks(struct jem *j)
 /* The bins of the tcache_t at t: each one's cached regions. */
 static struct cprof_error *tcache_bins(struct jem *j, uint64_t t, int thread)
 {
-	for (uint32_t i = 0; i < TCACHE_NBINS_MAX; i++) {
-		uint8_t cb[CACHE_BIN_SIZE];
+	const struct je_layout *l = &j->lay;
+	for (uint32_t i = 0; i < l->tc_nbins; i++) {
+		uint8_t cb[MAX_CACHE_BIN];
 		uint64_t head;
 		uint16_t full, empty;
-		if (!rd(j, t + 8 + (uint64_t)i * CACHE_BIN_SIZE, cb, sizeof(cb)))
+		assert(l->cb_size <= sizeof(cb));
+		if (!rd(j, t + l->tc_bins + (uint64_t)i * l->cb_size, cb, l->cb_size))
 			break;
-		memcpy(&head, cb + CB_STACK_HEAD, 8);
-		memcpy(&full, cb + CB_LOW_FULL, 2);
-		memcpy(&empty, cb + CB_LOW_EMPTY, 2);
+		memcpy(&head, cb + l->cb_stack_head, 8);
+		memcpy(&full, cb + l->cb_low_full, 2);
+		memcpy(&empty, cb + l->cb_low_empty, 2);
 		if (!head)
 			continue;              /* bins past nhbins: never set up */
 		uint16_t max = (uint16_t)(empty - full) / 8;
@@ -682,7 +733,7 @@ static struct cprof_error *thread_tcache(struct jem *j, int i, uint64_t *w, bool
 		for (size_t k = 0; k < 64 && si + k < ti; k++) {
 			if (!valid[(si + k) * 8 / PAGE])
 				break;
-			if (w[si + k] == t + 8 && !bins_at)
+			if (w[si + k] == t + j->lay.tc_bins && !bins_at)
 				bins_at = k + 1;
 			if (w[si + k] == t && bins_at && k > 0) {
 				uint64_t dyn = w[si + k - 1];
@@ -751,6 +802,146 @@ static void jem_release(struct jem *j)
 	j->n_ext = j->n_blocks = j->n_cached = j->n_internal = 0;
 }
 
+/* ---- layouts ---- */
+
+/* LG_VADDR by the DWARF's rtree_s: the root's entries and the levels the
+ * rest of the address needs (rtree.h: one level for 10 bits or fewer, two up
+ * to 36, else three, split evenly); 0 when unknown. */
+static uint32_t dwarf_lg_vaddr(struct jem *j)
+{
+	struct cprof_dwarf_member root = { .name = "root" };
+	uint64_t size;
+	if (!cprof_dwarf_struct(j->core, j->module, NULL, "rtree_s", &root, 1, &size) ||
+	    root.size <= 0 || root.size % 8)
+		return 0;
+	uint64_t n = (uint64_t)root.size / 8;
+	uint32_t bits = 0;
+	while ((1ull << bits) < n && bits < 40)
+		bits++;
+	if ((1ull << bits) != n)
+		return 0;
+	/* two levels split 36 bits 18 + 18; three split 45 bits 15 + 15 + 15 */
+	uint32_t nsb = bits == 18 ? 36 : bits == 15 ? 45 : 0;
+	return nsb ? nsb + LG_PAGE : 0;
+}
+
+/* Member m of struct name from DWARF into *ret; false when absent or
+ * implausible (past max, misaligned for its size). */
+static bool dwarf_layout(struct jem *j, const char *name, const char *const *members,
+			 uint32_t *const *ret, size_t n, uint32_t *size_ret, uint32_t max)
+{
+	struct cprof_dwarf_member mem[8];
+	uint64_t size;
+	assert(n <= 8);
+	for (size_t i = 0; i < n; i++)
+		mem[i] = (struct cprof_dwarf_member){ .name = members[i] };
+	if (!cprof_dwarf_struct(j->core, j->module, NULL, name, mem, n, &size) || !size ||
+	    size > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (mem[i].offset < 0 || mem[i].size <= 0 ||
+		    (uint64_t)mem[i].offset + (uint64_t)mem[i].size > size ||
+		    mem[i].offset % (mem[i].size < 8 ? mem[i].size : 8))
+			return false;
+		*ret[i] = (uint32_t)mem[i].offset;
+	}
+	*size_ret = (uint32_t)size;
+	return true;
+}
+
+/*
+ * The layout from the module's DWARF (struct edata_s, cache_bin_s, tcache_s,
+ * base_block_s), checked against what the walker's reads need; false, with
+ * the table kept, when the module has none or it does not fit.
+ */
+static bool layout_from_dwarf(struct jem *j, struct je_layout *l, const char **why)
+{
+	uint64_t bias;
+	uint32_t size, slow, bins, edata_size;
+	*why = "no DWARF";
+	if (!cprof_core_module_dwarf(j->core, j->module, &bias))
+		return false;
+	*why = "its DWARF has no edata_s, cache_bin_s, tcache_s or base_block_s as expected";
+	static const char *const edata[] = { "e_bits", "e_addr", "e_size_esn",
+					     "e_slab_data.bitmap", "e_prof_info.e_prof_tctx" };
+	static const char *const cb[] = { "stack_head", "low_bits_full", "low_bits_empty" };
+	static const char *const tc[] = { "tcache_slow", "bins" };
+	static const char *const bb[] = { "size", "next", "edata" };
+	uint32_t *const edata_ret[] = { &l->e_bits, &l->e_addr, &l->e_size, &l->e_bitmap,
+					&l->e_prof_tctx };
+	uint32_t *const cb_ret[] = { &l->cb_stack_head, &l->cb_low_full, &l->cb_low_empty };
+	uint32_t *const tc_ret[] = { &slow, &bins };
+	uint32_t *const bb_ret[] = { &l->bb_size, &l->bb_next, &l->bb_edata };
+	if (!dwarf_layout(j, "edata_s", edata, edata_ret, 5, &edata_size, EDATA_ALIGN) ||
+	    !dwarf_layout(j, "cache_bin_s", cb, cb_ret, 3, &l->cb_size, MAX_CACHE_BIN) ||
+	    !dwarf_layout(j, "tcache_s", tc, tc_ret, 2, &size, 1 << 16) ||
+	    !dwarf_layout(j, "base_block_s", bb, bb_ret, 3, &l->bb_header, 1 << 12))
+		return false;
+	/* the tcache search reads tcache_slow at the tcache's start; the
+	   bitmap must hold a slab's regions */
+	l->tc_bins = bins;
+	l->tc_nbins = (size - bins) / l->cb_size;
+	if (slow != 0 || !l->tc_nbins || l->tc_nbins > MAX_TCACHE_NBINS ||
+	    l->e_bitmap + SLAB_MAXREGS / 8 > edata_size ||
+	    l->bb_edata + edata_size > l->bb_header) {
+		*why = "its DWARF's tcache_s, edata_s or base_block_s do not fit the walker";
+		return false;
+	}
+	return true;
+}
+
+/* The size classes from sz_index2size_tab (its symbol, with its size): true
+ * when it is there and is a size class table (8 first, increasing). */
+static bool sizes_from_table(struct jem *j)
+{
+	static const char *const syms[] = { "je_sz_index2size_tab", "sz_index2size_tab" };
+	for (size_t i = 0; i < 2; i++) {
+		uint64_t addr, size;
+		if (!cprof_core_find_symbol(j->core, j->module, syms[i], &addr, &size) ||
+		    size % 8 || size / 8 <= 4 || size / 8 > MAX_NSIZES ||
+		    !rd(j, addr, j->sizes, size))
+			continue;
+		uint32_t n = (uint32_t)(size / 8);
+		bool ok = j->sizes[0] == 8;
+		for (uint32_t k = 1; k < n && ok; k++)
+			ok = j->sizes[k] > j->sizes[k - 1] && j->sizes[k] % 8 == 0;
+		if (ok) {
+			j->nsizes = n;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* j->lay, j->sizes, j->nsizes and j->nbins, and how they were had. */
+static void read_layout(struct jem *j)
+{
+	const char *why;
+	j->lay = je53_table;
+	struct je_layout l = je53_table;
+	bool dwarf = layout_from_dwarf(j, &l, &why);
+	if (dwarf)
+		j->lay = l;
+	bool table = sizes_from_table(j);
+	if (!table)
+		j->nsizes = size_classes(j->sizes);
+	j->nbins = 0;
+	while (j->nbins < j->nsizes && j->sizes[j->nbins] < LARGE_MINCLASS)
+		j->nbins++;
+	if (j->nbins >= j->nsizes) {           /* a table without large classes */
+		j->nsizes = size_classes(j->sizes);
+		table = false;
+		for (j->nbins = 0; j->sizes[j->nbins] < LARGE_MINCLASS; j->nbins++)
+			;
+	}
+	snprintf(j->how_layout, sizeof(j->how_layout),
+		 "layout: %s; %u size classes (%u small): %s", dwarf ? "its DWARF" :
+		 "table for jemalloc 5.3 (x86-64)", j->nsizes, j->nbins,
+		 table ? "its sz_index2size_tab" : "computed for LG_QUANTUM 4");
+	if (!dwarf && strcmp(why, "no DWARF"))
+		jwarn(j, "%s: %s; the table for jemalloc 5.3 (x86-64) is used", j->module->name, why);
+}
+
 static bool supported_version(const char *v)
 {
 	return !strncmp(v, "5.3.", 4);
@@ -767,11 +958,20 @@ static struct cprof_error *jemalloc_claim(struct cprof_core *core, struct cprof_
 			 "jemalloc %s: cprof-core reads jemalloc 5.3 only", self->version);
 		return NULL;
 	}
-	size_classes(j->sizes);
+	read_layout(j);
 	j->buf = malloc((MAX_ROOT_OFFSET / 8 + ((size_t)1 << ROOT_BITS)) * 8);
 	if (!j->buf)
 		return &cprof_enomem;
 	if (!find_rtree(j)) {
+		uint32_t lg_vaddr = dwarf_lg_vaddr(j);
+		if (lg_vaddr && lg_vaddr != LG_VADDR) {
+			jwarn(j, "%s: its extent map is for %u-bit addresses (LG_VADDR %u, by its DWARF): cprof-core reads LG_VADDR %u builds only; heap not walked",
+			      j->module->name, lg_vaddr, lg_vaddr, LG_VADDR);
+			snprintf(j->why, sizeof(j->why),
+				 "it was built for %u-bit addresses (LG_VADDR %u): cprof-core reads LG_VADDR %u builds only",
+				 lg_vaddr, lg_vaddr, LG_VADDR);
+			return NULL;
+		}
 		jwarn(j, "%s: arena_emap_global (the extent map) not found; heap not walked",
 		      j->module->name);
 		snprintf(j->why, sizeof(j->why),
@@ -875,7 +1075,7 @@ static int64_t site_of(struct jem *j, uint64_t g)
 static struct cprof_error *prof_sample(struct jem *j, const struct extent *x)
 {
 	uint64_t t, w[32];
-	if (!rd64(j, x->edata + E_PROF_TCTX, &t) || t < PAGE || t % 8 || !rd(j, t, w, sizeof(w)))
+	if (!rd64(j, x->edata + j->lay.e_prof_tctx, &t) || t < PAGE || t % 8 || !rd(j, t, w, sizeof(w)))
 		return NULL;
 	for (int64_t k = j->tctx_gctx >= 0 ? j->tctx_gctx : 1; k < 32; k++) {
 		int64_t site = site_of(j, w[k]);
@@ -914,8 +1114,20 @@ static struct cprof_error *jemalloc_store(struct cprof_store *st, struct cprof_c
 	(void)rt;
 	const struct jem *j = self->state;
 	static const char *const own[] = { "je_", NULL };
+	/* jemalloc linked into the executable (or another library) shares its
+	   module with the program's code: its frames end at its entry point */
+	static const char *const entries[] = {
+		"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign",
+		"valloc", "mallocx", "rallocx", "je_malloc", "je_calloc", "je_realloc",
+		"je_posix_memalign", "je_aligned_alloc", "je_memalign", "je_valloc",
+		"je_mallocx", "je_rallocx", NULL,
+	};
+	const char *base = strrchr(j->module->name, '/');
+	base = base ? base + 1 : j->module->name;
+	bool own_library = !strncmp(base, "libjemalloc", 11);
 	struct cprof_sites si = { j->sites, j->n_sites, j->samples, j->n_samples, 0,
-				  j->module, own };
+				  own_library ? j->module : NULL, own,
+				  own_library ? NULL : entries };
 	return cprof_store_sites(st, core, &si, objs, n);
 }
 
@@ -1000,7 +1212,8 @@ static void emit_slab(struct emitter *m, uint32_t heap, const struct extent *x)
 	struct jem *j = m->j;
 	uint64_t reg = j->sizes[x->szind], bitmap[SLAB_MAXREGS / 64], nfree = 0, e0;
 	uint64_t nregs = x->size / reg;
-	if (!rd(j, x->edata + E_BITMAP, bitmap, sizeof(bitmap)) || !rd64(j, x->edata, &e0)) {
+	if (!rd(j, x->edata + j->lay.e_bitmap, bitmap, sizeof(bitmap)) ||
+	    !rd64(j, x->edata + j->lay.e_bits, &e0)) {
 		jwarn(j, "slab 0x%llx: its bitmap is not in the core; skipped",
 		      (unsigned long long)x->base);
 		return;
@@ -1052,7 +1265,7 @@ static struct cprof_error *emit_extent(struct emitter *m, struct cprof_heap_walk
 	emit(m, id, x, x->addr, usize, cached ? JE_TCACHE : JE_NONE);
 	/* A small allocation the profiler sampled lives in a large extent of
 	   the smallest large class, which is what jemalloc counts for it. */
-	m->large_bytes += x->szind < NBINS ? m->j->sizes[NBINS] : usize;
+	m->large_bytes += x->szind < m->j->nbins ? m->j->sizes[m->j->nbins] : usize;
 	return cached ? NULL : prof_sample(m->j, x);
 }
 
@@ -1073,8 +1286,8 @@ static struct cprof_error *summarize(struct emitter *m, struct cprof_heap_walk *
 	struct cprof_allocator s = { .name = "jemalloc", .stats_name = "mallctl" };
 	snprintf(s.version, sizeof(s.version), "%s", self->version);
 	snprintf(s.found_by, sizeof(s.found_by),
-		 "extent map: %s; tcaches: %s; %zu base blocks; layout: table for jemalloc 5.3 (x86-64)",
-		 j->how_tree, j->how_tcache, j->n_blocks);
+		 "extent map: %.72s; tcaches: %.60s; %zu base blocks; %.120s",
+		 j->how_tree, j->how_tcache, j->n_blocks, j->how_layout);
 	size_t n = 0;
 	for (size_t i = 0; i < m->n_arenas; i++)
 		n += m->arenas[i].seen;

@@ -20,6 +20,14 @@ static bool own_frame(struct cprof_core *core, const struct cprof_sites *si, uin
 	return si->skip_module && cprof_core_module(core, pc - 1) == si->skip_module;
 }
 
+static bool entry_frame(const struct cprof_sites *si, const char *function)
+{
+	for (const char *const *p = si->entries; p && *p && function; p++)
+		if (!strcmp(function, *p))
+			return true;
+	return false;
+}
+
 /*
  * Site i's frames (site_frame: each return address and what it symbolizes
  * to) and its text: its name, the first frame outside the allocator, and its
@@ -38,6 +46,8 @@ static struct cprof_error *site_frames(struct cprof_store *st, struct cprof_core
 		return &cprof_enomem;
 	stack[0] = '\0';
 	name[0] = '\0';
+	char after_entry[400] = "";
+	bool entry_seen = false;
 	for (size_t k = 0; !err && k < s->n_pcs; k++) {
 		char f[400];
 		struct cprof_symbol calls[16], sym;
@@ -54,6 +64,12 @@ static struct cprof_error *site_frames(struct cprof_store *st, struct cprof_core
 		cprof_symbol_where(&sym, pc, f, sizeof(f));
 		if (!name[0] && !own_frame(core, si, pc, f))
 			snprintf(name, size, "%s", f);
+		if (known && entry_frame(si, sym.function)) {
+			entry_seen = true;
+			after_entry[0] = '\0';
+		} else if (entry_seen && !after_entry[0]) {
+			snprintf(after_entry, sizeof(after_entry), "%s", f);
+		}
 		if (len + strlen(f) + 2 <= cap)
 			len += (size_t)sprintf(stack + len, "%s%s", k ? "\n" : "", f);
 		const struct cprof_module *m = cprof_core_module(core, pc - 1);
@@ -75,6 +91,8 @@ static struct cprof_error *site_frames(struct cprof_store *st, struct cprof_core
 		store_bind_u64(fr, 8, n_calls > 1);
 		err = store_step(st, fr);
 	}
+	if (after_entry[0])
+		snprintf(name, size, "%s", after_entry);
 	if (!name[0]) {            /* only the allocator's frames: the innermost */
 		size_t first = strcspn(stack, "\n");
 		snprintf(name, size, "%.*s", (int)first, first ? stack : "?");
