@@ -214,7 +214,8 @@ fi
 # LG_VADDR is set to 48, Debian's: configure takes it from the CPU, and on a
 # machine whose CPU has 57-bit addresses the extent map has three levels, which
 # cprof-core does not read (it says so: "built for 57-bit addresses").
-JE_TARBALL=${CPROF_JEMALLOC_TARBALL:-${XDG_CACHE_HOME:-$HOME/.cache}/cprof-core/jemalloc_5.3.0.orig.tar.bz2}
+JE_CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/cprof-core
+JE_TARBALL=${CPROF_JEMALLOC_TARBALL:-$JE_CACHE/jemalloc_5.3.0.orig.tar.bz2}
 JE_SHA256=2db82d1e7119df3e71b7640219b6dfe84789bc0537983c3b7ac4f7189aecfeaa
 JE_CONF="--with-jemalloc-prefix=je_ --with-lg-quantum=3 --with-lg-vaddr=48 --enable-debug --enable-prof --disable-cxx"
 JE_DIR=$OUT/jemalloc-je-src
@@ -249,6 +250,37 @@ if [ -f "$JE_TARBALL" ]; then
 	done
 else
 	echo "corpus/build.sh: note: $JE_TARBALL (Debian's jemalloc source: scripts/install-deps --tests) not found: jemalloc-je not built" >&2
+fi
+
+# jemalloc-52, jemalloc-52-prof: corpus/jemalloc.c on Debian 11's jemalloc 5.2.1
+# (libjemalloc2_5.2.1-3_amd64.deb, which scripts/install-deps --tests fetches:
+# unpacked here, the program linked to its library by path and run path).
+JE52_DEB=$JE_CACHE/libjemalloc2_5.2.1-3_amd64.deb
+JE52_SHA256=dcb79555b137ad70c9d392ca31e04533e3a10b63aa0db02d5a26f464060cc0f5
+JE52_DIR=$OUT/jemalloc-5.2.1
+if [ -f "$JE52_DEB" ] && [ -e /usr/include/jemalloc/jemalloc.h ]; then
+	if [ "$(sha256sum "$JE52_DEB" | cut -d' ' -f1)" != "$JE52_SHA256" ]; then
+		echo "corpus/build.sh: error: $JE52_DEB: not Debian 11's libjemalloc2 5.2.1-3 (sha256 differs)" >&2
+		exit 1
+	fi
+	if needs_build "$JE52_DIR/libjemalloc.so.2" "$JE52_DEB"; then
+		rm -rf "$JE52_DIR.tmp"
+		mkdir -p "$JE52_DIR.tmp/deb"
+		dpkg-deb -x "$JE52_DEB" "$JE52_DIR.tmp/deb"
+		mv "$JE52_DIR.tmp/deb/usr/lib/x86_64-linux-gnu/libjemalloc.so.2" "$JE52_DIR.tmp/"
+		rm -rf "$JE52_DIR.tmp/deb" "$JE52_DIR"
+		mv "$JE52_DIR.tmp" "$JE52_DIR"
+	fi
+	for v in jemalloc-52 jemalloc-52-prof; do
+		if needs_build "$OUT/$v" "$SRC/jemalloc.c" "$H" "$SELF" "$JE52_DIR/libjemalloc.so.2"; then
+			prof=""
+			[ "$v" = jemalloc-52-prof ] && prof=-DCORPUS_JE_PROF
+			run "$v" "$OUT/$v" $CC $COMMON -pie -fPIE $prof "$SRC/jemalloc.c" \
+				-o "$OUT/$v.tmp" "$JE52_DIR/libjemalloc.so.2" -Wl,-rpath,"$JE52_DIR" -ldl
+		fi
+	done
+else
+	echo "corpus/build.sh: note: $JE52_DEB (Debian 11's jemalloc 5.2.1: scripts/install-deps --tests) not found: jemalloc-52 not built" >&2
 fi
 
 # shapes: polymorphic C++ objects (typing from vtables); needs g++.

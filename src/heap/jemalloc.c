@@ -64,7 +64,7 @@ enum {
 	MAX_NSIZES = 256,          /* SC_NSIZES fits EDATA_BITS_SZIND_WIDTH, 8 bits */
 	LARGE_MINCLASS = 4 * PAGE, /* SC_LARGE_MINCLASS: smaller classes are slabs' */
 	SLAB_MAXREGS = 512,
-	EDATA_ALIGN = 128,         /* EDATA_ALIGNMENT: the extent map's low bits */
+	EDATA_ALIGN = 128,         /* 5.3's EDATA_ALIGNMENT; 5.2's extent_t: 64 */
 	MAX_TCACHE_NBINS = 256,
 	MAX_CACHE_BIN = 64,
 	HUGEPAGE = 2 << 20,        /* base blocks are aligned to it */
@@ -75,22 +75,40 @@ enum {
 };
 static const uint64_t MAX_EXTENT = 1ull << 46;    /* half the address space */
 
-/* edata_t's e_bits (EDATA_BITS_*: macros, in no DWARF) */
+/* e_bits, the same in 5.2 and 5.3: the arena index, the slab flag; the
+ * rest moved (struct je_layout) */
 enum {
 	ARENA_SHIFT = 0, ARENA_BITS = 12,
 	SLAB_SHIFT = 12,
-	STATE_SHIFT = 17, STATE_BITS = 3,
-	SZIND_SHIFT = 20, SZIND_BITS = 8,
-	NFREE_SHIFT = 28, NFREE_BITS = 10,
+	SZIND_BITS = 8, NFREE_BITS = 10,
 };
-/* rtree leaf entry (RTREE_LEAF_COMPACT): edata | szind << 48 | state << 2 | head << 1 | slab */
+/* rtree leaf entry (RTREE_LEAF_COMPACT): 5.3 edata | szind << 48 | state << 2 |
+ * head << 1 | slab; 5.2 extent | szind << 48 | slab */
 enum { LEAF_STATE_SHIFT = 2 };
+
 /*
- * The offsets and sizes the walker reads (bytes).  The table's values are
- * jemalloc 5.3.0's on x86-64 (Debian's libjemalloc2, checked against a -g
- * build of Debian's source by t0340).
+ * What differs between the versions read (bytes, bits).  The tables' values
+ * are jemalloc 5.3.0's on x86-64 (Debian 12's libjemalloc2, checked against a
+ * -g build of Debian's source by t0340) and 5.2.1's (Debian 11's
+ * libjemalloc2 5.2.1-3, checked against a -g build of upstream 5.2.1 and by
+ * t0340 on Debian's library).
  */
 struct je_layout {
+	const char *name;          /* "5.3" */
+	/* the extent map: root[] follows a base_t pointer (5.3: its first word
+	   is nonzero, and a metadata block); the leaves' extent pointers are
+	   aligned to leaf_align; their entries carry the extent's state */
+	bool rtree_base, leaf_state;
+	uint32_t leaf_align;
+	/* e_bits: the state (its width), the size class, the free count */
+	uint32_t state_shift, state_bits, szind_shift, nfree_shift;
+	/* the tcache: 5.3's tcache_t points to its tcache_slow_t (below it in
+	   the TSD); 5.2's is found by its cache_bin_array_descriptor_t, which
+	   points to its small and large bins (tc52_desc: where its bins_small
+	   pointer is; bins_large follows it) */
+	bool tcache52;
+	uint32_t tc52_small, tc52_desc, tc52_large, tc52_nlarge;
+	uint32_t cb52_ncached, cb52_avail;     /* 5.2's cache_bin_t: items below avail */
 	/* edata_t: e_bits, e_addr, e_size_esn, e_slab_data.bitmap,
 	   e_prof_info.e_prof_tctx (large extents) */
 	uint32_t e_bits, e_addr, e_size, e_bitmap, e_prof_tctx;
@@ -101,9 +119,19 @@ struct je_layout {
 	uint32_t bb_size, bb_next, bb_edata, bb_header;
 };
 static const struct je_layout je53_table = {
+	.name = "5.3", .rtree_base = true, .leaf_state = true, .leaf_align = 128,
+	.state_shift = 17, .state_bits = 3, .szind_shift = 20, .nfree_shift = 28,
 	.e_bits = 0, .e_addr = 8, .e_size = 16, .e_bitmap = 64, .e_prof_tctx = 80,
 	.cb_stack_head = 0, .cb_low_full = 18, .cb_low_empty = 20, .cb_size = 24,
 	.tc_bins = 8, .tc_nbins = 73,
+	.bb_size = 0, .bb_next = 8, .bb_edata = 16, .bb_header = 144,
+};
+static const struct je_layout je52_table = {
+	.name = "5.2", .rtree_base = false, .leaf_state = false, .leaf_align = 64,
+	.state_shift = 16, .state_bits = 2, .szind_shift = 18, .nfree_shift = 26,
+	.e_bits = 0, .e_addr = 8, .e_size = 16, .e_bitmap = 64, .e_prof_tctx = 72,
+	.tcache52 = true, .tc52_small = 16, .tc52_desc = 936, .tc52_large = 1000,
+	.tc52_nlarge = 196, .cb52_ncached = 4, .cb52_avail = 16, .cb_size = 24,
 	.bb_size = 0, .bb_next = 8, .bb_edata = 16, .bb_header = 144,
 };
 
@@ -277,10 +305,10 @@ static bool words(struct jem *j, uint64_t addr, size_t n, const uint64_t **ret,
 }
 
 /* The edata_t an rtree leaf entry names (sign-extended, metadata masked). */
-static uint64_t leaf_edata(uint64_t v)
+static uint64_t leaf_edata(const struct jem *j, uint64_t v)
 {
 	return (uint64_t)((int64_t)(v << (64 - LG_VADDR)) >> (64 - LG_VADDR)) &
-	       ~(uint64_t)(EDATA_ALIGN - 1);
+	       ~(uint64_t)(j->lay.leaf_align - 1);
 }
 
 /* The page a leaf entry describes. */
@@ -330,10 +358,10 @@ static void probe_leaf(struct jem *j, uint64_t leaf, struct leaf_probe *p)
 		return;
 	const size_t n = (size_t)1 << LEAF_BITS;
 	for (size_t i = cprof_next_nonzero(w, 0, n); i < n; i = cprof_next_nonzero(w, i + 1, n)) {
-		if (!leaf_edata(w[i]))
+		if (!leaf_edata(j, w[i]))
 			continue;
 		struct edata_head e;
-		if (!read_head(j, leaf_edata(w[i]), &e))
+		if (!read_head(j, leaf_edata(j, w[i]), &e))
 			return;
 		p->first = i;
 		p->base = e.addr & ~(uint64_t)(PAGE - 1);
@@ -353,7 +381,7 @@ static bool valid_rtree(struct jem *j, uint64_t r)
 	uint64_t base;
 	const size_t n_root = (size_t)1 << ROOT_BITS;
 	const size_t span = MAX_ROOT_OFFSET / 8 + n_root;
-	if (r % 8 || !rd64(j, r, &base) || !base)
+	if (r % 8 || !rd64(j, r, &base) || (j->lay.rtree_base && !base))
 		return false;
 	const uint64_t *w;
 	size_t missing;
@@ -424,11 +452,14 @@ static size_t lea_targets(struct jem *j, const char *fn, uint64_t *out, size_t m
 	return k;
 }
 
-/* arena_emap_global: its symbol (builds that keep .symtab), else a lea of
- * malloc_usable_size or sallocx (the tree's slow lookup takes its address). */
+/* arena_emap_global (5.2: extents_rtree): its symbol (builds that keep
+ * .symtab), else a lea of malloc_usable_size or sallocx (the tree's slow
+ * lookup takes its address). */
 static bool find_rtree(struct jem *j)
 {
-	static const char *const syms[] = { "je_arena_emap_global", "arena_emap_global" };
+	static const char *const syms53[] = { "je_arena_emap_global", "arena_emap_global" };
+	static const char *const syms52[] = { "je_extents_rtree", "extents_rtree" };
+	const char *const *syms = j->lay.tcache52 ? syms52 : syms53;
 	static const char *const fns[] = {
 		"malloc_usable_size", "je_malloc_usable_size", "sallocx", "je_sallocx",
 	};
@@ -459,21 +490,22 @@ static bool find_rtree(struct jem *j)
 static bool sound_extent(struct jem *j, uint64_t edata, const struct edata_head *e,
 			 uint64_t v, struct extent *x)
 {
-	uint64_t state = bits(e->bits, STATE_SHIFT, STATE_BITS);
+	const struct je_layout *l = &j->lay;
+	uint64_t state = bits(e->bits, l->state_shift, l->state_bits);
 	*x = (struct extent){
 		.edata = edata,
 		.addr = e->addr,
 		.base = e->addr & ~(uint64_t)(PAGE - 1),
 		.size = e->size & ~(uint64_t)(PAGE - 1),
 		.arena = (uint32_t)bits(e->bits, ARENA_SHIFT, ARENA_BITS),
-		.szind = (uint16_t)bits(e->bits, SZIND_SHIFT, SZIND_BITS),
+		.szind = (uint16_t)bits(e->bits, l->szind_shift, SZIND_BITS),
 		.slab = bits(e->bits, SLAB_SHIFT, 1),
 		.state = (uint8_t)state,
 	};
 	const char *bad = NULL;
 	if (state >= ST_N)
 		bad = "in transition (a thread was changing it)";
-	else if (state != bits(v, LEAF_STATE_SHIFT, STATE_BITS))
+	else if (l->leaf_state && state != bits(v, LEAF_STATE_SHIFT, l->state_bits))
 		bad = "its state differs from the extent map's";
 	else if (!x->size || x->size > MAX_EXTENT || x->base + x->size < x->base)
 		bad = "impossible size";
@@ -506,7 +538,7 @@ static struct cprof_error *leaf_extents(struct jem *j, uint64_t ri, uint64_t lea
 	uint64_t last = 0;
 	const size_t n = (size_t)1 << LEAF_BITS;
 	for (size_t i = cprof_next_nonzero(w, 0, n); i < n; i = cprof_next_nonzero(w, i + 1, n)) {
-		uint64_t v = w[i], edata = leaf_edata(v);
+		uint64_t v = w[i], edata = leaf_edata(j, v);
 		/* no edata: a cleared entry (its size class says none) */
 		if (!edata || edata == last)
 			continue;
@@ -635,7 +667,7 @@ static struct cprof_error *find_blocks(struct jem *j)
 {
 	struct cprof_error *err = NULL;
 	uint64_t b0;
-	if (rd64(j, j->rtree, &b0) && (err = block_of(j, b0)))
+	if (j->lay.rtree_base && rd64(j, j->rtree, &b0) && (err = block_of(j, b0)))
 		return err;
 	const uint64_t *w;
 	size_t missing;
@@ -652,6 +684,30 @@ static struct cprof_error *find_blocks(struct jem *j)
 }
 
 /* ---- the tcaches ---- */
+
+/* Adds the items of one cache bin (n of them at stack) as cached in bin szind. */
+static struct cprof_error *add_cached(struct jem *j, uint64_t stack, uint32_t n,
+				      uint32_t szind, int thread)
+{
+	uint64_t *items = malloc((size_t)n * 8);
+	if (!items)
+		return &cprof_enomem;
+	if (!rd(j, stack, items, (size_t)n * 8)) {
+		jwarn(j, "thread %d: tcache bin %u's stack 0x%llx is not in the core",
+		      j->core->threads[thread].tid, szind, (unsigned long long)stack);
+		free(items);
+		return NULL;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		if (!grow((void **)&j->cached, j->n_cached, &j->cap_cached, sizeof(*j->cached))) {
+			free(items);
+			return &cprof_enomem;
+		}
+		j->cached[j->n_cached++] = (struct cached){ items[k], szind };
+	}
+	free(items);
+	return NULL;
+}
 
 /* The bins of the tcache_t at t: each one's cached regions. */
 static struct cprof_error *tcache_bins(struct jem *j, uint64_t t, int thread)
@@ -678,24 +734,70 @@ static struct cprof_error *tcache_bins(struct jem *j, uint64_t t, int thread)
 			      j->core->threads[thread].tid, (unsigned long long)t, i, n, max);
 			continue;
 		}
-		uint64_t *stack = malloc((size_t)n * 8);
-		if (!stack)
+		struct cprof_error *err = add_cached(j, head, n, i, thread);
+		if (err)
+			return err;
+	}
+	return NULL;
+}
+
+/*
+ * 5.2's tcache_t at t: bins_small[nbins] at tc52_small, bins_large at
+ * tc52_large (the bins past nhbins never set up: no avail).  A bin's
+ * ncached items lie right below its avail pointer.  The bins' stacks are
+ * one allocation of jemalloc's own, holding bin 0's last slot.
+ */
+static struct cprof_error *tcache52_bins(struct jem *j, uint64_t t, int thread)
+{
+	const struct je_layout *l = &j->lay;
+	uint32_t n_bins = j->nbins + l->tc52_nlarge;
+	for (uint32_t i = 0; i < n_bins && i < MAX_NSIZES; i++) {
+		uint64_t at = i < j->nbins ? t + l->tc52_small + (uint64_t)i * l->cb_size :
+			      t + l->tc52_large + (uint64_t)(i - j->nbins) * l->cb_size;
+		uint8_t cb[MAX_CACHE_BIN];
+		int32_t ncached;
+		uint64_t avail;
+		if (!rd(j, at, cb, l->cb_size))
+			break;
+		memcpy(&ncached, cb + l->cb52_ncached, 4);
+		memcpy(&avail, cb + l->cb52_avail, 8);
+		if (!avail)
+			continue;          /* bins past nhbins: never set up */
+		if (i == 0 && !grow((void **)&j->internal, j->n_internal, &j->cap_internal,
+				    sizeof(*j->internal)))
 			return &cprof_enomem;
-		if (!rd(j, head, stack, (size_t)n * 8)) {
-			jwarn(j, "thread %d: tcache bin %u's stack 0x%llx is not in the core",
-			      j->core->threads[thread].tid, i, (unsigned long long)head);
-			free(stack);
+		if (i == 0)
+			j->internal[j->n_internal++] = avail - 8;
+		if (ncached < 0 || ncached > 8191 || (uint64_t)ncached * 8 > avail) {
+			jwarn(j, "thread %d: tcache 0x%llx bin %u holds %d items; skipped",
+			      j->core->threads[thread].tid, (unsigned long long)t, i, ncached);
 			continue;
 		}
-		for (uint16_t k = 0; k < n; k++) {
-			if (!grow((void **)&j->cached, j->n_cached, &j->cap_cached,
-				  sizeof(*j->cached))) {
-				free(stack);
-				return &cprof_enomem;
-			}
-			j->cached[j->n_cached++] = (struct cached){ stack[k], i };
-		}
-		free(stack);
+		struct cprof_error *err;
+		if (ncached && (err = add_cached(j, avail - (uint64_t)ncached * 8,
+						 (uint32_t)ncached, i, thread)))
+			return err;
+	}
+	return NULL;
+}
+
+/*
+ * 5.2: the tcache in thread i's TSD (tsd_t holds it): its
+ * cache_bin_array_descriptor_t's bins_small and bins_large point into the
+ * tcache itself, at fixed offsets from its start.
+ */
+static struct cprof_error *thread_tcache52(struct jem *j, int i, uint64_t start,
+					   const uint64_t *w, const bool *valid)
+{
+	const struct je_layout *l = &j->lay;
+	const size_t n = TLS_WINDOW / 8;
+	for (size_t p = 0; p + 1 < n; p++) {
+		uint64_t at = start + p * 8, t = w[p] - l->tc52_small;
+		if (!valid[p * 8 / PAGE] || !valid[(p + 1) * 8 / PAGE] ||
+		    at != t + l->tc52_desc || w[p + 1] != t + l->tc52_large)
+			continue;
+		j->n_tcaches++;
+		return tcache52_bins(j, t, i);
 	}
 	return NULL;
 }
@@ -724,6 +826,8 @@ static struct cprof_error *thread_tcache(struct jem *j, int i, uint64_t *w, bool
 		return NULL;
 	uint64_t start = fs - TLS_WINDOW;
 	read_window(j, start, w, valid);
+	if (j->lay.tcache52)
+		return thread_tcache52(j, i, start, w, valid);
 	const size_t n = TLS_WINDOW / 8;
 	for (size_t ti = 0; ti < n; ti++) {
 		uint64_t t = start + ti * 8, s = w[ti];
@@ -913,13 +1017,16 @@ static bool sizes_from_table(struct jem *j)
 	return false;
 }
 
-/* j->lay, j->sizes, j->nsizes and j->nbins, and how they were had. */
-static void read_layout(struct jem *j)
+/* j->lay, j->sizes, j->nsizes and j->nbins, and how they were had: 5.2's
+ * table (its structs have other names and members: no DWARF is read for
+ * it), or 5.3's, or 5.3's DWARF. */
+static void read_layout(struct jem *j, const char *version)
 {
-	const char *why;
-	j->lay = je53_table;
-	struct je_layout l = je53_table;
-	bool dwarf = layout_from_dwarf(j, &l, &why);
+	const char *why = "no DWARF";
+	bool v52 = !strncmp(version, "5.2.", 4);
+	j->lay = v52 ? je52_table : je53_table;
+	struct je_layout l = j->lay;
+	bool dwarf = !v52 && layout_from_dwarf(j, &l, &why);
 	if (dwarf)
 		j->lay = l;
 	bool table = sizes_from_table(j);
@@ -935,16 +1042,18 @@ static void read_layout(struct jem *j)
 			;
 	}
 	snprintf(j->how_layout, sizeof(j->how_layout),
-		 "layout: %s; %u size classes (%u small): %s", dwarf ? "its DWARF" :
-		 "table for jemalloc 5.3 (x86-64)", j->nsizes, j->nbins,
+		 "layout: %s%s%s; %u size classes (%u small): %s", dwarf ? "its DWARF" :
+		 "table for jemalloc ", dwarf ? "" : j->lay.name, dwarf ? "" : " (x86-64)",
+		 j->nsizes, j->nbins,
 		 table ? "its sz_index2size_tab" : "computed for LG_QUANTUM 4");
 	if (!dwarf && strcmp(why, "no DWARF"))
-		jwarn(j, "%s: %s; the table for jemalloc 5.3 (x86-64) is used", j->module->name, why);
+		jwarn(j, "%s: %s; the table for jemalloc %s (x86-64) is used", j->module->name, why,
+		      j->lay.name);
 }
 
 static bool supported_version(const char *v)
 {
-	return !strncmp(v, "5.3.", 4);
+	return !strncmp(v, "5.3.", 4) || !strncmp(v, "5.2.", 4);
 }
 
 static struct cprof_error *jemalloc_claim(struct cprof_core *core, struct cprof_heap_walk *walk,
@@ -955,10 +1064,10 @@ static struct cprof_error *jemalloc_claim(struct cprof_core *core, struct cprof_
 	j->core = core;
 	if (!supported_version(self->version)) {
 		snprintf(j->why, sizeof(j->why),
-			 "jemalloc %s: cprof-core reads jemalloc 5.3 only", self->version);
+			 "jemalloc %s: cprof-core reads jemalloc 5.2 and 5.3 only", self->version);
 		return NULL;
 	}
-	read_layout(j);
+	read_layout(j, self->version);
 	j->buf = malloc((MAX_ROOT_OFFSET / 8 + ((size_t)1 << ROOT_BITS)) * 8);
 	if (!j->buf)
 		return &cprof_enomem;
@@ -1164,12 +1273,14 @@ static bool is_cached(struct emitter *m, uint64_t addr, uint32_t szind)
 	return true;
 }
 
-static bool is_internal(struct emitter *m, uint64_t addr)
+/* Whether [addr, addr + size) holds an address of jemalloc's own (a
+ * tcache's stacks: 5.3's dyn_alloc, 5.2's bin 0 slot). */
+static bool is_internal(struct emitter *m, uint64_t addr, uint64_t size)
 {
 	struct jem *j = m->j;
 	while (m->cur_internal < j->n_internal && j->internal[m->cur_internal] < addr)
 		m->cur_internal++;
-	return m->cur_internal < j->n_internal && j->internal[m->cur_internal] == addr;
+	return m->cur_internal < j->n_internal && j->internal[m->cur_internal] - addr < size;
 }
 
 static void emit(struct emitter *m, uint32_t heap, const struct extent *x, uint64_t addr,
@@ -1182,7 +1293,7 @@ static void emit(struct emitter *m, uint32_t heap, const struct extent *x, uint6
 		.addr = addr, .size = size, .heap = heap,
 		.state = used ? CPROF_OBJECT_USED : CPROF_OBJECT_FREE,
 		.free_list = list,
-		.flags = used && is_internal(m, addr) ? CPROF_OBJECT_ALLOCATOR_INTERNAL : 0,
+		.flags = used && is_internal(m, addr, size) ? CPROF_OBJECT_ALLOCATOR_INTERNAL : 0,
 	};
 	struct cprof_arena_summary *a = &m->arenas[x->arena].s;
 	m->arenas[x->arena].seen = true;
@@ -1229,10 +1340,11 @@ static void emit_slab(struct emitter *m, uint32_t heap, const struct extent *x)
 		if (!free_bit)
 			m->small_bytes += reg;
 	}
-	if (nfree != bits(e0, NFREE_SHIFT, NFREE_BITS))
+	uint64_t count = bits(e0, j->lay.nfree_shift, NFREE_BITS);
+	if (nfree != count)
 		jwarn(j, "slab 0x%llx: %llu regions free by its bitmap, %llu by its count",
 		      (unsigned long long)x->base, (unsigned long long)nfree,
-		      (unsigned long long)bits(e0, NFREE_SHIFT, NFREE_BITS));
+		      (unsigned long long)count);
 }
 
 static const char *const heap_kinds[ST_N] = { "slab", "dirty", "muzzy", "retained" };
