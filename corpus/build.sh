@@ -211,13 +211,14 @@ fi
 # so malloc stays glibc's), LG_QUANTUM 3 (235 size classes, not 232),
 # --enable-debug (nstime_t grows a magic word: e_prof_tctx moves from offset 80
 # to 88) and debug information (the walker reads these layouts from DWARF).
-# LG_VADDR is set to 48, Debian's: configure takes it from the CPU, and on a
-# machine whose CPU has 57-bit addresses the extent map has three levels, which
-# cprof-core does not read (it says so: "built for 57-bit addresses").
+# LG_VADDR is set to 57, not Debian's 48: configure takes it from the CPU it
+# runs on, and a CPU with 5-level paging gives 57 (this build's extent map has
+# three levels of 15 bits and two-word leaf entries); set, so that every
+# machine builds the same.
 JE_CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/cprof-core
 JE_TARBALL=${CPROF_JEMALLOC_TARBALL:-$JE_CACHE/jemalloc_5.3.0.orig.tar.bz2}
 JE_SHA256=2db82d1e7119df3e71b7640219b6dfe84789bc0537983c3b7ac4f7189aecfeaa
-JE_CONF="--with-jemalloc-prefix=je_ --with-lg-quantum=3 --with-lg-vaddr=48 --enable-debug --enable-prof --disable-cxx"
+JE_CONF="--with-jemalloc-prefix=je_ --with-lg-quantum=3 --with-lg-vaddr=57 --enable-debug --enable-prof --disable-cxx"
 JE_DIR=$OUT/jemalloc-je-src
 if [ -f "$JE_TARBALL" ]; then
 	if [ "$(sha256sum "$JE_TARBALL" | cut -d' ' -f1)" != "$JE_SHA256" ]; then

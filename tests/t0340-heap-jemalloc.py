@@ -15,8 +15,9 @@ Three scenarios, each dumped by the kernel and by gcore:
            lg_prof_sample:0: jemalloc samples every allocation and keeps its
            stack).
 jemalloc-je and jemalloc-je-prof run basic and threads (prof: basic) on a
-jemalloc built from Debian's source package with the je_ prefix, LG_QUANTUM 3
-and --enable-debug, linked into the executable (corpus/build.sh): malloc
+jemalloc built from Debian's source package with the je_ prefix, LG_QUANTUM 3,
+LG_VADDR 57 (an extent map of three levels, two-word leaf entries) and
+--enable-debug, linked into the executable (corpus/build.sh): malloc
 stays glibc's; the walker must take the layouts from the executable's DWARF
 (e_prof_tctx moves to 88) and the 235 size classes from je_sz_index2size_tab,
 and every check below holds as on Debian's library.
@@ -225,15 +226,15 @@ def check_damaged(c, objs):
 
 
 def check_je_build(m, j, text):
-    """jemalloc-je: Debian's source built with the je_ prefix, LG_QUANTUM 3 and
-    --enable-debug, linked into the executable.  The walker must read its
+    """jemalloc-je: Debian's source built with the je_ prefix, LG_QUANTUM 3,
+    LG_VADDR 57 and --enable-debug, linked into the executable.  The walker must read its
     layouts from the executable's DWARF (e_prof_tctx at 88, not the table's
     80) and its 235 size classes from je_sz_index2size_tab; malloc stays
     glibc's, and both heaps are listed."""
     ours = [a for a in j["allocators"] if a["name"] == "jemalloc"]
     how = ours[0].get("found_by", "") if ours else ""
-    check("extent map: symbol je_arena_emap_global;" in how,
-          "the extent map by its je_ symbol: %s" % how)
+    check("extent map: symbol je_arena_emap_global (LG_VADDR 57: 3 levels);" in how,
+          "the extent map by its je_ symbol, three levels (LG_VADDR 57): %s" % how)
     check("layout: its DWARF; 235 size classes (39 small): its sz_index2size_tab" in how,
           "layouts from DWARF, size classes from je_sz_index2size_tab: %s" % how)
     check_eq(len(m["jemalloc"]["bin_sizes"]), 39, "arenas.nbins (the program's word)")

@@ -58,9 +58,8 @@
 enum {
 	PAGE = 4096,
 	LG_PAGE = 12,
-	LG_VADDR = 48,
-	ROOT_BITS = 18,            /* rtree levels for 36 significant bits: 18 + 18 */
-	LEAF_BITS = 18,
+	LG_VADDR = 48,             /* Debian's builds; LG_VADDR 57 too (struct geom) */
+	MAX_ROOT_BITS = 18,
 	MAX_NSIZES = 256,          /* SC_NSIZES fits EDATA_BITS_SZIND_WIDTH, 8 bits */
 	LARGE_MINCLASS = 4 * PAGE, /* SC_LARGE_MINCLASS: smaller classes are slabs' */
 	SLAB_MAXREGS = 512,
@@ -135,6 +134,23 @@ static const struct je_layout je52_table = {
 	.bb_size = 0, .bb_next = 8, .bb_edata = 16, .bb_header = 144,
 };
 
+/*
+ * The extent map's shape, set by LG_VADDR at jemalloc's configure (which takes
+ * it from the CPU it runs on): 48 bits, 36 of them significant above the page,
+ * in two levels of 18 bits with one-word leaf entries (RTREE_LEAF_COMPACT:
+ * the metadata in the pointer's unused high bits); or 57 bits (a CPU with
+ * 5-level paging), 45 significant, in three levels of 15 bits with two-word
+ * entries (le_edata, then le_metadata: slab | head << 1 | state << 2 |
+ * szind << 5).  Both are tried on a build without DWARF.
+ */
+struct geom {
+	uint32_t lg_vaddr, levels;
+	uint32_t bits[3];          /* root, [middle,] leaf */
+	bool compact;
+};
+static const struct geom geom48 = { 48, 2, { 18, 18 }, true };
+static const struct geom geom57 = { 57, 3, { 15, 15, 15 }, false };
+
 enum extent_state { ST_ACTIVE, ST_DIRTY, ST_MUZZY, ST_RETAINED, ST_N };
 
 /* Where a free object sits: its free_list, an index into je_free_lists. */
@@ -182,6 +198,7 @@ struct jem {
 	char why[200];             /* why not, when not */
 
 	uint64_t rtree, root;      /* &arena_emap_global.rtree, &rtree->root[0] */
+	struct geom g;             /* the map's shape */
 	struct je_layout lay;
 	char how_layout[160];
 	uint64_t sizes[MAX_NSIZES]; /* sz_index2size */
@@ -304,17 +321,55 @@ static bool words(struct jem *j, uint64_t addr, size_t n, const uint64_t **ret,
 	return *missing == 0;
 }
 
-/* The edata_t an rtree leaf entry names (sign-extended, metadata masked). */
-static uint64_t leaf_edata(const struct jem *j, uint64_t v)
+/* One leaf entry: the edata_t it names and the metadata kept beside it
+ * (5.2's compact entries carry no state). */
+struct leaf_entry {
+	uint64_t edata;
+	uint32_t szind, state;
+	bool slab;
+};
+
+/* Entry i of the leaf whose words are w. */
+static void leaf_entry(const struct jem *j, const uint64_t *w, size_t i, struct leaf_entry *e)
 {
-	return (uint64_t)((int64_t)(v << (64 - LG_VADDR)) >> (64 - LG_VADDR)) &
-	       ~(uint64_t)(j->lay.leaf_align - 1);
+	uint64_t align_mask = ~(uint64_t)(j->lay.leaf_align - 1);
+	if (j->g.compact) {
+		uint64_t v = w[i];
+		unsigned hib = 64 - j->g.lg_vaddr;
+		e->edata = (uint64_t)((int64_t)(v << hib) >> hib) & align_mask;
+		e->szind = (uint32_t)(v >> j->g.lg_vaddr);
+		e->state = (uint32_t)bits(v, LEAF_STATE_SHIFT, j->lay.state_bits);
+		e->slab = v & 1;
+		return;
+	}
+	uint32_t meta = (uint32_t)w[2 * i + 1];
+	e->edata = w[2 * i] & align_mask;
+	e->slab = meta & 1;
+	e->state = (uint32_t)bits(meta, LEAF_STATE_SHIFT, j->lay.state_bits);
+	e->szind = (uint32_t)bits(meta, LEAF_STATE_SHIFT + j->lay.state_bits, SZIND_BITS);
 }
 
-/* The page a leaf entry describes. */
-static uint64_t leaf_key(uint64_t root_index, uint64_t leaf_index)
+static size_t entry_words(const struct jem *j)
 {
-	return ((root_index << LEAF_BITS) | leaf_index) << LG_PAGE;
+	return j->g.compact ? 1 : 2;
+}
+
+/* Entries of a node at level (the leaves: the last), and its size in words. */
+static size_t level_entries(const struct jem *j, uint32_t level)
+{
+	return (size_t)1 << j->g.bits[level];
+}
+
+static size_t level_words(const struct jem *j, uint32_t level)
+{
+	return level_entries(j, level) * (level + 1 == j->g.levels ? entry_words(j) : 1);
+}
+
+/* The page of entry i of a leaf whose key so far is prefix (the indices of
+ * the levels above, concatenated). */
+static uint64_t leaf_key(const struct jem *j, uint64_t prefix, uint64_t i)
+{
+	return ((prefix << j->g.bits[j->g.levels - 1]) | i) << LG_PAGE;
 }
 
 /* The words of an edata_t that name its extent. */
@@ -354,16 +409,19 @@ static void probe_leaf(struct jem *j, uint64_t leaf, struct leaf_probe *p)
 	*p = (struct leaf_probe){ .leaf = leaf };
 	const uint64_t *w;
 	size_t missing;
-	if (leaf % 8 || !words(j, leaf, (size_t)1 << LEAF_BITS, &w, &missing))
+	const uint32_t last = j->g.levels - 1;
+	const size_t n = level_words(j, last), ew = entry_words(j);
+	if (leaf % 8 || !words(j, leaf, n, &w, &missing))
 		return;
-	const size_t n = (size_t)1 << LEAF_BITS;
-	for (size_t i = cprof_next_nonzero(w, 0, n); i < n; i = cprof_next_nonzero(w, i + 1, n)) {
-		if (!leaf_edata(j, w[i]))
+	for (size_t k = cprof_next_nonzero(w, 0, n); k < n; k = cprof_next_nonzero(w, k + 1, n)) {
+		struct leaf_entry le;
+		leaf_entry(j, w, k / ew, &le);
+		if (!le.edata)
 			continue;
 		struct edata_head e;
-		if (!read_head(j, leaf_edata(j, w[i]), &e))
+		if (!read_head(j, le.edata, &e))
 			return;
-		p->first = i;
+		p->first = k / ew;
 		p->base = e.addr & ~(uint64_t)(PAGE - 1);
 		p->size = e.size & ~(uint64_t)(PAGE - 1);
 		p->ok = p->size && p->base + p->size > p->base;
@@ -371,15 +429,26 @@ static void probe_leaf(struct jem *j, uint64_t leaf, struct leaf_probe *p)
 	}
 }
 
+/* Whether v can be a node of level (cache-line aligned, its bytes readable
+ * at both ends: other globals lie around the root). */
+static bool node_at(struct jem *j, uint64_t v, uint32_t level)
+{
+	uint64_t x;
+	return v && v % 64 == 0 && rd64(j, v, &x) &&
+	       rd64(j, v + 8 * level_words(j, level) - 8, &x);
+}
+
 /*
- * Whether rtree_t candidate r is the extent map: some offset o puts root[]
- * at r + o such that every nonzero root entry i is a leaf whose first
- * entry names an extent covering that entry's page.  Sets j->root.
+ * Whether rtree_t candidate r is the extent map, with the shape in j->g:
+ * some offset o puts root[] at r + o such that every nonzero root entry i
+ * leads (through its first middle entry, with three levels) to a leaf
+ * whose first entry names an extent covering that entry's page.  Sets
+ * j->root.
  */
 static bool valid_rtree(struct jem *j, uint64_t r)
 {
 	uint64_t base;
-	const size_t n_root = (size_t)1 << ROOT_BITS;
+	const size_t n_root = level_entries(j, 0);
 	const size_t span = MAX_ROOT_OFFSET / 8 + n_root;
 	if (r % 8 || !rd64(j, r, &base) || (j->lay.rtree_base && !base))
 		return false;
@@ -387,31 +456,47 @@ static bool valid_rtree(struct jem *j, uint64_t r)
 	size_t missing;
 	if (!words(j, r, span, &w, &missing))
 		return false;
-	/* the nonzero words, each probed once as a leaf */
+	/* the nonzero words that can be nodes, each probed once */
 	struct leaf_probe probes[64];
 	size_t pos[64], n = 0;
-	const uint64_t leaf_bytes = 8ull << LEAF_BITS;
 	for (size_t i = cprof_next_nonzero(w, 2, span); i < span;
 	     i = cprof_next_nonzero(w, i + 1, span)) {
-		uint64_t v = w[i], x;
-		/* a leaf: cache-line aligned, leaf_bytes of memory (other
-		   globals lie around the root: skipped) */
-		if (!v || v % 64 || !rd64(j, v, &x) || !rd64(j, v + leaf_bytes - 8, &x))
+		if (!node_at(j, w[i], 1))
 			continue;
 		if (n == 64)
-			return false;      /* a root has a leaf per GiB in use */
-		pos[n++] = i;
+			return false;      /* a root has a node per GiB (2 levels) in use */
+		pos[n] = i;
+		probes[n++].leaf = w[i];
+	}
+	/* with three levels, each middle node's first child: mid[k] its index */
+	uint64_t mid[64] = { 0 };
+	for (size_t k = 0; k < n && j->g.levels == 3; k++) {
+		const uint64_t *m;
+		size_t nm = level_entries(j, 1), i;
+		uint64_t node = probes[k].leaf;    /* w may be j->buf: not read again */
+		probes[k].leaf = 0;
+		if (!words(j, node, nm, &m, &missing))
+			continue;
+		i = cprof_next_nonzero(m, 0, nm);
+		if (i < nm && node_at(j, m[i], 2)) {
+			mid[k] = i;
+			probes[k].leaf = m[i];
+		}
 	}
 	for (size_t k = 0; k < n; k++)
-		probes[k].leaf = w[pos[k]];
-	for (size_t k = 0; k < n; k++)
-		probe_leaf(j, probes[k].leaf, &probes[k]);
+		if (probes[k].leaf)
+			probe_leaf(j, probes[k].leaf, &probes[k]);
+		else
+			probes[k].ok = false;
 	for (size_t o = 2; o < MAX_ROOT_OFFSET / 8; o++) {
 		size_t good = 0, bad = 0;
 		for (size_t k = 0; k < n && !bad; k++) {
 			if (pos[k] < o || pos[k] >= o + n_root)
 				continue;
-			uint64_t key = leaf_key(pos[k] - o, probes[k].first);
+			uint64_t prefix = pos[k] - o;
+			if (j->g.levels == 3)
+				prefix = (prefix << j->g.bits[1]) | mid[k];
+			uint64_t key = leaf_key(j, prefix, probes[k].first);
 			if (probes[k].ok && probes[k].base <= key && key < probes[k].base + probes[k].size)
 				good++;
 			else
@@ -488,7 +573,7 @@ static bool find_rtree(struct jem *j)
 
 /* Checks edata e's head as leaf entry v names it. */
 static bool sound_extent(struct jem *j, uint64_t edata, const struct edata_head *e,
-			 uint64_t v, struct extent *x)
+			 const struct leaf_entry *v, struct extent *x)
 {
 	const struct je_layout *l = &j->lay;
 	uint64_t state = bits(e->bits, l->state_shift, l->state_bits);
@@ -505,14 +590,14 @@ static bool sound_extent(struct jem *j, uint64_t edata, const struct edata_head 
 	const char *bad = NULL;
 	if (state >= ST_N)
 		bad = "in transition (a thread was changing it)";
-	else if (l->leaf_state && state != bits(v, LEAF_STATE_SHIFT, l->state_bits))
+	else if (l->leaf_state && state != v->state)
 		bad = "its state differs from the extent map's";
 	else if (!x->size || x->size > MAX_EXTENT || x->base + x->size < x->base)
 		bad = "impossible size";
 	else if (!cprof_core_segment(j->core, x->base))
 		bad = "not in the process's mappings";
-	else if (state == ST_ACTIVE && (x->szind >= j->nsizes || x->szind != v >> LG_VADDR ||
-					x->slab != (v & 1)))
+	else if (state == ST_ACTIVE && (x->szind >= j->nsizes || x->szind != v->szind ||
+					x->slab != v->slab))
 		bad = "its size class or slab flag differs from the extent map's";
 	else if (state == ST_ACTIVE && x->slab &&
 		 (x->szind >= j->nbins || x->size / j->sizes[x->szind] > SLAB_MAXREGS ||
@@ -527,23 +612,26 @@ static bool sound_extent(struct jem *j, uint64_t edata, const struct edata_head 
 	return !bad;
 }
 
-/* The extents of leaf ri, in address order. */
-static struct cprof_error *leaf_extents(struct jem *j, uint64_t ri, uint64_t leaf)
+/* The extents of the leaf at key prefix, in address order. */
+static struct cprof_error *leaf_extents(struct jem *j, uint64_t prefix, uint64_t leaf)
 {
 	const uint64_t *w;
 	size_t missing;
-	if (!words(j, leaf, (size_t)1 << LEAF_BITS, &w, &missing))
+	const size_t n = level_words(j, j->g.levels - 1), ew = entry_words(j);
+	if (!words(j, leaf, n, &w, &missing))
 		jwarn(j, "extent map leaf 0x%llx: %zu pages not in the core",
 		      (unsigned long long)leaf, missing);
 	uint64_t last = 0;
-	const size_t n = (size_t)1 << LEAF_BITS;
-	for (size_t i = cprof_next_nonzero(w, 0, n); i < n; i = cprof_next_nonzero(w, i + 1, n)) {
-		uint64_t v = w[i], edata = leaf_edata(j, v);
+	for (size_t k = cprof_next_nonzero(w, 0, n); k < n; k = cprof_next_nonzero(w, k + 1, n)) {
+		size_t i = k / ew;
+		struct leaf_entry v;
+		leaf_entry(j, w, i, &v);
 		/* no edata: a cleared entry (its size class says none) */
-		if (!edata || edata == last)
+		if (!v.edata || v.edata == last)
 			continue;
+		uint64_t edata = v.edata;
 		last = edata;
-		uint64_t key = leaf_key(ri, i);
+		uint64_t key = leaf_key(j, prefix, i);
 		struct edata_head e;
 		struct extent x;
 		if (!read_head(j, edata, &e)) {
@@ -559,7 +647,7 @@ static struct cprof_error *leaf_extents(struct jem *j, uint64_t ri, uint64_t lea
 				      (unsigned long long)e.addr);
 			continue;
 		}
-		if (!sound_extent(j, edata, &e, v, &x))
+		if (!sound_extent(j, edata, &e, &v, &x))
 			continue;
 		if (j->n_ext && x.base < j->ext[j->n_ext - 1].base + j->ext[j->n_ext - 1].size) {
 			jwarn(j, "extent 0x%llx overlaps the one before it; skipped",
@@ -573,25 +661,62 @@ static struct cprof_error *leaf_extents(struct jem *j, uint64_t ri, uint64_t lea
 	return NULL;
 }
 
-static struct cprof_error *read_extents(struct jem *j)
+/* The nonzero entries of the node at addr of level (a copy: reading
+ * another node reuses j->buf), *n of them; NULL with *n 0 when out of
+ * memory (*err set). */
+static uint64_t *node_copy(struct jem *j, uint64_t addr, uint32_t level, size_t *n,
+			   struct cprof_error **err)
 {
 	const uint64_t *w;
 	size_t missing;
-	const size_t n_root = (size_t)1 << ROOT_BITS;
-	if (!words(j, j->root, n_root, &w, &missing))
-		jwarn(j, "extent map root 0x%llx: %zu pages not in the core",
-		      (unsigned long long)j->root, missing);
-	/* the leaves, copied: reading one reuses j->buf */
-	uint64_t *leaves = calloc(n_root, sizeof(*leaves));
-	if (!leaves)
-		return &cprof_enomem;
-	memcpy(leaves, w, n_root * 8);
+	const size_t count = level_entries(j, level);
+	*n = 0;
+	*err = NULL;
+	if (!words(j, addr, count, &w, &missing))
+		jwarn(j, "extent map node 0x%llx: %zu pages not in the core",
+		      (unsigned long long)addr, missing);
+	uint64_t *copy = malloc(count * sizeof(*copy));
+	if (!copy) {
+		*err = &cprof_enomem;
+		return NULL;
+	}
+	memcpy(copy, w, count * 8);
+	*n = count;
+	return copy;
+}
+
+/*
+ * Calls fn for every leaf (with its key prefix) and, when nodes is set, for
+ * every node above the leaves too (prefix unused), in key order.
+ */
+typedef struct cprof_error *node_fn(struct jem *j, uint64_t prefix, uint64_t node);
+static struct cprof_error *each_node(struct jem *j, node_fn *leaf_fn, node_fn *node_fn_)
+{
 	struct cprof_error *err = NULL;
-	for (size_t i = cprof_next_nonzero(leaves, 0, n_root); i < n_root && !err;
-	     i = cprof_next_nonzero(leaves, i + 1, n_root))
-		err = leaf_extents(j, i, leaves[i]);
-	free(leaves);
+	size_t n_root;
+	uint64_t *root = node_copy(j, j->root, 0, &n_root, &err);
+	for (size_t i = cprof_next_nonzero(root, 0, n_root); i < n_root && !err;
+	     i = cprof_next_nonzero(root, i + 1, n_root)) {
+		if (j->g.levels == 2) {
+			err = leaf_fn(j, i, root[i]);
+			continue;
+		}
+		if (node_fn_ && (err = node_fn_(j, 0, root[i])))
+			break;
+		size_t n_mid;
+		uint64_t *mid = node_copy(j, root[i], 1, &n_mid, &err);
+		for (size_t m = cprof_next_nonzero(mid, 0, n_mid); m < n_mid && !err;
+		     m = cprof_next_nonzero(mid, m + 1, n_mid))
+			err = leaf_fn(j, ((uint64_t)i << j->g.bits[1]) | m, mid[m]);
+		free(mid);
+	}
+	free(root);
 	return err;
+}
+
+static struct cprof_error *read_extents(struct jem *j)
+{
+	return each_node(j, leaf_extents, NULL);
 }
 
 /* ---- base blocks (metadata) ---- */
@@ -656,6 +781,13 @@ static struct cprof_error *block_of(struct jem *j, uint64_t a)
 	return NULL;
 }
 
+/* each_node's callback: the block of a node (leaves and middle nodes). */
+static struct cprof_error *block_of_node(struct jem *j, uint64_t prefix, uint64_t node)
+{
+	(void)prefix;
+	return block_of(j, node);
+}
+
 static int range_cmp(const void *a, const void *b)
 {
 	const struct range *x = a, *y = b;
@@ -669,13 +801,8 @@ static struct cprof_error *find_blocks(struct jem *j)
 	uint64_t b0;
 	if (j->lay.rtree_base && rd64(j, j->rtree, &b0) && (err = block_of(j, b0)))
 		return err;
-	const uint64_t *w;
-	size_t missing;
-	const size_t n_root = (size_t)1 << ROOT_BITS;
-	words(j, j->root, n_root, &w, &missing);
-	for (size_t i = cprof_next_nonzero(w, 0, n_root); i < n_root && !err;
-	     i = cprof_next_nonzero(w, i + 1, n_root))
-		err = block_of(j, w[i]);
+	if ((err = each_node(j, block_of_node, block_of_node)))
+		return err;
 	for (size_t i = 0; i < j->n_ext && !err; i++)
 		err = block_of(j, j->ext[i].edata);
 	if (!err && j->n_blocks)
@@ -1051,6 +1178,44 @@ static void read_layout(struct jem *j, const char *version)
 		      j->lay.name);
 }
 
+/*
+ * The extent map, in each shape its DWARF allows (both without DWARF; 5.2's
+ * two-word entries are not read); false, with the reason in j->why and a
+ * warning, when none is found.
+ */
+static bool find_map(struct jem *j)
+{
+	static const struct geom *const shapes[] = { &geom48, &geom57 };
+	uint32_t lg_vaddr = dwarf_lg_vaddr(j);
+	for (size_t i = 0; i < 2; i++) {
+		if ((lg_vaddr && shapes[i]->lg_vaddr != lg_vaddr) ||
+		    (j->lay.tcache52 && !shapes[i]->compact))
+			continue;
+		j->g = *shapes[i];
+		if (find_rtree(j)) {
+			if (j->g.lg_vaddr != 48) {
+				size_t len = strlen(j->how_tree);
+				snprintf(j->how_tree + len, sizeof(j->how_tree) - len,
+					 " (LG_VADDR %u: %u levels)", j->g.lg_vaddr, j->g.levels);
+			}
+			return true;
+		}
+	}
+	if (lg_vaddr && (lg_vaddr != 48 && (lg_vaddr != 57 || j->lay.tcache52))) {
+		jwarn(j, "%s: its extent map is for %u-bit addresses (LG_VADDR %u, by its DWARF): cprof-core reads LG_VADDR 48%s builds only; heap not walked",
+		      j->module->name, lg_vaddr, lg_vaddr, j->lay.tcache52 ? "" : " and 57");
+		snprintf(j->why, sizeof(j->why),
+			 "it was built for %u-bit addresses (LG_VADDR %u): cprof-core reads LG_VADDR 48%s builds only",
+			 lg_vaddr, lg_vaddr, j->lay.tcache52 ? "" : " and 57");
+		return false;
+	}
+	jwarn(j, "%s: %s (the extent map) not found; heap not walked", j->module->name,
+	      j->lay.tcache52 ? "extents_rtree" : "arena_emap_global");
+	snprintf(j->why, sizeof(j->why), "its extent map (%s) was not found",
+		 j->lay.tcache52 ? "extents_rtree" : "arena_emap_global");
+	return false;
+}
+
 static bool supported_version(const char *v)
 {
 	return !strncmp(v, "5.3.", 4) || !strncmp(v, "5.2.", 4);
@@ -1068,25 +1233,13 @@ static struct cprof_error *jemalloc_claim(struct cprof_core *core, struct cprof_
 		return NULL;
 	}
 	read_layout(j, self->version);
-	j->buf = malloc((MAX_ROOT_OFFSET / 8 + ((size_t)1 << ROOT_BITS)) * 8);
+	/* the largest read into it: a root with the words around it (a leaf
+	   is no larger) */
+	j->buf = malloc((MAX_ROOT_OFFSET / 8 + ((size_t)1 << MAX_ROOT_BITS)) * 8);
 	if (!j->buf)
 		return &cprof_enomem;
-	if (!find_rtree(j)) {
-		uint32_t lg_vaddr = dwarf_lg_vaddr(j);
-		if (lg_vaddr && lg_vaddr != LG_VADDR) {
-			jwarn(j, "%s: its extent map is for %u-bit addresses (LG_VADDR %u, by its DWARF): cprof-core reads LG_VADDR %u builds only; heap not walked",
-			      j->module->name, lg_vaddr, lg_vaddr, LG_VADDR);
-			snprintf(j->why, sizeof(j->why),
-				 "it was built for %u-bit addresses (LG_VADDR %u): cprof-core reads LG_VADDR %u builds only",
-				 lg_vaddr, lg_vaddr, LG_VADDR);
-			return NULL;
-		}
-		jwarn(j, "%s: arena_emap_global (the extent map) not found; heap not walked",
-		      j->module->name);
-		snprintf(j->why, sizeof(j->why),
-			 "its extent map (arena_emap_global) was not found");
+	if (!find_map(j))
 		return NULL;
-	}
 	j->found = true;
 	if ((err = read_extents(j)) || (err = find_blocks(j)) || (err = find_tcaches(j)))
 		return err;
