@@ -249,6 +249,12 @@ if [ -f "$JE_TARBALL" ]; then
 				"$JE_DIR/lib/libjemalloc_pic.a" -lm -ldl
 		fi
 	done
+	# jemalloc-je-nodwarf: the same without its DWARF (objcopy --strip-debug:
+	# .symtab stays): the extent map's shape and the layouts without DWARF
+	if needs_build "$OUT/jemalloc-je-nodwarf" "$OUT/jemalloc-je"; then
+		run jemalloc-je-nodwarf "$OUT/jemalloc-je-nodwarf" \
+			objcopy --strip-debug "$OUT/jemalloc-je" "$OUT/jemalloc-je-nodwarf.tmp"
+	fi
 else
 	echo "corpus/build.sh: note: $JE_TARBALL (Debian's jemalloc source: scripts/install-deps --tests) not found: jemalloc-je not built" >&2
 fi

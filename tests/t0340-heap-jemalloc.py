@@ -20,7 +20,9 @@ LG_VADDR 57 (an extent map of three levels, two-word leaf entries) and
 --enable-debug, linked into the executable (corpus/build.sh): malloc
 stays glibc's; the walker must take the layouts from the executable's DWARF
 (e_prof_tctx moves to 88) and the 235 size classes from je_sz_index2size_tab,
-and every check below holds as on Debian's library.
+and every check below holds as on Debian's library.  jemalloc-je-nodwarf is
+jemalloc-je without its DWARF (.symtab kept): the table's layouts, the
+three-level map found by trying both shapes.
 From each core:
   - jemalloc serves malloc and is walked; its mallctl figures equal what
     mallctl said right before the dump: stats.allocated, stats.active,
@@ -92,8 +94,10 @@ def check_jemalloc(tag, m, j, objs, serves_malloc=True):
     for k in ("allocated", "active", "retained"):
         check_eq(st.get(k), je[k], "stats.%s" % k)
     for k in STATS:
-        check_eq(st.get(k, 0) - (uncounted() if k == "tcache_bytes" else 0), merged[k],
-                 "stats.arenas.<all>.%s%s" % (k, " (small bins: 5.2)" if v52 and k == "tcache_bytes" else ""))
+        check_eq(st.get(k), merged[k], "stats.arenas.<all>.%s" % k)
+    if v52:
+        check_eq(st.get("tcache_large_bytes"), uncounted(),
+                 "5.2: tcache_large_bytes, the cached bytes its tcache_bytes leaves out")
     live = [o for o in jobjs if o["state"] == "used" or o["free_list"] == "tcache"]
     # a small allocation the profiler sampled sits alone in a large extent of
     # the smallest large size, which is what jemalloc counts for it
@@ -225,7 +229,7 @@ def check_damaged(c, objs):
         d.restore()
 
 
-def check_je_build(m, j, text):
+def check_je_build(m, j, text, dwarf=True):
     """jemalloc-je: Debian's source built with the je_ prefix, LG_QUANTUM 3,
     LG_VADDR 57 and --enable-debug, linked into the executable.  The walker must read its
     layouts from the executable's DWARF (e_prof_tctx at 88, not the table's
@@ -235,8 +239,9 @@ def check_je_build(m, j, text):
     how = ours[0].get("found_by", "") if ours else ""
     check("extent map: symbol je_arena_emap_global (LG_VADDR 57: 3 levels);" in how,
           "the extent map by its je_ symbol, three levels (LG_VADDR 57): %s" % how)
-    check("layout: its DWARF; 235 size classes (39 small): its sz_index2size_tab" in how,
-          "layouts from DWARF, size classes from je_sz_index2size_tab: %s" % how)
+    layout = "its DWARF" if dwarf else "table for jemalloc 5.3 (x86-64)"
+    check("layout: %s; 235 size classes (39 small): its sz_index2size_tab" % layout in how,
+          "layouts from %s, size classes from je_sz_index2size_tab: %s" % (layout, how))
     check_eq(len(m["jemalloc"]["bin_sizes"]), 39, "arenas.nbins (the program's word)")
     check_eq(m["jemalloc"]["bin_sizes"][:3], [8, 16, 24], "LG_QUANTUM 3's first size classes")
     g = [a for a in j["allocators"] if a["name"] == "glibc"]
@@ -254,13 +259,14 @@ def check_52(m, j):
     check("layout: table for jemalloc 5.2 (x86-64)" in how, "5.2's table: %s" % how)
 
 
-for prog in ("jemalloc", "jemalloc-prof", "jemalloc-je", "jemalloc-je-prof", "jemalloc-52",
-             "jemalloc-52-prof"):
+for prog in ("jemalloc", "jemalloc-prof", "jemalloc-je", "jemalloc-je-prof",
+             "jemalloc-je-nodwarf", "jemalloc-52", "jemalloc-52-prof"):
     require_corpus_program(prog)
 RUNS = (("jemalloc", "basic"), ("jemalloc", "threads"), ("jemalloc", "mixed"),
         ("jemalloc-prof", "basic"), ("jemalloc-je", "basic"), ("jemalloc-je", "threads"),
-        ("jemalloc-je-prof", "basic"), ("jemalloc-52", "basic"), ("jemalloc-52", "threads"),
-        ("jemalloc-52", "mixed"), ("jemalloc-52-prof", "basic"))
+        ("jemalloc-je-prof", "basic"), ("jemalloc-je-nodwarf", "threads"),
+        ("jemalloc-52", "basic"), ("jemalloc-52", "threads"), ("jemalloc-52", "mixed"),
+        ("jemalloc-52-prof", "basic"))
 for dumper in available_dumpers():
     for prog, scenario in RUNS:
         with case("%s/%s/%s" % (prog, scenario, dumper)):
@@ -275,7 +281,7 @@ for dumper in available_dumpers():
             je_build = prog.startswith("jemalloc-je")
             check_jemalloc(scenario, m, j, objs, serves_malloc=not je_build)
             if je_build:
-                check_je_build(m, j, text)
+                check_je_build(m, j, text, dwarf=not prog.endswith("-nodwarf"))
             if prog.startswith("jemalloc-52"):
                 check_52(m, j)
             if scenario == "mixed":

@@ -1227,6 +1227,14 @@ static struct cprof_error *jemalloc_claim(struct cprof_core *core, struct cprof_
 	struct jem *j = self->state;
 	struct cprof_error *err;
 	j->core = core;
+	if (!strcmp(self->version, "unknown")) {
+		/* its file was not read (a core from another machine, a --sysroot
+		   without it), or holds no version string: not a version refused */
+		snprintf(j->why, sizeof(j->why),
+			 "its version is unknown: its file %s (%s) was not read or holds no JEMALLOC_VERSION",
+			 j->module->name, cprof_module_status_name(j->module->status));
+		return NULL;
+	}
 	if (!supported_version(self->version)) {
 		snprintf(j->why, sizeof(j->why),
 			 "jemalloc %s: cprof-core reads jemalloc 5.2 and 5.3 only", self->version);
@@ -1403,6 +1411,7 @@ struct emitter {
 	size_t cur_cached, cur_internal;   /* cursors through the sorted lists */
 	uint64_t cached_count, cached_bytes;
 	uint64_t used_count, used_bytes, free_count, free_bytes;
+	uint64_t cached_large_bytes;       /* in a large bin (5.2's tcache_bytes omits them) */
 	uint64_t small_bytes, large_bytes, active, by_state[ST_N];
 	struct arena_sum *arenas;
 	size_t n_arenas;
@@ -1464,6 +1473,7 @@ static void emit(struct emitter *m, uint32_t heap, const struct extent *x, uint6
 	if (list == JE_TCACHE) {
 		m->cached_count++;
 		m->cached_bytes += size;
+		m->cached_large_bytes += x->slab ? 0 : size;
 	}
 	if (!m->fn(&o, m->arg))
 		m->stopped = true;
@@ -1577,7 +1587,15 @@ static struct cprof_error *summarize(struct emitter *m, struct cprof_heap_walk *
 	stat(&s, "pmuzzy", m->by_state[ST_MUZZY] / PAGE);
 	stat(&s, "small.allocated", m->small_bytes);
 	stat(&s, "large.allocated", m->large_bytes);
-	stat(&s, "tcache_bytes", m->cached_bytes);
+	/* jemalloc 5.2's tcache_bytes counts the small bins only (its
+	   arena_stats_merge reads bins_large from index SC_NBINS on, past the
+	   bins in use): mallctl's figure, then what it leaves out */
+	if (j->lay.tcache52) {
+		stat(&s, "tcache_bytes", m->cached_bytes - m->cached_large_bytes);
+		stat(&s, "tcache_large_bytes", m->cached_large_bytes);
+	} else {
+		stat(&s, "tcache_bytes", m->cached_bytes);
+	}
 	stat(&s, "tcache_count", m->cached_count);
 	struct cprof_error *err = cprof_heap_add_summary(walk, &s);
 	if (err)
