@@ -270,16 +270,19 @@ if [ -f "$JE52_DEB" ] && [ -e /usr/include/jemalloc/jemalloc.h ]; then
 		echo "corpus/build.sh: error: $JE52_DEB: not Debian 11's libjemalloc2 5.2.1-3 (sha256 differs)" >&2
 		exit 1
 	fi
-	if needs_build "$JE52_DIR/libjemalloc.so.2" "$JE52_DEB"; then
+	# unpacked once (the stamp: dpkg-deb keeps the package's old file times,
+	# so the library itself cannot tell whether it is older than the .deb)
+	if [ "$(cat "$JE52_DIR/.stamp" 2>/dev/null)" != "$JE52_SHA256" ]; then
 		rm -rf "$JE52_DIR.tmp"
 		mkdir -p "$JE52_DIR.tmp/deb"
 		dpkg-deb -x "$JE52_DEB" "$JE52_DIR.tmp/deb"
 		mv "$JE52_DIR.tmp/deb/usr/lib/x86_64-linux-gnu/libjemalloc.so.2" "$JE52_DIR.tmp/"
 		rm -rf "$JE52_DIR.tmp/deb" "$JE52_DIR"
+		echo "$JE52_SHA256" > "$JE52_DIR.tmp/.stamp"
 		mv "$JE52_DIR.tmp" "$JE52_DIR"
 	fi
 	for v in jemalloc-52 jemalloc-52-prof; do
-		if needs_build "$OUT/$v" "$SRC/jemalloc.c" "$H" "$SELF" "$JE52_DIR/libjemalloc.so.2"; then
+		if needs_build "$OUT/$v" "$SRC/jemalloc.c" "$H" "$SELF" "$JE52_DIR/.stamp"; then
 			prof=""
 			[ "$v" = jemalloc-52-prof ] && prof=-DCORPUS_JE_PROF
 			run "$v" "$OUT/$v" $CC $COMMON -pie -fPIE $prof "$SRC/jemalloc.c" \

@@ -278,6 +278,15 @@ for dumper in available_dumpers():
                      "no jemalloc warning")
             j = cprof("analyze", c.core, c.exe, "--db", db, "--json", json=True)
             objs = objects(db)
+            # every used chunk is reachable, leaked or the allocator's own
+            # (a tcache's stacks), and `leaks` says how many are which
+            lj = cprof("leaks", "--db", db, "--json", json=True)["summary"]
+            used = [o for o in objs if o["state"] == "used"]
+            check_eq(lj["reachable"]["count"] + lj["direct"]["count"] + lj["indirect"]["count"]
+                     + lj["allocator_internal"]["count"], len(used),
+                     "leaks: reachable + direct + indirect + allocator_internal == used chunks")
+            check(lj["allocator_internal"]["count"] >= 1,
+                  "leaks: the tcache's own memory is counted (%s)" % lj["allocator_internal"])
             je_build = prog.startswith("jemalloc-je")
             check_jemalloc(scenario, m, j, objs, serves_malloc=not je_build)
             if je_build:

@@ -271,6 +271,9 @@ struct cprof_leak_totals {
 	   owns keeps alive (retained by a mapping root: another allocator's
 	   arenas - Python's pymalloc -, a cache): whether they leak is unknown */
 	uint64_t unowned_count, unowned_bytes;
+	/* used objects that are the allocator's own metadata (a glibc or
+	   jemalloc tcache's memory): neither reachable nor leaked */
+	uint64_t internal_count, internal_bytes;
 	uint64_t roots;            /* leak roots in the database */
 };
 

@@ -50,6 +50,9 @@ void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 			"          owns (another allocator's arenas - Python's, a custom pool -, a cache):\n"
 			"          whether they leak cannot be told (cprof-core top: held by mapping ...)\n",
 			(unsigned long long)t->unowned_count, fmt_bytes(b1, t->unowned_bytes));
+	if (t->internal_count)
+		fprintf(out, "allocator %llu chunks, %s: the allocator's own metadata (a tcache), neither reachable nor leaked\n",
+			(unsigned long long)t->internal_count, fmt_bytes(b1, t->internal_bytes));
 	if (t->garbage_count)
 		fprintf(out, "garbage   %llu objects, %s: unreachable Go objects the next collection frees (not leaks)\n",
 			(unsigned long long)t->garbage_count, fmt_bytes(b1, t->garbage_bytes));
@@ -87,7 +90,7 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 	json_key(&j, "summary");
 	json_object_begin(&j);
 	const char *names[] = { "direct", "indirect", "reachable", "interior_only", "garbage",
-				"unowned" };
+				"unowned", "allocator_internal" };
 	uint64_t vals[][2] = {
 		{ t->direct_count, t->direct_bytes },
 		{ t->indirect_count, t->indirect_bytes },
@@ -95,8 +98,9 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 		{ t->interior_count, t->interior_bytes },
 		{ t->garbage_count, t->garbage_bytes },
 		{ t->unowned_count, t->unowned_bytes },
+		{ t->internal_count, t->internal_bytes },
 	};
-	for (int k = 0; k < 6; k++) {
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 		json_key(&j, names[k]);
 		json_object_begin(&j);
 		json_kv_uint(&j, "count", vals[k][0]);

@@ -32,7 +32,9 @@ static const char totals_sql[] =
 	" count(*) FILTER (WHERE interior_only = 1),"
 	" coalesce(sum(size) FILTER (WHERE interior_only = 1), 0),"
 	" count(*) FILTER (WHERE leak = 'garbage'),"
-	" coalesce(sum(size) FILTER (WHERE leak = 'garbage'), 0)"
+	" coalesce(sum(size) FILTER (WHERE leak = 'garbage'), 0),"
+	" count(*) FILTER (WHERE flags & 256),"
+	" coalesce(sum(size) FILTER (WHERE flags & 256), 0)"
 	" FROM object WHERE state = 'used'";
 
 /* What only anonymous mappings keep alive: objects whose retaining root is
@@ -63,8 +65,9 @@ struct cprof_error *cprof_query_leaks(sqlite3 *db, const char *path,
 		uint64_t *f[] = { &t->direct_count, &t->direct_bytes, &t->indirect_count,
 				  &t->indirect_bytes, &t->reachable_count,
 				  &t->reachable_bytes, &t->interior_count,
-				  &t->interior_bytes, &t->garbage_count, &t->garbage_bytes };
-		for (int i = 0; i < 10; i++)
+				  &t->interior_bytes, &t->garbage_count, &t->garbage_bytes,
+				  &t->internal_count, &t->internal_bytes };
+		for (int i = 0; i < 12; i++)
 			*f[i] = (uint64_t)sqlite3_column_int64(s, i);
 	}
 	sqlite3_finalize(s);
