@@ -794,6 +794,45 @@ static int range_cmp(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* The first extent (sorted, disjoint) ending past a, or n_ext. */
+static size_t extent_after(const struct jem *j, uint64_t a)
+{
+	size_t lo = 0, hi = j->n_ext;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (j->ext[mid].base + j->ext[mid].size <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Drops the blocks (sorted) that overlap the one before them or an extent:
+ * damaged metadata (a block's size, an extent's) can make them meet, and
+ * every region is claimed once (cprof_heap_claim: twice is a bug).
+ */
+static void drop_overlapping_blocks(struct jem *j)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < j->n_blocks; i++) {
+		struct range b = j->blocks[i];
+		size_t e = extent_after(j, b.start);
+		if (k && b.start < j->blocks[k - 1].end)
+			jwarn(j, "base block 0x%llx-0x%llx overlaps the block at 0x%llx; skipped",
+			      (unsigned long long)b.start, (unsigned long long)b.end,
+			      (unsigned long long)j->blocks[k - 1].start);
+		else if (e < j->n_ext && j->ext[e].base < b.end)
+			jwarn(j, "base block 0x%llx-0x%llx overlaps the extent at 0x%llx; skipped",
+			      (unsigned long long)b.start, (unsigned long long)b.end,
+			      (unsigned long long)j->ext[e].base);
+		else
+			j->blocks[k++] = b;
+	}
+	j->n_blocks = k;
+}
+
 /* Every block holding an edata_t, an extent map leaf or the map's base_t. */
 static struct cprof_error *find_blocks(struct jem *j)
 {
@@ -807,6 +846,8 @@ static struct cprof_error *find_blocks(struct jem *j)
 		err = block_of(j, j->ext[i].edata);
 	if (!err && j->n_blocks)
 		qsort(j->blocks, j->n_blocks, sizeof(*j->blocks), range_cmp);
+	if (!err)
+		drop_overlapping_blocks(j);
 	return err;
 }
 
