@@ -300,4 +300,27 @@ for dumper in available_dumpers():
             if (prog, scenario) == ("jemalloc", "basic"):
                 check_damaged(c, objs)
 
+# Debian's optimized libjemalloc_pic.a linked into the executable
+# (allocator-jemalloc-static) with the profiler on: its malloc tail-calls
+# je_malloc_default, so no malloc frame is on the recorded stacks; every
+# site must still be the caller's (the program's blocks: build, in
+# allocator.c; ld.so's dlerror buffers: theirs), never jemalloc's
+# prof_backtrace_impl nor a frame past the program's.
+require_corpus_program("allocator-jemalloc-static")
+PROGRAM_ENV["allocator-jemalloc-static-prof"] = {"MALLOC_CONF": "prof:true,lg_prof_sample:0"}
+for dumper in available_dumpers()[:1]:
+    with case("allocator-jemalloc-static with prof:true/%s" % dumper):
+        c = corpus_core("allocator-jemalloc-static-prof", dumper=dumper,
+                        exe=require_corpus_program("allocator-jemalloc-static"))
+        db = os.path.join(c.dir, "t0340.db")
+        cprof("analyze", c.core, c.exe, "--db", db)
+        con = sqlite3.connect(db)
+        names = dict(con.execute("SELECT s.name, count(*) FROM object_site os"
+                                 " JOIN site s ON s.id = os.site_id GROUP BY s.name"))
+        own = sum(k for n, k in names.items() if "(allocator.c:" in n)
+        check(own >= 50, "at least the program's 50 blocks have a site in allocator.c: %s" % names)
+        bad = {n: k for n, k in names.items()
+               if n.startswith(("prof_", "je_", "imalloc", "malloc", "__libc_start"))}
+        check_eq(bad, {}, "no site is one of jemalloc's frames or past the program's")
+
 finish()

@@ -157,7 +157,8 @@ struct cprof_sites {
 	/* The allocator's entry points (malloc, je_malloc...; NULL-terminated,
 	   or NULL), for an allocator linked into a module with other code (no
 	   skip_module): the site is then the frame right after the outermost
-	   of them, when the stack has one. */
+	   frame that is one of them or is named with one of skip_prefixes, when
+	   the stack has one. */
 	const char *const *entries;
 };
 /* An allocator's allocation sites and which objects have one

@@ -189,13 +189,15 @@ static bool peel_type(Dwarf_Die *die, Dwarf_Die *ret)
  * member nests a few levels.
  */
 static bool find_member(Dwarf_Die *type, const char *path, int depth, int64_t *off,
-			int64_t *size)
+			int64_t *size, int *budget)
 {
 	size_t len = strcspn(path, ".");
 	Dwarf_Die m;
 	if (depth > 8 || dwarf_child(type, &m) != 0)
 		return false;
 	do {
+		if (--*budget < 0)
+			return false;      /* a debug file's members are data too */
 		if (dwarf_tag(&m) != DW_TAG_member)
 			continue;
 		Dwarf_Attribute a;
@@ -210,7 +212,7 @@ static bool find_member(Dwarf_Die *type, const char *path, int depth, int64_t *o
 					      dwarf_tag(&mt) == DW_TAG_union_type);
 		int64_t sub = 0;
 		if (!name) {
-			if (aggregate && find_member(&mt, path, depth + 1, &sub, size)) {
+			if (aggregate && find_member(&mt, path, depth + 1, &sub, size, budget)) {
 				*off += (int64_t)loc + sub;
 				return true;
 			}
@@ -219,7 +221,7 @@ static bool find_member(Dwarf_Die *type, const char *path, int depth, int64_t *o
 		if (strlen(name) != len || strncmp(name, path, len))
 			continue;
 		if (path[len] == '.') {
-			if (!aggregate || !find_member(&mt, path + len + 1, depth + 1, &sub, size))
+			if (!aggregate || !find_member(&mt, path + len + 1, depth + 1, &sub, size, budget))
 				return false;
 			*off += (int64_t)loc + sub;
 			return true;
@@ -258,7 +260,8 @@ static bool match_struct(Dwarf_Die *die, void *arg)
 	q->size = size;
 	for (size_t i = 0; i < q->n_members; i++) {
 		int64_t off = 0, msize = -1;
-		if (find_member(&type, q->members[i].name, 0, &off, &msize)) {
+		int budget = 1 << 14;      /* members visited: anonymous ones nest */
+		if (find_member(&type, q->members[i].name, 0, &off, &msize, &budget)) {
 			q->members[i].offset = off;
 			q->members[i].size = msize;
 		}

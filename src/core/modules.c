@@ -748,15 +748,17 @@ struct sym_table {
 
 /*
  * By name: the symbols cprof_core_find_symbol may answer with (an object,
- * function, untyped or ifunc symbol that is defined), the first of each name
- * in table order, in open addressing (cap a power of 2, at least twice the
- * count).  A lookup by name used to be a strcmp of every symbol: the Go
- * walker asks for twenty names in a table of 20,000 (a third of the
- * go-walk fuzz target's time).
+ * function, untyped or ifunc symbol that is defined), sorted by name and
+ * then table order, so that a binary search finds the first of a name.  A
+ * lookup by name used to be a strcmp of every symbol: the Go walker asks
+ * for twenty names in a table of 20,000 (a third of the go-walk fuzz
+ * target's time).  Sorted rather than hashed: the names can come from the
+ * core (the vdso's), and no choice of names makes a sort quadratic.
  */
 struct sym_name {
-	const char *name;          /* NULL: an empty slot */
+	const char *name;
 	uint64_t value, size;
+	uint32_t order;
 };
 
 struct sym_index {
@@ -764,7 +766,7 @@ struct sym_index {
 	struct sec_range { uint64_t start, end; } *secs;  /* the loaded sections */
 	size_t n_secs;
 	struct sym_name *names;
-	size_t cap_names;
+	size_t n_names;
 };
 
 static void sym_index_destroy(struct sym_index *x)
@@ -954,14 +956,6 @@ static bool build_table(struct sym_table *t)
 	return build_spans(t);
 }
 
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;       /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	return h;
-}
-
 static bool find_symbol_accepts(const GElf_Sym *sym)
 {
 	int type = GELF_ST_TYPE(sym->st_info);
@@ -970,36 +964,43 @@ static bool find_symbol_accepts(const GElf_Sym *sym)
 		type == STT_GNU_IFUNC);
 }
 
-/* The slot of name in x->names: its entry, or the empty slot it would take. */
-static struct sym_name *name_slot(const struct sym_index *x, const char *name)
+static int sym_name_cmp(const void *a, const void *b)
 {
-	size_t mask = x->cap_names - 1;
-	for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask)
-		if (!x->names[i].name || !strcmp(x->names[i].name, name))
-			return &x->names[i];
+	const struct sym_name *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The first entry of name in x->names (table order among equals), or NULL. */
+static const struct sym_name *name_find(const struct sym_index *x, const char *name)
+{
+	size_t lo = 0, hi = x->n_names;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(x->names[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < x->n_names && !strcmp(x->names[lo].name, name) ? &x->names[lo] : NULL;
 }
 
 static bool collect_names(Dwfl_Module *mod, struct sym_index *x)
 {
 	int n = dwfl_module_getsymtab(mod);
-	size_t cap = 16;
-	while (n > 0 && cap < 2 * (size_t)n)
-		cap *= 2;
-	x->names = calloc(cap, sizeof(*x->names));
+	x->names = malloc((n > 0 ? (size_t)n : 1) * sizeof(*x->names));
 	if (!x->names)
 		return false;
-	x->cap_names = cap;
 	for (int i = 0; i < n; i++) {
 		GElf_Sym sym;
 		GElf_Addr addr;
 		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL,
 							   NULL, NULL);
-		if (!name || !find_symbol_accepts(&sym))
-			continue;
-		struct sym_name *e = name_slot(x, name);
-		if (!e->name)
-			*e = (struct sym_name){ name, addr, sym.st_size };
+		if (name && find_symbol_accepts(&sym))
+			x->names[x->n_names++] = (struct sym_name){ name, addr, sym.st_size,
+								   (uint32_t)i };
 	}
+	qsort(x->names, x->n_names, sizeof(*x->names), sym_name_cmp);
 	return true;
 }
 
@@ -1382,8 +1383,8 @@ bool cprof_core_find_symbol(struct cprof_core *core,
 	assert(m >= core->modules && m < core->modules + core->n_modules);
 	const struct sym_index *x = core->dw && mod ? module_syms(core, m) : NULL;
 	if (x) {
-		const struct sym_name *e = name_slot(x, name);
-		if (!e->name)
+		const struct sym_name *e = name_find(x, name);
+		if (!e)
 			return false;
 		*ret = e->value;
 		if (size_ret)

@@ -199,6 +199,10 @@ struct jem {
 
 	uint64_t rtree, root;      /* &arena_emap_global.rtree, &rtree->root[0] */
 	struct geom g;             /* the map's shape */
+	uint64_t *seen_tcaches;    /* the tcaches read */
+	size_t n_seen, cap_seen;
+	struct node *nodes;        /* below the root: middle nodes, then leaves by key */
+	size_t n_nodes, cap_nodes;
 	struct je_layout lay;
 	char how_layout[160];
 	uint64_t sizes[MAX_NSIZES]; /* sz_index2size */
@@ -457,7 +461,7 @@ static bool valid_rtree(struct jem *j, uint64_t r)
 	if (!words(j, r, span, &w, &missing))
 		return false;
 	/* the nonzero words that can be nodes, each probed once */
-	struct leaf_probe probes[64];
+	struct leaf_probe probes[64] = { 0 };
 	size_t pos[64], n = 0;
 	for (size_t i = cprof_next_nonzero(w, 2, span); i < span;
 	     i = cprof_next_nonzero(w, i + 1, span)) {
@@ -661,62 +665,129 @@ static struct cprof_error *leaf_extents(struct jem *j, uint64_t prefix, uint64_t
 	return NULL;
 }
 
-/* The nonzero entries of the node at addr of level (a copy: reading
- * another node reuses j->buf), *n of them; NULL with *n 0 when out of
- * memory (*err set). */
-static uint64_t *node_copy(struct jem *j, uint64_t addr, uint32_t level, size_t *n,
-			   struct cprof_error **err)
+/*
+ * The extent map's nodes below the root, read once (collect_nodes): the
+ * leaves in key order, each with its key prefix, and with three levels the
+ * middle nodes.  Each is checked before it is read: cache-line aligned,
+ * wholly in the core, and apart from every other node (a tree shares no
+ * node) - so that a damaged root, whose 2^18 entries could all name one
+ * leaf, costs no more than the bytes the core holds.
+ */
+struct node {
+	uint64_t addr, prefix;
+	uint32_t level;
+};
+
+/* Whether the node of level at addr is cache-line aligned and wholly in the
+ * core (no read yet: a run at a time). */
+static bool node_present(struct jem *j, uint64_t addr, uint32_t level)
 {
-	const uint64_t *w;
-	size_t missing;
-	const size_t count = level_entries(j, level);
-	*n = 0;
-	*err = NULL;
-	if (!words(j, addr, count, &w, &missing))
-		jwarn(j, "extent map node 0x%llx: %zu pages not in the core",
-		      (unsigned long long)addr, missing);
-	uint64_t *copy = malloc(count * sizeof(*copy));
-	if (!copy) {
-		*err = &cprof_enomem;
-		return NULL;
-	}
-	memcpy(copy, w, count * 8);
-	*n = count;
-	return copy;
+	uint64_t len = 8 * level_words(j, level), end = addr + len, run_end;
+	if (!addr || addr % 64 || end < addr)
+		return false;
+	for (uint64_t a = addr; a < end; a = run_end)
+		if (!cprof_core_run(j->core, a, end, &run_end))
+			return false;
+	return true;
 }
 
-/*
- * Calls fn for every leaf (with its key prefix) and, when nodes is set, for
- * every node above the leaves too (prefix unused), in key order.
- */
-typedef struct cprof_error *node_fn(struct jem *j, uint64_t prefix, uint64_t node);
-static struct cprof_error *each_node(struct jem *j, node_fn *leaf_fn, node_fn *node_fn_)
+static int node_addr_cmp(const void *x, const void *y)
 {
-	struct cprof_error *err = NULL;
-	size_t n_root;
-	uint64_t *root = node_copy(j, j->root, 0, &n_root, &err);
-	for (size_t i = cprof_next_nonzero(root, 0, n_root); i < n_root && !err;
-	     i = cprof_next_nonzero(root, i + 1, n_root)) {
-		if (j->g.levels == 2) {
-			err = leaf_fn(j, i, root[i]);
+	const struct node *a = x, *b = y;
+	return a->addr < b->addr ? -1 : a->addr > b->addr;
+}
+
+static int node_key_cmp(const void *x, const void *y)
+{
+	const struct node *a = x, *b = y;
+	if (a->level != b->level)
+		return a->level < b->level ? -1 : 1;
+	return a->prefix < b->prefix ? -1 : a->prefix > b->prefix;
+}
+
+/* Adds the node at addr, or counts it as absent. */
+static struct cprof_error *add_node(struct jem *j, uint64_t addr, uint64_t prefix,
+				    uint32_t level, size_t *absent)
+{
+	if (!node_present(j, addr, level)) {
+		++*absent;
+		return NULL;
+	}
+	if (!grow((void **)&j->nodes, j->n_nodes, &j->cap_nodes, sizeof(*j->nodes)))
+		return &cprof_enomem;
+	j->nodes[j->n_nodes++] = (struct node){ addr, prefix, level };
+	return NULL;
+}
+
+/* Drops the nodes (sorted by address) that meet the one kept before them. */
+static void drop_shared_nodes(struct jem *j)
+{
+	size_t k = 0, dropped = 0;
+	uint64_t end = 0;
+	for (size_t i = 0; i < j->n_nodes; i++) {
+		const struct node *n = &j->nodes[i];
+		if (k && n->addr < end) {
+			dropped++;
 			continue;
 		}
-		if (node_fn_ && (err = node_fn_(j, 0, root[i])))
-			break;
-		size_t n_mid;
-		uint64_t *mid = node_copy(j, root[i], 1, &n_mid, &err);
-		for (size_t m = cprof_next_nonzero(mid, 0, n_mid); m < n_mid && !err;
-		     m = cprof_next_nonzero(mid, m + 1, n_mid))
-			err = leaf_fn(j, ((uint64_t)i << j->g.bits[1]) | m, mid[m]);
-		free(mid);
+		end = n->addr + 8 * level_words(j, n->level);
+		j->nodes[k++] = *n;
 	}
+	if (dropped)
+		jwarn(j, "extent map: %zu entries name a node another entry names or overlaps; skipped",
+		      dropped);
+	j->n_nodes = k;
+}
+
+static struct cprof_error *collect_nodes(struct jem *j)
+{
+	size_t absent = 0, n_root = level_entries(j, 0), missing;
+	const uint64_t *w;
+	if (!words(j, j->root, n_root, &w, &missing))
+		jwarn(j, "extent map root 0x%llx: %zu pages not in the core",
+		      (unsigned long long)j->root, missing);
+	uint64_t *root = malloc(n_root * sizeof(*root));
+	if (!root)
+		return &cprof_enomem;
+	memcpy(root, w, n_root * 8);
+	struct cprof_error *err = NULL;
+	for (size_t i = cprof_next_nonzero(root, 0, n_root); i < n_root && !err;
+	     i = cprof_next_nonzero(root, i + 1, n_root))
+		err = add_node(j, root[i], i, 1, &absent);   /* a leaf, or a middle node */
 	free(root);
-	return err;
+	if (!err && j->g.levels == 3) {
+		/* the middle nodes, apart, then their children */
+		qsort(j->nodes, j->n_nodes, sizeof(*j->nodes), node_addr_cmp);
+		drop_shared_nodes(j);
+		size_t n_mid = j->n_nodes, nm = level_entries(j, 1);
+		for (size_t k = 0; k < n_mid && !err; k++) {
+			struct node mid = j->nodes[k];
+			const uint64_t *m;
+			words(j, mid.addr, nm, &m, &missing);   /* wholly there: checked */
+			for (size_t i = cprof_next_nonzero(m, 0, nm); i < nm && !err;
+			     i = cprof_next_nonzero(m, i + 1, nm))
+				err = add_node(j, m[i], (mid.prefix << j->g.bits[1]) | i, 2, &absent);
+		}
+	}
+	if (err)
+		return err;
+	if (absent)
+		jwarn(j, "extent map: %zu entries name a node that is misaligned or not wholly in the core; skipped",
+		      absent);
+	qsort(j->nodes, j->n_nodes, sizeof(*j->nodes), node_addr_cmp);
+	drop_shared_nodes(j);
+	/* the middle nodes first, then the leaves in key order */
+	qsort(j->nodes, j->n_nodes, sizeof(*j->nodes), node_key_cmp);
+	return NULL;
 }
 
 static struct cprof_error *read_extents(struct jem *j)
 {
-	return each_node(j, leaf_extents, NULL);
+	struct cprof_error *err = collect_nodes(j);
+	for (size_t i = 0; i < j->n_nodes && !err; i++)
+		if (j->nodes[i].level == j->g.levels - 1)
+			err = leaf_extents(j, j->nodes[i].prefix, j->nodes[i].addr);
+	return err;
 }
 
 /* ---- base blocks (metadata) ---- */
@@ -781,13 +852,6 @@ static struct cprof_error *block_of(struct jem *j, uint64_t a)
 	return NULL;
 }
 
-/* each_node's callback: the block of a node (leaves and middle nodes). */
-static struct cprof_error *block_of_node(struct jem *j, uint64_t prefix, uint64_t node)
-{
-	(void)prefix;
-	return block_of(j, node);
-}
-
 static int range_cmp(const void *a, const void *b)
 {
 	const struct range *x = a, *y = b;
@@ -840,7 +904,9 @@ static struct cprof_error *find_blocks(struct jem *j)
 	uint64_t b0;
 	if (j->lay.rtree_base && rd64(j, j->rtree, &b0) && (err = block_of(j, b0)))
 		return err;
-	if ((err = each_node(j, block_of_node, block_of_node)))
+	for (size_t i = 0; i < j->n_nodes && !err; i++)
+		err = block_of(j, j->nodes[i].addr);
+	if (err)
 		return err;
 	for (size_t i = 0; i < j->n_ext && !err; i++)
 		err = block_of(j, j->ext[i].edata);
@@ -852,6 +918,22 @@ static struct cprof_error *find_blocks(struct jem *j)
 }
 
 /* ---- the tcaches ---- */
+
+/* Whether tcache t was found from another thread already (damaged fs_base
+ * values can lead every thread to one tcache: it is read once).  Quadratic
+ * in the threads' tcaches, which are as many as the threads at most. */
+static bool tcache_seen(struct jem *j, uint64_t t)
+{
+	for (size_t i = 0; i < j->n_seen; i++)
+		if (j->seen_tcaches[i] == t) {
+			jwarn(j, "tcache 0x%llx is found from two threads; read once",
+			      (unsigned long long)t);
+			return true;
+		}
+	if (grow((void **)&j->seen_tcaches, j->n_seen, &j->cap_seen, sizeof(*j->seen_tcaches)))
+		j->seen_tcaches[j->n_seen++] = t;
+	return false;
+}
 
 /* Adds the items of one cache bin (n of them at stack) as cached in bin szind. */
 static struct cprof_error *add_cached(struct jem *j, uint64_t stack, uint32_t n,
@@ -964,6 +1046,8 @@ static struct cprof_error *thread_tcache52(struct jem *j, int i, uint64_t start,
 		if (!valid[p * 8 / PAGE] || !valid[(p + 1) * 8 / PAGE] ||
 		    at != t + l->tc52_desc || w[p + 1] != t + l->tc52_large)
 			continue;
+		if (tcache_seen(j, t))
+			return NULL;
 		j->n_tcaches++;
 		return tcache52_bins(j, t, i);
 	}
@@ -995,7 +1079,7 @@ static struct cprof_error *thread_tcache(struct jem *j, int i, uint64_t *w, bool
 	uint64_t start = fs - TLS_WINDOW;
 	read_window(j, start, w, valid);
 	if (j->lay.tcache52)
-		return thread_tcache52(j, i, start, w, valid);
+		return j->nbins == 36 ? thread_tcache52(j, i, start, w, valid) : NULL;
 	const size_t n = TLS_WINDOW / 8;
 	for (size_t ti = 0; ti < n; ti++) {
 		uint64_t t = start + ti * 8, s = w[ti];
@@ -1014,6 +1098,8 @@ static struct cprof_error *thread_tcache(struct jem *j, int i, uint64_t *w, bool
 					return &cprof_enomem;
 				if (dyn)
 					j->internal[j->n_internal++] = dyn;
+				if (tcache_seen(j, t))
+					return NULL;
 				j->n_tcaches++;
 				return tcache_bins(j, t, i);
 			}
@@ -1036,6 +1122,13 @@ static int u64_cmp(const void *a, const void *b)
 
 static struct cprof_error *find_tcaches(struct jem *j)
 {
+	if (j->lay.tcache52 && j->nbins != 36) {
+		jwarn(j, "jemalloc 5.2's tcache is read for 36 small size classes (LG_QUANTUM 4), not %u: tcaches not read, their regions count as used",
+		      j->nbins);
+		snprintf(j->how_tcache, sizeof(j->how_tcache), "not read (5.2 with %u small classes)",
+			 j->nbins);
+		return NULL;
+	}
 	uint64_t *w = malloc(TLS_WINDOW);
 	bool valid[TLS_WINDOW / PAGE];
 	if (!w)
@@ -1062,6 +1155,12 @@ static struct cprof_error *find_tcaches(struct jem *j)
 static void jem_release(struct jem *j)
 {
 	free(j->ext);
+	free(j->nodes);
+	j->nodes = NULL;
+	free(j->seen_tcaches);
+	j->seen_tcaches = NULL;
+	j->n_seen = j->cap_seen = 0;
+	j->n_nodes = j->cap_nodes = 0;
 	free(j->blocks);
 	free(j->cached);
 	free(j->internal);
@@ -1099,8 +1198,11 @@ static uint32_t dwarf_lg_vaddr(struct jem *j)
 
 /* Member m of struct name from DWARF into *ret; false when absent or
  * implausible (past max, misaligned for its size). */
+/* want[i]: the size the walker reads member i with (it must be that), or
+ * the least it reads (a bitmap, an array: at least that). */
 static bool dwarf_layout(struct jem *j, const char *name, const char *const *members,
-			 uint32_t *const *ret, size_t n, uint32_t *size_ret, uint32_t max)
+			 const int64_t *want, uint32_t *const *ret, size_t n,
+			 uint32_t *size_ret, uint32_t max)
 {
 	struct cprof_dwarf_member mem[8];
 	uint64_t size;
@@ -1112,6 +1214,7 @@ static bool dwarf_layout(struct jem *j, const char *name, const char *const *mem
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		if (mem[i].offset < 0 || mem[i].size <= 0 ||
+		    (want[i] > 0 ? mem[i].size != want[i] : mem[i].size < -want[i]) ||
 		    (uint64_t)mem[i].offset + (uint64_t)mem[i].size > size ||
 		    mem[i].offset % (mem[i].size < 8 ? mem[i].size : 8))
 			return false;
@@ -1144,10 +1247,15 @@ static bool layout_from_dwarf(struct jem *j, struct je_layout *l, const char **w
 	uint32_t *const cb_ret[] = { &l->cb_stack_head, &l->cb_low_full, &l->cb_low_empty };
 	uint32_t *const tc_ret[] = { &slow, &bins };
 	uint32_t *const bb_ret[] = { &l->bb_size, &l->bb_next, &l->bb_edata };
-	if (!dwarf_layout(j, "edata_s", edata, edata_ret, 5, &edata_size, EDATA_ALIGN) ||
-	    !dwarf_layout(j, "cache_bin_s", cb, cb_ret, 3, &l->cb_size, MAX_CACHE_BIN) ||
-	    !dwarf_layout(j, "tcache_s", tc, tc_ret, 2, &size, 1 << 16) ||
-	    !dwarf_layout(j, "base_block_s", bb, bb_ret, 3, &l->bb_header, 1 << 12))
+	/* the sizes the walker reads them with (negative: at least) */
+	static const int64_t edata_want[] = { 8, 8, 8, -(SLAB_MAXREGS / 8), 8 };
+	static const int64_t cb_want[] = { 8, 2, 2 };
+	static const int64_t tc_want[] = { 8, -1 };
+	static const int64_t bb_want[] = { 8, 8, -24 };
+	if (!dwarf_layout(j, "edata_s", edata, edata_want, edata_ret, 5, &edata_size, EDATA_ALIGN) ||
+	    !dwarf_layout(j, "cache_bin_s", cb, cb_want, cb_ret, 3, &l->cb_size, MAX_CACHE_BIN) ||
+	    !dwarf_layout(j, "tcache_s", tc, tc_want, tc_ret, 2, &size, 1 << 16) ||
+	    !dwarf_layout(j, "base_block_s", bb, bb_want, bb_ret, 3, &l->bb_header, 1 << 12))
 		return false;
 	/* the tcache search reads tcache_slow at the tcache's start; the
 	   bitmap must hold a slab's regions */

@@ -64,7 +64,11 @@ static struct cprof_error *site_frames(struct cprof_store *st, struct cprof_core
 		cprof_symbol_where(&sym, pc, f, sizeof(f));
 		if (!name[0] && !own_frame(core, si, pc, f))
 			snprintf(name, size, "%s", f);
-		if (known && entry_frame(si, sym.function)) {
+		/* an entry point, or a frame named as the allocator's own (its
+		   entry may have tail-called on: malloc jumps to
+		   je_malloc_default in an optimized jemalloc) */
+		if (si->entries && known &&
+		    (entry_frame(si, sym.function) || own_frame(core, si, pc, sym.function))) {
 			entry_seen = true;
 			after_entry[0] = '\0';
 		} else if (entry_seen && !after_entry[0]) {
