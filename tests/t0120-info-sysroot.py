@@ -7,7 +7,9 @@ paths the core records no longer exist on this machine.
   - without --sysroot: libcorpus.so is "missing", with a warning naming it, and the
     analysis goes on (exit 0); the library's functions have no names in backtraces;
   - with --sysroot: libcorpus.so is found and "ok", the backtraces name
-    corpus_lib_park, and its code (left out of a kernel core) reads from the file.
+    corpus_lib_park, and its code (left out of a kernel core) reads from the file;
+    libc and the other files the core names, not under the sysroot, get one
+    warning that counts them.
 """
 import json
 import os
@@ -103,6 +105,30 @@ with case("with --sysroot"):
         check(r.get("bytes") is not None, "its code reads (%s)" % r.get("error"))
         check(all(s["source"] == "file" for s in r.get("sources", [])),
               "from the file under the sysroot (%s)" % r.get("sources"))
+
+with case("files missing under a sysroot: a line each, or one for many"):
+    # uselib: libc and ld.so are not under the sysroot, a line each
+    rc, out, err = cprof("info", core, exe, "--sysroot", sysroot, "--json")
+    lines = [l for l in stderr_lines(err) if "not found under sysroot" in l]
+    check(len(lines) == 2 and all(": not found under sysroot" in l for l in lines),
+          "uselib: a warning for each of its two missing files: %s" % lines)
+    # allocator with jemalloc preloaded (libjemalloc, libstdc++, libm,
+    # libgcc_s, libc, ld.so) under an empty sysroot: one warning counts them
+    # and names the first few (a new user's sysroot with one library got a
+    # line per missing file); info lists each
+    empty = os.path.join(base, "empty-sysroot")
+    os.makedirs(empty)
+    PROGRAM_ENV["allocator-t0120"] = {"LD_PRELOAD": "libjemalloc.so.2"}
+    c = corpus_core("allocator-t0120", exe=require_corpus_program("allocator"))
+    rc, out, err = cprof("info", c.core, c.exe, "--sysroot", empty, "--json")
+    info = json.loads(out)
+    missing = [mod for mod in info.get("modules", []) if mod.get("status") == "missing"
+               and mod.get("name") != "[vdso]"]
+    lines = [l for l in stderr_lines(err) if "under sysroot" in l]
+    check(len(missing) > 3, "allocator: more than three files are missing (%d)" % len(missing))
+    check_eq(len(lines), 1, "allocator: one warning for them: %s" % lines[:3])
+    check(any(("%d files the core names were not found under sysroot" % len(missing)) in l
+              for l in lines), "it counts them (%d): %s" % (len(missing), lines[:1]))
 
 shutil.rmtree(base, ignore_errors=True)
 finish()

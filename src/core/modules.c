@@ -515,9 +515,37 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 
 /* ---- the modules ---- */
 
+/*
+ * Warns of the modules whose file was not found: one line each, or, past
+ * three (a --sysroot that holds only the file one cares about), one line
+ * naming the first few (`info` lists every module with its status).
+ */
+static void warn_missing(struct cprof_core *core, const char *const *names, size_t n)
+{
+	const char *where = core->sysroot ? " under sysroot " : "";
+	const char *root = core->sysroot ? core->sysroot : "";
+	if (n <= 3) {
+		for (size_t i = 0; i < n; i++)
+			cprof_warn(core->warnings,
+				   "%s: not found%s%s; its symbols and the code the core left out are unavailable",
+				   names[i], where, root);
+		return;
+	}
+	char list[512];
+	size_t len = 0;
+	for (size_t i = 0; i < n && i < 4 && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+					names[i]);
+	cprof_warn(core->warnings,
+		   "%zu files the core names were not found%s%s (%s%s): their symbols and the code the core left out are unavailable (info lists them)",
+		   n, where, root, list, n > 4 ? ", ..." : "");
+}
+
 /* Loads each module's ELF (our find_elf runs here) and its debug info. */
 static void load_modules(struct cprof_core *core)
 {
+	const char **missing = calloc(core->n_modules ? core->n_modules : 1, sizeof(*missing));
+	size_t n_missing = 0;
 	for (size_t i = 0; i < core->n_modules; i++) {
 		struct cprof_module *m = &core->modules[i];
 		Dwfl_Module *mod = m->dwfl_module;
@@ -546,16 +574,18 @@ static void load_modules(struct cprof_core *core)
 				m->file_build_id = image_build_id(f->data, f->size);
 		} else if (f || m->source != CPROF_MODULE_AUXV) {
 			m->status = CPROF_MODULE_MISSING;
-			cprof_warn(core->warnings,
-				   "%s: not found%s%s; its symbols and the code the core left out are unavailable",
-				   f ? f->path : m->name,
-				   core->sysroot ? " under sysroot " : "",
-				   core->sysroot ? core->sysroot : "");
+			const char *name = f ? f->path : m->name;
+			if (missing)
+				missing[n_missing++] = name;
+			else                       /* out of memory: a line each */
+				warn_missing(core, &name, 1);
 		} else {
 			/* the vdso, whose image the core lacks */
 			m->status = CPROF_MODULE_MISSING;
 		}
 	}
+	warn_missing(core, missing, n_missing);
+	free(missing);
 }
 
 /* Reports the modules to libdwfl, each at its place. */
