@@ -162,7 +162,9 @@ static bool read_span(struct cprof_go_ptrmask *p, uint64_t ms, struct span *s)
 	s->heap_bits_ok = false;
 	bool small_scan = !(s->spanclass & 1) && s->spanclass >> 1 &&
 			  s->elemsize <= l->min_header;
-	if (small_scan && s->end > s->base)
+	/* a small span holds a few pages: one whose npages (damaged) says
+	   more than an arena would size its heap bits by it */
+	if (small_scan && s->end > s->base && s->end - s->base <= l->arena_bytes)
 		read_heap_bits(p, s);
 	return s->end > s->base && s->elemsize;
 }
