@@ -335,14 +335,16 @@ struct cprof_error *cprof_results_leaks(const struct cprof_analysis *a,
 	t->garbage_count = l->garbage.count;
 	t->garbage_bytes = l->garbage.bytes;
 	t->roots = t->direct_count;
-	/* what only anonymous mappings keep alive (as cprof_query_leaks'
-	   unowned_sql): reachable objects retained by a mapping root node */
+	/* the allocator's own chunks (as cprof_query_leaks' totals_sql: used,
+	   flag 256) */
 	for (size_t i = 0; i < a->n_objects; i++)
 		if (a->objects[i].state == CPROF_OBJECT_USED &&
 		    (a->objects[i].flags & CPROF_OBJECT_ALLOCATOR_INTERNAL)) {
 			t->internal_count++;
 			t->internal_bytes += a->objects[i].size;
 		}
+	/* what only anonymous mappings keep alive (as cprof_query_leaks'
+	   unowned_sql): reachable objects retained by a mapping root node */
 	const struct cprof_retention *rt = &a->retention;
 	for (size_t i = 0; l->flags && rt->retaining && i < a->n_objects; i++) {
 		uint32_t r = rt->retaining[i];
