@@ -16,6 +16,9 @@ complete and readable) or 1 (exactly one error line, no database).
     by that one object, 4 GiB): each span skipped with a warning, every object of
     the others kept, and every object inside the core's readable mappings (read from
     its program headers here);
+  - in a gofinal core, the small span of an object with a finalizer given npages
+    2^34 (found by the go-walk fuzz target: the finalizer roots read that span's
+    heap bits, sized by its npages, 2 TiB): the span skipped with a warning;
   - random words (random.Random(11)) written over runtime.mheap_ (the heap's own
     metadata: spans, arenas, sweep generation), over runtime.firstmoduledata (the
     module's tables: pointer masks, pclntab) and over the goroutines' g structs.
@@ -31,6 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from cprof_test import *  # noqa: E402,F401,F403
 
 require_corpus_program("goblocks")
+require_corpus_program("gofinal")
 CASES = 60
 
 
@@ -118,10 +122,10 @@ with case("edata 64 GiB past data"):
         check_eq(n, m["memstats"]["HeapObjects"], "the heap is still walked whole")
         d.restore()
 
-def span_struct(start, end):
+def span_struct(start, end, d=d):
     """The address of the runtime.mspan whose startAddr and npages (two words, at
     +24 and +32 of every Go version cprof-core reads) describe [start, end): found
-    by value in the core file."""
+    by value in the core file of D."""
     key = struct.pack("<QQ", start, (end - start) // 8192)
     found = []
     for p in d.elf.loads:
@@ -195,6 +199,45 @@ for what, pick, field, value in (
         check_eq(objects_in_mappings(os.path.join(c.dir, "t0740.db")), [],
                  "every object inside the core's readable mappings")
         d.restore()
+
+# The go-walk fuzz target's finding (fuzz/README.md): the finalizer roots read
+# the span of each finalized object themselves (go-roots.c: special_roots, then
+# the object's pointer mask), and a small scan span's heap bits were sized by its
+# npages: 2^34 pages asked realloc for 2 TiB (the sanitizer build's report;
+# malloc's NULL in the plain build).  The fuzz input named this machine's gofinal,
+# so the case is made here from a fresh gofinal core.
+with case("a finalized object's small span with npages 2^34"):
+    fc = corpus_core("gofinal")
+    fd = Damaged(fc, "t0740-gofinal.core")
+    fdb = os.path.join(fc.dir, "t0740-gofinal.db")
+    remove_db(fdb)
+    cprof("analyze", fc.core, fc.exe, "--db", fdb)
+    con = sqlite3.connect(fdb)
+    target = None
+    for o in fc.manifest["objects"]:
+        if o["kind"] != "finalizer":
+            continue
+        row = con.execute(
+            "SELECT h.start, h.end, (SELECT count(*) FROM object x WHERE x.heap_id = h.id) "
+            "FROM object o JOIN heap h ON o.heap_id = h.id WHERE h.kind = 'span' "
+            "AND o.addr <= ? AND ? < o.addr + o.size", (parse_addr(o["resource"]),) * 2).fetchone()
+        ms = row and span_struct(row[0], row[1], fd)
+        if ms:
+            target = (ms + 32, row[2])
+            break
+    total = con.execute("SELECT count(*) FROM object").fetchone()[0]
+    con.close()
+    check(target is not None, "the mspan of a finalized resource found by its startAddr and npages")
+    if target is not None:
+        fd.write64(target[0], 1 << 34)
+        rc, lines = analyze_damaged(fd, fc, "finalized span npages 2^34", fdb, timeout=120)
+        check(rc == 0 and warned(lines, "Go heap: span"), "a warning names the span (%s)" % lines[:3])
+        if rc == 0:
+            con = sqlite3.connect(fdb)
+            check_eq(con.execute("SELECT count(*) FROM object").fetchone()[0], total - target[1],
+                     "every object of the other spans")
+            con.close()
+        fd.restore()
 
 rnd = random.Random(11)
 regions = [sym("runtime.mheap_"), sym("runtime.firstmoduledata")]
