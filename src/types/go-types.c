@@ -204,11 +204,11 @@ uint32_t types_closure(struct cprof_types *t, uint64_t addr)
 		return id;
 	const struct cprof_module *m = cprof_core_module(core, pc);
 	Dwarf *dbg = m ? cprof_core_module_dwarf(core, m, &bias) : NULL;
-	Dwarf_Die cu, scopes[MAX_SCOPES];
+	Dwarf_Die scopes[MAX_SCOPES];
 	Dwarf_Addr entry;
-	if (!dbg || !types_unit_at(t, core, m, dbg, pc - bias, &cu))
+	if (!dbg)
 		return types_cache_put(&p->closures, pc, NONE);
-	int n = types_scopes_at(&cu, pc - bias, scopes);
+	int n = types_scopes_at(t, core, m, dbg, pc - bias, scopes);
 	/* The outermost scope is the function; a closure points at its entry. */
 	if (n < 1 || dwarf_tag(&scopes[n - 1]) != DW_TAG_subprogram ||
 	    dwarf_lowpc(&scopes[n - 1], &entry) != 0 || entry != pc - bias ||

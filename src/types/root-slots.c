@@ -6,9 +6,11 @@
  *   - per module, its variables with a static address or a TLS offset,
  *     sorted by address, built on first use; and its compile units' address
  *     ranges, for Go, which writes no .debug_aranges;
+ *   - per compile unit, its functions' address ranges, sorted, built on
+ *     the unit's first look-up (struct unit_funcs);
  *   - a cache of frame slots by (pc, offset from the CFA): the locals at a
- *     pc are found by walking the unit's scopes, and thousands of goroutines
- *     park at the same few pcs.
+ *     pc are found by walking the function's scopes, and thousands of
+ *     goroutines park at the same few pcs.
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -151,16 +153,132 @@ static void index_units(Dwarf *dbg, struct module_vars *mv)
 
 /* The compile unit holding addr (module-relative), by .debug_aranges, else
  * by the units' own ranges. */
-bool types_unit_at(struct cprof_types *t, struct cprof_core *core,
-		   const struct cprof_module *m, Dwarf *dbg, uint64_t addr, Dwarf_Die *ret)
+static bool unit_at(struct module_vars *mv, Dwarf *dbg, uint64_t addr, Dwarf_Die *ret)
 {
 	if (dwarf_addrdie(dbg, addr, ret))
 		return true;
-	struct module_vars *mv = &t->priv->mods[m - core->modules];
 	if (!mv->cus_done)
 		index_units(dbg, mv);
 	size_t lo = types_count_le(mv->cus, mv->n_cus, sizeof(*mv->cus), addr);
 	return lo && addr < mv->cus[lo - 1].hi && dwarf_offdie(dbg, mv->cus[lo - 1].off, ret);
+}
+
+static bool is_scope(int tag)
+{
+	return tag == DW_TAG_subprogram || tag == DW_TAG_lexical_block ||
+	       tag == DW_TAG_inlined_subroutine;
+}
+
+/* Unit cu's top-level scopes' ranges, sorted (struct unit_funcs).  NULL when
+ * out of memory: the caller then walks the unit as it is. */
+static const struct unit_funcs *unit_funcs(struct module_vars *mv, Dwarf_Die *cu)
+{
+	Dwarf_Off off = dwarf_dieoffset(cu);
+	size_t at = types_count_le(mv->units, mv->n_units, sizeof(*mv->units), off);
+	if (at && mv->units[at - 1].cu == off)
+		return &mv->units[at - 1];
+	if (mv->n_units == mv->cap_units) {
+		size_t cap = mv->cap_units ? 2 * mv->cap_units : 64;
+		struct unit_funcs *a = realloc(mv->units, cap * sizeof(*a));
+		if (!a)
+			return NULL;
+		mv->units = a;
+		mv->cap_units = cap;
+	}
+	struct unit_funcs u = { off, NULL, NULL, 0 };
+	size_t cap = 0;
+	Dwarf_Die child;
+	if (dwarf_child(cu, &child) == 0) {
+		do {
+			Dwarf_Addr base, lo, end;
+			ptrdiff_t o = 0;
+			if (!is_scope(dwarf_tag(&child)))
+				continue;
+			while ((o = dwarf_ranges(&child, o, &base, &lo, &end)) > 0) {
+				if (lo >= end)
+					continue;
+				if (u.n == cap) {
+					cap = cap ? 2 * cap : 256;
+					struct cu_range *a = realloc(u.r, cap * sizeof(*a));
+					if (!a) {
+						free(u.r);
+						return NULL;
+					}
+					u.r = a;
+				}
+				u.r[u.n++] = (struct cu_range){ lo, end, dwarf_dieoffset(&child) };
+			}
+		} while (dwarf_siblingof(&child, &child) == 0);
+	}
+	if (u.n) {
+		qsort(u.r, u.n, sizeof(*u.r), cu_range_cmp);
+		u.max_hi = malloc(u.n * sizeof(*u.max_hi));
+		if (!u.max_hi) {
+			free(u.r);
+			return NULL;
+		}
+		for (size_t i = 0; i < u.n; i++)
+			u.max_hi[i] = i && u.max_hi[i - 1] > u.r[i].hi ? u.max_hi[i - 1] : u.r[i].hi;
+	}
+	memmove(&mv->units[at + 1], &mv->units[at], (mv->n_units - at) * sizeof(u));
+	mv->units[at] = u;
+	mv->n_units++;
+	return &mv->units[at];
+}
+
+/* The top-level scope of cu holding pc (the first in the unit's order when
+ * ranges overlap, as a walk of the unit finds it). */
+static bool top_scope_at(struct module_vars *mv, Dwarf *dbg, Dwarf_Die *cu, uint64_t pc,
+			 Dwarf_Die *ret)
+{
+	const struct unit_funcs *u = unit_funcs(mv, cu);
+	if (!u) {
+		if (dwarf_child(cu, ret) != 0)
+			return false;
+		do {
+			if (is_scope(dwarf_tag(ret)) && dwarf_haspc(ret, pc) > 0)
+				return true;
+		} while (dwarf_siblingof(ret, ret) == 0);
+		return false;
+	}
+	Dwarf_Off best = 0;
+	for (size_t i = types_count_le(u->r, u->n, sizeof(*u->r), pc); i-- > 0 && u->max_hi[i] > pc;)
+		if (pc < u->r[i].hi && (!best || u->r[i].off < best))
+			best = u->r[i].off;
+	return best && dwarf_offdie(dbg, best, ret);
+}
+
+/*
+ * The scopes holding pc (module-relative) in module m, innermost first (a
+ * lexical block, an inlined call, ..., the function), at most MAX_SCOPES:
+ * what dwarf_getscopes gives, without its leak when a unit's DIEs are odd
+ * (libdw 0.188 loses its array on some errors).  The function comes from its
+ * unit's index; the scopes inside it are few and walked.
+ */
+int types_scopes_at(struct cprof_types *t, struct cprof_core *core,
+		    const struct cprof_module *m, Dwarf *dbg, uint64_t pc, Dwarf_Die *ret)
+{
+	struct module_vars *mv = &t->priv->mods[m - core->modules];
+	Dwarf_Die chain[MAX_SCOPES], cu, child;
+	int n = 0;
+	if (!unit_at(mv, dbg, pc, &cu) || !top_scope_at(mv, dbg, &cu, pc, &chain[0]))
+		return 0;
+	n = 1;
+	while (n < MAX_SCOPES && dwarf_child(&chain[n - 1], &child) == 0) {
+		bool in = false;
+		do {
+			if (is_scope(dwarf_tag(&child)) && dwarf_haspc(&child, pc) > 0) {
+				chain[n++] = child;
+				in = true;
+				break;
+			}
+		} while (dwarf_siblingof(&child, &child) == 0);
+		if (!in)
+			break;
+	}
+	for (int i = 0; i < n; i++)
+		ret[i] = chain[n - 1 - i];
+	return n;
 }
 
 static struct cprof_type_slot stack_slot_type(struct cprof_types *t,
@@ -191,36 +309,6 @@ static bool frame_base_is_cfa(Dwarf_Die *sub)
 	       blk.data[0] == DW_OP_call_frame_cfa;
 }
 
-/*
- * The scopes holding pc in unit cu, innermost first (a lexical block, an
- * inlined call, ..., the function), at most MAX_SCOPES: what dwarf_getscopes
- * gives, without its leak when a unit's DIEs are odd (libdw 0.188 loses its
- * array on some errors).
- */
-int types_scopes_at(Dwarf_Die *cu, uint64_t pc, Dwarf_Die *ret)
-{
-	Dwarf_Die chain[MAX_SCOPES], parent = *cu, child;
-	int n = 0;
-	while (n < MAX_SCOPES && dwarf_child(&parent, &child) == 0) {
-		bool in = false;
-		do {
-			int tag = dwarf_tag(&child);
-			if ((tag == DW_TAG_subprogram || tag == DW_TAG_lexical_block ||
-			     tag == DW_TAG_inlined_subroutine) && dwarf_haspc(&child, pc) > 0) {
-				chain[n++] = child;
-				parent = child;
-				in = true;
-				break;
-			}
-		} while (dwarf_siblingof(&child, &child) == 0);
-		if (!in)
-			break;
-	}
-	for (int i = 0; i < n; i++)
-		ret[i] = chain[n - 1 - i];
-	return n;
-}
-
 static struct cprof_type_slot frame_slot_lookup(struct cprof_types *t,
 						struct cprof_core *core, uint64_t pc,
 						uint64_t cfa, uint64_t addr)
@@ -229,11 +317,10 @@ static struct cprof_type_slot frame_slot_lookup(struct cprof_types *t,
 	const struct cprof_module *m = cprof_core_module(core, pc);
 	uint64_t bias;
 	Dwarf *dbg = m ? cprof_core_module_dwarf(core, m, &bias) : NULL;
-	Dwarf_Die cu;
-	if (!dbg || !cfa || !types_unit_at(t, core, m, dbg, pc - bias, &cu))
+	if (!dbg || !cfa)
 		return found;
 	Dwarf_Die scopes[MAX_SCOPES];
-	int n = types_scopes_at(&cu, pc - bias, scopes);
+	int n = types_scopes_at(t, core, m, dbg, pc - bias, scopes);
 	bool cfa_base = false;
 	for (int i = 0; i < n; i++) {
 		if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) {
@@ -408,6 +495,11 @@ void types_root_slots_deinit(struct cprof_types_private *p)
 		free(p->mods[i].vars);
 		free(p->mods[i].tls);
 		free(p->mods[i].cus);
+		for (size_t k = 0; k < p->mods[i].n_units; k++) {
+			free(p->mods[i].units[k].r);
+			free(p->mods[i].units[k].max_hi);
+		}
+		free(p->mods[i].units);
 	}
 	free(p->mods);
 	free(p->fr_keys);

@@ -39,8 +39,8 @@ struct key {
 	uint32_t elem, count;      /* arrays: element type and length */
 };
 
-/* variable, cu_range and vtable start with their address: types_count_le
- * searches arrays of them. */
+/* variable, cu_range and vtable start with their address, unit_funcs with
+ * its unit's offset: types_count_le searches arrays of them. */
 struct variable {
 	uint64_t addr, size;       /* static: address; TLS: offset in the block */
 	Dwarf *dbg;
@@ -54,6 +54,18 @@ struct cu_range {
 	Dwarf_Off off;
 };
 
+/* A unit's top-level functions' address ranges (a function with
+ * DW_AT_ranges has several), sorted by lo; max_hi[i] is the largest hi of the
+ * first i + 1, so a search stops as soon as no earlier range can hold a pc.
+ * Built on the unit's first look-up: a Go unit is a whole package, thousands
+ * of functions, and one look-up per frame slot went through all of them. */
+struct unit_funcs {
+	Dwarf_Off cu;
+	struct cu_range *r;
+	uint64_t *max_hi;
+	size_t n;
+};
+
 struct module_vars {
 	bool done;
 	struct variable *vars, *tls;
@@ -61,6 +73,8 @@ struct module_vars {
 	bool cus_done;
 	struct cu_range *cus;      /* sorted by lo */
 	size_t n_cus;
+	struct unit_funcs *units;  /* sorted by cu */
+	size_t n_units, cap_units;
 };
 
 /* An open-addressed map from a word's value (a closure's code pointer, a Go
@@ -82,7 +96,8 @@ struct vtable {
 };
 
 _Static_assert(offsetof(struct variable, addr) == 0 && offsetof(struct cu_range, lo) == 0 &&
-	       offsetof(struct vtable, lo) == 0, "types_count_le's key comes first");
+	       offsetof(struct vtable, lo) == 0 && offsetof(struct unit_funcs, cu) == 0,
+	       "types_count_le's key comes first");
 
 struct cprof_types_private {
 	struct key *keys;          /* parallel to types */
@@ -155,9 +170,8 @@ void types_by_layout(struct cprof_types *t, const struct cprof_object *objs,
 /* root-slots.c */
 struct cprof_type_slot types_root_slot(struct cprof_types *t, const struct cprof_roots *rs,
 				       const struct cprof_root_ref *ref);
-bool types_unit_at(struct cprof_types *t, struct cprof_core *core,
-		   const struct cprof_module *m, Dwarf *dbg, uint64_t addr, Dwarf_Die *ret);
-int types_scopes_at(Dwarf_Die *cu, uint64_t pc, Dwarf_Die *ret);
+int types_scopes_at(struct cprof_types *t, struct cprof_core *core,
+		    const struct cprof_module *m, Dwarf *dbg, uint64_t pc, Dwarf_Die *ret);
 void types_root_slots_deinit(struct cprof_types_private *p);
 
 /* go-types.c */
