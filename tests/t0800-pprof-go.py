@@ -11,7 +11,9 @@ the program wrote its own heap profile just before the dump):
     program's own heap profile's inuse_objects and inuse_space, leaf frames at
     main.go with a line, the executable's mapping with its build id, and main.main
     as caller;
-  - --by retention: the totals equal the histogram's; for every root of `roots`
+  - --by retention: the totals equal the histogram's plus Go's garbage (which the
+    histogram leaves out and --by retention shows under a frame of its own, with
+    the count and bytes the database gives it); for every root of `roots`
     (a named root node: a global, a module, a goroutine...), the objects and bytes
     under its frame (pprof's cum) equal what `roots` says it retains; under
     goprofile!main.keptD, the manifest's 12 blocks of 57344 bytes;
@@ -171,11 +173,17 @@ with case("--by site equals histogram --by site"):
 
 with case("--by retention: what each root retains"):
     samples = raw["retention"]["samples"]
-    check_eq(totals(samples), hist_total, "the totals equal the histogram's")
-    # A root node without root nodes below it (a global, a frame): what it
-    # retains is what `roots` counts under it.
     import sqlite3
     con = sqlite3.connect(db)
+    garbage = con.execute("SELECT count(*), coalesce(sum(size), 0) FROM object"
+                          " WHERE leak = 'garbage'").fetchone()
+    check_eq(totals(samples), (hist_total[0] + garbage[0], hist_total[1] + garbage[1]),
+             "the totals equal the histogram's plus the garbage")
+    check_eq(totals([s for s in samples if s["functions"][-1:] ==
+                     ["(garbage: the next collection frees it)"]]), tuple(garbage),
+             "the garbage under its own frame")
+    # A root node without root nodes below it (a global, a frame): what it
+    # retains is what `roots` counts under it.
     nodes = con.execute("SELECT name, kind, retained_count, retained_bytes, (SELECT count(*)"
                         " FROM root_node c WHERE c.parent_id = n.id) FROM root_node n"
                         " WHERE id > 1").fetchall()

@@ -214,7 +214,7 @@ enum cprof_provider_flags {
 /* Which registers of a thread are roots (thread_registers). */
 enum cprof_thread_registers {
 	CPROF_REGISTERS_DEFAULT = -1,      /* the provider has no opinion */
-	CPROF_REGISTERS_NONE = 0,
+	CPROF_REGISTERS_NONE = 0,          /* nor the red zone below its SP */
 	CPROF_REGISTERS_GENERAL = 1,
 	CPROF_REGISTERS_ALL = 2,           /* general and vector */
 };

@@ -363,10 +363,11 @@ struct cprof_error *cprof_query_object_id(struct sqlite3 *db, const char *path,
 					  uint64_t id, struct cprof_obj_row *ret);
 struct cprof_error *cprof_query_node(struct sqlite3 *db, const char *path,
 				     uint64_t id, struct cprof_node_row *ret);
-/* The objects retaining the most, and the used bytes of the heap. */
+/* The objects retaining the most; the used bytes of the heap but garbage,
+ * and the garbage (Go's unreachable objects). */
 struct cprof_error *cprof_query_top(struct sqlite3 *db, const char *path,
 				    size_t limit, struct cprof_obj_row **ret,
-				    size_t *n_ret, uint64_t *heap_bytes);
+				    size_t *n_ret, uint64_t *heap_bytes, uint64_t *garbage_bytes);
 /* The root nodes (not super, not leaked) retaining the most. */
 struct cprof_error *cprof_query_top_nodes(struct sqlite3 *db, const char *path,
 					  size_t limit, struct cprof_node_row **ret,
@@ -399,9 +400,11 @@ struct cprof_group_row {
 };
 
 /**
- * Groups the objects (used, reachable or leaked) whose type name matches
- * pattern (NULL: all; a glob when it has * ? or [, matching the whole name;
- * else a substring of names that are not pointer types).
+ * Groups the objects (used, reachable or leaked; not Go's garbage) whose
+ * type name matches pattern (NULL: all; a glob when it has * ? or [, matching
+ * the whole name; else a substring of names that are not pointer types).
+ * By root, objects no single root retains form "(shared)" (leaked ones
+ * have their root node, "leaked (no root)").
  * A group's retained bytes count each object once: only members with no
  * other member of the group among their dominators add what they retain.
  * Biggest retained first.
@@ -414,6 +417,10 @@ struct cprof_site_coverage {
 };
 struct cprof_error *cprof_query_site_coverage(struct sqlite3 *db, const char *path,
 					      struct cprof_site_coverage *ret);
+/* Go's garbage (unreachable objects the next collection frees), which the
+ * groups leave out: its count and bytes. */
+struct cprof_error *cprof_query_garbage(struct sqlite3 *db, const char *path,
+					uint64_t *count, uint64_t *bytes);
 struct cprof_error *cprof_query_groups(struct sqlite3 *db, const char *path,
 				       enum cprof_group_by by, const char *pattern,
 				       struct cprof_group_row **ret, size_t *n_ret);
@@ -573,7 +580,7 @@ struct cprof_entry {
 };
 
 struct cprof_entries {
-	uint64_t heap_bytes;       /* used objects, reachable or not (as `top`) */
+	uint64_t heap_bytes;       /* used objects but garbage (as `top`) */
 	uint64_t reachable_bytes;  /* what the top entries retain in all */
 	uint64_t n_objects;        /* top objects */
 	uint64_t n_groups;         /* their groups; the biggest `n` are in e */
@@ -678,6 +685,7 @@ struct cprof_roots_report {
 	size_t n;
 	/* reachable objects with no type: a type pattern cannot match them */
 	uint64_t untyped_count, untyped_bytes;
+	uint64_t garbage_count, garbage_bytes;     /* left out (Go) */
 };
 struct cprof_error *cprof_query_roots(struct sqlite3 *db, const char *path,
 				      const char *type_pattern, const char *site_pattern,
@@ -702,7 +710,8 @@ struct cprof_accumulation {
 struct cprof_top_report {
 	struct cprof_allocator_row *allocators;
 	size_t n_allocators;
-	uint64_t heap_bytes;       /* used objects, reachable or not */
+	uint64_t heap_bytes;       /* used objects, reachable or leaked: the shares' whole */
+	uint64_t garbage_bytes;    /* Go's unreachable objects, left out of it */
 	struct cprof_entries entries;
 	struct cprof_node_row *nodes;
 	struct cprof_accumulation *node_points;   /* one per node */

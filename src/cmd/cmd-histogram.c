@@ -19,7 +19,8 @@ static const char usage[] =
 enum { OPT_BY = OPT_FIRST_COMMAND_OPTION, OPT_TYPE };
 
 static const char help[] =
-	"Objects (used chunks, reachable or leaked) counted by type (what DWARF,\n"
+	"Objects (used chunks, reachable or leaked; not Go's garbage, which a last\n"
+	"line counts) counted by type (what DWARF,\n"
 	"a C++ vtable or the Go runtime says; \"(unknown type)\" otherwise), by\n"
 	"usable size, or (Go) by allocation site: the first frame outside the\n"
 	"runtime of the stack the memory profiler recorded for the object\n"
@@ -90,9 +91,12 @@ int cmd_histogram(int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	struct cprof_site_coverage cov = { 0, 0 };
+	uint64_t garbage_count = 0, garbage_bytes = 0;
 	struct cprof_error *err = cprof_query_groups(db, path, o.by, o.pattern, &g, &n);
 	if (!err && o.by == CPROF_BY_SITE)
 		err = cprof_query_site_coverage(db, path, &cov);
+	if (!err)
+		err = cprof_query_garbage(db, path, &garbage_count, &garbage_bytes);
 	cprof_store_close(db);
 	if (err)
 		return cmd_report_error(err);
@@ -101,6 +105,7 @@ int cmd_histogram(int argc, char **argv)
 	} else {
 		cprof_report_groups(stdout, g, n, o.by, limit);
 		cprof_report_site_coverage(stdout, &cov);
+		cprof_report_garbage_left_out(stdout, garbage_count, garbage_bytes);
 	}
 	free(g);
 	return EXIT_OK;

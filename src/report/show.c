@@ -20,14 +20,19 @@ static void object_head(FILE *out, const struct cprof_obj_row *o)
 		fprintf(out, " (type guessed from its layout: no typed pointer reaches it)");
 	else if (o->type_source[0])
 		fprintf(out, " (type from %s)", o->type_source);
-	if (o->leak[0])
+	if (!strcmp(o->leak, "garbage"))
+		fprintf(out, ", garbage (no root reaches it: the next collection frees it)");
+	else if (o->leak[0])
 		fprintf(out, ", leaked (%s)", o->leak);
 	else if (o->root_distance == 1)
 		fprintf(out, ", a root slot points to it");
 	else if (o->root_distance != CPROF_NONE_ID)
 		fprintf(out, ", %" PRIu64 " pointers from a root slot (the shortest path)",
 			o->root_distance);
-	if (o->retained_count == 1)
+	/* retained sizes are of what a root reaches */
+	if (o->leak[0] && !o->retained_count)
+		fprintf(out, "\nretains  (no retained size: no root reaches it)\n");
+	else if (o->retained_count == 1)
 		fprintf(out, "\nretains  %s: itself only\n", fmt_bytes(b1, o->retained_bytes));
 	else
 		fprintf(out, "\nretains  %s in %" PRIu64 " objects, itself included\n",
@@ -39,17 +44,19 @@ void cprof_report_object(FILE *out, const struct cprof_object_report *r)
 	char b1[FMT_BYTES_SIZE];
 	object_head(out, &r->o);
 	fprintf(out, "dominators\n");
+	if (r->o.leak[0] && !r->n_chain)
+		fprintf(out, "  (none: no root reaches it)\n");
 	for (size_t i = 0; i < r->n_chain; i++)
 		fprintf(out, "  object %" PRIu64 " at 0x%" PRIx64 " (retains %s)\n", r->chain[i].id,
 			r->chain[i].addr, fmt_bytes(b1, r->chain[i].retained_bytes));
 	if (r->chain_cut)
 		fprintf(out, "  ...\n");
-	for (size_t i = 0; i < r->n_nodes; i++)
+	for (size_t i = 0; !(r->o.leak[0] && !r->n_chain) && i < r->n_nodes; i++)
 		fprintf(out, "  %-9s %s\n", r->nodes[i].kind, r->nodes[i].name);
-	fprintf(out, "root slots pointing here (%zu%s)\n", r->n_slots,
+	fprintf(out, "root slots pointing here directly (%zu%s)\n", r->n_slots,
 		r->n_slots == r->limit ? "+" : "");
 	for (size_t i = 0; i < r->n_slots; i++)
-		fprintf(out, "  %s%s\n", r->slots[i].slot_name,
+		fprintf(out, "  0x%016" PRIx64 "  %s%s\n", r->slots[i].slot, r->slots[i].slot_name,
 			r->slots[i].dst_offset ? " (into its middle)" : "");
 	fprintf(out, "pointers out (%" PRIu64 ")\n", r->total_out);
 	for (size_t i = 0; i < r->n_out; i++)

@@ -49,8 +49,11 @@ void cprof_report_top(FILE *out, const struct cprof_top_report *r)
 	uint64_t heap = r->heap_bytes;
 	cprof_report_not_analyzed(out, r->allocators, r->n_allocators);
 	if (cprof_report_heap_walked(r->allocators, r->n_allocators)) {
-		fprintf(out, "heap: %s in used objects, reachable or not (leaked, or garbage a collector frees)\n",
-			fmt_bytes(b1, heap));
+		fprintf(out, "heap: %s in used objects, reachable or leaked", fmt_bytes(b1, heap));
+		if (r->garbage_bytes)
+			fprintf(out, "; %s more is garbage the next collection frees, left out",
+				fmt_bytes(b2, r->garbage_bytes));
+		fputc('\n', out);
 		cprof_report_entries(out, &r->entries);
 	}
 	fprintf(out, "\nroots retaining the most\n%10s %6s %9s  %-10s %s\n", "retained", "heap",
@@ -113,6 +116,7 @@ void cprof_report_top_json(FILE *out, const struct cprof_top_report *r)
 	json_object_begin(&j);
 	json_kv_int(&j, "version", 1);
 	json_kv_uint(&j, "heap_bytes", r->heap_bytes);
+	json_kv_uint(&j, "garbage_bytes", r->garbage_bytes);
 	cprof_report_allocator_rows_json(&j, r->allocators, r->n_allocators);
 	json_key(&j, "top_entries");
 	cprof_report_entries_json(&j, &r->entries);

@@ -364,8 +364,11 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 			if (cr->end <= sp && cr->end > base)
 				base = cr->end;
 		}
-		uint64_t lo = sp - RED_ZONE < base || sp < RED_ZONE ?
-			      base : (sp - RED_ZONE) & ~7ull;
+		/* The red zone holds a leaf function's values, as its
+		   registers would: a thread whose registers are no roots (Go's
+		   scheduler on its system stack) has none, only stale words. */
+		uint64_t red = regs == CPROF_REGISTERS_NONE ? 0 : RED_ZONE;
+		uint64_t lo = sp - red < base || sp < red ? base : (sp - red) & ~7ull;
 		if (fseg == seg && tls_lo > sp && tls_lo < hi)
 			hi = tls_lo;
 		struct cprof_root sr = { .kind = CPROF_ROOT_STACK, .thread = (int)i,

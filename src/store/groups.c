@@ -145,7 +145,8 @@ struct cprof_error *cprof_query_groups_at(sqlite3 *db, const char *path,
 	static const char sql[] =
 		"SELECT o.id, o.idom, o.size, o.retained_bytes, o.retaining_root,"
 		" coalesce(t.name, '(unknown type)'), coalesce(n.name, ''), coalesce(n.kind, ''),"
-		" coalesce(si.name, '(no profile record)'), o.type_source = 'layout', os.site_id"
+		" coalesce(si.name, '(no profile record)'), o.type_source = 'layout', os.site_id,"
+		" coalesce(o.leak, '')"
 		" FROM object o LEFT JOIN type t ON t.id = o.type_id"
 		" LEFT JOIN root_node n ON n.id = o.retaining_root"
 		" LEFT JOIN object_site os ON os.object_id = o.id"
@@ -164,6 +165,11 @@ struct cprof_error *cprof_query_groups_at(sqlite3 *db, const char *path,
 		idom[id] = sqlite3_column_type(s, 1) == SQLITE_NULL ? NONE :
 			   (uint32_t)sqlite3_column_int64(s, 1);
 		retained[id] = (uint64_t)sqlite3_column_int64(s, 3);
+		/* Go's garbage is in no group: nothing holds it, the next
+		   collection frees it (callers say how much: cprof_query_garbage) */
+		const char *leak = (const char *)sqlite3_column_text(s, 11);
+		if (leak && !strcmp(leak, "garbage"))
+			continue;
 		const char *type = (const char *)sqlite3_column_text(s, 5);
 		if (!matches(type ? type : "", pattern) ||
 		    !site_matches((const char *)sqlite3_column_text(s, 8), site_pattern))

@@ -47,8 +47,8 @@ static struct cprof_error *mem_totals(void *arg, uint64_t *heap_bytes,
 	struct mem *m = arg;
 	*heap_bytes = *reachable_bytes = 0;
 	for (uint32_t i = 0; i < m->a->n_objects; i++) {
-		if (!has_leaks(m, i))
-			continue;
+		if (!has_leaks(m, i) || (m->a->leaks.flags[i] & CPROF_GARBAGE))
+			continue;      /* garbage: as HEAP_SQL (query.c) */
 		*heap_bytes += m->a->objects[i].size;
 		if (m->a->leaks.flags[i] & CPROF_REACHABLE)
 			*reachable_bytes += m->a->objects[i].size;

@@ -95,6 +95,8 @@ static struct cprof_error *find_paths(struct sqlite3 *db, const char *path,
 					  "%s: object %llu at 0x%llx is reached from no root%s",
 					  path, (unsigned long long)target->id,
 					  (unsigned long long)target->addr,
+					  !strcmp(target->leak, "garbage") ?
+					  " (it is garbage: the next collection frees it)" :
 					  target->leak[0] ? " (it is leaked: see 'cprof-core leaks')" : "");
 	if (all)
 		return cprof_query_paths(db, path, target->id, all, MAX_VISITS, ret, n_ret);

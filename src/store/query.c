@@ -347,17 +347,26 @@ static struct cprof_error *collect(sqlite3 *db, const char *path, const char *sq
 	return NULL;
 }
 
+/* The heap shares are of what stays in use: garbage (Go's unreachable
+ * objects) goes at the next collection, and counting it made one holder's
+ * share depend on how long ago the last collection ran. */
+#define HEAP_SQL "SELECT coalesce(sum(size) FILTER (WHERE coalesce(leak, '') != 'garbage'), 0)," \
+	" coalesce(sum(size) FILTER (WHERE reachable = 1), 0)," \
+	" coalesce(sum(size) FILTER (WHERE leak = 'garbage'), 0)" \
+	" FROM object WHERE reachable IS NOT NULL"
+
 struct cprof_error *cprof_query_top(sqlite3 *db, const char *path, size_t limit,
 				    struct cprof_obj_row **ret, size_t *n_ret,
-				    uint64_t *heap_bytes)
+				    uint64_t *heap_bytes, uint64_t *garbage_bytes)
 {
 	sqlite3_stmt *s;
-	*heap_bytes = 0;
-	if (sqlite3_prepare_v2(db, "SELECT coalesce(sum(size), 0) FROM object WHERE reachable IS NOT NULL",
-			       -1, &s, NULL) != SQLITE_OK)
+	*heap_bytes = *garbage_bytes = 0;
+	if (sqlite3_prepare_v2(db, HEAP_SQL, -1, &s, NULL) != SQLITE_OK)
 		return db_error(db, path, "heap size");
-	if (sqlite3_step(s) == SQLITE_ROW)
+	if (sqlite3_step(s) == SQLITE_ROW) {
 		*heap_bytes = (uint64_t)sqlite3_column_int64(s, 0);
+		*garbage_bytes = (uint64_t)sqlite3_column_int64(s, 2);
+	}
 	sqlite3_finalize(s);
 	struct rows r = { .size = sizeof(struct cprof_obj_row), .read = read_obj_v };
 	return collect(db, path,
@@ -785,13 +794,27 @@ static struct cprof_error *db_totals(void *arg, uint64_t *heap_bytes, uint64_t *
 	struct store_db_source *d = arg;
 	sqlite3_stmt *s;
 	*heap_bytes = *reachable_bytes = 0;
-	if (sqlite3_prepare_v2(d->db, "SELECT coalesce(sum(size), 0),"
-			       " coalesce(sum(size) FILTER (WHERE reachable = 1), 0)"
-			       " FROM object WHERE reachable IS NOT NULL", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(d->db, HEAP_SQL, -1, &s, NULL) != SQLITE_OK)
 		return db_error(d->db, d->path, "heap size");
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		*heap_bytes = (uint64_t)sqlite3_column_int64(s, 0);
 		*reachable_bytes = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return NULL;
+}
+
+struct cprof_error *cprof_query_garbage(sqlite3 *db, const char *path,
+					uint64_t *count, uint64_t *bytes)
+{
+	sqlite3_stmt *s;
+	*count = *bytes = 0;
+	if (sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(size), 0) FROM object"
+			       " WHERE leak = 'garbage'", -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "garbage");
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*count = (uint64_t)sqlite3_column_int64(s, 0);
+		*bytes = (uint64_t)sqlite3_column_int64(s, 1);
 	}
 	sqlite3_finalize(s);
 	return NULL;

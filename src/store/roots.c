@@ -57,6 +57,8 @@ struct cprof_error *cprof_query_roots(struct sqlite3 *db, const char *path,
 		err = describe(db, path, &ret->groups[i]);
 	}
 	free(g);
+	if (!err)
+		err = cprof_query_garbage(db, path, &ret->garbage_count, &ret->garbage_bytes);
 	sqlite3_stmt *s;
 	if (!err && type_pattern) {
 		if (sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(size), 0) FROM object"

@@ -143,7 +143,8 @@ struct cprof_error *cprof_query_top_report(struct sqlite3 *db, const char *path,
 	struct cprof_error *err = cprof_query_allocators(db, path, &ret->allocators,
 							 &ret->n_allocators);
 	if (!err)
-		err = cprof_query_top(db, path, limit, &ret->objs, &ret->n_objs, &ret->heap_bytes);
+		err = cprof_query_top(db, path, limit, &ret->objs, &ret->n_objs, &ret->heap_bytes,
+				      &ret->garbage_bytes);
 	if (!err)
 		err = cprof_query_top_nodes(db, path, limit, &ret->nodes, &ret->n_nodes);
 	if (!err)
