@@ -20,6 +20,10 @@ Go type the program gave it:
     said only by the zero-length `_ [0]*T` member);
   - an Outer reached as the *Inner embedded at its start, exactly two Inners long:
     one main.Inner (not [2]main.Inner), and what follows the Inner left untyped;
+  - a Wrap reached only as the *Mid 16 bytes into it: "main.Mid at +0x10" (the type
+    of what is before it unknown), and the *Circle its C points to typed through it
+    (before, a typed pointer into an object's middle typed nothing: on Caddy, 393
+    pending timers the timer heap points 16 bytes into);
   - interface slices' storage named after the interface ([n]main.Shape, not
     runtime.iface), and [n]T counted from the slice's cap or the string's len where
     the slot has room for more ([17]main.Shape in 288 bytes, [5]*main.Circle in 48,
@@ -74,15 +78,16 @@ for o in m["objects"]:
 shapes_storage = [t for t in by_type if t.endswith("]main.Shape") and t != "[17]main.Shape"]
 check_eq(sorted(by_type), sorted(["[17]main.Shape", "[20]uint8", "[5]*main.Circle",
                                   "closure main.closure.func1", "main.Big", "main.Circle",
-                                  "main.Huge", "main.Inner", "main.Square", "string"] +
-                                 shapes_storage[:1]),
-         "the manifest lists the eleven types")
+                                  "main.Huge", "main.Inner", "main.Mid at +0x10", "main.Square",
+                                  "string"] + shapes_storage[:1]),
+         "the manifest lists the twelve types")
 check_eq(sorted({v for v, _ in by_via}),
          ["after embedded", "atomic.Pointer", "atomic.Pointer field", "chan", "closure",
           "closure variable", "eface", "embedded", "embedded field", "header",
           "header field", "iface", "interface slice", "largeType", "largeType field", "map",
-          "map indirect", "map slot", "slice cap", "small map", "string len"],
-         "... reached in twenty-one ways")
+          "map indirect", "map slot", "middle", "middle field", "slice cap", "small map",
+          "string len"],
+         "... reached in twenty-three ways")
 con = sqlite3.connect(db)
 # The small map (Go 1.24+): its circles are held by one object, its single group,
 # which the map's dirPtr points to directly (dirLen 0).

@@ -30,13 +30,24 @@ enum { MAX_SCOPES = 32 };
 
 enum { MAX_SLOTS = 1024, MAX_DEPTH = 8, MAX_ARRAY_EXPAND = 256, SLACK = 16 };
 static const uint32_t NONE = UINT32_MAX;  /* no type */
+/* key.count of "T at +off": an object a typed pointer enters at off, T
+ * there and the rest unknown (key.elem is T + 1, key.off the offset) */
+static const uint32_t INSIDE = UINT32_MAX;
 
 
 /* A type's identity: a DWARF DIE, or a name (vtable class, array). */
 struct key {
 	uintptr_t dbg;             /* Dwarf *, or 0 for named types */
-	uint64_t off;              /* DIE offset */
-	uint32_t elem, count;      /* arrays: element type and length */
+	uint64_t off;              /* DIE offset; INSIDE: the offset of T */
+	uint32_t elem, count;      /* arrays: element type + 1 and length; or INSIDE */
+};
+
+/* A typed pointer into the middle of an untyped object (the Go timer heap's
+ * *runtime.timer, 16 bytes into a runtime.timeTimer): typed "T at +off"
+ * once every exact type is in, and followed from there. */
+struct inside {
+	uint32_t object, type;
+	uint64_t off;
 };
 
 /* variable, cu_range and vtable start with their address, unit_funcs with
@@ -124,6 +135,8 @@ struct cprof_types_private {
 	size_t n_rt_dies;
 	Dwarf *rt_dbg;
 	bool rt_dies_done;
+	struct inside *inside;     /* found while following, assigned after */
+	size_t n_inside, cap_inside;
 };
 
 struct slot_list {

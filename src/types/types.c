@@ -15,6 +15,7 @@
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,8 +137,9 @@ uint32_t types_add(struct cprof_types *t, const struct key *k,
 	memset(ty, 0, sizeof(*ty));
 	ty->name = strdup(name);
 	ty->size = size;
-	ty->element = k->elem ? k->elem - 1 : NONE;
-	ty->count = k->elem ? k->count : 0;
+	bool array = k->elem && k->count != INSIDE;
+	ty->element = array ? k->elem - 1 : NONE;
+	ty->count = array ? k->count : 0;
 	if (!ty->name)
 		return NONE;
 	p->keys[id] = *k;
@@ -337,6 +339,23 @@ static uint32_t intern_array(struct cprof_types *t, uint32_t elem, uint32_t n)
 	uint32_t id = types_add(t, &k, name, t->types[elem].size * n);
 	if (id != NONE)
 		t->types[id].go = go;
+	return id;
+}
+
+/* "T at +0x10": T at offset off of an object whose type is not known. */
+static uint32_t intern_inside(struct cprof_types *t, uint32_t elem, uint64_t off)
+{
+	struct key k = { 0, off, elem + 1, INSIDE };
+	uint32_t found = types_lookup(t, &k);
+	if (found != NONE)
+		return found;
+	char name[300];
+	snprintf(name, sizeof(name), "%s at +0x%" PRIx64, t->types[elem].name, off);
+	uint32_t id = types_add(t, &k, name, off + t->types[elem].size);
+	if (id != NONE) {
+		t->types[id].go = t->types[elem].go;
+		t->types[id].one = true;
+	}
 	return id;
 }
 
@@ -959,28 +978,56 @@ static uint64_t slot_count(struct cprof_types *t, const struct cprof_type_slot *
 	return w;
 }
 
+/* A typed pointer (slot sl of object o, at off) into the middle of object
+ * dst: kept for after the exact types (struct inside). */
+static void note_inside(struct cprof_types *t, const struct cprof_object *objs,
+			const struct cprof_type_slot *sl, uint32_t o, uint64_t off, uint32_t dst)
+{
+	struct cprof_types_private *p = t->priv;
+	uint64_t w;
+	if (sl->kind != CPROF_SLOT_STATIC || sl->target == NONE || t->object_type[dst] != NONE ||
+	    !types_read_word(p->core, objs[o].addr + off, &w) || w <= objs[dst].addr ||
+	    w - objs[dst].addr >= objs[dst].size)
+		return;
+	if (p->n_inside == p->cap_inside) {
+		size_t cap = p->cap_inside ? 2 * p->cap_inside : 64;
+		struct inside *a = realloc(p->inside, cap * sizeof(*a));
+		if (!a)
+			return;
+		p->inside = a;
+		p->cap_inside = cap;
+	}
+	p->inside[p->n_inside++] = (struct inside){ dst, sl->target, w - objs[dst].addr };
+}
+
 /* Follows the typed pointers of o: its edges at slot offsets, pointing at the
- * start of their targets. */
+ * start of their targets (the others are noted: note_inside). */
 static void follow(struct cprof_types *t, const struct cprof_object *objs,
 		   const struct cprof_graph *g, uint32_t o, struct queue *q)
 {
 	uint32_t id = t->object_type[o];
 	const struct key *k = &t->priv->keys[id];
+	bool inside = k->elem && k->count == INSIDE;
 	uint32_t elem = k->elem ? k->elem - 1 : id;
-	uint32_t count = k->elem ? k->count : 1;
+	uint32_t count = k->elem && !inside ? k->count : 1;
+	uint64_t shift = inside ? k->off : 0;
 	types_ensure_slots(t, elem);
 	const struct cprof_type *et = &t->types[elem];
 	if (!et->n_slots)
 		return;
 	uint64_t e = g->row[o], end = g->row[o + 1];
 	for (uint32_t i = 0; i < count && e < end; i++) {
-		uint64_t base = (uint64_t)i * et->size;
+		uint64_t base = (uint64_t)i * et->size + shift;
 		for (uint32_t s = 0; s < et->n_slots && e < end; s++) {
 			uint64_t off = base + et->slots[s].offset;
 			while (e < end && g->src_off[e] < off)
 				e++;
-			if (e >= end || g->src_off[e] != off || cprof_graph_interior(g, e))
+			if (e >= end || g->src_off[e] != off)
 				continue;
+			if (cprof_graph_interior(g, e)) {
+				note_inside(t, objs, &et->slots[s], o, off, g->dst[e]);
+				continue;
+			}
 			/* The slots stay put; et moves when the table grows, as
 			   resolving and assigning may make it. */
 			const struct cprof_type_slot *sl = &et->slots[s];
@@ -1063,6 +1110,29 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 		propagate(t, objs, g, &q, from, progress);
 	}
 
+	/* 4b. Objects typed pointers enter in their middle only: "T at +off"
+	   when T has pointers to follow (a struct: a pointer into a char
+	   buffer says nothing), then what they point to; rounds until no
+	   pointer enters an untyped object.  After the exact types, so that
+	   a pointer to an object's start wins. */
+	while (t->priv->n_inside) {
+		struct inside *in = t->priv->inside;
+		size_t n_in = t->priv->n_inside, from = q.tail;
+		t->priv->inside = NULL;
+		t->priv->n_inside = t->priv->cap_inside = 0;
+		for (size_t i = 0; i < n_in; i++) {
+			if (t->object_type[in[i].object] != NONE)
+				continue;
+			types_ensure_slots(t, in[i].type);
+			if (!t->types[in[i].type].n_slots)
+				continue;
+			types_assign(t, objs, in[i].object, intern_inside(t, in[i].type, in[i].off),
+				     CPROF_TYPE_DWARF, false, 0, &q);
+		}
+		free(in);
+		propagate(t, objs, g, &q, from, progress);
+	}
+
 	/* 5. Objects no typed pointer reached: guessed by their layout.  A
 	   guess is never followed: a wrong one would spread to everything it
 	   points to. */
@@ -1103,6 +1173,7 @@ void cprof_types_deinit(struct cprof_types *t)
 	if (t->priv) {
 		free(t->priv->keys);
 		free(t->priv->slots);
+		free(t->priv->inside);
 		free(t->priv->vtables);
 		types_root_slots_deinit(t->priv);
 		types_go_deinit(t->priv);

@@ -24,6 +24,9 @@
 //   - an Outer reached only as the *Inner embedded at its start: it is an
 //     Inner, not two (Outer is exactly two Inners long), and what follows the
 //     Inner (Q, a *string) must not be typed as a second Inner's C;
+//   - a Wrap reached only as the *Mid in its middle (16 bytes in), from the
+//     global slice mids: "main.Mid at +0x10" (what is before it is not known),
+//     and the *Circle its C points to typed by following it;
 //   - the storage of interface slices, named after the interface ([n]main.Shape,
 //     not [n]runtime.iface), and storage whose length the pointer knows: a
 //     slice's cap elements and a string's len bytes, not as many as its size
@@ -73,6 +76,17 @@ type Outer struct {
 	Pad [9]uint64
 }
 
+// Mid sits 16 bytes into Wrap; mids holds pointers to it, not to the Wrap.
+type Mid struct {
+	C *Circle
+	N int64
+}
+
+type Wrap struct {
+	A, B int64
+	M    Mid
+}
+
 // Holder keeps a *Circle in an atomic.Pointer field.
 type Holder struct {
 	N   int
@@ -99,6 +113,7 @@ var (
 	recs     map[int]Rec
 	handlers []func() float64
 	inners   []*Inner
+	mids     []*Mid
 	current  atomic.Pointer[Circle]
 	holders  []*Holder
 	shapes17 []Shape   // cap 17: 272 bytes in a 288-byte slot
@@ -192,6 +207,10 @@ func main() {
 			inners = append(inners, &o.Inner)
 			es = append(es, entry{uintptr(unsafe.Pointer(o)), "main.Inner", unsafe.Sizeof(*o), true, "embedded"})
 			circle(o.C, "embedded field")
+			w := &Wrap{A: int64(i), M: Mid{C: &Circle{R: 5}}}
+			mids = append(mids, &w.M)
+			es = append(es, entry{uintptr(unsafe.Pointer(w)), "main.Mid at +0x10", unsafe.Sizeof(*w), true, "middle"})
+			circle(w.M.C, "middle field")
 			hd := &Holder{N: i}
 			hd.Cur.Store(&Circle{R: 4})
 			holders = append(holders, hd)
