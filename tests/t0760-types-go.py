@@ -24,6 +24,9 @@ Go type the program gave it:
     of what is before it unknown), and the *Circle its C points to typed through it
     (before, a typed pointer into an object's middle typed nothing: on Caddy, 393
     pending timers the timer heap points 16 bytes into);
+  - a method value held by `any`: the closure (main.(*Ticker).Tick-fm) typed through
+    the eface's func type, its receiver main.Ticker and the *Circle behind it (on
+    Caddy: the timers' http2 stream closures, streams and serverConns, 7 MiB);
   - interface slices' storage named after the interface ([n]main.Shape, not
     runtime.iface), and [n]T counted from the slice's cap or the string's len where
     the slot has room for more ([17]main.Shape in 288 bytes, [5]*main.Circle in 48,
@@ -77,17 +80,19 @@ for o in m["objects"]:
     by_type.setdefault(o["type"], []).append(o)
 shapes_storage = [t for t in by_type if t.endswith("]main.Shape") and t != "[17]main.Shape"]
 check_eq(sorted(by_type), sorted(["[17]main.Shape", "[20]uint8", "[5]*main.Circle",
-                                  "closure main.closure.func1", "main.Big", "main.Circle",
-                                  "main.Huge", "main.Inner", "main.Mid at +0x10", "main.Square",
-                                  "string"] + shapes_storage[:1]),
-         "the manifest lists the twelve types")
+                                  "closure main.(*Ticker).Tick-fm", "closure main.closure.func1",
+                                  "main.Big", "main.Circle", "main.Huge", "main.Inner",
+                                  "main.Mid at +0x10", "main.Square", "main.Ticker", "string"] +
+                                 shapes_storage[:1]),
+         "the manifest lists the fourteen types")
 check_eq(sorted({v for v, _ in by_via}),
          ["after embedded", "atomic.Pointer", "atomic.Pointer field", "chan", "closure",
           "closure variable", "eface", "embedded", "embedded field", "header",
           "header field", "iface", "interface slice", "largeType", "largeType field", "map",
-          "map indirect", "map slot", "middle", "middle field", "slice cap", "small map",
+          "map indirect", "map slot", "method value", "method value field",
+          "method value receiver", "middle", "middle field", "slice cap", "small map",
           "string len"],
-         "... reached in twenty-three ways")
+         "... reached in twenty-six ways")
 con = sqlite3.connect(db)
 # The small map (Go 1.24+): its circles are held by one object, its single group,
 # which the map's dirPtr points to directly (dirLen 0).

@@ -144,9 +144,10 @@ const char *cprof_go_function(struct cprof_core *core, const struct cprof_gorout
 /* An interface value's dynamic type, from its first word (an iface's itab;
  * an eface's type): the runtime type of the object its data word points to
  * (a pointer's element; a boxed value's own type), or 0 when the data word is
- * no pointer to a typed object (a map, a chan, a func, nil, unreadable). */
+ * no pointer to a typed object (a map, a chan, a func, nil, unreadable); *func
+ * says whether it is a func value (its data word points to a closure). */
 uint64_t cprof_go_iface_target(struct cprof_core *core, const struct cprof_go_runtime *rt,
-			       uint64_t word0, bool eface);
+			       uint64_t word0, bool eface, bool *func);
 
 /* The element size of the runtime type at typ (abi.Type.Size_), or 0. */
 uint64_t cprof_go_type_size(struct cprof_core *core, const struct cprof_go_runtime *rt,

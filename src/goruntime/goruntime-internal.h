@@ -85,7 +85,7 @@ struct go_layout {
 	struct go_member type[TYPE_N];
 	uint64_t type_size;
 	int64_t tflag_extra_star, tflag_on_demand, tflag_direct, kind_gcprog, kind_pointer,
-		kind_direct;
+		kind_func, kind_direct;
 	const char *iface_missing;
 	int64_t itab_type, ptr_elem;
 

@@ -316,8 +316,9 @@ uint64_t cprof_go_type_size(struct cprof_core *core, const struct cprof_go_runti
 /* ---- interfaces ---- */
 
 uint64_t cprof_go_iface_target(struct cprof_core *core, const struct cprof_go_runtime *rt,
-			       uint64_t word0, bool eface)
+			       uint64_t word0, bool eface, bool *func)
 {
+	*func = false;
 	const struct go_layout *l = &rt->priv->l;
 	uint64_t typ = word0, kind = 0, tflag = 0;
 	struct cprof_error *err = NULL;
@@ -333,7 +334,9 @@ uint64_t cprof_go_iface_target(struct cprof_core *core, const struct cprof_go_ru
 	   Other pointer-shaped values (maps, chans, funcs) are not followed;
 	   any other value is boxed: the data word points to a copy of it. */
 	int64_t kd = l->kind_direct;
-	if ((kind & (uint64_t)(kd - 1 > 0 ? kd - 1 : 31)) == (uint64_t)l->kind_pointer) {
+	uint64_t kind_mask = (uint64_t)(kd - 1 > 0 ? kd - 1 : 31);
+	*func = l->kind_func >= 0 && (kind & kind_mask) == (uint64_t)l->kind_func;
+	if ((kind & kind_mask) == (uint64_t)l->kind_pointer) {
 		if ((err = cprof_core_read_u64(core, typ + (uint64_t)l->ptr_elem, &typ)))
 			goto fail;
 		return typ;

@@ -238,6 +238,7 @@ static void read_type_layout(struct cprof_core *core, const struct cprof_module 
 		l->kind_gcprog = constant(core, m, "internal/abi.KindGCProg",
 					  constant(core, m, "runtime.kindGCProg", 0));
 	l->kind_pointer = constant(core, m, "internal/abi.Pointer", -1);
+	l->kind_func = constant(core, m, "internal/abi.Func", -1);
 	l->kind_direct = constant(core, m, "internal/abi.KindDirectIface", 0);
 	l->tflag_direct = constant(core, m, "internal/abi.TFlagDirectIface", 0);
 

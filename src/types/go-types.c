@@ -49,10 +49,42 @@ bool types_map_dir_slot(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *map,
 
 /* A closure's slots: the captured variables of its function (sub), at the
  * offsets Go's DWARF gives them. */
+/*
+ * A method value's closure (PKG.(*T).M-fm, made by the compiler: its
+ * function's DWARF lists no captured variable) is the code pointer, then the
+ * receiver.  The receiver's type *T, found by its name, in *ret.  Only
+ * pointer receivers: a value receiver is copied in, at a size the name does
+ * not say.
+ */
+static bool method_value_receiver(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *sub,
+				  Dwarf_Die *ret)
+{
+	const char *fn = dwarf_diename(sub), *open, *close;
+	size_t n = fn ? strlen(fn) : 0;
+	if (n < 4 || strcmp(fn + n - 3, "-fm") || !(open = strstr(fn, ".(*")) ||
+	    !(close = strchr(open, ')')) || close[1] != '.')
+		return false;
+	char name[512];
+	snprintf(name, sizeof(name), "*%.*s.%.*s", (int)(open - fn), fn,
+		 (int)(close - open - 3), open + 3);
+	struct cprof_core *core = t->priv->core;
+	for (size_t i = 0; i < core->n_modules; i++) {
+		uint64_t bias, off;
+		if (cprof_core_module_dwarf(core, &core->modules[i], &bias) == dbg)
+			return cprof_dwarf_type(core, &core->modules[i], name, &off) &&
+			       dwarf_offdie(dbg, off, ret);
+	}
+	return false;
+}
+
 void types_closure_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *sub,
 			 struct slot_list *out)
 {
 	Dwarf_Die v;
+	if (method_value_receiver(t, dbg, sub, &v)) {
+		types_collect_slots(t, dbg, &v, 8, 1, "receiver", out);
+		return;
+	}
 	if (dwarf_child(sub, &v) != 0)
 		return;
 	do {
@@ -164,14 +196,20 @@ bool types_read_word(struct cprof_core *core, uint64_t addr, uint64_t *w)
 	return cprof_core_try_read(core, addr, w, 8);
 }
 
-/* The type of what an interface's data word points to; word0 is at addr. */
-uint32_t types_iface_target(struct cprof_types *t, uint64_t addr, bool eface)
+/* The type of what an interface's data word points to (the object at dst);
+ * word0 is at addr. */
+uint32_t types_iface_target(struct cprof_types *t, uint64_t addr, bool eface, uint64_t dst)
 {
 	struct cprof_types_private *p = t->priv;
 	uint64_t w;
+	bool func;
 	if (!p->go || !types_read_word(p->core, addr, &w))
 		return NONE;
-	uint64_t typ = cprof_go_iface_target(p->core, p->go, w, eface);
+	uint64_t typ = cprof_go_iface_target(p->core, p->go, w, eface, &func);
+	/* a func value in an interface (time.AfterFunc's f, an any holding a
+	   method value): its data word is the closure */
+	if (func)
+		return types_closure(t, dst);
 	return typ ? runtime_type(t, typ) : NONE;
 }
 
@@ -189,8 +227,9 @@ uint32_t types_chan_elem(struct cprof_types *t, uint64_t addr)
  * The type of the closure at addr: its first word is its function's entry,
  * and Go's DWARF (1.23 and later) gives that function's captured variables
  * their offsets in the closure (DW_AT_go_closure_offset).  Before 1.23 the
- * closure is named by its function, its variables untyped.  Cached by the
- * entry.
+ * closure is named by its function, its variables untyped.  A method value's
+ * (PKG.(*T).M-fm) holds its receiver after the code pointer, on every
+ * version.  Cached by the entry.
  */
 uint32_t types_closure(struct cprof_types *t, uint64_t addr)
 {
@@ -231,6 +270,9 @@ uint32_t types_closure(struct cprof_types *t, uint64_t addr)
 					size = off + vs;
 			} while (dwarf_siblingof(&v, &v) == 0);
 		}
+		Dwarf_Die recv;
+		if (!size && method_value_receiver(t, dbg, sub, &recv))
+			size = 16;         /* the code pointer and *T */
 		char name[300];
 		const char *fn = dwarf_diename(sub);
 		snprintf(name, sizeof(name), "closure %s", fn ? fn : "?");

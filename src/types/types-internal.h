@@ -193,7 +193,7 @@ bool types_map_dir_slot(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *map,
 void types_closure_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *sub,
 			 struct slot_list *out);
 bool types_read_word(struct cprof_core *core, uint64_t addr, uint64_t *w);
-uint32_t types_iface_target(struct cprof_types *t, uint64_t addr, bool eface);
+uint32_t types_iface_target(struct cprof_types *t, uint64_t addr, bool eface, uint64_t dst);
 uint32_t types_chan_elem(struct cprof_types *t, uint64_t addr);
 uint32_t types_closure(struct cprof_types *t, uint64_t addr);
 void types_runtime_objects(struct cprof_types *t, const struct cprof_go_runtime *go,

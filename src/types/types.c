@@ -955,7 +955,7 @@ static uint32_t resolve(struct cprof_types *t, const struct cprof_type_slot *s,
 		return s->target;
 	case CPROF_SLOT_IFACE:
 	case CPROF_SLOT_EFACE:
-		return types_iface_target(t, at - 8, s->kind == CPROF_SLOT_EFACE);
+		return types_iface_target(t, at - 8, s->kind == CPROF_SLOT_EFACE, dst);
 	case CPROF_SLOT_CHAN:
 		return types_chan_elem(t, at + s->aux);
 	case CPROF_SLOT_MAP_DIR:

@@ -27,6 +27,9 @@
 //   - a Wrap reached only as the *Mid in its middle (16 bytes in), from the
 //     global slice mids: "main.Mid at +0x10" (what is before it is not known),
 //     and the *Circle its C points to typed by following it;
+//   - a method value (tk.Tick: a closure of the compiler's (*Ticker).Tick-fm,
+//     which holds its receiver) held by `any`: the closure typed through the
+//     eface's func type, its receiver *Ticker and the *Circle behind it;
 //   - the storage of interface slices, named after the interface ([n]main.Shape,
 //     not [n]runtime.iface), and storage whose length the pointer knows: a
 //     slice's cap elements and a string's len bytes, not as many as its size
@@ -86,6 +89,14 @@ type Wrap struct {
 	A, B int64
 	M    Mid
 }
+
+// Ticker's method value tk.Tick is a closure holding tk.
+type Ticker struct {
+	C *Circle
+	N int64
+}
+
+func (k *Ticker) Tick() float64 { return k.C.R + float64(k.N) }
 
 // Holder keeps a *Circle in an atomic.Pointer field.
 type Holder struct {
@@ -211,6 +222,13 @@ func main() {
 			mids = append(mids, &w.M)
 			es = append(es, entry{uintptr(unsafe.Pointer(w)), "main.Mid at +0x10", unsafe.Sizeof(*w), true, "middle"})
 			circle(w.M.C, "middle field")
+			tk := &Ticker{C: &Circle{R: 7}, N: int64(i)}
+			anys = append(anys, any(tk.Tick))
+			es = append(es, entry{data(unsafe.Pointer(&anys[len(anys)-1])), "closure main.(*Ticker).Tick-fm",
+				2 * unsafe.Sizeof(uintptr(0)), true, "method value"})
+			es = append(es, entry{uintptr(unsafe.Pointer(tk)), "main.Ticker", unsafe.Sizeof(*tk), true,
+				"method value receiver"})
+			circle(tk.C, "method value field")
 			hd := &Holder{N: i}
 			hd.Cur.Store(&Circle{R: 4})
 			holders = append(holders, hd)
