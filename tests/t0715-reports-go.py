@@ -22,7 +22,10 @@ its system stack) keeps only stale words there, and on Caddy a 64 KiB garbage
 buffer was "retained by thread N frame 0 runtime.futex". A cgo program built here
 (its Ms run on their pthread stacks, which only cgo gives) parks its idle Ms after
 many goroutines allocated; in its gcore core, the stack root of every thread that
-runs no goroutine starts at its SP, not 128 bytes below.
+runs no goroutine starts at its SP, not 128 bytes below, and no slot of a thread's
+own stack roots a Go object: Go's collector scans goroutine stacks only (on Caddy
+the scheduler frames of idle Ms, "thread N frame 4 runtime.gcstopm", were named
+as what holds runtime.p and the 6.46 MiB below it).
 """
 import os
 import re
@@ -163,10 +166,17 @@ with case("no red zone under a thread that runs no goroutine"):
         "SELECT t.tid, t.rsp, r.start FROM root r JOIN thread t ON t.id = r.thread_id"
         " WHERE r.kind = 'stack' AND NOT EXISTS (SELECT 1 FROM goroutine g"
         " WHERE g.thread_id = t.id)").fetchall()
+    go_from_stacks = con.execute(
+        "SELECT count(*) FROM root_ref f JOIN root r ON r.id = f.root_id JOIN object o"
+        " ON o.id = f.dst JOIN heap h ON h.id = o.heap_id WHERE r.kind = 'stack'"
+        " AND h.allocator = 'go'").fetchone()[0]
     con.close()
     os.remove(core)
     check(rows, "some thread runs no goroutine and has a stack root (the check below bites)")
     below = [(tid, hex(rsp), hex(start)) for tid, rsp, start in rows if start < rsp]
     check(not below, "their stacks are scanned from SP up (below it: %s)" % below)
+    # Go's collector scans goroutine stacks, never a thread's own (system or C)
+    # stack: no Go object is rooted there.
+    check_eq(go_from_stacks, 0, "no thread stack slot roots a Go object")
 
 finish()

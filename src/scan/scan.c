@@ -99,6 +99,11 @@ struct scan {
 	struct cprof_progress *progress;
 	uint64_t words, unreadable, precise, noscan, conservative;
 	uint64_t *missing;         /* per segment, + 1: bytes not in the core */
+	/* the root being scanned is a thread's own stack: no root of a
+	   collected heap (Go's collector scans goroutine stacks, never a
+	   thread's system or C stack: an idle M's scheduler frames hold
+	   runtime.p and what it holds, as the runtime.allp global does) */
+	bool no_collected;
 };
 
 /* A word found in memory: an edge when it points into another node.  The
@@ -120,7 +125,7 @@ static inline void object_word(struct scan *s, uint32_t src, uint64_t off,
 static void root_word(struct scan *s, uint32_t root, uint64_t slot, uint64_t v)
 {
 	int64_t j = cprof_object_index_find(s->ix, v);
-	if (j < 0)
+	if (j < 0 || (s->no_collected && (s->objs[j].flags & CPROF_OBJECT_COLLECTED)))
 		return;
 	assert((uint64_t)j < s->g->n);
 	struct cprof_graph *g = s->g;
@@ -371,6 +376,7 @@ static void scan_roots(struct scan *s, const struct cprof_roots *roots)
 {
 	for (uint32_t r = 0; r < roots->n && !s->oom; r++) {
 		const struct cprof_root *root = &roots->roots[r];
+		s->no_collected = root->kind == CPROF_ROOT_STACK;
 		if (root->kind == CPROF_ROOT_REGISTERS) {
 			uint64_t words[CPROF_MAX_REGISTER_WORDS];
 			char names[CPROF_MAX_REGISTER_WORDS][16];
