@@ -151,6 +151,8 @@ def run(tmp):
         check(any(want_core in w and want_file in w for w in warns),
               "a warning names both build-ids %s (core) and %s (file); warnings: %s"
               % (want_core, want_file, warns))
+        check(any("the core names %s" % c.exe in w for w in warns),
+              "the warning names the executable the core names, %s; warnings: %s" % (c.exe, warns))
         if rc == 0:
             try:
                 info = json.loads(out)

@@ -427,8 +427,8 @@ static bool check_module_file(struct cprof_core *core, struct cprof_module *m)
 	bool same = have && !strcmp(have, m->build_id);
 	if (!same && is_exe_arg)
 		cprof_warn(core->warnings,
-			   "%s: build-id %s does not match the core's %s: not the executable that dumped this core; it is not used",
-			   f->open_path, have ? have : "(none)", m->build_id);
+			   "%s: build-id %s does not match the core's %s: not the executable that dumped this core (the core names %s: pass that one, or leave EXE out); it is not used",
+			   f->open_path, have ? have : "(none)", m->build_id, f->path);
 	else if (!same)
 		cprof_warn(core->warnings,
 			   "%s: build-id %s does not match the core's %s for %s; the file is not used (pass the right binary, or --sysroot)",
