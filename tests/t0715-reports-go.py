@@ -18,7 +18,8 @@ wrapper (`runtime.gcBgMarkStartWorkers.gowrap1` is now `runtime.gcBgMarkWorker`)
 
 The red zone below a thread's SP is scanned only when the thread's registers are
 roots: a Go thread that runs no goroutine (an idle M parked in the scheduler on
-its system stack) keeps only stale words there, and on Caddy a 64 KiB garbage
+its system stack) keeps only stale words there - but a cgo program's own C thread,
+which is no M, keeps its registers and its red zone as roots, and on Caddy a 64 KiB garbage
 buffer was "retained by thread N frame 0 runtime.futex". A cgo program built here
 (its Ms run on their pthread stacks, which only cgo gives) parks its idle Ms after
 many goroutines allocated; in its gcore core, the stack root of every thread that
@@ -79,8 +80,13 @@ for dumper in dumpers:
 
     with case("%s: top" % dumper):
         top = cprof("top", "--db", db, "--json", json=True)
-        check_eq((top.get("heap_bytes"), top.get("garbage_bytes")), (live_bytes, g_bytes),
-                 "%s: top: the heap is the used objects less the garbage, the garbage apart" % dumper)
+        check_eq((top.get("heap_bytes"), top.get("live_bytes"), top.get("garbage_bytes")),
+                 (live_bytes + g_bytes, live_bytes, g_bytes),
+                 "%s: top: heap_bytes as before (garbage in), live_bytes (the percentages' base)"
+                 " the used objects less the garbage" % dumper)
+        ent = top.get("top_entries", {})
+        check_eq((ent.get("heap_bytes"), ent.get("live_bytes"), ent.get("garbage_bytes")),
+                 (live_bytes + g_bytes, live_bytes, g_bytes), "%s: top_entries: the same" % dumper)
 
     with case("%s: show and path on garbage" % dumper):
         addr = con.execute("SELECT addr FROM object WHERE leak = 'garbage' ORDER BY id"
@@ -105,13 +111,35 @@ for dumper in dumpers:
 REDZONE = r"""package main
 
 /*
+#include <pthread.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
 static int c_add(int a, int b) { return a + b; }
+
+static volatile long c_tid;
+static void *c_thread(void *arg) {
+	(void)arg;
+	c_tid = syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return 0;
+}
+static long start_c_thread(void) {
+	pthread_t t;
+	if (pthread_create(&t, 0, c_thread, 0))
+		return -1;
+	while (!c_tid)
+		usleep(1000);
+	return c_tid;
+}
 */
 import "C"
 
 import (
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 )
 
@@ -133,7 +161,8 @@ func main() {
 	}
 	wg.Wait()
 	sink = nil
-	os.Stdout.WriteString("ready\n")
+	tid := C.start_c_thread()
+	os.Stdout.WriteString("ready " + strconv.FormatInt(int64(tid), 10) + "\n")
 	select {}
 }
 """
@@ -154,7 +183,10 @@ with case("no red zone under a thread that runs no goroutine"):
     check(r.returncode == 0, "the cgo program builds (%s)" % r.stdout.decode()[-1000:])
     p = subprocess.Popen([exe], cwd=d, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
-        check_eq(p.stdout.readline().strip(), b"ready", "the program is ready")
+        ready = p.stdout.readline().split()
+        check(len(ready) == 2 and ready[0] == b"ready" and int(ready[1]) > 0,
+              "the program is ready, its C thread started (%s)" % ready)
+        c_tid = int(ready[1]) if len(ready) == 2 else -1
         core = dump_process(p, d, "redzone")
     finally:
         p.kill()
@@ -164,8 +196,14 @@ with case("no red zone under a thread that runs no goroutine"):
     con = sqlite3.connect(db)
     rows = con.execute(
         "SELECT t.tid, t.rsp, r.start FROM root r JOIN thread t ON t.id = r.thread_id"
-        " WHERE r.kind = 'stack' AND NOT EXISTS (SELECT 1 FROM goroutine g"
-        " WHERE g.thread_id = t.id)").fetchall()
+        " WHERE r.kind = 'stack' AND t.tid != ? AND NOT EXISTS (SELECT 1 FROM goroutine g"
+        " WHERE g.thread_id = t.id)", (c_tid,)).fetchall()
+    # The C thread is no M: its registers are roots and its red zone is
+    # scanned, as in any C program (a pointer a leaf function keeps there only).
+    c_rows = con.execute(
+        "SELECT t.rsp, (SELECT r.start FROM root r WHERE r.thread_id = t.id AND r.kind = 'stack'),"
+        " (SELECT count(*) FROM root r WHERE r.thread_id = t.id AND r.kind = 'registers')"
+        " FROM thread t WHERE t.tid = ?", (c_tid,)).fetchall()
     go_from_stacks = con.execute(
         "SELECT count(*) FROM root_ref f JOIN root r ON r.id = f.root_id JOIN object o"
         " ON o.id = f.dst JOIN heap h ON h.id = o.heap_id WHERE r.kind = 'stack'"
@@ -178,5 +216,8 @@ with case("no red zone under a thread that runs no goroutine"):
     # Go's collector scans goroutine stacks, never a thread's own (system or C)
     # stack: no Go object is rooted there.
     check_eq(go_from_stacks, 0, "no thread stack slot roots a Go object")
+    check(len(c_rows) == 1 and c_rows[0][1] == (c_rows[0][0] - 128) & ~7 and c_rows[0][2] == 1,
+          "the C thread %d (no M): its registers are a root, its stack scanned from SP - 128"
+          " (rsp, stack start, register roots: %s)" % (c_tid, c_rows))
 
 finish()

@@ -91,6 +91,9 @@ struct cprof_go_runtime {
 	uint64_t types, etypes;    /* type descriptors (for names) */
 	struct cprof_goroutine *goroutines;     /* the dead ones left out */
 	size_t n_goroutines;
+	/* per thread of the core: 1 when it is an M of runtime.allm (a cgo
+	   program's C threads are not), or NULL when the Ms were not read */
+	uint8_t *m_threads;
 	size_t n_groups;
 	size_t n_dead;             /* dead goroutines (Gdead: kept for reuse, no stack) */
 	/* the heap arenas (filled by the heap walker): all Go heap memory,

@@ -580,8 +580,9 @@ struct cprof_entry {
 };
 
 struct cprof_entries {
-	uint64_t heap_bytes;       /* used objects but garbage (as `top`) */
+	uint64_t heap_bytes;       /* used objects but garbage (as `top`): the shares' whole */
 	uint64_t reachable_bytes;  /* what the top entries retain in all */
+	uint64_t garbage_bytes;    /* Go's garbage (JSON's heap_bytes adds it) */
 	uint64_t n_objects;        /* top objects */
 	uint64_t n_groups;         /* their groups; the biggest `n` are in e */
 	struct cprof_entry *e;

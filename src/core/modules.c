@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -425,10 +426,24 @@ static bool check_module_file(struct cprof_core *core, struct cprof_module *m)
 		return true;
 	char *have = image_build_id(f->data, f->size);
 	bool same = have && !strcmp(have, m->build_id);
-	if (!same && is_exe_arg)
+	if (!same && is_exe_arg) {
+		/* What to do instead: the file the core names, when it is
+		   another file that is there; when it is this one, it was
+		   rebuilt since the dump */
+		char hint[PATH_MAX + 64] = "";
+		struct stat st;
+		size_t n = strlen(f->path);
+		bool deleted = n > 10 && !strcmp(f->path + n - 10, " (deleted)");
+		if (!deleted && !stat(f->path, &st) &&
+		    ((uint64_t)st.st_dev != f->dev || (uint64_t)st.st_ino != f->ino))
+			snprintf(hint, sizeof(hint), " (the core names %s: pass that one, or leave EXE out)",
+				 f->path);
+		else if (!deleted && !stat(f->path, &st))
+			snprintf(hint, sizeof(hint), " (the file the core names: rebuilt since the dump?)");
 		cprof_warn(core->warnings,
-			   "%s: build-id %s does not match the core's %s: not the executable that dumped this core (the core names %s: pass that one, or leave EXE out); it is not used",
-			   f->open_path, have ? have : "(none)", m->build_id, f->path);
+			   "%s: build-id %s does not match the core's %s: not the executable that dumped this core%s; it is not used",
+			   f->open_path, have ? have : "(none)", m->build_id, hint);
+	}
 	else if (!same)
 		cprof_warn(core->warnings,
 			   "%s: build-id %s does not match the core's %s for %s; the file is not used (pass the right binary, or --sysroot)",

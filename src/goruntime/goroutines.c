@@ -440,6 +440,10 @@ struct cprof_error *go_read_goroutines(struct cprof_core *core, struct cprof_go_
 	if (!rt->goroutines)
 		return &cprof_enomem;
 	read_ms(&r);
+	if ((rt->m_threads = calloc(core->n_threads + 1, 1)))
+		for (size_t i = 0; i < r.n_ms; i++)
+			if (r.ms[i].thread >= 0)
+				rt->m_threads[r.ms[i].thread] = 1;
 	find_restorers(&r);
 	size_t bad = 0;
 	bool oom = false;
@@ -548,7 +552,9 @@ static bool go_std(const char *fn, const char *file, const char *goroot_src)
  * ("main.main.gowrap1"): the function it calls is what the goroutine runs. */
 static bool go_wrapper(const char *fn)
 {
-	const char *w = strstr(fn, ".gowrap");
+	const char *w = NULL;
+	for (const char *p = fn; (p = strstr(p, ".gowrap")); p++)
+		w = p;             /* the last one: a name may hold another */
 	if (!w || !w[7])
 		return false;
 	for (w += 7; *w; w++)
@@ -588,8 +594,10 @@ const char *cprof_go_function(struct cprof_core *core, const struct cprof_gorout
 			outermost = c->function;
 	}
 	/* All the standard library's: the function the go statement ran
-	   (net/http.(*conn).serve), not its wrapper (...Serve.gowrap3) */
-	if (outermost)
+	   (net/http.(*conn).serve), not its wrapper (...Serve.gowrap3) - when
+	   the stack was unwound to its top: else the outermost frame seen is
+	   some frame in the middle */
+	if (outermost && g->frames_complete)
 		return outermost;
 	struct cprof_symbol sym;
 	cprof_core_symbolize(core, g->startpc, false, &sym);

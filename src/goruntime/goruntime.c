@@ -244,6 +244,7 @@ void cprof_go_runtime_destroy(struct cprof_go_runtime *rt)
 	for (size_t i = 0; i < rt->n_goroutines; i++)
 		free(rt->goroutines[i].frames);
 	free(rt->goroutines);
+	free(rt->m_threads);
 	free(rt->arenas);
 	free(rt->typed);
 	if (rt->profile) {

@@ -235,13 +235,18 @@ struct cprof_error *go_roots(struct cprof_core *core, struct cprof_allocator *se
  * call of one) can hold a live pointer in a register, and only in a general
  * one: an idle M's registers are the scheduler's leftovers, and Go keeps no
  * pointer in a vector register across a safe point (memmove leaves copies
- * of pointers there). */
+ * of pointers there).  A thread that is no M (a cgo program's own C thread)
+ * is left to the default: all its registers, its red zone. */
 enum cprof_thread_registers go_thread_registers(const struct cprof_allocator *self, int thread)
 {
 	const struct cprof_go_runtime *go = self->state;
 	for (size_t k = 0; k < go->n_goroutines; k++)
 		if (go->goroutines[k].thread == thread)
 			return CPROF_REGISTERS_GENERAL;
+	/* An M running no goroutine: the scheduler's leftovers.  A thread no
+	   M is (a cgo program's own C thread) is C's: no opinion. */
+	if (go->m_threads && !go->m_threads[thread])
+		return CPROF_REGISTERS_DEFAULT;
 	return CPROF_REGISTERS_NONE;
 }
 

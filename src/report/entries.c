@@ -116,7 +116,10 @@ void cprof_report_entries(FILE *out, const struct cprof_entries *es)
 void cprof_report_entries_json(struct json *j, const struct cprof_entries *es)
 {
 	json_object_begin(j);
-	json_kv_uint(j, "heap_bytes", es->heap_bytes);
+	/* heap_bytes as it always was (garbage in); live_bytes the shares' base */
+	json_kv_uint(j, "heap_bytes", es->heap_bytes + es->garbage_bytes);
+	json_kv_uint(j, "live_bytes", es->heap_bytes);
+	json_kv_uint(j, "garbage_bytes", es->garbage_bytes);
 	json_kv_uint(j, "reachable_bytes", es->reachable_bytes);
 	json_kv_uint(j, "objects", es->n_objects);
 	json_kv_uint(j, "groups", es->n_groups);

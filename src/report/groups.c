@@ -63,8 +63,8 @@ void cprof_report_garbage_left_out(FILE *out, uint64_t count, uint64_t bytes)
 {
 	char b[FMT_BYTES_SIZE];
 	if (count)
-		fprintf(out, "(%" PRIu64 " garbage objects, %s, left out: unreachable Go objects the next\n"
-			" collection frees; cprof-core leaks counts them)\n", count, fmt_bytes(b, bytes));
+		fprintf(out, "(%" PRIu64 " garbage objects, %s in all, left out: unreachable Go objects the\n"
+			" next collection frees; cprof-core leaks counts them)\n", count, fmt_bytes(b, bytes));
 }
 
 void cprof_report_site_coverage(FILE *out, const struct cprof_site_coverage *c)

@@ -55,9 +55,15 @@ void cprof_report_object(FILE *out, const struct cprof_object_report *r)
 		fprintf(out, "  %-9s %s\n", r->nodes[i].kind, r->nodes[i].name);
 	fprintf(out, "root slots pointing here directly (%zu%s)\n", r->n_slots,
 		r->n_slots == r->limit ? "+" : "");
-	for (size_t i = 0; i < r->n_slots; i++)
-		fprintf(out, "  0x%016" PRIx64 "  %s%s\n", r->slots[i].slot, r->slots[i].slot_name,
+	for (size_t i = 0; i < r->n_slots; i++) {
+		/* a register's slot is its index, no address */
+		if (!strcmp(r->slots[i].root_kind, "registers"))
+			fprintf(out, "  %18s  ", "");
+		else
+			fprintf(out, "  0x%016" PRIx64 "  ", r->slots[i].slot);
+		fprintf(out, "%s%s\n", r->slots[i].slot_name,
 			r->slots[i].dst_offset ? " (into its middle)" : "");
+	}
 	fprintf(out, "pointers out (%" PRIu64 ")\n", r->total_out);
 	for (size_t i = 0; i < r->n_out; i++)
 		fprintf(out, "  +0x%-6" PRIx64 " -> object %" PRIu64 " at 0x%" PRIx64 "%s (%s)\n",

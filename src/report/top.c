@@ -115,7 +115,9 @@ void cprof_report_top_json(FILE *out, const struct cprof_top_report *r)
 	json_init(&j, out);
 	json_object_begin(&j);
 	json_kv_int(&j, "version", 1);
-	json_kv_uint(&j, "heap_bytes", r->heap_bytes);
+	/* heap_bytes as it always was (garbage in); live_bytes the shares' base */
+	json_kv_uint(&j, "heap_bytes", r->heap_bytes + r->garbage_bytes);
+	json_kv_uint(&j, "live_bytes", r->heap_bytes);
 	json_kv_uint(&j, "garbage_bytes", r->garbage_bytes);
 	cprof_report_allocator_rows_json(&j, r->allocators, r->n_allocators);
 	json_key(&j, "top_entries");

@@ -203,7 +203,7 @@ struct cprof_error *store_entries(const struct store_source *src, size_t limit,
 	struct groups gs = { .nd = &nd };
 	memset(ret, 0, sizeof(*ret));
 	struct cprof_error *err = src->ops->totals(src->arg, &ret->heap_bytes,
-						   &ret->reachable_bytes);
+						   &ret->reachable_bytes, &ret->garbage_bytes);
 	if (!err)
 		err = src->ops->node_parents(src->arg, &nd.parent, &nd.n);
 	if (!err && !groups_grow(&gs))

@@ -42,13 +42,17 @@ static uint64_t opt_id(uint32_t v)
 }
 
 static struct cprof_error *mem_totals(void *arg, uint64_t *heap_bytes,
-				      uint64_t *reachable_bytes)
+				      uint64_t *reachable_bytes, uint64_t *garbage_bytes)
 {
 	struct mem *m = arg;
-	*heap_bytes = *reachable_bytes = 0;
+	*heap_bytes = *reachable_bytes = *garbage_bytes = 0;
 	for (uint32_t i = 0; i < m->a->n_objects; i++) {
-		if (!has_leaks(m, i) || (m->a->leaks.flags[i] & CPROF_GARBAGE))
-			continue;      /* garbage: as HEAP_SQL (query.c) */
+		if (!has_leaks(m, i))
+			continue;
+		if (m->a->leaks.flags[i] & CPROF_GARBAGE) {
+			*garbage_bytes += m->a->objects[i].size;   /* as HEAP_SQL (query.c) */
+			continue;
+		}
 		*heap_bytes += m->a->objects[i].size;
 		if (m->a->leaks.flags[i] & CPROF_REACHABLE)
 			*reachable_bytes += m->a->objects[i].size;

@@ -789,16 +789,18 @@ static struct cprof_error *db_object(void *arg, uint64_t id, struct cprof_obj_ro
 	return cprof_query_object_id(d->db, d->path, id, ret);
 }
 
-static struct cprof_error *db_totals(void *arg, uint64_t *heap_bytes, uint64_t *reachable_bytes)
+static struct cprof_error *db_totals(void *arg, uint64_t *heap_bytes, uint64_t *reachable_bytes,
+				     uint64_t *garbage_bytes)
 {
 	struct store_db_source *d = arg;
 	sqlite3_stmt *s;
-	*heap_bytes = *reachable_bytes = 0;
+	*heap_bytes = *reachable_bytes = *garbage_bytes = 0;
 	if (sqlite3_prepare_v2(d->db, HEAP_SQL, -1, &s, NULL) != SQLITE_OK)
 		return db_error(d->db, d->path, "heap size");
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		*heap_bytes = (uint64_t)sqlite3_column_int64(s, 0);
 		*reachable_bytes = (uint64_t)sqlite3_column_int64(s, 1);
+		*garbage_bytes = (uint64_t)sqlite3_column_int64(s, 2);
 	}
 	sqlite3_finalize(s);
 	return NULL;

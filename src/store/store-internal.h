@@ -79,7 +79,8 @@ struct store_path_step {
 
 struct store_source_ops {
 	/* used objects' bytes (reachable or leaked), and the reachable ones' */
-	struct cprof_error *(*totals)(void *arg, uint64_t *heap_bytes, uint64_t *reachable_bytes);
+	struct cprof_error *(*totals)(void *arg, uint64_t *heap_bytes, uint64_t *reachable_bytes,
+				      uint64_t *garbage_bytes);
 	/* each root node's parent (ids 0 .. *n_ret - 1; UINT32_MAX: none, or a
 	   parent that does not come before its child); *ret is malloc'd */
 	struct cprof_error *(*node_parents)(void *arg, uint32_t **ret, uint32_t *n_ret);

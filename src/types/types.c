@@ -1110,11 +1110,21 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 		propagate(t, objs, g, &q, from, progress);
 	}
 
-	/* 4b. Objects typed pointers enter in their middle only: "T at +off"
+	/* 5. Objects no typed pointer reached: guessed by their layout.  A
+	   guess is never followed: a wrong one would spread to everything it
+	   points to. */
+	types_by_layout(t, objs, rs, g, progress, &q);
+
+	/* 6. The rest the Go runtime types: by its names. */
+	if (t->priv->go)
+		types_runtime_objects(t, t->priv->go, objs, n, false, &q);
+
+	/* 7. Objects typed pointers enter in their middle only: "T at +off"
 	   when T has pointers to follow (a struct: a pointer into a char
 	   buffer says nothing), then what they point to; rounds until no
-	   pointer enters an untyped object.  After the exact types, so that
-	   a pointer to an object's start wins. */
+	   pointer enters an untyped object.  Last: a pointer to an object's
+	   start, the runtime's name and a whole struct's layout (a C object
+	   holding a list node) say more than "T at +off". */
 	while (t->priv->n_inside) {
 		struct inside *in = t->priv->inside;
 		size_t n_in = t->priv->n_inside, from = q.tail;
@@ -1124,7 +1134,9 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 			if (t->object_type[in[i].object] != NONE)
 				continue;
 			types_ensure_slots(t, in[i].type);
-			if (!t->types[in[i].type].n_slots)
+			/* T fits after off (note_inside: off < size) */
+			if (!t->types[in[i].type].n_slots ||
+			    t->types[in[i].type].size > objs[in[i].object].size - in[i].off)
 				continue;
 			types_assign(t, objs, in[i].object, intern_inside(t, in[i].type, in[i].off),
 				     CPROF_TYPE_DWARF, false, 0, &q);
@@ -1132,15 +1144,6 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 		free(in);
 		propagate(t, objs, g, &q, from, progress);
 	}
-
-	/* 5. Objects no typed pointer reached: guessed by their layout.  A
-	   guess is never followed: a wrong one would spread to everything it
-	   points to. */
-	types_by_layout(t, objs, rs, g, progress, &q);
-
-	/* 6. The rest the Go runtime types: by its names. */
-	if (t->priv->go)
-		types_runtime_objects(t, t->priv->go, objs, n, false, &q);
 
 	for (uint32_t o = 0; o < n; o++) {
 		if (t->object_type[o] != NONE) {
