@@ -35,6 +35,7 @@ and the summary states the fraction of the reachable objects typed.  Each object
 of these leads to it ("via").
 """
 import os
+import re
 import sqlite3
 import sys
 
@@ -107,6 +108,11 @@ check_eq([h[0] for h in holders], ["noalg.map.group[string]*main.Circle"],
 for via in ("header field", "largeType field"):
     srcs = {got[parse_addr(o["addr"])][2] for o in by_via[(via, "main.Circle")]}
     check_eq(srcs, {"dwarf"}, "%s: typed from DWARF, through the runtime-typed holder" % via)
+# "T at +off" has T's fields: path names the Mid's C, 16 bytes further on.
+mid_circle = by_via[("middle field", "main.Circle")][0]["addr"]
+_, out, _ = cprof("path", "--db", db, mid_circle)
+check(re.search(r"main\.Mid at \+0x10 \(\d+ B\), entered at \+0x10 \(interior\), \.C at \+0x10", out),
+      "path to a middle Circle names the Mid's field .C at +0x10:\n%s" % out)
 # The channel's buffer: [chan_cap]*main.Circle, from the channel's element type.
 bufs = [t for (t,) in con.execute("SELECT t.name FROM object o JOIN type t ON t.id = o.type_id "
                                   "WHERE t.name = ?", ("[%d]*main.Circle" % m["chan_cap"],))]

@@ -98,6 +98,8 @@ struct cprof_type {
 	uint32_t n_slots;
 	bool slots_done;
 	uint32_t element, count;   /* arrays "T[n]": T's id and n; else UINT32_MAX, 0 */
+	uint32_t inside;           /* "T at +off": T's id, else UINT32_MAX */
+	uint64_t inside_off;       /* and off: T's slots, shifted, are its own */
 	bool go;                   /* a Go type: named in Go's syntax ("[n]T") */
 	bool one;                  /* never an array of it (a closure) */
 };

@@ -644,10 +644,14 @@ struct cprof_error *cprof_store_types(struct cprof_store *st,
 			store_bind_u64(s, 5, t->types[i].count);
 		}
 		err = store_step(st, s);
-		for (uint32_t k = 0; !err && k < t->types[i].n_slots; k++) {
-			const struct cprof_type_slot *sl = &t->types[i].slots[k];
+		/* "T at +off" has T's fields, off further on */
+		const struct cprof_type *ft = t->types[i].inside < t->n_types ?
+					      &t->types[t->types[i].inside] : &t->types[i];
+		uint64_t shift = ft != &t->types[i] ? t->types[i].inside_off : 0;
+		for (uint32_t k = 0; !err && k < ft->n_slots; k++) {
+			const struct cprof_type_slot *sl = &ft->slots[k];
 			store_bind_u64(f, 1, i);
-			store_bind_u64(f, 2, sl->offset);
+			store_bind_u64(f, 2, sl->offset + shift);
 			store_bind_text(f, 3, sl->name);
 			/* a Go interface's, closure's or map directory's
 			   target is per object: NULL here */

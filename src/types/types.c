@@ -140,6 +140,8 @@ uint32_t types_add(struct cprof_types *t, const struct key *k,
 	bool array = k->elem && k->count != INSIDE;
 	ty->element = array ? k->elem - 1 : NONE;
 	ty->count = array ? k->count : 0;
+	ty->inside = k->elem && !array ? k->elem - 1 : NONE;
+	ty->inside_off = k->elem && !array ? k->off : 0;
 	if (!ty->name)
 		return NONE;
 	p->keys[id] = *k;
