@@ -30,6 +30,7 @@ as what holds runtime.p and the 6.46 MiB below it).
 """
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -112,6 +113,8 @@ REDZONE = r"""package main
 
 /*
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 
@@ -133,6 +136,20 @@ static long start_c_thread(void) {
 		usleep(1000);
 	return c_tid;
 }
+
+// A goroutine's cgo call that keeps a block in its C frame only, and blocks.
+static volatile int held;
+static void hold_in_c(void) {
+	char *volatile p = malloc(5555);
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "held %p\n", (void *)p);
+	if (write(1, buf, (size_t)n) != n)
+		abort();
+	held = 1;
+	for (;;)
+		pause();
+}
+static int hold_started(void) { return held; }
 */
 import "C"
 
@@ -141,6 +158,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"time"
 )
 
 var sink []byte
@@ -162,6 +180,10 @@ func main() {
 	wg.Wait()
 	sink = nil
 	tid := C.start_c_thread()
+	go C.hold_in_c()
+	for C.hold_started() == 0 {
+		time.Sleep(time.Millisecond)
+	}
 	os.Stdout.WriteString("ready " + strconv.FormatInt(int64(tid), 10) + "\n")
 	select {}
 }
@@ -181,43 +203,76 @@ with case("no red zone under a thread that runs no goroutine"):
     r = subprocess.run([go_tool(), "build", "-o", exe, "."], cwd=d, env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
     check(r.returncode == 0, "the cgo program builds (%s)" % r.stdout.decode()[-1000:])
-    p = subprocess.Popen([exe], cwd=d, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        ready = p.stdout.readline().split()
-        check(len(ready) == 2 and ready[0] == b"ready" and int(ready[1]) > 0,
-              "the program is ready, its C thread started (%s)" % ready)
-        c_tid = int(ready[1]) if len(ready) == 2 else -1
-        core = dump_process(p, d, "redzone")
-    finally:
-        p.kill()
-        p.wait()
-    db = os.path.join(d, "t0715.db")
-    cprof("analyze", core, exe, "--db", db)
-    con = sqlite3.connect(db)
-    rows = con.execute(
-        "SELECT t.tid, t.rsp, r.start FROM root r JOIN thread t ON t.id = r.thread_id"
-        " WHERE r.kind = 'stack' AND t.tid != ? AND NOT EXISTS (SELECT 1 FROM goroutine g"
-        " WHERE g.thread_id = t.id)", (c_tid,)).fetchall()
-    # The C thread is no M: its registers are roots and its red zone is
-    # scanned, as in any C program (a pointer a leaf function keeps there only).
-    c_rows = con.execute(
-        "SELECT t.rsp, (SELECT r.start FROM root r WHERE r.thread_id = t.id AND r.kind = 'stack'),"
-        " (SELECT count(*) FROM root r WHERE r.thread_id = t.id AND r.kind = 'registers')"
-        " FROM thread t WHERE t.tid = ?", (c_tid,)).fetchall()
-    go_from_stacks = con.execute(
-        "SELECT count(*) FROM root_ref f JOIN root r ON r.id = f.root_id JOIN object o"
-        " ON o.id = f.dst JOIN heap h ON h.id = o.heap_id WHERE r.kind = 'stack'"
-        " AND h.allocator = 'go'").fetchone()[0]
-    con.close()
-    os.remove(core)
-    check(rows, "some thread runs no goroutine and has a stack root (the check below bites)")
-    below = [(tid, hex(rsp), hex(start)) for tid, rsp, start in rows if start < rsp]
-    check(not below, "their stacks are scanned from SP up (below it: %s)" % below)
-    # Go's collector scans goroutine stacks, never a thread's own (system or C)
-    # stack: no Go object is rooted there.
-    check_eq(go_from_stacks, 0, "no thread stack slot roots a Go object")
-    check(len(c_rows) == 1 and c_rows[0][1] == (c_rows[0][0] - 128) & ~7 and c_rows[0][2] == 1,
-          "the C thread %d (no M): its registers are a root, its stack scanned from SP - 128"
-          " (rsp, stack start, register roots: %s)" % (c_tid, c_rows))
+    import cprof_test as H
+    for dumper in all_dumpers():
+        env_run = dict(os.environ, GOTRACEBACK="crash")
+        p = subprocess.Popen([exe], cwd=d, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                             env=env_run, preexec_fn=H._child_setup(dumper == "kernel"))
+        try:
+            held = p.stdout.readline().split()
+            ready = p.stdout.readline().split()
+            check(len(held) == 2 and held[0] == b"held", "the cgo call holds its block (%s)" % held)
+            check(len(ready) == 2 and ready[0] == b"ready" and int(ready[1]) > 0,
+                  "the program is ready, its C thread started (%s)" % ready)
+            c_tid = int(ready[1]) if len(ready) == 2 else -1
+            held_addr = int(held[1], 16) if len(held) == 2 else 0
+            for f in os.listdir(d):
+                if f.startswith("core"):
+                    os.remove(os.path.join(d, f))
+            if dumper == "gcore":
+                core = dump_process(p, d, "redzone")
+            else:
+                os.kill(p.pid, signal.SIGABRT)
+                p.wait(120)
+                cores = [f for f in os.listdir(d) if f.startswith("core")]
+                check(cores, "the kernel dumped a core of the program")
+                core = os.path.join(d, cores[0]) if cores else None
+        finally:
+            p.kill()
+            p.wait()
+        if not core:
+            continue
+        db = os.path.join(d, "t0715-%s.db" % dumper)
+        cprof("analyze", core, exe, "--db", db)
+        con = sqlite3.connect(db)
+        # The block a goroutine's cgo call holds in its C frame is reachable
+        # from that thread's stack - also in the kernel's core, where every M
+        # is in the runtime's signal handler, on its signal stack, and the
+        # thread's own stack is where the signal frame says it was left.
+        got = con.execute("SELECT o.reachable, (SELECT f.slot_name FROM root_ref f WHERE"
+                          " f.dst = o.id LIMIT 1) FROM object o WHERE o.addr <= ? AND"
+                          " ? < o.addr + o.size", (held_addr, held_addr)).fetchone()
+        check(got and got[0] == 1 and "hold_in_c" in (got[1] or ""),
+              "%s: the block the cgo call holds (0x%x) is reachable from its C frame (%s)"
+              % (dumper, held_addr, got))
+        if dumper == "kernel":
+            con.close()
+            os.remove(core)
+            continue
+        rows = con.execute(
+            "SELECT t.tid, t.rsp, r.start FROM root r JOIN thread t ON t.id = r.thread_id"
+            " WHERE r.kind = 'stack' AND t.tid != ? AND NOT EXISTS (SELECT 1 FROM goroutine g"
+            " WHERE g.thread_id = t.id)", (c_tid,)).fetchall()
+        # The C thread is no M: its registers are roots and its red zone is
+        # scanned, as in any C program (a pointer a leaf function keeps there only).
+        c_rows = con.execute(
+            "SELECT t.rsp, (SELECT r.start FROM root r WHERE r.thread_id = t.id AND r.kind = 'stack'),"
+            " (SELECT count(*) FROM root r WHERE r.thread_id = t.id AND r.kind = 'registers')"
+            " FROM thread t WHERE t.tid = ?", (c_tid,)).fetchall()
+        go_from_stacks = con.execute(
+            "SELECT count(*) FROM root_ref f JOIN root r ON r.id = f.root_id JOIN object o"
+            " ON o.id = f.dst JOIN heap h ON h.id = o.heap_id WHERE r.kind = 'stack'"
+            " AND h.allocator = 'go'").fetchone()[0]
+        con.close()
+        os.remove(core)
+        check(rows, "some thread runs no goroutine and has a stack root (the check below bites)")
+        below = [(tid, hex(rsp), hex(start)) for tid, rsp, start in rows if start < rsp]
+        check(not below, "their stacks are scanned from SP up (below it: %s)" % below)
+        # Go's collector scans goroutine stacks, never a thread's own (system or C)
+        # stack: no Go object is rooted there.
+        check_eq(go_from_stacks, 0, "no thread stack slot roots a Go object")
+        check(len(c_rows) == 1 and c_rows[0][1] == (c_rows[0][0] - 128) & ~7 and c_rows[0][2] == 1,
+              "the C thread %d (no M): its registers are a root, its stack scanned from SP - 128"
+              " (rsp, stack start, register roots: %s)" % (c_tid, c_rows))
 
 finish()

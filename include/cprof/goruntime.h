@@ -94,6 +94,9 @@ struct cprof_go_runtime {
 	/* per thread of the core: 1 when it is an M of runtime.allm (a cgo
 	   program's C threads are not), or NULL when the Ms were not read */
 	uint8_t *m_threads;
+	/* per thread of the core: the SP on its own stack that a signal
+	   handler running on the M's signal stack interrupted, or 0 */
+	uint64_t *thread_sp;
 	size_t n_groups;
 	size_t n_dead;             /* dead goroutines (Gdead: kept for reuse, no stack) */
 	/* the heap arenas (filled by the heap walker): all Go heap memory,

@@ -312,6 +312,10 @@ struct cprof_heap_provider {
 	/* Which registers of thread (index into core->threads) are roots. */
 	enum cprof_thread_registers (*thread_registers)(const struct cprof_allocator *self,
 							int thread);
+	/* The SP the thread's own stack was left at when its registers show
+	   another stack (a signal handler on a stack of the runtime's): 0 when
+	   not known.  Optional. */
+	uint64_t (*thread_sp)(const struct cprof_allocator *self, int thread);
 	/* The root nodes above slot of its root r: fills levels, returns how many. */
 	size_t (*root_levels)(struct cprof_core *core, const struct cprof_allocator *self,
 			      const struct cprof_roots *rs, const struct cprof_root *r,

@@ -146,13 +146,50 @@ static void find_restorers(struct reader *r)
  * M's signal stack above the thread's SP.  The lowest frame whose rsp is on
  * g's stack is the one being handled.
  */
+/* The lowest kernel signal frame on m's signal stack above its thread's SP
+ * whose interrupted rsp is in [lo, hi) but not on the signal stack itself
+ * (a signal raised inside the handler: the runtime's crash re-raises it),
+ * and rip is not 0. */
+static bool sigframe_into(const struct reader *r, const struct m_info *m, uint64_t lo,
+			  uint64_t hi, uint64_t *pc, uint64_t *sp);
+
 static bool signal_frame(const struct reader *r, const struct m_info *m,
 			 const struct cprof_goroutine *g, uint64_t *pc, uint64_t *sp)
+{
+	return sigframe_into(r, m, g->stack_lo, g->stack_hi, pc, sp);
+}
+
+/* What a signal interrupted on m's thread: the rsp of the lowest signal frame
+ * on its signal stack, when that is off the signal stack (a goroutine's stack
+ * in the heap arena, which the roots know as claimed, or the thread's own:
+ * C code of a cgo call, the scheduler on a cgo M's pthread stack), else 0. */
+static uint64_t thread_interrupted_sp(const struct reader *r, const struct m_info *m)
+{
+	uint64_t pc, sp;
+	return sigframe_into(r, m, 0, UINT64_MAX, &pc, &sp) ? sp : 0;
+}
+
+/* Whether the code at v is an rt_sigreturn: the restorer a kernel signal
+ * frame returns to, when its symbol was not found (glibc's __restore_rt is
+ * a local symbol: a cgo program's handlers are installed through libc). */
+static bool sigreturn_code(struct cprof_core *core, uint64_t v)
+{
+	static const uint8_t glibc[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05 },
+			     go[7] = { 0xb8, 0x0f, 0, 0, 0, 0x0f, 0x05 };
+	const struct cprof_segment *s = cprof_core_segment(core, v);
+	uint8_t b[9];
+	if (!s || !(s->flags & CPROF_SEG_X) || !cprof_core_try_read(core, v, b, sizeof(b)))
+		return false;
+	return !memcmp(b, glibc, sizeof(glibc)) || !memcmp(b, go, sizeof(go));
+}
+
+static bool sigframe_into(const struct reader *r, const struct m_info *m, uint64_t lo,
+			  uint64_t hi, uint64_t *pc, uint64_t *sp)
 {
 	enum { UC = 8, MC = UC + 40, RSP = MC + 8 * 15, RIP = MC + 8 * 16 };
 	const struct cprof_thread *t = &r->core->threads[m->thread];
 	uint64_t from = t->regs[CPROF_REG_RSP] & ~7ull;
-	if (!r->n_restorers || from < m->gsignal_lo || from >= m->gsignal_hi)
+	if (from < m->gsignal_lo || from >= m->gsignal_hi)
 		return false;
 	uint64_t to = m->gsignal_hi - from > SIGSTACK_SEARCH ? from + SIGSTACK_SEARCH :
 		      m->gsignal_hi;
@@ -165,7 +202,11 @@ static bool signal_frame(const struct reader *r, const struct m_info *m,
 		for (size_t i = 0; i < r->n_restorers; i++)
 			ret |= v == r->restorers[i];
 		uint64_t rsp = w[(a + RSP - from) / 8], rip = w[(a + RIP - from) / 8];
-		if (ret && rsp >= g->stack_lo && rsp < g->stack_hi && rip) {
+		bool want = rsp >= lo && rsp < hi && rip &&
+			    !(rsp >= m->gsignal_lo && rsp < m->gsignal_hi);
+		if (!ret && want)
+			ret = sigreturn_code(r->core, v);
+		if (ret && want) {
 			*sp = rsp;
 			*pc = rip;
 			found = true;
@@ -445,6 +486,12 @@ struct cprof_error *go_read_goroutines(struct cprof_core *core, struct cprof_go_
 			if (r.ms[i].thread >= 0)
 				rt->m_threads[r.ms[i].thread] = 1;
 	find_restorers(&r);
+	/* Ms in a signal handler (every M, in a core the runtime wrote as it
+	   crashed: GOTRACEBACK=crash): where their own stack was left */
+	if ((rt->thread_sp = calloc(core->n_threads + 1, sizeof(*rt->thread_sp))))
+		for (size_t i = 0; i < r.n_ms; i++)
+			if (r.ms[i].thread >= 0)
+				rt->thread_sp[r.ms[i].thread] = thread_interrupted_sp(&r, &r.ms[i]);
 	size_t bad = 0;
 	bool oom = false;
 	for (uint64_t i = 0; i < hdr[1] && !oom; i++) {

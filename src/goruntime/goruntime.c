@@ -245,6 +245,7 @@ void cprof_go_runtime_destroy(struct cprof_go_runtime *rt)
 		free(rt->goroutines[i].frames);
 	free(rt->goroutines);
 	free(rt->m_threads);
+	free(rt->thread_sp);
 	free(rt->arenas);
 	free(rt->typed);
 	if (rt->profile) {

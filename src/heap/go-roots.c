@@ -250,6 +250,12 @@ enum cprof_thread_registers go_thread_registers(const struct cprof_allocator *se
 	return CPROF_REGISTERS_NONE;
 }
 
+uint64_t go_thread_sp(const struct cprof_allocator *self, int thread)
+{
+	const struct cprof_go_runtime *go = self->state;
+	return go->thread_sp ? go->thread_sp[thread] : 0;
+}
+
 /* The frame of goroutine g holding slot. */
 static size_t goroutine_frame(const struct cprof_goroutine *g, uint64_t slot)
 {

@@ -583,6 +583,7 @@ const struct cprof_heap_provider cprof_go_provider = {
 	.pointers_close = go_pointers_close,
 	.roots = go_roots,
 	.thread_registers = go_thread_registers,
+	.thread_sp = go_thread_sp,
 	.root_levels = go_root_levels,
 	.root_level_name = go_root_level_name,
 	.slot_name = go_slot_name,

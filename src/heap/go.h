@@ -13,6 +13,7 @@ struct cprof_error *go_roots(struct cprof_core *core, struct cprof_allocator *se
 			     uint32_t owner, struct cprof_roots *rs,
 			     struct cprof_root_claims *claims);
 enum cprof_thread_registers go_thread_registers(const struct cprof_allocator *self, int thread);
+uint64_t go_thread_sp(const struct cprof_allocator *self, int thread);
 size_t go_root_levels(struct cprof_core *core, const struct cprof_allocator *self,
 		      const struct cprof_roots *rs, const struct cprof_root *r,
 		      uint64_t slot, struct cprof_root_level *levels);

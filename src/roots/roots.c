@@ -282,6 +282,22 @@ size_t cprof_root_register_words(const struct cprof_thread *t, bool vectors,
 	return n;
 }
 
+/* Where thread i's own stack was left when its registers are on another
+ * stack (a Go M in its signal handler, on the runtime's signal stack: every
+ * M of a core the Go runtime wrote as it crashed): the first walked
+ * allocator that knows says, else 0. */
+static uint64_t thread_own_sp(const struct cprof_heap_walk *walk, int i)
+{
+	for (size_t k = 0; k < walk->n_allocators; k++) {
+		const struct cprof_allocator *a = &walk->allocators[k];
+		uint64_t sp;
+		if (a->heap_state == CPROF_HEAP_WALKED && a->provider->thread_sp &&
+		    (sp = a->provider->thread_sp(a, i)))
+			return sp;
+	}
+	return 0;
+}
+
 /* Which registers of thread i are roots: the first walked allocator with an
  * opinion decides, else all of them. */
 static enum cprof_thread_registers thread_registers(const struct cprof_heap_walk *walk, int i)
@@ -344,9 +360,13 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 		   stopping at the TLS when a thread's TLS sits above its stack. */
 		uint64_t sp = t->regs[CPROF_REG_RSP];
 		/* A stack some root already covers (a goroutine's, or a Go
-		   system stack in the heap arena) is not this thread's. */
-		if (claimed(cl, sp))
-			continue;
+		   system stack in the heap arena) is not this thread's; a
+		   signal handler's there may have left the thread's own. */
+		if (claimed(cl, sp)) {
+			sp = thread_own_sp(rs->walk, (int)i);
+			if (!sp || claimed(cl, sp))
+				continue;
+		}
 		const struct cprof_segment *seg = cprof_core_segment(core, sp);
 		if (!seg) {
 			cprof_warn(core->warnings, "%s: thread %d: stack pointer 0x%llx is in no mapping; its stack is not scanned",
