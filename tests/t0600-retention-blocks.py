@@ -19,6 +19,7 @@ for both the kernel's and gcore's core.
 import os
 import re
 import sqlite3
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True
@@ -201,6 +202,77 @@ def run(dumper):
 for d in available_dumpers():
     with case(d):
         run(d)
+
+# Leaked memory that points into live memory takes nothing from its root: a
+# global holds a config (and its 1 MiB buffer) alone, and a leaked request
+# points to the config.  In one dominator pass from the super-root the leaked
+# node was a second way to the config: "shared by several roots", and the
+# global retained nothing (a new user's trial: a Go service's 748,800-byte
+# SQLite connection).  The program records its chunks' usable sizes.
+LEAKSHARE = r"""
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+struct config { char *big; long n; };
+struct request { struct config *cfg; char pad[56]; };
+struct config *cfg;
+static void __attribute__((noinline)) setup(void) {
+	cfg = malloc(sizeof *cfg);
+	cfg->big = malloc(1 << 20);
+	memset(cfg->big, 'x', 1 << 20);
+	struct request *r = malloc(sizeof *r);
+	memset(r, 0, sizeof *r);
+	r->cfg = cfg;
+	printf("%p %zu %zu %p\n", (void *)cfg, malloc_usable_size(cfg),
+	       malloc_usable_size(cfg->big), (void *)r);
+	fflush(stdout);
+}
+static void __attribute__((noinline)) scrub(void) {
+	char b[65536];
+	memset(b, 0, sizeof b);
+	__asm__ volatile("" : : "r"(b) : "memory");
+}
+int main(void) {
+	setup();
+	scrub();
+	for (;;)
+		pause();
+}
+"""
+
+with case("leaked memory pointing into live memory"):
+    require_tool("gcc")
+    require_tool("gcore")
+    d = os.path.join(WORK, "t0600-leakshare")
+    os.makedirs(d, exist_ok=True)
+    src, exe = os.path.join(d, "leakshare.c"), os.path.join(d, "leakshare")
+    with open(src, "w") as f:
+        f.write(LEAKSHARE)
+    r = subprocess.run(["gcc", "-O1", "-g", "-o", exe, src], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=120)
+    check(r.returncode == 0, "leakshare builds (%s)" % r.stdout.decode()[-500:])
+    p = subprocess.Popen([exe], cwd=d, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        words = p.stdout.readline().split()
+        core = dump_process(p, d, "leakshare")
+    finally:
+        p.kill()
+        p.wait()
+    cfg, want = int(words[0], 16), int(words[1]) + int(words[2])
+    req = int(words[3], 16)
+    db = os.path.join(d, "t0600.db")
+    cprof("analyze", core, exe, "--db", db)
+    os.remove(core)
+    con = sqlite3.connect(db)
+    got = con.execute("SELECT o.retained_bytes, n.name, (SELECT leak FROM object WHERE addr = ?)"
+                      " FROM object o LEFT JOIN root_node n ON n.id = o.retaining_root"
+                      " WHERE o.addr = ?", (req, cfg)).fetchone()
+    con.close()
+    check_eq(got, (want, "leakshare!cfg", "direct"),
+             "the config retains itself and its buffer under the global cfg; the request"
+             " pointing to it is a direct leak")
 if REQUIRE_ALL and len(available_dumpers()) < 2:
     fail("both the kernel and gcore dumpers are required (CPROF_REQUIRE_ALL=1)")
 finish()

@@ -16,7 +16,8 @@
  *                 │   a group being the same state, wait reason and stack;
  *                 │   a finalizer, cleanup or weak handle)
  *                 └─ leaked ────── each leak root (so leaked memory gets
- *                                  retained sizes too)
+ *                                  retained sizes too; its dominators are
+ *                                  computed apart: leaked_dominators)
  *
  * An object's retaining root is the nearest root node on its dominator chain:
  * a frame when only that frame holds it, the thread when several parts of one
@@ -335,16 +336,16 @@ out:
 /*
  * The rows of the root nodes (n .. n + nv - 1 in the dominators' graph, after
  * the objects, whose rows are the heap graph's own): tree edges between root
- * nodes, leaf -> object, leaked -> leak roots.
+ * nodes and leaf -> object, or (leaked) only leaked -> leak roots.
  */
 static struct cprof_error *node_rows(const struct cprof_graph *g,
 				     const struct cprof_leaks *lk,
 				     const struct cprof_retention *rt,
-				     const uint32_t *leaf,
+				     const uint32_t *leaf, bool leaked,
 				     uint64_t **row_ret, uint32_t **dst_ret)
 {
 	uint32_t n = g->n, nv = (uint32_t)rt->n_nodes;
-	size_t nve = (nv ? nv - 1 : 0) + g->n_root_refs + lk->n_roots;
+	size_t nve = leaked ? lk->n_roots : (nv ? nv - 1 : 0) + g->n_root_refs;
 	struct vedge *ve = malloc((nve ? nve : 1) * sizeof(*ve));
 	uint64_t *row = malloc(((size_t)nv + 1) * sizeof(*row));
 	uint32_t *dst = malloc((nve ? nve : 1) * sizeof(*dst));
@@ -355,11 +356,11 @@ static struct cprof_error *node_rows(const struct cprof_graph *g,
 		return &cprof_enomem;
 	}
 	size_t k = 0;
-	for (uint32_t i = 1; i < nv; i++)
+	for (uint32_t i = 1; i < nv && !leaked; i++)
 		ve[k++] = (struct vedge){ n + rt->nodes[i].parent, n + i };
-	for (size_t i = 0; i < g->n_root_refs; i++)
+	for (size_t i = 0; i < g->n_root_refs && !leaked; i++)
 		ve[k++] = (struct vedge){ n + leaf[i], g->root_refs[i].dst };
-	for (size_t i = 0; i < lk->n_roots; i++)
+	for (size_t i = 0; i < lk->n_roots && leaked; i++)
 		ve[k++] = (struct vedge){ n + 1, lk->roots[i].id };
 	qsort(ve, k, sizeof(*ve), vedge_cmp);
 	uint64_t e = 0;
@@ -373,6 +374,55 @@ static struct cprof_error *node_rows(const struct cprof_graph *g,
 	free(ve);
 	*row_ret = row;
 	*dst_ret = dst;
+	return NULL;
+}
+
+/*
+ * The leaked objects' dominators, apart: from the leaked node alone, over the
+ * same graph.  In one pass from the super-root, a leaked object's pointer into
+ * live memory made that memory's dominator the super-root ("shared"), and its
+ * global retained nothing.  The live objects keep the first pass's idom; a
+ * leaked one (which no live object points to) takes the second's and joins
+ * the preorder after the first's nodes: its dominators are leaked objects and
+ * the leaked node, which come before it.
+ */
+static struct cprof_error *leaked_dominators(const struct cprof_graph *g,
+					     const struct cprof_leaks *lk,
+					     const struct cprof_retention *rt, uint32_t *idom,
+					     uint32_t **order, uint32_t *n_order)
+{
+	uint32_t n = g->n, nv = (uint32_t)rt->n_nodes;
+	if (!lk->n_roots || nv < 2)
+		return NULL;
+	uint64_t *row;
+	uint32_t *dst, *idom2, *order2, n2 = 0;
+	struct cprof_error *err = node_rows(g, lk, rt, NULL, true, &row, &dst);
+	if (err)
+		return err;
+	struct cprof_csr csr = { n, g->row, g->dst, false };
+	struct cprof_csr nodes = { nv, row, dst, false };
+	err = cprof_dominators_alloc(&csr, &nodes, n + 1 /* the leaked node */, &idom2, &order2,
+				     &n2, NULL);
+	free(row);
+	free(dst);
+	if (err)
+		return err;
+	uint32_t *o = realloc(*order, ((size_t)*n_order + n2) * sizeof(*o));
+	if (!o) {
+		free(idom2);
+		free(order2);
+		return &cprof_enomem;
+	}
+	*order = o;
+	for (uint32_t i = 1; i < n2; i++) {
+		uint32_t v = order2[i];
+		if (v >= n || idom[v] != NONE)
+			continue;          /* a root node, or live */
+		idom[v] = idom2[v];
+		o[(*n_order)++] = v;
+	}
+	free(idom2);
+	free(order2);
 	return NULL;
 }
 
@@ -433,7 +483,7 @@ struct cprof_error *cprof_retention_compute(struct cprof_core *core,
 	}
 	uint64_t *row;
 	uint32_t *dst;
-	err = node_rows(g, lk, rt, leaf, &row, &dst);
+	err = node_rows(g, lk, rt, leaf, false, &row, &dst);
 	free(leaf);
 	if (err)
 		goto fail;
@@ -446,6 +496,8 @@ struct cprof_error *cprof_retention_compute(struct cprof_core *core,
 	free(dst);
 	if (err)
 		goto fail;
+	if ((err = leaked_dominators(g, lk, rt, idom, &order, &n_order)))
+		goto fail_dom;
 
 	rt->retaining = malloc((n ? n : 1) * sizeof(*rt->retaining));
 	rt->retained_bytes = calloc(total ? total : 1, sizeof(*rt->retained_bytes));
@@ -454,10 +506,8 @@ struct cprof_error *cprof_retention_compute(struct cprof_core *core,
 	rt->path = malloc((n ? n : 1) * sizeof(*rt->path));
 	if (!rt->retaining || !rt->retained_bytes ||
 	    !rt->retained_count || !rt->distance || !rt->path) {
-		free(idom);
-		free(order);
 		err = &cprof_enomem;
-		goto fail;
+		goto fail_dom;
 	}
 	cprof_huge(rt->retaining, n * sizeof(*rt->retaining));
 	cprof_huge(rt->retained_bytes, total * sizeof(*rt->retained_bytes));
@@ -504,6 +554,9 @@ struct cprof_error *cprof_retention_compute(struct cprof_core *core,
 		goto fail;
 	rt->t_retention = cprof_now() - t0;
 	return NULL;
+fail_dom:
+	free(idom);
+	free(order);
 fail:
 	cprof_retention_deinit(rt);
 	return err;
