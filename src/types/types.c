@@ -987,9 +987,14 @@ static void note_inside(struct cprof_types *t, const struct cprof_object *objs,
 {
 	struct cprof_types_private *p = t->priv;
 	uint64_t w;
+	/* Go only: a Go pointer into an object is a field's address, of the
+	   field's type.  C's intrusive lists point into the middle of every
+	   node, and a node's `next`, followed as a typed pointer, typed gdb's
+	   whole heap as arrays of struct list_head. */
 	if (sl->kind != CPROF_SLOT_STATIC || sl->target == NONE || t->object_type[dst] != NONE ||
+	    !t->types[sl->target].go || !(objs[dst].flags & CPROF_OBJECT_COLLECTED) ||
 	    !types_read_word(p->core, objs[o].addr + off, &w) || w <= objs[dst].addr ||
-	    w - objs[dst].addr >= objs[dst].size)
+	    w - objs[dst].addr >= objs[dst].size || (w - objs[dst].addr) % 8)
 		return;
 	if (p->n_inside == p->cap_inside) {
 		size_t cap = p->cap_inside ? 2 * p->cap_inside : 64;
