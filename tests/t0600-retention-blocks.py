@@ -203,6 +203,29 @@ for d in available_dumpers():
     with case(d):
         run(d)
 
+def c_program_core(name, source):
+    """Builds SOURCE (C) as WORK/t0600-NAME/NAME, runs it until it prints its first
+    line, and takes a gcore core of it: (core, exe, the first line's words, dir)."""
+    require_tool("gcc")
+    require_tool("gcore")
+    d = os.path.join(WORK, "t0600-" + name)
+    os.makedirs(d, exist_ok=True)
+    src, exe = os.path.join(d, name + ".c"), os.path.join(d, name)
+    with open(src, "w") as f:
+        f.write(source)
+    r = subprocess.run(["gcc", "-O1", "-g", "-o", exe, src], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=120)
+    check(r.returncode == 0, "%s builds (%s)" % (name, r.stdout.decode()[-500:]))
+    p = subprocess.Popen([exe], cwd=d, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        words = p.stdout.readline().split()
+        core = dump_process(p, d, name)
+    finally:
+        p.kill()
+        p.wait()
+    return core, exe, words, d
+
+
 # Leaked memory that points into live memory takes nothing from its root: a
 # global holds a config (and its 1 MiB buffer) alone, and a leaked request
 # points to the config.  In one dominator pass from the super-root the leaked
@@ -243,23 +266,7 @@ int main(void) {
 """
 
 with case("leaked memory pointing into live memory"):
-    require_tool("gcc")
-    require_tool("gcore")
-    d = os.path.join(WORK, "t0600-leakshare")
-    os.makedirs(d, exist_ok=True)
-    src, exe = os.path.join(d, "leakshare.c"), os.path.join(d, "leakshare")
-    with open(src, "w") as f:
-        f.write(LEAKSHARE)
-    r = subprocess.run(["gcc", "-O1", "-g", "-o", exe, src], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=120)
-    check(r.returncode == 0, "leakshare builds (%s)" % r.stdout.decode()[-500:])
-    p = subprocess.Popen([exe], cwd=d, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        words = p.stdout.readline().split()
-        core = dump_process(p, d, "leakshare")
-    finally:
-        p.kill()
-        p.wait()
+    core, exe, words, d = c_program_core("leakshare", LEAKSHARE)
     cfg, want = int(words[0], 16), int(words[1]) + int(words[2])
     req = int(words[3], 16)
     db = os.path.join(d, "t0600.db")
@@ -310,21 +317,7 @@ int main(void) {
 """
 
 with case("a C intrusive list"):
-    d = os.path.join(WORK, "t0600-ilist")
-    os.makedirs(d, exist_ok=True)
-    src, exe = os.path.join(d, "ilist.c"), os.path.join(d, "ilist")
-    with open(src, "w") as f:
-        f.write(ILIST)
-    r = subprocess.run(["gcc", "-O1", "-g", "-o", exe, src], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=120)
-    check(r.returncode == 0, "ilist builds (%s)" % r.stdout.decode()[-500:])
-    p = subprocess.Popen([exe], cwd=d, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        p.stdout.readline()
-        core = dump_process(p, d, "ilist")
-    finally:
-        p.kill()
-        p.wait()
+    core, exe, _, d = c_program_core("ilist", ILIST)
     db = os.path.join(d, "t0600.db")
     cprof("analyze", core, exe, "--db", db)
     os.remove(core)
