@@ -17,6 +17,11 @@ holding 40 bytes to 2.01 KiB), after `cprof-core analyze --db DB`:
     ({offset, value, symbol} for words pointing into a module: the tree root's
     g_tree_ops at offset 0, shared A's and B's shared_visit at offset 8; no other
     root has one; never a heap address);
+  - `path` on a leaked chunk: from its leak root through leaked chunks, as the
+    program links them (list[0] to list[k], the ring from its lowest-addressed node,
+    A or B then C then D with --all), in JSON (root_kind "leaked") and text;
+  - `show`: a pointer into a chunk's middle says where it lands (S1 + 16 = I2 + 48),
+    among the pointers out of S1 and the pointers into I2;
   - a missing database: exit status 1, nothing on stdout, one line on stderr naming it;
   - `leaks --help`: exit status 0, the options described.
 """
@@ -176,6 +181,54 @@ with case("all"):
                      "--min-bytes %d: text shows the roots holding %d bytes or more" % (n, n))
             if len(want) > 1:
                 check_text(out, want, "--min-bytes %d" % n)
+
+    with case("path from the leak root"):
+        # A leaked object has no root slot: `path` shows the way to it from its leak
+        # root through leaked memory, which the program records: its list links each
+        # node at +0, its ring links node i to i+1 (the lowest address leads), and
+        # shared A and B each point at C, which points at D.
+        addr = {b["name"]: parse_addr(b["addr"]) for b in c.manifest["blocks"]}
+
+        def way(target, n_all=None):
+            args = ["path", "--db", db, "%#x" % target, "--json"]
+            if n_all:
+                args += ["--all", str(n_all)]
+            got = cprof(*args, json=True)
+            paths = got if n_all else [got]
+            return [([parse_addr(s["addr"]) for s in p["path"]], p) for p in paths]
+
+        for k in (0, 4, 9):
+            (got, p), = way(addr["list[%d]" % k])
+            check_eq(got, [addr["list[%d]" % i] for i in range(k + 1)],
+                     "path list[%d]: list[0] (the leak root) to list[%d]" % (k, k))
+            check(p["root_kind"] == "leaked" and parse_addr(p["slot"]) == addr["list[0]"]
+                  and all(s.get("pointer_at") == 0 for s in p["path"][:-1]),
+                  "path list[%d]: from the leak root, each step's pointer at +0 (%s)" % (k, p))
+        ring = [addr["ring[%d]" % i] for i in range(5)]
+        low = ring.index(min(ring))
+        for i in range(5):
+            (got, _), = way(ring[i])
+            want = [ring[(low + s) % 5] for s in range((i - low) % 5 + 1)]
+            check_eq(got, want, "path ring[%d]: from the ring's leader ring[%d]" % (i, low))
+        got = way(addr["D"], 5)
+        check_eq(sorted(g for g, _ in got),
+                 sorted([[addr[x], addr["C"], addr["D"]] for x in ("A", "B")]),
+                 "path D --all 5: one path from each leak root holding it, A and B")
+        rc, out, err = cprof("path", "--db", db, "%#x" % addr["list[2]"])
+        lines = out.splitlines()
+        check(len(lines) == 4 and lines[0].startswith("leak root (no root reaches it")
+              and all(("at %#x:" % addr["list[%d]" % i]) in lines[i + 1] for i in range(3)),
+              "path list[2] (text): the leak root line, then list[0..2]:\n%s" % out)
+
+    with case("show: where an interior pointer lands"):
+        # the program's record: S1 + 16 holds I2 + 48
+        s1, i2 = addr["S1"], addr["I2"]
+        _, out, _ = cprof("show", "--db", db, "%#x" % s1)
+        check(re.search(r"^  \+0x10 +-> object \d+ at %#x \+0x30 \(" % i2, out, re.M),
+              "show S1: its pointer at +0x10 lands at I2 +0x30:\n%s" % out)
+        _, out, _ = cprof("show", "--db", db, "%#x" % i2)
+        check(re.search(r"^  object \d+ at %#x \+0x10 \(.*\) -> \+0x30$" % s1, out, re.M),
+              "show I2: pointed to from S1 +0x10, landing at +0x30:\n%s" % out)
 
     with case("roots --type: untyped objects said"):
         # leaks.c's blocks have no type (void * globals): a type query that finds

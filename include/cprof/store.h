@@ -540,10 +540,13 @@ struct cprof_root_path {
 /**
  * Up to max_paths paths from distinct root slots to object target, each a
  * shortest one from its slot (a breadth-first search backwards over `ref`,
- * of at most max_visits objects).  Free with cprof_root_paths_free.
+ * of at most max_visits objects).  from_leak_roots, for a leaked target:
+ * from distinct leak roots instead (`leak` 'direct'; the path's slot is the
+ * leak root itself, slot_name "leak root", root_kind "leaked", slot its
+ * address).  Free with cprof_root_paths_free.
  */
 struct cprof_error *cprof_query_paths(struct sqlite3 *db, const char *path,
-				      uint64_t target, size_t max_paths,
+				      uint64_t target, bool from_leak_roots, size_t max_paths,
 				      size_t max_visits, struct cprof_root_path **ret,
 				      size_t *n_ret);
 void cprof_root_paths_free(struct cprof_root_path *p, size_t n);

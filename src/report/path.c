@@ -20,10 +20,15 @@ static bool slot_address_shown(const struct cprof_slot_row *s)
 static void path_text(FILE *out, const struct cprof_object_path *p)
 {
 	char b1[FMT_BYTES_SIZE];
-	fprintf(out, "%s", p->slot.slot_name);
-	if (slot_address_shown(&p->slot))
-		fprintf(out, ", slot 0x%" PRIx64, p->slot.slot);
-	fprintf(out, " (%s)\n", p->slot.root_kind);
+	if (!strcmp(p->slot.root_kind, "leaked")) {
+		/* no slot: the path starts at the leak root, its first object */
+		fprintf(out, "leak root (no root reaches it; 'cprof-core leaks' lists it)\n");
+	} else {
+		fprintf(out, "%s", p->slot.slot_name);
+		if (slot_address_shown(&p->slot))
+			fprintf(out, ", slot 0x%" PRIx64, p->slot.slot);
+		fprintf(out, " (%s)\n", p->slot.root_kind);
+	}
 	for (size_t i = 0; i < p->n; i++) {
 		const struct cprof_path_step *st = &p->steps[i];
 		bool next = i + 1 < p->n;

@@ -65,15 +65,23 @@ void cprof_report_object(FILE *out, const struct cprof_object_report *r)
 			r->slots[i].dst_offset ? " (into its middle)" : "");
 	}
 	fprintf(out, "pointers out (%" PRIu64 ")\n", r->total_out);
-	for (size_t i = 0; i < r->n_out; i++)
-		fprintf(out, "  +0x%-6" PRIx64 " -> object %" PRIu64 " at 0x%" PRIx64 "%s (%s)\n",
-			r->out[i].src_offset, r->out[i].other, r->out[i].other_addr,
-			r->out[i].dst_offset ? " +offset" : "", fmt_bytes(b1, r->out[i].other_size));
+	for (size_t i = 0; i < r->n_out; i++) {
+		fprintf(out, "  +0x%-6" PRIx64 " -> object %" PRIu64 " at 0x%" PRIx64, r->out[i].src_offset,
+			r->out[i].other, r->out[i].other_addr);
+		/* a pointer into the object's middle: where it lands */
+		if (r->out[i].dst_offset)
+			fprintf(out, " +0x%" PRIx64, r->out[i].dst_offset);
+		fprintf(out, " (%s)\n", fmt_bytes(b1, r->out[i].other_size));
+	}
 	fprintf(out, "pointers in (%" PRIu64 ")\n", r->total_in);
-	for (size_t i = 0; i < r->n_in; i++)
-		fprintf(out, "  object %" PRIu64 " at 0x%" PRIx64 " +0x%" PRIx64 " (%s)\n",
+	for (size_t i = 0; i < r->n_in; i++) {
+		fprintf(out, "  object %" PRIu64 " at 0x%" PRIx64 " +0x%" PRIx64 " (%s)",
 			r->in[i].other, r->in[i].other_addr, r->in[i].src_offset,
 			fmt_bytes(b1, r->in[i].other_size));
+		if (r->in[i].dst_offset)
+			fprintf(out, " -> +0x%" PRIx64, r->in[i].dst_offset);
+		fputc('\n', out);
+	}
 }
 
 /* "pointers_out" or "pointers_in": {total, first: [...]} */

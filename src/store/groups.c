@@ -449,8 +449,18 @@ static uint64_t *visit_slot(struct visit_map *m, uint64_t id)
 	return &m->key[h];
 }
 
+/* Where a backward search stops: the root slots pointing at an object, or,
+ * for a leaked one, the object itself when it is a leak root (a pseudo-slot
+ * of kind "leaked": no root slot reaches leaked memory, and every object
+ * pointing at a leaked one is leaked too, so the search stays among them). */
+static const char *const path_ends[] = {
+	"SELECT rr.id, rr.slot, rr.dst_offset, coalesce(rr.slot_name, r.name), r.kind"
+	" FROM root_ref rr JOIN root r ON r.id = rr.root_id WHERE rr.dst = ? ORDER BY rr.id",
+	"SELECT id, addr, 0, 'leak root', 'leaked' FROM object WHERE id = ? AND leak = 'direct'",
+};
+
 struct cprof_error *cprof_query_paths(sqlite3 *db, const char *path, uint64_t target,
-				      size_t max_paths, size_t max_visits,
+				      bool from_leak_roots, size_t max_paths, size_t max_visits,
 				      struct cprof_root_path **ret, size_t *n_ret)
 {
 	struct visit_map m = { 0 };
@@ -474,10 +484,7 @@ struct cprof_error *cprof_query_paths(sqlite3 *db, const char *path, uint64_t ta
 		goto out;
 	}
 	if (sqlite3_prepare_v2(db, "SELECT src FROM ref WHERE dst = ? ORDER BY src", -1, &in, NULL) ||
-	    sqlite3_prepare_v2(db,
-		"SELECT rr.id, rr.slot, rr.dst_offset, coalesce(rr.slot_name, r.name), r.kind"
-		" FROM root_ref rr JOIN root r ON r.id = rr.root_id WHERE rr.dst = ? ORDER BY rr.id",
-		-1, &slots, NULL)) {
+	    sqlite3_prepare_v2(db, path_ends[from_leak_roots], -1, &slots, NULL)) {
 		err = cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: %s", path, sqlite3_errmsg(db));
 		goto out;
 	}

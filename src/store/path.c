@@ -5,7 +5,9 @@
  * several, paths from distinct root slots (a backward search over `ref`,
  * cprof_query_paths).  Each step: the object, where the pointer to it
  * lands, the member of it pointing to the next one, and whether that
- * member lies past the end of the object's type.
+ * member lies past the end of the object's type.  A leaked object has no
+ * root: its path starts at its leak root, as valgrind's "indirectly lost"
+ * block is lost with the "definitely lost" one that points to it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -86,20 +88,41 @@ static struct cprof_error *shortest(struct sqlite3 *db, const char *path,
 	return NULL;
 }
 
+/* A leaked object: the way from its leak root (or roots, with --all), all
+ * of it leaked memory; none found within MAX_VISITS objects is said so. */
+static struct cprof_error *leak_paths(struct sqlite3 *db, const char *path,
+				      const struct cprof_obj_row *target, size_t all,
+				      struct cprof_root_path **ret, size_t *n_ret)
+{
+	struct cprof_error *err = cprof_query_paths(db, path, target->id, true, all ? all : 1,
+						    MAX_VISITS, ret, n_ret);
+	if (!err && !*n_ret) {
+		cprof_root_paths_free(*ret, 0);
+		*ret = NULL;
+		err = cprof_error_create(CPROF_ERROR_BAD_DATA,
+					 "%s: object %llu at 0x%llx is leaked, but no leak root points to it within %d objects",
+					 path, (unsigned long long)target->id,
+					 (unsigned long long)target->addr, MAX_VISITS);
+	}
+	return err;
+}
+
 static struct cprof_error *find_paths(struct sqlite3 *db, const char *path,
 				      const struct cprof_obj_row *target, size_t all,
 				      struct cprof_root_path **ret, size_t *n_ret)
 {
+	if (target->root_distance == CPROF_NONE_ID && target->leak[0] &&
+	    strcmp(target->leak, "garbage"))
+		return leak_paths(db, path, target, all, ret, n_ret);
 	if (target->root_distance == CPROF_NONE_ID)
 		return cprof_error_create(CPROF_ERROR_USAGE,
 					  "%s: object %llu at 0x%llx is reached from no root%s",
 					  path, (unsigned long long)target->id,
 					  (unsigned long long)target->addr,
 					  !strcmp(target->leak, "garbage") ?
-					  " (it is garbage: the next collection frees it)" :
-					  target->leak[0] ? " (it is leaked: see 'cprof-core leaks')" : "");
+					  " (it is garbage: the next collection frees it)" : "");
 	if (all)
-		return cprof_query_paths(db, path, target->id, all, MAX_VISITS, ret, n_ret);
+		return cprof_query_paths(db, path, target->id, false, all, MAX_VISITS, ret, n_ret);
 	return shortest(db, path, target, ret, n_ret);
 }
 
