@@ -7,7 +7,9 @@ counted by `leaks` and nowhere else:
   - `histogram` and `roots` leave it out of their groups (it was counted under
     `(shared)`) and a last line says how much was left out, with the database's
     count; their groups add up to the used objects less the garbage, and
-    `(shared)` holds exactly the reachable objects no single root retains;
+    `(shared)` holds exactly the reachable objects no single root retains; with
+    `--type`, the line counts only the garbage of matching types (none for a type
+    nothing has);
   - `top`'s percentages are of the used objects less the garbage (`heap_bytes`),
     the garbage beside it (`garbage_bytes`): one holder's share no longer depends
     on how long ago the last collection ran;
@@ -78,6 +80,21 @@ for dumper in dumpers:
         _, out, _ = cprof("roots", "--db", db)
         check("(%d garbage objects, " % g_count in out,
               "%s: roots says %d garbage objects were left out" % (dumper, g_count))
+
+    with case("%s: garbage line under --type" % dumper):
+        # the line under the groups counts the garbage they would have held
+        names = [n for n, in con.execute(
+            "SELECT coalesce(t.name, '(unknown type)') FROM object o"
+            " LEFT JOIN type t ON t.id = o.type_id WHERE o.leak = 'garbage'")]
+        for pat in ("no.such.type", names[0] if names else "runtime."):
+            want = [n for n in names if pat in n and "*" not in n]
+            for cmd in ("histogram", "roots"):
+                _, out, _ = cprof(cmd, "--db", db, "--type", pat)
+                got = re.search(r"\((\d+) garbage objects that match, ", out)
+                check((int(got.group(1)) if got else 0) == len(want) and
+                      (got is not None) == bool(want) and "garbage objects, " not in out,
+                      "%s: %s --type %s: %d garbage objects that match said (%s)"
+                      % (dumper, cmd, pat, len(want), out[-300:]))
 
     with case("%s: top" % dumper):
         top = cprof("top", "--db", db, "--json", json=True)

@@ -105,7 +105,7 @@ void cprof_report_guessed(FILE *out, bool types_shown, uint64_t guessed, uint64_
  * all do (a sampling profiler), and that the rows count only those. */
 void cprof_report_site_coverage(FILE *out, const struct cprof_site_coverage *c);
 /* The line saying that Go's garbage is left out of a report's groups. */
-void cprof_report_garbage_left_out(FILE *out, uint64_t count, uint64_t bytes);
+void cprof_report_garbage_left_out(FILE *out, uint64_t count, uint64_t bytes, bool filtered);
 void cprof_report_groups(FILE *out, const struct cprof_group_row *g, size_t n,
 			 enum cprof_group_by by, size_t limit);
 /* [{type | size | site, count, self_bytes, retained_bytes, guessed}] */

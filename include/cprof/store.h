@@ -418,8 +418,11 @@ struct cprof_site_coverage {
 struct cprof_error *cprof_query_site_coverage(struct sqlite3 *db, const char *path,
 					      struct cprof_site_coverage *ret);
 /* Go's garbage (unreachable objects the next collection frees), which the
- * groups leave out: its count and bytes. */
+ * groups leave out: the count and bytes of the garbage objects whose type
+ * and site match pattern and site_pattern (as cprof_query_groups_at; NULL:
+ * any), what the groups would have held. */
 struct cprof_error *cprof_query_garbage(struct sqlite3 *db, const char *path,
+					const char *pattern, const char *site_pattern,
 					uint64_t *count, uint64_t *bytes);
 struct cprof_error *cprof_query_groups(struct sqlite3 *db, const char *path,
 				       enum cprof_group_by by, const char *pattern,
@@ -689,7 +692,9 @@ struct cprof_roots_report {
 	size_t n;
 	/* reachable objects with no type: a type pattern cannot match them */
 	uint64_t untyped_count, untyped_bytes;
-	uint64_t garbage_count, garbage_bytes;     /* left out (Go) */
+	uint64_t garbage_count, garbage_bytes;     /* left out (Go), of the types
+						      and sites asked for */
+	bool filtered;             /* a type or site pattern was given */
 };
 struct cprof_error *cprof_query_roots(struct sqlite3 *db, const char *path,
 				      const char *type_pattern, const char *site_pattern,

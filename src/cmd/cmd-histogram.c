@@ -96,7 +96,7 @@ int cmd_histogram(int argc, char **argv)
 	if (!err && o.by == CPROF_BY_SITE)
 		err = cprof_query_site_coverage(db, path, &cov);
 	if (!err)
-		err = cprof_query_garbage(db, path, &garbage_count, &garbage_bytes);
+		err = cprof_query_garbage(db, path, o.pattern, NULL, &garbage_count, &garbage_bytes);
 	cprof_store_close(db);
 	if (err)
 		return cmd_report_error(err);
@@ -105,7 +105,7 @@ int cmd_histogram(int argc, char **argv)
 	} else {
 		cprof_report_groups(stdout, g, n, o.by, limit);
 		cprof_report_site_coverage(stdout, &cov);
-		cprof_report_garbage_left_out(stdout, garbage_count, garbage_bytes);
+		cprof_report_garbage_left_out(stdout, garbage_count, garbage_bytes, o.pattern != NULL);
 	}
 	free(g);
 	return EXIT_OK;

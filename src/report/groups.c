@@ -59,12 +59,13 @@ void cprof_report_groups_json(FILE *out, const struct cprof_group_row *g, size_t
 	json_finish(&j);
 }
 
-void cprof_report_garbage_left_out(FILE *out, uint64_t count, uint64_t bytes)
+void cprof_report_garbage_left_out(FILE *out, uint64_t count, uint64_t bytes, bool filtered)
 {
 	char b[FMT_BYTES_SIZE];
 	if (count)
-		fprintf(out, "(%" PRIu64 " garbage objects, %s in all, left out: unreachable Go objects the\n"
-			" next collection frees; cprof-core leaks counts them)\n", count, fmt_bytes(b, bytes));
+		fprintf(out, "(%" PRIu64 " garbage objects%s, %s in all, left out: unreachable Go objects the\n"
+			" next collection frees; cprof-core leaks counts them)\n", count,
+			filtered ? " that match" : "", fmt_bytes(b, bytes));
 }
 
 void cprof_report_site_coverage(FILE *out, const struct cprof_site_coverage *c)

@@ -37,7 +37,7 @@ void cprof_report_roots(FILE *out, const struct cprof_roots_report *r, const cha
 		for (size_t k = 0; k < x->n_reached; k++)
 			fprintf(out, "%43s reached from %s\n", "", x->reached_from[k]);
 	}
-	cprof_report_garbage_left_out(out, r->garbage_count, r->garbage_bytes);
+	cprof_report_garbage_left_out(out, r->garbage_count, r->garbage_bytes, r->filtered);
 	if (!r->n)
 		fprintf(out, "(no object%s%s%s)\n", type_pattern ? " of a type matching '" : "",
 			type_pattern ? type_pattern : "", type_pattern ? "'" : "");

@@ -102,6 +102,37 @@ static bool site_matches(const char *name, const char *pattern)
 	return strstr(name, pattern) != NULL;
 }
 
+struct cprof_error *cprof_query_garbage(sqlite3 *db, const char *path, const char *pattern,
+					const char *site_pattern, uint64_t *count, uint64_t *bytes)
+{
+	sqlite3_stmt *s;
+	*count = *bytes = 0;
+	/* the groups' own test, so that the line under them counts what they
+	   would have held */
+	if (sqlite3_prepare_v2(db,
+		"SELECT o.size, coalesce(t.name, '(unknown type)'),"
+		" coalesce(si.name, '(no profile record)')"
+		" FROM object o LEFT JOIN type t ON t.id = o.type_id"
+		" LEFT JOIN object_site os ON os.object_id = o.id"
+		" LEFT JOIN site si ON si.id = os.site_id"
+		" WHERE o.leak = 'garbage'", -1, &s, NULL) != SQLITE_OK)
+		return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: garbage: %s", path,
+					  sqlite3_errmsg(db));
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!matches((const char *)sqlite3_column_text(s, 1), pattern) ||
+		    !site_matches((const char *)sqlite3_column_text(s, 2), site_pattern))
+			continue;
+		(*count)++;
+		*bytes += (uint64_t)sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return cprof_error_create(CPROF_ERROR_BAD_DATA, "%s: garbage: %s", path,
+					  sqlite3_errmsg(db));
+	return NULL;
+}
+
 struct cprof_error *cprof_query_groups(sqlite3 *db, const char *path,
 				       enum cprof_group_by by, const char *pattern,
 				       struct cprof_group_row **ret, size_t *n_ret)

@@ -806,22 +806,6 @@ static struct cprof_error *db_totals(void *arg, uint64_t *heap_bytes, uint64_t *
 	return NULL;
 }
 
-struct cprof_error *cprof_query_garbage(sqlite3 *db, const char *path,
-					uint64_t *count, uint64_t *bytes)
-{
-	sqlite3_stmt *s;
-	*count = *bytes = 0;
-	if (sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(size), 0) FROM object"
-			       " WHERE leak = 'garbage'", -1, &s, NULL) != SQLITE_OK)
-		return db_error(db, path, "garbage");
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		*count = (uint64_t)sqlite3_column_int64(s, 0);
-		*bytes = (uint64_t)sqlite3_column_int64(s, 1);
-	}
-	sqlite3_finalize(s);
-	return NULL;
-}
-
 struct cprof_error *cprof_query_site_coverage(sqlite3 *db, const char *path,
 					      struct cprof_site_coverage *ret)
 {

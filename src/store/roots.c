@@ -40,6 +40,7 @@ struct cprof_error *cprof_query_roots(struct sqlite3 *db, const char *path,
 				      size_t limit, struct cprof_roots_report *ret)
 {
 	memset(ret, 0, sizeof(*ret));
+	ret->filtered = type_pattern || site_pattern;
 	struct cprof_group_row *g = NULL;
 	size_t n = 0;
 	struct cprof_error *err = cprof_query_allocators(db, path, &ret->allocators,
@@ -58,7 +59,8 @@ struct cprof_error *cprof_query_roots(struct sqlite3 *db, const char *path,
 	}
 	free(g);
 	if (!err)
-		err = cprof_query_garbage(db, path, &ret->garbage_count, &ret->garbage_bytes);
+		err = cprof_query_garbage(db, path, type_pattern, site_pattern, &ret->garbage_count,
+					  &ret->garbage_bytes);
 	sqlite3_stmt *s;
 	if (!err && type_pattern) {
 		if (sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(size), 0) FROM object"
