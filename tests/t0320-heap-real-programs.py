@@ -12,7 +12,10 @@ to its read()).  Then the core is taken with gcore (the kernel when gdb is missi
 `cprof-core analyze` must reproduce all ten mallinfo2 fields, with and without libc's
 debug info, without a walker warning; and the heap bytes of the summary's memory by
 category and of `info`'s mappings must be mallinfo2's arena + hblkhd: the walked heaps'
-bytes, never the whole of a mapping a heap shares with other memory.
+bytes, never the whole of a mapping a heap shares with other memory.  The summary names
+the modules that have no DWARF (`types.no_debug_info`, the executable first, and a text
+line for the executable): readelf finds no .debug_info in their files, and with the
+default debug directories no separate debug file of their build-id either.
 
 (gdb's own `call mallinfo2()` would be the simpler oracle, but gdb 13 cannot make
 inferior calls on kernels whose XSAVE area it cannot write back - "Couldn't write
@@ -55,6 +58,17 @@ PROGRAMS = {
                  'big = bytearray(1 << 20); print("ready", flush=True); '
                  'sys.stdin.read(1); print(len(objs) + len(big))'], ""),
 }
+
+
+def has_debug_section(path):
+    """Whether the ELF file has DWARF of its own (readelf, not cprof-core)."""
+    out = subprocess.run(["readelf", "-S", "-W", path], capture_output=True, text=True).stdout
+    return re.search(r"\s\.z?debug_info\s", out) is not None
+
+
+def separate_debug_file(build_id):
+    return bool(build_id) and os.path.exists(
+        "/usr/lib/debug/.build-id/%s/%s.debug" % (build_id[:2], build_id[2:]))
 
 
 def take(name):
@@ -100,6 +114,7 @@ def take(name):
         p.wait()
 
 
+require_tool("readelf")
 for name in PROGRAMS:
     with case(name):
         core, exe, mi = take(name)
@@ -123,7 +138,31 @@ for name in PROGRAMS:
             heaps = [m for m in _json.loads(out)["memory"] if m["category"] == "heaps"]
             check_eq(heaps[0]["mapped_bytes"] if heaps else None, mi["arena"] + mi["hblkhd"],
                      "%s/%s: the summary's heap bytes (mallinfo2 arena + hblkhd)" % (name, tag))
+            if tag == "debug":
+                summary = _json.loads(out)
+            else:
+                nodebug = _json.loads(out)
         info = cprof("info", core, exe, "--json", json=True)
+        # The modules without DWARF, as the files say (readelf), executable first:
+        # the summary names them; without the default debug directories, exactly
+        # those whose file has no .debug_info, with them also those that have no
+        # separate debug file under /usr/lib/debug/.build-id.
+        used = [m for m in info["modules"] if m["path"] and m["status"] in ("ok", "unverified")
+                and not m["name"].startswith(("linux-vdso", "[vdso]"))]
+        exe_mod = [m for m in used if os.path.realpath(m["path"]) == exe]
+        used = exe_mod + [m for m in used if m not in exe_mod]
+        bare = [m for m in used if not has_debug_section(m["path"])]
+        for tag, j in (("debug", summary), ("nodebug", nodebug)):
+            want = [m["name"] for m in bare
+                    if tag == "nodebug" or not separate_debug_file(m["build_id"])]
+            check_eq(j["types"].get("no_debug_info"), want,
+                     "%s/%s: the modules without debug info, as readelf says" % (name, tag))
+        _, text, _ = cprof("analyze", core, exe, "--db", os.path.join(os.path.dirname(core),
+                           "cprof-text.db"), "--no-default-debug-dirs", timeout=600)
+        says = ("no debug info (DWARF) for the executable %s:" % exe_mod[0]["name"]) in text
+        check(exe_mod and says == (exe_mod[0] in bare),
+              "%s: the summary says the executable has no debug info iff readelf finds none"
+              " (%s)" % (name, says))
         check_eq(sum(m["heap_bytes"] for m in info["mappings"]), mi["arena"] + mi["hblkhd"],
                  "%s: info's heap bytes of the mappings (mallinfo2 arena + hblkhd)" % name)
         check(all(m["role"] != "heap" or m["heap_bytes"] == parse_addr(m["end"]) - parse_addr(m["start"])

@@ -271,6 +271,48 @@ static int signal_of(const struct cprof_core *core)
 	return core->process.fatal_signal;
 }
 
+/* ---- debug info ---- */
+
+/* Whether module m is a file found and used (a missing or mismatched one is
+ * warned about already), and not the vdso (the kernel's, never with debug
+ * info): whether its debug info is worth a word. */
+static bool file_used(const struct cprof_module *m)
+{
+	return m->path && (m->status == CPROF_MODULE_OK || m->status == CPROF_MODULE_UNVERIFIED) &&
+	       strcmp(m->name, "[vdso]") && strncmp(m->name, "linux-vdso", 10);
+}
+
+static bool debug_info_missing(const struct cprof_module *m)
+{
+	return file_used(m) && !m->has_dwarf;
+}
+
+/* Nothing else says it: without DWARF a module's globals and frames have
+ * only symbol names (module+0x... in a stripped one) and its objects no
+ * type but a C++ vtable's, and a reader of "0 objects typed" must know why
+ * (a Debian program's executable is stripped, its debug info a -dbgsym
+ * package away). */
+static void report_debug_info(FILE *out, const struct cprof_core *core)
+{
+	const struct cprof_module *exe = cprof_core_executable(core);
+	size_t libs = 0, missing = 0;
+	for (size_t i = 0; i < core->n_modules; i++) {
+		const struct cprof_module *m = &core->modules[i];
+		if (m != exe && file_used(m)) {
+			libs++;
+			missing += !m->has_dwarf;
+		}
+	}
+	if (exe && debug_info_missing(exe))
+		fprintf(out, "  no debug info (DWARF) for the executable %s: its globals and frames are named\n"
+			"  by symbols only (%s+0x... where it has none), its objects typed by C++ vtables\n"
+			"  only; install its debug symbols (Debian: its -dbgsym package) or pass --debug-dir\n",
+			exe->name, exe->name);
+	if (missing)
+		fprintf(out, "  no debug info (DWARF) for %zu of %zu shared libraries: their globals and objects\n"
+			"  have no types ('cprof-core info' lists them)\n", missing, libs);
+}
+
 void cprof_report_summary(FILE *out, struct cprof_core *core,
 			  const struct cprof_analysis *a, const char *db_path,
 			  const char *exe_arg, double seconds)
@@ -318,6 +360,7 @@ void cprof_report_summary(FILE *out, struct cprof_core *core,
 		fprintf(out, "  %llu objects typed (%s): from DWARF, C++ vtables or the Go runtime; %llu of them guessed from their layout\n",
 			(unsigned long long)a->types.typed, fmt_bytes(b1, a->types.typed_bytes),
 			(unsigned long long)a->types.guessed);
+	report_debug_info(out, core);
 	cprof_report_allocator_sections(out, a);
 
 	(void)exe_arg;
@@ -402,6 +445,16 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 	json_kv_uint(&j, "typed", a->types.typed);
 	json_kv_uint(&j, "typed_bytes", a->types.typed_bytes);
 	json_kv_uint(&j, "guessed", a->types.guessed);
+	/* the files used that have no DWARF, the executable first when it has none */
+	json_key(&j, "no_debug_info");
+	json_array_begin(&j);
+	const struct cprof_module *exe = cprof_core_executable(core);
+	if (exe && debug_info_missing(exe))
+		json_string(&j, exe->name);
+	for (size_t i = 0; i < core->n_modules; i++)
+		if (&core->modules[i] != exe && debug_info_missing(&core->modules[i]))
+			json_string(&j, core->modules[i].name);
+	json_array_end(&j);
 	json_object_end(&j);
 	json_key(&j, "leaks");
 	json_object_begin(&j);
