@@ -5,10 +5,12 @@
 50 Circle leaked.  Every one of them must be typed by its dynamic class, from its
 vtable pointer (type_source 'vtable'), leaked ones included; the vector's buffer
 of pointers is typed from DWARF; `histogram --by type` and `roots --type Circle`
-count them exactly.
+count them exactly.  The same core with a stripped copy of the executable (no symbols,
+no DWARF) names the same classes from RTTI: each vtable's type_info and its name.
 """
 import os
 import sqlite3
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True
@@ -19,14 +21,22 @@ if not os.path.exists(os.path.join(corpus_dir(), "shapes")):
     skip("g++ is not installed: the C++ corpus program was not built")
 c = corpus_core("shapes")
 m = c.manifest
+
+
+def typed_objects(exe, db):
+    """Analyze the core with EXE: {addr: (type, type_source)}, and the program's
+    objects whose class is not the one recorded."""
+    cprof("analyze", c.core, exe, "--db", db)
+    con = sqlite3.connect(db)
+    typed = {a: (n, s) for a, n, s in con.execute(
+        "SELECT o.addr, t.name, o.type_source FROM object o JOIN type t ON t.id = o.type_id")}
+    con.close()
+    return typed, [(o["addr"], o["class"], typed.get(parse_addr(o["addr"]))) for o in m["objects"]
+                   if typed.get(parse_addr(o["addr"])) != (o["class"], "vtable")]
+
+
 db = os.path.join(c.dir, "t0610.db")
-cprof("analyze", c.core, c.exe, "--db", db)
-con = sqlite3.connect(db)
-typed = {a: (n, s) for a, n, s in con.execute(
-    "SELECT o.addr, t.name, o.type_source FROM object o JOIN type t ON t.id = o.type_id")}
-con.close()
-wrong = [(o["addr"], o["class"], typed.get(parse_addr(o["addr"]))) for o in m["objects"]
-         if typed.get(parse_addr(o["addr"])) != (o["class"], "vtable")]
+typed, wrong = typed_objects(c.exe, db)
 check(not wrong, "all %d objects are typed by their vtable (wrong: %s)" % (len(m["objects"]), wrong[:3]))
 
 want = {}
@@ -44,4 +54,25 @@ held = sum(1 for o in m["objects"] if o["class"] == "Circle" and not o["leaked"]
 leaked = sum(1 for o in m["objects"] if o["class"] == "Circle" and o["leaked"])
 check_eq(groups, {"shapes!g_shapes": held, "leaked (no root)": leaked},
          "roots --type Circle: the global holds %d, %d are leaked" % (held, leaked))
+
+with case("stripped executable: classes from RTTI"):
+    # A stripped copy of the executable (same build-id) has no _ZTV symbol: the
+    # classes come from each vtable's type_info (its name string, its own vtable
+    # one of libstdc++'s exported type_info classes').  The same objects must get
+    # the same classes, as the program recorded them.
+    require_tool("strip")
+    stripped = os.path.join(c.dir, "shapes-stripped")
+    subprocess.run(["strip", "--strip-all", "-o", stripped, c.exe], check=True)
+    syms = subprocess.run(["readelf", "-s", "-W", stripped], capture_output=True,
+                          text=True).stdout
+    check("_ZTV6Circle" not in syms and ".debug_info" not in subprocess.run(
+        ["readelf", "-S", "-W", stripped], capture_output=True, text=True).stdout,
+          "the stripped copy has no vtable symbol and no DWARF (else this case tests nothing)")
+    typed2, wrong = typed_objects(stripped, os.path.join(c.dir, "t0610-stripped.db"))
+    check(not wrong, "stripped: all %d objects are typed by their class (wrong: %s)"
+          % (len(m["objects"]), wrong[:3]))
+    extra = sorted({n for a, (n, s) in typed2.items() if s == "vtable"} -
+                   {o["class"] for o in m["objects"]})
+    check(not extra, "stripped: no other class is named from a vtable (%s)" % extra[:5])
+
 finish()

@@ -120,6 +120,12 @@ struct cprof_types_private {
 	size_t n_mods;
 	struct vtable *vtables;    /* every module's, sorted, disjoint */
 	size_t n_vtables;
+	/* RTTI, for vtables no symbol names (a stripped executable): where
+	   the vtables of the C++ ABI's type_info classes point their objects
+	   (libstdc++'s, exported), and each vtable pointer seen -> its class */
+	uint64_t typeinfo_vptr[8];
+	size_t n_typeinfo_vptr;
+	struct value_cache rtti;
 	/* frame slots: (pc, slot - CFA) -> what it points to; thousands of
 	   goroutines park at the same pcs */
 	struct frame_key { uint64_t pc; int64_t off; } *fr_keys;

@@ -812,17 +812,43 @@ static bool push_vtable(const char *name, uint64_t addr, uint64_t size, void *ar
 	return true;
 }
 
+/* The type_info classes of the Itanium C++ ABI whose objects describe a
+ * class: one without bases, with one public base, with others. */
+static const char *const typeinfo_vtables[] = {
+	"_ZTVN10__cxxabiv117__class_type_infoE",
+	"_ZTVN10__cxxabiv120__si_class_type_infoE",
+	"_ZTVN10__cxxabiv121__vmi_class_type_infoE",
+};
+
+static bool push_typeinfo_vtable(const char *name, uint64_t addr, uint64_t size, void *arg)
+{
+	struct cprof_types_private *p = arg;
+	size_t n = strcspn(name, "@");
+	(void)size;
+	for (size_t i = 0; i < sizeof(typeinfo_vtables) / sizeof(*typeinfo_vtables); i++)
+		if (strlen(typeinfo_vtables[i]) == n && !strncmp(name, typeinfo_vtables[i], n) &&
+		    p->n_typeinfo_vptr < sizeof(p->typeinfo_vptr) / sizeof(*p->typeinfo_vptr))
+			/* an object's vtable pointer is past offset-to-top and
+			   the typeinfo pointer */
+			p->typeinfo_vptr[p->n_typeinfo_vptr++] = addr + 16;
+	return true;
+}
+
 /*
  * The vtables of every module (its `_ZTV` symbols, with their extent), sorted
  * by address and made disjoint: built once, so that the probe of an object's
  * first word is a binary search, and only modules with C++ classes have any.
+ * With them, where the type_info classes' vtables point (for RTTI, below).
  * False when out of memory.
  */
 static bool index_vtables(struct cprof_types *t, struct cprof_core *core)
 {
 	struct vtable_list l = { 0 };
-	for (size_t i = 0; i < core->n_modules && !l.oom; i++)
+	for (size_t i = 0; i < core->n_modules && !l.oom; i++) {
 		cprof_core_each_symbol(core, &core->modules[i], "_ZTV", push_vtable, &l);
+		cprof_core_each_symbol(core, &core->modules[i], "_ZTVN10__cxxabiv1",
+				       push_typeinfo_vtable, t->priv);
+	}
 	if (l.oom) {
 		free(l.v);
 		return false;
@@ -864,6 +890,66 @@ static uint32_t vtable_class(struct cprof_types *t, uint64_t w)
 	return v->type;
 }
 
+/* Whether w is the vtable pointer of a type_info object describing a class. */
+static bool is_typeinfo_vptr(const struct cprof_types_private *p, uint64_t w)
+{
+	for (size_t i = 0; i < p->n_typeinfo_vptr; i++)
+		if (p->typeinfo_vptr[i] == w)
+			return true;
+	return false;
+}
+
+/* The NUL-terminated name at addr (at most size - 1 bytes, printable ASCII),
+ * read in pieces: a name near the end of .rodata ends near its mapping's. */
+static bool read_name(const struct cprof_core *core, uint64_t addr, char *buf, size_t size)
+{
+	for (size_t k = 0; k + 16 <= size - 1; k += 16) {
+		if (!cprof_core_try_read(core, addr + k, buf + k, 16))
+			return false;
+		for (size_t i = k; i < k + 16; i++) {
+			if (!buf[i])
+				return i > 0;
+			if (buf[i] < 0x21 || buf[i] > 0x7e)
+				return false;
+		}
+	}
+	return false;
+}
+
+/*
+ * The class of a vtable pointer w from the C++ ABI's RTTI, when no symbol
+ * names its vtable (a stripped executable keeps no `_ZTV` symbol): the word
+ * before the one w points to is the class's type_info, an object whose own
+ * vtable is one of the type_info classes' (an exported symbol of libstdc++)
+ * and whose second word is the class's mangled name ("6Circle",
+ * "N3gdb6objectE"; a leading '*' marks a class of internal linkage).  Every
+ * w is read once (cached, a miss too); NONE when w is no such pointer.
+ */
+static uint32_t rtti_class(struct cprof_types *t, struct cprof_core *core, uint64_t w)
+{
+	struct cprof_types_private *p = t->priv;
+	uint32_t type = NONE;
+	/* a module's address first: the heap pointers that start most objects
+	   would fill the cache */
+	if (!cprof_core_module(core, w))
+		return NONE;
+	if (types_cache_find(&p->rtti, w, &type))
+		return type;
+	type = NONE;
+	uint64_t ti, words[2];
+	char name[256];
+	if (cprof_core_try_read(core, w - 8, &ti, 8) &&
+	    !(ti & 7) && cprof_core_try_read(core, ti, words, sizeof(words)) &&
+	    is_typeinfo_vptr(p, words[0]) && read_name(core, words[1], name, sizeof(name))) {
+		const char *mangled = name + (name[0] == '*');
+		int status;
+		char *dm = __cxa_demangle(mangled, NULL, NULL, &status);
+		type = intern_class(t, dm && !status ? dm : mangled);
+		free(dm);
+	}
+	return types_cache_put(&p->rtti, w, type);
+}
+
 /*
  * Types the objects whose first word points into a vtable by its class.  Only
  * the objects of heaps that are not garbage collected: a C++ object is never
@@ -875,9 +961,10 @@ static void by_vtable(struct cprof_types *t, struct cprof_core *core,
 		      struct cprof_progress *progress)
 {
 	const struct cprof_types_private *p = t->priv;
-	if (!p->n_vtables)
+	if (!p->n_vtables && !p->n_typeinfo_vptr)
 		return;
-	uint64_t min = p->vtables[0].lo, max = p->vtables[p->n_vtables - 1].hi;
+	uint64_t min = p->n_vtables ? p->vtables[0].lo : 0;
+	uint64_t max = p->n_vtables ? p->vtables[p->n_vtables - 1].hi : 0;
 	for (uint32_t o = 0; o < n; o++) {
 		const struct cprof_object *ob = &objs[o];
 		uint64_t w;
@@ -890,9 +977,11 @@ static void by_vtable(struct cprof_types *t, struct cprof_core *core,
 		if (!wp)
 			continue;
 		memcpy(&w, wp, 8);
-		if (w < min || w >= max)
-			continue;
-		types_assign(t, objs, o, vtable_class(t, w), CPROF_TYPE_VTABLE, false, 0, q);
+		uint32_t type = w >= min && w < max ? vtable_class(t, w) : NONE;
+		/* a vtable pointer is 8-aligned and past two words of its table */
+		if (type == NONE && p->n_typeinfo_vptr && w >= 16 && !(w & 7))
+			type = rtti_class(t, core, w);
+		types_assign(t, objs, o, type, CPROF_TYPE_VTABLE, false, 0, q);
 	}
 }
 
@@ -1085,7 +1174,8 @@ struct cprof_error *cprof_types_compute(struct cprof_core *core,
 	t->priv->n_mods = core->n_modules;
 	if (!t->priv->mods || !index_vtables(t, core) ||
 	    !types_cache_init(&t->priv->closures) ||
-	    !types_cache_init(&t->priv->descriptors) || rehash(t))
+	    !types_cache_init(&t->priv->descriptors) || !types_cache_init(&t->priv->rtti) ||
+	    rehash(t))
 		goto oom;
 
 	/* 1. C++ objects: a first word pointing into a module's vtable. */
@@ -1185,6 +1275,7 @@ void cprof_types_deinit(struct cprof_types *t)
 		free(t->priv->slots);
 		free(t->priv->inside);
 		free(t->priv->vtables);
+		types_cache_deinit(&t->priv->rtti);
 		types_root_slots_deinit(t->priv);
 		types_go_deinit(t->priv);
 	}
