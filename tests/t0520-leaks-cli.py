@@ -20,6 +20,9 @@ holding 40 bytes to 2.01 KiB), after `cprof-core analyze --db DB`:
   - `path` on a leaked chunk: from its leak root through leaked chunks, as the
     program links them (list[0] to list[k], the ring from its lowest-addressed node,
     A or B then C then D with --all), in JSON (root_kind "leaked") and text;
+  - `--by size` gathers the leak roots by size (count, bytes, what they hold, an
+    example), as the program's record adds them up, biggest holdings first;
+    `--by type` puts the untyped ones in one group; `--by stack` is refused;
   - `show`: a pointer into a chunk's middle says where it lands (S1 + 16 = I2 + 48),
     among the pointers out of S1 and the pointers into I2;
   - a missing database: exit status 1, nothing on stdout, one line on stderr naming it;
@@ -219,6 +222,39 @@ with case("all"):
         check(len(lines) == 4 and lines[0].startswith("leak root (no root reaches it")
               and all(("at %#x:" % addr["list[%d]" % i]) in lines[i + 1] for i in range(3)),
               "path list[2] (text): the leak root line, then list[0..2]:\n%s" % out)
+
+    with case("--by size: the leak roots gathered"):
+        # the program's record: each direct block's usable size and what it holds
+        want = {}
+        for b in c.manifest["blocks"]:
+            if b["expect"] == "direct":
+                g = want.setdefault(b["size"], [0, 0, 0, 0])
+                g[0] += 1
+                g[1] += b["size"]
+                g[2] += b["holds_count"]
+                g[3] += b["holds_bytes"]
+        jg = cprof("leaks", "--db", db, "--by", "size", "--json", json=True)
+        got = {g["size"]: [g["roots"], g["bytes"], g["holds_count"], g["holds_bytes"]]
+               for g in jg.get("groups", [])}
+        check_eq(got, want, "leaks --by size: roots, bytes and holdings per size")
+        check_eq([g["holds_bytes"] for g in jg["groups"]],
+                 sorted((g["holds_bytes"] for g in jg["groups"]), reverse=True),
+                 "--by size: the groups holding the most first")
+        check(all(parse_addr(g["example_addr"]) in
+                  {parse_addr(b["addr"]) for b in c.manifest["blocks"]
+                   if b["expect"] == "direct" and b["size"] == g["size"]} for g in jg["groups"]),
+              "--by size: each example is a leak root of its size")
+        check_eq(jg.get("by"), "size", "--by size --json: by")
+        rc, out, err = cprof("leaks", "--db", db, "--by", "size", "--limit", "2")
+        rows = [l for l in out.splitlines() if re.match(r"^ +\d+ +[\d.]+ (B|KiB) ", l)]
+        check(len(rows) == 2 and ("(2 of %d groups shown)" % len(want)) in out,
+              "--by size --limit 2 (text): two group rows, and says so:\n%s" % out)
+        jt = cprof("leaks", "--db", db, "--by", "type", "--json", json=True)
+        check_eq([(g["type"], g["roots"]) for g in jt["groups"]],
+                 [(None, sum(v[0] for v in want.values()))],
+                 "--by type: leaks.c's blocks have no type: one group of every root")
+        rc, out, err = cprof("leaks", "--db", db, "--by", "stack", expect_rc=2)
+        check("--by takes type or size" in err, "--by stack: refused (%s)" % err.strip())
 
     with case("show: where an interior pointer lands"):
         # the program's record: S1 + 16 holds I2 + 48

@@ -7,6 +7,8 @@ vtable pointer (type_source 'vtable'), leaked ones included; the vector's buffer
 of pointers is typed from DWARF; `histogram --by type` and `roots --type Circle`
 count them exactly.  The same core with a stripped copy of the executable (no symbols,
 no DWARF) names the same classes from RTTI: each vtable's type_info and its name.
+The leak reports (the summary's, `leaks`, `leaks --by type`) name the leaked
+objects' class, in both.
 """
 import os
 import sqlite3
@@ -25,8 +27,23 @@ m = c.manifest
 
 def typed_objects(exe, db):
     """Analyze the core with EXE: {addr: (type, type_source)}, and the program's
-    objects whose class is not the one recorded."""
-    cprof("analyze", c.core, exe, "--db", db)
+    objects whose class is not the one recorded.  The leak reports name each
+    leaked object's class: the summary's (from memory), `leaks` (from the
+    database), and `leaks --by type` counts them."""
+    summary = cprof("analyze", c.core, exe, "--db", db, "--json", json=True)
+    leaked = {parse_addr(o["addr"]): o["class"] for o in m["objects"] if o["leaked"]}
+    top = summary["leaks"]["top"]
+    check(top and all(leaked.get(parse_addr(r["addr"])) == r.get("type") for r in top),
+          "%s: the summary's leak roots are typed by their class (%s)" % (db, top[:2]))
+    rows = cprof("leaks", "--db", db, "--json", json=True)["leaks"]
+    check_eq(sorted((parse_addr(r["addr"]), r.get("type")) for r in rows), sorted(leaked.items()),
+             "%s: leaks: every leak root, typed by its class" % db)
+    groups = cprof("leaks", "--db", db, "--by", "type", "--json", json=True)["groups"]
+    want = {}
+    for cls in leaked.values():
+        want[cls] = want.get(cls, 0) + 1
+    check_eq({g["type"]: g["roots"] for g in groups}, want,
+             "%s: leaks --by type: the leak roots per class" % db)
     con = sqlite3.connect(db)
     typed = {a: (n, s) for a, n, s in con.execute(
         "SELECT o.addr, t.name, o.type_source FROM object o JOIN type t ON t.id = o.type_id")}

@@ -92,10 +92,12 @@ void cprof_report_next(FILE *out, const char *core, const char *exe,
 void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 			const struct cprof_leak_row *rows, size_t n,
 			size_t shown_of, bool walked);
+/* grouped: the report whose groups (leaks --by) follow the roots, or NULL */
 void cprof_report_leaks_json(FILE *out, const char *db,
 			     const struct cprof_leak_totals *t,
 			     const struct cprof_leak_row *rows, size_t n,
-			     const struct cprof_allocator_row *al, size_t n_al);
+			     const struct cprof_allocator_row *al, size_t n_al,
+			     const struct cprof_leak_report *grouped);
 
 /* ---- histogram (src/report/groups.c): at most limit groups ---- */
 /* After a row of count objects of a type (when types_shown): how many of them

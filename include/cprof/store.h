@@ -259,6 +259,7 @@ void cprof_store_close(struct sqlite3 *db);
 
 struct cprof_leak_row {
 	uint64_t id, addr, size, holds_count, holds_bytes;
+	char type[256];            /* its type's name, "" when unknown */
 	uint8_t preview[64];
 	size_t preview_len;
 	char *pointers;            /* NULL when none */
@@ -658,6 +659,14 @@ enum { CPROF_MAX_PATH = 100000 };
 /* `leaks` (src/store/query.c): the allocators (for the line about those not
  * analyzed), the totals and the leak roots holding at least min_bytes, at
  * most limit (0: all). */
+/* The leak roots of one type (or one size), as valgrind's loss records
+ * gather the blocks of one allocation stack. */
+struct cprof_leak_group {
+	char key[256];             /* the type's name ("(unknown type)"), or the size */
+	uint64_t roots, bytes;     /* leak roots and their own bytes */
+	uint64_t holds_count, holds_bytes;  /* what they hold, themselves included */
+	uint64_t example_id, example_addr;  /* the one holding the most */
+};
 struct cprof_leak_report {
 	struct cprof_allocator_row *allocators;
 	size_t n_allocators;
@@ -667,9 +676,17 @@ struct cprof_leak_report {
 	size_t shown_of;           /* the leak roots there are to show (to say the
 				      list was cut): all of them, or with min_bytes
 				      the rows found */
+	bool grouped;              /* by is CPROF_BY_TYPE or CPROF_BY_SIZE */
+	enum cprof_group_by by;
+	struct cprof_leak_group *groups;   /* holding the most first */
+	size_t n_groups, groups_of;        /* shown, and in all */
 };
+/* The leak report: totals and the leak roots holding at least min_bytes,
+ * at most limit; grouped (by CPROF_BY_TYPE or CPROF_BY_SIZE), also those
+ * roots' groups, at most limit of them. */
 struct cprof_error *cprof_query_leak_report(struct sqlite3 *db, const char *path,
-					    uint64_t min_bytes, size_t limit,
+					    uint64_t min_bytes, size_t limit, bool grouped,
+					    enum cprof_group_by by,
 					    struct cprof_leak_report *ret);
 void cprof_leak_report_deinit(struct cprof_leak_report *r);
 

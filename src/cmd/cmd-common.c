@@ -147,6 +147,19 @@ void cmd_say_not_analyzed(const struct cprof_allocator_row *rows, size_t n, bool
 	free(text);
 }
 
+bool cmd_parse_group_by(const char *key, int n_keys, int *by)
+{
+	static const struct { const char *name; enum cprof_group_by by; } keys[] = {
+		{ "type", CPROF_BY_TYPE }, { "size", CPROF_BY_SIZE }, { "site", CPROF_BY_SITE },
+	};
+	for (int i = 0; i < n_keys && i < 3; i++)
+		if (!strcmp(key, keys[i].name)) {
+			*by = (int)keys[i].by;
+			return true;
+		}
+	return false;
+}
+
 bool cmd_say_not_analyzed_db(struct sqlite3 *db, const char *path, bool json)
 {
 	struct cprof_allocator_row *al = NULL;

@@ -49,16 +49,13 @@ static int histogram_option(int opt, const char *arg, void *ctx)
 	case OPT_TYPE:
 		o->pattern = arg;
 		return -1;
-	case OPT_BY:
-		if (!strcmp(arg, "type"))
-			o->by = CPROF_BY_TYPE;
-		else if (!strcmp(arg, "size"))
-			o->by = CPROF_BY_SIZE;
-		else if (!strcmp(arg, "site"))
-			o->by = CPROF_BY_SITE;
-		else
+	case OPT_BY: {
+		int by;
+		if (!cmd_parse_group_by(arg, 3, &by))
 			return cmd_usage_error(usage, "--by takes type, size or site, not '%s'", arg);
+		o->by = (enum cprof_group_by)by;
 		return -1;
+	}
 	}
 	return cmd_usage_error(usage, "bad option");
 }

@@ -55,6 +55,10 @@ void cmd_say_not_analyzed(const struct cprof_allocator_row *rows, size_t n, bool
  * go to stderr then); false after printing an error. */
 bool cmd_say_not_analyzed_db(struct sqlite3 *db, const char *path, bool json);
 
+/* --by KEY of a report that groups objects: the first n_keys of "type",
+ * "size", "site" (in that order) are allowed; false when KEY is not one. */
+bool cmd_parse_group_by(const char *key, int n_keys, int *by);
+
 /* Options of every command that reads cprof.db: --db, --json, --limit, --help. */
 struct db_args {
 	const char *path;          /* "cprof.db" */

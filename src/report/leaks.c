@@ -68,6 +68,9 @@ void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 			(unsigned long long)r->size, fmt_bytes(b1, r->holds_bytes),
 			(unsigned long long)r->holds_count, (unsigned long long)r->addr,
 			hex, text);
+		/* under the bytes: what it is, then what its words point to */
+		if (r->type[0])
+			fprintf(out, "%*s%s\n", 10 + 1 + 10 + 1 + 8 + 2 + 18 + 2, "", r->type);
 		if (r->pointers)
 			fprintf(out, "%*s%s\n", 10 + 1 + 10 + 1 + 8 + 2 + 18 + 2, "",
 				r->pointers);
@@ -76,10 +79,34 @@ void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 		fprintf(out, "(%zu of %zu leak roots shown)\n", n, shown_of);
 }
 
+static void leak_groups_json(struct json *j, const struct cprof_leak_report *r)
+{
+	json_kv_string(j, "by", r->by == CPROF_BY_SIZE ? "size" : "type");
+	json_key(j, "groups");
+	json_array_begin(j);
+	for (size_t i = 0; i < r->n_groups; i++) {
+		const struct cprof_leak_group *g = &r->groups[i];
+		json_object_begin(j);
+		if (r->by == CPROF_BY_SIZE)
+			json_kv_uint(j, "size", strtoull(g->key, NULL, 10));
+		else
+			json_kv_string(j, "type", strcmp(g->key, "(unknown type)") ? g->key : NULL);
+		json_kv_uint(j, "roots", g->roots);
+		json_kv_uint(j, "bytes", g->bytes);
+		json_kv_uint(j, "holds_count", g->holds_count);
+		json_kv_uint(j, "holds_bytes", g->holds_bytes);
+		json_kv_uint(j, "example_id", g->example_id);
+		json_kv_hex(j, "example_addr", g->example_addr);
+		json_object_end(j);
+	}
+	json_array_end(j);
+}
+
 void cprof_report_leaks_json(FILE *out, const char *db,
 			     const struct cprof_leak_totals *t,
 			     const struct cprof_leak_row *rows, size_t n,
-			     const struct cprof_allocator_row *al, size_t n_al)
+			     const struct cprof_allocator_row *al, size_t n_al,
+			     const struct cprof_leak_report *grouped)
 {
 	struct json j;
 	json_init(&j, out);
@@ -125,6 +152,7 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 		json_kv_uint(&j, "size", r->size);
 		json_kv_uint(&j, "holds_count", r->holds_count);
 		json_kv_uint(&j, "holds_bytes", r->holds_bytes);
+		json_kv_string(&j, "type", r->type[0] ? r->type : NULL);
 		json_kv_string(&j, "first_bytes", hex);
 		json_kv_string(&j, "text", text);
 		json_key(&j, "pointers");
@@ -152,19 +180,43 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 		json_object_end(&j);
 	}
 	json_array_end(&j);
+	if (grouped)
+		leak_groups_json(&j, grouped);
 	json_object_end(&j);
 	json_finish(&j);
 }
 
+/* The groups of leak roots (--by), in place of the roots themselves. */
+static void leak_groups_text(FILE *out, const struct cprof_leak_report *r)
+{
+	char b1[FMT_BYTES_SIZE], b2[FMT_BYTES_SIZE];
+	if (!r->n_groups)
+		return;
+	fprintf(out, "\n%10s %10s %10s %8s  %-18s  %s\n", "roots", "bytes", "holds", "chunks",
+		"e.g.", r->by == CPROF_BY_SIZE ? "size of each" : "type");
+	for (size_t i = 0; i < r->n_groups; i++) {
+		const struct cprof_leak_group *g = &r->groups[i];
+		fprintf(out, "%10llu %10s %10s %8llu  0x%016llx  %s\n",
+			(unsigned long long)g->roots, fmt_bytes(b1, g->bytes),
+			fmt_bytes(b2, g->holds_bytes), (unsigned long long)g->holds_count,
+			(unsigned long long)g->example_addr, g->key);
+	}
+	if (r->groups_of > r->n_groups)
+		fprintf(out, "(%zu of %zu groups shown)\n", r->n_groups, r->groups_of);
+}
+
 void cprof_report_leak_report(FILE *out, const struct cprof_leak_report *r)
 {
+	bool walked = cprof_report_heap_walked(r->allocators, r->n_allocators);
 	cprof_report_not_analyzed(out, r->allocators, r->n_allocators);
-	cprof_report_leaks(out, &r->totals, r->rows, r->n, r->shown_of,
-			   cprof_report_heap_walked(r->allocators, r->n_allocators));
+	/* grouped: the totals, then the groups */
+	cprof_report_leaks(out, &r->totals, r->rows, r->grouped ? 0 : r->n, r->shown_of, walked);
+	if (r->grouped && walked)
+		leak_groups_text(out, r);
 }
 
 void cprof_report_leak_report_json(FILE *out, const char *db, const struct cprof_leak_report *r)
 {
 	cprof_report_leaks_json(out, db, &r->totals, r->rows, r->n, r->allocators,
-				r->n_allocators);
+				r->n_allocators, r->grouped ? r : NULL);
 }

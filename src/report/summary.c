@@ -470,6 +470,7 @@ void cprof_report_summary_json(FILE *out, struct cprof_core *core,
 		json_kv_uint(&j, "size", rows[i].size);
 		json_kv_uint(&j, "holds_count", rows[i].holds_count);
 		json_kv_uint(&j, "holds_bytes", rows[i].holds_bytes);
+		json_kv_string(&j, "type", rows[i].type[0] ? rows[i].type : NULL);
 		json_object_end(&j);
 	}
 	json_array_end(&j);

@@ -372,6 +372,10 @@ struct cprof_error *cprof_results_leaks(const struct cprof_analysis *a,
 		r->size = o->size;
 		r->holds_count = lr->holds_count;
 		r->holds_bytes = lr->holds_bytes;
+		const struct cprof_types *ty = &a->types;
+		if (ty->object_type && ty->object_type[lr->id] != NONE)
+			snprintf(r->type, sizeof(r->type), "%s",
+				 ty->types[ty->object_type[lr->id]].name);
 		if (p && p->ok) {
 			r->preview_len = p->len;
 			memcpy(r->preview, p->bytes, p->len);

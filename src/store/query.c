@@ -3,6 +3,7 @@
  * cprof.db, so the summary of `analyze` and `cprof-core leaks` print the same
  * rows from the same SQL.
  */
+#include <assert.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +46,11 @@ static const char unowned_sql[] =
 	" JOIN root_node n ON n.id = o.retaining_root"
 	" WHERE n.kind = 'mapping' AND o.reachable = 1";
 
+static void col_text(sqlite3_stmt *s, int i, char *buf, size_t size);
+
 static const char rows_sql[] =
-	"SELECT id, addr, size, holds_count, holds_bytes, preview, pointers"
+	"SELECT id, addr, size, holds_count, holds_bytes, preview, pointers,"
+	" coalesce((SELECT name FROM type WHERE type.id = type_id), '')"
 	" FROM object WHERE leak = 'direct' AND holds_bytes >= ?"
 	" ORDER BY holds_bytes DESC, id";
 
@@ -114,6 +118,7 @@ struct cprof_error *cprof_query_leaks(sqlite3 *db, const char *path,
 		const unsigned char *p = sqlite3_column_text(s, 6);
 		if (p)
 			r->pointers = strdup((const char *)p);
+		col_text(s, 7, r->type, sizeof(r->type));
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		struct cprof_error *err = db_error(db, path, "leak roots");
@@ -134,16 +139,71 @@ void cprof_leak_rows_free(struct cprof_leak_row *rows, size_t n)
 	free(rows);
 }
 
+/* The groups of leak roots: by type (the unknown ones together) or by size;
+ * SQLite gives a bare column (addr, id) from the row where max() is. */
+static const char *const leak_groups_sql[] = {
+	"SELECT coalesce((SELECT name FROM type WHERE type.id = type_id), '(unknown type)') AS k,"
+	" count(*), sum(size), sum(holds_count), sum(holds_bytes), max(holds_bytes), id, addr"
+	" FROM object WHERE leak = 'direct' AND holds_bytes >= ?"
+	" GROUP BY k ORDER BY sum(holds_bytes) DESC, k",
+	"SELECT size AS k,"
+	" count(*), sum(size), sum(holds_count), sum(holds_bytes), max(holds_bytes), id, addr"
+	" FROM object WHERE leak = 'direct' AND holds_bytes >= ?"
+	" GROUP BY k ORDER BY sum(holds_bytes) DESC, k",
+};
+
+static struct cprof_error *leak_groups(sqlite3 *db, const char *path, enum cprof_group_by by,
+				       uint64_t min_bytes, size_t limit,
+				       struct cprof_leak_report *ret)
+{
+	assert(by == CPROF_BY_TYPE || by == CPROF_BY_SIZE);
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db, leak_groups_sql[by == CPROF_BY_SIZE], -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "leak groups");
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)min_bytes);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ret->groups_of++;
+		if (limit && ret->n_groups >= limit)
+			continue;
+		if (ret->n_groups == cap) {
+			cap = cap ? 2 * cap : 64;
+			struct cprof_leak_group *a = realloc(ret->groups, cap * sizeof(*a));
+			if (!a) {
+				sqlite3_finalize(s);
+				return &cprof_enomem;
+			}
+			ret->groups = a;
+		}
+		struct cprof_leak_group *g = &ret->groups[ret->n_groups++];
+		col_text(s, 0, g->key, sizeof(g->key));
+		uint64_t *f[] = { &g->roots, &g->bytes, &g->holds_count, &g->holds_bytes };
+		for (int i = 0; i < 4; i++)
+			*f[i] = (uint64_t)sqlite3_column_int64(s, 1 + i);
+		g->example_id = (uint64_t)sqlite3_column_int64(s, 6);
+		g->example_addr = (uint64_t)sqlite3_column_int64(s, 7);
+	}
+	struct cprof_error *err = rc == SQLITE_DONE ? NULL : db_error(db, path, "leak groups");
+	sqlite3_finalize(s);
+	return err;
+}
+
 struct cprof_error *cprof_query_leak_report(sqlite3 *db, const char *path,
-					    uint64_t min_bytes, size_t limit,
+					    uint64_t min_bytes, size_t limit, bool grouped,
+					    enum cprof_group_by by,
 					    struct cprof_leak_report *ret)
 {
 	memset(ret, 0, sizeof(*ret));
+	ret->grouped = grouped;
+	ret->by = by;
 	struct cprof_error *err = cprof_query_allocators(db, path, &ret->allocators,
 							 &ret->n_allocators);
 	if (!err)
 		err = cprof_query_leaks(db, path, min_bytes, limit, &ret->totals, &ret->rows,
 					&ret->n);
+	if (!err && grouped)
+		err = leak_groups(db, path, by, min_bytes, limit, ret);
 	if (err) {
 		cprof_leak_report_deinit(ret);
 		return err;
@@ -155,6 +215,7 @@ struct cprof_error *cprof_query_leak_report(sqlite3 *db, const char *path,
 void cprof_leak_report_deinit(struct cprof_leak_report *r)
 {
 	free(r->allocators);
+	free(r->groups);
 	cprof_leak_rows_free(r->rows, r->n);
 	memset(r, 0, sizeof(*r));
 }
