@@ -105,6 +105,10 @@ struct cprof_thread {
 	   lanes each), then zmm16-31 (four lanes each), as far as present. */
 	uint8_t vec[CPROF_MAX_VEC_LANES][16];
 	int n_xmm, n_ymmh, n_zmmh_lanes, n_hi16_lanes;
+	/* A thread in a signal handler on an alternate signal stack: where
+	   the signal interrupted it on another stack (its own), from the
+	   kernel's signal frame (src/core/sigframe.c); 0 when none. */
+	uint64_t interrupted_sp, interrupted_pc;
 };
 
 /* Who wrote the core, judged from its notes (docs/core-model.md). */
@@ -300,6 +304,11 @@ void cprof_core_part_totals(const struct cprof_core *core,
 			    uint64_t end, struct cprof_core_totals *ret);
 void cprof_core_totals(const struct cprof_core *core,
 		       struct cprof_core_totals *ret);
+
+/* Whether the code at v is an rt_sigreturn (mov $15, %rax; syscall: glibc's
+ * __restore_rt, or the Go runtime's): the restorer a kernel signal frame
+ * returns to, when its symbol is not found (glibc's is a local symbol). */
+bool cprof_core_is_sigreturn(const struct cprof_core *core, uint64_t v);
 
 /* The executable's module (the one holding AT_ENTRY), or NULL. */
 const struct cprof_module *cprof_core_executable(const struct cprof_core *core);

@@ -73,6 +73,10 @@ struct core_debug_query {
 int core_find_debug_file(struct cprof_core *core, const struct core_debug_query *q,
 			 char **ret);
 
+/* sigframe.c: each thread's interrupted_sp and interrupted_pc (once the
+ * modules' symbols can be read). */
+void core_find_interrupted(struct cprof_core *core);
+
 /* Marks a file unusable (a mismatched build-id): reads then never use it. */
 void core_file_reject(struct cprof_core *core, size_t file);
 

@@ -343,6 +343,7 @@ struct cprof_error *cprof_core_open(const struct cprof_core_options *opts,
 		goto fail;
 	if ((err = core_report_modules(core, opts)))
 		goto fail;
+	core_find_interrupted(core);
 	*ret = core;
 	return NULL;
 

@@ -169,20 +169,6 @@ static uint64_t thread_interrupted_sp(const struct reader *r, const struct m_inf
 	return sigframe_into(r, m, 0, UINT64_MAX, &pc, &sp) ? sp : 0;
 }
 
-/* Whether the code at v is an rt_sigreturn: the restorer a kernel signal
- * frame returns to, when its symbol was not found (glibc's __restore_rt is
- * a local symbol: a cgo program's handlers are installed through libc). */
-static bool sigreturn_code(struct cprof_core *core, uint64_t v)
-{
-	static const uint8_t glibc[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05 },
-			     go[7] = { 0xb8, 0x0f, 0, 0, 0, 0x0f, 0x05 };
-	const struct cprof_segment *s = cprof_core_segment(core, v);
-	uint8_t b[9];
-	if (!s || !(s->flags & CPROF_SEG_X) || !cprof_core_try_read(core, v, b, sizeof(b)))
-		return false;
-	return !memcmp(b, glibc, sizeof(glibc)) || !memcmp(b, go, sizeof(go));
-}
-
 static bool sigframe_into(const struct reader *r, const struct m_info *m, uint64_t lo,
 			  uint64_t hi, uint64_t *pc, uint64_t *sp)
 {
@@ -205,7 +191,7 @@ static bool sigframe_into(const struct reader *r, const struct m_info *m, uint64
 		bool want = rsp >= lo && rsp < hi && rip &&
 			    !(rsp >= m->gsignal_lo && rsp < m->gsignal_hi);
 		if (!ret && want)
-			ret = sigreturn_code(r->core, v);
+			ret = cprof_core_is_sigreturn(r->core, v);
 		if (ret && want) {
 			*sp = rsp;
 			*pc = rip;

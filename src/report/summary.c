@@ -113,8 +113,10 @@ static void cover_part(const struct heap_cover *c, const struct cprof_core *core
 static bool holds_stack(const struct cprof_core *core, uint64_t start, uint64_t end)
 {
 	for (size_t i = 0; i < core->n_threads; i++) {
+		/* a thread in a handler on sigaltstack has two stacks */
 		uint64_t sp = core->threads[i].regs[CPROF_REG_RSP];
-		if (start <= sp && sp < end)
+		uint64_t isp = core->threads[i].interrupted_sp;
+		if ((start <= sp && sp < end) || (isp && start <= isp && isp < end))
 			return true;
 	}
 	return false;

@@ -312,6 +312,83 @@ static enum cprof_thread_registers thread_registers(const struct cprof_heap_walk
 	return CPROF_REGISTERS_ALL;
 }
 
+/*
+ * The thread's DTV when no heap holds it: the main thread's comes from the
+ * dynamic linker's own early allocator (anonymous pages), and its entries
+ * point to the TLS blocks of modules loaded later, which malloc allocated.
+ * Scanned as part of the thread's TLS ("thread N dtv"), not as anonymous
+ * memory nobody owns.  glibc's dtv_t is 16 bytes; the TCB's word at +8
+ * points one entry into the array (INSTALL_DTV stores dtv + 1), the entry
+ * before holds the modules' count n, and the array has n + 2 entries.
+ */
+static struct cprof_error *dtv_root(struct cprof_core *core, struct cprof_roots *rs,
+				    struct cprof_claims *cl, int i, uint64_t fs)
+{
+	enum { MAX_DTV = 1 << 16 };  /* modules with TLS: more is no DTV */
+	uint64_t dtv, len;
+	if (!cprof_core_try_read(core, fs + 8, &dtv, 8) || !dtv || (dtv & 7) || dtv < 16 ||
+	    claimed(cl, dtv) || !cprof_core_try_read(core, dtv - 16, &len, 8) || len > MAX_DTV)
+		return NULL;
+	const struct cprof_segment *seg = cprof_core_segment(core, dtv);
+	uint64_t lo = dtv - 16, hi = dtv + 16 * (len + 1);
+	if (!seg || !(seg->flags & CPROF_SEG_W) || lo < seg->start || hi > seg->end ||
+	    claimed(cl, lo) || claimed(cl, hi - 1))
+		return NULL;
+	struct cprof_root r = { .kind = CPROF_ROOT_TLS, .thread = i, .module = -1,
+				.owner = -1, .start = lo, .end = hi };
+	snprintf(r.name, sizeof(r.name), "thread %d dtv", core->threads[i].tid);
+	struct cprof_error *err = cprof_roots_add(rs, &r);
+	return err ? err : cprof_claim(cl, lo, hi);
+}
+
+/* What bounds a thread's stack root besides its mapping: the red zone kept
+ * below SP, and the thread's TLS when it sits above the stack. */
+struct stack_bounds {
+	uint64_t red;
+	const struct cprof_segment *tls_seg;
+	uint64_t tls_lo;
+};
+
+/* Thread i's stack from sp (less the red zone) to the top of its mapping,
+ * or to the first claimed range (a heap) or its TLS above it; the whole
+ * mapping is claimed, for below SP is dead stack. */
+static struct cprof_error *stack_root(struct cprof_core *core, struct cprof_roots *rs,
+				      struct cprof_claims *cl, int i, uint64_t sp,
+				      const struct stack_bounds *sb)
+{
+	const struct cprof_thread *t = &core->threads[i];
+	const struct cprof_segment *seg = cprof_core_segment(core, sp);
+	if (!seg) {
+		cprof_warn(core->warnings, "%s: thread %d: stack pointer 0x%llx is in no mapping; its stack is not scanned",
+			   core->path, t->tid, (unsigned long long)sp);
+		return NULL;
+	}
+	uint64_t base = seg->start, hi = seg->end;
+	/* A stack inside a bigger mapping (a Go goroutine's stack sits in
+	   the heap arena, among spans) stops at the heaps around it:
+	   otherwise every object above it would be "on the stack". */
+	for (size_t c = 0; c < cl->n; c++) {
+		const struct cprof_range *cr = &cl->r[c];
+		if (cr->start > sp && cr->start < hi)
+			hi = cr->start;
+		if (cr->end <= sp && cr->end > base)
+			base = cr->end;
+	}
+	/* The red zone holds a leaf function's values, as its registers
+	   would: a thread whose registers are no roots (Go's scheduler on
+	   its system stack) has none, only stale words. */
+	uint64_t lo = sp - sb->red < base || sp < sb->red ? base : (sp - sb->red) & ~7ull;
+	if (sb->tls_seg == seg && sb->tls_lo > sp && sb->tls_lo < hi)
+		hi = sb->tls_lo;
+	struct cprof_root sr = { .kind = CPROF_ROOT_STACK, .thread = i,
+				 .module = -1, .owner = -1, .start = lo, .end = hi };
+	snprintf(sr.name, sizeof(sr.name), "thread %d stack", t->tid);
+	struct cprof_error *err = cprof_roots_add(rs, &sr);
+	if (!err)
+		err = cprof_claim(cl, base, hi);
+	return err;
+}
+
 static struct cprof_error *thread_roots(struct cprof_core *core,
 					struct cprof_roots *rs, struct cprof_claims *cl,
 					const struct cprof_claims *data, uint64_t tls_below)
@@ -352,7 +429,8 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 						 .module = -1, .owner = -1, .start = tls_lo,
 						 .end = tls_hi };
 			snprintf(tr.name, sizeof(tr.name), "thread %d tls", t->tid);
-			if ((err = cprof_roots_add(rs, &tr)) || (err = cprof_claim(cl, tls_lo, tls_hi)))
+			if ((err = cprof_roots_add(rs, &tr)) || (err = cprof_claim(cl, tls_lo, tls_hi)) ||
+			    (err = dtv_root(core, rs, cl, (int)i, fs)))
 				return err;
 		}
 
@@ -364,41 +442,23 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 		   signal handler's there may have left the thread's own. */
 		if (claimed(cl, sp)) {
 			sp = thread_own_sp(rs->walk, (int)i);
+			if (!sp)
+				sp = t->interrupted_sp;
 			if (!sp || claimed(cl, sp))
 				continue;
 		}
-		const struct cprof_segment *seg = cprof_core_segment(core, sp);
-		if (!seg) {
-			cprof_warn(core->warnings, "%s: thread %d: stack pointer 0x%llx is in no mapping; its stack is not scanned",
-				   core->path, t->tid, (unsigned long long)sp);
-			continue;
-		}
-		uint64_t base = seg->start, hi = seg->end;
-		/* A stack inside a bigger mapping (a Go goroutine's stack sits in
-		   the heap arena, among spans) stops at the heaps around it:
-		   otherwise every object above it would be "on the stack". */
-		for (size_t c = 0; c < cl->n; c++) {
-			const struct cprof_range *cr = &cl->r[c];
-			if (cr->start > sp && cr->start < hi)
-				hi = cr->start;
-			if (cr->end <= sp && cr->end > base)
-				base = cr->end;
-		}
-		/* The red zone holds a leaf function's values, as its
-		   registers would: a thread whose registers are no roots (Go's
-		   scheduler on its system stack) has none, only stale words. */
-		uint64_t red = regs == CPROF_REGISTERS_NONE ? 0 : RED_ZONE;
-		uint64_t lo = sp - red < base || sp < red ? base : (sp - red) & ~7ull;
-		if (fseg == seg && tls_lo > sp && tls_lo < hi)
-			hi = tls_lo;
-		struct cprof_root sr = { .kind = CPROF_ROOT_STACK, .thread = (int)i,
-					 .module = -1, .owner = -1, .start = lo, .end = hi };
-		snprintf(sr.name, sizeof(sr.name), "thread %d stack", t->tid);
-		if ((err = cprof_roots_add(rs, &sr)))
+		struct stack_bounds sb = { regs == CPROF_REGISTERS_NONE ? 0 : RED_ZONE, fseg, tls_lo };
+		if ((err = stack_root(core, rs, cl, (int)i, sp, &sb)))
 			return err;
-		/* The whole stack mapping is claimed: below SP is dead stack. */
-		if ((err = cprof_claim(cl, base, hi)))
-			return err;
+		/* A handler on an alternate signal stack (sigaltstack) left
+		   the thread's own stack where the signal came: it is live
+		   from there up, the interrupted code's red zone included. */
+		uint64_t isp = t->interrupted_sp;
+		if (isp && isp != sp && !claimed(cl, isp)) {
+			sb.red = RED_ZONE;
+			if ((err = stack_root(core, rs, cl, (int)i, isp, &sb)))
+				return err;
+		}
 	}
 	return NULL;
 }
