@@ -67,15 +67,8 @@ int main(int argc, char **argv) {
 }
 """
 
-require_tool("gcc")
 d = os.path.join(WORK, "t0535")
-os.makedirs(d, exist_ok=True)
-src, exe = os.path.join(d, "altstack.c"), os.path.join(d, "altstack")
-with open(src, "w") as f:
-    f.write(SOURCE)
-r = subprocess.run(["gcc", "-O1", "-g", "-o", exe, src], stdout=subprocess.PIPE,
-                   stderr=subprocess.STDOUT, timeout=120)
-check(r.returncode == 0, "the program builds (%s)" % r.stdout.decode()[-500:])
+exe = build_c_program(d, "altstack", SOURCE)
 
 
 def take(kind, dumper):

@@ -1145,8 +1145,9 @@ static struct cprof_error *find_tcaches(struct jem *j)
 		if (j->cached[i].addr == j->cached[i - 1].addr)
 			jwarn(j, "region 0x%llx is cached twice in the tcaches",
 			      (unsigned long long)j->cached[i].addr);
-	snprintf(j->how_tcache, sizeof(j->how_tcache), "each thread's TSD (%zu of %zu threads)",
-		 j->n_tcaches, j->core->n_threads);
+	/* a thread that never allocated has none: no failure to find it */
+	snprintf(j->how_tcache, sizeof(j->how_tcache),
+		 "each thread's TSD (%zu of %zu threads have one)", j->n_tcaches, j->core->n_threads);
 	return err;
 }
 

@@ -78,6 +78,7 @@ void cprof_report_site_coverage(FILE *out, const struct cprof_site_coverage *c)
 		fprintf(out, "(%" PRIu64 " of the %" PRIu64 " objects carry an allocation record: the profiler samples\n"
 			" allocations, and the rows count the sampled objects themselves - not an estimate\n"
 			" of all the site allocated, which go tool pprof shows scaled; with every\n"
-			" allocation recorded (runtime.MemProfileRate = 1) the rows are the whole heap)\n",
+			" allocation recorded (Go: runtime.MemProfileRate = 1; jemalloc:\n"
+			" lg_prof_sample:0) the rows are the whole heap)\n",
 			c->recorded, c->objects);
 }

@@ -10,11 +10,14 @@
 #include "cprof/format.h"
 #include "cprof/report.h"
 
-/* Whether the slot's address says more than its name: a stack slot named by
- * its frame alone, a thread's TLS (a register's "slot" is its index). */
+/* Whether the slot's address says more than its name: a stack slot is named
+ * by its frame alone, whose slots share the name (also as "varnishd+0x4208f"
+ * in a module without symbols: that offset is the frame's pc), a thread's TLS
+ * without a symbol; a register's "slot" is its index. */
 static bool slot_address_shown(const struct cprof_slot_row *s)
 {
-	return strcmp(s->root_kind, "registers") && !strstr(s->slot_name, "+0x");
+	return strcmp(s->root_kind, "registers") &&
+	       (!strcmp(s->root_kind, "stack") || !strstr(s->slot_name, "+0x"));
 }
 
 static void path_text(FILE *out, const struct cprof_object_path *p)

@@ -228,7 +228,7 @@ static void warn_missing(struct scan *s)
 	if (!s->missing || !s->unreadable)
 		return;
 	size_t top[3] = { SIZE_MAX, SIZE_MAX, SIZE_MAX }, n_maps = 0;
-	bool all_rw = true;
+	bool all_rw = true, file = false, anon = false;
 	uint64_t total = 0;
 	for (size_t i = 0; i <= core->n_segments; i++) {
 		if (!s->missing[i] || untouched_bss(core, i))
@@ -238,6 +238,10 @@ static void warn_missing(struct scan *s)
 		if (i == core->n_segments ||
 		    (core->segments[i].flags & (CPROF_SEG_R | CPROF_SEG_W)) != (CPROF_SEG_R | CPROF_SEG_W))
 			all_rw = false;
+		if (i < core->n_segments && core->segments[i].file >= 0)
+			file = true;
+		else
+			anon = true;
 		for (size_t k = 0; k < 3; k++) {
 			if (top[k] == SIZE_MAX || s->missing[i] > s->missing[top[k]]) {
 				memmove(&top[k + 1], &top[k], (2 - k) * sizeof(top[0]));
@@ -264,9 +268,17 @@ static void warn_missing(struct scan *s)
 			len += snprintf(list + len, sizeof(list) - len, "%s%s: %s", k ? ", " : "",
 					what, fmt_bytes(b, s->missing[i]));
 	}
+	/* Why, as far as the mappings tell: the kernel leaves out what
+	   MADV_DONTDUMP marks and, by its default coredump_filter, every
+	   file-backed shared mapping (gcore too), whose bytes are then read
+	   from the file when it is still there; a cut core loses the rest. */
+	const char *why = core->truncated ? "the core is truncated" :
+			  file && anon ? "MADV_DONTDUMP, or file-backed shared mappings, which the kernel's default coredump_filter and gcore leave out, whose files were not read, or the core is damaged" :
+			  file ? "file-backed shared mappings, which the kernel's default coredump_filter and gcore leave out, whose files were not read" :
+			  "MADV_DONTDUMP, or the core is damaged";
 	cprof_warn(core->warnings,
-		   "%s: %s of %smemory is not in the core (MADV_DONTDUMP or truncated): not scanned (%zu mapping%s: %s%s)",
-		   core->path, fmt_bytes(total_b, total), all_rw ? "rw " : "",
+		   "%s: %s of %smemory is not in the core (%s): not scanned (%zu mapping%s: %s%s)",
+		   core->path, fmt_bytes(total_b, total), all_rw ? "rw " : "", why,
 		   n_maps, n_maps == 1 ? "" : "s", list, n_maps > 3 ? ", ..." : "");
 }
 

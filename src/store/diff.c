@@ -53,7 +53,7 @@ static int key_cmp(const void *a, const void *b)
  * A root's name made to survive a new process: goroutine and thread ids and
  * addresses ("goroutine 17 frame 2 main.worker", "thread 4242 tls",
  * "cleanup of 0x7f...") differ from run to run, so they become "goroutine N",
- * "thread N" and "0x_" (in place: never longer).
+ * "thread N" and "0x_" (in place: never longer); offsets stay.
  */
 static void root_key(char *k)
 {
@@ -76,7 +76,11 @@ static void root_key(char *k)
 		}
 		if (id)
 			continue;
-		if (r[0] == '0' && r[1] == 'x' && isxdigit((unsigned char)r[2])) {
+		/* an offset ("varnishd+0x4208f", "app!cache+0x8") is the same in
+		   every run of a build: only absolute addresses are masked, or
+		   every frame of a stripped module would be one */
+		if (r[0] == '0' && r[1] == 'x' && isxdigit((unsigned char)r[2]) &&
+		    (r == k || r[-1] != '+')) {
 			r += 2;
 			while (isxdigit((unsigned char)*r))
 				r++;

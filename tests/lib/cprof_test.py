@@ -71,6 +71,7 @@ __all__ = [
     "SOURCE_ROOT", "WORK", "REQUIRE_ALL", "TEST_NAME",
     "Abort", "Fatal", "Elf", "ElfError", "CoreRun",
     "corpus_dir", "corpus_core", "available_dumpers", "all_dumpers", "require_tool", "skip",
+    "build_c_program",
     "cprof", "cprof_path",
     "check", "check_eq", "fail", "warn", "note", "case", "finish",
     "is_subsequence", "normalize_function", "parse_addr",
@@ -1058,6 +1059,20 @@ def corpus_core(name, args=(), dumper=None, exe=None, env=None, before_dump=None
              % (dumper, name, " " + " ".join(args) if args else "", info["dump_seconds"],
                 info["total_seconds"], info["core"]))
         return CoreRun(d, info, False)
+
+
+def build_c_program(d, name, source, flags=("-O1", "-g")):
+    """Writes SOURCE (C) to D/NAME.c and builds D/NAME with gcc; returns its path
+    (a failed build is a failed check)."""
+    require_tool("gcc")
+    os.makedirs(d, exist_ok=True)
+    src, exe = os.path.join(d, name + ".c"), os.path.join(d, name)
+    with open(src, "w") as f:
+        f.write(source)
+    r = subprocess.run(["gcc", *flags, "-o", exe, src], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=120)
+    check(r.returncode == 0, "%s builds (%s)" % (name, r.stdout.decode()[-500:]))
+    return exe
 
 
 def dump_process(p, d, name):
