@@ -46,6 +46,7 @@ From each core:
     and `histogram --by site` counts them.
 """
 import os
+import re
 import sqlite3
 import struct
 import sys
@@ -274,8 +275,24 @@ for dumper in available_dumpers():
             m = c.manifest
             db = os.path.join(c.dir, "t0340.db")
             rc, text, err = cprof("analyze", c.core, c.exe, "--db", db)
-            check_eq([l for l in err.splitlines() if "jemalloc" in l], [],
+            # a profiling build's sampled small allocations each take a large
+            # extent, which the objects' sizes do not show: one line says so,
+            # with at least the program's own small blocks (every allocation is
+            # sampled), each of the smallest large class
+            promoted = [l for l in err.splitlines() if "the profiler sampled take a" in l]
+            check_eq([l for l in err.splitlines() if "jemalloc" in l and l not in promoted], [],
                      "no jemalloc warning")
+            if prog.endswith("-prof"):
+                got = re.search(r"jemalloc: (\d+) small allocations the profiler sampled take"
+                                r" a (\S+ \S+) extent each: (\S+ \S+) in all", " ".join(promoted))
+                small = [b for b in m["held"] if b["usable"] < m["jemalloc"]["large_minclass"]]
+                check(got and int(got.group(1)) >= len(small) > 0 and
+                      got.group(2) == fmt_bytes(m["jemalloc"]["large_minclass"]) and
+                      got.group(3) == fmt_bytes(int(got.group(1)) * m["jemalloc"]["large_minclass"]),
+                      "the profiler's promoted allocations are said (%d small blocks held): %s"
+                      % (len(small), promoted))
+            else:
+                check_eq(promoted, [], "no profiler line without the profiler")
             j = cprof("analyze", c.core, c.exe, "--db", db, "--json", json=True)
             objs = objects(db)
             # every used chunk is reachable, leaked or the allocator's own
