@@ -126,5 +126,56 @@ with case("the root slot's address"):
         check(line in text.splitlines(), "path's text names the slot: %r" % line)
     os.unlink(ldb)
 
+OWNERS = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+struct holder { char pad[24]; void *target; };
+struct holder *g_keep;
+static void __attribute__((noinline)) park(void) {
+	void *volatile a = malloc(40), *volatile b, *volatile c, *volatile e, *volatile f;
+	b = c = e = f = a;
+	g_keep = malloc(sizeof *g_keep);
+	g_keep->target = a;
+	printf("%p %p\n", (void *)a, (void *)g_keep);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+int main(void) { park(); return 0; }
+"""
+
+with case("--all: other owners before more slots of one"):
+    # Five slots of one frame point at the object, and a global reaches it
+    # through a holder's void * member (named, though it types nothing): --all 2
+    # gives one of the frame's slots and the global
+    # (before: two slots of the frame; a Varnish trial needed --all 100 to see
+    # the globals behind a thread's registers and frames).
+    import subprocess
+    od = os.path.join(WORK, "t0540-owners")
+    oexe = build_c_program(od, "owners", OWNERS)
+    p = subprocess.Popen([oexe], cwd=od, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        words = p.stdout.readline().split()
+        ocore = dump_process(p, od, "owners")
+    finally:
+        p.kill()
+        p.wait()
+    odb = os.path.join(od, "owners.db")
+    cprof("analyze", ocore, oexe, "--db", odb)
+    target, holder = (int(w, 16) for w in words)
+    js = cprof("path", "0x%x" % target, "--all", "2", "--db", odb, "--json", json=True)
+    got = [(q["root_kind"], [parse_addr(x["addr"]) for x in q["path"]]) for q in js]
+    check(len(got) == 2 and got[0][0] in ("stack", "registers") and
+          ("globals", [holder, target]) in got,
+          "--all 2: a slot of the thread, then the global through its holder: %s"
+          % [(q["root"], q["root_kind"]) for q in js])
+    via = [q["path"][0].get("field") for q in js if q["root_kind"] == "globals"]
+    check_eq(via, [".target"], "the holder's void * member is named on the way")
+    js = cprof("path", "0x%x" % target, "--all", "10", "--db", odb, "--json", json=True)
+    check(len(js) >= 4 and js[1]["root_kind"] == "globals",
+          "--all 10: the global second, then the thread's other slots (%s)"
+          % [(q["root"], q["root_kind"]) for q in js])
+
 os.unlink(db)
 finish()

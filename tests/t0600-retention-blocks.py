@@ -194,9 +194,17 @@ def run(dumper):
              "path --all: a shared block's payload is reached from both roots, and only them")
     check(all(len(x["path"]) == 3 for x in ps), "path --all: array -> block -> payload each")
 
+    # a leaked block has no root: its path starts at its leak root (itself:
+    # nothing points to it), and its payload's at the block
     lk = [x for x in m["blocks"] if x["group"] == "leaked"][0]
-    rc, out, err = cprof("path", "--db", db, lk["addr"], expect_rc=1)
-    check("leaked" in err, "path: a leaked block has no path, and says why")
+    pj = cprof("path", "--db", db, lk["addr"], "--json", json=True)
+    check(pj.get("root_kind") == "leaked" and
+          [parse_addr(x["addr"]) for x in pj["path"]] == [parse_addr(lk["addr"])],
+          "path: a leaked block is its own leak root (%s)" % pj)
+    pj = cprof("path", "--db", db, lk["payload"], "--json", json=True)
+    check_eq([parse_addr(x["addr"]) for x in pj["path"]],
+             [parse_addr(lk["addr"]), parse_addr(lk["payload"])],
+             "path: a leaked block's payload, from the block")
 
 
 for d in available_dumpers():

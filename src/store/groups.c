@@ -505,12 +505,13 @@ struct cprof_error *cprof_query_paths(sqlite3 *db, const char *path, uint64_t ta
 	m.parent = calloc(m.cap, sizeof(*m.parent));
 	uint64_t *queue = malloc((max_visits + 1) * sizeof(*queue));
 	struct cprof_root_path *paths = calloc(max_paths + 1, sizeof(*paths));
+	struct cprof_root_path *more = calloc(max_paths + 1, sizeof(*more));
 	sqlite3_stmt *in = NULL, *slots = NULL;
 	struct cprof_error *err = NULL;
-	size_t head = 0, tail = 0, np = 0;
+	size_t head = 0, tail = 0, np = 0, nm = 0, stop = SIZE_MAX;
 	*ret = NULL;
 	*n_ret = 0;
-	if (!m.key || !m.parent || !queue || !paths) {
+	if (!m.key || !m.parent || !queue || !paths || !more) {
 		err = &cprof_enomem;
 		goto out;
 	}
@@ -523,19 +524,29 @@ struct cprof_error *cprof_query_paths(sqlite3 *db, const char *path, uint64_t ta
 	*k = target + 1;
 	m.parent[k - m.key] = CPROF_NONE_ID;
 	queue[tail++] = target;
-	while (head < tail && np < max_paths) {
+	/* Paths from the slots of an owner (a thread, a goroutine) that has
+	   one already wait in `more`: five slots of one thread's frames would
+	   hide the global that holds the object too.  They fill the list at
+	   the end; the search goes on a little for other owners meanwhile. */
+	while (head < tail && np < max_paths && head < stop) {
 		uint64_t v = queue[head++];
 		sqlite3_bind_int64(slots, 1, (sqlite3_int64)v);
 		while (np < max_paths && sqlite3_step(slots) == SQLITE_ROW) {
-			struct cprof_root_path *p = &paths[np];
-			struct cprof_slot_row *sr = &p->slot;
-			sr->id = (uint64_t)sqlite3_column_int64(slots, 0);
-			sr->slot = (uint64_t)sqlite3_column_int64(slots, 1);
-			sr->dst_offset = (uint64_t)sqlite3_column_int64(slots, 2);
-			snprintf(sr->slot_name, sizeof(sr->slot_name), "%s",
+			struct cprof_slot_row sr = { 0 };
+			sr.id = (uint64_t)sqlite3_column_int64(slots, 0);
+			sr.slot = (uint64_t)sqlite3_column_int64(slots, 1);
+			sr.dst_offset = (uint64_t)sqlite3_column_int64(slots, 2);
+			snprintf(sr.slot_name, sizeof(sr.slot_name), "%s",
 				 (const char *)sqlite3_column_text(slots, 3));
-			snprintf(sr->root_kind, sizeof(sr->root_kind), "%s",
+			snprintf(sr.root_kind, sizeof(sr.root_kind), "%s",
 				 (const char *)sqlite3_column_text(slots, 4));
+			bool again = false;
+			for (size_t j = 0; !from_leak_roots && j < np && !again; j++)
+				again = same_owner(paths[j].slot.slot_name, sr.slot_name);
+			if (again && nm >= max_paths)
+				continue;
+			struct cprof_root_path *p = again ? &more[nm] : &paths[np];
+			p->slot = sr;
 			/* v, then parents toward the target */
 			size_t len = 0;
 			for (uint64_t x = v; x != CPROF_NONE_ID; len++)
@@ -549,11 +560,16 @@ struct cprof_error *cprof_query_paths(sqlite3 *db, const char *path, uint64_t ta
 			for (uint64_t x = v; x != CPROF_NONE_ID; x = m.parent[visit_slot(&m, x) - m.key])
 				p->ids[i++] = x;
 			p->n = len;
-			np++;
+			if (again)
+				nm++;
+			else
+				np++;
 		}
 		sqlite3_reset(slots);
 		if (err)
 			break;
+		if (stop == SIZE_MAX && np + nm >= max_paths)
+			stop = head + EXTRA_VISITS;
 		sqlite3_bind_int64(in, 1, (sqlite3_int64)v);
 		while (tail < max_visits && sqlite3_step(in) == SQLITE_ROW) {
 			uint64_t src = (uint64_t)sqlite3_column_int64(in, 0);
@@ -566,12 +582,20 @@ struct cprof_error *cprof_query_paths(sqlite3 *db, const char *path, uint64_t ta
 		}
 		sqlite3_reset(in);
 	}
+	for (size_t i = 0; i < nm; i++) {
+		if (!err && np < max_paths)
+			paths[np++] = more[i];
+		else
+			free(more[i].ids);
+	}
+	nm = 0;
 out:
 	sqlite3_finalize(in);
 	sqlite3_finalize(slots);
 	free(m.key);
 	free(m.parent);
 	free(queue);
+	cprof_root_paths_free(more, nm);
 	if (err) {
 		cprof_root_paths_free(paths, np);
 		return err;

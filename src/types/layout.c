@@ -120,8 +120,8 @@ static bool layout_fits(struct cprof_types *t, const struct cprof_object *objs,
 		    cprof_graph_interior(g, e))
 			return false;
 		/* and at an object that could be the slot's type */
-		uint64_t tsize = ty->slots[s].kind != CPROF_SLOT_STATIC ? 0 :
-				 t->types[ty->slots[s].target].size;
+		uint64_t tsize = ty->slots[s].kind != CPROF_SLOT_STATIC ||
+				 ty->slots[s].target == NONE ? 0 : t->types[ty->slots[s].target].size;
 		if (tsize && objs[g->dst[e]].size < tsize)
 			return false;
 		hits++;

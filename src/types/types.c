@@ -478,11 +478,11 @@ void types_collect_slots(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die,
 	Dwarf_Die sub;
 	switch (dwarf_tag(&d)) {
 	case DW_TAG_pointer_type: {
-		if (!dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub))
-			return;           /* void * */
-		uint32_t target = types_intern_die(t, dbg, &sub);
-		if (target != NONE)
-			push_slot(out, base, target, prefix, CPROF_SLOT_STATIC, 0);
+		/* void * (Go's unsafe.Pointer) types nothing, but its name
+		   says where a path goes through it ("->data") */
+		uint32_t target = dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &sub) ?
+				  types_intern_die(t, dbg, &sub) : NONE;
+		push_slot(out, base, target, prefix, CPROF_SLOT_STATIC, 0);
 		return;
 	}
 	case DW_TAG_subroutine_type:
