@@ -106,7 +106,11 @@ def check_jemalloc(c, d):
              "the file is jemalloc's heap_v2, every sample read (one per '@' stack line)")
     check(p["paired"] and "code mappings of files are the core's" in (p["reason"] or ""),
           "the profile is the core's process: its code mappings are the core's (%s)" % p["reason"])
-    check_eq(err.count("warning"), 0, "no warning (%s)" % err.strip()[-300:])
+    # (jemalloc's line on its profiler's sampled allocations is no problem of the
+    # profile's: t0340 checks it)
+    warns = [l for l in err.splitlines()
+             if "warning" in l and "the profiler sampled take a" not in l]
+    check_eq(len(warns), 0, "no warning (%s)" % warns[-3:])
     check_eq(p["paired_samples"], p["samples"], "every sample pairs with a record of the core")
     bad = [(sid, stack) for sid, stack, *_ in rows
            if [int(a, 16) for a in stack] != frames.get(sid)]
