@@ -23,7 +23,9 @@ headers, end with the place in our source that noticed the bad data
 And a process that really has a 2 GiB MADV_DONTDUMP mapping (corpus/dontdump, with
 each dumper): analyze in seconds, with the warning naming 2.00 GiB and the mapping,
 every block the program keeps found reachable, and the block only the left-out
-mapping points to a leak (the core cannot show that pointer).  A program with a
+mapping points to a leak (the core cannot show that pointer), and `leaks` reading the
+database later says so (not_in_core_bytes, a caution line; the warnings in meta).  A
+program with a
 1 MiB file-backed shared mapping (built here, kernel core), its file removed before
 the analysis: the warning names it and says the kernel's coredump_filter leaves such
 mappings out.
@@ -218,6 +220,20 @@ with scratch("bounded") as d:
                      "every block the program keeps is reachable")
             check_eq(rows.get(parse_addr(m["hidden"])), (0, "direct"),
                      "the block only the left-out mapping points to is a leak")
+            # and every later leak report says the verdict rests on a core that
+            # lacks memory (a truncated core gave false leaks stated plainly)
+            lj = cprof("leaks", "--db", db, "--json", json=True)
+            check_eq(lj.get("not_in_core_bytes"), size if loads else 0,
+                     "leaks --json: not_in_core_bytes is what the core lacks")
+            _, out, _ = cprof("leaks", "--db", db)
+            check(("caution: 2.00 GiB of writable memory is not in the core" in out) == bool(loads),
+                  "leaks: the caution under the leaked line iff memory is missing:\n%s"
+                  % out[:600])
+            con = sqlite3.connect(db)
+            stored = con.execute("SELECT value FROM meta WHERE key = 'warnings'").fetchone()
+            con.close()
+            check(not loads or (stored and "2.00 GiB of rw memory is not in the core" in stored[0]),
+                  "the analysis's warnings are kept in meta (%s)" % (stored and stored[0][:200]))
 
 SHARED = r"""
 #include <fcntl.h>

@@ -74,6 +74,10 @@ struct cprof_graph {
 	size_t n_root_refs;
 	/* statistics of the scan, for bench/ and the summary */
 	uint64_t words_scanned, bytes_unreadable;
+	/* writable memory the core declares but does not hold (MADV_DONTDUMP,
+	   a shared file mapping left out, a cut core; a module's untouched
+	   .bss not counted): a chunk only it points to looks leaked */
+	uint64_t bytes_not_in_core;
 	/* Objects of allocators with pointer maps only, by how they were
 	   scanned: precise = only the words the map sets; noscan = not at
 	   all, the allocator says they hold no pointers; conservative = every

@@ -277,6 +277,10 @@ struct cprof_leak_totals {
 	   jemalloc tcache's memory): neither reachable nor leaked */
 	uint64_t internal_count, internal_bytes;
 	uint64_t roots;            /* leak roots in the database */
+	/* writable memory the core lacks, not scanned (cprof_graph's
+	   bytes_not_in_core; meta not_in_core_bytes): what only it points to
+	   is counted leaked */
+	uint64_t not_in_core_bytes;
 };
 
 /* The leak roots holding at least min_bytes, biggest first, at most limit

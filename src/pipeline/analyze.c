@@ -114,6 +114,31 @@ static struct cprof_error *analyze_graph(struct cprof_core *core,
 	return NULL;
 }
 
+/* The analysis's caveats, for every later report: how much memory the core
+ * lacked (the leak report says what that means) and the warnings it gave. */
+static struct cprof_error *store_caveats(struct cprof_store *st, struct cprof_core *core,
+					 const struct cprof_analysis *a)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)a->graph.bytes_not_in_core);
+	struct cprof_error *err = cprof_store_meta(st, "not_in_core_bytes", buf);
+	const struct cprof_warnings *w = core->warnings;
+	size_t len = 1;
+	for (size_t i = 0; !err && w && i < w->count; i++)
+		len += strlen(w->messages[i]) + 1;
+	char *all = !err && w && w->count ? malloc(len) : NULL;
+	if (all) {
+		size_t k = 0;
+		for (size_t i = 0; i < w->count; i++)
+			k += (size_t)sprintf(all + k, "%s%s", i ? "\n" : "", w->messages[i]);
+		err = cprof_store_meta(st, "warnings", all);
+		free(all);
+	} else if (!err && w && w->count) {
+		err = &cprof_enomem;
+	}
+	return err;
+}
+
 static struct cprof_error *store_meta(struct cprof_store *st,
 				      struct cprof_core *core,
 				      const struct cprof_analyze_options *o)
@@ -403,6 +428,7 @@ struct cprof_error *cprof_analyze_finish(struct cprof_core *core,
 	if (err ||
 	    (err = cprof_store_begin_tables(st)) ||
 	    (err = store_meta(st, core, o)) ||
+	    (err = store_caveats(st, core, a)) ||
 	    (err = cprof_store_core(st, core, roles)) ||
 	    (err = cprof_store_heaps(st, &a->walk)) ||
 	    (err = cprof_store_allocators(st, &a->walk)) ||

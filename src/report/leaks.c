@@ -38,6 +38,12 @@ void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 		fmt_bytes(b1, t->direct_bytes + t->indirect_bytes),
 		(unsigned long long)t->direct_count, fmt_bytes(b2, t->direct_bytes),
 		(unsigned long long)t->indirect_count, fmt_bytes(b3, t->indirect_bytes));
+	/* never silently wrong: a verdict on a core that lacks memory */
+	if (t->not_in_core_bytes && t->direct_count)
+		fprintf(out, "          caution: %s of writable memory is not in the core (MADV_DONTDUMP, a\n"
+			"          shared file mapping or a cut core, as the analysis warned): a chunk only\n"
+			"          that memory points to is counted leaked here\n",
+			fmt_bytes(b1, t->not_in_core_bytes));
 	fprintf(out, "reachable %llu chunks, %s", (unsigned long long)t->reachable_count,
 		fmt_bytes(b1, t->reachable_bytes));
 	if (t->interior_count)
@@ -114,6 +120,7 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 	json_kv_int(&j, "version", 1);
 	json_kv_string(&j, "db", db);
 	cprof_report_allocator_rows_json(&j, al, n_al);
+	json_kv_uint(&j, "not_in_core_bytes", t->not_in_core_bytes);
 	json_key(&j, "summary");
 	json_object_begin(&j);
 	const char *names[] = { "direct", "indirect", "reachable", "interior_only", "garbage",

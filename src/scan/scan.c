@@ -221,12 +221,12 @@ static bool untouched_bss(const struct cprof_core *core, size_t i)
 }
 
 /* The warning for what the scan could not read: its size and the mappings
- * with the most of it (a module's untouched .bss left out). */
-static void warn_missing(struct scan *s)
+ * with the most of it (a module's untouched .bss left out); returns the size. */
+static uint64_t warn_missing(struct scan *s)
 {
 	const struct cprof_core *core = s->core;
 	if (!s->missing || !s->unreadable)
-		return;
+		return 0;
 	size_t top[3] = { SIZE_MAX, SIZE_MAX, SIZE_MAX }, n_maps = 0;
 	bool all_rw = true, file = false, anon = false;
 	uint64_t total = 0;
@@ -251,7 +251,7 @@ static void warn_missing(struct scan *s)
 		}
 	}
 	if (!n_maps)
-		return;
+		return 0;
 	char total_b[FMT_BYTES_SIZE], list[512] = "";
 	size_t len = 0;
 	for (size_t k = 0; k < 3 && top[k] != SIZE_MAX && len < sizeof(list); k++) {
@@ -280,6 +280,7 @@ static void warn_missing(struct scan *s)
 		   "%s: %s of %smemory is not in the core (%s): not scanned (%zu mapping%s: %s%s)",
 		   core->path, fmt_bytes(total_b, total), all_rw ? "rw " : "", why,
 		   n_maps, n_maps == 1 ? "" : "s", list, n_maps > 3 ? ", ..." : "");
+	return total;
 }
 
 /* The allocator of o's heap when it has pointer maps, else NULL.  Objects
@@ -576,8 +577,7 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	s.unreadable += b.unreadable;
 	for (size_t i = 0; s.missing && b.missing && i <= core->n_segments; i++)
 		s.missing[i] += b.missing[i];
-	if (!s.oom)
-		warn_missing(&s);
+	uint64_t not_in_core = s.oom ? 0 : warn_missing(&s);
 	free(s.missing);
 	free(b.missing);
 	cprof_object_index_destroy(ix);
@@ -591,6 +591,7 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	g->n_edges = s.e.n;
 	g->words_scanned = s.words + b.words;
 	g->bytes_unreadable = s.unreadable;
+	g->bytes_not_in_core = not_in_core;
 	g->objects_precise = s.precise + b.precise;
 	g->objects_noscan = s.noscan + b.noscan;
 	g->objects_conservative = s.conservative + b.conservative;

@@ -339,6 +339,7 @@ struct cprof_error *cprof_results_leaks(const struct cprof_analysis *a,
 	t->garbage_count = l->garbage.count;
 	t->garbage_bytes = l->garbage.bytes;
 	t->roots = t->direct_count;
+	t->not_in_core_bytes = a->graph.bytes_not_in_core;
 	/* the allocator's own chunks (as cprof_query_leaks' totals_sql: used,
 	   flag 256) */
 	for (size_t i = 0; i < a->n_objects; i++)

@@ -76,6 +76,13 @@ struct cprof_error *cprof_query_leaks(sqlite3 *db, const char *path,
 	}
 	sqlite3_finalize(s);
 	t->roots = t->direct_count;
+	/* absent from a database written before it was recorded: 0 */
+	if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'not_in_core_bytes'",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "meta");
+	if (sqlite3_step(s) == SQLITE_ROW)
+		t->not_in_core_bytes = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
 	if (sqlite3_prepare_v2(db, unowned_sql, -1, &s, NULL) != SQLITE_OK)
 		return db_error(db, path, "leak totals");
 	if (sqlite3_step(s) == SQLITE_ROW) {
