@@ -92,4 +92,50 @@ with case("stripped executable: classes from RTTI"):
                    {o["class"] for o in m["objects"]})
     check(not extra, "stripped: no other class is named from a vtable (%s)" % extra[:5])
 
+DEMANGLE = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
+namespace shop {
+struct Till {
+	__attribute__((noinline)) void wait(int n) {
+		void *volatile kept = malloc(40 + n);
+		printf("%p\n", kept);
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
+};
+}
+int main() { shop::Till t; t.wait(1); return 0; }
+"""
+
+with case("C++ frames are named demangled"):
+    # A frame of a C++ function was named by its symbol
+    # ("_ZN4shop4Till4waitEi"), where gdb says shop::Till::wait: a local of it
+    # holds a block, whose root slot names the frame as c++filt spells it, less
+    # the parameters.
+    import cprof_test as H
+    dd = os.path.join(WORK, "t0610-demangle")
+    dexe = build_c_program(dd, "till", DEMANGLE, cc="g++")
+    p = subprocess.Popen([dexe], cwd=dd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         preexec_fn=H._child_setup(False))
+    try:
+        kept = int(p.stdout.readline().split()[0], 16)
+        dcore = dump_process(p, dd, "till")
+    finally:
+        p.kill()
+        p.wait()
+    ddb = os.path.join(dd, "till.db")
+    cprof("analyze", dcore, dexe, "--db", ddb)
+    con = sqlite3.connect(ddb)
+    names = [n for n, in con.execute(
+        "SELECT rr.slot_name FROM root_ref rr JOIN object o ON o.id = rr.dst WHERE o.addr = ?",
+        (kept,))]
+    con.close()
+    want = subprocess.run(["c++filt", "_ZN4shop4Till4waitEi"], capture_output=True,
+                          text=True).stdout.strip().split("(")[0]
+    check(want == "shop::Till::wait" and any((" %s (" % want) in n for n in names),
+          "the block's slot names the frame %s (%s)" % (want, names))
+
 finish()

@@ -1148,6 +1148,35 @@ static const char *symbol_at(struct cprof_core *core, const struct cprof_module 
 	return s->name;
 }
 
+char *__cxa_demangle(const char *mangled, char *buf, size_t *n, int *status);
+
+/*
+ * A C++ function's name as a frame shows it: demangled, without its
+ * parameter list ("_Z16dispatch_command19enum_server_commandP3THDPcjb" is
+ * "dispatch_command"; "Foo::operator()(int) const" is "Foo::operator()"),
+ * as gdb's and perf's frames name it (less the arguments): the last balanced
+ * "(...)" and what follows it go.  Interned; NULL when it does not demangle.
+ */
+static const char *demangled(struct cprof_core *core, const char *name)
+{
+	int status;
+	char *dm = __cxa_demangle(name, NULL, NULL, &status);
+	if (!dm || status)
+		return free(dm), NULL;
+	char *close = strrchr(dm, ')');
+	int depth = 0;
+	for (char *p = close; p && p > dm; p--) {
+		depth += *p == ')' ? 1 : *p == '(' ? -1 : 0;
+		if (!depth) {
+			*p = '\0';
+			break;
+		}
+	}
+	const char *r = dm[0] ? cprof_core_intern(core, dm) : NULL;
+	free(dm);
+	return r;
+}
+
 bool cprof_core_symbolize(struct cprof_core *core, uint64_t addr,
 			  bool is_return, struct cprof_symbol *ret)
 {
@@ -1184,6 +1213,10 @@ bool cprof_core_symbolize(struct cprof_core *core, uint64_t addr,
 			memcpy(dw->name_buf, name, n);
 			dw->name_buf[n] = '\0';
 			name = dw->name_buf;
+		}
+		if (!strncmp(name, "_Z", 2)) {
+			const char *dm = demangled(core, name);
+			name = dm ? dm : name;
 		}
 		ret->function = name;
 		ret->offset = off + (addr - lookup);

@@ -1061,15 +1061,16 @@ def corpus_core(name, args=(), dumper=None, exe=None, env=None, before_dump=None
         return CoreRun(d, info, False)
 
 
-def build_c_program(d, name, source, flags=("-O1", "-g")):
-    """Writes SOURCE (C) to D/NAME.c and builds D/NAME with gcc; returns its path
-    (a failed build is a failed check)."""
-    require_tool("gcc")
+def build_c_program(d, name, source, flags=("-O1", "-g"), cc="gcc"):
+    """Writes SOURCE (C; C++ with cc="g++") to D/NAME.c (.cc) and builds D/NAME;
+    returns its path (a failed build is a failed check)."""
+    require_tool(cc)
     os.makedirs(d, exist_ok=True)
-    src, exe = os.path.join(d, name + ".c"), os.path.join(d, name)
+    src = os.path.join(d, name + (".cc" if cc == "g++" else ".c"))
+    exe = os.path.join(d, name)
     with open(src, "w") as f:
         f.write(source)
-    r = subprocess.run(["gcc", *flags, "-o", exe, src], stdout=subprocess.PIPE,
+    r = subprocess.run([cc, *flags, "-o", exe, src], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=120)
     check(r.returncode == 0, "%s builds (%s)" % (name, r.stdout.decode()[-500:]))
     return exe
