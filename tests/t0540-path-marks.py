@@ -151,16 +151,9 @@ with case("--all: other owners before more slots of one"):
     # gives one of the frame's slots and the global
     # (before: two slots of the frame; a Varnish trial needed --all 100 to see
     # the globals behind a thread's registers and frames).
-    import subprocess
     od = os.path.join(WORK, "t0540-owners")
     oexe = build_c_program(od, "owners", OWNERS)
-    p = subprocess.Popen([oexe], cwd=od, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        words = p.stdout.readline().split()
-        ocore = dump_process(p, od, "owners")
-    finally:
-        p.kill()
-        p.wait()
+    words, ocore = run_and_dump(oexe, od, "owners")
     odb = os.path.join(od, "owners.db")
     cprof("analyze", ocore, oexe, "--db", odb)
     target, holder = (int(w, 16) for w in words)

@@ -224,13 +224,7 @@ def c_program_core(name, source):
     r = subprocess.run(["gcc", "-O1", "-g", "-o", exe, src], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=120)
     check(r.returncode == 0, "%s builds (%s)" % (name, r.stdout.decode()[-500:]))
-    p = subprocess.Popen([exe], cwd=d, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        words = p.stdout.readline().split()
-        core = dump_process(p, d, name)
-    finally:
-        p.kill()
-        p.wait()
+    words, core = run_and_dump(exe, d, name)
     return core, exe, words, d
 
 

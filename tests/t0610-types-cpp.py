@@ -115,17 +115,10 @@ with case("C++ frames are named demangled"):
     # ("_ZN4shop4Till4waitEi"), where gdb says shop::Till::wait: a local of it
     # holds a block, whose root slot names the frame as c++filt spells it, less
     # the parameters.
-    import cprof_test as H
     dd = os.path.join(WORK, "t0610-demangle")
     dexe = build_c_program(dd, "till", DEMANGLE, cc="g++")
-    p = subprocess.Popen([dexe], cwd=dd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                         preexec_fn=H._child_setup(False))
-    try:
-        kept = int(p.stdout.readline().split()[0], 16)
-        dcore = dump_process(p, dd, "till")
-    finally:
-        p.kill()
-        p.wait()
+    words, dcore = run_and_dump(dexe, dd, "till")
+    kept = int(words[0], 16)
     ddb = os.path.join(dd, "till.db")
     cprof("analyze", dcore, dexe, "--db", ddb)
     con = sqlite3.connect(ddb)

@@ -71,7 +71,7 @@ __all__ = [
     "SOURCE_ROOT", "WORK", "REQUIRE_ALL", "TEST_NAME",
     "Abort", "Fatal", "Elf", "ElfError", "CoreRun",
     "corpus_dir", "corpus_core", "available_dumpers", "all_dumpers", "require_tool", "skip",
-    "build_c_program",
+    "build_c_program", "run_and_dump",
     "cprof", "cprof_path",
     "check", "check_eq", "fail", "warn", "note", "case", "finish",
     "is_subsequence", "normalize_function", "parse_addr",
@@ -1074,6 +1074,20 @@ def build_c_program(d, name, source, flags=("-O1", "-g"), cc="gcc"):
                        stderr=subprocess.STDOUT, timeout=120)
     check(r.returncode == 0, "%s builds (%s)" % (name, r.stdout.decode()[-500:]))
     return exe
+
+
+def run_and_dump(exe, d, name):
+    """Runs EXE in D until it prints its first line, takes its core (dump_process)
+    and stops it: (that line's words, the core's path)."""
+    p = subprocess.Popen([exe], cwd=d, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         preexec_fn=_child_setup(False))
+    try:
+        words = p.stdout.readline().split()
+        core = dump_process(p, d, name)
+    finally:
+        p.kill()
+        p.wait()
+    return words, core
 
 
 def dump_process(p, d, name):
