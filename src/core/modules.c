@@ -59,7 +59,7 @@ struct modref {
 struct cprof_core_dwfl {
 	Dwfl *dwfl;
 	Dwfl_Callbacks callbacks;
-	bool attached;             /* dwfl_core_file_attach succeeded */
+	bool attached;             /* dwfl_attach_state succeeded */
 	int exe_file;              /* index of the executable in core->files, or -1 */
 	const char *exe_arg;       /* the EXE argument, when it was used */
 	struct modref *refs;       /* one per module */
@@ -650,6 +650,57 @@ static bool unwindable(struct cprof_core *core)
 }
 
 
+/*
+ * libdwfl's thread callbacks over the core model's threads, for unwinding.
+ * Not dwfl_core_file_attach: it parses the notes again, and libdw 0.188's
+ * core_next_thread leaks its cursor when a later NT_PRSTATUS is damaged (a
+ * fuzzed core).  A thread's argument is its cprof_thread; memory is read as
+ * every other reader of the core reads it (the files' bytes where the core
+ * left them out).
+ */
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+	struct cprof_core *core = arg;
+	(void)dwfl;
+	size_t i = *thread_argp ? (size_t)((struct cprof_thread *)*thread_argp - core->threads) + 1 : 0;
+	if (i >= core->n_threads)
+		return 0;
+	*thread_argp = &core->threads[i];
+	return core->threads[i].tid;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+	(void)dwfl;
+	return cprof_core_try_read(arg, addr, result, sizeof(*result));
+}
+
+/* DWARF's x86-64 numbering: rax rdx rcx rbx rsi rdi rbp rsp r8..r15, then
+ * the return address column (rip). */
+static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
+{
+	static const enum cprof_reg dwarf[17] = {
+		CPROF_REG_RAX, CPROF_REG_RDX, CPROF_REG_RCX, CPROF_REG_RBX, CPROF_REG_RSI,
+		CPROF_REG_RDI, CPROF_REG_RBP, CPROF_REG_RSP, CPROF_REG_R8, CPROF_REG_R9,
+		CPROF_REG_R10, CPROF_REG_R11, CPROF_REG_R12, CPROF_REG_R13, CPROF_REG_R14,
+		CPROF_REG_R15, CPROF_REG_RIP,
+	};
+	const struct cprof_thread *t = thread_arg;
+	Dwarf_Word regs[17];
+	for (int i = 0; i < 17; i++)
+		regs[i] = t->regs[dwarf[i]];
+	if (!dwfl_thread_state_registers(thread, 0, 17, regs))
+		return false;
+	dwfl_thread_state_register_pc(thread, t->regs[CPROF_REG_RIP]);
+	return true;
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+	.next_thread = next_thread,
+	.memory_read = memory_read,
+	.set_initial_registers = set_initial_registers,
+};
+
 struct cprof_error *core_report_modules(struct cprof_core *core,
 					const struct cprof_core_options *opts)
 {
@@ -670,9 +721,11 @@ struct cprof_error *core_report_modules(struct cprof_core *core,
 	if (core->n_threads && !unwindable(core)) {
 		/* nothing attached: backtraces say so */
 	} else if (core->n_threads) {
-		if (dwfl_core_file_attach(dw->dwfl, core->elf) < 0) {
+		if (!dwfl_attach_state(dw->dwfl, core->elf, core->process.pid > 0 ?
+				       core->process.pid : core->threads[0].tid,
+				       &thread_callbacks, core)) {
 			const char *msg = dwfl_errmsg(-1);
-			cprof_warn(core->warnings, "%s: dwfl_core_file_attach: %s; no backtraces",
+			cprof_warn(core->warnings, "%s: dwfl_attach_state: %s; no backtraces",
 				   core->path, msg ? msg : "failed");
 		}
 		else
