@@ -396,6 +396,14 @@ static struct cprof_error *thread_roots(struct cprof_core *core,
 	struct cprof_error *err;
 	for (size_t i = 0; i < core->n_threads; i++) {
 		const struct cprof_thread *t = &core->threads[i];
+		/* A kernel worker of the process (io_uring's iou-wrk threads)
+		   never ran user code: its registers are zero or stale, its
+		   "stack" none.  Nothing of it is a root. */
+		if (!t->regs[CPROF_REG_RSP] && !t->regs[CPROF_REG_RIP]) {
+			cprof_warn(core->warnings, "%s: thread %d has no user-space state (rip and rsp are 0: a kernel worker such as io_uring's iou-wrk); none of its registers is a root",
+				   core->path, t->tid);
+			continue;
+		}
 		enum cprof_thread_registers regs = thread_registers(rs->walk, (int)i);
 		struct cprof_root r = { .kind = CPROF_ROOT_REGISTERS, .thread = (int)i,
 					.module = -1, .owner = -1,
