@@ -263,29 +263,15 @@ int main(void) {
 # leaves out (Varnish's 80 MiB log): the warning says so, not "MADV_DONTDUMP".
 if "kernel" in all_dumpers():
     with case("a file-backed shared mapping (kernel)"):
-        import subprocess
-        import cprof_test as H
         sd = os.path.join(WORK, "t0240-shared")
         exe = build_c_program(sd, "shared", SHARED)
-        for f in os.listdir(sd):
-            if f.startswith("core"):
-                os.remove(os.path.join(sd, f))
-        p = subprocess.Popen([exe], cwd=sd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                             preexec_fn=H._child_setup(True))
-        try:
-            ready = p.stdout.readline().split()
-            os.kill(p.pid, signal.SIGABRT)
-            p.wait(60)
-        finally:
-            p.kill()
-            p.wait()
-        cores = [f for f in os.listdir(sd) if f.startswith("core")]
-        check(len(ready) == 3 and cores, "the kernel dumped the program (%s, %s)" % (ready, cores))
-        if cores and len(ready) == 3:
+        ready, core = kernel_dump(exe, sd)
+        check(len(ready) == 3 and core, "the kernel dumped the program (%s, %s)" % (ready, core))
+        if core and len(ready) == 3:
             # its file still there, its bytes are read from it: gone, they are missing
             os.remove(os.path.join(sd, "shared.bin"))
             start = int(ready[1], 16)
-            lines = timed_analyze(os.path.join(sd, cores[0]), exe, os.path.join(sd, "shared.db"),
+            lines = timed_analyze(core, exe, os.path.join(sd, "shared.db"),
                                   "a shared file mapping")
             check(warned(lines, "1.00 MiB of rw memory is not in the core (file-backed shared"
                          " mappings, which the kernel's default coredump_filter and gcore leave"

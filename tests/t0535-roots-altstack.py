@@ -174,35 +174,26 @@ if "kernel" in all_dumpers():
         # pointer 0x0 is in no mapping", and stale registers used as roots).
         ud = os.path.join(WORK, "t0535-uring")
         uexe = build_c_program(ud, "uring", URING)
-        for f in os.listdir(ud):
-            if f.startswith("core"):
-                os.remove(os.path.join(ud, f))
-        p = subprocess.Popen([uexe], cwd=ud, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                             preexec_fn=H._child_setup(True))
-        try:
-            line = p.stdout.readline().split()
+        tasks = {}
+
+        def wait_worker(p):
             # the worker gets its name a moment after it starts
             import time
             for _ in range(100):
-                tasks = {}
                 for tid in os.listdir("/proc/%d/task" % p.pid):
                     with open("/proc/%d/task/%s/comm" % (p.pid, tid)) as f:
                         tasks[int(tid)] = f.read().strip()
                 if any(n.startswith("iou-wrk") for n in tasks.values()):
-                    break
+                    return
                 time.sleep(0.05)
-            os.kill(p.pid, signal.SIGABRT)
-            p.wait(60)
-        finally:
-            p.kill()
-            p.wait()
+
+        line, core = kernel_dump(uexe, ud, wait_worker)
         workers = [t for t, n in tasks.items() if n.startswith("iou-wrk")]
-        cores = [f for f in os.listdir(ud) if f.startswith("core")]
-        check(line and workers and cores, "the program started an io_uring worker (%s) and"
-              " the kernel dumped it (%s)" % (tasks, cores))
-        if workers and cores:
+        check(line and workers and core, "the program started an io_uring worker (%s) and"
+              " the kernel dumped it (%s)" % (tasks, core))
+        if workers and core:
             db = os.path.join(ud, "uring.db")
-            _, _, err = cprof("analyze", os.path.join(ud, cores[0]), uexe, "--db", db)
+            _, _, err = cprof("analyze", core, uexe, "--db", db)
             check(("thread %d has no user-space state" % workers[0]) in err and
                   "stack pointer 0x0" not in err,
                   "the worker is said to have no user-space state: %s" % err.strip()[:400])

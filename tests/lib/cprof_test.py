@@ -71,7 +71,7 @@ __all__ = [
     "SOURCE_ROOT", "WORK", "REQUIRE_ALL", "TEST_NAME",
     "Abort", "Fatal", "Elf", "ElfError", "CoreRun",
     "corpus_dir", "corpus_core", "available_dumpers", "all_dumpers", "require_tool", "skip",
-    "build_c_program", "run_and_dump",
+    "build_c_program", "run_and_dump", "kernel_dump",
     "cprof", "cprof_path",
     "check", "check_eq", "fail", "warn", "note", "case", "finish",
     "is_subsequence", "normalize_function", "parse_addr",
@@ -1088,6 +1088,28 @@ def run_and_dump(exe, d, name):
         p.kill()
         p.wait()
     return words, core
+
+
+def kernel_dump(exe, d, prepare=None):
+    """Runs EXE in D, cores enabled, until it prints its first line; calls
+    PREPARE(proc) if given, then kills it with SIGABRT: (that line's words, the
+    kernel's core in D, or None when it wrote none)."""
+    for f in os.listdir(d):
+        if f.startswith("core"):
+            os.remove(os.path.join(d, f))
+    p = subprocess.Popen([exe], cwd=d, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         preexec_fn=_child_setup(True))
+    try:
+        words = p.stdout.readline().split()
+        if prepare:
+            prepare(p)
+        os.kill(p.pid, signal.SIGABRT)
+        p.wait(60)
+    finally:
+        p.kill()
+        p.wait()
+    cores = [f for f in os.listdir(d) if f.startswith("core")]
+    return words, os.path.join(d, cores[0]) if cores else None
 
 
 def dump_process(p, d, name):
