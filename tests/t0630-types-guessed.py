@@ -18,6 +18,8 @@ commit, dumped with gcore).  git has no DWARF; libc's (libc6-dbg) has a 24-byte
 nodes and strings, and from them a 32 KiB buffer became `struct binding[1362]`.  The
 objects typed `struct binding` must be exactly the list that libc's own
 `_nl_domain_bindings` heads, as gdb walks it in the core with libc's DWARF.
+A program built here holds a typedef'd anonymous struct and a pthread_cond_t (an
+anonymous union) from globals: their chunks are typed by the typedef names gdb gives.
 """
 import os
 import re
@@ -185,4 +187,44 @@ with case("git"):
              "git: the objects typed struct binding are exactly _nl_domain_bindings' list")
     check(all(n == "struct binding" for n, _ in typed.values()),
           "git: each binding is one struct (flexible array member), not an array")
+
+ANON = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+typedef struct { void *p; long n; } anon_t;
+anon_t *g_anon;
+pthread_cond_t *g_cond;
+int main(void) {
+	g_anon = calloc(1, sizeof *g_anon);
+	g_cond = calloc(1, sizeof *g_cond);
+	printf("%p %p\n", (void *)g_anon, (void *)g_cond);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+"""
+
+with case("an anonymous struct or union is named by its typedef"):
+    # A MariaDB trial: a chunk holding a pthread_cond_t was typed "union
+    # <anonymous>" - glibc's pthread_cond_t is a typedef of an unnamed union.
+    # The name is the one gdb gives the pointee (whatis *g).
+    require_tool("gdb")
+    ad = os.path.join(WORK, "t0630-anon")
+    aexe = build_c_program(ad, "anon", ANON)
+    words, acore = run_and_dump(aexe, ad, "anon")
+    adb = os.path.join(ad, "anon.db")
+    cprof("analyze", acore, aexe, "--db", adb)
+    con = sqlite3.connect(adb)
+    for var, addr in zip(("g_anon", "g_cond"), words):
+        got = con.execute("SELECT t.name FROM object o JOIN type t ON t.id = o.type_id"
+                          " WHERE o.addr = ?", (int(addr, 16),)).fetchone()
+        r = subprocess.run(["gdb", "-batch", "-nx", "-ex", "whatis *%s" % var, aexe],
+                           capture_output=True, text=True, timeout=60)
+        want = r.stdout.strip().split("type = ")[-1]
+        check(want in ("anon_t", "pthread_cond_t") and got == (want,),
+              "%s's chunk is typed %s, as gdb names it (%s)" % (var, want, got))
+    con.close()
+
 finish()

@@ -169,6 +169,26 @@ bool types_strip(Dwarf_Die *die)
 	return false;
 }
 
+/* The name of the last typedef on the way from die to the type it names
+ * (past const and volatile), or NULL. */
+static const char *typedef_name(Dwarf_Die *die)
+{
+	Dwarf_Die d = *die;
+	const char *name = NULL;
+	for (int i = 0; i < 16; i++) {
+		int tag = dwarf_tag(&d);
+		if (tag == DW_TAG_typedef)
+			name = dwarf_diename(&d);
+		else if (tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
+			 tag != DW_TAG_restrict_type && tag != DW_TAG_atomic_type)
+			return name;
+		Dwarf_Attribute a;
+		if (!dwarf_formref_die(dwarf_attr(&d, DW_AT_type, &a), &d))
+			return NULL;
+	}
+	return NULL;
+}
+
 static void type_name(Dwarf_Die *die, char *buf, size_t size, int depth)
 {
 	Dwarf_Die d = *die;
@@ -177,6 +197,15 @@ static void type_name(Dwarf_Die *die, char *buf, size_t size, int depth)
 		return;
 	}
 	const char *name = dwarf_diename(&d);
+	/* an anonymous struct, union or enum is known by its typedef: glibc's
+	   pthread_cond_t is a union with no name */
+	const char *td = name ? NULL : typedef_name(die);
+	int tag = dwarf_tag(&d);
+	if (td && (tag == DW_TAG_structure_type || tag == DW_TAG_union_type ||
+		   tag == DW_TAG_enumeration_type || tag == DW_TAG_class_type)) {
+		snprintf(buf, size, "%s", td);
+		return;
+	}
 	Dwarf_Attribute a;
 	Dwarf_Die sub;
 	char inner[200];
@@ -316,7 +345,7 @@ uint32_t types_intern_die(struct cprof_types *t, Dwarf *dbg, Dwarf_Die *die)
 	if (go_named)
 		snprintf(name, sizeof(name), "%s", dwarf_diename(&named));
 	else
-		type_name(&d, name, sizeof(name), 0);
+		type_name(die, name, sizeof(name), 0);   /* its typedef may name it */
 	uint32_t id2 = types_add(t, &k, name, size);
 	if (id2 != NONE && types_is_go(&d))
 		t->types[id2].go = true;
