@@ -8,7 +8,8 @@ of pointers is typed from DWARF; `histogram --by type` and `roots --type Circle`
 count them exactly.  The same core with a stripped copy of the executable (no symbols,
 no DWARF) names the same classes from RTTI: each vtable's type_info and its name.
 The leak reports (the summary's, `leaks`, `leaks --by type`) name the leaked
-objects' class, in both.
+objects' class, in both.  A C++ object that an allocator of the program's own puts
+after a 24-byte header is "Session at +0x18".
 """
 import os
 import sqlite3
@@ -130,5 +131,50 @@ with case("C++ frames are named demangled"):
                           text=True).stdout.strip().split("(")[0]
     check(want == "shop::Till::wait" and any((" %s (" % want) in n for n in names),
           "the block's slot names the frame %s (%s)" % (want, names))
+
+HEADER = r"""
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <unistd.h>
+struct Session {
+	virtual ~Session() {}
+	virtual int id() { return 7; }
+	long counters[6];
+};
+struct Header { size_t size; const char *file; unsigned line; };
+/* an allocator of its own, as MariaDB's my_malloc: a header, then the object */
+static void *my_alloc(size_t n) {
+	Header *h = static_cast<Header *>(malloc(sizeof(Header) + n));
+	h->size = n;
+	h->file = __FILE__;
+	h->line = __LINE__;
+	return h + 1;
+}
+Session *g_session;
+int main() {
+	g_session = new (my_alloc(sizeof(Session))) Session();
+	printf("%p\n", (void *)((char *)g_session - sizeof(Header)));
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+"""
+
+with case("a C++ object behind an allocation header"):
+    # A MariaDB trial: my_malloc puts 24 bytes before each object, so every THD
+    # (27,400 B) was untyped: its vtable pointer is at +0x18 of the chunk.  A
+    # program with such an allocator: the chunk is "Session at +0x18".
+    hd = os.path.join(WORK, "t0610-header")
+    hexe = build_c_program(hd, "header", HEADER, cc="g++")
+    words, hcore = run_and_dump(hexe, hd, "header")
+    hdb = os.path.join(hd, "header.db")
+    cprof("analyze", hcore, hexe, "--db", hdb)
+    con = sqlite3.connect(hdb)
+    got = con.execute("SELECT t.name, o.type_source FROM object o JOIN type t ON"
+                      " t.id = o.type_id WHERE o.addr = ?", (int(words[0], 16),)).fetchone()
+    con.close()
+    check_eq(got, ("Session at +0x18", "vtable"),
+             "the chunk is typed by the class whose vtable pointer follows the header")
 
 finish()

@@ -985,10 +985,26 @@ static uint32_t rtti_class(struct cprof_types *t, struct cprof_core *core, uint6
  * allocated by Go's allocator (so the integers that start millions of Go
  * objects are never looked up).
  */
+/* The class whose vtable pointer w is, by the vtables' symbols in [min, max)
+ * or by RTTI; NONE when w is none. */
+static uint32_t class_of(struct cprof_types *t, struct cprof_core *core, uint64_t w,
+			 uint64_t min, uint64_t max)
+{
+	uint32_t type = w >= min && w < max ? vtable_class(t, w) : NONE;
+	/* a vtable pointer is 8-aligned and past two words of its table */
+	if (type == NONE && t->priv->n_typeinfo_vptr && w >= 16 && !(w & 7))
+		type = rtti_class(t, core, w);
+	return type;
+}
+
 static void by_vtable(struct cprof_types *t, struct cprof_core *core,
 		      const struct cprof_object *objs, uint32_t n, struct queue *q,
 		      struct cprof_progress *progress)
 {
+	/* An allocator of the program's own may put a header before the C++
+	   object it returns (MariaDB's my_malloc: 24 bytes): a vtable pointer
+	   in the chunk's first words types it "T at +0x18". */
+	enum { HEADER_MAX = 32 };
 	const struct cprof_types_private *p = t->priv;
 	if (!p->n_vtables && !p->n_typeinfo_vptr)
 		return;
@@ -996,20 +1012,21 @@ static void by_vtable(struct cprof_types *t, struct cprof_core *core,
 	uint64_t max = p->n_vtables ? p->vtables[p->n_vtables - 1].hi : 0;
 	for (uint32_t o = 0; o < n; o++) {
 		const struct cprof_object *ob = &objs[o];
-		uint64_t w;
 		if (progress && (o & 0xffff) == 0)
 			cprof_progress_update(progress, "types: C++ vtables", o, n);
 		if (!cprof_object_is_node(ob) || ob->size < 8 ||
 		    (ob->flags & CPROF_OBJECT_COLLECTED))
 			continue;
-		const uint64_t *wp = cprof_core_ptr(core, ob->addr, 8);
-		if (!wp)
-			continue;
-		memcpy(&w, wp, 8);
-		uint32_t type = w >= min && w < max ? vtable_class(t, w) : NONE;
-		/* a vtable pointer is 8-aligned and past two words of its table */
-		if (type == NONE && p->n_typeinfo_vptr && w >= 16 && !(w & 7))
-			type = rtti_class(t, core, w);
+		uint32_t type = NONE;
+		uint64_t w;
+		for (uint64_t off = 0; type == NONE && off < HEADER_MAX && off + 8 <= ob->size;
+		     off += 8) {
+			if (!cprof_core_try_read(core, ob->addr + off, &w, 8))
+				break;
+			type = class_of(t, core, w, min, max);
+			if (type != NONE && off)
+				type = intern_inside(t, type, off);
+		}
 		types_assign(t, objs, o, type, CPROF_TYPE_VTABLE, false, 0, q);
 	}
 }
