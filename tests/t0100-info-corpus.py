@@ -131,6 +131,15 @@ def check_core(c):
               % (mt["tid"], mt["functions"][-1], names, mt["functions"]))
     if c.dumper == "kernel":
         check_eq((proc.get("signal") or {}).get("number"), 6, "process.signal.number")
+    # a no-access mapping the core holds nothing of (a stack's guard) has no bytes
+    # to miss: source "none", as the core's program header says (p_filesz 0)
+    filesz = {p["vaddr"]: p["filesz"] for p in core.loads}
+    noacc = [mp for mp in info.get("mappings") or [] if mp.get("perms") == "---"]
+    check(all((mp.get("source") == "none") == (filesz.get(parse_addr(mp["start"])) == 0)
+              for mp in noacc),
+          "no-access mappings: source none iff the core holds none of them (%s)"
+          % [(mp["start"], mp.get("source"), filesz.get(parse_addr(mp["start"])))
+             for mp in noacc][:4])
 
     # modules
     exe_mod = find_module(info, c.exe)

@@ -163,6 +163,14 @@ with case("--all: other owners before more slots of one"):
           ("globals", [holder, target]) in got,
           "--all 2: a slot of the thread, then the global through its holder: %s"
           % [(q["root"], q["root_kind"]) for q in js])
+    sj = cprof("show", "0x%x" % target, "--db", odb, "--json", json=True)
+    slots = {(x["slot"], x.get("addr")) for x in sj["root_slots"] if x["root_kind"] == "stack"}
+    want = {(q["root"], q["slot"]) for q in cprof("path", "0x%x" % target, "--all", "10",
+                                                  "--db", odb, "--json", json=True)
+            if q["root_kind"] == "stack"}
+    check(len(want) >= 5 and slots == want,
+          "show --json: each stack slot with its address, as path gives them (%s, %s)"
+          % (sorted(slots)[:2], sorted(want)[:2]))
     via = [q["path"][0].get("field") for q in js if q["root_kind"] == "globals"]
     check_eq(via, [".target"], "the holder's void * member is named on the way")
     js = cprof("path", "0x%x" % target, "--all", "10", "--db", odb, "--json", json=True)

@@ -56,8 +56,13 @@ static void perms(const struct cprof_segment *s, char buf[4])
 	buf[3] = '\0';
 }
 
-static const char *segment_source(const struct cprof_core_totals *t)
+static const char *segment_source(const struct cprof_core_totals *t,
+				  const struct cprof_segment *s)
 {
+	/* no access: no bytes to have or to miss (a reserve: MariaDB's 8 TiB
+	   read "8.00 TiB missing") */
+	if (!(s->flags & (CPROF_SEG_R | CPROF_SEG_W | CPROF_SEG_X)) && !t->in_core)
+		return "none";
 	int kinds = (t->in_core > 0) + (t->from_file > 0) + (t->missing > 0);
 	if (kinds > 1)
 		return "mixed";
@@ -264,7 +269,7 @@ static void print_json(struct cprof_core *core, const struct thread_bt *bts,
 		json_kv_string(&j, "file", segment_file(core, s));
 		if (s->file >= 0)
 			json_kv_uint(&j, "offset", s->file_offset);
-		json_kv_string(&j, "source", segment_source(&t));
+		json_kv_string(&j, "source", segment_source(&t, s));
 		json_kv_string(&j, "role", roles[i].role);
 		json_kv_uint(&j, "heap_bytes", roles[i].heap_bytes);
 		json_kv_uint(&j, "core_bytes", t.in_core);
@@ -445,7 +450,7 @@ static void print_text(struct cprof_core *core, const struct thread_bt *bts,
 		char role[80];
 		printf("  0x%012llx-0x%012llx %s %10s  %-7s %-13s %s\n",
 		       (unsigned long long)s->start, (unsigned long long)s->end,
-		       pm, fmt_bytes(b1, s->end - s->start), segment_source(&t),
+		       pm, fmt_bytes(b1, s->end - s->start), segment_source(&t, s),
 		       cprof_report_mapping_role_text(&roles[i], s, role, sizeof(role)),
 		       file ? file : "");
 	}

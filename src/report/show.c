@@ -154,6 +154,9 @@ void cprof_report_object_json(FILE *out, const struct cprof_object_report *r)
 		json_object_begin(&j);
 		json_kv_string(&j, "slot", r->slots[i].slot_name);
 		json_kv_string(&j, "root_kind", r->slots[i].root_kind);
+		/* where the slot is (path --json's "slot"); a register has none */
+		if (strcmp(r->slots[i].root_kind, "registers"))
+			json_kv_hex(&j, "addr", r->slots[i].slot);
 		json_kv_uint(&j, "offset", r->slots[i].dst_offset);
 		json_object_end(&j);
 	}

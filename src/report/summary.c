@@ -19,7 +19,7 @@ enum category {
 static const char *const cat_names[N_CATS] = {
 	"heaps", "heap reserves (no access)", "thread stacks",
 	"module data (.data, .bss, GOT)", "module code and read-only data",
-	"other file mappings", "other anonymous mappings", "no access (guards)",
+	"other file mappings", "other anonymous mappings", "no access (guards, reserves)",
 };
 static const char *const cat_roles[N_CATS] = {
 	"heap", "heap reserve", "thread stack", "module data", "module code", "file",
