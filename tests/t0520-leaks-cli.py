@@ -266,6 +266,13 @@ with case("all"):
         check(re.search(r"^  object \d+ at %#x \+0x10 \(.*\) -> \+0x30$" % s1, out, re.M),
               "show I2: pointed to from S1 +0x10, landing at +0x30:\n%s" % out)
 
+    with case("histogram --by site on glibc: why there are no sites"):
+        # a MariaDB trial: the line spoke of Go and jemalloc only
+        _, out, _ = cprof("histogram", "--db", db, "--by", "site")
+        check("glibc's malloc keeps none" in out and "analyze --profile FILE" in out,
+              "histogram --by site says glibc keeps no records and how to get them:\n%s"
+              % out[-400:])
+
     with case("roots --type: untyped objects said"):
         # leaks.c's blocks have no type (void * globals): a type query that finds
         # nothing says how many reachable objects no pattern can match.

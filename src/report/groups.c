@@ -71,9 +71,11 @@ void cprof_report_garbage_left_out(FILE *out, uint64_t count, uint64_t bytes, bo
 void cprof_report_site_coverage(FILE *out, const struct cprof_site_coverage *c)
 {
 	if (!c->recorded && c->objects)
-		fprintf(out, "(no object carries an allocation record: the profiler recorded none - Go:\n"
-			" runtime.MemProfileRate 0, or profiling left out at link time because nothing\n"
-			" uses runtime/pprof; jemalloc: MALLOC_CONF without prof:true)\n");
+		fprintf(out, "(no object carries an allocation record: glibc's malloc keeps none, tcmalloc's\n"
+			" are not read; Go: runtime.MemProfileRate 0, or profiling left out at link\n"
+			" time because nothing uses runtime/pprof; jemalloc: MALLOC_CONF without\n"
+			" prof:true.  A heap profile of the process taken before the dump gives them:\n"
+			" analyze --profile FILE)\n");
 	else if (c->recorded < c->objects)
 		fprintf(out, "(%" PRIu64 " of the %" PRIu64 " objects carry an allocation record: the profiler samples\n"
 			" allocations, and the rows count the sampled objects themselves - not an estimate\n"
