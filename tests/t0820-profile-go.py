@@ -134,6 +134,10 @@ with case("top: a root's biggest root below it"):
     _, text, _ = cprof("top", "--db", db)
     check("; the biggest root below it, goprofile!main.keptD, retains" in text,
           "top's text names it")
+    # and "it" after that root would be the root below: the objects are the module's
+    line = [l for l in text.splitlines() if "the biggest root below it" in l]
+    check(line and ("; directly below it " not in line[0]),
+          "the objects directly below are said to be the root's, not the one named: %s" % line)
 
 with case("where the mapped memory is"):
     mem = p["memory"]

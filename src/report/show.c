@@ -27,7 +27,7 @@ static void object_head(FILE *out, const struct cprof_obj_row *o)
 	else if (o->root_distance == 1)
 		fprintf(out, ", a root slot points to it");
 	else if (o->root_distance != CPROF_NONE_ID)
-		fprintf(out, ", %" PRIu64 " pointers from a root slot (the shortest path)",
+		fprintf(out, ", reached from a root slot through %" PRIu64 " pointers (the shortest path)",
 			o->root_distance);
 	/* retained sizes are of what a root reaches */
 	if (o->leak[0] && !o->retained_count)

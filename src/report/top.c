@@ -32,11 +32,14 @@ static void accumulation(FILE *out, const struct cprof_accumulation *a)
 	if (a->is_node && a->biggest_node)
 		fprintf(out, "; the biggest root below it, %s, retains %s", a->biggest_node_name,
 			fmt_bytes(b2, a->biggest_node));
+	/* after "the biggest root below it", "it" would be that root */
+	const char *it = a->is_node && a->biggest_node ? "the root" : "it";
 	if (a->children == 1)
-		fprintf(out, "; directly below it 1 object, retaining %s\n", fmt_bytes(b2, a->biggest));
+		fprintf(out, "; directly below %s 1 object, retaining %s\n", it,
+			fmt_bytes(b2, a->biggest));
 	else if (a->children)
-		fprintf(out, "; directly below it %" PRIu64 " objects, the biggest retaining %s\n",
-			a->children, fmt_bytes(b2, a->biggest));
+		fprintf(out, "; directly below %s %" PRIu64 " objects, the biggest retaining %s\n",
+			it, a->children, fmt_bytes(b2, a->biggest));
 	else if (a->is_node)
 		fprintf(out, ", spread over the roots below it\n");
 	else
