@@ -178,5 +178,44 @@ with case("--all: other owners before more slots of one"):
           "--all 10: the global second, then the thread's other slots (%s)"
           % [(q["root"], q["root_kind"]) for q in js])
 
+SHARED = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+struct holder { void *target; };
+void *g_a, *g_b, *g_c, *g_d, *g_e, *g_f;
+static void __attribute__((noinline)) park(void) {
+	void *t = malloc(4000);
+	struct holder *volatile h = malloc(sizeof *h);
+	h->target = t;
+	g_a = g_b = g_c = g_d = g_e = g_f = t;
+	printf("%p\n", t);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+int main(void) { park(); return 0; }
+"""
+
+with case("a shared group is reached from each root node that shares it"):
+    # A MariaDB trial: a key cache "shared by several roots" was "reached from"
+    # four globals of one module, while the thread frames that made it shared
+    # showed only with path --all.  Six globals point at the object, a frame
+    # through a holder: the globals count as their module's, and the frame is
+    # named too.
+    sd = os.path.join(WORK, "t0540-shared")
+    sexe = build_c_program(sd, "shared", SHARED)
+    words, score = run_and_dump(sexe, sd, "shared")
+    sdb = os.path.join(sd, "shared.db")
+    cprof("analyze", score, sexe, "--db", sdb)
+    groups = cprof("roots", "--db", sdb, "--json", "--limit", "100", json=True)
+    mine = [g for g in groups if g.get("shared") and
+            parse_addr((g.get("path") or {}).get("objects", ["0x0"])[-1]) == int(words[0], 16)]
+    reached = mine[0].get("reached_from", []) if mine else []
+    check(mine and any(r.startswith("thread ") and " frame " in r for r in reached) and
+          any(r.startswith("shared!g_") for r in reached),
+          "the object's group is reached from a global and from the thread's frame: %s"
+          % [(g.get("root"), g.get("reached_from")) for g in groups][:4])
+
 os.unlink(db)
 finish()

@@ -338,14 +338,20 @@ struct reach {
 };
 
 /* Whether two slot names are one owner's: the same goroutine or thread
- * ("goroutine 45 frame 2 ...", "thread 1234 tls"); a global is its own. */
-static bool same_owner(const char *a, const char *b)
+ * ("goroutine 45 frame 2 ...", "thread 1234 tls") or mapping; a global is its
+ * own, or with by_module its module's ("app!cache+0x8", "app+0x1653d0"): the
+ * root node that holds it, which is what "shared by several roots" counts. */
+static bool same_owner(const char *a, const char *b, bool by_module)
 {
 	const char *sp = strchr(a, ' ');
-	if (!sp || !(sp = strchr(sp + 1, ' ')))
+	if (sp && (sp = strchr(sp + 1, ' '))) {
+		size_t n = (size_t)(sp - a);
+		return !strncmp(a, b, n) && b[n] == ' ';
+	}
+	size_t n = strcspn(a, "!+");
+	if (!by_module || !a[n] || strchr(a, ' '))
 		return !strcmp(a, b);
-	size_t n = (size_t)(sp - a);
-	return !strncmp(a, b, n) && b[n] == ' ';
+	return !strncmp(a, b, n) && (b[n] == '!' || b[n] == '+');
 }
 
 /* Marks id seen; false when it was already. */
@@ -382,7 +388,7 @@ static bool reach_name(void *arg, const char *name)
 	for (size_t j = 0; j < r->k; j++) {
 		if (!strcmp(r->names[j], name))
 			return true;
-		known = known || same_owner(r->names[j], name);
+		known = known || same_owner(r->names[j], name, true);
 	}
 	for (size_t j = 0; j < r->n_more; j++)
 		if (!strcmp(r->more[j], name))
@@ -542,7 +548,7 @@ struct cprof_error *cprof_query_paths(sqlite3 *db, const char *path, uint64_t ta
 				 (const char *)sqlite3_column_text(slots, 4));
 			bool again = false;
 			for (size_t j = 0; !from_leak_roots && j < np && !again; j++)
-				again = same_owner(paths[j].slot.slot_name, sr.slot_name);
+				again = same_owner(paths[j].slot.slot_name, sr.slot_name, false);
 			if (again && nm >= max_paths)
 				continue;
 			struct cprof_root_path *p = again ? &more[nm] : &paths[np];
