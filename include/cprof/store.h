@@ -281,6 +281,11 @@ struct cprof_leak_totals {
 	   bytes_not_in_core; meta not_in_core_bytes): what only it points to
 	   is counted leaked */
 	uint64_t not_in_core_bytes;
+	/* of the pointers into interior-only objects' middles, the most common
+	   offset and how many land there (an allocator's header, a list's
+	   embedded link: most "possibly lost" objects at one offset are so
+	   built); 0 and 0 when none, or with --no-refs in cprof.db */
+	uint64_t interior_offset, interior_offset_count;
 };
 
 /* The leak roots holding at least min_bytes, biggest first, at most limit

@@ -51,6 +51,12 @@ void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 			(unsigned long long)t->interior_count,
 			fmt_bytes(b2, t->interior_bytes));
 	fputc('\n', out);
+	/* a healthy program's "possibly lost" is mostly one layout: say which */
+	if (t->interior_count && t->interior_offset_count * 2 > t->interior_count)
+		fprintf(out, "          %llu of the pointers into them enter at +0x%llx: a member that links them\n"
+			"          (a list) or an allocator's header - a layout, most likely, not a leak\n",
+			(unsigned long long)t->interior_offset_count,
+			(unsigned long long)t->interior_offset);
 	if (t->unowned_count)
 		fprintf(out, "          %llu of them (%s) kept alive only by anonymous memory no walked allocator\n"
 			"          owns (another allocator's arenas - Python's, a custom pool -, a cache):\n"
@@ -121,6 +127,11 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 	json_kv_string(&j, "db", db);
 	cprof_report_allocator_rows_json(&j, al, n_al);
 	json_kv_uint(&j, "not_in_core_bytes", t->not_in_core_bytes);
+	json_key(&j, "interior_entry");
+	json_object_begin(&j);
+	json_kv_uint(&j, "offset", t->interior_offset);
+	json_kv_uint(&j, "pointers", t->interior_offset_count);
+	json_object_end(&j);
 	json_key(&j, "summary");
 	json_object_begin(&j);
 	const char *names[] = { "direct", "indirect", "reachable", "interior_only", "garbage",

@@ -321,6 +321,48 @@ struct cprof_error *cprof_results_entries(struct cprof_core *core,
 	return err;
 }
 
+/* The offset most pointers into interior-only objects land at, as
+ * cprof_query_leaks' interior_sql counts them (the smallest among equals);
+ * false when out of memory. */
+static bool interior_offset(const struct cprof_analysis *a, uint64_t *off, uint64_t *count)
+{
+	enum { SLOTS = 4096 };     /* distinct offsets counted; more are rare */
+	const struct cprof_graph *g = &a->graph;
+	const struct cprof_leaks *l = &a->leaks;
+	*off = *count = 0;
+	if (!l->flags || !g->interior)
+		return true;
+	uint64_t *key = calloc(SLOTS, sizeof(*key)), *n = calloc(SLOTS, sizeof(*n));
+	if (!key || !n) {
+		free(key);
+		free(n);
+		return false;
+	}
+	uint64_t k = 0;            /* index into interior_off: interior edges so far */
+	for (uint64_t e = 0; e < g->n_edges; e++) {
+		if (!cprof_graph_interior(g, e))
+			continue;
+		uint32_t o = g->interior_off[k++];
+		if (!(l->flags[g->dst[e]] & CPROF_INTERIOR_ONLY) || o == UINT32_MAX)
+			continue;
+		size_t h = (size_t)(o * 0x9E3779B97F4A7C15ull >> 52) & (SLOTS - 1);
+		for (size_t i = 0; i < SLOTS; i++, h = (h + 1) & (SLOTS - 1))
+			if (!key[h] || key[h] == (uint64_t)o + 1) {
+				key[h] = (uint64_t)o + 1;
+				n[h]++;
+				break;
+			}
+	}
+	for (size_t h = 0; h < SLOTS; h++)
+		if (key[h] && (n[h] > *count || (n[h] == *count && key[h] - 1 < *off))) {
+			*count = n[h];
+			*off = key[h] - 1;
+		}
+	free(key);
+	free(n);
+	return true;
+}
+
 struct cprof_error *cprof_results_leaks(const struct cprof_analysis *a,
 					const struct cprof_previews *pv, size_t limit,
 					struct cprof_leak_totals *t,
@@ -340,6 +382,8 @@ struct cprof_error *cprof_results_leaks(const struct cprof_analysis *a,
 	t->garbage_bytes = l->garbage.bytes;
 	t->roots = t->direct_count;
 	t->not_in_core_bytes = a->graph.bytes_not_in_core;
+	if (!interior_offset(a, &t->interior_offset, &t->interior_offset_count))
+		return &cprof_enomem;
 	/* the allocator's own chunks (as cprof_query_leaks' totals_sql: used,
 	   flag 256) */
 	for (size_t i = 0; i < a->n_objects; i++)

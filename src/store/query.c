@@ -46,6 +46,13 @@ static const char unowned_sql[] =
 	" JOIN root_node n ON n.id = o.retaining_root"
 	" WHERE n.kind = 'mapping' AND o.reachable = 1";
 
+/* The offset most pointers into interior-only objects land at (the smallest
+ * among equals), and how many (cprof_results_leaks counts the same). */
+static const char interior_sql[] =
+	"SELECT r.dst_offset, count(*) AS n FROM ref r JOIN object o ON o.id = r.dst"
+	" WHERE o.interior_only = 1 AND r.dst_offset != 0"
+	" GROUP BY r.dst_offset ORDER BY n DESC, r.dst_offset LIMIT 1";
+
 static void col_text(sqlite3_stmt *s, int i, char *buf, size_t size);
 
 static const char rows_sql[] =
@@ -82,6 +89,13 @@ struct cprof_error *cprof_query_leaks(sqlite3 *db, const char *path,
 		return db_error(db, path, "meta");
 	if (sqlite3_step(s) == SQLITE_ROW)
 		t->not_in_core_bytes = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (sqlite3_prepare_v2(db, interior_sql, -1, &s, NULL) != SQLITE_OK)
+		return db_error(db, path, "interior pointers");
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		t->interior_offset = (uint64_t)sqlite3_column_int64(s, 0);
+		t->interior_offset_count = (uint64_t)sqlite3_column_int64(s, 1);
+	}
 	sqlite3_finalize(s);
 	if (sqlite3_prepare_v2(db, unowned_sql, -1, &s, NULL) != SQLITE_OK)
 		return db_error(db, path, "leak totals");
