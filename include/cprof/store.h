@@ -281,11 +281,12 @@ struct cprof_leak_totals {
 	   bytes_not_in_core; meta not_in_core_bytes): what only it points to
 	   is counted leaked */
 	uint64_t not_in_core_bytes;
-	/* of the pointers into interior-only objects' middles, the most common
-	   offset and how many land there (an allocator's header, a list's
-	   embedded link: most "possibly lost" objects at one offset are so
-	   built); 0 and 0 when none, or with --no-refs in cprof.db */
-	uint64_t interior_offset, interior_offset_count;
+	/* the pointers between objects into interior-only objects' middles:
+	   how many, and the three offsets most of them land at with their
+	   counts (an allocator's header, a list's embedded link: "possibly
+	   lost" objects so built); 0 when none, or with --no-refs in cprof.db */
+	uint64_t interior_pointers;
+	uint64_t interior_offset[3], interior_offset_count[3];
 };
 
 /* The leak roots holding at least min_bytes, biggest first, at most limit

@@ -51,12 +51,21 @@ void cprof_report_leaks(FILE *out, const struct cprof_leak_totals *t,
 			(unsigned long long)t->interior_count,
 			fmt_bytes(b2, t->interior_bytes));
 	fputc('\n', out);
-	/* a healthy program's "possibly lost" is mostly one layout: say which */
-	if (t->interior_count && t->interior_offset_count * 2 > t->interior_count)
-		fprintf(out, "          %llu of the pointers into them enter at +0x%llx: a member that links them\n"
-			"          (a list) or an allocator's header - a layout, most likely, not a leak\n",
-			(unsigned long long)t->interior_offset_count,
-			(unsigned long long)t->interior_offset);
+	/* a healthy program's "possibly lost" is mostly a few layouts: say
+	   which, when three offsets take most of the pointers into them */
+	uint64_t top = 0;
+	for (int r = 0; r < 3; r++)
+		top += t->interior_offset_count[r];
+	if (t->interior_count >= 32 && top * 2 > t->interior_pointers) {   /* a few: read them */
+		fprintf(out, "          %llu of the %llu pointers into them enter at", (unsigned long long)top,
+			(unsigned long long)t->interior_pointers);
+		for (int r = 0; r < 3 && t->interior_offset_count[r]; r++)
+			fprintf(out, "%s +0x%llx (%llu)", r ? "," : "",
+				(unsigned long long)t->interior_offset[r],
+				(unsigned long long)t->interior_offset_count[r]);
+		fprintf(out, ":\n          members that link them (lists) or allocators' headers - a layout, most\n"
+			"          likely, not leaks\n");
+	}
 	if (t->unowned_count)
 		fprintf(out, "          %llu of them (%s) kept alive only by anonymous memory no walked allocator\n"
 			"          owns (another allocator's arenas - Python's, a custom pool -, a cache):\n"
@@ -129,8 +138,16 @@ void cprof_report_leaks_json(FILE *out, const char *db,
 	json_kv_uint(&j, "not_in_core_bytes", t->not_in_core_bytes);
 	json_key(&j, "interior_entry");
 	json_object_begin(&j);
-	json_kv_uint(&j, "offset", t->interior_offset);
-	json_kv_uint(&j, "pointers", t->interior_offset_count);
+	json_kv_uint(&j, "pointers", t->interior_pointers);
+	json_key(&j, "offsets");
+	json_array_begin(&j);
+	for (int r = 0; r < 3 && t->interior_offset_count[r]; r++) {
+		json_object_begin(&j);
+		json_kv_uint(&j, "offset", t->interior_offset[r]);
+		json_kv_uint(&j, "pointers", t->interior_offset_count[r]);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
 	json_object_end(&j);
 	json_key(&j, "summary");
 	json_object_begin(&j);

@@ -321,15 +321,14 @@ struct cprof_error *cprof_results_entries(struct cprof_core *core,
 	return err;
 }
 
-/* The offset most pointers into interior-only objects land at, as
- * cprof_query_leaks' interior_sql counts them (the smallest among equals);
- * false when out of memory. */
-static bool interior_offset(const struct cprof_analysis *a, uint64_t *off, uint64_t *count)
+/* The pointers into interior-only objects' middles and the three offsets
+ * most of them land at, as cprof_query_leaks' interior_sql counts them (by
+ * count, then offset); false when out of memory. */
+static bool interior_offsets(const struct cprof_analysis *a, struct cprof_leak_totals *t)
 {
 	enum { SLOTS = 4096 };     /* distinct offsets counted; more are rare */
 	const struct cprof_graph *g = &a->graph;
 	const struct cprof_leaks *l = &a->leaks;
-	*off = *count = 0;
 	if (!l->flags || !g->interior)
 		return true;
 	uint64_t *key = calloc(SLOTS, sizeof(*key)), *n = calloc(SLOTS, sizeof(*n));
@@ -345,6 +344,7 @@ static bool interior_offset(const struct cprof_analysis *a, uint64_t *off, uint6
 		uint32_t o = g->interior_off[k++];
 		if (!(l->flags[g->dst[e]] & CPROF_INTERIOR_ONLY) || o == UINT32_MAX)
 			continue;
+		t->interior_pointers++;
 		size_t h = (size_t)(o * 0x9E3779B97F4A7C15ull >> 52) & (SLOTS - 1);
 		for (size_t i = 0; i < SLOTS; i++, h = (h + 1) & (SLOTS - 1))
 			if (!key[h] || key[h] == (uint64_t)o + 1) {
@@ -353,11 +353,18 @@ static bool interior_offset(const struct cprof_analysis *a, uint64_t *off, uint6
 				break;
 			}
 	}
-	for (size_t h = 0; h < SLOTS; h++)
-		if (key[h] && (n[h] > *count || (n[h] == *count && key[h] - 1 < *off))) {
-			*count = n[h];
-			*off = key[h] - 1;
-		}
+	for (int r = 0; r < 3; r++) {
+		size_t best = SLOTS;
+		for (size_t h = 0; h < SLOTS; h++)
+			if (key[h] && n[h] && (best == SLOTS || n[h] > n[best] ||
+					       (n[h] == n[best] && key[h] < key[best])))
+				best = h;
+		if (best == SLOTS)
+			break;
+		t->interior_offset[r] = key[best] - 1;
+		t->interior_offset_count[r] = n[best];
+		n[best] = 0;
+	}
 	free(key);
 	free(n);
 	return true;
@@ -382,7 +389,7 @@ struct cprof_error *cprof_results_leaks(const struct cprof_analysis *a,
 	t->garbage_bytes = l->garbage.bytes;
 	t->roots = t->direct_count;
 	t->not_in_core_bytes = a->graph.bytes_not_in_core;
-	if (!interior_offset(a, &t->interior_offset, &t->interior_offset_count))
+	if (!interior_offsets(a, t))
 		return &cprof_enomem;
 	/* the allocator's own chunks (as cprof_query_leaks' totals_sql: used,
 	   flag 256) */

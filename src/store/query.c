@@ -46,12 +46,13 @@ static const char unowned_sql[] =
 	" JOIN root_node n ON n.id = o.retaining_root"
 	" WHERE n.kind = 'mapping' AND o.reachable = 1";
 
-/* The offset most pointers into interior-only objects land at (the smallest
- * among equals), and how many (cprof_results_leaks counts the same). */
+/* The offsets pointers into interior-only objects land at, most first (the
+ * smallest among equals), with their counts (cprof_results_leaks counts the
+ * same, from the graph). */
 static const char interior_sql[] =
 	"SELECT r.dst_offset, count(*) AS n FROM ref r JOIN object o ON o.id = r.dst"
 	" WHERE o.interior_only = 1 AND r.dst_offset != 0"
-	" GROUP BY r.dst_offset ORDER BY n DESC, r.dst_offset LIMIT 1";
+	" GROUP BY r.dst_offset ORDER BY n DESC, r.dst_offset";
 
 static void col_text(sqlite3_stmt *s, int i, char *buf, size_t size);
 
@@ -92,9 +93,13 @@ struct cprof_error *cprof_query_leaks(sqlite3 *db, const char *path,
 	sqlite3_finalize(s);
 	if (sqlite3_prepare_v2(db, interior_sql, -1, &s, NULL) != SQLITE_OK)
 		return db_error(db, path, "interior pointers");
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		t->interior_offset = (uint64_t)sqlite3_column_int64(s, 0);
-		t->interior_offset_count = (uint64_t)sqlite3_column_int64(s, 1);
+	for (int r = 0; sqlite3_step(s) == SQLITE_ROW; r++) {
+		uint64_t n = (uint64_t)sqlite3_column_int64(s, 1);
+		t->interior_pointers += n;
+		if (r < 3) {
+			t->interior_offset[r] = (uint64_t)sqlite3_column_int64(s, 0);
+			t->interior_offset_count[r] = n;
+		}
 	}
 	sqlite3_finalize(s);
 	if (sqlite3_prepare_v2(db, unowned_sql, -1, &s, NULL) != SQLITE_OK)
