@@ -256,6 +256,14 @@ with case("all"):
         rc, out, err = cprof("leaks", "--db", db, "--by", "stack", expect_rc=2)
         check("--by takes type or size" in err, "--by stack: refused (%s)" % err.strip())
 
+    with case("path on a free chunk says it is free"):
+        # a PostgreSQL trial: "reached from no root", as if it were lost
+        import sqlite3
+        free = sqlite3.connect(db).execute(
+            "SELECT addr FROM object WHERE state = 'free' LIMIT 1").fetchone()[0]
+        rc, out, err = cprof("path", "--db", db, "%#x" % free, expect_rc=1)
+        check("(it is free: no program's object" in err, "path on a free chunk: %s" % err.strip())
+
     with case("show: where an interior pointer lands"):
         # the program's record: S1 + 16 holds I2 + 48
         s1, i2 = addr["S1"], addr["I2"]

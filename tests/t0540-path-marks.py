@@ -216,6 +216,10 @@ with case("a shared group is reached from each root node that shares it"):
           any(r.startswith("shared!g_") for r in reached),
           "the object's group is reached from a global and from the thread's frame: %s"
           % [(g.get("root"), g.get("reached_from")) for g in groups][:4])
+    # the slots are the example's (a PostgreSQL trial read them as the group's)
+    _, text, _ = cprof("roots", "--db", sdb)
+    check("e.g. reached from " in text and "\n" + " " * 44 + "reached from" not in text,
+          "roots: the slots are said to be the example's:\n%s" % text[:800])
 
 os.unlink(db)
 finish()

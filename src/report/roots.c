@@ -34,8 +34,11 @@ void cprof_report_roots(FILE *out, const struct cprof_roots_report *r, const cha
 		else
 			fprintf(out, "%43s e.g. %s -> 0x%" PRIx64 "\n", "", example_root(x),
 				x->example.addr);
+		/* the example's slots (the group's would take a search per
+		   object): said so, as top says "the biggest reached from" */
 		for (size_t k = 0; k < x->n_reached; k++)
-			fprintf(out, "%43s reached from %s\n", "", x->reached_from[k]);
+			fprintf(out, "%43s %s %s\n", "", k ? "           " : "e.g. reached from",
+				x->reached_from[k]);
 	}
 	cprof_report_garbage_left_out(out, r->garbage_count, r->garbage_bytes, r->filtered);
 	if (!r->n)

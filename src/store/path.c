@@ -116,11 +116,16 @@ static struct cprof_error *find_paths(struct sqlite3 *db, const char *path,
 		return leak_paths(db, path, target, all, ret, n_ret);
 	if (target->root_distance == CPROF_NONE_ID)
 		return cprof_error_create(CPROF_ERROR_USAGE,
-					  "%s: object %llu at 0x%llx is reached from no root%s",
+					  "%s: object %llu at 0x%llx is reached from no root%s%s%s",
 					  path, (unsigned long long)target->id,
 					  (unsigned long long)target->addr,
 					  !strcmp(target->leak, "garbage") ?
-					  " (it is garbage: the next collection frees it)" : "");
+					  " (it is garbage: the next collection frees it)" :
+					  strcmp(target->state, "used") ? " (it is " : "",
+					  strcmp(target->state, "used") && strcmp(target->leak, "garbage") ?
+					  target->state : "",
+					  strcmp(target->state, "used") && strcmp(target->leak, "garbage") ?
+					  ": no program's object, nothing to reach)" : "");
 	if (all)
 		return cprof_query_paths(db, path, target->id, false, all, MAX_VISITS, ret, n_ret);
 	return shortest(db, path, target, ret, n_ret);
