@@ -9,7 +9,8 @@ must be reached from a root_ref whose slot_name says where the pointer is:
   - globals: "leaks!g_bss_ptr+0x0", "leaks!g_data_holder+0x8" (a struct field),
     "libcorpus.so!corpus_lib_keep+0x0" (a shared library's .bss);
   - each thread's DTV: "thread TID tcb dtv".
-and the root table names each root after its thread or module.
+and the root table names each root after its thread or module; ld.so's globals run
+to the end of its last data page (its early allocator's memory), no mapping root there.
 """
 import os
 import re
@@ -61,5 +62,18 @@ for t in c.manifest["threads"]:
               "a %s root for thread %d" % (kind, t["tid"]))
 check(any(k == "globals" and n.startswith("libcorpus.so") for k, n in roots),
       "a globals root for libcorpus.so")
+# The rest of a module's last data page past its _end is the module's (ld.so's
+# early allocator puts its objects there: a PostgreSQL trial's "unowned" 408
+# bytes were held from it), not anonymous memory nobody owns.
+mod_end, = con.execute("SELECT end FROM module WHERE name LIKE 'ld-linux%'").fetchone()
+page_end = con.execute("SELECT end FROM mapping WHERE start < ? AND end > ?",
+                       (mod_end, mod_end)).fetchone()
+ld = con.execute("SELECT max(r.end) FROM root r JOIN module m ON m.id = r.module_id"
+                 " WHERE r.kind = 'globals' AND m.name LIKE 'ld-linux%'").fetchone()[0]
+tail = con.execute("SELECT count(*) FROM root WHERE kind = 'mapping' AND start = ?",
+                   (mod_end,)).fetchone()[0]
+check(page_end and ld == page_end[0] and not tail,
+      "ld.so's globals root runs to the end of its last data page (%#x), no mapping root"
+      " starts at its _end (%#x)" % (page_end[0] if page_end else 0, mod_end))
 con.close()
 finish()

@@ -523,6 +523,15 @@ static struct cprof_error *module_roots(struct cprof_core *core,
 			};
 			uint64_t lo = s->start > m->start ? s->start : m->start;
 			uint64_t hi = s->end < m->end ? s->end : m->end;
+			/* The rest of the module's own last data page, past _end,
+			   is its too: ld.so's early allocator takes it (the
+			   main thread's scope list, a PostgreSQL trial's
+			   "unowned" 408 bytes) */
+			if (s->end > m->end && s->file >= 0 && s->file == m->file) {
+				hi = s->end;
+				if ((err = cprof_claim(cl, m->end, hi)))
+					return err;
+			}
 			if ((err = each_unclaimed(metadata, lo, hi, add_piece, &a)))
 				return err;
 		}
