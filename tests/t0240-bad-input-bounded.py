@@ -279,4 +279,19 @@ if "kernel" in all_dumpers():
                          "shared.bin"),
                   "the warning names the shared file mapping and why: %s" % lines[:5])
 
-finish()
+# gcore writes no program header for a shared mapping at all (a PostgreSQL
+# backend's /dev/shm segments were 'r--', silently): a warning names it.
+if "gcore" in all_dumpers():
+    with case("a file-backed shared mapping (gcore)"):
+        sd = os.path.join(WORK, "t0240-shared-gcore")
+        exe = build_c_program(sd, "shared", SHARED)
+        ready, core = run_and_dump(exe, sd, "shared")
+        if len(ready) == 3:
+            start = int(ready[1], 16)
+            lines = timed_analyze(core, exe, os.path.join(sd, "shared.db"),
+                                  "a shared file mapping (gcore)")
+            check(warned(lines, "of file mappings the core names have no program header (gcore"
+                         " leaves out shared mappings)", "0x%x-0x%x" % (start, start + (1 << 20)),
+                         "shared.bin"),
+                  "the warning names the mapping gcore left out: %s" % lines[:5])
+

@@ -283,6 +283,38 @@ static uint64_t warn_missing(struct scan *s)
 	return total;
 }
 
+/*
+ * Mappings the core names in NT_FILE but writes no program header for: gdb's
+ * gcore leaves out shared mappings so (a PostgreSQL backend's /dev/shm
+ * segments), and the core model takes them as read-only for want of their
+ * permissions: they may have been writable and held pointers, and nothing
+ * scanned them.  Modules' files are no news (their bytes are the file's).
+ */
+static void warn_file_only(const struct cprof_core *core)
+{
+	uint64_t total = 0;
+	size_t n = 0, len = 0;
+	char list[512] = "";
+	for (size_t i = 0; i < core->n_segments; i++) {
+		const struct cprof_segment *seg = &core->segments[i];
+		if (!seg->file_only || seg->file < 0 || cprof_core_module(core, seg->start))
+			continue;
+		char b[FMT_BYTES_SIZE];
+		total += seg->end - seg->start;
+		if (n++ < 3 && len < sizeof(list))
+			len += snprintf(list + len, sizeof(list) - len, "%s0x%llx-0x%llx %s: %s",
+					n > 1 ? ", " : "", (unsigned long long)seg->start,
+					(unsigned long long)seg->end, core->files[seg->file].path,
+					fmt_bytes(b, seg->end - seg->start));
+	}
+	char total_b[FMT_BYTES_SIZE];
+	if (n)
+		cprof_warn(core->warnings,
+			   "%s: %s of file mappings the core names have no program header (gcore leaves out shared mappings): their permissions are unknown, and they were not scanned (%zu mapping%s: %s%s)",
+			   core->path, fmt_bytes(total_b, total), n, n == 1 ? "" : "s", list,
+			   n > 3 ? ", ..." : "");
+}
+
 /* The allocator of o's heap when it has pointer maps, else NULL.  Objects
  * come in address order, so heap indices repeat in runs: cache the answer. */
 static const struct cprof_allocator *mapped_owner(struct scan *s, const struct cprof_object *o)
@@ -578,6 +610,7 @@ struct cprof_error *cprof_graph_build(struct cprof_core *core,
 	for (size_t i = 0; s.missing && b.missing && i <= core->n_segments; i++)
 		s.missing[i] += b.missing[i];
 	uint64_t not_in_core = s.oom ? 0 : warn_missing(&s);
+	warn_file_only(core);
 	free(s.missing);
 	free(b.missing);
 	cprof_object_index_destroy(ix);
