@@ -1420,7 +1420,15 @@ def check_go_traceback(db, tb, label=""):
             continue
         status, reason, created, _, gid = ours[goid]
         said = g["status"].split(",")[0]
-        if said != (reason or status):
+        if (said in ("GC scavenge wait", "GC sweep wait") and status == "runnable"
+                and not reason):
+            # the runtime's background scavenger and sweeper are readied by
+            # sysmon, which goes on running after the crash traceback is
+            # printed and before the kernel dumps (seen once in CI on
+            # nats-server): the core is right, the oracle is a moment older
+            note("%sgoroutine %d: %s in the traceback, readied before the dump"
+                 % (label, goid, said))
+        elif said != (reason or status):
             bad_status.append((goid, g["status"], status, reason))
         if g["created_by"] and not (created or "").startswith(g["created_by"]):
             bad_created.append((goid, g["created_by"], created))
