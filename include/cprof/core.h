@@ -204,6 +204,10 @@ struct cprof_core {
 	uint64_t page_size;        /* AT_PAGESZ, else 4096 */
 
 	struct cprof_warnings *warnings;
+	/* where a kernel signal frame returns to: the restorers' symbols
+	   (glibc's __restore_rt, the Go runtime's), as found (sigframe.c) */
+	uint64_t restorers[3];
+	size_t n_restorers;
 
 	/* Private to src/core. */
 	int fd;

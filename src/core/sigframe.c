@@ -97,8 +97,7 @@ static void interrupted(struct cprof_core *core, struct cprof_thread *t,
 
 void core_find_interrupted(struct cprof_core *core)
 {
-	uint64_t restorers[3];
-	size_t n = find_restorers(core, restorers, 3);
+	core->n_restorers = find_restorers(core, core->restorers, 3);
 	for (size_t i = 0; i < core->n_threads; i++)
-		interrupted(core, &core->threads[i], restorers, n);
+		interrupted(core, &core->threads[i], core->restorers, core->n_restorers);
 }

@@ -50,8 +50,6 @@ struct reader {
 	const struct go_layout *l;
 	struct m_info *ms;
 	size_t n_ms;
-	uint64_t restorers[3];     /* a signal frame's return address */
-	size_t n_restorers;
 	/* calls per (pc, exact): open addressing; calls live in blocks that
 	   never move (struct call_block) */
 	struct pc_calls { uint64_t key; const struct cprof_go_call *calls; uint32_t n; } *cache;
@@ -123,21 +121,6 @@ static const struct m_info *m_of(const struct reader *r, uint64_t gaddr)
 	return NULL;
 }
 
-/* The signal handlers' restorers: where a kernel signal frame returns to. */
-static void find_restorers(struct reader *r)
-{
-	/* assembly functions' ELF symbols carry their ABI */
-	static const char *const names[] = { "runtime.sigreturn__sigaction.abi0",
-					     "runtime.sigreturn.abi0", "__restore_rt" };
-	for (size_t i = 0; i < 3; i++) {
-		uint64_t a;
-		for (size_t k = 0; k < r->core->n_modules && r->n_restorers < 3; k++)
-			if (cprof_core_find_symbol(r->core, &r->core->modules[k], names[i], &a, NULL)) {
-				r->restorers[r->n_restorers++] = a;
-				break;
-			}
-	}
-}
 
 /*
  * The registers a signal interrupted on goroutine g's stack: the kernel's
@@ -185,8 +168,9 @@ static bool sigframe_into(const struct reader *r, const struct m_info *m, uint64
 	for (uint64_t a = from; !err && !found && a + RIP + 8 <= to; a += 8) {
 		uint64_t v = w[(a - from) / 8];
 		bool ret = false;
-		for (size_t i = 0; i < r->n_restorers; i++)
-			ret |= v == r->restorers[i];
+		/* the restorers the core model found (src/core/sigframe.c) */
+		for (size_t i = 0; i < r->core->n_restorers; i++)
+			ret |= v == r->core->restorers[i];
 		uint64_t rsp = w[(a + RSP - from) / 8], rip = w[(a + RIP - from) / 8];
 		bool want = rsp >= lo && rsp < hi && rip &&
 			    !(rsp >= m->gsignal_lo && rsp < m->gsignal_hi);
@@ -471,7 +455,6 @@ struct cprof_error *go_read_goroutines(struct cprof_core *core, struct cprof_go_
 		for (size_t i = 0; i < r.n_ms; i++)
 			if (r.ms[i].thread >= 0)
 				rt->m_threads[r.ms[i].thread] = 1;
-	find_restorers(&r);
 	/* Ms in a signal handler (every M, in a core the runtime wrote as it
 	   crashed: GOTRACEBACK=crash): where their own stack was left */
 	if ((rt->thread_sp = calloc(core->n_threads + 1, sizeof(*rt->thread_sp))))

@@ -1017,15 +1017,16 @@ static void by_vtable(struct cprof_types *t, struct cprof_core *core,
 		if (!cprof_object_is_node(ob) || ob->size < 8 ||
 		    (ob->flags & CPROF_OBJECT_COLLECTED))
 			continue;
+		/* one read of the words probed (every C object passes here) */
+		uint64_t words[HEADER_MAX / 8];
+		size_t n_words = (ob->size < HEADER_MAX ? ob->size : HEADER_MAX) / 8;
+		while (n_words && !cprof_core_try_read(core, ob->addr, words, 8 * n_words))
+			n_words--;         /* the object's end is not in the core */
 		uint32_t type = NONE;
-		uint64_t w;
-		for (uint64_t off = 0; type == NONE && off < HEADER_MAX && off + 8 <= ob->size;
-		     off += 8) {
-			if (!cprof_core_try_read(core, ob->addr + off, &w, 8))
-				break;
-			type = class_of(t, core, w, min, max);
-			if (type != NONE && off)
-				type = intern_inside(t, type, off);
+		for (size_t k = 0; type == NONE && k < n_words; k++) {
+			type = class_of(t, core, words[k], min, max);
+			if (type != NONE && k)
+				type = intern_inside(t, type, 8 * k);
 		}
 		types_assign(t, objs, o, type, CPROF_TYPE_VTABLE, false, 0, q);
 	}
